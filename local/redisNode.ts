@@ -1,0 +1,168 @@
+/**
+ * Real redis-server processes on loopback addresses, one address per node and the
+ * same port for all, like pods. Used by the embedded local cluster, the tests and
+ * the benchmarks. Processes are detached and tracked by pidfile, so a CLI can
+ * leave them running and a later `down` can stop them.
+ */
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { renderNodeConf, renderRedisConf } from "../components/redis/redisConf";
+
+export const REDIS_PORT = 6379;
+
+export interface LocalNodeSpec {
+    /** Loopback address of this node, e.g. 127.0.1.11. */
+    readonly host: string;
+    readonly port?: number;
+    /** Directory for redis.conf, nodes.conf, AOF, log and pidfile. */
+    readonly dir: string;
+    readonly password: string;
+    readonly nodeTimeoutMs: number;
+    /** Stable name announced to peers (nodes.conf keeps it), e.g. what a pod DNS name is on Kubernetes. */
+    readonly announceHostname?: string;
+    /** Extra redis.conf directives, one per line (tests: e.g. a different timeout). */
+    readonly extraConfig?: readonly string[];
+}
+
+/** Path of redis-server, or a clear error that says how to install it. */
+export function redisServerBinary(): string {
+    const found = spawnSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" });
+    const bin = found.stdout.trim();
+    if (found.status !== 0 || !bin) {
+        throw new Error(
+            "redis-server was not found on PATH. Install Redis 7: " +
+                "`sudo apt-get update && sudo apt-get install -y redis-server redis-tools` (Debian/Ubuntu) or `brew install redis` (macOS).",
+        );
+    }
+    return bin;
+}
+
+/** Writes the node's redis.conf (shared part + per-node part) and returns its path. */
+export function writeNodeConfig(spec: LocalNodeSpec): string {
+    fs.mkdirSync(spec.dir, { recursive: true });
+    const dataDir = path.resolve(spec.dir);
+    const conf =
+        renderRedisConf({
+            nodeTimeoutMs: spec.nodeTimeoutMs,
+            dataDir,
+            port: spec.port ?? REDIS_PORT,
+            preferredEndpointType: "ip",
+        }) +
+        renderNodeConf({ bind: spec.host, bindSourceAddr: spec.host, announceHostname: spec.announceHostname, password: spec.password }) +
+        [`pidfile ${path.join(dataDir, "redis.pid")}`, `logfile ${path.join(dataDir, "redis.log")}`, "daemonize no", ...(spec.extraConfig ?? [])].join("\n") +
+        "\n";
+    const file = path.join(dataDir, "redis.conf");
+    fs.writeFileSync(file, conf, { mode: 0o600 });
+    return file;
+}
+
+function isAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** One redis-server process. */
+export class LocalRedisNode {
+    private constructor(
+        public readonly spec: LocalNodeSpec,
+        public readonly pid: number,
+    ) {}
+
+    get host(): string {
+        return this.spec.host;
+    }
+    get port(): number {
+        return this.spec.port ?? REDIS_PORT;
+    }
+    get address(): string {
+        return `${this.host}:${this.port}`;
+    }
+
+    /** Starts redis-server for `spec` and resolves once it answers PING (with auth). */
+    static async start(spec: LocalNodeSpec, timeoutMs = 10_000): Promise<LocalRedisNode> {
+        const bin = redisServerBinary();
+        const confFile = writeNodeConfig(spec);
+        const child = spawn(bin, [confFile], { detached: true, stdio: "ignore" });
+        child.unref();
+        if (child.pid === undefined) throw new Error(`redis-server for ${spec.host} did not start`);
+        const node = new LocalRedisNode(spec, child.pid);
+        await node.waitUntilAnswering(timeoutMs);
+        return node;
+    }
+
+    /** Re-attaches to a node started earlier (e.g. by `npm run local -- up`) from its pidfile. */
+    static attach(spec: LocalNodeSpec): LocalRedisNode | undefined {
+        const pidFile = path.join(spec.dir, "redis.pid");
+        if (!fs.existsSync(pidFile)) return undefined;
+        const pid = Number(fs.readFileSync(pidFile, "utf8").trim());
+        return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? new LocalRedisNode(spec, pid) : undefined;
+    }
+
+    isAlive(): boolean {
+        return isAlive(this.pid);
+    }
+
+    /** Waits until the node answers an authenticated PING. */
+    async waitUntilAnswering(timeoutMs: number): Promise<void> {
+        const deadline = Date.now() + timeoutMs;
+        let last = "";
+        while (Date.now() < deadline) {
+            if (!this.isAlive()) {
+                throw new Error(`redis-server ${this.address} exited during start; see ${path.join(this.spec.dir, "redis.log")}:\n${this.logTail()}`);
+            }
+            const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", this.host, "-p", String(this.port), "-a", this.spec.password, "PING"], {
+                encoding: "utf8",
+                timeout: 2000,
+            });
+            last = (r.stdout || r.stderr || "").trim();
+            if (last === "PONG") return;
+            await sleep(50);
+        }
+        throw new Error(`redis-server ${this.address} did not answer PING within ${timeoutMs} ms (last answer: ${last || "none"})`);
+    }
+
+    /** Last lines of the node's log, for error messages. */
+    logTail(lines = 20): string {
+        const log = path.join(this.spec.dir, "redis.log");
+        if (!fs.existsSync(log)) return "";
+        return fs.readFileSync(log, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    }
+
+    /** Sends a signal and waits for the process to exit. SIGTERM is a clean shutdown (AOF flushed). */
+    async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 10_000): Promise<void> {
+        if (!this.isAlive()) return;
+        process.kill(this.pid, signal);
+        const deadline = Date.now() + timeoutMs;
+        while (this.isAlive()) {
+            if (Date.now() > deadline) {
+                process.kill(this.pid, "SIGKILL");
+                await sleep(100);
+                if (this.isAlive()) throw new Error(`redis-server ${this.address} (pid ${this.pid}) would not exit`);
+                return;
+            }
+            await sleep(25);
+        }
+    }
+
+    /** SIGKILL: the abrupt loss of a node, as when a Kubernetes node dies. */
+    kill(): Promise<void> {
+        return this.stop("SIGKILL");
+    }
+}
+
+/**
+ * Loopback addresses for `count` nodes in block `block`: 127.0.<block>.11, .12, …
+ * Tests and benchmarks each use their own block so they never collide.
+ */
+export function loopbackAddresses(block: number, count: number, first = 11): string[] {
+    if (!Number.isInteger(block) || block < 0 || block > 255) throw new Error(`block: expected an integer 0-255, got ${block}`);
+    if (first + count - 1 > 254) throw new Error(`count: at most ${254 - first + 1} nodes fit in one loopback block, got ${count}`);
+    return Array.from({ length: count }, (_, i) => `127.0.${block}.${first + i}`);
+}
