@@ -1,0 +1,131 @@
+/**
+ * Records hits durably with group commit: the hits that arrive while a Redis round
+ * trip is in flight are sent together as one `INCRBY hits <n>` followed by
+ * `WAIT <replicas> <timeout>` on the same connection (one cluster pipeline, routed by
+ * the key's slot — WAIT has no key of its own). Each hit of the batch gets its own
+ * number from the new value, so numbers stay unique and increasing; a batch is
+ * acknowledged only once WAIT confirms the replicas, so a single master failure
+ * cannot take back a number that was ever returned.
+ */
+import { Cluster } from "ioredis";
+
+export const HITS_KEY = "hits";
+
+/** Why a hit was not acknowledged; all are retryable (HTTP 503). */
+export type HitFailureReason = "redis_unavailable" | "not_durable" | "timeout";
+
+export class HitNotRecordedError extends Error {
+    constructor(
+        readonly reason: HitFailureReason,
+        message: string,
+    ) {
+        super(message);
+        this.name = "HitNotRecordedError";
+    }
+}
+
+export interface HitRecorderOptions {
+    readonly key?: string;
+    /** 0 disables WAIT (not durable against a master failure). */
+    readonly waitReplicas: number;
+    readonly waitTimeoutMs: number;
+    /** A batch not answered within this is failed (its hits are not acknowledged). */
+    readonly timeoutMs: number;
+    /** Round trips in flight at once; more batches hide latency, fewer make bigger batches. */
+    readonly maxInFlight?: number;
+    /** Called once per round trip (for the latency histogram). */
+    readonly onRoundTrip?: (seconds: number, batchSize: number, ok: boolean) => void;
+}
+
+interface Waiter {
+    resolve(count: number): void;
+    reject(err: HitNotRecordedError): void;
+}
+
+export class HitRecorder {
+    private queue: Waiter[] = [];
+    private inFlight = 0;
+    private flushScheduled = false;
+    private readonly key: string;
+    private readonly maxInFlight: number;
+
+    constructor(
+        private readonly redis: Cluster,
+        private readonly options: HitRecorderOptions,
+    ) {
+        this.key = options.key ?? HITS_KEY;
+        this.maxInFlight = options.maxInFlight ?? 2;
+    }
+
+    /** Resolves with this hit's number once it is durable; rejects with HitNotRecordedError. */
+    record(): Promise<number> {
+        return new Promise<number>((resolve, reject) => {
+            this.queue.push({ resolve, reject });
+            if (!this.flushScheduled) {
+                this.flushScheduled = true;
+                // After the current I/O phase, so every request parsed in it joins the batch.
+                setImmediate(() => {
+                    this.flushScheduled = false;
+                    this.flush();
+                });
+            }
+        });
+    }
+
+    private flush(): void {
+        while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+            const batch = this.queue;
+            this.queue = [];
+            this.inFlight++;
+            this.send(batch);
+        }
+    }
+
+    private send(batch: Waiter[]): void {
+        const started = process.hrtime.bigint();
+        let settled = false;
+        const finish = (ok: boolean, settle: () => void) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            this.inFlight--;
+            this.options.onRoundTrip?.(Number(process.hrtime.bigint() - started) / 1e9, batch.length, ok);
+            settle();
+            this.flush();
+        };
+        const failAll = (reason: HitFailureReason, message: string) => {
+            const err = new HitNotRecordedError(reason, message);
+            finish(false, () => batch.forEach((w) => w.reject(err)));
+        };
+        // A pipeline stuck behind a failover is abandoned (its hits are not acknowledged);
+        // its slot is freed so new requests are not held behind it.
+        const timer = setTimeout(() => failAll("timeout", `Redis did not answer within ${this.options.timeoutMs} ms`), this.options.timeoutMs);
+
+        const pipeline = this.redis.pipeline().incrby(this.key, batch.length);
+        const { waitReplicas, waitTimeoutMs } = this.options;
+        if (waitReplicas > 0) pipeline.call("wait", String(waitReplicas), String(waitTimeoutMs));
+        pipeline.exec().then(
+            (results) => {
+                const [incrErr, newValue] = results?.[0] ?? [new Error("empty pipeline reply"), null];
+                if (incrErr || typeof newValue !== "number") {
+                    return failAll("redis_unavailable", `INCRBY ${this.key} failed: ${incrErr?.message ?? `unexpected reply ${String(newValue)}`}`);
+                }
+                if (waitReplicas > 0) {
+                    const [waitErr, acked] = results?.[1] ?? [new Error("no WAIT reply"), null];
+                    if (waitErr) return failAll("redis_unavailable", `WAIT failed: ${waitErr.message}`);
+                    if (typeof acked !== "number" || acked < waitReplicas) {
+                        return failAll("not_durable", `only ${String(acked)} of ${waitReplicas} replica(s) confirmed the write within ${waitTimeoutMs} ms`);
+                    }
+                }
+                const first = newValue - batch.length + 1;
+                finish(true, () => batch.forEach((w, i) => w.resolve(first + i)));
+            },
+            (err: Error) => failAll("redis_unavailable", err.message),
+        );
+    }
+
+    /** Hits queued or in flight (used by graceful shutdown and tests). */
+    get pending(): number {
+        return this.queue.length + this.inFlight;
+    }
+}

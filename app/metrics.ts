@@ -1,0 +1,50 @@
+/** Prometheus metrics of the hit counter, in a registry of its own (one per server). */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { HitFailureReason } from "./hits";
+
+export interface ServerMetrics {
+    readonly registry: Registry;
+    readonly requests: Counter<"route" | "code">;
+    readonly errors: Counter<"reason">;
+    readonly redisRoundTrip: Histogram<"outcome">;
+    readonly batchSize: Histogram;
+    error(reason: HitFailureReason | "internal"): void;
+}
+
+export function createMetrics(defaultMetrics = true): ServerMetrics {
+    const registry = new Registry();
+    if (defaultMetrics) collectDefaultMetrics({ register: registry });
+    const requests = new Counter({
+        name: "hitcounter_http_requests_total",
+        help: "HTTP requests by route and status code",
+        labelNames: ["route", "code"] as const,
+        registers: [registry],
+    });
+    const errors = new Counter({
+        name: "hitcounter_errors_total",
+        help: "Hits not acknowledged (answered 503), by reason",
+        labelNames: ["reason"] as const,
+        registers: [registry],
+    });
+    const redisRoundTrip = new Histogram({
+        name: "hitcounter_redis_roundtrip_seconds",
+        help: "Latency of one Redis round trip (INCRBY + WAIT for a batch of hits)",
+        labelNames: ["outcome"] as const,
+        buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+        registers: [registry],
+    });
+    const batchSize = new Histogram({
+        name: "hitcounter_redis_batch_hits",
+        help: "Hits sent in one Redis round trip (group commit)",
+        buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+        registers: [registry],
+    });
+    return {
+        registry,
+        requests,
+        errors,
+        redisRoundTrip,
+        batchSize,
+        error: (reason) => errors.inc({ reason }),
+    };
+}

@@ -1,0 +1,58 @@
+/**
+ * The ioredis Cluster client of the hit counter, with the settings that decide how
+ * fast it finds a new master after a failover.
+ */
+import { Cluster, ClusterOptions } from "ioredis";
+import { ServerConfig } from "./config";
+
+/**
+ * Failover tuning. A command that hits a closed connection or CLUSTERDOWN is retried
+ * every RETRY_DELAY_MS, each retry first refreshing the slot map, up to
+ * MAX_REDIRECTIONS times (~1.6 s); then the request fails with 503 and the HTTP client
+ * retries. So the app writes again within ~RETRY_DELAY_MS of the replica's promotion.
+ */
+export const CLIENT_FAILOVER_SETTINGS = {
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 16,
+    // A dead pod IP on GKE may blackhole packets instead of refusing them: bound every wait.
+    slotsRefreshTimeout: 1000,
+    // Background refresh also catches topology changes that caused no error (e.g. a scale-out).
+    slotsRefreshInterval: 5000,
+    connectTimeout: 1000,
+} as const;
+
+export function clusterOptions(config: ServerConfig): ClusterOptions {
+    const s = CLIENT_FAILOVER_SETTINGS;
+    return {
+        retryDelayOnFailover: s.retryDelayOnFailover,
+        retryDelayOnClusterDown: s.retryDelayOnClusterDown,
+        retryDelayOnTryAgain: s.retryDelayOnTryAgain,
+        maxRedirections: s.maxRedirections,
+        slotsRefreshTimeout: s.slotsRefreshTimeout,
+        slotsRefreshInterval: s.slotsRefreshInterval,
+        // While the whole cluster is unreachable, fail fast (503) instead of queueing
+        // requests in memory without bound.
+        enableOfflineQueue: false,
+        // Never give up reconnecting: the app must recover by itself when Redis returns.
+        clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
+        // Seeds are looked up again on every reconnect, so a pod whose IP changed is found
+        // by name; slot owners are announced as names on Kubernetes (preferred-endpoint-type hostname).
+        redisOptions: {
+            password: config.redisPassword,
+            tls: config.redisTls ? {} : undefined,
+            connectTimeout: s.connectTimeout,
+            keepAlive: 10_000,
+            // Kubernetes' probes and logs want the failure, not an endless retry of one command.
+            maxRetriesPerRequest: 1,
+        },
+    };
+}
+
+export function createClusterClient(config: ServerConfig): Cluster {
+    return new Cluster(
+        config.redisNodes.map((n) => ({ host: n.host, port: n.port })),
+        clusterOptions(config),
+    );
+}
