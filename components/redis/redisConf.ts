@@ -45,6 +45,11 @@ export function renderRedisConf(o: RedisConfOptions): string {
         "cluster-migration-barrier 1",
         "cluster-allow-replica-migration yes",
         `cluster-preferred-endpoint-type ${o.preferredEndpointType}`,
+        // Stream the initial sync straight to the replica, without the default 5 s wait for more
+        // replicas to batch: with 1-2 replicas per master it only delays the moment the replica
+        // link is up, and until then a lost master cannot be failed over.
+        "repl-diskless-sync yes",
+        "repl-diskless-sync-delay 0",
         "appendonly yes",
         "appendfsync everysec",
         // Passwords are always set, so protected mode can stay on.

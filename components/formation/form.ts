@@ -1,0 +1,582 @@
+/**
+ * The formation engine: applies a plan to real nodes through a Transport, idempotently.
+ *
+ *  - empty nodes       -> config epochs, slots, MEET, REPLICATE, wait until formed;
+ *  - same shape formed -> nothing changes (only the "formed" check runs);
+ *  - more masters      -> new nodes join, slots move to them with their keys (MIGRATE);
+ *  - fewer masters     -> refused (scale-in is not supported);
+ *  - nodes with data or from another cluster -> refused, nothing touched.
+ *
+ * "Formed" = all 16384 slots covered, every node has the same view (nodes, roles,
+ * slots), cluster_state:ok everywhere, and every replica reports master_link_status:up
+ * (a master lost before its replica ever synced is never failed over).
+ */
+import { FormationPlan, PlanNode, SLOT_COUNT, SlotRange, pairReplicas, planFormation, planScaleOut, spreadOrder, toRanges, validateShape } from "./plan";
+import { NodeTarget, PASSWORD_ARG, Transport, splitAddress } from "./transport";
+
+/** A node to form: where Redis announces it, how the transport reaches it, where it runs. */
+export interface FormNode extends PlanNode, NodeTarget {}
+
+export interface FormOptions {
+    readonly nodes: readonly FormNode[];
+    readonly masters: number;
+    readonly replicasPerMaster: number;
+    readonly transport: Transport;
+    /** Progress lines. */
+    readonly log?: (line: string) => void;
+    /** Upper bound of every single wait (default 60 s). */
+    readonly timeoutMs?: number;
+    /** Polling interval of waits (default 20 ms; use ~500 ms over Kubernetes exec). */
+    readonly pollMs?: number;
+    /** Slots moved in parallel during scale-out (default 8). */
+    readonly migrationConcurrency?: number;
+}
+
+export interface ShardMember {
+    readonly address: string;
+    readonly id: string;
+    readonly k8sNode?: string;
+    readonly zone?: string;
+}
+
+export interface ShardInfo {
+    readonly master: ShardMember;
+    readonly slots: readonly SlotRange[];
+    readonly replicas: readonly ShardMember[];
+}
+
+export interface FormResult {
+    /** What this run did. */
+    readonly action: "created" | "unchanged" | "completed" | "scaled-out";
+    readonly shards: readonly ShardInfo[];
+    readonly placementOk: boolean;
+    readonly placementWarnings: readonly string[];
+    /** cluster_state as every node reported it ("ok" once formed). */
+    readonly clusterState: string;
+    /** host:port of every node in the cluster, masters first. */
+    readonly seeds: readonly string[];
+}
+
+/** One line of CLUSTER NODES. */
+export interface ClusterNodeEntry {
+    readonly id: string;
+    /** ip:port (cluster bus port and hostname stripped). */
+    readonly address: string;
+    readonly hostname?: string;
+    readonly flags: readonly string[];
+    /** Master's id for replicas, undefined for masters. */
+    readonly masterId?: string;
+    readonly configEpoch: number;
+    readonly linkState: string;
+    readonly slots: readonly number[];
+    /** Open slots: slot -> node id, as `[slot->-id]` (migrating) or `[slot-<-id]` (importing). */
+    readonly migrating: ReadonlyMap<number, string>;
+    readonly importing: ReadonlyMap<number, string>;
+}
+
+/** Parses CLUSTER NODES output. */
+export function parseClusterNodes(text: string): ClusterNodeEntry[] {
+    return text
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .map((line) => {
+            const [id, addr, flagText, master, , , epoch, linkState, ...slotFields] = line.split(" ");
+            const [ipPort, hostname] = addr.split(",");
+            const address = ipPort.split("@")[0];
+            const slots: number[] = [];
+            const migrating = new Map<number, string>();
+            const importing = new Map<number, string>();
+            for (const f of slotFields) {
+                const open = /^\[(\d+)-([<>])-([0-9a-f]+)\]$/.exec(f);
+                if (open) {
+                    (open[2] === ">" ? migrating : importing).set(Number(open[1]), open[3]);
+                    continue;
+                }
+                const [a, b] = f.split("-").map(Number);
+                for (let s = a; s <= (b ?? a); s++) slots.push(s);
+            }
+            return {
+                id,
+                address,
+                hostname: hostname || undefined,
+                flags: flagText.split(","),
+                masterId: master === "-" ? undefined : master,
+                configEpoch: Number(epoch),
+                linkState,
+                slots,
+                migrating,
+                importing,
+            };
+        });
+}
+
+/** What one node reports about itself and its peers. */
+interface NodeView {
+    readonly node: FormNode;
+    readonly self: ClusterNodeEntry;
+    readonly peers: readonly ClusterNodeEntry[];
+    readonly keys: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Refusals carry this type so callers (provider, CLI) can tell them from transient failures. */
+export class FormationRefused extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "FormationRefused";
+    }
+}
+
+/** Polls `probe` until it returns undefined (done) or the timeout passes; the probe returns what it still waits for. */
+export async function waitFor(what: string, probe: () => Promise<string | undefined>, timeoutMs: number, pollMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let pending: string | undefined = "not checked yet";
+    for (;;) {
+        try {
+            pending = await probe();
+        } catch (e) {
+            pending = `error: ${(e as Error).message}`;
+        }
+        if (pending === undefined) return;
+        if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; still waiting for: ${pending}`);
+        await sleep(pollMs);
+    }
+}
+
+class Engine {
+    private readonly log: (line: string) => void;
+    private readonly timeoutMs: number;
+    private readonly pollMs: number;
+    private readonly byAddress: Map<string, FormNode>;
+
+    constructor(private readonly o: FormOptions) {
+        this.log = o.log ?? (() => undefined);
+        this.timeoutMs = o.timeoutMs ?? 60_000;
+        this.pollMs = o.pollMs ?? 20;
+        this.byAddress = new Map(o.nodes.map((n) => [n.address, n]));
+    }
+
+    private call(node: FormNode, ...args: string[]): Promise<string> {
+        return this.o.transport.call(node.target, args);
+    }
+
+    private async view(node: FormNode): Promise<NodeView> {
+        const [nodesText, keys] = await Promise.all([this.call(node, "CLUSTER", "NODES"), this.call(node, "DBSIZE")]);
+        const entries = parseClusterNodes(nodesText);
+        const self = entries.find((e) => e.flags.includes("myself"));
+        if (!self) throw new Error(`${node.address}: CLUSTER NODES has no "myself" line (is cluster-enabled on?)`);
+        return { node, self, peers: entries.filter((e) => e !== self), keys: Number(keys) };
+    }
+
+    async run(): Promise<FormResult> {
+        const { nodes, masters, replicasPerMaster } = this.o;
+        validateShape(nodes.length, masters, replicasPerMaster);
+        this.log(`inspecting ${nodes.length} nodes`);
+        const views = await Promise.all(nodes.map((n) => this.view(n)));
+        this.refuseForeign(views);
+        const owners = views.filter((v) => v.self.slots.length > 0);
+        if (owners.length === 0) return this.createFresh(views);
+        return this.converge(views);
+    }
+
+    /** Nodes that know peers outside the given set belong to another cluster: refuse before touching anything. */
+    private refuseForeign(views: readonly NodeView[]): void {
+        for (const v of views) {
+            const foreign = v.peers.filter((p) => !this.byAddress.has(p.address) && !p.flags.includes("handshake"));
+            if (foreign.length > 0) {
+                throw new FormationRefused(
+                    `node ${v.node.address} belongs to another cluster: it knows ${foreign.map((p) => p.address).join(", ")}, which ` +
+                        `${foreign.length === 1 ? "is" : "are"} not among the nodes given. Nothing was changed; ` +
+                        `remove it from that cluster (CLUSTER FORGET / CLUSTER RESET on an empty node) or use a fresh node.`,
+                );
+            }
+        }
+    }
+
+    private refuseData(views: readonly NodeView[]): void {
+        for (const v of views) {
+            if (v.keys > 0) {
+                throw new FormationRefused(
+                    `node ${v.node.address} holds ${v.keys} keys but is not part of this cluster; refusing to add it (its data would be lost or shadowed). Nothing was changed.`,
+                );
+            }
+        }
+    }
+
+    private async createFresh(views: readonly NodeView[]): Promise<FormResult> {
+        this.refuseData(views);
+        const plan = planFormation(this.o.nodes, this.o.masters, this.o.replicasPerMaster);
+        for (const w of plan.warnings) this.log(`placement warning: ${w}`);
+        const idOf = new Map(views.map((v) => [v.node.address, v.self.id]));
+        const member = (a: string) => this.byAddress.get(a)!;
+        const planned = plan.shards.flatMap((s) => [s.master, ...s.replicas]).map(member);
+
+        // Distinct epochs up front: no epoch-collision round after MEET. Only possible while a node knows nobody.
+        this.log(`setting config epochs on ${planned.length} nodes`);
+        const viewOf = new Map(views.map((v) => [v.node.address, v]));
+        await Promise.all(
+            planned.map((n, i) => {
+                const v = viewOf.get(n.address)!;
+                return v.peers.length === 0 && v.self.configEpoch === 0 ? this.call(n, "CLUSTER", "SET-CONFIG-EPOCH", String(i + 1)) : undefined;
+            }),
+        );
+
+        this.log(`assigning slots to ${plan.shards.length} masters`);
+        await Promise.all(
+            plan.shards.map((s) =>
+                this.call(member(s.master), "CLUSTER", "ADDSLOTSRANGE", ...s.slots.flatMap(([a, b]) => [String(a), String(b)])),
+            ),
+        );
+
+        // Every pair meets directly (node i meets every node after it) instead of relying on
+        // gossip, which needs several 100 ms cron rounds per hop: the mesh completes in about
+        // one handshake round trip, and replicas learn their master's id at once.
+        const meetings = planned.flatMap((from, i) => planned.slice(i + 1).map((to) => [from, to] as const));
+        this.log(`meeting: ${meetings.length} direct handshakes between ${planned.length} nodes`);
+        await Promise.all(meetings.map(([from, to]) => this.call(from, "CLUSTER", "MEET", ...splitAddressArgs(to.address))));
+
+        this.log(`replicating: ${plan.shards.reduce((k, s) => k + s.replicas.length, 0)} replicas`);
+        await Promise.all(
+            plan.shards.flatMap((s) => s.replicas.map((r) => this.replicate(member(r), member(s.master), idOf.get(s.master)!))),
+        );
+        await this.waitAllKnown(planned, idOf);
+        await this.announce(planned);
+        return this.finish("created", planned, plan);
+    }
+
+    /**
+     * Makes every node tell every other its slots and role now, instead of at its next
+     * random ping (up to a second away, per peer): a MEET to an already known node is
+     * processed by the receiver as a regular message from a known sender, so it takes
+     * the sender's slots and role from the header; the extra handshake is dropped at once.
+     */
+    private async announce(nodes: readonly FormNode[]): Promise<void> {
+        await Promise.all(
+            nodes.flatMap((from) => nodes.filter((to) => to !== from).map((to) => this.call(from, "CLUSTER", "MEET", ...splitAddressArgs(to.address)))),
+        );
+    }
+
+    /** REPLICATE as soon as the replica knows its master (and knows it as a master). */
+    private async replicate(replica: FormNode, master: FormNode, masterId: string): Promise<void> {
+        await waitFor(
+            `${replica.address} to learn its master ${master.address}`,
+            async () => {
+                const known = parseClusterNodes(await this.call(replica, "CLUSTER", "NODES")).find((e) => e.id === masterId);
+                if (!known) return `${replica.address} does not know ${masterId} yet`;
+                if (known.flags.includes("handshake") || !known.flags.includes("master")) return `${replica.address} sees ${masterId} as ${known.flags.join(",")}`;
+                return undefined;
+            },
+            this.timeoutMs,
+            this.pollMs,
+        );
+        await this.call(replica, "CLUSTER", "REPLICATE", masterId);
+    }
+
+    /** The cluster already holds slots: keep it, add what is missing, or refuse. */
+    private async converge(views: readonly NodeView[]): Promise<FormResult> {
+        const { masters, replicasPerMaster } = this.o;
+        const idToView = new Map(views.map((v) => [v.self.id, v]));
+        const memberIds = new Set<string>();
+        for (const v of views.filter((x) => x.self.slots.length > 0)) {
+            memberIds.add(v.self.id);
+            for (const p of v.peers) if (!p.flags.includes("handshake")) memberIds.add(p.id);
+        }
+        const members = views.filter((v) => memberIds.has(v.self.id));
+        const outsiders = views.filter((v) => !memberIds.has(v.self.id));
+        for (const o of outsiders) {
+            if (o.peers.length > 0) {
+                throw new FormationRefused(`node ${o.node.address} knows other nodes but is not part of the cluster that owns the slots; nothing was changed.`);
+            }
+        }
+        this.refuseData(outsiders);
+
+        await this.finishOpenSlots(members);
+        const current = new Map<string, number[]>();
+        for (const v of members) if (v.self.slots.length > 0) current.set(v.node.address, [...v.self.slots]);
+        const covered = [...current.values()].reduce((k, s) => k + s.length, 0);
+        if (covered < SLOT_COUNT) {
+            return this.resumeFresh(views, covered);
+        }
+        if (current.size > masters) {
+            throw new FormationRefused(
+                `masters: the cluster has ${current.size} masters and ${masters} were requested; scaling in (removing masters) is not supported. ` +
+                    `Set masters to ${current.size} or more. Nothing was changed.`,
+            );
+        }
+
+        const replicaOf = new Map<string, string[]>(); // master address -> replica addresses
+        for (const a of current.keys()) replicaOf.set(a, []);
+        for (const v of members) {
+            const m = v.self.masterId && idToView.get(v.self.masterId);
+            if (m && replicaOf.has(m.node.address)) replicaOf.get(m.node.address)!.push(v.node.address);
+        }
+        const free = [...members.filter((v) => v.self.slots.length === 0 && !v.self.masterId), ...outsiders].map((v) => v.node);
+        const newMasters = spreadOrder(free).slice(0, masters - current.size);
+        const candidates = free.filter((n) => !newMasters.includes(n));
+
+        // Seats for missing replicas, paired away from their masters where possible.
+        const allMasters = [...current.keys(), ...newMasters.map((n) => n.address)];
+        const seatMasters: FormNode[] = [];
+        for (const m of allMasters) {
+            const missing = replicasPerMaster - (replicaOf.get(m)?.length ?? 0);
+            for (let i = 0; i < missing; i++) seatMasters.push(this.byAddress.get(m)!);
+        }
+        if (candidates.length < seatMasters.length) {
+            throw new FormationRefused(
+                `nodes: ${newMasters.length} new masters and ${seatMasters.length} new replicas are needed but only ${free.length} free nodes are available. Nothing was changed.`,
+            );
+        }
+        if (newMasters.length === 0 && seatMasters.length === 0) {
+            this.log("cluster already has the requested shape; checking that it is formed");
+            return this.finish("unchanged", members.map((v) => v.node));
+        }
+        const pairing = pairReplicas(seatMasters, candidates, 1, new Set(this.o.nodes.map((n) => n.zone).filter(Boolean)).size > 1);
+        const joining = [...newMasters, ...pairing.byMaster.flat().map((a) => this.byAddress.get(a)!)];
+        const anchor = members.find((v) => v.self.slots.length > 0)!.node;
+        this.log(`joining ${joining.length} nodes (${newMasters.length} new masters) through ${anchor.address}`);
+        await Promise.all(joining.map((n) => this.call(anchor, "CLUSTER", "MEET", ...splitAddressArgs(n.address))));
+        const all = [...members.map((v) => v.node), ...joining.filter((n) => !members.some((v) => v.node === n))];
+        const idOf = new Map(views.map((v) => [v.node.address, v.self.id]));
+        await this.waitAllKnown(all, idOf);
+
+        if (newMasters.length > 0) {
+            const moves = planScaleOut(current, newMasters.map((n) => n.address));
+            const total = moves.reduce((k, m) => k + m.slots.length, 0);
+            this.log(`scale-out: moving ${total} slots to ${newMasters.length} new masters with their keys`);
+            await this.migrate(moves, idOf);
+        }
+        await Promise.all(
+            pairing.byMaster.flatMap((replicas, seat) =>
+                replicas.map((r) => this.replicate(this.byAddress.get(r)!, seatMasters[seat], idOf.get(seatMasters[seat].address)!)),
+            ),
+        );
+        return this.finish(newMasters.length > 0 ? "scaled-out" : "completed", all);
+    }
+
+    /** A fresh formation stopped half-way (some slots assigned): continue it if it matches the plan, else refuse. */
+    private async resumeFresh(views: readonly NodeView[], covered: number): Promise<FormResult> {
+        const plan = planFormation(this.o.nodes, this.o.masters, this.o.replicasPerMaster);
+        const plannedOwner = new Map<number, string>();
+        for (const s of plan.shards) for (const [a, b] of s.slots) for (let slot = a; slot <= b; slot++) plannedOwner.set(slot, s.master);
+        const consistent = views.every((v) => v.keys === 0 && v.self.slots.every((slot) => plannedOwner.get(slot) === v.node.address));
+        if (!consistent) {
+            throw new FormationRefused(
+                `cluster: only ${covered} of ${SLOT_COUNT} slots are covered and the assignment is not one this engine started; ` +
+                    `repair it with \`redis-cli --cluster fix\` first. Nothing was changed.`,
+            );
+        }
+        this.log(`resuming an interrupted formation (${covered} slots were assigned)`);
+        const idOf = new Map(views.map((v) => [v.node.address, v.self.id]));
+        const viewOf = new Map(views.map((v) => [v.node.address, v]));
+        const member = (a: string) => this.byAddress.get(a)!;
+        await Promise.all(
+            plan.shards.map((s) => {
+                const owned = new Set(viewOf.get(s.master)!.self.slots);
+                const missing = s.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).filter((x) => !owned.has(x));
+                return missing.length === 0
+                    ? ""
+                    : this.call(member(s.master), "CLUSTER", "ADDSLOTSRANGE", ...toRanges(missing).flatMap(([a, b]) => [String(a), String(b)]));
+            }),
+        );
+        const planned = plan.shards.flatMap((s) => [s.master, ...s.replicas]).map(member);
+        const first = member(plan.shards[0].master);
+        await Promise.all(planned.filter((n) => n !== first).map((n) => this.call(first, "CLUSTER", "MEET", ...splitAddressArgs(n.address))));
+        await Promise.all(
+            plan.shards.flatMap((s) =>
+                s.replicas
+                    .filter((r) => viewOf.get(r)!.self.masterId !== idOf.get(s.master))
+                    .map((r) => this.replicate(member(r), member(s.master), idOf.get(s.master)!)),
+            ),
+        );
+        return this.finish("completed", planned, plan);
+    }
+
+    private async waitAllKnown(all: readonly FormNode[], idOf: ReadonlyMap<string, string>): Promise<void> {
+        const ids = all.map((n) => idOf.get(n.address)!);
+        await waitFor(
+            `all ${all.length} nodes to know each other`,
+            async () => {
+                const missing: string[] = [];
+                await Promise.all(
+                    all.map(async (n) => {
+                        const known = new Set(
+                            parseClusterNodes(await this.call(n, "CLUSTER", "NODES"))
+                                .filter((e) => !e.flags.includes("handshake"))
+                                .map((e) => e.id),
+                        );
+                        const unknown = ids.filter((id) => !known.has(id));
+                        if (unknown.length) missing.push(`${n.address} does not know ${unknown.length} nodes`);
+                    }),
+                );
+                return missing.length ? missing.join("; ") : undefined;
+            },
+            this.timeoutMs,
+            this.pollMs,
+        );
+    }
+
+    /** Moves slots with their keys: IMPORTING/MIGRATING, MIGRATE in batches, then SETSLOT NODE on both sides. */
+    private async migrate(moves: readonly { from: string; to: string; slots: readonly number[] }[], idOf: ReadonlyMap<string, string>): Promise<void> {
+        const jobs = moves.flatMap((m) => m.slots.map((slot) => ({ from: this.byAddress.get(m.from)!, to: this.byAddress.get(m.to)!, slot })));
+        let next = 0;
+        let moved = 0;
+        const worker = async () => {
+            while (next < jobs.length) {
+                const job = jobs[next++];
+                await this.moveSlot(job.from, job.to, job.slot, idOf.get(job.from.address)!, idOf.get(job.to.address)!);
+                moved++;
+                if (moved % 1024 === 0) this.log(`scale-out: ${moved}/${jobs.length} slots moved`);
+            }
+        };
+        await Promise.all(Array.from({ length: this.o.migrationConcurrency ?? 8 }, worker));
+    }
+
+    private async moveSlot(from: FormNode, to: FormNode, slot: number, fromId: string, toId: string, alreadyOpen = false): Promise<void> {
+        const s = String(slot);
+        if (!alreadyOpen) {
+            await this.call(to, "CLUSTER", "SETSLOT", s, "IMPORTING", fromId);
+            await this.call(from, "CLUSTER", "SETSLOT", s, "MIGRATING", toId);
+        }
+        const [host, port] = splitAddressArgs(to.address);
+        for (;;) {
+            const keys = (await this.call(from, "CLUSTER", "GETKEYSINSLOT", s, "100")).split("\n").filter((k) => k !== "");
+            if (keys.length === 0) break;
+            // No REPLACE: a key already on the target means something is wrong; fail rather than overwrite.
+            await this.o.transport.call(from.target, ["MIGRATE", host, port, "", "0", "10000", "AUTH", PASSWORD_ARG, "KEYS", ...keys]);
+        }
+        await this.call(to, "CLUSTER", "SETSLOT", s, "NODE", toId);
+        await this.call(from, "CLUSTER", "SETSLOT", s, "NODE", toId);
+    }
+
+    /** Finishes slot moves left open by an interrupted scale-out (keys go where the move was heading). */
+    private async finishOpenSlots(members: readonly NodeView[]): Promise<void> {
+        const idToNode = new Map(members.map((v) => [v.self.id, v.node]));
+        for (const v of members) {
+            for (const [slot, toId] of v.self.migrating) {
+                const to = idToNode.get(toId);
+                if (!to) throw new FormationRefused(`slot ${slot} on ${v.node.address} is migrating to unknown node ${toId}; repair with redis-cli --cluster fix`);
+                this.log(`finishing interrupted move of slot ${slot} from ${v.node.address} to ${to.address}`);
+                const importing = members.find((m) => m.self.id === toId)!.self.importing.has(slot);
+                if (!importing) await this.call(to, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", v.self.id);
+                await this.moveSlot(v.node, to, slot, v.self.id, toId, true);
+                (v.self.slots as number[]).splice(v.self.slots.indexOf(slot), 1);
+                (members.find((m) => m.self.id === toId)!.self.slots as number[]).push(slot);
+            }
+        }
+    }
+
+    /** Waits until formed and reads the final shard map. */
+    private async finish(action: FormResult["action"], members: readonly FormNode[], plan?: FormationPlan): Promise<FormResult> {
+        const snapshot = await this.waitFormed(members);
+        const shards = this.shardMap(snapshot);
+        const warnings = plan ? [...plan.warnings] : placementWarnings(shards, new Set(this.o.nodes.map((n) => n.zone).filter(Boolean)).size > 1);
+        for (const w of plan ? [] : warnings) this.log(`placement warning: ${w}`);
+        this.log(`formed: ${shards.length} masters, ${shards.reduce((k, s) => k + s.replicas.length, 0)} replicas, all ${SLOT_COUNT} slots covered, all replica links up`);
+        return {
+            action,
+            shards,
+            placementOk: warnings.length === 0,
+            placementWarnings: warnings,
+            clusterState: "ok",
+            seeds: shards.flatMap((s) => [s.master.address, ...s.replicas.map((r) => r.address)]),
+        };
+    }
+
+    /** Polls until the cluster over `members` is formed; returns the agreed view. */
+    private async waitFormed(members: readonly FormNode[]): Promise<ClusterNodeEntry[]> {
+        let agreed: ClusterNodeEntry[] = [];
+        await waitFor(
+            "the cluster to be formed (all slots covered, same view on every node, cluster_state:ok, every replica link up)",
+            async () => {
+                const reports = await Promise.all(
+                    members.map(async (n) => {
+                        const [nodesText, info] = await Promise.all([this.call(n, "CLUSTER", "NODES"), this.call(n, "CLUSTER", "INFO")]);
+                        const entries = parseClusterNodes(nodesText);
+                        const self = entries.find((e) => e.flags.includes("myself"));
+                        const link = self?.masterId ? /master_link_status:(\w+)/.exec(await this.call(n, "INFO", "replication"))?.[1] : "n/a";
+                        return { n, entries, state: /cluster_state:(\w+)/.exec(info)?.[1] ?? "unknown", link };
+                    }),
+                );
+                return formedPending(reports, members.length, (r) => (agreed = r));
+            },
+            this.timeoutMs,
+            this.pollMs,
+        );
+        return agreed;
+    }
+
+    private shardMap(entries: readonly ClusterNodeEntry[]): ShardInfo[] {
+        const info = (e: ClusterNodeEntry): ShardMember => {
+            const n = this.byAddress.get(e.address);
+            return { address: e.address, id: e.id, ...(n?.k8sNode ? { k8sNode: n.k8sNode } : {}), ...(n?.zone ? { zone: n.zone } : {}) };
+        };
+        return entries
+            .filter((e) => e.slots.length > 0)
+            .sort((a, b) => a.slots[0] - b.slots[0])
+            .map((m) => ({
+                master: info(m),
+                slots: toRanges(m.slots),
+                replicas: entries.filter((e) => e.masterId === m.id).sort((a, b) => a.address.localeCompare(b.address)).map(info),
+            }));
+    }
+}
+
+function splitAddressArgs(address: string): [string, string] {
+    const [host, port] = splitAddress(address);
+    return [host, String(port)];
+}
+
+interface FormedReport {
+    readonly n: FormNode;
+    readonly entries: readonly ClusterNodeEntry[];
+    readonly state: string;
+    readonly link: string | undefined;
+}
+
+/** The agreement check, pure: returns what is still pending, or undefined once formed (then passes the agreed view). */
+export function formedPending(reports: readonly FormedReport[], expectedNodes: number, onAgreed: (view: ClusterNodeEntry[]) => void): string | undefined {
+    const pending: string[] = [];
+    const signature = (entries: readonly ClusterNodeEntry[]) =>
+        entries
+            .map((e) => `${e.id} ${e.flags.includes("master") ? "master" : "replica"} ${e.masterId ?? "-"} ${toRanges(e.slots).map((r) => r.join("-")).join(",")}`)
+            .sort()
+            .join("\n");
+    let reference: string | undefined;
+    for (const r of reports) {
+        const bad = r.entries.filter((e) => e.flags.some((f) => ["handshake", "fail", "fail?", "noaddr"].includes(f)));
+        if (r.entries.length !== expectedNodes) pending.push(`${r.n.address} knows ${r.entries.length}/${expectedNodes} nodes`);
+        if (bad.length) pending.push(`${r.n.address} sees ${bad.map((e) => `${e.address}(${e.flags.join(",")})`).join(" ")}`);
+        const covered = r.entries.reduce((k, e) => k + e.slots.length, 0);
+        if (covered !== SLOT_COUNT) pending.push(`${r.n.address} sees ${covered}/${SLOT_COUNT} slots`);
+        if (r.state !== "ok") pending.push(`${r.n.address} cluster_state:${r.state}`);
+        if (r.link !== "n/a" && r.link !== "up") pending.push(`${r.n.address} master_link_status:${r.link ?? "unknown"}`);
+        const sig = signature(r.entries);
+        if (reference === undefined) reference = sig;
+        else if (sig !== reference) pending.push(`${r.n.address} disagrees with ${reports[0].n.address} on roles or slots`);
+    }
+    if (pending.length) return pending.slice(0, 8).join("; ") + (pending.length > 8 ? ` (+${pending.length - 8} more)` : "");
+    onAgreed([...reports[0].entries]);
+    return undefined;
+}
+
+/** Placement check of an existing shard map (replica on its master's k8s node, or zone when zones vary). */
+export function placementWarnings(shards: readonly ShardInfo[], zonesVary: boolean): string[] {
+    const warnings: string[] = [];
+    for (const s of shards) {
+        for (const r of s.replicas) {
+            if (r.k8sNode && r.k8sNode === s.master.k8sNode) {
+                warnings.push(`replica ${r.address} shares k8s node ${r.k8sNode} with its master ${s.master.address}`);
+            } else if (zonesVary && r.zone && r.zone === s.master.zone) {
+                warnings.push(`replica ${r.address} shares zone ${r.zone} with its master ${s.master.address}`);
+            }
+        }
+    }
+    return warnings;
+}
+
+/** Forms (or verifies, or scales out) the cluster over `o.nodes`. See the module comment. */
+export function form(o: FormOptions): Promise<FormResult> {
+    return new Engine(o).run();
+}

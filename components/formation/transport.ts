@@ -1,0 +1,228 @@
+/**
+ * How a Redis command reaches a node. One interface, two implementations:
+ *  - direct: ioredis to the node's address (local clusters, tests, benchmarks);
+ *  - kubernetes: `redis-cli` exec'd inside the pod through the Kubernetes API, so it
+ *    works from a laptop or a Pulumi Deployments runner without ClusterIP access,
+ *    and the password never leaves the pod (redis-cli reads it from the container env).
+ * The formation engine (form.ts) only sees `Transport`.
+ */
+import type { Writable } from "stream";
+
+/** Stands for the Redis password inside a command (e.g. MIGRATE … AUTH <password>); each transport fills it in its own way. */
+export const PASSWORD_ARG = "\u0000redis-password\u0000";
+
+/** A node as the transport reaches it. */
+export interface NodeTarget {
+    /** host:port as Redis announces it (what CLUSTER NODES and MEET use). */
+    readonly address: string;
+    /** What the transport dials: the address itself (direct) or the pod name (kubernetes). */
+    readonly target: string;
+}
+
+export interface Transport {
+    /**
+     * Runs one command; resolves with the reply as text in redis-cli's raw form
+     * (strings as is, integers in decimal, nil as "", arrays one element a line).
+     * Rejects with the server's message on an error reply.
+     */
+    call(target: string, args: readonly string[]): Promise<string>;
+    /** Releases connections. */
+    close(): Promise<void>;
+}
+
+/** Flattens any RESP reply into redis-cli's raw text form. */
+export function replyToText(reply: unknown): string {
+    if (reply === null || reply === undefined) return "";
+    if (Array.isArray(reply)) return reply.map(replyToText).join("\n");
+    if (Buffer.isBuffer(reply)) return reply.toString("utf8");
+    return String(reply);
+}
+
+/** ioredis straight to each node; connections are opened lazily and reused. */
+export class DirectTransport implements Transport {
+    private readonly clients = new Map<string, import("ioredis").Redis>();
+
+    constructor(
+        private readonly password: string,
+        private readonly commandTimeoutMs = 5000,
+    ) {}
+
+    private client(target: string): import("ioredis").Redis {
+        let c = this.clients.get(target);
+        if (!c) {
+            const { Redis } = require("ioredis") as typeof import("ioredis");
+            const [host, port] = splitAddress(target);
+            c = new Redis({
+                host,
+                port,
+                password: this.password,
+                lazyConnect: false,
+                enableAutoPipelining: true,
+                maxRetriesPerRequest: 1,
+                commandTimeout: this.commandTimeoutMs,
+                // Formation asks its questions again itself; a dead node should fail fast, not queue.
+                retryStrategy: (times) => (times > 3 ? null : 50 * times),
+            });
+            // Errors surface on the command promises; avoid unhandled 'error' events.
+            c.on("error", () => undefined);
+            this.clients.set(target, c);
+        }
+        return c;
+    }
+
+    async call(target: string, args: readonly string[]): Promise<string> {
+        const [command, ...rest] = args.map((a) => (a === PASSWORD_ARG ? this.password : a));
+        const reply = await this.client(target).call(command, ...rest);
+        return replyToText(reply);
+    }
+
+    async close(): Promise<void> {
+        const all = [...this.clients.values()];
+        this.clients.clear();
+        await Promise.all(all.map((c) => c.quit().catch(() => c.disconnect())));
+    }
+}
+
+export function splitAddress(address: string): [string, number] {
+    const i = address.lastIndexOf(":");
+    const port = Number(address.slice(i + 1));
+    if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+        throw new Error(`address: expected host:port, got "${address}"`);
+    }
+    return [address.slice(0, i), port];
+}
+
+/**
+ * The command exec'd in the pod for `args`: `sh -c` so REDISCLI_AUTH comes from the
+ * container's own REDIS_PASSWORD; every argument travels as a positional parameter
+ * (no quoting issues), and PASSWORD_ARG becomes "$REDIS_PASSWORD" expanded in the pod.
+ * `-e` makes redis-cli exit non-zero on an error reply.
+ */
+export function buildExecCommand(args: readonly string[], port = 6379): string[] {
+    const positional: string[] = [];
+    const words = args.map((a) => {
+        if (a === PASSWORD_ARG) return '"$REDIS_PASSWORD"';
+        positional.push(a);
+        return `"\${${positional.length}}"`;
+    });
+    const script = `REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli --no-auth-warning -e -h 127.0.0.1 -p ${port} ${words.join(" ")}`;
+    return ["sh", "-c", script, "redis-cli", ...positional];
+}
+
+/** The outcome of one exec: the reply text, or an Error carrying redis-cli's message. */
+export function parseExecResult(status: { status?: string; message?: string } | undefined, stdout: string, stderr: string): string {
+    if (status?.status === "Success") return stdout.replace(/\n$/, "");
+    const detail = stderr.trim() || stdout.trim() || status?.message || "no output";
+    throw new Error(detail);
+}
+
+/** A pod of the Redis StatefulSet with where it runs. */
+export interface RedisPod {
+    readonly name: string;
+    readonly ip: string;
+    readonly k8sNode?: string;
+    readonly zone?: string;
+    readonly ready: boolean;
+}
+
+type PodList = import("@kubernetes/client-node").V1PodList;
+type NodeList = import("@kubernetes/client-node").V1NodeList;
+
+export const ZONE_LABEL = "topology.kubernetes.io/zone";
+
+/** Joins pods with their k8s nodes' zone labels; sorted by StatefulSet ordinal. */
+export function podsWithPlacement(pods: PodList, nodes: NodeList): RedisPod[] {
+    const zoneOf = new Map<string, string | undefined>();
+    for (const n of nodes.items) if (n.metadata?.name) zoneOf.set(n.metadata.name, n.metadata.labels?.[ZONE_LABEL]);
+    const ordinal = (name: string) => Number(/-(\d+)$/.exec(name)?.[1] ?? Number.MAX_SAFE_INTEGER);
+    return pods.items
+        .filter((p) => p.metadata?.name && !p.metadata.deletionTimestamp)
+        .map((p) => {
+            const k8sNode = p.spec?.nodeName;
+            return {
+                name: p.metadata!.name!,
+                ip: p.status?.podIP ?? "",
+                k8sNode,
+                zone: k8sNode ? zoneOf.get(k8sNode) : undefined,
+                ready: (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+            };
+        })
+        .sort((a, b) => ordinal(a.name) - ordinal(b.name) || a.name.localeCompare(b.name));
+}
+
+/** Collects a stream's chunks as text. */
+function collector(): { stream: Writable; text: () => string } {
+    const { Writable } = require("stream") as typeof import("stream");
+    const chunks: Buffer[] = [];
+    const stream = new Writable({
+        write(chunk: Buffer | string, _enc, done) {
+            chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+            done();
+        },
+    });
+    return { stream, text: () => Buffer.concat(chunks).toString("utf8") };
+}
+
+/** redis-cli exec'd in pods of one namespace through the Kubernetes API. */
+export class KubernetesTransport implements Transport {
+    private readonly kc: import("@kubernetes/client-node").KubeConfig;
+
+    constructor(
+        kubeconfig: string,
+        private readonly namespace: string,
+        private readonly container: string,
+        private readonly execTimeoutMs = 30_000,
+    ) {
+        const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
+        this.kc = new k8s.KubeConfig();
+        this.kc.loadFromString(kubeconfig);
+    }
+
+    async call(pod: string, args: readonly string[]): Promise<string> {
+        const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
+        const out = collector();
+        const err = collector();
+        const exec = new k8s.Exec(this.kc);
+        return new Promise<string>((resolve, reject) => {
+            const timer = setTimeout(
+                () => reject(new Error(`exec in pod ${this.namespace}/${pod} timed out after ${this.execTimeoutMs} ms: ${args[0]}`)),
+                this.execTimeoutMs,
+            );
+            exec.exec(this.namespace, pod, this.container, buildExecCommand(args), out.stream, err.stream, null, false, (status) => {
+                clearTimeout(timer);
+                try {
+                    resolve(parseExecResult(status, out.text(), err.text()));
+                } catch (e) {
+                    reject(new Error(`${args[0]} in pod ${this.namespace}/${pod}: ${(e as Error).message}`));
+                }
+            }).catch((e: unknown) => {
+                clearTimeout(timer);
+                reject(new Error(`exec in pod ${this.namespace}/${pod} failed: ${(e as Error).message}`));
+            });
+        });
+    }
+
+    /** Pods of the StatefulSet (by its pod-name prefix) with IP, k8s node and zone. */
+    async listPods(statefulSetName: string, labelSelector?: string): Promise<RedisPod[]> {
+        const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
+        const core = this.kc.makeApiClient(k8s.CoreV1Api);
+        const pods = (await core.listNamespacedPod(this.namespace, undefined, undefined, undefined, undefined, labelSelector)).body;
+        const owned = { ...pods, items: pods.items.filter((p) => new RegExp(`^${escapeRegExp(statefulSetName)}-\\d+$`).test(p.metadata?.name ?? "")) };
+        // Zones are optional: without permission to list nodes, placement falls back to k8s node names.
+        let nodes: NodeList = { items: [] };
+        try {
+            nodes = (await core.listNode()).body;
+        } catch {
+            nodes = { items: [] };
+        }
+        return podsWithPlacement(owned, nodes);
+    }
+
+    async close(): Promise<void> {
+        // Each exec opens and closes its own web socket; nothing is pooled.
+    }
+}
+
+function escapeRegExp(s: string): string {
+    return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

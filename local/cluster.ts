@@ -1,0 +1,142 @@
+/**
+ * The embedded local cluster: real redis-server processes on loopback addresses,
+ * formed by the same engine as on Kubernetes (components/formation) over the direct
+ * transport. State (addresses, password) is kept in DIR/cluster.json (mode 0600) so
+ * a later command can find, inspect and stop the processes.
+ */
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { FormNode, FormResult, ShardInfo, form } from "../components/formation/form";
+import { validateShape } from "../components/formation/plan";
+import { DirectTransport } from "../components/formation/transport";
+import { LocalNodeSpec, LocalRedisNode, REDIS_PORT, loopbackAddresses, redisServerBinary } from "./redisNode";
+
+/**
+ * cluster-node-timeout for local nodes. Contract 5 puts the project default in
+ * components/config.ts (DEFAULT_NODE_TIMEOUT_MS); this module switches to it once it exists.
+ */
+const LOCAL_NODE_TIMEOUT_MS = 2000;
+
+export type { ShardInfo } from "../components/formation/form";
+
+export interface LocalClusterOptions {
+    readonly masters: number;
+    readonly replicasPerMaster: number;
+    /** Directory for every node's files and cluster.json. */
+    readonly dir: string;
+    /** Loopback block: nodes get 127.0.<block>.11, .12, … (default 1). */
+    readonly block?: number;
+    /** Generated when absent. */
+    readonly password?: string;
+    readonly nodeTimeoutMs?: number;
+    readonly log?: (line: string) => void;
+    /** Extra redis.conf lines for every node (benchmarks/tests). */
+    readonly extraConfig?: readonly string[];
+    /** Upper bound of each formation wait (default 60 s). */
+    readonly formTimeoutMs?: number;
+}
+
+export interface LocalCluster {
+    readonly dir: string;
+    readonly password: string;
+    readonly nodes: LocalRedisNode[];
+    /** host:port of every node, masters first. */
+    readonly seeds: string[];
+    readonly shards: ShardInfo[];
+    readonly formation: FormResult;
+    stop(): Promise<void>;
+}
+
+/** What DIR/cluster.json records. */
+export interface LocalClusterState {
+    readonly masters: number;
+    readonly replicasPerMaster: number;
+    readonly password: string;
+    readonly nodes: readonly LocalNodeSpec[];
+}
+
+export const STATE_FILE = "cluster.json";
+
+/** Stable name a node announces (nodes.conf keeps it), like a pod's DNS name on Kubernetes. */
+export const localHostname = (index: number) => `redis-${index}.local`;
+
+export function readLocalClusterState(dir: string): LocalClusterState | undefined {
+    const file = path.join(dir, STATE_FILE);
+    if (!fs.existsSync(file)) return undefined;
+    return JSON.parse(fs.readFileSync(file, "utf8")) as LocalClusterState;
+}
+
+/** Node processes of DIR that are still running. */
+export function attachLocalNodes(dir: string): LocalRedisNode[] {
+    const state = readLocalClusterState(dir);
+    return (state?.nodes ?? []).map((spec) => LocalRedisNode.attach(spec)).filter((n): n is LocalRedisNode => n !== undefined);
+}
+
+/** Starts masters × (1 + replicasPerMaster) redis-server processes and forms them; on any failure stops what it started. */
+export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
+    validateShape(o.masters * (1 + o.replicasPerMaster), o.masters, o.replicasPerMaster);
+    redisServerBinary();
+    const dir = path.resolve(o.dir);
+    const running = attachLocalNodes(dir);
+    if (running.length > 0) {
+        throw new Error(`dir: ${dir} already has ${running.length} running nodes (${running.map((n) => n.address).join(", ")}); stop them first (\`npm run local -- down --dir ${o.dir}\`)`);
+    }
+    const log = o.log ?? (() => undefined);
+    const password = o.password ?? randomBytes(18).toString("base64url");
+    const count = o.masters * (1 + o.replicasPerMaster);
+    const specs: LocalNodeSpec[] = loopbackAddresses(o.block ?? 1, count).map((host, i) => ({
+        host,
+        port: REDIS_PORT,
+        dir: path.join(dir, `node-${i}`),
+        password,
+        nodeTimeoutMs: o.nodeTimeoutMs ?? LOCAL_NODE_TIMEOUT_MS,
+        announceHostname: localHostname(i),
+        extraConfig: o.extraConfig,
+    }));
+    fs.mkdirSync(dir, { recursive: true });
+    const state: LocalClusterState = { masters: o.masters, replicasPerMaster: o.replicasPerMaster, password, nodes: specs };
+    fs.writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
+
+    log(`starting ${count} redis-server processes on ${specs[0].host}…${specs[count - 1].host}`);
+    const started = await Promise.allSettled(specs.map((s) => LocalRedisNode.start(s)));
+    const nodes = started.filter((r): r is PromiseFulfilledResult<LocalRedisNode> => r.status === "fulfilled").map((r) => r.value);
+    const stopAll = () => Promise.all(nodes.map((n) => n.stop())).then(() => undefined);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+        await stopAll();
+        throw failed.reason;
+    }
+
+    const transport = new DirectTransport(password);
+    try {
+        const formNodes: FormNode[] = nodes.map((n) => ({ address: n.address, target: n.address }));
+        const formation = await form({
+            nodes: formNodes,
+            masters: o.masters,
+            replicasPerMaster: o.replicasPerMaster,
+            transport,
+            log,
+            timeoutMs: o.formTimeoutMs,
+        });
+        return {
+            dir,
+            password,
+            nodes,
+            seeds: [...formation.seeds],
+            shards: [...formation.shards],
+            formation,
+            stop: stopAll,
+        };
+    } catch (e) {
+        await stopAll();
+        throw e;
+    } finally {
+        await transport.close();
+    }
+}
+
+/** Stops every node recorded in DIR (clean shutdown, data stays on disk). */
+export async function stopLocalCluster(dir: string): Promise<void> {
+    await Promise.all(attachLocalNodes(path.resolve(dir)).map((n) => n.stop()));
+}

@@ -1,0 +1,146 @@
+/**
+ * The formation engine against real redis-server processes (loopback block 127.0.10-19.x).
+ */
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Cluster } from "ioredis";
+import { FormNode, FormationRefused, form } from "../../components/formation/form";
+import { SLOT_COUNT } from "../../components/formation/plan";
+import { DirectTransport } from "../../components/formation/transport";
+import { LocalCluster, startLocalCluster } from "../../local/cluster";
+import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
+
+const NODE_TIMEOUT_MS = 1000;
+
+function tempDir(label: string): string {
+    return fs.mkdtempSync(path.join(os.tmpdir(), `formation-${label}-`));
+}
+
+function clusterClient(c: LocalCluster): Cluster {
+    return new Cluster(
+        c.seeds.map((s) => ({ host: s.split(":")[0], port: Number(s.split(":")[1]) })),
+        { redisOptions: { password: c.password }, enableReadyCheck: true },
+    );
+}
+
+function redisCliCheck(c: LocalCluster): string {
+    const r = spawnSync("redis-cli", ["--cluster", "check", c.seeds[0]], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: c.password } });
+    return r.stdout + r.stderr;
+}
+
+function formNodes(c: LocalCluster): FormNode[] {
+    return c.nodes.map((n) => ({ address: n.address, target: n.address }));
+}
+
+describe("formation against real redis-server", function () {
+    this.timeout(60_000);
+    const clusters: LocalCluster[] = [];
+    const extraNodes: LocalRedisNode[] = [];
+
+    after(async () => {
+        await Promise.all([...clusters.map((c) => c.stop()), ...extraNodes.map((n) => n.stop())]);
+    });
+
+    describe("3 masters x 1 replica", () => {
+        let cluster: LocalCluster;
+
+        before(async () => {
+            cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: tempDir("3x1"), block: 10, nodeTimeoutMs: NODE_TIMEOUT_MS });
+            clusters.push(cluster);
+        });
+
+        it("is formed: 3 shards, even contiguous slot ranges, one linked replica each", () => {
+            assert.strictEqual(cluster.shards.length, 3);
+            assert.deepStrictEqual(
+                cluster.shards.map((s) => s.slots),
+                [[[0, 5460]], [[5461, 10921]], [[10922, 16383]]],
+            );
+            for (const s of cluster.shards) assert.strictEqual(s.replicas.length, 1);
+            assert.strictEqual(cluster.formation.clusterState, "ok");
+            assert.strictEqual(cluster.seeds.length, 6);
+        });
+
+        it("every replica reports master_link_status:up", async () => {
+            const t = new DirectTransport(cluster.password);
+            try {
+                for (const s of cluster.shards) {
+                    for (const r of s.replicas) {
+                        assert.match(await t.call(r.address, ["INFO", "replication"]), /master_link_status:up/);
+                    }
+                }
+            } finally {
+                await t.close();
+            }
+        });
+
+        it("redis-cli --cluster check: all slots covered, no open slots", () => {
+            const out = redisCliCheck(cluster);
+            assert.match(out, /\[OK\] All 16384 slots covered/);
+            assert.doesNotMatch(out, /\[WARNING\]|\[ERR\]/);
+            assert.match(out, /\[OK\] All nodes agree about slots configuration/);
+        });
+
+        it("a key written through ioredis Cluster is readable", async () => {
+            const client = clusterClient(cluster);
+            try {
+                await client.set("formation:test", "hello");
+                assert.strictEqual(await client.get("formation:test"), "hello");
+            } finally {
+                client.disconnect();
+            }
+        });
+
+        it("re-running formation changes nothing", async () => {
+            const t = new DirectTransport(cluster.password);
+            try {
+                const before = await t.call(cluster.seeds[0], ["CLUSTER", "INFO"]);
+                const again = await form({ nodes: formNodes(cluster), masters: 3, replicasPerMaster: 1, transport: t });
+                assert.strictEqual(again.action, "unchanged");
+                assert.deepStrictEqual(again.shards, cluster.shards);
+                const after = await t.call(cluster.seeds[0], ["CLUSTER", "INFO"]);
+                assert.strictEqual(/cluster_current_epoch:(\d+)/.exec(after)![1], /cluster_current_epoch:(\d+)/.exec(before)![1]);
+            } finally {
+                await t.close();
+            }
+        });
+
+        it("a node of this cluster is refused when another set of nodes is formed with it", async () => {
+            const fresh = await Promise.all(
+                loopbackAddresses(11, 2).map((h, i) =>
+                    LocalRedisNode.start({ host: h, dir: path.join(tempDir("foreign"), `n${i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS }),
+                ),
+            );
+            extraNodes.push(...fresh);
+            const t = new DirectTransport(cluster.password);
+            try {
+                const nodes: FormNode[] = [...fresh.map((n) => ({ address: n.address, target: n.address })), formNodes(cluster)[0]];
+                await assert.rejects(form({ nodes, masters: 3, replicasPerMaster: 0, transport: t }), (e: Error) => {
+                    assert.ok(e instanceof FormationRefused, e.message);
+                    assert.match(e.message, /belongs to another cluster/);
+                    return true;
+                });
+                // Nothing was touched: the fresh nodes still know nobody and own no slots.
+                for (const n of fresh) {
+                    const nodesText = await t.call(n.address, ["CLUSTER", "NODES"]);
+                    assert.strictEqual(nodesText.trim().split("\n").length, 1);
+                }
+                assert.match(redisCliCheck(cluster), /\[OK\] All 16384 slots covered/);
+            } finally {
+                await t.close();
+            }
+        });
+    });
+
+    it("forms 5 masters x 1 replica", async () => {
+        const c = await startLocalCluster({ masters: 5, replicasPerMaster: 1, dir: tempDir("5x1"), block: 12, nodeTimeoutMs: NODE_TIMEOUT_MS });
+        clusters.push(c);
+        assert.strictEqual(c.shards.length, 5);
+        assert.strictEqual(c.shards.reduce((k, s) => k + s.slots.reduce((n, [a, b]) => n + b - a + 1, 0), 0), SLOT_COUNT);
+        assert.ok(c.shards.every((s) => s.replicas.length === 1));
+        assert.match(redisCliCheck(c), /\[OK\] All 16384 slots covered/);
+        await c.stop();
+    });
+});
