@@ -28,7 +28,7 @@ export interface FormOptions {
     readonly timeoutMs?: number;
     /** Polling interval of waits (default 20 ms; use ~500 ms over Kubernetes exec). */
     readonly pollMs?: number;
-    /** Slots moved in parallel during scale-out (default 8). */
+    /** Slots moved in parallel during scale-out (default 32). */
     readonly migrationConcurrency?: number;
 }
 
@@ -340,13 +340,17 @@ class Engine {
         const all = [...members.map((v) => v.node), ...joining.filter((n) => !members.some((v) => v.node === n))];
         const idOf = new Map(views.map((v) => [v.node.address, v.self.id]));
         await this.waitAllKnown(all, idOf);
+        await this.announce(all);
 
         if (newMasters.length > 0) {
+            // A node answers CLUSTERDOWN (also to MIGRATE's RESTORE) until it sees every slot covered.
+            await this.waitClusterOk(all);
             const moves = planScaleOut(current, newMasters.map((n) => n.address));
             const total = moves.reduce((k, m) => k + m.slots.length, 0);
             this.log(`scale-out: moving ${total} slots to ${newMasters.length} new masters with their keys`);
             await this.migrate(moves, idOf);
         }
+        await this.announce(all);
         await Promise.all(
             pairing.byMaster.flatMap((replicas, seat) =>
                 replicas.map((r) => this.replicate(this.byAddress.get(r)!, seatMasters[seat], idOf.get(seatMasters[seat].address)!)),
@@ -417,6 +421,19 @@ class Engine {
         );
     }
 
+    private async waitClusterOk(nodes: readonly FormNode[]): Promise<void> {
+        await waitFor(
+            "cluster_state:ok on every node",
+            async () => {
+                const states = await Promise.all(nodes.map(async (n) => [n.address, /cluster_state:(\w+)/.exec(await this.call(n, "CLUSTER", "INFO"))?.[1]] as const));
+                const notOk = states.filter(([, st]) => st !== "ok");
+                return notOk.length ? notOk.map(([a, st]) => `${a} cluster_state:${st}`).join("; ") : undefined;
+            },
+            this.timeoutMs,
+            this.pollMs,
+        );
+    }
+
     /** Moves slots with their keys: IMPORTING/MIGRATING, MIGRATE in batches, then SETSLOT NODE on both sides. */
     private async migrate(moves: readonly { from: string; to: string; slots: readonly number[] }[], idOf: ReadonlyMap<string, string>): Promise<void> {
         const jobs = moves.flatMap((m) => m.slots.map((slot) => ({ from: this.byAddress.get(m.from)!, to: this.byAddress.get(m.to)!, slot })));
@@ -430,7 +447,7 @@ class Engine {
                 if (moved % 1024 === 0) this.log(`scale-out: ${moved}/${jobs.length} slots moved`);
             }
         };
-        await Promise.all(Array.from({ length: this.o.migrationConcurrency ?? 8 }, worker));
+        await Promise.all(Array.from({ length: this.o.migrationConcurrency ?? 32 }, worker));
     }
 
     private async moveSlot(from: FormNode, to: FormNode, slot: number, fromId: string, toId: string, alreadyOpen = false): Promise<void> {

@@ -143,4 +143,65 @@ describe("formation against real redis-server", function () {
         assert.match(redisCliCheck(c), /\[OK\] All 16384 slots covered/);
         await c.stop();
     });
+    it("scale-out from 3 to 4 masters keeps every key; scale-in is refused", async () => {
+        const c = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: tempDir("scale"), block: 13, nodeTimeoutMs: NODE_TIMEOUT_MS });
+        clusters.push(c);
+        const client = clusterClient(c);
+        const t = new DirectTransport(c.password);
+        try {
+            const keys = Array.from({ length: 2000 }, (_, i) => `scale:${i}`);
+            await Promise.all(keys.map((k, i) => client.set(k, String(i))));
+            const added = await Promise.all(
+                loopbackAddresses(13, 8).slice(6).map((host, i) =>
+                    LocalRedisNode.start({ host, dir: path.join(c.dir, `added-${i}`), password: c.password, nodeTimeoutMs: NODE_TIMEOUT_MS }),
+                ),
+            );
+            extraNodes.push(...added);
+            const nodes = [...formNodes(c), ...added.map((n) => ({ address: n.address, target: n.address }))];
+            const result = await form({ nodes, masters: 4, replicasPerMaster: 1, transport: t });
+            assert.strictEqual(result.action, "scaled-out");
+            assert.strictEqual(result.shards.length, 4);
+            const sizes = result.shards.map((s) => s.slots.reduce((n, [a, b]) => n + b - a + 1, 0));
+            assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `uneven slots: ${sizes}`);
+            assert.ok(result.shards.every((s) => s.replicas.length === 1));
+            const newMaster = result.shards.find((s) => added.some((n) => n.address === s.master.address));
+            assert.ok(newMaster, "one of the added nodes became a master");
+            assert.ok(Number(await t.call(newMaster.master.address, ["DBSIZE"])) > 0, "the new master received keys");
+            const check = redisCliCheck(c);
+            assert.match(check, /\[OK\] All 16384 slots covered/);
+            assert.doesNotMatch(check, /\[WARNING\]|\[ERR\]/);
+            const values = await Promise.all(keys.map((k) => client.get(k)));
+            assert.deepStrictEqual(values, keys.map((_, i) => String(i)));
+
+            await assert.rejects(form({ nodes, masters: 3, replicasPerMaster: 1, transport: t }), (e: Error) => {
+                assert.ok(e instanceof FormationRefused, e.message);
+                assert.match(e.message, /masters: the cluster has 4 masters and 3 were requested; scaling in .* not supported/);
+                return true;
+            });
+        } finally {
+            client.disconnect();
+            await t.close();
+        }
+    });
+
+    it("a master killed right after formation is failed over to its replica", async () => {
+        const c = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: tempDir("failover"), block: 14, nodeTimeoutMs: NODE_TIMEOUT_MS });
+        clusters.push(c);
+        const victim = c.shards[1];
+        await c.nodes.find((n) => n.address === victim.master.address)!.kill();
+        const t = new DirectTransport(c.password);
+        try {
+            const deadline = Date.now() + 30_000;
+            let role = "";
+            while (Date.now() < deadline) {
+                role = /role:(\w+)/.exec(await t.call(victim.replicas[0].address, ["INFO", "replication"]))?.[1] ?? "";
+                const state = /cluster_state:(\w+)/.exec(await t.call(c.seeds[0], ["CLUSTER", "INFO"]))?.[1];
+                if (role === "master" && state === "ok") break;
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            assert.strictEqual(role, "master", `replica ${victim.replicas[0].address} was not promoted`);
+        } finally {
+            await t.close();
+        }
+    });
 });
