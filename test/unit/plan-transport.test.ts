@@ -1,0 +1,75 @@
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import type { V1NodeList, V1PodList } from "@kubernetes/client-node";
+import { PASSWORD_ARG, buildExecCommand, parseExecResult, podsWithPlacement, replyToText, splitAddress } from "../../components/formation/transport";
+
+describe("formation transport (components/formation/transport.ts, pure parts)", () => {
+    describe("buildExecCommand", () => {
+        it("passes every argument as a positional parameter and takes the password from the pod's env", () => {
+            const cmd = buildExecCommand(["CLUSTER", "MEET", "10.0.0.2", "6379"]);
+            assert.deepStrictEqual(cmd.slice(0, 2), ["sh", "-c"]);
+            assert.match(cmd[2], /^REDISCLI_AUTH="\$REDIS_PASSWORD" exec redis-cli --no-auth-warning -e -h 127\.0\.0\.1 -p 6379 "\$\{1\}" "\$\{2\}" "\$\{3\}" "\$\{4\}"$/);
+            assert.deepStrictEqual(cmd.slice(3), ["redis-cli", "CLUSTER", "MEET", "10.0.0.2", "6379"]);
+        });
+
+        it("PASSWORD_ARG becomes \"$REDIS_PASSWORD\" in the script and never an argument", () => {
+            const cmd = buildExecCommand(["MIGRATE", "10.0.0.3", "6379", "", "0", "5000", "AUTH", PASSWORD_ARG, "KEYS", "a b", "c"]);
+            assert.ok(!cmd.includes(PASSWORD_ARG));
+            assert.match(cmd[2], /"\$\{7\}" "\$REDIS_PASSWORD" "\$\{8\}"/);
+        });
+
+        it("runs as built: a real sh receives the arguments intact (quotes, spaces, $, empty)", () => {
+            // Replace redis-cli with printf to see exactly what the pod's redis-cli would get.
+            const cmd = buildExecCommand(["SET", "k y", `"$HOME'\``, ""]);
+            const script = cmd[2].replace("exec redis-cli --no-auth-warning -e -h 127.0.0.1 -p 6379", `exec sh -c 'printf "[%s]" "$REDISCLI_AUTH" "$@"' redis-cli`);
+            const r = spawnSync(cmd[0], [cmd[1], script, ...cmd.slice(3)], { encoding: "utf8", env: { REDIS_PASSWORD: "s3 cr$t" } });
+            assert.strictEqual(r.stdout, `[s3 cr$t][SET][k y]["$HOME'\`][]`);
+        });
+    });
+
+    describe("parseExecResult", () => {
+        it("returns stdout without the trailing newline on success", () => {
+            assert.strictEqual(parseExecResult({ status: "Success" }, "OK\n", ""), "OK");
+        });
+        it("throws redis-cli's error text on failure", () => {
+            assert.throws(() => parseExecResult({ status: "Failure", message: "command terminated with non-zero exit code" }, "", "ERR Unknown node abc\n"), /ERR Unknown node abc/);
+        });
+        it("falls back to the status message when there is no output", () => {
+            assert.throws(() => parseExecResult({ status: "Failure", message: "container not found" }, "", ""), /container not found/);
+        });
+    });
+
+    it("replyToText flattens replies like redis-cli's raw output", () => {
+        assert.strictEqual(replyToText(["a", 1, null, Buffer.from("b")]), "a\n1\n\nb");
+        assert.strictEqual(replyToText(null), "");
+        assert.strictEqual(replyToText(7), "7");
+    });
+
+    it("splitAddress accepts host:port and refuses anything else", () => {
+        assert.deepStrictEqual(splitAddress("127.0.1.11:6379"), ["127.0.1.11", 6379]);
+        assert.throws(() => splitAddress("127.0.1.11"), /address: expected host:port, got "127.0.1.11"/);
+    });
+
+    it("podsWithPlacement maps pods to k8s nodes and zones, ordered by StatefulSet ordinal", () => {
+        const pods: V1PodList = {
+            items: [
+                { metadata: { name: "redis-10" }, spec: { nodeName: "n2", containers: [] }, status: { podIP: "10.1.0.10", conditions: [{ type: "Ready", status: "True" }] } },
+                { metadata: { name: "redis-2" }, spec: { nodeName: "n1", containers: [] }, status: { podIP: "10.1.0.2", conditions: [{ type: "Ready", status: "False" }] } },
+                { metadata: { name: "redis-3", deletionTimestamp: new Date() }, spec: { nodeName: "n1", containers: [] }, status: { podIP: "10.1.0.3" } },
+                { metadata: { name: "redis-0" }, spec: { containers: [] }, status: {} },
+            ],
+        };
+        const nodes: V1NodeList = {
+            items: [
+                { metadata: { name: "n1", labels: { "topology.kubernetes.io/zone": "europe-west1-b" } } },
+                { metadata: { name: "n2", labels: {} } },
+            ],
+        };
+        const out = podsWithPlacement(pods, nodes);
+        assert.deepStrictEqual(out, [
+            { name: "redis-0", ip: "", k8sNode: undefined, zone: undefined, ready: false },
+            { name: "redis-2", ip: "10.1.0.2", k8sNode: "n1", zone: "europe-west1-b", ready: false },
+            { name: "redis-10", ip: "10.1.0.10", k8sNode: "n2", zone: undefined, ready: true },
+        ]);
+    });
+});
