@@ -1,0 +1,689 @@
+/**
+ * The CrossGuard policies of the redis-cluster-gke pack, with their config schemas.
+ * Pure: no PolicyPack is constructed here (that starts a gRPC server; see index.ts),
+ * so tests call every validation directly.
+ *
+ * Enforcement levels:
+ *  - mandatory: anything that exposes data, loses it, or makes one failure take a shard
+ *    down (auth, persistence, replicas, spread, disruption budget, network isolation,
+ *    GKE node hygiene). Resource policies that depend on values unknown at preview are
+ *    reported by the engine as advisory until they are known.
+ *  - advisory: trade-offs an operator may choose differently (cluster-node-timeout).
+ */
+import type {
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+} from "@pulumi/policy";
+import {
+    FormationProps,
+    GkeClusterProps,
+    GkeNodePoolProps,
+    IConfigMap,
+    IContainer,
+    IDeployment,
+    INetworkPolicy,
+    IPodDisruptionBudget,
+    IService,
+    IStatefulSet,
+    Labels,
+    REDIS_BUS_PORT,
+    REDIS_CLIENT_PORT,
+    TYPES,
+    allContainers,
+    asRedisStatefulSet,
+    imageMajorVersion,
+    isDefaultComputeServiceAccount,
+    isFormation,
+    isGcpRegion,
+    isPinnedImage,
+    namedPorts,
+    pdbAllowedDisruptions,
+    portsAllow,
+    redisConfigOf,
+    sameNamespace,
+    scriptSetsDirective,
+    selectorMatches,
+    serviceSelects,
+} from "./shapes";
+
+// ---------------------------------------------------------------- helpers
+
+type Validate<T> = (props: T, args: ResourceValidationArgs, report: ReportViolation) => void;
+type Branch = Validate<unknown>;
+
+/**
+ * One validation for several resource types: the matching branch runs, any other type is
+ * "not applicable" (once, not once per branch as an array of validations would report).
+ */
+function forTypes(branches: Readonly<Record<string, Branch>>): ResourceValidation {
+    return (args, report) => {
+        const branch = branches[args.type];
+        if (!branch) return args.notApplicable(`applies to ${Object.keys(branches).join(", ")}`);
+        return branch(args.props, args, report);
+    };
+}
+
+/** Props arrive as plain JSON; the branch's type says what shape the policy expects. */
+function on<T>(validate: Validate<T>): Branch {
+    return validate as unknown as Branch;
+}
+
+function forType<T>(type: string, validate: Validate<T>): ResourceValidation {
+    return forTypes({ [type]: on(validate) });
+}
+
+/** Policy config with the schema's defaults filled in (the engine passes only what the user set). */
+function configOf<T extends object>(args: { getConfig<C extends object>(): C }, defaults: T): T {
+    return { ...defaults, ...args.getConfig<Partial<T>>() };
+}
+
+/** JSON-schema defaults, read back from the schema so the number lives in one place. */
+function defaultsOf<T extends object>(schema: PolicyConfigSchema): T {
+    return Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k, v.default])) as T;
+}
+
+function displayName(r: { name: string; props: Record<string, unknown> }): string {
+    const meta = r.props.metadata as { name?: string; namespace?: string } | undefined;
+    return meta?.name ? `${meta.namespace ? meta.namespace + "/" : ""}${meta.name}` : r.name;
+}
+
+function containerNames(cs: readonly IContainer[]): string {
+    return cs.map((c) => c.name).join(", ");
+}
+
+interface RedisWorkload {
+    readonly resource: PolicyResource;
+    readonly label: string;
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly podLabels: Labels;
+    readonly containers: IContainer[];
+    readonly replicas: number;
+}
+
+/** Every Redis StatefulSet in the stack, with what stack policies need to match pods. */
+function redisWorkloads(args: StackValidationArgs): RedisWorkload[] {
+    const found: RedisWorkload[] = [];
+    for (const r of args.resources) {
+        if (r.type !== TYPES.statefulSet) continue;
+        const sts = r.props as IStatefulSet;
+        const redis = asRedisStatefulSet(sts);
+        if (!redis) continue;
+        found.push({
+            resource: r,
+            label: displayName(r),
+            name: sts.metadata?.name,
+            namespace: sts.metadata?.namespace,
+            podLabels: redis.podLabels,
+            containers: redis.containers,
+            replicas: sts.spec?.replicas ?? 1,
+        });
+    }
+    return found;
+}
+
+function resourcesOfType<T>(args: StackValidationArgs, type: string): { resource: PolicyResource; props: T }[] {
+    return args.resources.filter((r) => r.type === type).map((resource) => ({ resource, props: resource.props as T }));
+}
+
+function requireRedisWorkloads(args: StackValidationArgs): RedisWorkload[] {
+    const workloads = redisWorkloads(args);
+    if (workloads.length === 0) args.notApplicable("no Redis StatefulSet in this stack");
+    return workloads;
+}
+
+// ---------------------------------------------------------------- Redis: auth
+
+export const redisPasswordFromSecret: ResourceValidationPolicy = {
+    name: "redis-password-from-secret",
+    description: "Redis containers get their password from a Kubernetes Secret, so every node runs with requirepass.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    remediationSteps: "Give the Redis container an env var with valueFrom.secretKeyRef (e.g. REDIS_PASSWORD) that the start script turns into requirepass/masterauth.",
+    validateResource: forType<IStatefulSet>(TYPES.statefulSet, (sts, args, report) => {
+        const redis = asRedisStatefulSet(sts) ?? args.notApplicable("not a Redis StatefulSet");
+        const secretVolumes = new Set(
+            (sts.spec?.template?.spec?.volumes ?? [])
+                .filter((v) => v.secret || v.projected?.sources?.some((s) => s.secret))
+                .map((v) => v.name),
+        );
+        for (const c of redis.containers) {
+            const fromEnv = (c.env ?? []).some((e) => e.valueFrom?.secretKeyRef);
+            const fromEnvFrom = (c.envFrom ?? []).some((e) => e.secretRef);
+            const fromVolume = (c.volumeMounts ?? []).some((m) => secretVolumes.has(m.name));
+            if (!fromEnv && !fromEnvFrom && !fromVolume) {
+                report(`Redis container '${c.name}' gets no password from a Secret: anyone who reaches port ${REDIS_CLIENT_PORT} owns the data.`);
+            }
+        }
+    }),
+};
+
+export const redisProtectedMode: ResourceValidationPolicy = {
+    name: "redis-protected-mode",
+    description: "redis.conf never turns protected mode off unless a password is configured.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    remediationSteps: "Keep `protected-mode yes` and set requirepass (from a Secret, via the start script).",
+    validateResource: forType<IConfigMap>(TYPES.configMap, (cm, args, report) => {
+        const shipped = redisConfigOf(cm) ?? args.notApplicable("no cluster redis.conf in this ConfigMap");
+        for (const conf of shipped.confs) {
+            const passwordSet = conf.has("requirepass") || scriptSetsDirective(shipped.scripts, "requirepass");
+            if (conf.get("protected-mode") === "no" && !passwordSet) {
+                report("redis.conf has `protected-mode no` and no requirepass: the node accepts any client without a password.");
+            }
+        }
+    }),
+};
+
+export const redisMasterauth: ResourceValidationPolicy = {
+    name: "redis-masterauth",
+    description: "Nodes authenticate to their master (masterauth) and require a password (requirepass), in redis.conf or written by the start script.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "Have the node start script write both `requirepass` and `masterauth` from the Secret into the runtime config.",
+    validateResource: forType<IConfigMap>(TYPES.configMap, (cm, args, report) => {
+        const shipped = redisConfigOf(cm) ?? args.notApplicable("no cluster redis.conf in this ConfigMap");
+        for (const directive of ["requirepass", "masterauth"]) {
+            const set = shipped.confs.some((c) => c.has(directive)) || scriptSetsDirective(shipped.scripts, directive);
+            if (!set) {
+                report(`Neither redis.conf nor a start script in this ConfigMap sets '${directive}'` +
+                    (directive === "masterauth" ? ": replicas of a password-protected master can never sync." : ": nodes run without a password."));
+            }
+        }
+    }),
+};
+
+// ---------------------------------------------------------------- Redis: durability and shape
+
+export const redisPersistence: ResourceValidationPolicy = {
+    name: "redis-persistence",
+    description: "Redis data survives pod restarts: a PVC template mounted by the Redis container, and appendonly on.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: forTypes({
+        [TYPES.statefulSet]: on<IStatefulSet>((sts, args, report) => {
+            const redis = asRedisStatefulSet(sts) ?? args.notApplicable("not a Redis StatefulSet");
+            const claims = new Set((sts.spec?.volumeClaimTemplates ?? []).map((t) => t.metadata?.name));
+            for (const c of redis.containers) {
+                if (!(c.volumeMounts ?? []).some((m) => claims.has(m.name))) {
+                    report(`Redis container '${c.name}' mounts no volumeClaimTemplate: nodes.conf and the AOF die with the pod.`);
+                }
+            }
+        }),
+        [TYPES.configMap]: on<IConfigMap>((cm, args, report) => {
+            const shipped = redisConfigOf(cm) ?? args.notApplicable("no cluster redis.conf in this ConfigMap");
+            if (shipped.confs.some((c) => c.get("appendonly") !== "yes")) {
+                report("redis.conf does not set `appendonly yes`: a restarted master comes back empty.");
+            }
+        }),
+    }),
+};
+
+const clusterSizeSchema: PolicyConfigSchema = {
+    properties: {
+        minMasters: { type: "integer", minimum: 3, default: 3, description: "Fewest masters (Redis Cluster needs 3 for a majority)." },
+        minReplicasPerMaster: { type: "integer", minimum: 0, default: 1, description: "Fewest replicas behind each master." },
+    },
+};
+interface ClusterSizeConfig { minMasters: number; minReplicasPerMaster: number }
+
+export const redisClusterSize: ResourceValidationPolicy = {
+    name: "redis-cluster-size",
+    description: "At least 3 masters with at least one replica each, in the StatefulSet and in the formation resource.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    configSchema: clusterSizeSchema,
+    validateResource: forTypes({
+        [TYPES.statefulSet]: on<IStatefulSet>((sts, args, report) => {
+            if (!asRedisStatefulSet(sts)) args.notApplicable("not a Redis StatefulSet");
+            const cfg = configOf(args, defaultsOf<ClusterSizeConfig>(clusterSizeSchema));
+            const needed = cfg.minMasters * (1 + cfg.minReplicasPerMaster);
+            const replicas = sts.spec?.replicas ?? 1;
+            if (replicas < needed) {
+                report(`Redis StatefulSet has ${replicas} pods; ${cfg.minMasters} masters with ${cfg.minReplicasPerMaster} replica(s) each need ${needed}.`);
+            }
+        }),
+        [TYPES.dynamicResource]: on<FormationProps>((f, args, report) => {
+            if (!isFormation(args.type, args.props)) args.notApplicable("not a Redis cluster formation");
+            const cfg = configOf(args, defaultsOf<ClusterSizeConfig>(clusterSizeSchema));
+            if ((f.masters ?? 0) < cfg.minMasters) report(`Formation asks for ${f.masters} masters; at least ${cfg.minMasters} are needed.`);
+            if ((f.replicasPerMaster ?? 0) < cfg.minReplicasPerMaster) {
+                report(`Formation asks for ${f.replicasPerMaster} replicas per master; at least ${cfg.minReplicasPerMaster} are needed for failover.`);
+            }
+        }),
+    }),
+};
+
+export const redisImagePinned: ResourceValidationPolicy = {
+    name: "redis-image-pinned",
+    description: "Every container of the Redis StatefulSet and of Deployments (the app) uses a pinned image: a tag other than latest, or a digest.",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    validateResource: forTypes({
+        [TYPES.statefulSet]: on<IStatefulSet>((w, args, report) => {
+            if (!asRedisStatefulSet(w)) args.notApplicable("not a Redis StatefulSet");
+            reportUnpinned(w, report);
+        }),
+        [TYPES.deployment]: on<IDeployment>((w, _a, report) => reportUnpinned(w, report)),
+    }),
+};
+
+function reportUnpinned(w: IStatefulSet | IDeployment, report: ReportViolation): void {
+    for (const c of allContainers(w.spec?.template?.spec)) {
+        if (!isPinnedImage(c.image)) {
+            report(`Container '${c.name}' uses image '${c.image ?? "(none)"}': pin a version tag or digest so every pod, and every restart, runs the same code.`);
+        }
+    }
+}
+
+const versionSchema: PolicyConfigSchema = {
+    properties: {
+        minMajorVersion: { type: "integer", minimum: 1, default: 7, description: "Oldest Redis major version (7 announces hostnames, which pod IP churn needs)." },
+    },
+};
+
+export const redisVersion: ResourceValidationPolicy = {
+    name: "redis-version",
+    description: "The Redis image is a major version that supports cluster-announce-hostname (7+).",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    configSchema: versionSchema,
+    validateResource: forType<IStatefulSet>(TYPES.statefulSet, (sts, args, report) => {
+        const redis = asRedisStatefulSet(sts) ?? args.notApplicable("not a Redis StatefulSet");
+        const { minMajorVersion } = configOf(args, defaultsOf<{ minMajorVersion: number }>(versionSchema));
+        for (const c of redis.containers) {
+            const major = c.image ? imageMajorVersion(c.image) : undefined;
+            if (major !== undefined && major < minMajorVersion) {
+                report(`Container '${c.name}' runs Redis ${major} (${c.image}); ${minMajorVersion}+ is needed for stable hostnames across pod IP changes.`);
+            }
+        }
+    }),
+};
+
+const resourcesSchema: PolicyConfigSchema = {
+    properties: {
+        requireCpuLimit: {
+            type: "boolean",
+            default: false,
+            description: "Also require CPU limits. Off by default: throttling Redis' single thread stalls cluster-bus pings and causes false failovers.",
+        },
+    },
+};
+
+export const redisResources: ResourceValidationPolicy = {
+    name: "redis-resources",
+    description: "Every Redis container requests CPU and memory and has a memory limit (maxmemory is derived from it).",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    configSchema: resourcesSchema,
+    validateResource: forType<IStatefulSet>(TYPES.statefulSet, (sts, args, report) => {
+        if (!asRedisStatefulSet(sts)) args.notApplicable("not a Redis StatefulSet");
+        const { requireCpuLimit } = configOf(args, defaultsOf<{ requireCpuLimit: boolean }>(resourcesSchema));
+        for (const c of allContainers(sts.spec?.template?.spec)) {
+            const missing = [
+                c.resources?.requests?.cpu === undefined && "requests.cpu",
+                c.resources?.requests?.memory === undefined && "requests.memory",
+                c.resources?.limits?.memory === undefined && "limits.memory",
+                requireCpuLimit && c.resources?.limits?.cpu === undefined && "limits.cpu",
+            ].filter((m): m is string => typeof m === "string");
+            if (missing.length > 0) {
+                report(`Container '${c.name}' has no ${missing.join(", ")}: the scheduler cannot place it safely and the OOM killer picks it first.`);
+            }
+        }
+    }),
+};
+
+export const redisProbes: ResourceValidationPolicy = {
+    name: "redis-probes",
+    description: "Redis containers have readiness and liveness probes.",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    validateResource: forType<IStatefulSet>(TYPES.statefulSet, (sts, args, report) => {
+        const redis = asRedisStatefulSet(sts) ?? args.notApplicable("not a Redis StatefulSet");
+        for (const c of redis.containers) {
+            const missing = [!c.readinessProbe && "readinessProbe", !c.livenessProbe && "livenessProbe"].filter(Boolean);
+            if (missing.length > 0) {
+                report(`Redis container '${c.name}' has no ${missing.join(" and ")}: a hung node keeps traffic and rolling updates do not wait for it.`);
+            }
+        }
+    }),
+};
+
+const SPREAD_KEYS = ["kubernetes.io/hostname", "topology.kubernetes.io/zone"];
+
+export const redisSpread: ResourceValidationPolicy = {
+    name: "redis-spread",
+    description: "Redis pods are spread across nodes or zones (topologySpreadConstraints or pod anti-affinity).",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: forType<IStatefulSet>(TYPES.statefulSet, (sts, args, report) => {
+        if (!asRedisStatefulSet(sts)) args.notApplicable("not a Redis StatefulSet");
+        const pod = sts.spec?.template?.spec;
+        const spread = (pod?.topologySpreadConstraints ?? []).some((t) => SPREAD_KEYS.includes(t.topologyKey));
+        const anti = pod?.affinity?.podAntiAffinity;
+        const antiKeys = [
+            ...(anti?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((t) => t.topologyKey),
+            ...(anti?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((t) => t.podAffinityTerm.topologyKey),
+        ];
+        if (!spread && !antiKeys.some((k) => SPREAD_KEYS.includes(k))) {
+            report(`Redis pods have no topology spread or anti-affinity on ${SPREAD_KEYS.join(" or ")}: one node failure can take a master and its replica.`);
+        }
+    }),
+};
+
+const nodeTimeoutSchema: PolicyConfigSchema = {
+    properties: {
+        minMs: { type: "integer", minimum: 100, default: 1000, description: "Below this, GC pauses and network blips cause spurious failovers." },
+        maxMs: { type: "integer", minimum: 1000, default: 10000, description: "Above this, a dead master keeps its slots unwritable for longer." },
+    },
+};
+
+export const redisNodeTimeout: ResourceValidationPolicy = {
+    name: "redis-node-timeout",
+    description: "cluster-node-timeout is set and within a sane range (a trade-off: failover speed vs. spurious failovers).",
+    enforcementLevel: "advisory",
+    severity: "low",
+    configSchema: nodeTimeoutSchema,
+    validateResource: forType<IConfigMap>(TYPES.configMap, (cm, args, report) => {
+        const shipped = redisConfigOf(cm) ?? args.notApplicable("no cluster redis.conf in this ConfigMap");
+        const { minMs, maxMs } = configOf(args, defaultsOf<{ minMs: number; maxMs: number }>(nodeTimeoutSchema));
+        for (const conf of shipped.confs) {
+            // Redis' own default when the directive is absent.
+            const timeout = Number(conf.get("cluster-node-timeout") ?? 15000);
+            if (!(timeout >= minMs && timeout <= maxMs)) {
+                report(`cluster-node-timeout is ${timeout} ms, outside [${minMs}, ${maxMs}]: writes to a dead master's slots fail for about that long plus ~1 s.`);
+            }
+        }
+    }),
+};
+
+// ---------------------------------------------------------------- Redis: stack-wide
+
+const pdbSchema: PolicyConfigSchema = {
+    properties: {
+        maxDisruptions: { type: "integer", minimum: 1, default: 1, description: "Most Redis pods a voluntary disruption may take at once." },
+    },
+};
+
+export const redisPodDisruptionBudget: StackValidationPolicy = {
+    name: "redis-pod-disruption-budget",
+    description: "A PodDisruptionBudget selects the Redis pods and lets at most one go at a time.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    configSchema: pdbSchema,
+    validateStack: (args, report) => {
+        const { maxDisruptions } = configOf(args, defaultsOf<{ maxDisruptions: number }>(pdbSchema));
+        const pdbs = resourcesOfType<IPodDisruptionBudget>(args, TYPES.podDisruptionBudget);
+        for (const w of requireRedisWorkloads(args)) {
+            const covering = pdbs.filter((p) => sameNamespace(p.props.metadata?.namespace, w.namespace) && selectorMatches(p.props.spec?.selector, w.podLabels));
+            if (covering.length === 0) {
+                report(`No PodDisruptionBudget selects the pods of ${w.label}: a node drain may evict a master and its replica together.`, w.resource.urn);
+                continue;
+            }
+            const allowed = Math.min(...covering.map((p) => pdbAllowedDisruptions(p.props, w.replicas)));
+            if (allowed > maxDisruptions) {
+                report(`The PodDisruptionBudget of ${w.label} allows ${allowed} pods down at once; at most ${maxDisruptions}.`, covering[0].resource.urn);
+            }
+        }
+    },
+};
+
+export const redisNetworkPolicy: StackValidationPolicy = {
+    name: "redis-network-policy",
+    description: `A NetworkPolicy selects the Redis pods and admits ports ${REDIS_CLIENT_PORT} (clients) and ${REDIS_BUS_PORT} (cluster bus) only from listed peers.`,
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateStack: (args, report) => {
+        const policies = resourcesOfType<INetworkPolicy>(args, TYPES.networkPolicy);
+        for (const w of requireRedisWorkloads(args)) {
+            const covering = policies.filter((p) => {
+                const spec = p.props.spec;
+                const ingress = spec?.policyTypes === undefined || spec.policyTypes.includes("Ingress");
+                return ingress && sameNamespace(p.props.metadata?.namespace, w.namespace) && selectorMatches(spec?.podSelector, w.podLabels);
+            });
+            if (covering.length === 0) {
+                report(`No ingress NetworkPolicy selects the pods of ${w.label}: every pod in the cluster can reach ${REDIS_CLIENT_PORT} and ${REDIS_BUS_PORT}.`, w.resource.urn);
+                continue;
+            }
+            const named = namedPorts(w.containers);
+            const rules = covering.flatMap((p) => (p.props.spec?.ingress ?? []).map((rule) => ({ rule, urn: p.resource.urn })));
+            for (const port of [REDIS_CLIENT_PORT, REDIS_BUS_PORT]) {
+                const admitting = rules.filter(({ rule }) => portsAllow(rule.ports, port, named));
+                if (admitting.length === 0) {
+                    report(`The NetworkPolicies of ${w.label} admit nothing on port ${port}: ${port === REDIS_BUS_PORT ? "the nodes cannot gossip" : "clients cannot connect"}.`, w.resource.urn);
+                }
+                for (const { rule, urn } of admitting) {
+                    const from = rule.from ?? [];
+                    const open = from.length === 0 || from.some((peer) => peer.ipBlock?.cidr === "0.0.0.0/0" || peer.ipBlock?.cidr === "::/0");
+                    if (open) report(`A NetworkPolicy rule admits anyone on port ${port} of ${w.label}; list the peers (Redis pods, app pods).`, urn);
+                }
+            }
+        }
+    },
+};
+
+export const redisNoExternalService: StackValidationPolicy = {
+    name: "redis-no-external-service",
+    description: "No LoadBalancer or NodePort Service selects the Redis pods.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    validateStack: (args, report) => {
+        const services = resourcesOfType<IService>(args, TYPES.service);
+        for (const w of requireRedisWorkloads(args)) {
+            for (const s of services) {
+                const type = s.props.spec?.type ?? "ClusterIP";
+                if ((type === "LoadBalancer" || type === "NodePort") && sameNamespace(s.props.metadata?.namespace, w.namespace) && serviceSelects(s.props.spec?.selector, w.podLabels)) {
+                    report(`Service ${displayName(s.resource)} (${type}) exposes the pods of ${w.label} outside the cluster.`, s.resource.urn);
+                }
+            }
+        }
+    },
+};
+
+// ---------------------------------------------------------------- formation
+
+function formations(args: StackValidationArgs): { resource: PolicyResource; props: FormationProps }[] {
+    return args.resources.filter((r) => isFormation(r.type, r.props)).map((resource) => ({ resource, props: resource.props as FormationProps }));
+}
+
+export const redisFormationMatchesStatefulSet: StackValidationPolicy = {
+    name: "redis-formation-matches-statefulset",
+    description: "The formation resource forms exactly the pods the Redis StatefulSet runs (masters × (1 + replicas per master)).",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateStack: (args, report) => {
+        const found = formations(args);
+        if (found.length === 0) args.notApplicable("no Redis cluster formation in this stack");
+        const workloads = redisWorkloads(args);
+        for (const { resource, props: f } of found) {
+            const sts = workloads.find((w) => w.name === f.statefulSetName && sameNamespace(w.namespace, f.namespace));
+            if (!sts) {
+                report(`Formation targets StatefulSet '${f.statefulSetName}', which is not a Redis StatefulSet of this stack.`, resource.urn);
+                continue;
+            }
+            const expected = (f.masters ?? 0) * (1 + (f.replicasPerMaster ?? 0));
+            if (sts.replicas !== expected) {
+                report(`Formation wants ${f.masters} masters × (1 + ${f.replicasPerMaster}) = ${expected} nodes but ${sts.label} runs ${sts.replicas} pods.`, resource.urn);
+            }
+        }
+    },
+};
+
+export const redisFormationPlacement: StackValidationPolicy = {
+    name: "redis-formation-placement",
+    description: "The formed cluster never has a replica on the same Kubernetes node (or zone, where there are zones) as its master (placementOk).",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: "Add nodes (or zones) so the formation can pair each master with replicas elsewhere, or set this policy to advisory for single-node clusters.",
+    validateStack: (args, report) => {
+        const found = formations(args);
+        if (found.length === 0) args.notApplicable("no Redis cluster formation in this stack");
+        for (const { resource, props: f } of found) {
+            // Reading placementOk during preview throws the engine's UnknownValueError, which it reports as advisory.
+            const ok = f.placementOk;
+            if (ok === true) continue;
+            const why = ok === undefined ? "does not report placementOk" : `reports placement problems: ${(f.placementWarnings ?? []).join("; ") || "(no details)"}`;
+            report(`Formation of '${f.statefulSetName}' ${why}.`, resource.urn);
+        }
+    },
+};
+
+// ---------------------------------------------------------------- GKE
+
+const regionalSchema: PolicyConfigSchema = {
+    properties: {
+        minZones: { type: "integer", minimum: 2, default: 2, description: "Fewest zones for nodes when nodeLocations is given." },
+    },
+};
+
+export const gkeRegional: ResourceValidationPolicy = {
+    name: "gke-regional",
+    description: "The GKE cluster is regional (replicated control plane) and its nodes span several zones.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    configSchema: regionalSchema,
+    validateResource: forTypes({
+        [TYPES.gkeCluster]: on<GkeClusterProps>((c, args, report) => {
+            if (!isGcpRegion(c.location)) {
+                report(`GKE cluster location '${c.location ?? "(provider default)"}' is not a region: a zonal control plane and single-zone nodes go down with one zone.`);
+            }
+            reportFewZones(c.nodeLocations, args, report);
+        }),
+        [TYPES.gkeNodePool]: on<GkeNodePoolProps>((p, args, report) =>
+            reportFewZones(p.nodeLocations, args, report)),
+    }),
+};
+
+function reportFewZones(nodeLocations: readonly string[] | undefined, args: ResourceValidationArgs, report: ReportViolation): void {
+    const { minZones } = configOf(args, defaultsOf<{ minZones: number }>(regionalSchema));
+    if (nodeLocations !== undefined && new Set(nodeLocations).size < minZones) {
+        report(`nodeLocations [${nodeLocations.join(", ")}] span fewer than ${minZones} zones.`);
+    }
+}
+
+export const gkeNodeAutoRepairUpgrade: ResourceValidationPolicy = {
+    name: "gke-node-auto-repair-upgrade",
+    description: "GKE node pools have auto-repair and auto-upgrade on.",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    validateResource: forType<GkeNodePoolProps>(TYPES.gkeNodePool, (p, _args, report) => {
+        if (p.management?.autoRepair !== true) report("Node pool does not set management.autoRepair = true: broken nodes stay broken.");
+        if (p.management?.autoUpgrade !== true) report("Node pool does not set management.autoUpgrade = true: nodes fall behind the control plane.");
+    }),
+};
+
+export const gkeWorkloadIdentity: ResourceValidationPolicy = {
+    name: "gke-workload-identity",
+    description: "Workload Identity is on, so pods never see the node's credentials.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: forTypes({
+        [TYPES.gkeCluster]: on<GkeClusterProps>((c, _a, report) => {
+            if (c.enableAutopilot) return;
+            if (!c.workloadIdentityConfig?.workloadPool) report("GKE cluster has no workloadIdentityConfig.workloadPool.");
+        }),
+        [TYPES.gkeNodePool]: on<GkeNodePoolProps>((p, _a, report) => {
+            const mode = p.nodeConfig?.workloadMetadataConfig?.mode;
+            if (mode !== undefined && mode !== "GKE_METADATA") report(`Node pool's workloadMetadataConfig.mode is ${mode}: pods can read the node's metadata credentials.`);
+        }),
+    }),
+};
+
+export const gkeNoLegacyAbac: ResourceValidationPolicy = {
+    name: "gke-no-legacy-abac",
+    description: "Legacy ABAC is off (RBAC only).",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: forType<GkeClusterProps>(TYPES.gkeCluster, (c, _args, report) => {
+        if (c.enableLegacyAbac === true) report("GKE cluster enables legacy ABAC, which grants broad permissions outside RBAC.");
+    }),
+};
+
+const releaseChannelSchema: PolicyConfigSchema = {
+    properties: {
+        allowedChannels: {
+            type: "array",
+            items: { type: "string", enum: ["RAPID", "REGULAR", "STABLE", "EXTENDED"] },
+            default: ["REGULAR", "STABLE", "EXTENDED"],
+            description: "Release channels a production cluster may follow.",
+        },
+    },
+};
+
+export const gkeReleaseChannel: ResourceValidationPolicy = {
+    name: "gke-release-channel",
+    description: "The GKE cluster follows a release channel, so control plane and nodes are upgraded automatically.",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    configSchema: releaseChannelSchema,
+    validateResource: forType<GkeClusterProps>(TYPES.gkeCluster, (c, args, report) => {
+        const { allowedChannels } = configOf(args, defaultsOf<{ allowedChannels: string[] }>(releaseChannelSchema));
+        const channel = c.releaseChannel?.channel;
+        if (!channel || !allowedChannels.includes(channel)) {
+            report(`GKE cluster release channel is ${channel ?? "unset"}; use one of ${allowedChannels.join(", ")}.`);
+        }
+    }),
+};
+
+export const gkeNodeServiceAccount: ResourceValidationPolicy = {
+    name: "gke-node-service-account",
+    description: "GKE nodes run as a dedicated service account, not the Compute Engine default (project editor).",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    validateResource: forTypes({
+        [TYPES.gkeCluster]: on<GkeClusterProps>((c, args, report) => {
+            // The default pool is only a bootstrap pool when removeDefaultNodePool is set; Autopilot manages its own.
+            if (c.removeDefaultNodePool || c.enableAutopilot) args.notApplicable("the cluster keeps no default node pool");
+            if (isDefaultComputeServiceAccount(c.nodeConfig?.serviceAccount)) report("The default node pool runs as the Compute Engine default service account.");
+        }),
+        [TYPES.gkeNodePool]: on<GkeNodePoolProps>((p, _a, report) => {
+            if (isDefaultComputeServiceAccount(p.nodeConfig?.serviceAccount)) {
+                report(`Node pool runs as ${p.nodeConfig?.serviceAccount ?? "the Compute Engine default service account"}; give it a dedicated, least-privilege account.`);
+            }
+        }),
+    }),
+};
+
+// ---------------------------------------------------------------- the pack
+
+export const resourcePolicies: readonly ResourceValidationPolicy[] = [
+    redisPasswordFromSecret,
+    redisProtectedMode,
+    redisMasterauth,
+    redisPersistence,
+    redisClusterSize,
+    redisImagePinned,
+    redisVersion,
+    redisResources,
+    redisProbes,
+    redisSpread,
+    redisNodeTimeout,
+    gkeRegional,
+    gkeNodeAutoRepairUpgrade,
+    gkeWorkloadIdentity,
+    gkeNoLegacyAbac,
+    gkeReleaseChannel,
+    gkeNodeServiceAccount,
+];
+
+export const stackPolicies: readonly StackValidationPolicy[] = [
+    redisPodDisruptionBudget,
+    redisNetworkPolicy,
+    redisNoExternalService,
+    redisFormationMatchesStatefulSet,
+    redisFormationPlacement,
+];
+
+export const policies: readonly (ResourceValidationPolicy | StackValidationPolicy)[] = [...resourcePolicies, ...stackPolicies];
+
+/** The level a policy runs at unless the policy group's config overrides it. */
+export function defaultEnforcement(p: { enforcementLevel?: EnforcementLevel }): EnforcementLevel {
+    return p.enforcementLevel ?? "advisory";
+}

@@ -1,0 +1,262 @@
+/**
+ * Pure readers of the resource shapes the policies look at: which workload is Redis,
+ * what its redis.conf says, which pods a selector picks. No Pulumi engine in here, so
+ * every rule of thumb is unit-testable on plain objects.
+ *
+ * The pack is published on its own (`pulumi policy publish` uploads only this folder),
+ * so nothing here imports from the program's components. Kubernetes shapes come from
+ * kubernetes-models (types only); the GKE shapes are the few fields read, named exactly
+ * as in @pulumi/gcp (test/policy checks those names against the real args types).
+ */
+import type { IStatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
+import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
+import type { IConfigMap } from "kubernetes-models/v1/ConfigMap";
+import type { IContainer } from "kubernetes-models/v1/Container";
+import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
+import type { IService } from "kubernetes-models/v1/Service";
+import type { IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
+import type { INetworkPolicyPort } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicyPort";
+
+export type { IStatefulSet, IDeployment, IConfigMap, IContainer, IPodSpec, IService, IPodDisruptionBudget, INetworkPolicy };
+export type LabelSelector = NonNullable<NonNullable<IPodDisruptionBudget["spec"]>["selector"]>;
+export type Labels = Readonly<Record<string, string>>;
+
+/** Pulumi type tokens of the resources the pack checks. */
+export const TYPES = {
+    statefulSet: "kubernetes:apps/v1:StatefulSet",
+    deployment: "kubernetes:apps/v1:Deployment",
+    configMap: "kubernetes:core/v1:ConfigMap",
+    service: "kubernetes:core/v1:Service",
+    podDisruptionBudget: "kubernetes:policy/v1:PodDisruptionBudget",
+    networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    gkeCluster: "gcp:container/cluster:Cluster",
+    gkeNodePool: "gcp:container/nodePool:NodePool",
+    dynamicResource: "pulumi-nodejs:dynamic:Resource",
+} as const;
+
+export const REDIS_CLIENT_PORT = 6379;
+export const REDIS_BUS_PORT = REDIS_CLIENT_PORT + 10000;
+
+// ---------------------------------------------------------------- images
+
+export interface ImageRef {
+    readonly repository: string;
+    readonly tag?: string;
+    readonly digest?: string;
+}
+
+/** Splits `registry:5000/org/name:tag@sha256:…` without mistaking a registry port for a tag. */
+export function parseImage(image: string): ImageRef {
+    const [nameAndTag, digest] = image.split("@", 2);
+    const slash = nameAndTag.lastIndexOf("/");
+    const colon = nameAndTag.lastIndexOf(":");
+    if (colon > slash) {
+        return { repository: nameAndTag.slice(0, colon), tag: nameAndTag.slice(colon + 1), digest };
+    }
+    return { repository: nameAndTag, digest };
+}
+
+/** A reference that always pulls the same bits: a digest, or a tag other than `latest`. */
+export function isPinnedImage(image: string | undefined): boolean {
+    if (!image) return false;
+    const ref = parseImage(image);
+    if (ref.digest) return true;
+    return ref.tag !== undefined && ref.tag !== "" && ref.tag !== "latest";
+}
+
+/** Major version from tags such as `7.2.5`, `7.2.5-alpine`, `7-bookworm`; undefined when the tag does not say. */
+export function imageMajorVersion(image: string): number | undefined {
+    const m = /^v?(\d+)(?:[.-]|$)/.exec(parseImage(image).tag ?? "");
+    return m ? Number(m[1]) : undefined;
+}
+
+// ---------------------------------------------------------------- Redis workloads
+
+/** The Redis server container: the official image (or Valkey) or whatever listens on 6379. */
+export function isRedisContainer(c: IContainer): boolean {
+    const base = c.image ? parseImage(c.image).repository.split("/").pop() ?? "" : "";
+    if (base === "redis" || base === "valkey") return true;
+    return (c.ports ?? []).some((p) => p.containerPort === REDIS_CLIENT_PORT);
+}
+
+export function allContainers(spec: IPodSpec | undefined): IContainer[] {
+    return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
+}
+
+export function redisContainers(spec: IPodSpec | undefined): IContainer[] {
+    return (spec?.containers ?? []).filter(isRedisContainer);
+}
+
+/** A StatefulSet running Redis, or undefined for any other StatefulSet. */
+export function asRedisStatefulSet(sts: IStatefulSet): { containers: IContainer[]; podLabels: Labels } | undefined {
+    const containers = redisContainers(sts.spec?.template?.spec);
+    if (containers.length === 0) return undefined;
+    return { containers, podLabels: podLabels(sts) };
+}
+
+/** Labels the pods actually carry (the template's), falling back to the selector's matchLabels. */
+export function podLabels(w: IStatefulSet | IDeployment): Labels {
+    return w.spec?.template?.metadata?.labels ?? w.spec?.selector?.matchLabels ?? {};
+}
+
+/** Named container ports, so NetworkPolicy rules that say `port: client` can be resolved. */
+export function namedPorts(containers: readonly IContainer[]): Map<string, number> {
+    const ports = new Map<string, number>();
+    for (const c of containers) for (const p of c.ports ?? []) if (p.name) ports.set(p.name, p.containerPort);
+    return ports;
+}
+
+// ---------------------------------------------------------------- redis.conf
+
+/** Directive (lower case) -> arguments of its last occurrence, the way Redis reads single-valued directives. */
+export type RedisConf = ReadonlyMap<string, string>;
+
+export function parseRedisConf(text: string): RedisConf {
+    const conf = new Map<string, string>();
+    for (const raw of text.split("\n")) {
+        const line = raw.trim();
+        if (line === "" || line.startsWith("#")) continue;
+        const m = /^(\S+)\s*(.*)$/.exec(line);
+        if (m) conf.set(m[1].toLowerCase(), m[2].trim());
+    }
+    return conf;
+}
+
+const CLUSTER_CONF = /^\s*cluster-enabled\s+yes\s*$/im;
+
+/** What a ConfigMap ships to Redis pods: the cluster redis.conf files and everything else (start scripts). */
+export function redisConfigOf(cm: IConfigMap): { confs: RedisConf[]; scripts: string[] } | undefined {
+    const entries = Object.entries(cm.data ?? {});
+    const confs = entries.filter(([, v]) => CLUSTER_CONF.test(v));
+    if (confs.length === 0) return undefined;
+    return {
+        confs: confs.map(([, v]) => parseRedisConf(v)),
+        scripts: entries.filter(([, v]) => !CLUSTER_CONF.test(v)).map(([, v]) => v),
+    };
+}
+
+/** Whether a start script writes `directive` into the runtime config (the password cannot live in a ConfigMap). */
+export function scriptSetsDirective(scripts: readonly string[], directive: string): boolean {
+    const written = new RegExp(`^[^#]*\\b${directive}\\b`, "m");
+    return scripts.some((s) => written.test(s));
+}
+
+// ---------------------------------------------------------------- selectors
+
+/** Kubernetes label-selector semantics (matchLabels AND matchExpressions); an empty selector selects everything. */
+export function selectorMatches(selector: LabelSelector | undefined, labels: Labels): boolean {
+    if (!selector) return false;
+    for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+    for (const e of selector.matchExpressions ?? []) {
+        const has = Object.prototype.hasOwnProperty.call(labels, e.key);
+        const values = e.values ?? [];
+        switch (e.operator) {
+            case "In":
+                if (!has || !values.includes(labels[e.key])) return false;
+                break;
+            case "NotIn":
+                if (has && values.includes(labels[e.key])) return false;
+                break;
+            case "Exists":
+                if (!has) return false;
+                break;
+            case "DoesNotExist":
+                if (has) return false;
+                break;
+            default:
+                return false;
+        }
+    }
+    return true;
+}
+
+/** A Service selector is a plain map; no selector (or an empty one) selects no pods. */
+export function serviceSelects(selector: Labels | undefined, labels: Labels): boolean {
+    const entries = Object.entries(selector ?? {});
+    return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
+}
+
+/** Namespaces compare equal when either is left to the provider's default. */
+export function sameNamespace(a: string | undefined, b: string | undefined): boolean {
+    return a === undefined || b === undefined || a === b;
+}
+
+/** Whether a NetworkPolicy port list lets TCP `port` through (no list means every port). */
+export function portsAllow(ports: readonly INetworkPolicyPort[] | undefined, port: number, named: ReadonlyMap<string, number>): boolean {
+    if (!ports || ports.length === 0) return true;
+    return ports.some((p) => {
+        if ((p.protocol ?? "TCP") !== "TCP") return false;
+        if (p.port === undefined) return true;
+        const start = typeof p.port === "number" ? p.port : named.get(p.port) ?? Number(p.port);
+        return p.endPort !== undefined ? port >= start && port <= p.endPort : port === start;
+    });
+}
+
+/** Pods a PDB lets go at once, for `replicas` pods (Kubernetes rounds percentages up). */
+export function pdbAllowedDisruptions(pdb: IPodDisruptionBudget, replicas: number): number {
+    const toCount = (v: string | number) =>
+        typeof v === "number" ? v : v.endsWith("%") ? Math.ceil((Number(v.slice(0, -1)) / 100) * replicas) : Number(v);
+    const spec = pdb.spec ?? {};
+    if (spec.maxUnavailable !== undefined) return toCount(spec.maxUnavailable);
+    if (spec.minAvailable !== undefined) return Math.max(0, replicas - toCount(spec.minAvailable));
+    // Neither set: Kubernetes treats it as minAvailable 1.
+    return Math.max(0, replicas - 1);
+}
+
+// ---------------------------------------------------------------- GKE
+
+/** The fields of gcp.container.Cluster the pack reads (names as in @pulumi/gcp ClusterArgs). */
+export interface GkeClusterProps {
+    readonly location?: string;
+    readonly nodeLocations?: readonly string[];
+    readonly enableAutopilot?: boolean;
+    readonly enableLegacyAbac?: boolean;
+    readonly removeDefaultNodePool?: boolean;
+    readonly releaseChannel?: { readonly channel?: string };
+    readonly workloadIdentityConfig?: { readonly workloadPool?: string };
+    readonly nodeConfig?: GkeNodeConfig;
+}
+
+/** The fields of gcp.container.NodePool the pack reads (names as in @pulumi/gcp NodePoolArgs). */
+export interface GkeNodePoolProps {
+    readonly location?: string;
+    readonly nodeLocations?: readonly string[];
+    readonly management?: { readonly autoRepair?: boolean; readonly autoUpgrade?: boolean };
+    readonly nodeConfig?: GkeNodeConfig;
+}
+
+export interface GkeNodeConfig {
+    readonly serviceAccount?: string;
+    readonly workloadMetadataConfig?: { readonly mode?: string };
+}
+
+/** `us-central1` is a region; `us-central1-a` is a zone. */
+export function isGcpRegion(location: string | undefined): boolean {
+    return location !== undefined && /^[a-z]+-[a-z]+\d+$/.test(location);
+}
+
+/** The Compute Engine default service account (project editor by default) or the literal "default". */
+export function isDefaultComputeServiceAccount(sa: string | undefined): boolean {
+    return sa === undefined || sa === "" || sa === "default" || /-compute@developer\.gserviceaccount\.com$/.test(sa);
+}
+
+// ---------------------------------------------------------------- formation
+
+/**
+ * The formation resource (components/formation/provider.ts) as the pack sees it:
+ * inputs, plus outputs once the engine has them. It is a dynamic resource, so its
+ * type token is shared; these fields are what identifies it.
+ */
+export interface FormationProps {
+    readonly namespace?: string;
+    readonly statefulSetName?: string;
+    readonly masters?: number;
+    readonly replicasPerMaster?: number;
+    readonly placementOk?: boolean;
+    readonly placementWarnings?: readonly string[];
+}
+
+export function isFormation(type: string, props: Record<string, unknown>): boolean {
+    return type === TYPES.dynamicResource && "statefulSetName" in props && "masters" in props;
+}

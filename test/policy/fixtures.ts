@@ -1,0 +1,172 @@
+/**
+ * Hand-made resources for the policy tests: one good stack (what a careful operator would
+ * write) and `variant` to derive a bad one with a single change.
+ */
+import type { IConfigMap, IDeployment, INetworkPolicy, IPodDisruptionBudget, IService, IStatefulSet } from "../../policy/shapes";
+import { GkeClusterProps, GkeNodePoolProps, FormationProps, TYPES } from "../../policy/shapes";
+import type { SubjectResource } from "./harness";
+
+const labels = { app: "redis", "app.kubernetes.io/part-of": "redis-cluster" };
+const ns = "redis";
+
+export function redisStatefulSet(): IStatefulSet {
+    return {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        metadata: { name: "redis", namespace: ns },
+        spec: {
+            serviceName: "redis-headless",
+            replicas: 6,
+            selector: { matchLabels: labels },
+            template: {
+                metadata: { labels },
+                spec: {
+                    topologySpreadConstraints: [
+                        { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: labels } },
+                    ],
+                    containers: [
+                        {
+                            name: "redis",
+                            image: "redis:7.2.5-alpine",
+                            command: ["sh", "/scripts/node-start.sh", "redis-server", "/run/redis/redis.conf"],
+                            ports: [
+                                { name: "client", containerPort: 6379 },
+                                { name: "bus", containerPort: 16379 },
+                            ],
+                            env: [{ name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: "redis-auth", key: "password" } } }],
+                            resources: { requests: { cpu: "250m", memory: "512Mi" }, limits: { memory: "512Mi" } },
+                            readinessProbe: { exec: { command: ["sh", "/scripts/probe.sh", "ready"] } },
+                            livenessProbe: { exec: { command: ["sh", "/scripts/probe.sh", "live"] } },
+                            volumeMounts: [
+                                { name: "data", mountPath: "/data" },
+                                { name: "conf", mountPath: "/conf" },
+                            ],
+                        },
+                    ],
+                    volumes: [{ name: "conf", configMap: { name: "redis-conf" } }],
+                },
+            },
+            volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } }],
+        },
+    };
+}
+
+export function redisConfigMap(): IConfigMap {
+    return {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "redis-conf", namespace: ns },
+        data: {
+            "redis.conf": ["port 6379", "cluster-enabled yes", "cluster-node-timeout 2000", "appendonly yes", "protected-mode yes", ""].join("\n"),
+            "node-start.sh": [
+                "#!/bin/sh",
+                "# requirepass and masterauth come from the Secret, never from this ConfigMap",
+                '{ echo "include $REDIS_SHARED_CONF"; echo "requirepass \\"$REDIS_PASSWORD\\""; echo "masterauth \\"$REDIS_PASSWORD\\""; } > "$REDIS_RUNTIME_CONF"',
+                'exec "$@"',
+            ].join("\n"),
+        },
+    };
+}
+
+export function redisPdb(): IPodDisruptionBudget {
+    return { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "redis", namespace: ns }, spec: { maxUnavailable: 1, selector: { matchLabels: labels } } };
+}
+
+export function redisNetworkPolicy(): INetworkPolicy {
+    return {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "redis", namespace: ns },
+        spec: {
+            podSelector: { matchLabels: labels },
+            policyTypes: ["Ingress"],
+            ingress: [
+                { from: [{ podSelector: { matchLabels: labels } }], ports: [{ port: "client" }, { port: "bus" }] },
+                { from: [{ podSelector: { matchLabels: { app: "hit-counter" } } }], ports: [{ port: 6379, protocol: "TCP" }] },
+            ],
+        },
+    };
+}
+
+export function redisHeadlessService(): IService {
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "redis-headless", namespace: ns },
+        spec: { clusterIP: "None", selector: labels, ports: [{ name: "client", port: 6379 }, { name: "bus", port: 16379 }] },
+    };
+}
+
+export function appDeployment(): IDeployment {
+    const appLabels = { app: "hit-counter" };
+    return {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "hit-counter", namespace: ns },
+        spec: {
+            selector: { matchLabels: appLabels },
+            template: { metadata: { labels: appLabels }, spec: { containers: [{ name: "app", image: "node:22.11.0-alpine", ports: [{ containerPort: 8080 }] }] } },
+        },
+    };
+}
+
+export function appLoadBalancer(): IService {
+    return { apiVersion: "v1", kind: "Service", metadata: { name: "hit-counter", namespace: ns }, spec: { type: "LoadBalancer", selector: { app: "hit-counter" }, ports: [{ port: 80, targetPort: 8080 }] } };
+}
+
+export function gkeCluster(): GkeClusterProps {
+    return {
+        location: "europe-west4",
+        enableLegacyAbac: false,
+        removeDefaultNodePool: true,
+        releaseChannel: { channel: "REGULAR" },
+        workloadIdentityConfig: { workloadPool: "my-project.svc.id.goog" },
+    };
+}
+
+export function gkeNodePool(): GkeNodePoolProps {
+    return {
+        location: "europe-west4",
+        management: { autoRepair: true, autoUpgrade: true },
+        nodeConfig: { serviceAccount: "redis-nodes@my-project.iam.gserviceaccount.com", workloadMetadataConfig: { mode: "GKE_METADATA" } },
+    };
+}
+
+export function formation(): FormationProps & Record<string, unknown> {
+    return {
+        namespace: ns,
+        statefulSetName: "redis",
+        containerName: "redis",
+        masters: 3,
+        replicasPerMaster: 1,
+        placementOk: true,
+        placementWarnings: [],
+    };
+}
+
+/** A deep copy of `base` changed by `change` (which may mutate it freely). */
+export function variant<T>(base: T, change: (copy: T) => void): T {
+    const copy = structuredClone(base);
+    change(copy);
+    return copy;
+}
+
+export function subject(type: string, name: string, props: object): SubjectResource {
+    return { type, name, props: props as Record<string, unknown> };
+}
+
+/** The complete good stack, keyed so a test can swap one member. */
+export function goodStack(): Record<string, SubjectResource> {
+    return {
+        cluster: subject(TYPES.gkeCluster, "gke", gkeCluster()),
+        nodePool: subject(TYPES.gkeNodePool, "gke-nodes", gkeNodePool()),
+        configMap: subject(TYPES.configMap, "redis-conf", redisConfigMap()),
+        statefulSet: subject(TYPES.statefulSet, "redis", redisStatefulSet()),
+        headless: subject(TYPES.service, "redis-headless", redisHeadlessService()),
+        pdb: subject(TYPES.podDisruptionBudget, "redis-pdb", redisPdb()),
+        networkPolicy: subject(TYPES.networkPolicy, "redis-netpol", redisNetworkPolicy()),
+        formation: subject(TYPES.dynamicResource, "redis-formation", formation()),
+        app: subject(TYPES.deployment, "hit-counter", appDeployment()),
+        appService: subject(TYPES.service, "hit-counter", appLoadBalancer()),
+    };
+}
