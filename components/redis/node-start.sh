@@ -1,0 +1,191 @@
+#!/bin/sh
+# Runs before redis-server in every Redis pod:
+#   sh /scripts/node-start.sh redis-server /run/redis/redis.conf
+#
+# 1. Writes the runtime redis.conf (mode 0600): an `include` of the shared,
+#    secret-free conf from the ConfigMap plus the password and this pod's
+#    announced IP and stable hostname.
+# 2. Repairs nodes.conf on the volume. Pods get new IPs when they restart and Redis
+#    never re-resolves a peer's address by itself, so after several pods restart
+#    together every node holds stale addresses and the cluster stays down. Redis 7
+#    keeps each node's announced hostname in nodes.conf (`ip:port@cport,hostname`):
+#    the script resolves every peer's stable DNS name and rewrites that peer's
+#    address, and sets its own line to POD_IP.
+#    Lines are rewritten by node ID, one line at a time (never a global old-IP ->
+#    new-IP text substitution), so two nodes that swapped addresses cannot clobber
+#    each other and no placeholder pass is needed.
+#    A name that does not resolve yet (its pod is not scheduled) keeps the last
+#    known IP: what nodes.conf holds, else the map below. That peer repairs itself
+#    when it starts and reconnects; the others learn its new address from the
+#    incoming cluster-bus connection.
+# 3. Keeps a map (REDIS_DATA_DIR/peer-ips.map, lines `<name> <ip> <node-id>`) of the
+#    last IP of every named node. It names nodes whose nodes.conf line lost its
+#    hostname and gives an IP to lines whose address Redis left empty.
+# 4. exec "$@".
+#
+# Plain POSIX sh + awk: the pinned Redis image guarantees no bash.
+# Env: POD_IP, POD_HOSTNAME, REDIS_PASSWORD (required); POD_NAME (logs);
+#      REDIS_DATA_DIR (/data), REDIS_SHARED_CONF (/conf/redis.conf),
+#      REDIS_RUNTIME_CONF (/run/redis/redis.conf), REDIS_NODES_CONF
+#      (REDIS_DATA_DIR/nodes.conf); RESOLVE_CMD: a command that takes a name and
+#      prints its IPv4 address (default: getent ahostsv4), injectable for tests.
+set -eu
+
+log() {
+    echo "node-start[${POD_NAME:-$(hostname 2>/dev/null || echo redis)}]: $*" >&2
+}
+
+fail() {
+    log "error: $*"
+    exit 64
+}
+
+is_ipv4() {
+    case "$1" in
+        "" | *[!0-9.]* | .* | *. | *..*) return 1 ;;
+    esac
+    # Exactly four dot-separated numbers 0-255.
+    echo "$1" | awk -F. 'NF != 4 { exit 1 } { for (i = 1; i <= 4; i++) if ($i > 255) exit 1 }'
+}
+
+[ "$#" -gt 0 ] || fail "usage: node-start.sh <command> [args...] (normally: redis-server /run/redis/redis.conf)"
+
+DATA_DIR=${REDIS_DATA_DIR:-/data}
+SHARED_CONF=${REDIS_SHARED_CONF:-/conf/redis.conf}
+RUNTIME_CONF=${REDIS_RUNTIME_CONF:-/run/redis/redis.conf}
+NODES_CONF=${REDIS_NODES_CONF:-$DATA_DIR/nodes.conf}
+PEER_MAP=$DATA_DIR/peer-ips.map
+
+POD_IP=${POD_IP:-}
+POD_HOSTNAME=${POD_HOSTNAME:-}
+REDIS_PASSWORD=${REDIS_PASSWORD:-}
+is_ipv4 "$POD_IP" || fail "POD_IP must be this pod's IPv4 address (fieldRef status.podIP), got '$POD_IP'"
+case "$POD_HOSTNAME" in
+    "" | *[!A-Za-z0-9.-]*) fail "POD_HOSTNAME must be this pod's stable DNS name (letters, digits, '.', '-'), got '$POD_HOSTNAME'" ;;
+esac
+[ -n "$REDIS_PASSWORD" ] || fail "REDIS_PASSWORD is empty: a node never starts without a password (requirepass + masterauth)"
+case "$REDIS_PASSWORD" in
+    *"
+"*) fail "REDIS_PASSWORD must be a single line" ;;
+esac
+[ -d "$DATA_DIR" ] || fail "REDIS_DATA_DIR $DATA_DIR is not a directory (the data volume must be mounted there)"
+[ -r "$SHARED_CONF" ] || fail "REDIS_SHARED_CONF $SHARED_CONF is not readable (the ConfigMap must be mounted there)"
+
+# --- 1. runtime redis.conf -------------------------------------------------------
+# redis.conf strings: double-quoted with backslash escapes.
+quoted_password=$(printf '%s' "$REDIS_PASSWORD" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
+umask 077
+mkdir -p "$(dirname "$RUNTIME_CONF")"
+{
+    echo "include $SHARED_CONF"
+    echo "requirepass \"$quoted_password\""
+    echo "masterauth \"$quoted_password\""
+    echo "cluster-announce-ip $POD_IP"
+    echo "cluster-announce-hostname $POD_HOSTNAME"
+} >"$RUNTIME_CONF.tmp"
+chmod 600 "$RUNTIME_CONF.tmp"
+mv -f "$RUNTIME_CONF.tmp" "$RUNTIME_CONF"
+
+# --- 2. nodes.conf -----------------------------------------------------------------
+resolve() {
+    if [ -n "${RESOLVE_CMD:-}" ]; then
+        # RESOLVE_CMD may carry arguments: split on purpose.
+        # shellcheck disable=SC2086
+        $RESOLVE_CMD "$1" 2>/dev/null | awk 'NR == 1 { print $1 }' || true
+    else
+        getent ahostsv4 "$1" 2>/dev/null | awk 'NR == 1 { print $1 }' || true
+    fi
+}
+
+# Last IP of a name, and the name of a node ID, from the map.
+map_ip_of_name() {
+    if [ -f "$PEER_MAP" ]; then awk -v n="$1" '$1 == n { ip = $2 } END { if (ip != "") print ip }' "$PEER_MAP"; fi
+}
+map_name_of_id() {
+    if [ -f "$PEER_MAP" ]; then awk -v id="$1" '$3 == id { n = $1 } END { if (n != "") print n }' "$PEER_MAP"; fi
+}
+
+if [ -s "$NODES_CONF" ]; then
+    work="$DATA_DIR/.node-start.$$"
+    # `<id> <ip> <name> <myself?>` for every node line. The address field is
+    # ip:port@cport[,hostname[,aux=value...]]; the ip ends at the last ':' before '@'.
+    awk '
+        $1 == "vars" || NF < 8 { next }
+        {
+            n = split($2, parts, ",")
+            addr = parts[1]
+            name = ""
+            for (i = 2; i <= n; i++) {
+                if (parts[i] ~ /^hostname=/) { name = substr(parts[i], 10) }
+                else if (i == 2 && parts[i] !~ /=/) { name = parts[i] }
+            }
+            hostport = addr; sub(/@.*/, "", hostport)
+            ip = hostport; sub(/:[0-9]*$/, "", ip)
+            me = ($3 ~ /(^|,)myself(,|$)/) ? "myself" : "peer"
+            print $1, (ip == "" ? "-" : ip), (name == "" ? "-" : name), me
+        }' "$NODES_CONF" >"$work.nodes"
+
+    : >"$work.decided"
+    : >"$work.map"
+    while read -r id old_ip name who; do
+        [ "$old_ip" = "-" ] && old_ip=""
+        [ "$name" = "-" ] && name=$(map_name_of_id "$id")
+        if [ "$who" = "myself" ]; then
+            new_ip=$POD_IP
+            name=$POD_HOSTNAME
+            how="myself"
+        else
+            new_ip=""
+            how="resolved"
+            if [ -n "$name" ]; then
+                new_ip=$(resolve "$name")
+                is_ipv4 "$new_ip" || new_ip=""
+            fi
+            if [ -z "$new_ip" ] && [ -n "$old_ip" ]; then
+                new_ip=$old_ip
+                how="unresolved, kept last known"
+            fi
+            if [ -z "$new_ip" ] && [ -n "$name" ]; then
+                new_ip=$(map_ip_of_name "$name")
+                how="unresolved, last known from map"
+            fi
+        fi
+        if [ -z "$new_ip" ]; then
+            log "node $id (${name:-no hostname}): no address known, left as is"
+            continue
+        fi
+        if [ "$new_ip" != "$old_ip" ]; then
+            log "node $id (${name:-no hostname}): ${old_ip:-none} -> $new_ip ($how)"
+        fi
+        echo "$id $new_ip" >>"$work.decided"
+        if [ -n "$name" ]; then
+            echo "$name $new_ip $id" >>"$work.map"
+        fi
+    done <"$work.nodes"
+
+    # Rewrite each line's ip by node ID; everything else (ports, hostname, flags,
+    # slots, the vars line) stays byte for byte.
+    awk '
+        NR == FNR { ip[$1] = $2; next }
+        $1 != "vars" && ($1 in ip) {
+            addr = $2
+            at = index(addr, "@")
+            head = (at > 0) ? substr(addr, 1, at - 1) : addr
+            tail = (at > 0) ? substr(addr, at) : ""
+            colon = 0
+            for (i = length(head); i > 0; i--) if (substr(head, i, 1) == ":") { colon = i; break }
+            if (colon > 0) {
+                $2 = ip[$1] substr(head, colon) tail
+            }
+        }
+        { print }' "$work.decided" "$NODES_CONF" >"$work.conf"
+    # Atomic replace (same directory): a crash leaves either the old or the new file.
+    mv -f "$work.conf" "$NODES_CONF"
+    mv -f "$work.map" "$PEER_MAP"
+    rm -f "$work.nodes" "$work.decided"
+else
+    log "no nodes.conf yet: a new node, waiting to be formed"
+    echo "$POD_HOSTNAME $POD_IP -" >"$PEER_MAP"
+fi
+
+exec "$@"
