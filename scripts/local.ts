@@ -236,10 +236,13 @@ async function up(o: CliOptions, foreground: boolean): Promise<void> {
         return;
     }
     console.log("Press Ctrl-C to stop everything.");
+    // Signal listeners do not keep Node's event loop alive; this timer does, until Ctrl-C.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
     });
+    clearInterval(keepAlive);
     say("\nstopping the app and every redis-server");
     await stopApp(o.dir);
     await cluster.stop();
