@@ -218,13 +218,13 @@ export interface RedisClusterFormationArgs {
 /** The formed Redis Cluster of a StatefulSet. */
 export class RedisClusterFormation extends pulumi.dynamic.Resource {
     /** host:port seeds for clients (pod DNS names with a headless Service). */
-    public readonly seeds!: pulumi.Output<string[]>;
+    declare public readonly seeds: pulumi.Output<string[]>;
     /** master -> replicas, with pod, k8s node and zone of each. */
-    public readonly shards!: pulumi.Output<ShardOutput[]>;
+    declare public readonly shards: pulumi.Output<ShardOutput[]>;
     /** False when some replica shares a k8s node (or zone) with its master; see placementWarnings. */
-    public readonly placementOk!: pulumi.Output<boolean>;
-    public readonly placementWarnings!: pulumi.Output<string[]>;
-    public readonly clusterState!: pulumi.Output<string>;
+    declare public readonly placementOk: pulumi.Output<boolean>;
+    declare public readonly placementWarnings: pulumi.Output<string[]>;
+    declare public readonly clusterState: pulumi.Output<string>;
 
     constructor(name: string, args: RedisClusterFormationArgs, opts?: pulumi.CustomResourceOptions) {
         super(
