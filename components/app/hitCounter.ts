@@ -1,0 +1,159 @@
+/**
+ * HitCounterApp: the hit-counter service (app/server.ts) as a Deployment and a Service. By default it
+ * runs the pinned official Node.js image with the bundled server mounted from a ConfigMap, so nobody
+ * builds or pushes an image; `app:image` swaps in a ready-made image instead.
+ */
+import * as crypto from "crypto";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { AppSettings } from "../config";
+import { PASSWORD_KEY } from "../redis/manifests";
+
+export const APP_PORT = 8080;
+export const APP_CONTAINER = "app";
+const NODE_UID = 1000; // the `node` user of the official image
+
+export interface HitCounterManifestOptions {
+    /** Base name of the Deployment, Service and ConfigMap. */
+    readonly name: string;
+    readonly namespace: pulumi.Input<string>;
+    readonly app: AppSettings;
+    /** `host:port` seeds of the Redis Cluster (REDIS_NODES). */
+    readonly redisSeeds: pulumi.Input<string[]>;
+    /** Secret holding the Redis password under `password`. */
+    readonly passwordSecretName: pulumi.Input<string>;
+    /** Bundled server (one CommonJS file); unused when `app.image` is set. */
+    readonly serverSource: pulumi.Input<string>;
+}
+
+/** Labels of the app pods: the Redis NetworkPolicy admits exactly these as clients. */
+export function hitCounterPodLabels(name: string): Record<string, string> {
+    return { "app.kubernetes.io/name": "hit-counter", "app.kubernetes.io/instance": name };
+}
+
+export function serverConfigMapName(name: string): string {
+    return `${name}-server`;
+}
+
+/** Whether the bundled server runs (true unless a ready-made image is configured). */
+export function runsBundledServer(app: AppSettings): boolean {
+    return app.image === undefined;
+}
+
+export function renderServerConfigMap(o: HitCounterManifestOptions): k8s.types.input.core.v1.ConfigMap {
+    return {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: serverConfigMapName(o.name), namespace: o.namespace, labels: hitCounterPodLabels(o.name) },
+        data: { "server.js": o.serverSource },
+    };
+}
+
+function httpProbe(path: string, periodSeconds: number): k8s.types.input.core.v1.Probe {
+    return { httpGet: { path, port: "http" }, periodSeconds, timeoutSeconds: 3, failureThreshold: 3 };
+}
+
+export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.apps.v1.Deployment {
+    const labels = hitCounterPodLabels(o.name);
+    const bundled = runsBundledServer(o.app);
+    const env: k8s.types.input.core.v1.EnvVar[] = [
+        { name: "REDIS_NODES", value: pulumi.output(o.redisSeeds).apply((seeds) => seeds.join(",")) },
+        { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: o.passwordSecretName, key: PASSWORD_KEY } } },
+        { name: "REDIS_TLS", value: "false" },
+        { name: "PORT", value: String(APP_PORT) },
+        { name: "HOST", value: "0.0.0.0" },
+    ];
+    return {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: o.name, namespace: o.namespace, labels },
+        spec: {
+            replicas: o.app.replicas,
+            selector: { matchLabels: labels },
+            strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+            template: {
+                metadata: {
+                    labels,
+                    annotations: {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": String(APP_PORT),
+                        "prometheus.io/path": "/metrics",
+                        // A new bundle rolls the pods (the ConfigMap name stays the same).
+                        ...(bundled ? { "redis-cluster-gke/server-sha256": pulumi.output(o.serverSource).apply(sha256) } : {}),
+                    },
+                },
+                spec: {
+                    securityContext: { runAsNonRoot: true, runAsUser: NODE_UID, runAsGroup: NODE_UID, seccompProfile: { type: "RuntimeDefault" } },
+                    enableServiceLinks: false,
+                    topologySpreadConstraints: [
+                        { topologyKey: "kubernetes.io/hostname", maxSkew: 1, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: labels } },
+                    ],
+                    containers: [
+                        {
+                            name: APP_CONTAINER,
+                            image: o.app.image ?? o.app.nodeImage,
+                            ...(bundled ? { command: ["node", "/app/server.js"] } : {}),
+                            ports: [{ name: "http", containerPort: APP_PORT }],
+                            env,
+                            resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+                            livenessProbe: httpProbe("/healthz", 10),
+                            readinessProbe: httpProbe("/readyz", 5),
+                            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                            volumeMounts: bundled ? [{ name: "server", mountPath: "/app", readOnly: true }] : [],
+                        },
+                    ],
+                    volumes: bundled ? [{ name: "server", configMap: { name: serverConfigMapName(o.name) } }] : [],
+                },
+            },
+        },
+    };
+}
+
+export function renderAppService(o: HitCounterManifestOptions): k8s.types.input.core.v1.Service {
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: o.name, namespace: o.namespace, labels: hitCounterPodLabels(o.name) },
+        spec: { type: o.app.serviceType, selector: hitCounterPodLabels(o.name), ports: [{ name: "http", port: 80, targetPort: "http" }] },
+    };
+}
+
+function sha256(text: string): string {
+    return crypto.createHash("sha256").update(text).digest("hex");
+}
+
+export interface HitCounterAppArgs extends Omit<HitCounterManifestOptions, "name"> {
+    /** The provider of the target cluster. */
+    readonly provider: k8s.Provider;
+}
+
+export class HitCounterApp extends pulumi.ComponentResource {
+    /** `http://<address>` of the Service: the load balancer's IP/hostname, or the in-cluster name. */
+    public readonly url: pulumi.Output<string>;
+    public readonly deployment: k8s.apps.v1.Deployment;
+    public readonly service: k8s.core.v1.Service;
+
+    constructor(name: string, args: HitCounterAppArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-cluster-gke:app:HitCounterApp", name, {}, opts);
+        const k8sOpts: pulumi.CustomResourceOptions = { parent: this, provider: args.provider };
+        const manifestOptions: HitCounterManifestOptions = { ...args, name };
+        const serverConfig = runsBundledServer(args.app)
+            ? [new k8s.core.v1.ConfigMap(`${name}-server`, renderServerConfigMap(manifestOptions), k8sOpts)]
+            : [];
+        this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, renderDeployment(manifestOptions), { ...k8sOpts, dependsOn: serverConfig });
+        this.service = new k8s.core.v1.Service(`${name}-service`, renderAppService(manifestOptions), k8sOpts);
+
+        const inCluster = pulumi.interpolate`http://${this.service.metadata.name}.${this.service.metadata.namespace}.svc`;
+        this.url =
+            args.app.serviceType === "LoadBalancer"
+                ? pulumi
+                      .all([this.service.status, inCluster])
+                      .apply(([status, fallback]) => {
+                          const ingress = status?.loadBalancer?.ingress?.[0];
+                          const address = ingress?.ip || ingress?.hostname;
+                          return address ? `http://${address}` : fallback;
+                      })
+                : inCluster;
+        this.registerOutputs({ url: this.url, deploymentName: this.deployment.metadata.name, serviceName: this.service.metadata.name });
+    }
+}

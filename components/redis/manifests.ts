@@ -1,0 +1,387 @@
+/**
+ * Pure rendering of the Redis Cluster's Kubernetes objects from Settings. The RedisCluster component
+ * registers exactly these objects, and `npm run render` writes them as YAML, so kubectl users and
+ * Pulumi users run the same manifests.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { RedisSettings, quantityBytes, redisPodCount } from "../config";
+import { renderRedisConf } from "./redisConf";
+
+export type NamespaceManifest = k8s.types.input.core.v1.Namespace;
+export type SecretManifest = k8s.types.input.core.v1.Secret;
+export type ConfigMapManifest = k8s.types.input.core.v1.ConfigMap;
+export type ServiceManifest = k8s.types.input.core.v1.Service;
+export type StatefulSetManifest = k8s.types.input.apps.v1.StatefulSet;
+export type PodDisruptionBudgetManifest = k8s.types.input.policy.v1.PodDisruptionBudget;
+export type NetworkPolicyManifest = k8s.types.input.networking.v1.NetworkPolicy;
+export type EnvVar = k8s.types.input.core.v1.EnvVar;
+export type Container = k8s.types.input.core.v1.Container;
+export type Probe = k8s.types.input.core.v1.Probe;
+export type LabelSelectorMatch = Record<string, string>;
+
+export const CLIENT_PORT = 6379;
+export const BUS_PORT = CLIENT_PORT + 10000;
+export const METRICS_PORT = 9121;
+export const REDIS_CONTAINER = "redis";
+export const EXPORTER_CONTAINER = "exporter";
+/** Secret key holding the password (shared by Redis, the exporter and the app). */
+export const PASSWORD_KEY = "password";
+/** Redis' uid/gid in the official Debian image. */
+const REDIS_UID = 999;
+const CLUSTER_DOMAIN = "cluster.local";
+const SCRIPTS_DIR = __dirname;
+
+/** Peers allowed to scrape the exporter: Prometheus Operator / kube-prometheus and GKE Managed Prometheus. */
+export const DEFAULT_METRICS_SCRAPERS: readonly LabelSelectorMatch[] = [
+    { "app.kubernetes.io/name": "prometheus" },
+    { "app.kubernetes.io/name": "collector" },
+];
+
+export interface RedisManifestOptions {
+    /** Base name: StatefulSet and client Service `<name>`, headless Service `<name>-headless`, ... */
+    readonly name: string;
+    readonly namespace: string;
+    readonly redis: RedisSettings;
+    /** Labels of the app pods that may reach the client port. */
+    readonly clientPodLabels: LabelSelectorMatch;
+    /** Pod labels (in any namespace) that may scrape the exporter. */
+    readonly metricsScrapers?: readonly LabelSelectorMatch[];
+}
+
+/** Names of every object, so other components (app, formation, outputs) never guess them. */
+export interface RedisObjectNames {
+    readonly statefulSet: string;
+    readonly headlessService: string;
+    readonly clientService: string;
+    readonly secret: string;
+    readonly configMap: string;
+    readonly podDisruptionBudget: string;
+    readonly networkPolicy: string;
+}
+
+export function redisObjectNames(name: string): RedisObjectNames {
+    return {
+        statefulSet: name,
+        headlessService: `${name}-headless`,
+        clientService: name,
+        secret: `${name}-auth`,
+        configMap: `${name}-config`,
+        podDisruptionBudget: name,
+        networkPolicy: name,
+    };
+}
+
+/** Labels on every Redis pod (and the selector of every Redis object). */
+export function redisPodLabels(name: string): LabelSelectorMatch {
+    return { "app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/instance": name, "app.kubernetes.io/component": "redis" };
+}
+
+/** Stable DNS name of pod `ordinal`: survives restarts and IP changes (what clients and peers use). */
+export function podHostname(o: Pick<RedisManifestOptions, "name" | "namespace">, ordinal: number): string {
+    const names = redisObjectNames(o.name);
+    return `${names.statefulSet}-${ordinal}.${names.headlessService}.${o.namespace}.svc.${CLUSTER_DOMAIN}`;
+}
+
+/** `host:port` of every pod: the seeds clients and the app use. */
+export function seedEndpoints(o: Pick<RedisManifestOptions, "name" | "namespace" | "redis">): string[] {
+    return Array.from({ length: redisPodCount(o.redis) }, (_, i) => `${podHostname(o, i)}:${CLIENT_PORT}`);
+}
+
+/** Namespace with the `restricted` Pod Security Standard: every pod here is built to meet it. */
+export function renderNamespace(namespace: string): NamespaceManifest {
+    return {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: {
+            name: namespace,
+            labels: { "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted" },
+        },
+    };
+}
+
+function metadata(o: RedisManifestOptions, name: string) {
+    return { name, namespace: o.namespace, labels: redisPodLabels(o.name) };
+}
+
+/** The password Secret (Redis, exporter and app read it from here; it never enters a ConfigMap). */
+export function renderPasswordSecret(o: RedisManifestOptions, password: pulumi.Input<string>): SecretManifest {
+    return { apiVersion: "v1", kind: "Secret", metadata: metadata(o, redisObjectNames(o.name).secret), type: "Opaque", stringData: { [PASSWORD_KEY]: password } };
+}
+
+/** maxmemory leaves a quarter of the container limit for the AOF-rewrite fork and buffers. */
+export function maxMemoryBytes(memoryLimit: string): number {
+    return Math.floor(quantityBytes(memoryLimit) * 0.75);
+}
+
+/** Reads a container script shipped next to this file (components/redis/*.sh). */
+export function readScript(file: "node-start.sh" | "probe.sh"): string {
+    const p = path.join(SCRIPTS_DIR, file);
+    if (!fs.existsSync(p)) throw new Error(`${p} is missing: the Redis container cannot start without it`);
+    return fs.readFileSync(p, "utf8");
+}
+
+/** Shared redis.conf plus the start and probe scripts. Secret-free by construction. */
+export function renderConfigMap(o: RedisManifestOptions): ConfigMapManifest {
+    return {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: metadata(o, redisObjectNames(o.name).configMap),
+        data: {
+            "redis.conf": renderRedisConf({
+                nodeTimeoutMs: o.redis.nodeTimeoutMs,
+                dataDir: "/data",
+                port: CLIENT_PORT,
+                preferredEndpointType: "hostname",
+                maxMemoryBytes: maxMemoryBytes(o.redis.resources.limits.memory),
+            }),
+            "node-start.sh": readScript("node-start.sh"),
+            "probe.sh": readScript("probe.sh"),
+        },
+    };
+}
+
+function ports(withBus: boolean): k8s.types.input.core.v1.ServicePort[] {
+    const client = { name: "client", port: CLIENT_PORT, targetPort: "client" };
+    return withBus ? [client, { name: "bus", port: BUS_PORT, targetPort: "bus" }] : [client];
+}
+
+/**
+ * Headless Service: gives every pod its stable DNS name. Not-ready pods are published too, because
+ * nodes must resolve each other while the cluster is still being formed or is recovering.
+ */
+export function renderHeadlessService(o: RedisManifestOptions): ServiceManifest {
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: metadata(o, redisObjectNames(o.name).headlessService),
+        spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: redisPodLabels(o.name), ports: ports(true) },
+    };
+}
+
+/** ClusterIP client Service: a seed for cluster clients inside Kubernetes. Never a LoadBalancer. */
+export function renderClientService(o: RedisManifestOptions): ServiceManifest {
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: metadata(o, redisObjectNames(o.name).clientService),
+        spec: { type: "ClusterIP", selector: redisPodLabels(o.name), ports: ports(false) },
+    };
+}
+
+function secretEnv(o: RedisManifestOptions, name: string): EnvVar {
+    return { name, valueFrom: { secretKeyRef: { name: redisObjectNames(o.name).secret, key: PASSWORD_KEY } } };
+}
+
+function fieldEnv(name: string, fieldPath: string): EnvVar {
+    return { name, valueFrom: { fieldRef: { fieldPath } } };
+}
+
+/** The env contract of node-start.sh and probe.sh (see the issue-5 contract). */
+export function redisContainerEnv(o: RedisManifestOptions): EnvVar[] {
+    const names = redisObjectNames(o.name);
+    return [
+        fieldEnv("POD_NAME", "metadata.name"),
+        fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+        fieldEnv("POD_IP", "status.podIP"),
+        // Kubernetes expands $(VAR) from variables defined above.
+        { name: "POD_HOSTNAME", value: `$(POD_NAME).${names.headlessService}.$(POD_NAMESPACE).svc.${CLUSTER_DOMAIN}` },
+        secretEnv(o, "REDIS_PASSWORD"),
+        { name: "REDIS_DATA_DIR", value: "/data" },
+        { name: "REDIS_SHARED_CONF", value: "/conf/redis.conf" },
+        { name: "REDIS_RUNTIME_CONF", value: "/run/redis/redis.conf" },
+    ];
+}
+
+function probe(mode: "ready" | "live", periodSeconds: number, failureThreshold: number): Probe {
+    return { exec: { command: ["sh", "/scripts/probe.sh", mode] }, periodSeconds, timeoutSeconds: 5, failureThreshold };
+}
+
+const restrictedContainerSecurity: k8s.types.input.core.v1.SecurityContext = {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ["ALL"] },
+};
+
+function redisContainer(o: RedisManifestOptions): Container {
+    return {
+        name: REDIS_CONTAINER,
+        image: o.redis.image,
+        command: ["sh", "/scripts/node-start.sh", "redis-server", "/run/redis/redis.conf"],
+        ports: [
+            { name: "client", containerPort: CLIENT_PORT },
+            { name: "bus", containerPort: BUS_PORT },
+        ],
+        env: redisContainerEnv(o),
+        resources: o.redis.resources,
+        // Loading a large AOF may take a while: liveness starts only once the server answers.
+        startupProbe: probe("live", 2, 150),
+        livenessProbe: probe("live", 10, 3),
+        readinessProbe: probe("ready", 5, 2),
+        securityContext: restrictedContainerSecurity,
+        volumeMounts: [
+            { name: "data", mountPath: "/data" },
+            { name: "config", mountPath: "/conf", readOnly: true },
+            { name: "scripts", mountPath: "/scripts", readOnly: true },
+            { name: "run", mountPath: "/run/redis" },
+        ],
+    };
+}
+
+function exporterContainer(o: RedisManifestOptions): Container {
+    return {
+        name: EXPORTER_CONTAINER,
+        image: o.redis.exporterImage,
+        ports: [{ name: "metrics", containerPort: METRICS_PORT }],
+        env: [{ name: "REDIS_ADDR", value: `redis://localhost:${CLIENT_PORT}` }, secretEnv(o, "REDIS_PASSWORD")],
+        resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
+        readinessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 10 },
+        securityContext: restrictedContainerSecurity,
+    };
+}
+
+/** Spread over zones, then nodes. Soft: the formation step pairs masters and replicas across them. */
+function topologySpread(o: RedisManifestOptions): k8s.types.input.core.v1.TopologySpreadConstraint[] {
+    return ["topology.kubernetes.io/zone", "kubernetes.io/hostname"].map((topologyKey) => ({
+        topologyKey,
+        maxSkew: 1,
+        whenUnsatisfiable: "ScheduleAnyway",
+        nodeTaintsPolicy: "Honor",
+        labelSelector: { matchLabels: redisPodLabels(o.name) },
+    }));
+}
+
+/** Digest of the ConfigMap's data: the pod template changes exactly when the config does. */
+export function configDigest(o: RedisManifestOptions): string {
+    const data = renderConfigMap(o).data as Record<string, string>;
+    const hash = crypto.createHash("sha256");
+    for (const key of Object.keys(data).sort()) hash.update(`${key}\0${data[key]}\0`);
+    return hash.digest("hex");
+}
+
+/** masters × (1 + replicas) pods started in parallel; formation (not the pod order) decides roles. */
+export function renderStatefulSet(o: RedisManifestOptions): StatefulSetManifest {
+    const names = redisObjectNames(o.name);
+    const labels = redisPodLabels(o.name);
+    const containers = [redisContainer(o), ...(o.redis.exporter ? [exporterContainer(o)] : [])];
+    return {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        metadata: metadata(o, names.statefulSet),
+        spec: {
+            serviceName: names.headlessService,
+            replicas: redisPodCount(o.redis),
+            podManagementPolicy: "Parallel",
+            selector: { matchLabels: labels },
+            updateStrategy: { type: "RollingUpdate" },
+            // Data outlives scale-in and `pulumi destroy` of the StatefulSet: deleting it is a human decision.
+            persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+            template: {
+                metadata: {
+                    labels,
+                    annotations: {
+                        // A changed redis.conf or script rolls the pods one at a time (readiness-gated).
+                        "redis-cluster-gke/config-sha256": configDigest(o),
+                        ...(o.redis.exporter
+                            ? { "prometheus.io/scrape": "true", "prometheus.io/port": String(METRICS_PORT), "prometheus.io/path": "/metrics" }
+                            : {}),
+                    },
+                },
+                spec: {
+                    securityContext: {
+                        runAsNonRoot: true,
+                        runAsUser: REDIS_UID,
+                        runAsGroup: REDIS_UID,
+                        fsGroup: REDIS_UID,
+                        seccompProfile: { type: "RuntimeDefault" },
+                    },
+                    terminationGracePeriodSeconds: 30,
+                    enableServiceLinks: false,
+                    topologySpreadConstraints: topologySpread(o),
+                    containers,
+                    volumes: [
+                        { name: "config", configMap: { name: names.configMap, items: [{ key: "redis.conf", path: "redis.conf" }] } },
+                        {
+                            name: "scripts",
+                            configMap: {
+                                name: names.configMap,
+                                items: [
+                                    { key: "node-start.sh", path: "node-start.sh" },
+                                    { key: "probe.sh", path: "probe.sh" },
+                                ],
+                            },
+                        },
+                        { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+                    ],
+                },
+            },
+            volumeClaimTemplates: [
+                {
+                    metadata: { name: "data", labels },
+                    spec: {
+                        accessModes: ["ReadWriteOnce"],
+                        ...(o.redis.storageClass ? { storageClassName: o.redis.storageClass } : {}),
+                        resources: { requests: { storage: o.redis.storageSize } },
+                    },
+                },
+            ],
+        },
+    };
+}
+
+/** At most one Redis pod down by voluntary disruption: never a master and its replica together. */
+export function renderPodDisruptionBudget(o: RedisManifestOptions): PodDisruptionBudgetManifest {
+    return {
+        apiVersion: "policy/v1",
+        kind: "PodDisruptionBudget",
+        metadata: metadata(o, redisObjectNames(o.name).podDisruptionBudget),
+        spec: { maxUnavailable: 1, selector: { matchLabels: redisPodLabels(o.name) } },
+    };
+}
+
+/** Only Redis pods reach the client and bus ports, the app the client port, Prometheus the metrics port. */
+export function renderNetworkPolicy(o: RedisManifestOptions): NetworkPolicyManifest {
+    const redisPeers = [{ podSelector: { matchLabels: redisPodLabels(o.name) } }];
+    const ingress: k8s.types.input.networking.v1.NetworkPolicyIngressRule[] = [
+        { from: redisPeers, ports: [{ protocol: "TCP", port: CLIENT_PORT }, { protocol: "TCP", port: BUS_PORT }] },
+        { from: [{ podSelector: { matchLabels: o.clientPodLabels } }], ports: [{ protocol: "TCP", port: CLIENT_PORT }] },
+    ];
+    if (o.redis.exporter) {
+        ingress.push({
+            from: (o.metricsScrapers ?? DEFAULT_METRICS_SCRAPERS).map((labels) => ({ namespaceSelector: {}, podSelector: { matchLabels: labels } })),
+            ports: [{ protocol: "TCP", port: METRICS_PORT }],
+        });
+    }
+    return {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: metadata(o, redisObjectNames(o.name).networkPolicy),
+        spec: { podSelector: { matchLabels: redisPodLabels(o.name) }, policyTypes: ["Ingress"], ingress },
+    };
+}
+
+/** Every Redis object except the Namespace, in apply order. */
+export interface RedisManifests {
+    readonly secret: SecretManifest;
+    readonly configMap: ConfigMapManifest;
+    readonly headlessService: ServiceManifest;
+    readonly clientService: ServiceManifest;
+    readonly statefulSet: StatefulSetManifest;
+    readonly podDisruptionBudget: PodDisruptionBudgetManifest;
+    readonly networkPolicy: NetworkPolicyManifest;
+}
+
+export function renderRedisManifests(o: RedisManifestOptions, password: pulumi.Input<string>): RedisManifests {
+    return {
+        secret: renderPasswordSecret(o, password),
+        configMap: renderConfigMap(o),
+        headlessService: renderHeadlessService(o),
+        clientService: renderClientService(o),
+        statefulSet: renderStatefulSet(o),
+        podDisruptionBudget: renderPodDisruptionBudget(o),
+        networkPolicy: renderNetworkPolicy(o),
+    };
+}

@@ -1,0 +1,102 @@
+/**
+ * The whole stack as one function of validated Settings: target cluster -> Redis Cluster objects ->
+ * formation (slots, replicas) -> app.
+ * index.ts calls it with the live config; the mocks tests call it with test config, so what is tested
+ * is exactly what `pulumi up` runs.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { Settings } from "./config";
+import { GkeCluster, nodeAccountId } from "./gke";
+import { ExistingCluster } from "./kubernetes";
+import { RedisCluster } from "./redis/redisCluster";
+import { HitCounterApp, hitCounterPodLabels } from "./app/hitCounter";
+import { RedisClusterFormation, ShardOutput } from "./formation/provider";
+
+/** Base names of the Kubernetes objects (the namespace keeps stacks on one cluster apart). */
+export const REDIS_NAME = "redis";
+export const APP_NAME = "hit-counter";
+
+export interface StackInputs {
+    /** Stack name: keeps project-wide cloud names (the node service account) apart. */
+    readonly stack: string;
+    /** Bundled hit-counter server (components/app/bundle.ts); unused when `app:image` is set. */
+    readonly appServerSource: pulumi.Input<string>;
+}
+
+/** The stack outputs (index.ts exports each of them). */
+export interface StackOutputs {
+    /** Kubeconfig of the target cluster (secret). */
+    readonly kubeconfig: pulumi.Output<string>;
+    readonly namespace: pulumi.Output<string>;
+    /** Stable `host:port` DNS names of every Redis pod. */
+    readonly redisSeeds: pulumi.Output<string[]>;
+    /** Each master with its slot ranges and replicas (pod, k8s node, zone). */
+    readonly redisShards: pulumi.Output<ShardOutput[]>;
+    /** False when a replica shares a k8s node (or zone) with its master; see redisPlacementWarnings. */
+    readonly redisPlacementOk: pulumi.Output<boolean>;
+    readonly redisPlacementWarnings: pulumi.Output<string[]>;
+    /** Name of the ClusterIP client Service. */
+    readonly redisClientService: string;
+    /** `<service>.<namespace>.svc:6379`. */
+    readonly redisClientEndpoint: pulumi.Output<string>;
+    readonly appUrl: pulumi.Output<string>;
+    /** Redis password (secret). */
+    readonly redisPassword: pulumi.Output<string>;
+}
+
+/** The Kubernetes cluster to deploy into, and its provider. */
+function targetCluster(settings: Settings, stack: string): { kubeconfig: pulumi.Output<string>; provider: k8s.Provider } {
+    if (settings.target === "existing") {
+        // parseSettings guarantees a kubeconfig for this target.
+        return new ExistingCluster("existing", { kubeconfig: settings.kubeconfig! });
+    }
+    return new GkeCluster("gke", { gke: settings.gke!, nodeAccountId: nodeAccountId(stack) });
+}
+
+export function composeStack(settings: Settings, inputs: StackInputs): StackOutputs {
+    const { kubeconfig, provider } = targetCluster(settings, inputs.stack);
+
+    const redis = new RedisCluster(REDIS_NAME, {
+        namespace: settings.namespace,
+        redis: settings.redis,
+        provider,
+        clientPodLabels: hitCounterPodLabels(APP_NAME),
+        password: settings.redis.password,
+    });
+
+    // Forms the cluster once the StatefulSet's pods are Ready (Pulumi waits for the rollout), and
+    // scales it out when `redis:masters` grows.
+    const formation = new RedisClusterFormation(`${REDIS_NAME}-formation`, {
+        kubeconfig,
+        namespace: redis.namespace,
+        statefulSetName: redis.statefulSet.metadata.name,
+        containerName: redis.redisContainerName,
+        headlessServiceName: redis.names.headlessService,
+        masters: settings.redis.masters,
+        replicasPerMaster: settings.redis.replicasPerMaster,
+    }, { dependsOn: [redis.statefulSet] });
+
+    // The app starts against a formed cluster: its seeds come from the formation.
+    const app = new HitCounterApp(APP_NAME, {
+        namespace: redis.namespace,
+        app: settings.app,
+        redisSeeds: formation.seeds,
+        passwordSecretName: redis.secret.metadata.name,
+        serverSource: inputs.appServerSource,
+        provider,
+    }, { dependsOn: [formation] });
+
+    return {
+        kubeconfig,
+        namespace: redis.namespace,
+        redisSeeds: formation.seeds,
+        redisShards: formation.shards,
+        redisPlacementOk: formation.placementOk,
+        redisPlacementWarnings: formation.placementWarnings,
+        redisClientService: redis.names.clientService,
+        redisClientEndpoint: redis.clientEndpoint,
+        appUrl: app.url,
+        redisPassword: redis.password,
+    };
+}
