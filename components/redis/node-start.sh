@@ -78,8 +78,9 @@ umask 077
 mkdir -p "$(dirname "$RUNTIME_CONF")"
 {
     echo "include $SHARED_CONF"
-    echo "requirepass \"$quoted_password\""
-    echo "masterauth \"$quoted_password\""
+    # printf, not echo: dash's echo would eat the escaping backslashes.
+    printf 'requirepass "%s"\n' "$quoted_password"
+    printf 'masterauth "%s"\n' "$quoted_password"
     echo "cluster-announce-ip $POD_IP"
     echo "cluster-announce-hostname $POD_HOSTNAME"
 } >"$RUNTIME_CONF.tmp"

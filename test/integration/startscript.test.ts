@@ -1,0 +1,253 @@
+/**
+ * components/redis/node-start.sh run directly under every POSIX shell found here
+ * (dash, bash --posix), on realistic Redis 7 nodes.conf files, with the resolver injected
+ * through RESOLVE_CMD (a tiny script reading a hosts file).
+ */
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver } from "./startscriptSupport";
+
+
+// IDs and lines as a Redis 7.0 node writes them (taken from a real 3x1 cluster of this project).
+const ID = {
+    m0: "1509d089ec5cc2073c11b7ddb378e68ca05492fa",
+    m1: "3d83e0ca56db6741697bcde33145901bab15a1fd",
+    m2: "d3c550fb6fe1f864e6a8a4173ac52cc305c4a93f",
+    r3: "0af4ca766af42c88b9586bc7fa7bb8a785a9da81",
+    r4: "9ccf0c1ec93484ddc8c4ca102665f07715f129e8",
+    r5: "74b621502d649dc4f910ef4275145a29f5fcf8dc",
+};
+const name = (i: number) => `redis-${i}.redis-headless.ns.svc.cluster.local`;
+
+function nodesConf(ip: Record<keyof typeof ID, string>, opts: { r5Hostname?: boolean } = {}): string {
+    const r5Host = opts.r5Hostname === false ? "" : name(5);
+    return [
+        `${ID.m2} ${ip.m2}:6379@16379,${name(2)} master - 0 1795588179855 5 connected 10922-16383`,
+        `${ID.r3} ${ip.r3}:6379@16379,${name(3)} slave ${ID.m2} 0 1795588179854 5 connected`,
+        `${ID.m0} ${ip.m0}:6379@16379,${name(0)} myself,master - 0 1795588179000 1 connected 0-5460`,
+        `${ID.r5} ${ip.r5}:6379@16379,${r5Host} slave ${ID.m0} 0 1795588180000 1 connected`,
+        `${ID.r4} ${ip.r4}:6379@16379,${name(4)} slave ${ID.m1} 0 1795588179854 3 connected`,
+        `${ID.m1} ${ip.m1}:6379@16379,${name(1)} master - 0 1795588179854 3 connected 5461-10921`,
+        "vars currentEpoch 6 lastVoteEpoch 0",
+        "",
+    ].join("\n");
+}
+
+const OLD = { m0: "10.4.0.10", m1: "10.4.1.11", m2: "10.4.2.12", r3: "10.4.0.13", r4: "10.4.1.14", r5: "10.4.2.15" };
+
+/** The address field (ip:port@cport,hostname) of the line of node `id`. */
+function addressOf(conf: string, id: string): string {
+    const line = conf.split("\n").find((l) => l.startsWith(id + " "));
+    assert.ok(line, `no line for ${id} in\n${conf}`);
+    return line.split(" ")[1];
+}
+
+/** Every field but the address must survive byte for byte. */
+function withoutAddresses(conf: string): string[] {
+    return conf.split("\n").map((l) => (l.startsWith("vars") ? l : l.split(" ").filter((_, i) => i !== 1).join(" ")));
+}
+
+it("at least one POSIX shell is installed to test the scripts with", () => assert.ok(POSIX_SHELLS.length > 0));
+
+for (const shell of POSIX_SHELLS) {
+    describe(`node-start.sh under ${shell.join(" ")}`, () => {
+        let dir: string;
+        let dataDir: string;
+        let hostsFile: string;
+        let env: Record<string, string>;
+        const password = `p"w\\ with spaces 'and' $dollar`;
+
+        beforeEach(() => {
+            dir = fs.mkdtempSync(path.join(os.tmpdir(), "startscript-"));
+            dataDir = path.join(dir, "data");
+            fs.mkdirSync(dataDir);
+            fs.writeFileSync(path.join(dir, "shared.conf"), "port 6379\ncluster-enabled yes\n");
+            hostsFile = path.join(dir, "hosts");
+            env = {
+                POD_NAME: "redis-0",
+                POD_IP: "10.4.7.70",
+                POD_HOSTNAME: name(0),
+                REDIS_PASSWORD: password,
+                REDIS_DATA_DIR: dataDir,
+                REDIS_SHARED_CONF: path.join(dir, "shared.conf"),
+                REDIS_RUNTIME_CONF: path.join(dir, "run", "redis.conf"),
+                RESOLVE_CMD: writeResolver(dir, hostsFile),
+            };
+        });
+
+        afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+        const confPath = () => path.join(dataDir, "nodes.conf");
+        const readConf = () => fs.readFileSync(confPath(), "utf8");
+
+        it("rewrites every peer's address from its resolved hostname, its own line from POD_IP, and nothing else", () => {
+            const before = nodesConf(OLD);
+            fs.writeFileSync(confPath(), before);
+            writeHosts(hostsFile, { [name(1)]: "10.4.9.1", [name(2)]: "10.4.9.2", [name(3)]: "10.4.9.3", [name(4)]: "10.4.9.4", [name(5)]: "10.4.9.5" });
+
+            const r = runNodeStart(shell, env);
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.strictEqual(r.stdout.trim(), "exec-reached");
+            const after = readConf();
+            assert.strictEqual(addressOf(after, ID.m0), `10.4.7.70:6379@16379,${name(0)}`);
+            assert.strictEqual(addressOf(after, ID.m1), `10.4.9.1:6379@16379,${name(1)}`);
+            assert.strictEqual(addressOf(after, ID.m2), `10.4.9.2:6379@16379,${name(2)}`);
+            assert.strictEqual(addressOf(after, ID.r3), `10.4.9.3:6379@16379,${name(3)}`);
+            assert.strictEqual(addressOf(after, ID.r4), `10.4.9.4:6379@16379,${name(4)}`);
+            assert.strictEqual(addressOf(after, ID.r5), `10.4.9.5:6379@16379,${name(5)}`);
+            assert.deepStrictEqual(withoutAddresses(after), withoutAddresses(before));
+            assert.match(r.stderr, /10\.4\.1\.11 -> 10\.4\.9\.1 \(resolved\)/);
+        });
+
+        it("two nodes that swapped addresses do not clobber each other", () => {
+            fs.writeFileSync(confPath(), nodesConf(OLD));
+            // redis-1 now has redis-2's old IP and vice versa; the others kept theirs.
+            writeHosts(hostsFile, { [name(1)]: OLD.m2, [name(2)]: OLD.m1, [name(3)]: OLD.r3, [name(4)]: OLD.r4, [name(5)]: OLD.r5 });
+
+            const r = runNodeStart(shell, { ...env, POD_IP: OLD.m0 });
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            const after = readConf();
+            assert.strictEqual(addressOf(after, ID.m1), `${OLD.m2}:6379@16379,${name(1)}`);
+            assert.strictEqual(addressOf(after, ID.m2), `${OLD.m1}:6379@16379,${name(2)}`);
+            assert.strictEqual(addressOf(after, ID.r3), `${OLD.r3}:6379@16379,${name(3)}`);
+            assert.strictEqual(addressOf(after, ID.m0), `${OLD.m0}:6379@16379,${name(0)}`);
+        });
+
+        it("all six addresses shuffled among the nodes (own one included): each line gets its node's new address", () => {
+            fs.writeFileSync(confPath(), nodesConf(OLD));
+            writeHosts(hostsFile, { [name(1)]: OLD.r5, [name(2)]: OLD.m0, [name(3)]: OLD.m1, [name(4)]: OLD.m2, [name(5)]: OLD.r4 });
+
+            const r = runNodeStart(shell, { ...env, POD_IP: OLD.r3 });
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            const ips = Object.fromEntries(Object.entries(ID).map(([k, id]) => [k, addressOf(readConf(), id).split(":")[0]]));
+            assert.deepStrictEqual(ips, { m0: OLD.r3, m1: OLD.r5, m2: OLD.m0, r3: OLD.m1, r4: OLD.m2, r5: OLD.r4 });
+        });
+
+        it("a peer whose name does not resolve keeps its last known IP; the map carries it for a line Redis left without address or hostname", () => {
+            // First start: everything resolves, the map on the volume records every name's IP and node ID.
+            fs.writeFileSync(confPath(), nodesConf(OLD));
+            writeHosts(hostsFile, { [name(1)]: "10.4.9.1", [name(2)]: "10.4.9.2", [name(3)]: "10.4.9.3", [name(4)]: "10.4.9.4", [name(5)]: "10.4.9.5" });
+            assert.strictEqual(runNodeStart(shell, env).status, 0);
+            const map = fs.readFileSync(path.join(dataDir, "peer-ips.map"), "utf8");
+            assert.match(map, new RegExp(`^${name(5).replace(/\./g, "\\.")} 10\\.4\\.9\\.5 ${ID.r5}$`, "m"));
+            assert.match(map, new RegExp(`^${name(0).replace(/\./g, "\\.")} 10\\.4\\.7\\.70 ${ID.m0}$`, "m"));
+
+            // Redis ran and wrote: r5's line lost its hostname and address (it was never reachable while
+            // this node ran); then redis-4's and redis-5's pods are not scheduled yet, so neither name resolves.
+            const conf = readConf()
+                .replace(`10.4.9.5:6379@16379,${name(5)}`, ":0@0,")
+                .replace(`10.4.9.4:6379@16379`, `10.4.9.44:6379@16379`);
+            fs.writeFileSync(confPath(), conf);
+            writeHosts(hostsFile, { [name(1)]: "10.4.8.1", [name(2)]: "10.4.8.2", [name(3)]: "10.4.8.3" });
+
+            const r = runNodeStart(shell, env);
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            const after = readConf();
+            // redis-4: the address Redis itself last knew (nodes.conf), the newest knowledge there is.
+            assert.strictEqual(addressOf(after, ID.r4), `10.4.9.44:6379@16379,${name(4)}`);
+            // redis-5: named through the map by its node ID, unresolvable, so the map's last IP.
+            assert.strictEqual(addressOf(after, ID.r5), "10.4.9.5:0@0,");
+            assert.strictEqual(addressOf(after, ID.m1), `10.4.8.1:6379@16379,${name(1)}`);
+            assert.match(r.stderr, /10\.4\.9\.5 \(unresolved, last known from map\)/);
+            assert.match(fs.readFileSync(path.join(dataDir, "peer-ips.map"), "utf8"), new RegExp(`10\\.4\\.9\\.44 ${ID.r4}`));
+        });
+
+        it("a line whose name now resolves through the map (no hostname in nodes.conf) gets the new address", () => {
+            fs.writeFileSync(confPath(), nodesConf(OLD, { r5Hostname: false }));
+            fs.writeFileSync(path.join(dataDir, "peer-ips.map"), `${name(5)} ${OLD.r5} ${ID.r5}\n`);
+            writeHosts(hostsFile, { [name(5)]: "10.4.9.5" });
+
+            const r = runNodeStart(shell, env);
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.strictEqual(addressOf(readConf(), ID.r5), "10.4.9.5:6379@16379,");
+        });
+
+        it("writes the runtime redis.conf with mode 0600: include, password escaped, announced IP and hostname", () => {
+            const r = runNodeStart(shell, env);
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            const file = env.REDIS_RUNTIME_CONF;
+            assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600);
+            assert.strictEqual(
+                fs.readFileSync(file, "utf8"),
+                [
+                    `include ${env.REDIS_SHARED_CONF}`,
+                    `requirepass "p\\"w\\\\ with spaces 'and' $dollar"`,
+                    `masterauth "p\\"w\\\\ with spaces 'and' $dollar"`,
+                    "cluster-announce-ip 10.4.7.70",
+                    `cluster-announce-hostname ${name(0)}`,
+                    "",
+                ].join("\n"),
+            );
+        });
+
+        it("a new node (no nodes.conf) creates none, records its own address and execs the command with its arguments", () => {
+            const r = runNodeStart(shell, env, ["sh", "-c", 'echo "args: $*"', "sh", "redis-server", "/run/redis/redis.conf"]);
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.strictEqual(r.stdout.trim(), "args: redis-server /run/redis/redis.conf");
+            assert.ok(!fs.existsSync(confPath()));
+            assert.strictEqual(fs.readFileSync(path.join(dataDir, "peer-ips.map"), "utf8"), `${name(0)} 10.4.7.70 -\n`);
+        });
+
+        it("the exec'd command's exit status is the script's (redis-server failing is not hidden)", () => {
+            assert.strictEqual(runNodeStart(shell, env, ["sh", "-c", "exit 7"]).status, 7);
+        });
+
+        const badEnv: Array<[string, Record<string, string | undefined>, RegExp]> = [
+            ["POD_IP missing", { POD_IP: undefined }, /POD_IP must be this pod's IPv4 address/],
+            ["POD_IP not IPv4", { POD_IP: "10.4.300.1" }, /POD_IP must be this pod's IPv4 address .* got '10\.4\.300\.1'/],
+            ["POD_HOSTNAME missing", { POD_HOSTNAME: undefined }, /POD_HOSTNAME must be this pod's stable DNS name/],
+            ["POD_HOSTNAME with a space", { POD_HOSTNAME: "redis 0" }, /POD_HOSTNAME must be .* got 'redis 0'/],
+            ["REDIS_PASSWORD empty", { REDIS_PASSWORD: "" }, /REDIS_PASSWORD is empty/],
+            ["REDIS_PASSWORD multi-line", { REDIS_PASSWORD: "a\nb" }, /REDIS_PASSWORD must be a single line/],
+            ["data dir missing", { REDIS_DATA_DIR: "/nonexistent/data" }, /REDIS_DATA_DIR \/nonexistent\/data is not a directory/],
+            ["shared conf missing", { REDIS_SHARED_CONF: "/nonexistent/redis.conf" }, /REDIS_SHARED_CONF \/nonexistent\/redis\.conf is not readable/],
+        ];
+        for (const [what, change, message] of badEnv) {
+            it(`refuses to start with ${what}: clear message, nodes.conf untouched, command not run`, () => {
+                const before = nodesConf(OLD);
+                fs.writeFileSync(confPath(), before);
+                writeHosts(hostsFile, { [name(1)]: "10.4.9.1" });
+                const e: Record<string, string> = { ...env };
+                for (const [k, v] of Object.entries(change)) {
+                    if (v === undefined) delete e[k];
+                    else e[k] = v;
+                }
+
+                const r = runNodeStart(shell, e);
+
+                assert.strictEqual(r.status, 64);
+                assert.match(r.stderr, message);
+                assert.doesNotMatch(r.stdout, /exec-reached/);
+                assert.strictEqual(readConf(), before);
+                assert.ok(!fs.existsSync(env.REDIS_RUNTIME_CONF));
+            });
+        }
+
+        it("without a command it prints usage and fails", () => {
+            const r = runNodeStart(shell, env, []);
+            assert.strictEqual(r.status, 64);
+            assert.match(r.stderr, /usage: node-start\.sh <command>/);
+        });
+    });
+}
+
+describe("node-start.sh and probe.sh are POSIX sh", () => {
+    for (const file of ["node-start.sh", "probe.sh"]) {
+        for (const shell of POSIX_SHELLS) {
+            it(`${file} parses under ${shell.join(" ")} -n`, () => {
+                const r = spawnSync(shell[0], [...shell.slice(1), "-n", path.resolve(__dirname, "../../components/redis", file)], { encoding: "utf8" });
+                assert.strictEqual(r.status, 0, r.stderr);
+            });
+        }
+    }
+});
