@@ -1,0 +1,166 @@
+/**
+ * components/redis/probe.sh against real redis-server processes (loopback block
+ * 127.0.31.x), and the container's real entry (`sh node-start.sh redis-server
+ * <runtime conf>`) producing a conf redis-server accepts.
+ *
+ * Readiness semantics under test: a node that never joined a cluster is ready (the
+ * StatefulSet's pods must all be up before formation); once formed it is ready only
+ * while cluster_state is ok.
+ */
+import * as assert from "assert";
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { renderRedisConf } from "../../components/redis/redisConf";
+import { LocalCluster, startLocalCluster } from "../../local/cluster";
+import { LocalRedisNode } from "../../local/redisNode";
+import { NODE_START_SCRIPT, POSIX_SHELLS } from "./startscriptSupport";
+
+const PROBE_SCRIPT = path.resolve(__dirname, "../../components/redis/probe.sh");
+const NODE_TIMEOUT_MS = 1000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface ProbeResult {
+    status: number | null;
+    output: string;
+}
+
+function probe(mode: string, host: string, password: string): ProbeResult {
+    const r = spawnSync(POSIX_SHELLS[0][0], [...POSIX_SHELLS[0].slice(1), PROBE_SCRIPT, mode], {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", REDIS_PASSWORD: password, PROBE_HOST: host, PROBE_CLIENT_PORT: "6379" },
+        timeout: 10_000,
+    });
+    return { status: r.status, output: (r.stdout + r.stderr).trim() };
+}
+
+async function probeUntil(mode: string, host: string, password: string, status: number, timeoutMs: number): Promise<ProbeResult> {
+    const deadline = Date.now() + timeoutMs;
+    let last = probe(mode, host, password);
+    while (last.status !== status && Date.now() < deadline) {
+        await sleep(200);
+        last = probe(mode, host, password);
+    }
+    return last;
+}
+
+describe("probe.sh against real redis-server", function () {
+    this.timeout(60_000);
+    const dirs: string[] = [];
+    const pids: number[] = [];
+    let cluster: LocalCluster | undefined;
+
+    after(async () => {
+        await cluster?.stop();
+        for (const pid of pids) {
+            try {
+                process.kill(pid, "SIGTERM");
+            } catch {
+                // already gone
+            }
+        }
+        await sleep(200);
+        for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    });
+
+    function tempDir(label: string): string {
+        const d = fs.mkdtempSync(path.join(os.tmpdir(), `probe-${label}-`));
+        dirs.push(d);
+        return d;
+    }
+
+    describe("a node started through the container entry (node-start.sh execs redis-server)", () => {
+        const host = "127.0.31.21";
+        const password = `pr"obe\\ 'pw' $x`;
+
+        before(async () => {
+            const dir = tempDir("entry");
+            const dataDir = path.join(dir, "data");
+            fs.mkdirSync(dataDir);
+            // What the ConfigMap ships, plus what differs locally (one loopback address per node).
+            const shared =
+                renderRedisConf({ nodeTimeoutMs: NODE_TIMEOUT_MS, dataDir, port: 6379, preferredEndpointType: "ip" }) +
+                [`bind ${host}`, `bind-source-addr ${host}`, `pidfile ${dataDir}/redis.pid`, `logfile ${dataDir}/redis.log`, "daemonize no", ""].join("\n");
+            fs.writeFileSync(path.join(dir, "redis.conf"), shared);
+            const runtimeConf = path.join(dir, "run", "redis.conf");
+            const child = spawn(POSIX_SHELLS[0][0], [...POSIX_SHELLS[0].slice(1), NODE_START_SCRIPT, "redis-server", runtimeConf], {
+                detached: true,
+                stdio: "ignore",
+                env: {
+                    PATH: process.env.PATH ?? "/usr/bin:/bin",
+                    POD_NAME: "redis-0",
+                    POD_IP: host,
+                    POD_HOSTNAME: "redis-0.local",
+                    REDIS_PASSWORD: password,
+                    REDIS_DATA_DIR: dataDir,
+                    REDIS_SHARED_CONF: path.join(dir, "redis.conf"),
+                    REDIS_RUNTIME_CONF: runtimeConf,
+                },
+            });
+            child.unref();
+            assert.ok(child.pid);
+            pids.push(child.pid);
+            const up = await probeUntil("live", host, password, 0, 10_000);
+            assert.strictEqual(up.status, 0, `node did not come up: ${up.output}\n${fs.existsSync(`${dataDir}/redis.log`) ? fs.readFileSync(`${dataDir}/redis.log`, "utf8") : ""}`);
+        });
+
+        it("redis-server accepts the runtime conf: the password with quotes, backslash and spaces authenticates, and the node announces its hostname", () => {
+            const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", host, "-p", "6379", "CONFIG", "GET", "cluster-announce-hostname"], {
+                encoding: "utf8",
+                env: { ...process.env, REDISCLI_AUTH: password },
+            });
+            assert.strictEqual(r.stdout.trim(), "cluster-announce-hostname\nredis-0.local");
+        });
+
+        it("an unformed node is live and ready (formation needs every pod ready first)", () => {
+            assert.deepStrictEqual(probe("live", host, password), { status: 0, output: "" });
+            assert.deepStrictEqual(probe("ready", host, password), { status: 0, output: "ready: not part of a cluster yet (waiting to be formed)" });
+        });
+
+        it("a wrong password is neither live nor ready, and says why", () => {
+            const ready = probe("ready", host, "wrong");
+            assert.strictEqual(ready.status, 1);
+            assert.match(ready.output, /^not ready: PING answered 'AUTH failed: WRONGPASS/);
+            assert.strictEqual(probe("live", host, "wrong").status, 1);
+        });
+
+        it("an unknown mode is a usage error", () => {
+            const r = probe("healthy", host, password);
+            assert.strictEqual(r.status, 2);
+            assert.match(r.output, /usage: probe\.sh live\|ready/);
+        });
+    });
+
+    it("no server listening: not live", () => {
+        const r = probe("live", "127.0.31.99", "x");
+        assert.strictEqual(r.status, 1);
+        assert.match(r.output, /not live: PING answered 'Could not connect/);
+    });
+
+    describe("a formed cluster (3 masters)", () => {
+        before(async () => {
+            cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 0, dir: tempDir("formed"), block: 31, nodeTimeoutMs: NODE_TIMEOUT_MS });
+        });
+
+        it("cluster_state:ok -> every node ready", () => {
+            for (const n of cluster!.nodes) assert.deepStrictEqual(probe("ready", n.host, cluster!.password), { status: 0, output: "" });
+        });
+
+        it("a formed node that lost the majority (cluster_state:fail) is live but not ready; ready again once the others are back", async () => {
+            const c = cluster!;
+            const [survivor, ...stopped] = c.nodes;
+            await Promise.all(stopped.map((n) => n.stop()));
+
+            const down = await probeUntil("ready", survivor.host, c.password, 1, 15_000);
+            assert.strictEqual(down.status, 1, down.output);
+            assert.match(down.output, /^not ready: cluster_state:fail \(3 known nodes, 16384 slots assigned\)$/);
+            assert.strictEqual(probe("live", survivor.host, c.password).status, 0);
+
+            const restarted = await Promise.all(stopped.map((n) => LocalRedisNode.start(n.spec)));
+            c.nodes.splice(1, restarted.length, ...restarted);
+            const up = await probeUntil("ready", survivor.host, c.password, 0, 15_000);
+            assert.strictEqual(up.status, 0, up.output);
+        });
+    });
+});
