@@ -33,9 +33,15 @@ export interface HitRecorderOptions {
     readonly timeoutMs: number;
     /** Round trips in flight at once; more batches hide latency, fewer make bigger batches. */
     readonly maxInFlight?: number;
+    /** Pause before re-sending a batch whose INCRBY was redirected (the slot map is refreshed meanwhile). */
+    readonly retryDelayMs?: number;
     /** Called once per round trip (for the latency histogram). */
     readonly onRoundTrip?: (seconds: number, batchSize: number, ok: boolean) => void;
 }
+
+/** Replies that mean the command was not executed, so sending it again cannot double-count. */
+const NOT_EXECUTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /;
+const MAX_REDIRECT_RETRIES = 3;
 
 interface Waiter {
     resolve(count: number): void;
@@ -48,6 +54,7 @@ export class HitRecorder {
     private flushScheduled = false;
     private readonly key: string;
     private readonly maxInFlight: number;
+    private readonly retryDelayMs: number;
 
     constructor(
         private readonly redis: Cluster,
@@ -55,6 +62,7 @@ export class HitRecorder {
     ) {
         this.key = options.key ?? HITS_KEY;
         this.maxInFlight = options.maxInFlight ?? 2;
+        this.retryDelayMs = options.retryDelayMs ?? 100;
     }
 
     /** Resolves with this hit's number once it is durable; rejects with HitNotRecordedError. */
@@ -101,27 +109,38 @@ export class HitRecorder {
         // its slot is freed so new requests are not held behind it.
         const timer = setTimeout(() => failAll("timeout", `Redis did not answer within ${this.options.timeoutMs} ms`), this.options.timeoutMs);
 
-        const pipeline = this.redis.pipeline().incrby(this.key, batch.length);
         const { waitReplicas, waitTimeoutMs } = this.options;
-        if (waitReplicas > 0) pipeline.call("wait", String(waitReplicas), String(waitTimeoutMs));
-        pipeline.exec().then(
-            (results) => {
-                const [incrErr, newValue] = results?.[0] ?? [new Error("empty pipeline reply"), null];
-                if (incrErr || typeof newValue !== "number") {
-                    return failAll("redis_unavailable", `INCRBY ${this.key} failed: ${incrErr?.message ?? `unexpected reply ${String(newValue)}`}`);
-                }
-                if (waitReplicas > 0) {
-                    const [waitErr, acked] = results?.[1] ?? [new Error("no WAIT reply"), null];
-                    if (waitErr) return failAll("redis_unavailable", `WAIT failed: ${waitErr.message}`);
-                    if (typeof acked !== "number" || acked < waitReplicas) {
-                        return failAll("not_durable", `only ${String(acked)} of ${waitReplicas} replica(s) confirmed the write within ${waitTimeoutMs} ms`);
+        const attempt = (retriesLeft: number) => {
+            const pipeline = this.redis.pipeline().incrby(this.key, batch.length);
+            if (waitReplicas > 0) pipeline.call("wait", String(waitReplicas), String(waitTimeoutMs));
+            pipeline.exec().then(
+                (results) => {
+                    if (settled) return;
+                    const [incrErr, newValue] = results?.[0] ?? [new Error("empty pipeline reply"), null];
+                    if (incrErr && retriesLeft > 0 && NOT_EXECUTED.test(incrErr.message)) {
+                        // The INCRBY was refused, not run (the keyless WAIT succeeded, so ioredis
+                        // did not retry the pipeline itself): learn the new owner and send again.
+                        this.redis.refreshSlotsCache();
+                        setTimeout(() => attempt(retriesLeft - 1), this.retryDelayMs);
+                        return;
                     }
-                }
-                const first = newValue - batch.length + 1;
-                finish(true, () => batch.forEach((w, i) => w.resolve(first + i)));
-            },
-            (err: Error) => failAll("redis_unavailable", err.message),
-        );
+                    if (incrErr || typeof newValue !== "number") {
+                        return failAll("redis_unavailable", `INCRBY ${this.key} failed: ${incrErr?.message ?? `unexpected reply ${String(newValue)}`}`);
+                    }
+                    if (waitReplicas > 0) {
+                        const [waitErr, acked] = results?.[1] ?? [new Error("no WAIT reply"), null];
+                        if (waitErr) return failAll("redis_unavailable", `WAIT failed: ${waitErr.message}`);
+                        if (typeof acked !== "number" || acked < waitReplicas) {
+                            return failAll("not_durable", `only ${String(acked)} of ${waitReplicas} replica(s) confirmed the write within ${waitTimeoutMs} ms`);
+                        }
+                    }
+                    const first = newValue - batch.length + 1;
+                    finish(true, () => batch.forEach((w, i) => w.resolve(first + i)));
+                },
+                (err: Error) => failAll("redis_unavailable", err.message),
+            );
+        };
+        attempt(MAX_REDIRECT_RETRIES);
     }
 
     /** Hits queued or in flight (used by graceful shutdown and tests). */

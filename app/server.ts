@@ -14,7 +14,7 @@ import { Cluster } from "ioredis";
 import { ConfigError, ServerConfig, parseServerConfig } from "./config";
 import { HitNotRecordedError, HitRecorder } from "./hits";
 import { createMetrics, ServerMetrics } from "./metrics";
-import { createClusterClient } from "./redisClient";
+import { CLIENT_FAILOVER_SETTINGS, createClusterClient } from "./redisClient";
 
 export interface RunningServer {
     /** http://host:port the server listens on (host 127.0.0.1 when bound to all addresses). */
@@ -79,6 +79,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         waitReplicas: config.waitReplicas,
         waitTimeoutMs: config.waitTimeoutMs,
         timeoutMs: config.requestTimeoutMs,
+        retryDelayMs: CLIENT_FAILOVER_SETTINGS.retryDelayOnFailover,
         onRoundTrip: (seconds, size, ok) => {
             metrics.redisRoundTrip.observe({ outcome: ok ? "ok" : "error" }, seconds);
             metrics.batchSize.observe(size);
