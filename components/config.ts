@@ -209,41 +209,21 @@ class Reader {
     }
 }
 
-/**
- * Turns raw stack config into validated Settings, or throws one ConfigError listing every invalid key
- * (named, with the allowed values). Called before any resource is registered.
- */
-export function parseSettings(raw: RawConfig): Settings {
-    const r = new Reader(raw);
+/** Unknown keys in this program's own namespaces are typos: refuse them rather than ignore them. */
+function checkUnknownKeys(r: Reader, raw: RawConfig): void {
     for (const key of Object.keys(raw)) {
         const namespace = key.split(":")[0];
         if (OWNED_NAMESPACES.includes(namespace) && !(key in CONFIG_KEYS)) {
             r.errors.push(`${key}: unknown key; known keys are ${Object.keys(CONFIG_KEYS).filter((k) => k.startsWith(namespace + ":")).join(", ")}`);
         }
     }
+}
 
-    const target = r.oneOf(`${PROJECT}:target`, TARGETS, "gke");
+/** What runs inside Kubernetes, whatever the target: namespace, Redis and app settings. */
+export type WorkloadSettings = Pick<Settings, "namespace" | "redis" | "app">;
+
+function readWorkload(r: Reader): WorkloadSettings {
     const namespace = r.matching(`${PROJECT}:namespace`, DNS_LABEL, "redis", "a DNS label (lowercase letters, digits, '-')");
-    const kubeconfig = r.string(`${PROJECT}:kubeconfig`);
-    if (target === "existing" && kubeconfig === undefined) {
-        r.errors.push(`${PROJECT}:kubeconfig: required for target existing (pulumi config set --secret ${PROJECT}:kubeconfig "$(cat kubeconfig.yaml)")`);
-    }
-    if (target === "gke" && kubeconfig !== undefined) {
-        r.errors.push(`${PROJECT}:kubeconfig: only used with target existing; target gke builds its own kubeconfig (remove the key or set target existing)`);
-    }
-
-    const gke: GkeSettings | undefined =
-        target === "gke"
-            ? {
-                  project: r.required("gcp:project", "for target gke (pulumi config set gcp:project <id>)"),
-                  region: r.required("gcp:region", "for target gke (pulumi config set gcp:region europe-west1)"),
-                  nodesPerZone: r.int("gke:nodesPerZone", 1, 1, 100),
-                  machineType: r.string("gke:machineType", "e2-standard-2"),
-                  releaseChannel: r.oneOf("gke:releaseChannel", RELEASE_CHANNELS, "REGULAR"),
-                  diskSizeGb: r.int("gke:diskSizeGb", 50, 10, 65536),
-              }
-            : undefined;
-
     const quantityHelp = "a Kubernetes quantity such as 512Mi or 1Gi";
     const cpuHelp = "a CPU quantity such as 250m or 1";
     const memoryRequest = r.matching("redis:memoryRequest", QUANTITY, "256Mi", quantityHelp);
@@ -261,7 +241,6 @@ export function parseSettings(raw: RawConfig): Settings {
     if (r.bool("redis:tls", false)) {
         r.errors.push("redis:tls: true is not supported yet (it needs per-pod certificates and TLS in the start script, probes, exporter, formation and app); use false");
     }
-
     const redis: RedisSettings = {
         masters: r.int("redis:masters", 3, 3, 1000),
         replicasPerMaster: r.int("redis:replicasPerMaster", 1, 0, 5),
@@ -278,18 +257,62 @@ export function parseSettings(raw: RawConfig): Settings {
         password,
         tls: false,
     };
-
     const app: AppSettings = {
         replicas: r.int("app:replicas", 2, 0, 100),
         serviceType: r.oneOf("app:serviceType", APP_SERVICE_TYPES, "LoadBalancer"),
         image: r.string("app:image"),
         nodeImage: r.string("app:nodeImage", DEFAULT_NODE_IMAGE),
     };
+    return { namespace, redis, app };
+}
 
+function throwIfInvalid(r: Reader): void {
     if (r.errors.length > 0) {
         throw new ConfigError(`invalid stack configuration:\n  - ${r.errors.join("\n  - ")}`);
     }
-    return { target, kubeconfig: target === "existing" ? kubeconfig : undefined, namespace, gke, redis, app };
+}
+
+/**
+ * Turns raw stack config into validated Settings, or throws one ConfigError listing every invalid key
+ * (named, with the allowed values). Called before any resource is registered.
+ */
+export function parseSettings(raw: RawConfig): Settings {
+    const r = new Reader(raw);
+    checkUnknownKeys(r, raw);
+    const target = r.oneOf(`${PROJECT}:target`, TARGETS, "gke");
+    const kubeconfig = r.string(`${PROJECT}:kubeconfig`);
+    if (target === "existing" && kubeconfig === undefined) {
+        r.errors.push(`${PROJECT}:kubeconfig: required for target existing (pulumi config set --secret ${PROJECT}:kubeconfig "$(cat kubeconfig.yaml)")`);
+    }
+    if (target === "gke" && kubeconfig !== undefined) {
+        r.errors.push(`${PROJECT}:kubeconfig: only used with target existing; target gke builds its own kubeconfig (remove the key or set target existing)`);
+    }
+    const gke: GkeSettings | undefined =
+        target === "gke"
+            ? {
+                  project: r.required("gcp:project", "for target gke (pulumi config set gcp:project <id>)"),
+                  region: r.required("gcp:region", "for target gke (pulumi config set gcp:region europe-west1)"),
+                  nodesPerZone: r.int("gke:nodesPerZone", 1, 1, 100),
+                  machineType: r.string("gke:machineType", "e2-standard-2"),
+                  releaseChannel: r.oneOf("gke:releaseChannel", RELEASE_CHANNELS, "REGULAR"),
+                  diskSizeGb: r.int("gke:diskSizeGb", 50, 10, 65536),
+              }
+            : undefined;
+    const workload = readWorkload(r);
+    throwIfInvalid(r);
+    return { target, kubeconfig: target === "existing" ? kubeconfig : undefined, gke, ...workload };
+}
+
+/**
+ * Only the in-cluster part (namespace, Redis, app), for rendering YAML without a target: target,
+ * kubeconfig and GCP keys are ignored; everything else is validated exactly as by parseSettings.
+ */
+export function parseWorkloadSettings(raw: RawConfig): WorkloadSettings {
+    const r = new Reader(raw);
+    checkUnknownKeys(r, raw);
+    const workload = readWorkload(r);
+    throwIfInvalid(r);
+    return workload;
 }
 
 /** Reads the stack's config (plain and secret values alike) and validates it. */

@@ -57,7 +57,7 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
     const labels = hitCounterPodLabels(o.name);
     const bundled = runsBundledServer(o.app);
     const env: k8s.types.input.core.v1.EnvVar[] = [
-        { name: "REDIS_NODES", value: pulumi.output(o.redisSeeds).apply((seeds) => seeds.join(",")) },
+        { name: "REDIS_NODES", value: mapInput(o.redisSeeds, (seeds) => seeds.join(",")) },
         { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: o.passwordSecretName, key: PASSWORD_KEY } } },
         { name: "REDIS_TLS", value: "false" },
         { name: "PORT", value: String(APP_PORT) },
@@ -79,7 +79,7 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                         "prometheus.io/port": String(APP_PORT),
                         "prometheus.io/path": "/metrics",
                         // A new bundle rolls the pods (the ConfigMap name stays the same).
-                        ...(bundled ? { "redis-cluster-gke/server-sha256": pulumi.output(o.serverSource).apply(sha256) } : {}),
+                        ...(bundled ? { "redis-cluster-gke/server-sha256": mapInput(o.serverSource, sha256) } : {}),
                     },
                 },
                 spec: {
@@ -116,6 +116,14 @@ export function renderAppService(o: HitCounterManifestOptions): k8s.types.input.
         metadata: { name: o.name, namespace: o.namespace, labels: hitCounterPodLabels(o.name) },
         spec: { type: o.app.serviceType, selector: hitCounterPodLabels(o.name), ports: [{ name: "http", port: 80, targetPort: "http" }] },
     };
+}
+
+/** f applied to a plain value stays plain (so `npm run render` gets plain YAML); an Output stays an Output. */
+export function mapInput<T, U>(value: pulumi.Input<T>, f: (v: T) => U): pulumi.Input<U> {
+    if (pulumi.Output.isInstance(value) || value instanceof Promise) {
+        return pulumi.output(value).apply((v) => f(v as T)) as pulumi.Output<U>;
+    }
+    return f(value as T);
 }
 
 function sha256(text: string): string {

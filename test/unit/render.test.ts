@@ -1,0 +1,89 @@
+import { strict as assert } from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { parseWorkloadSettings } from "../../components/config";
+import { parseSetFlags, renderObjects, renderPassword, writeRendered } from "../../scripts/render";
+import { serverSource } from "../support/mocks";
+
+/** Validates one object against the Kubernetes OpenAPI schema of its apiVersion/kind (kubernetes-models). */
+function validate(object: { apiVersion: string; kind: string }): void {
+    const [group, version] = object.apiVersion.includes("/") ? object.apiVersion.split("/") : ["", object.apiVersion];
+    const modulePath = group ? `kubernetes-models/${group}/${version}/${object.kind}` : `kubernetes-models/${version}/${object.kind}`;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Model = require(modulePath)[object.kind] as new (data: unknown) => { validate(): void };
+    new Model(object).validate();
+}
+
+describe("render: YAML for kubectl and Rancher", function () {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "render-test-"));
+    after(() => fs.rmSync(out, { recursive: true, force: true }));
+
+    it("the validator rejects a broken object (so the checks below can fail)", () => {
+        assert.throws(() => validate({ apiVersion: "apps/v1", kind: "StatefulSet", spec: { replicas: "six" } } as never));
+        assert.throws(() => validate({ apiVersion: "v1", kind: "Service", metadata: { name: "x" }, spec: { ports: [{ port: "http" }] } } as never));
+    });
+
+    it("npm run render writes every object, each valid against the Kubernetes schema, with a real password", () => {
+        execFileSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", "scripts/render.ts", "--out", out], {
+            cwd: path.join(__dirname, "..", ".."),
+            env: { ...process.env, REDIS_PASSWORD: "rendered-password-for-test-0123" },
+            stdio: "pipe",
+        });
+        const files = fs.readdirSync(out).filter((f) => f.endsWith(".yaml")).sort();
+        const kinds = files.map((f) => YAML.parse(fs.readFileSync(path.join(out, f), "utf8")).kind);
+        assert.deepEqual(kinds, ["Namespace", "Secret", "ConfigMap", "Service", "Service", "StatefulSet", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap", "Deployment", "Service"]);
+        for (const f of files) {
+            const text = fs.readFileSync(path.join(out, f), "utf8");
+            assert.match(text, /^# Password in the Secret: taken from \$REDIS_PASSWORD\.$/m, f);
+            assert.doesNotMatch(text, /\[object Object\]|Output<T>|toJSON/, `${f} contains an unresolved value`);
+            assert.doesNotThrow(() => validate(YAML.parse(text)), f);
+        }
+        const secret = YAML.parse(fs.readFileSync(path.join(out, files[1]), "utf8"));
+        assert.equal(secret.stringData.password, "rendered-password-for-test-0123");
+        assert.ok(fs.readFileSync(path.join(out, "FORMING.txt"), "utf8").includes("redis-cli --cluster create --cluster-replicas 1"));
+    });
+
+    it("generates a password when none is given, and says so in every file", () => {
+        const a = renderPassword({});
+        const b = renderPassword({});
+        assert.match(a.password, /^[A-Za-z0-9_-]{32}$/);
+        assert.notEqual(a.password, b.password);
+        assert.match(a.source, /generated randomly/);
+        const dir = path.join(out, "generated");
+        const settings = parseWorkloadSettings(parseSetFlags(["--set", "redis:masters=4"]));
+        writeRendered(dir, { settings, password: a.password, passwordSource: a.source, serverSource: serverSource() });
+        const secretFile = fs.readdirSync(dir).find((f) => f.includes("-secret-"))!;
+        const text = fs.readFileSync(path.join(dir, secretFile), "utf8");
+        assert.match(text, /Password in the Secret: generated randomly by this run/);
+        assert.equal(YAML.parse(text).stringData.password, a.password);
+        const sts = YAML.parse(fs.readFileSync(path.join(dir, fs.readdirSync(dir).find((f) => f.includes("statefulset"))!), "utf8"));
+        assert.equal(sts.spec.replicas, 8);
+    });
+
+    it("refuses a malformed --set and invalid settings", () => {
+        assert.throws(() => parseSetFlags(["--set", "redis:masters"]), /--set: expected namespace:key=value/);
+        assert.throws(() => parseWorkloadSettings(parseSetFlags(["--set", "redis:masters=2"])), /redis:masters/);
+    });
+
+    it("non-default settings render valid objects too (no exporter, storage class, ClusterIP app, ready-made image)", () => {
+        const settings = parseWorkloadSettings({
+            "redis:exporter": "false",
+            "redis:storageClass": "premium-rwo",
+            "redis:replicasPerMaster": "0",
+            "app:serviceType": "ClusterIP",
+            "app:image": "ghcr.io/acme/hit-counter:1.0.0",
+        });
+        const objects = renderObjects({ settings, password: "x".repeat(32), passwordSource: "test" });
+        assert.ok(!objects.some((o) => o.file.includes("hit-counter-server")), "no server ConfigMap with a ready-made image");
+        for (const { file, object } of objects) assert.doesNotThrow(() => validate(object), file);
+    });
+
+    it("the bundled server fits in its ConfigMap", () => {
+        const settings = parseWorkloadSettings({});
+        const cm = renderObjects({ settings, password: "x".repeat(32), passwordSource: "test", serverSource: serverSource() }).find((o) => o.file.includes("hit-counter-server"))!;
+        assert.ok(Buffer.byteLength(YAML.stringify(cm.object)) < 1024 * 1024);
+    });
+});
