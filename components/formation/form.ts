@@ -8,8 +8,11 @@
  *  - nodes with data or from another cluster -> refused, nothing touched.
  *
  * "Formed" = all 16384 slots covered, every node has the same view (nodes, roles,
- * slots), cluster_state:ok everywhere, and every replica reports master_link_status:up
- * (a master lost before its replica ever synced is never failed over).
+ * slots), and every replica reports master_link_status:up (a master lost before its
+ * replica ever synced is never failed over). Then, by default, the engine also waits
+ * for cluster_state:ok on every node: Redis holds a master that just joined the
+ * majority in "fail" for up to cluster-node-timeout (its rejoin delay), and clients
+ * get CLUSTERDOWN until then.
  */
 import { FormationPlan, PlanNode, SLOT_COUNT, SlotRange, pairReplicas, planFormation, planScaleOut, spreadOrder, toRanges, validateShape } from "./plan";
 import { NodeTarget, PASSWORD_ARG, Transport, splitAddress } from "./transport";
@@ -30,6 +33,8 @@ export interface FormOptions {
     readonly pollMs?: number;
     /** Slots moved in parallel during scale-out (default 32). */
     readonly migrationConcurrency?: number;
+    /** After "formed", also wait for cluster_state:ok on every node (default true). */
+    readonly waitForClusterOk?: boolean;
 }
 
 export interface ShardMember {
@@ -51,7 +56,7 @@ export interface FormResult {
     readonly shards: readonly ShardInfo[];
     readonly placementOk: boolean;
     readonly placementWarnings: readonly string[];
-    /** cluster_state as every node reported it ("ok" once formed). */
+    /** "ok" when every node reported cluster_state:ok, else the first other state seen. */
     readonly clusterState: string;
     /** host:port of every node in the cluster, masters first. */
     readonly seeds: readonly string[];
@@ -421,17 +426,8 @@ class Engine {
         );
     }
 
-    private async waitClusterOk(nodes: readonly FormNode[]): Promise<void> {
-        await waitFor(
-            "cluster_state:ok on every node",
-            async () => {
-                const states = await Promise.all(nodes.map(async (n) => [n.address, /cluster_state:(\w+)/.exec(await this.call(n, "CLUSTER", "INFO"))?.[1]] as const));
-                const notOk = states.filter(([, st]) => st !== "ok");
-                return notOk.length ? notOk.map(([a, st]) => `${a} cluster_state:${st}`).join("; ") : undefined;
-            },
-            this.timeoutMs,
-            this.pollMs,
-        );
+    private waitClusterOk(nodes: readonly FormNode[]): Promise<void> {
+        return waitUntilClusterOk({ nodes, transport: this.o.transport, timeoutMs: this.timeoutMs, pollMs: this.pollMs });
     }
 
     /** Moves slots with their keys: IMPORTING/MIGRATING, MIGRATE in batches, then SETSLOT NODE on both sides. */
@@ -487,6 +483,13 @@ class Engine {
     /** Waits until formed and reads the final shard map. */
     private async finish(action: FormResult["action"], members: readonly FormNode[], plan?: FormationPlan): Promise<FormResult> {
         const snapshot = await this.waitFormed(members);
+        let clusterState = "ok";
+        if (this.o.waitForClusterOk ?? true) {
+            await this.waitClusterOk(members);
+        } else {
+            const states = await Promise.all(members.map(async (n) => /cluster_state:(\w+)/.exec(await this.call(n, "CLUSTER", "INFO"))?.[1] ?? "unknown"));
+            clusterState = states.find((st) => st !== "ok") ?? "ok";
+        }
         const shards = this.shardMap(snapshot);
         const warnings = plan ? [...plan.warnings] : placementWarnings(shards, new Set(this.o.nodes.map((n) => n.zone).filter(Boolean)).size > 1);
         for (const w of plan ? [] : warnings) this.log(`placement warning: ${w}`);
@@ -496,32 +499,13 @@ class Engine {
             shards,
             placementOk: warnings.length === 0,
             placementWarnings: warnings,
-            clusterState: "ok",
+            clusterState,
             seeds: shards.flatMap((s) => [s.master.address, ...s.replicas.map((r) => r.address)]),
         };
     }
 
-    /** Polls until the cluster over `members` is formed; returns the agreed view. */
-    private async waitFormed(members: readonly FormNode[]): Promise<ClusterNodeEntry[]> {
-        let agreed: ClusterNodeEntry[] = [];
-        await waitFor(
-            "the cluster to be formed (all slots covered, same view on every node, cluster_state:ok, every replica link up)",
-            async () => {
-                const reports = await Promise.all(
-                    members.map(async (n) => {
-                        const [nodesText, info] = await Promise.all([this.call(n, "CLUSTER", "NODES"), this.call(n, "CLUSTER", "INFO")]);
-                        const entries = parseClusterNodes(nodesText);
-                        const self = entries.find((e) => e.flags.includes("myself"));
-                        const link = self?.masterId ? /master_link_status:(\w+)/.exec(await this.call(n, "INFO", "replication"))?.[1] : "n/a";
-                        return { n, entries, state: /cluster_state:(\w+)/.exec(info)?.[1] ?? "unknown", link };
-                    }),
-                );
-                return formedPending(reports, members.length, (r) => (agreed = r));
-            },
-            this.timeoutMs,
-            this.pollMs,
-        );
-        return agreed;
+    private waitFormed(members: readonly FormNode[]): Promise<ClusterNodeEntry[]> {
+        return waitUntilFormed({ nodes: members, transport: this.o.transport, timeoutMs: this.timeoutMs, pollMs: this.pollMs });
     }
 
     private shardMap(entries: readonly ClusterNodeEntry[]): ShardInfo[] {
@@ -548,7 +532,6 @@ function splitAddressArgs(address: string): [string, string] {
 interface FormedReport {
     readonly n: FormNode;
     readonly entries: readonly ClusterNodeEntry[];
-    readonly state: string;
     readonly link: string | undefined;
 }
 
@@ -567,7 +550,6 @@ export function formedPending(reports: readonly FormedReport[], expectedNodes: n
         if (bad.length) pending.push(`${r.n.address} sees ${bad.map((e) => `${e.address}(${e.flags.join(",")})`).join(" ")}`);
         const covered = r.entries.reduce((k, e) => k + e.slots.length, 0);
         if (covered !== SLOT_COUNT) pending.push(`${r.n.address} sees ${covered}/${SLOT_COUNT} slots`);
-        if (r.state !== "ok") pending.push(`${r.n.address} cluster_state:${r.state}`);
         if (r.link !== "n/a" && r.link !== "up") pending.push(`${r.n.address} master_link_status:${r.link ?? "unknown"}`);
         const sig = signature(r.entries);
         if (reference === undefined) reference = sig;
@@ -576,6 +558,47 @@ export function formedPending(reports: readonly FormedReport[], expectedNodes: n
     if (pending.length) return pending.slice(0, 8).join("; ") + (pending.length > 8 ? ` (+${pending.length - 8} more)` : "");
     onAgreed([...reports[0].entries]);
     return undefined;
+}
+
+/**
+ * Polls until the cluster over `nodes` is formed (all slots covered, same view of nodes,
+ * roles and slots everywhere, every replica link up); returns the agreed view.
+ * Exported so the benchmark holds redis-cli to exactly the same condition.
+ */
+export async function waitUntilFormed(o: { nodes: readonly FormNode[]; transport: Transport; timeoutMs: number; pollMs: number }): Promise<ClusterNodeEntry[]> {
+    let agreed: ClusterNodeEntry[] = [];
+    const call = (n: FormNode, ...args: string[]) => o.transport.call(n.target, args);
+    await waitFor(
+        "the cluster to be formed (all slots covered, same view on every node, every replica link up)",
+        async () => {
+            const reports = await Promise.all(
+                o.nodes.map(async (n) => {
+                    const entries = parseClusterNodes(await call(n, "CLUSTER", "NODES"));
+                    const self = entries.find((e) => e.flags.includes("myself"));
+                    const link = self?.masterId ? /master_link_status:(\w+)/.exec(await call(n, "INFO", "replication"))?.[1] : "n/a";
+                    return { n, entries, link };
+                }),
+            );
+            return formedPending(reports, o.nodes.length, (r) => (agreed = r));
+        },
+        o.timeoutMs,
+        o.pollMs,
+    );
+    return agreed;
+}
+
+/** Polls until every node reports cluster_state:ok (clients get CLUSTERDOWN before). */
+export async function waitUntilClusterOk(o: { nodes: readonly FormNode[]; transport: Transport; timeoutMs: number; pollMs: number }): Promise<void> {
+    await waitFor(
+        "cluster_state:ok on every node",
+        async () => {
+            const states = await Promise.all(o.nodes.map(async (n) => [n.address, /cluster_state:(\w+)/.exec(await o.transport.call(n.target, ["CLUSTER", "INFO"]))?.[1]] as const));
+            const notOk = states.filter(([, st]) => st !== "ok");
+            return notOk.length ? notOk.map(([a, st]) => `${a} cluster_state:${st}`).join("; ") : undefined;
+        },
+        o.timeoutMs,
+        o.pollMs,
+    );
 }
 
 /** Placement check of an existing shard map (replica on its master's k8s node, or zone when zones vary). */

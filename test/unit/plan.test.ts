@@ -174,8 +174,8 @@ describe("formation checks (components/formation/form.ts, pure parts)", () => {
         const n = (address: string) => ({ address, target: address });
         const pending = formedPending(
             [
-                { n: n("10.0.0.1:6379"), entries, state: "ok", link: "n/a" },
-                { n: n("10.0.0.4:6379"), entries: entries.slice(0, 3), state: "ok", link: "down" },
+                { n: n("10.0.0.1:6379"), entries, link: "n/a" },
+                { n: n("10.0.0.4:6379"), entries: entries.slice(0, 3), link: "down" },
             ],
             4,
             () => assert.fail("must not report agreement"),
@@ -189,7 +189,7 @@ describe("formation checks (components/formation/form.ts, pure parts)", () => {
     it("formedPending is satisfied only when every node agrees and links are up", () => {
         const entries = parseClusterNodes(nodesText);
         let agreed = 0;
-        const pending = formedPending([{ n: { address: "a:1", target: "a:1" }, entries, state: "ok", link: "up" }], 4, (v) => (agreed = v.length));
+        const pending = formedPending([{ n: { address: "a:1", target: "a:1" }, entries, link: "up" }], 4, (v) => (agreed = v.length));
         assert.strictEqual(pending, undefined);
         assert.strictEqual(agreed, 4);
     });

@@ -1,0 +1,158 @@
+/**
+ * Formation benchmark: time until "formed" (all 16384 slots covered, every node agrees
+ * on nodes/roles/slots, every replica's master_link_status:up) for this project's engine
+ * vs `redis-cli --cluster create --cluster-yes` followed by waiting for the same condition.
+ * A second column reports, for both, the time until every node also says
+ * cluster_state:ok, which Redis itself holds back on masters for up to
+ * cluster-node-timeout after they join the majority (the same floor for both engines).
+ *
+ * Same run, side by side, fresh and identically configured redis-server processes for
+ * every attempt (loopback block 127.0.40-49.x), engines alternating first. Prints a
+ * table with medians and the ratio ours / redis-cli.
+ *
+ *   npm run bench:formation [-- --sizes 3,10,30 --runs 3]
+ */
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { FormNode, form, waitUntilClusterOk, waitUntilFormed } from "../../components/formation/form";
+import { DirectTransport } from "../../components/formation/transport";
+import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
+
+const PASSWORD = "bench-formation";
+const NODE_TIMEOUT_MS = 2000;
+/**
+ * Redis keeps a freshly started master's cluster_state at "fail" for its first 2 s
+ * (CLUSTER_WRITABLE_DELAY). On Kubernetes the pods have been up for much longer when
+ * formation starts, so each attempt waits this long after start before the clock runs.
+ */
+const POLL_MS = 20;
+const SETTLE_MS = 2500;
+const FORMED_TIMEOUT_MS = 120_000;
+
+type Engine = "ours" | "redis-cli";
+
+function parseFlags(argv: readonly string[]): { sizes: number[]; runs: number; verbose: boolean } {
+    let sizes = [3, 10, 30];
+    let runs = 3;
+    let verbose = false;
+    for (let i = 0; i < argv.length; i++) {
+        const flag = argv[i];
+        if (flag === "--verbose") {
+            verbose = true;
+            continue;
+        }
+        const value = argv[++i];
+        if (flag === "--sizes" && value && /^\d+(,\d+)*$/.test(value)) sizes = value.split(",").map(Number);
+        else if (flag === "--runs" && value && /^[1-9]\d*$/.test(value)) runs = Number(value);
+        else throw new Error(`unknown flag or bad value: ${flag} ${value ?? ""} (allowed: --sizes 3,10,30 --runs N --verbose)`);
+    }
+    if (sizes.some((s) => s < 3 || s > 100)) throw new Error("--sizes: each size (masters, 1 replica each) must be 3-100");
+    return { sizes, runs, verbose };
+}
+
+async function startNodes(block: number, count: number): Promise<{ nodes: LocalRedisNode[]; dir: string }> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-formation-"));
+    const nodes = await Promise.all(
+        loopbackAddresses(block, count).map((host, i) =>
+            LocalRedisNode.start({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: `redis-${i}.local` }),
+        ),
+    );
+    return { nodes, dir };
+}
+
+function redisCliCreate(addresses: readonly string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "1", "--cluster-yes"], {
+            env: { ...process.env, REDISCLI_AUTH: PASSWORD },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+        child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster create exited ${code}:\n${out}`))));
+    });
+}
+
+interface Timing {
+    /** ms to "formed" */
+    readonly formed: number;
+    /** ms until every node also reports cluster_state:ok */
+    readonly ok: number;
+}
+
+async function attempt(engine: Engine, masters: number, block: number, verbose: boolean): Promise<Timing> {
+    const { nodes, dir } = await startNodes(block, masters * 2);
+    const transport = new DirectTransport(PASSWORD);
+    try {
+        await new Promise((r) => setTimeout(r, SETTLE_MS));
+        const formNodes: FormNode[] = nodes.map((n) => ({ address: n.address, target: n.address }));
+        const t0 = process.hrtime.bigint();
+        const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e6;
+        if (engine === "ours") {
+            await form({ nodes: formNodes, masters, replicasPerMaster: 1, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS, waitForClusterOk: false, log: verbose ? (l) => process.stderr.write(`  ${elapsed().toFixed(0)} ms ${l}\n`) : undefined });
+        } else {
+            await redisCliCreate(nodes.map((n) => n.address));
+            // Same condition and the same polling as our engine uses.
+            await waitUntilFormed({ nodes: formNodes, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS });
+        }
+        const formed = elapsed();
+        await waitUntilClusterOk({ nodes: formNodes, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS });
+        return { formed, ok: elapsed() };
+    } finally {
+        await transport.close();
+        await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+function redisVersion(): string {
+    const out = spawnSync("redis-server", ["--version"], { encoding: "utf8" }).stdout;
+    return /v=(\S+)/.exec(out)?.[1] ?? "unknown";
+}
+
+const median = (xs: readonly number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function main(): Promise<void> {
+    const { sizes, runs, verbose } = parseFlags(process.argv.slice(2));
+    // Load the client library once, outside the timed region (redis-cli is a ready binary).
+    require("ioredis");
+    const rows: { size: number; ours: Timing[]; cli: Timing[] }[] = [];
+    let block = 40;
+    for (const masters of sizes) {
+        const row = { size: masters, ours: [] as Timing[], cli: [] as Timing[] };
+        for (let r = 0; r < runs; r++) {
+            // Alternate which engine goes first, and give each attempt its own fresh addresses.
+            const order: Engine[] = r % 2 === 0 ? ["ours", "redis-cli"] : ["redis-cli", "ours"];
+            for (const engine of order) {
+                const t = await attempt(engine, masters, block, verbose);
+                block = block === 49 ? 40 : block + 1;
+                (engine === "ours" ? row.ours : row.cli).push(t);
+                process.stderr.write(`${masters}x1 run ${r + 1} ${engine}: formed ${t.formed.toFixed(0)} ms, cluster_state:ok ${t.ok.toFixed(0)} ms\n`);
+            }
+        }
+        rows.push(row);
+    }
+    const date = new Date().toISOString().slice(0, 10);
+    console.log(`\nFormation benchmark (${date}, ${os.cpus().length} CPUs, redis-server ${redisVersion()}, cluster-node-timeout ${NODE_TIMEOUT_MS} ms, median of ${runs})`);
+    console.log('"formed" = all slots covered, all nodes agree, all replica links up; "state ok" = additionally cluster_state:ok on every node');
+    console.log("| size | formed: this engine | formed: redis-cli create + wait | ratio | state ok: this engine | state ok: redis-cli | ratio |");
+    console.log("|---|---|---|---|---|---|---|");
+    for (const r of rows) {
+        const cols = (pick: (t: Timing) => number) => {
+            const ours = median(r.ours.map(pick));
+            const cli = median(r.cli.map(pick));
+            return `${ours.toFixed(0)} ms | ${cli.toFixed(0)} ms | ${(ours / cli).toFixed(2)}`;
+        };
+        console.log(`| ${r.size}x1 (${r.size * 2} nodes) | ${cols((t) => t.formed)} | ${cols((t) => t.ok)} |`);
+    }
+}
+
+main().catch((e: Error) => {
+    console.error(e.stack ?? e.message);
+    process.exit(1);
+});
