@@ -125,6 +125,8 @@ if [ -s "$NODES_CONF" ]; then
             me = ($3 ~ /(^|,)myself(,|$)/) ? "myself" : "peer"
             print $1, (ip == "" ? "-" : ip), (name == "" ? "-" : name), me
         }' "$NODES_CONF" >"$work.nodes"
+    # awk tells its input files apart by name: a second name for the same nodes.conf.
+    cp "$NODES_CONF" "$work.first"
 
     : >"$work.decided"
     : >"$work.map"
@@ -164,26 +166,45 @@ if [ -s "$NODES_CONF" ]; then
         fi
     done <"$work.nodes"
 
-    # Rewrite each line's ip by node ID; everything else (ports, hostname, flags,
-    # slots, the vars line) stays byte for byte.
+    # Rewrite each line's ip by node ID; everything else (hostname, flags, slots, the
+    # vars line) stays byte for byte, with one exception: a peer Redis marked `noaddr`
+    # (it reached a stale IP and found another node there) has port 0 and is never
+    # contacted again. Once it has an address, it gets back the ports of this node's own
+    # line (every pod of the StatefulSet listens on the same ports) and loses `noaddr`.
     awk '
-        NR == FNR { ip[$1] = $2; next }
-        $1 != "vars" && ($1 in ip) {
-            addr = $2
-            at = index(addr, "@")
-            head = (at > 0) ? substr(addr, 1, at - 1) : addr
-            tail = (at > 0) ? substr(addr, at) : ""
+        function split_address(addr) {
+            # addr = ip:port@cport[,aux...]
+            comma = index(addr, ",")
+            aux = (comma > 0) ? substr(addr, comma) : ""
+            main = (comma > 0) ? substr(addr, 1, comma - 1) : addr
+            at = index(main, "@")
+            hp = (at > 0) ? substr(main, 1, at - 1) : main
+            a_cport = (at > 0) ? substr(main, at + 1) : ""
             colon = 0
-            for (i = length(head); i > 0; i--) if (substr(head, i, 1) == ":") { colon = i; break }
-            if (colon > 0) {
-                $2 = ip[$1] substr(head, colon) tail
+            for (i = length(hp); i > 0; i--) if (substr(hp, i, 1) == ":") { colon = i; break }
+            a_port = (colon > 0) ? substr(hp, colon + 1) : ""
+        }
+        FILENAME == decided { ip[$1] = $2; next }
+        FILENAME == first && $3 ~ /(^|,)myself(,|$)/ { split_address($2); my_port = a_port; my_cport = a_cport; next }
+        FILENAME == first { next }
+        $1 != "vars" && ($1 in ip) {
+            split_address($2)
+            if (colon > 0 && at > 0) {
+                if (a_port + 0 == 0 && my_port != "") {
+                    a_port = my_port
+                    a_cport = my_cport
+                    flags = "," $3 ","
+                    sub(/,noaddr,/, ",", flags)
+                    $3 = (flags == ",") ? "noflags" : substr(flags, 2, length(flags) - 2)
+                }
+                $2 = ip[$1] ":" a_port "@" a_cport aux
             }
         }
-        { print }' "$work.decided" "$NODES_CONF" >"$work.conf"
+        { print }' decided="$work.decided" first="$work.first" "$work.decided" "$work.first" "$NODES_CONF" >"$work.conf"
     # Atomic replace (same directory): a crash leaves either the old or the new file.
     mv -f "$work.conf" "$NODES_CONF"
     mv -f "$work.map" "$PEER_MAP"
-    rm -f "$work.nodes" "$work.decided"
+    rm -f "$work.nodes" "$work.decided" "$work.first"
 else
     log "no nodes.conf yet: a new node, waiting to be formed"
     echo "$POD_HOSTNAME $POD_IP -" >"$PEER_MAP"

@@ -141,7 +141,7 @@ for (const shell of POSIX_SHELLS) {
             // Redis ran and wrote: r5's line lost its hostname and address (it was never reachable while
             // this node ran); then redis-4's and redis-5's pods are not scheduled yet, so neither name resolves.
             const conf = readConf()
-                .replace(`10.4.9.5:6379@16379,${name(5)}`, ":0@0,")
+                .replace(`10.4.9.5:6379@16379,${name(5)} slave`, ":0@0, slave,noaddr")
                 .replace(`10.4.9.4:6379@16379`, `10.4.9.44:6379@16379`);
             fs.writeFileSync(confPath(), conf);
             writeHosts(hostsFile, { [name(1)]: "10.4.8.1", [name(2)]: "10.4.8.2", [name(3)]: "10.4.8.3" });
@@ -152,11 +152,25 @@ for (const shell of POSIX_SHELLS) {
             const after = readConf();
             // redis-4: the address Redis itself last knew (nodes.conf), the newest knowledge there is.
             assert.strictEqual(addressOf(after, ID.r4), `10.4.9.44:6379@16379,${name(4)}`);
-            // redis-5: named through the map by its node ID, unresolvable, so the map's last IP.
-            assert.strictEqual(addressOf(after, ID.r5), "10.4.9.5:0@0,");
+            // redis-5: named through the map by its node ID, unresolvable, so the map's last IP,
+            // with the ports every pod uses and without the noaddr flag, so Redis contacts it again.
+            assert.strictEqual(addressOf(after, ID.r5), "10.4.9.5:6379@16379,");
+            assert.match(after, new RegExp(`^${ID.r5} 10\\.4\\.9\\.5:6379@16379, slave ${ID.m0} `, "m"));
             assert.strictEqual(addressOf(after, ID.m1), `10.4.8.1:6379@16379,${name(1)}`);
             assert.match(r.stderr, /10\.4\.9\.5 \(unresolved, last known from map\)/);
             assert.match(fs.readFileSync(path.join(dataDir, "peer-ips.map"), "utf8"), new RegExp(`10\\.4\\.9\\.44 ${ID.r4}`));
+        });
+
+        it("a peer Redis marked noaddr (port 0: it found another node at the stale IP) gets its new address, the common ports and loses noaddr", () => {
+            const conf = nodesConf(OLD).replace(`${OLD.m1}:6379@16379,${name(1)} master`, `:0@0,${name(1)} master,noaddr`);
+            fs.writeFileSync(confPath(), conf);
+            writeHosts(hostsFile, { [name(1)]: "10.4.9.1" });
+
+            const r = runNodeStart(shell, env);
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            const line = readConf().split("\n").find((l) => l.startsWith(ID.m1));
+            assert.strictEqual(line, `${ID.m1} 10.4.9.1:6379@16379,${name(1)} master - 0 1795588179854 3 connected 5461-10921`);
         });
 
         it("a line whose name now resolves through the map (no hostname in nodes.conf) gets the new address", () => {
