@@ -8,15 +8,10 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { FormNode, FormResult, ShardInfo, form } from "../components/formation/form";
+import { DEFAULT_NODE_TIMEOUT_MS } from "../components/config";
 import { validateShape } from "../components/formation/plan";
 import { DirectTransport } from "../components/formation/transport";
 import { LocalNodeSpec, LocalRedisNode, REDIS_PORT, loopbackAddresses, redisServerBinary } from "./redisNode";
-
-/**
- * cluster-node-timeout for local nodes. Contract 5 puts the project default in
- * components/config.ts (DEFAULT_NODE_TIMEOUT_MS); this module switches to it once it exists.
- */
-const LOCAL_NODE_TIMEOUT_MS = 2000;
 
 export type { ShardInfo } from "../components/formation/form";
 
@@ -90,7 +85,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
         port: REDIS_PORT,
         dir: path.join(dir, `node-${i}`),
         password,
-        nodeTimeoutMs: o.nodeTimeoutMs ?? LOCAL_NODE_TIMEOUT_MS,
+        nodeTimeoutMs: o.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS,
         announceHostname: localHostname(i),
         extraConfig: o.extraConfig,
     }));
