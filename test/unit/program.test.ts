@@ -1,0 +1,264 @@
+/**
+ * The whole program (components/stack.ts, exactly what index.ts runs) evaluated under Pulumi mocks for
+ * both targets: what is registered, with which parent and provider, what is secret, and that invalid
+ * config registers nothing.
+ */
+import { strict as assert } from "assert";
+import { ProgramFailure, ProgramRun, RegisteredResource, runProgram, serverSource } from "../support/mocks";
+
+const GKE_CONFIG = { config: { "redis-cluster-gke:target": "gke", "gcp:project": "acme-redis", "gcp:region": "europe-west1" } };
+const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
+const EXISTING_CONFIG = {
+    config: { "redis-cluster-gke:target": "existing", "redis-cluster-gke:namespace": "cache", "redis:masters": "4", "redis:replicasPerMaster": "2" },
+    secrets: { "redis-cluster-gke:kubeconfig": KUBECONFIG, "redis:password": "a-configured-password-0123456789" },
+};
+
+const T = {
+    provider: "pulumi:providers:kubernetes",
+    namespace: "kubernetes:core/v1:Namespace",
+    secret: "kubernetes:core/v1:Secret",
+    configMap: "kubernetes:core/v1:ConfigMap",
+    service: "kubernetes:core/v1:Service",
+    statefulSet: "kubernetes:apps/v1:StatefulSet",
+    deployment: "kubernetes:apps/v1:Deployment",
+    pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+    networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    formation: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation",
+    redisComponent: "redis-cluster-gke:redis:RedisCluster",
+    appComponent: "redis-cluster-gke:app:HitCounterApp",
+    password: "random:index/randomPassword:RandomPassword",
+};
+
+function countByType(run: ProgramRun): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const r of run.resources) counts[r.type] = (counts[r.type] ?? 0) + 1;
+    return counts;
+}
+
+function k8sObjects(run: ProgramRun): RegisteredResource[] {
+    return run.resources.filter((r) => r.type.startsWith("kubernetes:"));
+}
+
+function redisContainer(run: ProgramRun) {
+    return run.one(T.statefulSet).inputs.spec.template.spec.containers.find((c: { name: string }) => c.name === "redis");
+}
+
+/** Assertions that hold for both targets. */
+function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: string; pods: number }) {
+    it("registers one of each Redis object and the app, all through the one Kubernetes provider", () => {
+        const run = getRun();
+        const provider = run.one(T.provider);
+        const objects = k8sObjects(run);
+        assert.equal(objects.length, 11);
+        for (const r of objects) assert.equal(r.providerUrn, provider.urn, `${r.type} ${r.name} does not use the target's provider`);
+        const counts = countByType(run);
+        for (const type of [T.namespace, T.secret, T.statefulSet, T.pdb, T.networkPolicy, T.deployment, T.formation, T.redisComponent, T.appComponent]) {
+            assert.equal(counts[type], 1, type);
+        }
+        assert.equal(counts[T.configMap], 2); // redis.conf + scripts, and the app's bundled server
+        assert.equal(counts[T.service], 3); // headless, client, app
+    });
+
+    it("parents: Redis objects under RedisCluster, app objects under HitCounterApp", () => {
+        const run = getRun();
+        const redis = run.one(T.redisComponent);
+        const app = run.one(T.appComponent);
+        for (const r of k8sObjects(run)) {
+            const expectedParent = r.name.startsWith("hit-counter") ? app.urn : redis.urn;
+            assert.equal(r.parentUrn, expectedParent, `${r.type} ${r.name}`);
+        }
+    });
+
+    it("the StatefulSet: Parallel, masters x (1 + replicas) pods, client and bus ports, PVCs, probes through probe.sh", () => {
+        const run = getRun();
+        const sts = run.one(T.statefulSet).inputs;
+        assert.equal(sts.metadata.namespace, expected.namespace);
+        assert.equal(sts.spec.podManagementPolicy, "Parallel");
+        assert.equal(sts.spec.replicas, expected.pods);
+        const c = redisContainer(run);
+        assert.deepEqual(c.ports.map((p: { containerPort: number }) => p.containerPort), [6379, 16379]);
+        assert.deepEqual(c.command, ["sh", "/scripts/node-start.sh", "redis-server", "/run/redis/redis.conf"]);
+        assert.deepEqual(c.readinessProbe.exec.command, ["sh", "/scripts/probe.sh", "ready"]);
+        assert.deepEqual(c.livenessProbe.exec.command, ["sh", "/scripts/probe.sh", "live"]);
+        assert.equal(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "1Gi");
+    });
+
+    it("no Redis Service is a LoadBalancer; the app's Service is", () => {
+        const run = getRun();
+        const services = run.ofType(T.service);
+        for (const s of services.filter((s) => !s.name.startsWith("hit-counter"))) assert.notEqual(s.inputs.spec.type, "LoadBalancer", s.name);
+        assert.equal(run.one(T.service, "hit-counter-service").inputs.spec.type, "LoadBalancer");
+        assert.equal(run.outputs.appUrl.value, "http://198.51.100.7");
+    });
+
+    it("the password is secret everywhere: Secret data, output; never in a ConfigMap", () => {
+        const run = getRun();
+        const secret = run.one(T.secret);
+        assert.ok(secret.secretPaths.some((p) => p.startsWith("stringData")), `Secret inputs not secret: ${secret.secretPaths}`);
+        const password = run.outputs.redisPassword;
+        assert.equal(password.secret, true);
+        assert.equal(secret.inputs.stringData.password, password.value);
+        for (const cm of run.ofType(T.configMap)) assert.ok(!JSON.stringify(cm.inputs).includes(String(password.value)), cm.name);
+        assert.ok(!JSON.stringify(run.one(T.statefulSet).inputs).includes(String(password.value)));
+    });
+
+    it("the kubeconfig is secret: in the provider, in the formation's inputs and as an output", () => {
+        const run = getRun();
+        assert.ok(run.one(T.provider).secretPaths.includes("kubeconfig"));
+        assert.ok(run.one(T.formation).secretPaths.includes("kubeconfig"));
+        assert.equal(run.outputs.kubeconfig.secret, true);
+    });
+
+    it("formation runs after the StatefulSet, the app after the formation, and the app uses its seeds", () => {
+        const run = getRun();
+        const formation = run.one(T.formation);
+        assert.deepEqual(formation.dependsOnUrns, [run.one(T.statefulSet).urn]);
+        assert.deepEqual(run.one(T.appComponent).dependsOnUrns, [formation.urn]);
+        assert.equal(formation.inputs.masters * (1 + formation.inputs.replicasPerMaster), expected.pods);
+        assert.equal(formation.inputs.containerName, "redis");
+        assert.equal(formation.inputs.headlessServiceName, "redis-headless");
+        const env = run.one(T.deployment).inputs.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+        const seeds = run.outputs.redisSeeds.value as string[];
+        assert.equal(seeds.length, expected.pods);
+        assert.equal(seeds[0], `redis-0.redis-headless.${expected.namespace}.svc.cluster.local:6379`);
+        assert.equal(env.find((e) => e.name === "REDIS_NODES")!.value, seeds.join(","));
+    });
+
+    it("the app runs the bundled server from a ConfigMap on the pinned Node.js image", () => {
+        const run = getRun();
+        const cm = run.one(T.configMap, "hit-counter-server");
+        assert.equal(cm.inputs.data["server.js"], serverSource());
+        const container = run.one(T.deployment).inputs.spec.template.spec.containers[0];
+        assert.equal(container.image, "node:20.18.1-alpine3.20");
+        assert.deepEqual(container.command, ["node", "/app/server.js"]);
+        const passwordEnv = container.env.find((e: { name: string }) => e.name === "REDIS_PASSWORD");
+        assert.deepEqual(passwordEnv.valueFrom.secretKeyRef, { name: "redis-auth", key: "password" });
+    });
+
+    it("exports every documented output", () => {
+        assert.deepEqual(Object.keys(getRun().outputs).sort(), [
+            "appUrl", "kubeconfig", "namespace", "redisClientEndpoint", "redisClientService", "redisPassword",
+            "redisPlacementOk", "redisPlacementWarnings", "redisSeeds", "redisShards",
+        ]);
+        assert.equal(getRun().outputs.namespace.value, expected.namespace);
+        assert.equal(getRun().outputs.redisClientEndpoint.value, `redis.${expected.namespace}.svc:6379`);
+    });
+}
+
+describe("program under mocks: target gke", function () {
+    let run: ProgramRun;
+    before(async () => {
+        run = await runProgram(GKE_CONFIG);
+    });
+
+    sharedGraphChecks(() => run, { namespace: "redis", pods: 6 });
+
+    it("creates a regional VPC-native cluster without the default pool, with workload identity and a release channel", () => {
+        const cluster = run.one("gcp:container/cluster:Cluster").inputs;
+        assert.equal(cluster.location, "europe-west1");
+        assert.equal(cluster.removeDefaultNodePool, true);
+        assert.equal(cluster.networkingMode, "VPC_NATIVE");
+        assert.deepEqual(cluster.ipAllocationPolicy, { clusterSecondaryRangeName: "pods", servicesSecondaryRangeName: "services" });
+        assert.deepEqual(cluster.workloadIdentityConfig, { workloadPool: "acme-redis.svc.id.goog" });
+        assert.deepEqual(cluster.releaseChannel, { channel: "REGULAR" });
+        assert.equal(cluster.datapathProvider, "ADVANCED_DATAPATH");
+    });
+
+    it("its own node pool: auto-repair/upgrade, a dedicated service account, GKE metadata server", () => {
+        const pool = run.one("gcp:container/nodePool:NodePool").inputs;
+        const account = run.one("gcp:serviceaccount/account:Account");
+        assert.deepEqual(pool.management, { autoRepair: true, autoUpgrade: true });
+        assert.equal(pool.nodeCount, 1);
+        assert.equal(pool.nodeConfig.serviceAccount, account.state.email);
+        assert.equal(pool.nodeConfig.workloadMetadataConfig.mode, "GKE_METADATA");
+        assert.equal(account.inputs.accountId, "rc-dev-nodes");
+        assert.equal(run.ofType("gcp:projects/iAMMember:IAMMember").length, 5);
+    });
+
+    it("the Kubernetes provider waits for the node pool and authenticates with gke-gcloud-auth-plugin", () => {
+        const provider = run.one(T.provider);
+        assert.deepEqual(provider.dependsOnUrns, [run.one("gcp:container/nodePool:NodePool").urn]);
+        const kubeconfig = String(run.outputs.kubeconfig.value);
+        assert.match(kubeconfig, /command: gke-gcloud-auth-plugin/);
+        assert.match(kubeconfig, /server: https:\/\/203\.0\.113\.10/);
+        assert.equal(provider.inputs.kubeconfig, kubeconfig);
+    });
+
+    it("generates the password with @pulumi/random (URL- and redis.conf-safe characters)", () => {
+        const random = run.one(T.password);
+        assert.equal(random.inputs.length, 32);
+        assert.equal(random.inputs.overrideSpecial, "-_.~");
+        assert.equal(run.outputs.redisPassword.value, random.state.result);
+    });
+});
+
+describe("program under mocks: target existing", function () {
+    let run: ProgramRun;
+    before(async () => {
+        run = await runProgram(EXISTING_CONFIG);
+    });
+
+    sharedGraphChecks(() => run, { namespace: "cache", pods: 12 });
+
+    it("creates no cloud resources; the provider uses the configured kubeconfig", () => {
+        assert.deepEqual(run.resources.filter((r) => r.type.startsWith("gcp:")), []);
+        assert.equal(run.one(T.provider).inputs.kubeconfig, KUBECONFIG);
+        assert.equal(run.outputs.kubeconfig.value, KUBECONFIG);
+    });
+
+    it("uses the configured password instead of generating one", () => {
+        assert.equal(run.ofType(T.password).length, 0);
+        assert.equal(run.one(T.secret).inputs.stringData.password, "a-configured-password-0123456789");
+    });
+});
+
+describe("program under mocks: index.ts, the Pulumi entry point", function () {
+    it("registers the same graph and exports the same outputs as composeStack", async () => {
+        const entry = require.resolve("../../index");
+        const viaIndex = await runProgram(GKE_CONFIG, () => {
+            delete require.cache[entry]; // index.ts registers on load: load it fresh inside this run
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            return { ...require(entry) };
+        });
+        const viaStack = await runProgram(GKE_CONFIG);
+        assert.deepEqual(Object.keys(viaIndex.outputs).sort(), Object.keys(viaStack.outputs).sort());
+        assert.deepEqual(viaIndex.resources.map((r) => r.urn), viaStack.resources.map((r) => r.urn));
+        assert.equal(viaIndex.outputs.redisPassword.secret, true);
+        assert.equal(viaIndex.outputs.kubeconfig.secret, true);
+    });
+});
+
+describe("program under mocks: settings switches", function () {
+    it("redis:exporter false drops the sidecar and the metrics rule; app:image drops the server ConfigMap", async () => {
+        const run = await runProgram({
+            config: { ...EXISTING_CONFIG.config, "redis:exporter": "false", "app:image": "ghcr.io/acme/hit-counter:1.0.0", "app:serviceType": "ClusterIP" },
+            secrets: EXISTING_CONFIG.secrets,
+        });
+        const containers = run.one(T.statefulSet).inputs.spec.template.spec.containers;
+        assert.deepEqual(containers.map((c: { name: string }) => c.name), ["redis"]);
+        assert.equal(run.one(T.networkPolicy).inputs.spec.ingress.length, 2);
+        assert.equal(run.ofType(T.configMap).length, 1);
+        const app = run.one(T.deployment).inputs.spec.template.spec.containers[0];
+        assert.equal(app.image, "ghcr.io/acme/hit-counter:1.0.0");
+        assert.equal(app.command, undefined);
+        assert.equal(run.outputs.appUrl.value, "http://hit-counter.cache.svc");
+    });
+});
+
+describe("program under mocks: invalid config", function () {
+    for (const [what, stackConfig, key] of [
+        ["masters below 3", { config: { ...GKE_CONFIG.config, "redis:masters": "2" } }, "redis:masters"],
+        ["an unknown target", { config: { "redis-cluster-gke:target": "aks" } }, "redis-cluster-gke:target"],
+        ["existing without kubeconfig", { config: { "redis-cluster-gke:target": "existing" } }, "redis-cluster-gke:kubeconfig"],
+        ["a non-numeric storage size", { config: { ...GKE_CONFIG.config, "redis:storageSize": "ten" } }, "redis:storageSize"],
+    ] as const) {
+        it(`refuses ${what} before registering any resource`, async () => {
+            await assert.rejects(runProgram(stackConfig), (err: unknown) => {
+                assert.ok(err instanceof ProgramFailure, String(err));
+                assert.deepEqual(err.registered, []);
+                assert.match(err.message, new RegExp(key));
+                return true;
+            });
+        });
+    }
+});
