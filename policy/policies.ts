@@ -40,6 +40,7 @@ import {
     asRedisStatefulSet,
     imageMajorVersion,
     isDefaultComputeServiceAccount,
+    isDynamicResource,
     isFormation,
     isGcpRegion,
     isPinnedImage,
@@ -64,7 +65,7 @@ type Branch = Validate<unknown>;
  */
 function forTypes(branches: Readonly<Record<string, Branch>>): ResourceValidation {
     return (args, report) => {
-        const branch = branches[args.type];
+        const branch = branches[isDynamicResource(args.type) ? TYPES.dynamicResource : args.type];
         if (!branch) return args.notApplicable(`applies to ${Object.keys(branches).join(", ")}`);
         return branch(args.props, args, report);
     };

@@ -32,6 +32,7 @@ export const TYPES = {
     networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     gkeCluster: "gcp:container/cluster:Cluster",
     gkeNodePool: "gcp:container/nodePool:NodePool",
+    /** Any dynamic-provider resource (see isDynamicResource); the formation is one. */
     dynamicResource: "pulumi-nodejs:dynamic:Resource",
 } as const;
 
@@ -257,6 +258,11 @@ export interface FormationProps {
     readonly placementWarnings?: readonly string[];
 }
 
+/** Dynamic-provider resources: `pulumi-nodejs:dynamic:Resource`, or `pulumi-nodejs:dynamic/<module>:<Type>` when named. */
+export function isDynamicResource(type: string): boolean {
+    return type === TYPES.dynamicResource || type.startsWith("pulumi-nodejs:dynamic/");
+}
+
 export function isFormation(type: string, props: Record<string, unknown>): boolean {
-    return type === TYPES.dynamicResource && "statefulSetName" in props && "masters" in props;
+    return isDynamicResource(type) && "statefulSetName" in props && "masters" in props;
 }

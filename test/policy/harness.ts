@@ -39,7 +39,7 @@ export interface Violation {
 
 export interface Outcome {
     readonly violations: Violation[];
-    /** Policies that declared themselves not applicable, with the resource (or "stack"). */
+    /** Policies that declared themselves not applicable, with the resource's URN (or "stack"). */
     readonly notApplicable: { policy: string; subject: string }[];
 }
 
@@ -56,7 +56,8 @@ const noOptions: PolicyResourceOptions = {
     additionalSecretOutputs: [],
 };
 
-function urnOf(r: SubjectResource): string {
+/** The URN a resource gets when the caller gave none (test stack, top level). */
+export function urnOf(r: Pick<SubjectResource, "type" | "name" | "urn">): string {
     return r.urn ?? `urn:pulumi:test::redis-cluster-gke::${r.type}::${r.name}`;
 }
 
@@ -119,7 +120,7 @@ export async function runResourcePolicy(p: ResourceValidationPolicy, r: SubjectR
             getConfig: configGetter(p, config),
             notApplicable: throwNotApplicable,
         };
-        await invoke(p, level, r.name, (report) => validate(args, report), out, urnOf(r));
+        await invoke(p, level, urnOf(r), (report) => validate(args, report), out, urnOf(r));
     }
     return out;
 }
