@@ -178,7 +178,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             const deadline = setTimeout(() => server.closeAllConnections(), config.requestTimeoutMs + 1000);
             await drained;
             clearTimeout(deadline);
+            const ended = new Promise<void>((resolve) => (redis.status === "end" ? resolve() : redis.once("end", () => resolve())));
             await redis.quit().catch(() => redis.disconnect());
+            await withTimeout(ended, 2000, "Redis QUIT").catch(() => redis.disconnect());
         })();
         return closing;
     };
