@@ -1,4 +1,7 @@
 import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
 import {
     CONFIG_KEYS,
     ConfigError,
@@ -157,6 +160,20 @@ describe("config: parseSettings", () => {
 
     it("reports every problem in one error", () => {
         refuses({ "redis-cluster-gke:target": "existing", "redis:masters": "1", "redis:storageSize": "big" }, "kubeconfig", "redis:masters", "redis:storageSize");
+    });
+});
+
+describe("config: Pulumi.dev.yaml", () => {
+    it("is a complete, valid example: every key it sets is known and its values are the defaults", () => {
+        const file = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.dev.yaml"), "utf8"));
+        const raw: Record<string, string> = {};
+        for (const [k, v] of Object.entries(file.config as Record<string, unknown>)) raw[k] = String(v);
+        const s = parseSettings(raw);
+        const defaults = parseSettings({ "gcp:project": raw["gcp:project"], "gcp:region": raw["gcp:region"] });
+        assert.deepEqual(s, defaults);
+        // Every key appears, set or as a commented example.
+        const text = fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.dev.yaml"), "utf8");
+        for (const key of Object.keys(CONFIG_KEYS)) assert.ok(text.includes(key), `Pulumi.dev.yaml does not mention ${key}`);
     });
 });
 
