@@ -7,12 +7,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadSettings } from "./components/config";
 import { composeStack } from "./components/stack";
 import { bundleServer } from "./components/app/bundle";
+import { runsBundledServer } from "./components/app/hitCounter";
 
 // Invalid config throws here, before any resource is registered.
 const settings = loadSettings();
 const stack = composeStack(settings, {
     stack: pulumi.getStack(),
-    appServerSource: settings.app.image === undefined ? bundleServer() : "",
+    appServerSource: runsBundledServer(settings.app) ? bundleServer() : "",
 });
 
 export const kubeconfig = stack.kubeconfig;

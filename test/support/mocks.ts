@@ -159,7 +159,8 @@ function dependencyList(dependsOn: pulumi.ResourceOptions["dependsOn"]): pulumi.
 
 /**
  * Evaluates `program` (default: the project's) with the given stack config under mocks and returns
- * every registered resource and the outputs. Rejects with the program's error (e.g. a ConfigError).
+ * every registered resource and the outputs. Rejects with a ProgramFailure wrapping the program's
+ * error (e.g. a ConfigError) and listing what was registered before it.
  */
 export async function runProgram(stackConfig: MockStackConfig = {}, program: Program = projectProgram): Promise<ProgramRun> {
     const registered: { args: pulumi.runtime.MockResourceArgs; state: Record<string, any>; id: string }[] = [];
