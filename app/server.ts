@@ -133,9 +133,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         // Keep-alive clients are told to reconnect elsewhere once we are draining.
         if (shuttingDown) res.setHeader("connection", "close");
         const path = req.url === undefined ? "/" : req.url.split("?", 1)[0];
-        if (req.method !== "GET" && req.method !== "HEAD") {
+        // Only a GET is a hit: a HEAD / from a monitor must not count.
+        const allowed = path === "/" ? "GET" : "GET, HEAD";
+        if (req.method !== "GET" && !(req.method === "HEAD" && path !== "/")) {
             metrics.requests.inc({ route: "other", code: "405" });
-            return reply(res, 405, wantsJson(req), { error: "method not allowed" }, "Method not allowed; use GET.\n", { allow: "GET, HEAD" });
+            return reply(res, 405, wantsJson(req), { error: "method not allowed" }, "Method not allowed; use GET.\n", { allow: allowed });
         }
         switch (path) {
             case "/":

@@ -106,13 +106,16 @@ describe("hit-counter server (app/server.ts) against real redis-server", functio
         assert.deepStrictEqual([ready.status, JSON.parse(ready.body)], [200, { ready: true }]);
         assert.strictEqual((await request(`${s.url}/favicon.ico`)).status, 404);
         const post = await request(`${s.url}/`, { method: "POST" });
-        assert.deepStrictEqual([post.status, post.headers.allow], [405, "GET, HEAD"]);
+        assert.deepStrictEqual([post.status, post.headers.allow], [405, "GET"]);
+        const head = await request(`${s.url}/`, { method: "HEAD" });
+        assert.strictEqual(head.status, 405, "a HEAD must not count a hit");
+        assert.strictEqual((await request(`${s.url}/healthz`, { method: "HEAD" })).status, 200);
         assert.strictEqual(Number(await s.redis.get(HITS_KEY)), before);
         const metrics = await request(`${s.url}/metrics`);
         assert.strictEqual(metrics.status, 200);
         assert.match(metrics.body, /hitcounter_http_requests_total\{route="\/",code="200"\} \d+/);
         assert.match(metrics.body, /hitcounter_redis_roundtrip_seconds_bucket\{le="0.001",outcome="ok"\} \d+/);
-        assert.match(metrics.body, /hitcounter_http_requests_total\{route="other",code="405"\} 1/);
+        assert.match(metrics.body, /hitcounter_http_requests_total\{route="other",code="405"\} 2/);
     });
 
     it("refuses with 503 + Retry-After when the replicas cannot confirm (WAIT), and says why", async () => {
