@@ -65,8 +65,8 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         password: settings.redis.password,
     });
 
-    // Forms the cluster once the StatefulSet's pods are Ready (Pulumi waits for the rollout), and
-    // scales it out when `redis:masters` grows.
+    // Forms the cluster once the StatefulSet's pods are Ready (Pulumi waits for the rollout) and their
+    // DNS names exist, and scales it out when `redis:masters` grows.
     const formation = new RedisClusterFormation(`${REDIS_NAME}-formation`, {
         kubeconfig,
         namespace: redis.namespace,
@@ -75,7 +75,7 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         headlessServiceName: redis.names.headlessService,
         masters: settings.redis.masters,
         replicasPerMaster: settings.redis.replicasPerMaster,
-    }, { dependsOn: [redis.statefulSet] });
+    }, { dependsOn: [redis.statefulSet, redis.headlessService] });
 
     // The app starts against a formed cluster: its seeds come from the formation.
     const app = new HitCounterApp(APP_NAME, {

@@ -38,6 +38,8 @@ export class RedisCluster extends pulumi.ComponentResource {
     /** The password, secret. */
     public readonly password: pulumi.Output<string>;
     public readonly statefulSet: k8s.apps.v1.StatefulSet;
+    /** Gives pods their stable DNS names; formation and clients need it, pod start does not. */
+    public readonly headlessService: k8s.core.v1.Service;
     public readonly secret: k8s.core.v1.Secret;
 
     constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -58,12 +60,14 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         this.secret = new k8s.core.v1.Secret(`${name}-secret`, m.secret, inNamespace);
         const configMap = new k8s.core.v1.ConfigMap(`${name}-config`, m.configMap, inNamespace);
-        const headless = new k8s.core.v1.Service(`${name}-headless`, m.headlessService, inNamespace);
+        // Not a dependency of the StatefulSet: Pulumi waits for a Service's endpoints, which exist only
+        // once the pods do. A first start needs no DNS (nodes.conf is empty); restarts find it in place.
+        this.headlessService = new k8s.core.v1.Service(`${name}-headless`, m.headlessService, inNamespace);
         const client = new k8s.core.v1.Service(`${name}-client`, m.clientService, inNamespace);
-        // Pods need their Secret, ConfigMap and DNS before they start.
+        // Pods need their Secret and ConfigMap before they start.
         this.statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, m.statefulSet, {
             ...inNamespace,
-            dependsOn: [namespace, this.secret, configMap, headless],
+            dependsOn: [namespace, this.secret, configMap],
         });
         const pdb = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, m.podDisruptionBudget, inNamespace);
         const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, m.networkPolicy, inNamespace);

@@ -109,10 +109,13 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         assert.equal(run.outputs.kubeconfig.secret, true);
     });
 
-    it("formation runs after the StatefulSet, the app after the formation, and the app uses its seeds", () => {
+    it("formation runs after the StatefulSet and its DNS, the app after the formation, and the app uses its seeds", () => {
         const run = getRun();
         const formation = run.one(T.formation);
-        assert.deepEqual(formation.dependsOnUrns, [run.one(T.statefulSet).urn]);
+        assert.deepEqual(formation.dependsOnUrns, [run.one(T.statefulSet).urn, run.one(T.service, "redis-headless").urn]);
+        // Pulumi waits for a Service's endpoints: the StatefulSet must not wait for its own Services.
+        const sts = run.one(T.statefulSet);
+        for (const s of run.ofType(T.service)) assert.ok(!sts.dependsOnUrns.includes(s.urn), s.name);
         assert.deepEqual(run.one(T.appComponent).dependsOnUrns, [formation.urn]);
         assert.equal(formation.inputs.masters * (1 + formation.inputs.replicasPerMaster), expected.pods);
         assert.equal(formation.inputs.containerName, "redis");
