@@ -16,7 +16,7 @@ import {
 } from "../../components/config";
 
 const GKE: RawConfig = { "gcp:project": "acme-redis", "gcp:region": "europe-west1" };
-const EXISTING: RawConfig = { "redis-cluster-gke:target": "existing", "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\n" };
+const EXISTING: RawConfig = { "redis-cluster-gke:target": "existing", "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n" };
 
 /** Asserts that parsing fails with a ConfigError whose message contains every fragment. */
 function refuses(raw: RawConfig, ...fragments: string[]): void {
