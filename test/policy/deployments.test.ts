@@ -8,6 +8,8 @@
  *  - dynamically: the formation provider, run against a fake Kubernetes API server,
  *    opens connections to that API server only (never to a pod address) and starts no
  *    process — Redis is reached by exec through the Kubernetes API.
+ * Plus the examples in deploy/ are what they claim: an ESC environment whose config the
+ * program accepts, and deployment settings that preview pull requests without credentials.
  */
 import { strict as assert } from "assert";
 import * as fs from "fs";
@@ -19,6 +21,7 @@ import type { AddressInfo } from "net";
 import { parse as parseYaml } from "yaml";
 import { runProgram } from "../support/mocks";
 import { formationProvider, FORMATION_PROVIDER_VERSION } from "../../components/formation/provider";
+import { PROJECT, parseSettings } from "../../components/config";
 
 const repoRoot = path.resolve(__dirname, "../..");
 const EXECUTOR_TOOLS = ["kubectl", "gcloud", "gke-gcloud-auth-plugin"];
@@ -177,6 +180,49 @@ describe("Pulumi Deployments readiness", () => {
             assert.ok(dialled.length > 0);
             assert.deepEqual([...new Set(dialled)], [`127.0.0.1:${apiPort}`], "connections other than the API server");
             assert.ok(!dialled.some((d) => podIps.some((ip) => d.startsWith(ip))));
+        });
+    });
+
+    describe("deploy/ examples", () => {
+        interface EscEnvironment {
+            values: {
+                gcp: { login: { "fn::open::gcp-login": { project: number; oidc: { workloadPoolId: string; providerId: string; serviceAccount: string } } } };
+                environmentVariables: Record<string, string>;
+                pulumiConfig: Record<string, string>;
+            };
+        }
+        const esc = () => parseYaml(fs.readFileSync(path.join(repoRoot, "deploy/esc/redis-cluster-gke-dev.yaml"), "utf8")) as EscEnvironment;
+
+        it("the ESC environment logs in to GCP by OIDC and feeds the program config it accepts", () => {
+            const { values } = esc();
+            const login = values.gcp.login["fn::open::gcp-login"];
+            assert.equal(typeof login.project, "number", "gcp-login wants the project number");
+            assert.match(login.oidc.serviceAccount, /^[a-z][-a-z0-9]+@[-a-z0-9]+\.iam\.gserviceaccount\.com$/);
+            assert.ok(login.oidc.workloadPoolId && login.oidc.providerId);
+            // Every credential is the short-lived token from the login, never a literal.
+            for (const key of ["GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN"]) assert.equal(values.environmentVariables[key], "${gcp.login.accessToken}", key);
+            assert.equal(values.pulumiConfig["gcp:accessToken"], "${gcp.login.accessToken}");
+            // The program's own validation accepts the config the environment provides (target gke).
+            const { "gcp:accessToken": _token, ...programConfig } = values.pulumiConfig;
+            const settings = parseSettings(programConfig);
+            assert.equal(settings.target, "gke");
+            assert.equal(settings.gke?.project, values.environmentVariables.CLOUDSDK_CORE_PROJECT);
+        });
+
+        it("the deployment settings preview pull requests, deploy main, carry no credentials and need no extra tools", () => {
+            const settings = JSON.parse(fs.readFileSync(path.join(repoRoot, "deploy/deployment-settings.json"), "utf8")) as {
+                sourceContext: { git: { branch: string; repoDir: string } };
+                gitHub: { previewPullRequests: boolean; deployCommits: boolean };
+                operationContext: { preRunCommands: string[]; environmentVariables: Record<string, string>; options: { skipInstallDependencies: boolean } };
+            };
+            assert.equal(settings.gitHub.previewPullRequests, true);
+            assert.equal(settings.gitHub.deployCommits, true);
+            assert.equal(settings.sourceContext.git.branch, "refs/heads/main");
+            const projectFile = fs.readFileSync(path.join(repoRoot, settings.sourceContext.git.repoDir, "Pulumi.yaml"), "utf8");
+            assert.equal((parseYaml(projectFile) as { name: string }).name, PROJECT);
+            assert.equal(settings.operationContext.options.skipInstallDependencies, false, "Deployments runs npm install");
+            assert.deepEqual(settings.operationContext.preRunCommands, []);
+            assert.deepEqual(Object.keys(settings.operationContext.environmentVariables).filter((k) => /KEY|SECRET|TOKEN|CREDENTIAL|PASSWORD/i.test(k)), []);
         });
     });
 });
