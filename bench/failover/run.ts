@@ -55,10 +55,13 @@ async function main(): Promise<void> {
                 `${median(rs.map((r) => r.promotedMs ?? Infinity)).toFixed(0)} ms | ${lost}`,
         );
     }
-    const shipped = medians.get(timeouts[0]);
+    const shipped = medians.get(DEFAULT_NODE_TIMEOUT_MS);
     const tutorial = medians.get(TUTORIAL_NODE_TIMEOUT_MS);
-    if (shipped !== undefined && tutorial !== undefined && timeouts[0] !== TUTORIAL_NODE_TIMEOUT_MS) {
-        console.log(`\nshipped (${timeouts[0]} ms) vs tutorial (15000 ms): window ${(tutorial / shipped).toFixed(1)}x shorter; goal <= 3000 ms: ${shipped <= 3000 ? "met" : "NOT met"}`);
+    if (shipped !== undefined && tutorial !== undefined) {
+        console.log(
+            `\nshipped default (${DEFAULT_NODE_TIMEOUT_MS} ms) vs tutorial (${TUTORIAL_NODE_TIMEOUT_MS} ms): window ${(tutorial / shipped).toFixed(1)}x shorter; ` +
+                `goal <= 3000 ms: ${shipped <= 3000 ? "met" : "NOT met"}`,
+        );
     }
 }
 
