@@ -8,6 +8,7 @@
  *   gke:*   redis:*   app:*
  */
 import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
 
 /** Project name from Pulumi.yaml: the namespace of the top-level keys. */
 export const PROJECT = "redis-cluster-gke";
@@ -143,6 +144,13 @@ export class ConfigError extends Error {
 const QUANTITY = /^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
 const CPU_QUANTITY = /^(\d+(\.\d+)?)(m)?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+/** repository[:tag][@sha256:digest], lowercase repository, no spaces (what a kubelet can pull). */
+const IMAGE_REFERENCE = /^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+const IMAGE_HELP = "an image reference such as redis:7.2.7-bookworm (lowercase repository, optional :tag or @sha256:digest, no spaces)";
+const GCP_PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+const GCP_REGION = /^[a-z]+(-[a-z]+)+[0-9]+$/;
+const MACHINE_TYPE = /^[a-z0-9]+(-[a-z0-9]+)+$/;
 const BINARY_SUFFIX: Readonly<Record<string, number>> = {
     "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
     Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
@@ -203,6 +211,12 @@ class Reader {
         return v;
     }
 
+    optionalMatching(key: string, pattern: RegExp, allowed: string): string | undefined {
+        const v = this.string(key);
+        if (v !== undefined && !pattern.test(v)) this.errors.push(`${key}: ${JSON.stringify(v)} is not allowed; use ${allowed}`);
+        return v;
+    }
+
     required(key: string, why: string): string {
         const v = this.string(key);
         if (v === undefined) {
@@ -210,6 +224,24 @@ class Reader {
             return "";
         }
         return v;
+    }
+
+    requiredMatching(key: string, why: string, pattern: RegExp, allowed: string): string {
+        const v = this.required(key, why);
+        if (v !== "" && !pattern.test(v)) this.errors.push(`${key}: ${JSON.stringify(v)} is not allowed; use ${allowed}`);
+        return v;
+    }
+}
+
+/** A kubeconfig is a YAML/JSON mapping of kind Config (or with a `clusters` list); a path or a token is a mistake. */
+function looksLikeKubeconfig(text: string): boolean {
+    try {
+        const doc: unknown = parseYaml(text);
+        if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return false;
+        const k = doc as { kind?: unknown; clusters?: unknown };
+        return k.kind === "Config" || Array.isArray(k.clusters);
+    } catch {
+        return false;
     }
 }
 
@@ -248,12 +280,12 @@ function readWorkload(r: Reader): WorkloadSettings {
     const redis: RedisSettings = {
         masters: r.int("redis:masters", 3, 3, 1000),
         replicasPerMaster: r.int("redis:replicasPerMaster", 1, 0, 5),
-        image: r.string("redis:image", DEFAULT_REDIS_IMAGE),
+        image: r.matching("redis:image", IMAGE_REFERENCE, DEFAULT_REDIS_IMAGE, IMAGE_HELP),
         exporter: r.bool("redis:exporter", true),
-        exporterImage: r.string("redis:exporterImage", DEFAULT_EXPORTER_IMAGE),
+        exporterImage: r.matching("redis:exporterImage", IMAGE_REFERENCE, DEFAULT_EXPORTER_IMAGE, IMAGE_HELP),
         nodeTimeoutMs: r.int("redis:nodeTimeoutMs", DEFAULT_NODE_TIMEOUT_MS, 500, 120000),
         storageSize: r.matching("redis:storageSize", QUANTITY, "1Gi", quantityHelp),
-        storageClass: r.string("redis:storageClass"),
+        storageClass: r.optionalMatching("redis:storageClass", DNS_SUBDOMAIN, "the name of a StorageClass (lowercase letters, digits, '-', '.'), or leave it unset for the default class"),
         resources: {
             requests: { cpu: r.matching("redis:cpuRequest", CPU_QUANTITY, "100m", cpuHelp), memory: memoryRequest },
             limits: { cpu: r.matching("redis:cpuLimit", CPU_QUANTITY, "1", cpuHelp), memory: memoryLimit },
@@ -264,8 +296,8 @@ function readWorkload(r: Reader): WorkloadSettings {
     const app: AppSettings = {
         replicas: r.int("app:replicas", 2, 0, 100),
         serviceType: r.oneOf("app:serviceType", APP_SERVICE_TYPES, "LoadBalancer"),
-        image: r.string("app:image"),
-        nodeImage: r.string("app:nodeImage", DEFAULT_NODE_IMAGE),
+        image: r.optionalMatching("app:image", IMAGE_REFERENCE, IMAGE_HELP),
+        nodeImage: r.matching("app:nodeImage", IMAGE_REFERENCE, DEFAULT_NODE_IMAGE, IMAGE_HELP),
     };
     return { namespace, redis, app };
 }
@@ -285,6 +317,9 @@ export function parseSettings(raw: RawConfig): Settings {
     checkUnknownKeys(r, raw);
     const target = r.oneOf(`${PROJECT}:target`, TARGETS, "gke");
     const kubeconfig = r.string(`${PROJECT}:kubeconfig`);
+    if (kubeconfig !== undefined && !looksLikeKubeconfig(kubeconfig)) {
+        r.errors.push(`${PROJECT}:kubeconfig: not a kubeconfig; expected its YAML (or JSON) content, kind Config with clusters, contexts and users, not a path to it, e.g. the output of \`kubectl config view --raw --minify\` (the value is not shown)`);
+    }
     if (target === "existing" && kubeconfig === undefined) {
         r.errors.push(`${PROJECT}:kubeconfig: required for target existing (pulumi config set --secret ${PROJECT}:kubeconfig "$(cat kubeconfig.yaml)")`);
     }
@@ -294,10 +329,10 @@ export function parseSettings(raw: RawConfig): Settings {
     const gke: GkeSettings | undefined =
         target === "gke"
             ? {
-                  project: r.required("gcp:project", "for target gke (pulumi config set gcp:project <id>)"),
-                  region: r.required("gcp:region", "for target gke (pulumi config set gcp:region europe-west1)"),
+                  project: r.requiredMatching("gcp:project", "for target gke (pulumi config set gcp:project <id>)", GCP_PROJECT, "a GCP project ID: 6-30 lowercase letters, digits or '-', starting with a letter"),
+                  region: r.requiredMatching("gcp:region", "for target gke (pulumi config set gcp:region europe-west1)", GCP_REGION, "a GCP region such as europe-west1 or us-central1 (a region, not a zone)"),
                   nodesPerZone: r.int("gke:nodesPerZone", 1, 1, 100),
-                  machineType: r.string("gke:machineType", "e2-standard-2"),
+                  machineType: r.matching("gke:machineType", MACHINE_TYPE, "e2-standard-2", "a Compute Engine machine type such as e2-standard-2"),
                   releaseChannel: r.oneOf("gke:releaseChannel", RELEASE_CHANNELS, "REGULAR"),
                   diskSizeGb: r.int("gke:diskSizeGb", 50, 10, 65536),
               }

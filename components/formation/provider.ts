@@ -89,6 +89,14 @@ export function checkFormationInputs(olds: Partial<FormationInputs> | undefined,
             `masters: scaling in from ${olds.masters} to ${news.masters} masters is not supported (slots would have to be drained and nodes removed by hand); keep masters at ${olds.masters} or more`,
         );
     }
+    // Fewer replicas shrinks the StatefulSet too, and the pods it deletes (the highest ordinals) may be masters.
+    const sameTarget = olds && olds.statefulSetName === news.statefulSetName && olds.namespace === news.namespace;
+    if (sameTarget && isInt(olds.replicasPerMaster) && isInt(news.replicasPerMaster) && news.replicasPerMaster < olds.replicasPerMaster) {
+        fail(
+            "replicasPerMaster",
+            `replicasPerMaster: reducing replicas from ${olds.replicasPerMaster} to ${news.replicasPerMaster} per master is not supported (the StatefulSet would delete pods that may be masters); keep replicasPerMaster at ${olds.replicasPerMaster} or more`,
+        );
+    }
     return failures;
 }
 
@@ -186,6 +194,9 @@ export const formationProvider: pulumi.dynamic.ResourceProvider<FormationInputs,
         // check() already refused scale-in; the engine refuses it again against the live cluster.
         if (news.masters < olds.masters) {
             throw new Error(`masters: scaling in from ${olds.masters} to ${news.masters} masters is not supported`);
+        }
+        if (news.replicasPerMaster < olds.replicasPerMaster) {
+            throw new Error(`replicasPerMaster: reducing replicas from ${olds.replicasPerMaster} to ${news.replicasPerMaster} per master is not supported`);
         }
         return { outs: await formInPods(news) };
     },

@@ -1,0 +1,208 @@
+/**
+ * Bad input, everywhere a user can give it, through the pure parsers: stack config (every key),
+ * the formation provider's check, the local CLI's flags and the app's environment. Each error
+ * must name the field and say what is allowed. The real-process side (nothing started, nothing
+ * lost) is in test/integration/badinput.test.ts.
+ */
+import * as assert from "assert";
+import { CONFIG_KEYS, ConfigError, PROJECT, RawConfig, parseSettings } from "../../components/config";
+import { FORMATION_PROVIDER_VERSION, FormationInputs, checkFormationInputs, formationProvider } from "../../components/formation/provider";
+import { ConfigError as ServerConfigError, parseServerConfig } from "../../app/config";
+import { UsageError, parseArgs } from "../../scripts/local";
+
+const GKE: RawConfig = { "gcp:project": "acme-redis", "gcp:region": "europe-west1" };
+const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
+const EXISTING: RawConfig = { [`${PROJECT}:target`]: "existing", [`${PROJECT}:kubeconfig`]: KUBECONFIG };
+
+/**
+ * One bad value per stack config key (several for some), with what the message must say
+ * besides the key. The completeness test below fails when a key is added without a case.
+ */
+const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegExp, base?: RawConfig]> = [
+    [`${PROJECT}:target`, "aks", /use one of gke, existing/],
+    [`${PROJECT}:kubeconfig`, "~/.kube/config", /not a kubeconfig; expected its YAML .* not a path/, EXISTING],
+    [`${PROJECT}:kubeconfig`, "{{{ not yaml", /not a kubeconfig/, EXISTING],
+    [`${PROJECT}:namespace`, "Redis_Prod", /use a DNS label/],
+    ["gcp:project", "Acme Redis", /use a GCP project ID/],
+    ["gcp:region", "europe-west1-b", /use a GCP region such as europe-west1 .*not a zone/],
+    ["gke:nodesPerZone", "0", /use a whole number from 1 to 100/],
+    ["gke:machineType", "E2 Standard", /use a Compute Engine machine type/],
+    ["gke:releaseChannel", "beta", /use one of RAPID, REGULAR, STABLE/],
+    ["gke:diskSizeGb", "5", /use a whole number from 10 to 65536/],
+    ["redis:masters", "2", /use a whole number from 3 to 1000/],
+    ["redis:masters", "three", /use a whole number from 3 to 1000/],
+    ["redis:masters", "3.5", /use a whole number from 3 to 1000/],
+    ["redis:replicasPerMaster", "-1", /use a whole number from 0 to 5/],
+    ["redis:image", "redis 7", /use an image reference such as/],
+    ["redis:exporter", "yes", /use true or false/],
+    ["redis:exporterImage", "Oliver006/redis_exporter", /use an image reference/],
+    ["redis:nodeTimeoutMs", "100", /use a whole number from 500 to 120000/],
+    ["redis:storageSize", "10 gigs", /use a Kubernetes quantity/],
+    ["redis:storageClass", "Premium RWO", /use the name of a StorageClass/],
+    ["redis:cpuRequest", "lots", /use a CPU quantity/],
+    ["redis:cpuLimit", "2 cores", /use a CPU quantity/],
+    ["redis:memoryRequest", "1GB", /use a Kubernetes quantity/],
+    ["redis:memoryRequest", "1Gi", /above redis:memoryLimit 512Mi; the request must not exceed the limit/],
+    ["redis:memoryLimit", "lots", /use a Kubernetes quantity/],
+    ["redis:password", "short", /at least 16 printable ASCII characters without spaces \(the value is not shown\)/],
+    ["redis:password", "has spaces in it but long enough", /without spaces/],
+    ["redis:tls", "true", /not supported yet .* use false/],
+    ["redis:tls", "maybe", /use true or false/],
+    ["app:replicas", "-2", /use a whole number from 0 to 100/],
+    ["app:serviceType", "Ingress", /use one of LoadBalancer, ClusterIP, NodePort/],
+    ["app:image", "my image", /use an image reference/],
+    ["app:nodeImage", "node:", /use an image reference/],
+];
+
+function configError(raw: RawConfig): ConfigError {
+    try {
+        parseSettings(raw);
+    } catch (e) {
+        assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+        return e;
+    }
+    assert.fail(`accepted ${JSON.stringify(raw)}`);
+}
+
+describe("bad input: stack config (components/config.ts parseSettings)", () => {
+    it("every documented key has a bad-value case here", () => {
+        const covered = new Set(BAD_CONFIG.map(([k]) => k));
+        assert.deepStrictEqual(Object.keys(CONFIG_KEYS).filter((k) => !covered.has(k)), []);
+    });
+
+    for (const [key, value, says, base] of BAD_CONFIG) {
+        it(`${key} = ${JSON.stringify(value)} is refused, naming the key and what is allowed`, () => {
+            const e = configError({ ...(base ?? GKE), [key]: value });
+            const line = e.message.split("\n").find((l) => l.includes(`- ${key}:`));
+            assert.ok(line, `no line names ${key}:\n${e.message}`);
+            assert.match(line, says);
+            if (key === "redis:password" || key.endsWith(":kubeconfig")) assert.ok(!e.message.includes(value), "the secret value is echoed");
+        });
+    }
+
+    it("the defaults and the example values pass (the cases above fail for their value, not for the base)", () => {
+        assert.doesNotThrow(() => parseSettings(GKE));
+        assert.doesNotThrow(() => parseSettings(EXISTING));
+        assert.doesNotThrow(() =>
+            parseSettings({
+                ...GKE,
+                "gke:machineType": "n2-custom-4-8192",
+                "redis:image": "europe-docker.pkg.dev/acme/mirror/redis:7.2.7-bookworm",
+                "redis:storageClass": "premium-rwo",
+                "app:image": "ghcr.io/acme/hit-counter@sha256:" + "a".repeat(64),
+                "gcp:region": "northamerica-northeast1",
+            }),
+        );
+    });
+
+    it("a typo of a key is refused with the known keys of its namespace", () => {
+        const e = configError({ ...GKE, "redis:master": "4" });
+        assert.match(e.message, /redis:master: unknown key; known keys are redis:masters, /);
+    });
+
+    it("several mistakes are reported together, one line each", () => {
+        const e = configError({ ...GKE, "redis:masters": "1", "app:serviceType": "x", "gke:diskSizeGb": "1" });
+        assert.strictEqual(e.message.split("\n").filter((l) => l.startsWith("  - ")).length, 3);
+    });
+});
+
+const VALID_FORMATION: FormationInputs = {
+    kubeconfig: KUBECONFIG,
+    namespace: "redis",
+    statefulSetName: "redis",
+    containerName: "redis",
+    masters: 3,
+    replicasPerMaster: 1,
+    providerVersion: FORMATION_PROVIDER_VERSION,
+};
+
+describe("bad input: the formation provider's check (components/formation/provider.ts)", () => {
+    // Values a hand-written program could pass (Pulumi config strings, arithmetic slips, copy-paste).
+    const cases: ReadonlyArray<readonly [field: keyof FormationInputs, value: unknown, says: RegExp]> = [
+        ["masters", "4", /masters: expected an integer of at least 3, got "4"/],
+        ["masters", Number.NaN, /masters: expected an integer of at least 3/],
+        ["masters", undefined, /masters: expected an integer of at least 3/],
+        ["replicasPerMaster", 6, /replicasPerMaster: expected an integer from 0 to 5, got 6/],
+        ["replicasPerMaster", 0.5, /replicasPerMaster: expected an integer from 0 to 5/],
+        ["namespace", "a".repeat(64), /namespace: expected a DNS label .*at most 63 characters/],
+        ["containerName", "Redis", /containerName: expected a DNS label/],
+        ["statefulSetName", undefined, /statefulSetName: expected a DNS label/],
+        ["headlessServiceName", "redis_headless", /headlessServiceName: expected a DNS label or nothing/],
+        ["kubeconfig", "   ", /kubeconfig: required/],
+        ["timeoutMs", 10, /timeoutMs: expected an integer >= 1000, got 10/],
+        ["port", 0, /port: expected 1-65535, got 0/],
+    ];
+    for (const [field, value, says] of cases) {
+        it(`${field} = ${JSON.stringify(value) ?? "undefined"} is refused, naming the field`, async () => {
+            const result = await formationProvider.check!(undefined as never, { ...VALID_FORMATION, [field]: value });
+            assert.strictEqual(result.inputs, undefined, "check must not hand back inputs it refuses");
+            assert.deepStrictEqual(result.failures?.map((f) => f.property), [field]);
+            assert.match(result.failures![0].reason, says);
+        });
+    }
+
+    it("fewer replicas per master (1 -> 0) is refused like fewer masters: the StatefulSet would delete pods that may be masters", async () => {
+        const result = await formationProvider.check!({ ...VALID_FORMATION, replicasPerMaster: 1 }, { ...VALID_FORMATION, replicasPerMaster: 0 });
+        assert.deepStrictEqual(result.failures?.map((f) => f.property), ["replicasPerMaster"]);
+        assert.match(result.failures![0].reason, /replicasPerMaster: reducing replicas from 1 to 0 per master is not supported .*keep replicasPerMaster at 1 or more/);
+        await assert.rejects(formationProvider.update!("id", { ...VALID_FORMATION, replicasPerMaster: 1 } as never, { ...VALID_FORMATION, replicasPerMaster: 0 }), /replicasPerMaster: reducing replicas from 1 to 0/);
+    });
+
+    it("every problem is reported at once", () => {
+        const failures = checkFormationInputs(undefined, { ...VALID_FORMATION, masters: 1, namespace: "", kubeconfig: "" });
+        assert.deepStrictEqual(failures.map((f) => f.property).sort(), ["kubeconfig", "masters", "namespace"]);
+    });
+});
+
+describe("bad input: local CLI flags (scripts/local.ts parseArgs)", () => {
+    const cases: ReadonlyArray<readonly [argv: string[], says: RegExp]> = [
+        [[], /^command: expected one of demo, up, down, status, got nothing$/],
+        [["start"], /^command: expected one of demo, up, down, status, got "start"$/],
+        [["up", "--master", "3"], /^unknown flag "--master"; allowed: --masters, --replicas, /],
+        [["up", "--masters"], /^--masters: a value is required \(masters, integer >= 3/],
+        [["up", "--masters", "2"], /^--masters: expected an integer from 3 to 100, got "2"$/],
+        [["up", "--masters=3.5"], /^--masters: expected an integer from 3 to 100, got "3.5"$/],
+        [["up", "--replicas", "-1"], /^--replicas: expected an integer from 0 to 5, got "-1"$/],
+        [["up", "--block", "256"], /^--block: expected an integer from 0 to 255, got "256"$/],
+        [["up", "--app-port", "0"], /^--app-port: expected an integer from 1 to 65535, got "0"$/],
+        [["up", "--node-timeout-ms", "100"], /^--node-timeout-ms: expected an integer from 500 to 120000, got "100"$/],
+        [["up", "--dir", ""], /^--dir: a value is required/],
+        [["up", "--masters", "100", "--replicas", "5"], /^--masters\/--replicas: 600 nodes do not fit in one loopback block/],
+    ];
+    for (const [argv, says] of cases) {
+        it(`${JSON.stringify(argv)} is refused, naming the flag and what is allowed`, () => {
+            assert.throws(() => parseArgs(argv), (e: Error) => {
+                assert.ok(e instanceof UsageError, String(e));
+                assert.match(e.message, says);
+                return true;
+            });
+        });
+    }
+});
+
+describe("bad input: the app's environment (app/config.ts parseServerConfig)", () => {
+    const base = { REDIS_NODES: "redis-0.redis-headless:6379" };
+    const cases: ReadonlyArray<readonly [env: Record<string, string | undefined>, says: RegExp]> = [
+        [{ REDIS_NODES: undefined }, /^REDIS_NODES: required, a comma-separated list .*host:port/],
+        [{ REDIS_NODES: " " }, /^REDIS_NODES: required/],
+        [{ REDIS_NODES: "redis-0" }, /^REDIS_NODES entry "redis-0": expected host:port/],
+        [{ REDIS_NODES: "redis-0:6379,,redis-1:6379" }, /^REDIS_NODES entry "": expected host:port/],
+        [{ REDIS_NODES: "redis-0:99999" }, /^REDIS_NODES entry "redis-0:99999": expected a port number 1-65535/],
+        [{ REDIS_TLS: "yes" }, /^REDIS_TLS: expected "true" or "false", got "yes"$/],
+        [{ PORT: "http" }, /^PORT: expected a port number 0-65535, got "http"$/],
+        [{ PORT: "70000" }, /^PORT: expected a port number 0-65535/],
+        [{ HOST: "0.0.0.0 ::" }, /^HOST: expected an address to listen on/],
+        [{ WAIT_REPLICAS: "-1" }, /^WAIT_REPLICAS: expected an integer 0-16, got "-1"$/],
+        [{ WAIT_TIMEOUT_MS: "0" }, /^WAIT_TIMEOUT_MS: expected an integer 1-60000, got "0"$/],
+        [{ REQUEST_TIMEOUT_MS: "1s" }, /^REQUEST_TIMEOUT_MS: expected an integer 1-600000, got "1s"$/],
+    ];
+    for (const [change, says] of cases) {
+        it(`${JSON.stringify(change)} is refused, naming the variable and what is allowed`, () => {
+            assert.throws(() => parseServerConfig({ ...base, ...change }), (e: Error) => {
+                assert.ok(e instanceof ServerConfigError, String(e));
+                assert.match(e.message, says);
+                return true;
+            });
+        });
+    }
+});
