@@ -11,7 +11,6 @@
  *  - advisory: trade-offs an operator may choose differently (cluster-node-timeout).
  */
 import type {
-    EnforcementLevel,
     PolicyConfigSchema,
     PolicyResource,
     ReportViolation,
@@ -80,7 +79,7 @@ function forType<T>(type: string, validate: Validate<T>): ResourceValidation {
     return forTypes({ [type]: on(validate) });
 }
 
-/** Policy config with the schema's defaults filled in (the engine passes only what the user set). */
+/** Policy config with the schema's defaults filled in, whether or not the engine already applied them. */
 function configOf<T extends object>(args: { getConfig<C extends object>(): C }, defaults: T): T {
     return { ...defaults, ...args.getConfig<Partial<T>>() };
 }
@@ -93,10 +92,6 @@ function defaultsOf<T extends object>(schema: PolicyConfigSchema): T {
 function displayName(r: { name: string; props: Record<string, unknown> }): string {
     const meta = r.props.metadata as { name?: string; namespace?: string } | undefined;
     return meta?.name ? `${meta.namespace ? meta.namespace + "/" : ""}${meta.name}` : r.name;
-}
-
-function containerNames(cs: readonly IContainer[]): string {
-    return cs.map((c) => c.name).join(", ");
 }
 
 interface RedisWorkload {
@@ -320,7 +315,7 @@ const resourcesSchema: PolicyConfigSchema = {
 
 export const redisResources: ResourceValidationPolicy = {
     name: "redis-resources",
-    description: "Every Redis container requests CPU and memory and has a memory limit (maxmemory is derived from it).",
+    description: "Every container of the Redis pods requests CPU and memory and has a memory limit (Redis derives maxmemory from it).",
     enforcementLevel: "mandatory",
     severity: "medium",
     configSchema: resourcesSchema,
@@ -683,8 +678,3 @@ export const stackPolicies: readonly StackValidationPolicy[] = [
 ];
 
 export const policies: readonly (ResourceValidationPolicy | StackValidationPolicy)[] = [...resourcePolicies, ...stackPolicies];
-
-/** The level a policy runs at unless the policy group's config overrides it. */
-export function defaultEnforcement(p: { enforcementLevel?: EnforcementLevel }): EnforcementLevel {
-    return p.enforcementLevel ?? "advisory";
-}
