@@ -179,7 +179,7 @@ describe("scale-out on real redis-server: the formation update path", function (
     });
 
     it("scale-in (4 -> 3) is refused and nothing changes, whether the 8 pods are still there or only the first 6 are given", async () => {
-        const slotsOf = (text: string) => parseClusterNodes(text).map((e) => `${e.id}:${e.slots.length}:${e.masterId ?? "-"}`).sort();
+        const slotsOf = (text: string) => parseClusterNodes(text).map((e) => `${e.id}:${e.slotCount}:${e.masterId ?? "-"}`).sort();
         const nodesBefore = slotsOf(await t.call(pods[0].address, ["CLUSTER", "NODES"]));
         await assert.rejects(form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: t }), (e: Error) => {
             assert.ok(e instanceof FormationRefused, e.message);

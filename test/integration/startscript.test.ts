@@ -173,6 +173,32 @@ for (const shell of POSIX_SHELLS) {
             assert.strictEqual(line, `${ID.m1} 10.4.9.1:6379@16379,${name(1)} master - 0 1795588179854 3 connected 5461-10921`);
         });
 
+        it("Redis 7.2 lines (hostname then aux fields: tls-port, shard-id) keep every aux field; an empty hostname falls back to the map", () => {
+            // The pinned image is Redis 7.2: `ip:port@cport,<hostname>,tls-port=0,shard-id=<id>`.
+            const shard = (n: number) => `shard-id=${String(n).repeat(40)}`;
+            const conf = [
+                `${ID.m0} ${OLD.m0}:6379@16379,${name(0)},tls-port=0,${shard(1)} myself,master - 0 0 1 connected 0-8191`,
+                `${ID.m1} ${OLD.m1}:6379@16379,${name(1)},tls-port=0,${shard(2)} master - 0 1795588179854 2 connected 8192-16383`,
+                `${ID.r3} ${OLD.r3}:6379@16379,,tls-port=0,${shard(2)} slave ${ID.m1} 0 1795588179854 2 connected`,
+                "vars currentEpoch 2 lastVoteEpoch 0",
+                "",
+            ].join("\n");
+            fs.writeFileSync(confPath(), conf);
+            fs.writeFileSync(path.join(dataDir, "peer-ips.map"), `${name(3)} ${OLD.r3} ${ID.r3}\n`);
+            writeHosts(hostsFile, { [name(1)]: "10.4.9.1", [name(3)]: "10.4.9.3" });
+
+            const r = runNodeStart(shell, env);
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.strictEqual(
+                readConf(),
+                conf
+                    .replace(`${OLD.m0}:6379`, "10.4.7.70:6379")
+                    .replace(`${OLD.m1}:6379`, "10.4.9.1:6379")
+                    .replace(`${OLD.r3}:6379`, "10.4.9.3:6379"),
+            );
+        });
+
         it("a line whose name now resolves through the map (no hostname in nodes.conf) gets the new address", () => {
             fs.writeFileSync(confPath(), nodesConf(OLD, { r5Hostname: false }));
             fs.writeFileSync(path.join(dataDir, "peer-ips.map"), `${name(5)} ${OLD.r5} ${ID.r5}\n`);
