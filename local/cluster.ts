@@ -94,7 +94,10 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     fs.writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
 
     log(`starting ${count} redis-server processes on ${specs[0].host}…${specs[count - 1].host}`);
-    const started = await Promise.allSettled(specs.map((s) => LocalRedisNode.start(s)));
+    // Nodes are polled for PING one after another (synchronously), so many nodes on a busy
+    // machine need more than the per-node default before the last one is seen.
+    const startTimeoutMs = Math.max(10_000, count * 1000);
+    const started = await Promise.allSettled(specs.map((s) => LocalRedisNode.start(s, startTimeoutMs)));
     const nodes = started.filter((r): r is PromiseFulfilledResult<LocalRedisNode> => r.status === "fulfilled").map((r) => r.value);
     const stopAll = () => Promise.all(nodes.map((n) => n.stop())).then(() => undefined);
     const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");

@@ -56,7 +56,7 @@ async function startNodes(block: number, count: number): Promise<{ nodes: LocalR
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-formation-"));
     const nodes = await Promise.all(
         loopbackAddresses(block, count).map((host, i) =>
-            LocalRedisNode.start({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: `redis-${i}.local` }),
+            LocalRedisNode.start({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: `redis-${i}.local` }, 120_000),
         ),
     );
     return { nodes, dir };

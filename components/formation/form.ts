@@ -73,7 +73,9 @@ export interface ClusterNodeEntry {
     readonly masterId?: string;
     readonly configEpoch: number;
     readonly linkState: string;
-    readonly slots: readonly number[];
+    /** Owned slots as ranges (kept compact: views are parsed on every poll). */
+    readonly slotRanges: readonly SlotRange[];
+    readonly slotCount: number;
     /** Open slots: slot -> node id, as `[slot->-id]` (migrating) or `[slot-<-id]` (importing). */
     readonly migrating: ReadonlyMap<number, string>;
     readonly importing: ReadonlyMap<number, string>;
@@ -89,7 +91,8 @@ export function parseClusterNodes(text: string): ClusterNodeEntry[] {
             const [id, addr, flagText, master, , , epoch, linkState, ...slotFields] = line.split(" ");
             const [ipPort, hostname] = addr.split(",");
             const address = ipPort.split("@")[0];
-            const slots: number[] = [];
+            const slotRanges: SlotRange[] = [];
+            let slotCount = 0;
             const migrating = new Map<number, string>();
             const importing = new Map<number, string>();
             for (const f of slotFields) {
@@ -99,7 +102,8 @@ export function parseClusterNodes(text: string): ClusterNodeEntry[] {
                     continue;
                 }
                 const [a, b] = f.split("-").map(Number);
-                for (let s = a; s <= (b ?? a); s++) slots.push(s);
+                slotRanges.push([a, b ?? a]);
+                slotCount += (b ?? a) - a + 1;
             }
             return {
                 id,
@@ -109,11 +113,19 @@ export function parseClusterNodes(text: string): ClusterNodeEntry[] {
                 masterId: master === "-" ? undefined : master,
                 configEpoch: Number(epoch),
                 linkState,
-                slots,
+                slotRanges,
+                slotCount,
                 migrating,
                 importing,
             };
         });
+}
+
+/** Slot numbers of inclusive ranges. */
+export function expandSlots(ranges: readonly SlotRange[]): number[] {
+    const out: number[] = [];
+    for (const [a, b] of ranges) for (let s = a; s <= b; s++) out.push(s);
+    return out;
 }
 
 /** What one node reports about itself and its peers. */
@@ -159,7 +171,9 @@ class Engine {
     constructor(private readonly o: FormOptions) {
         this.log = o.log ?? (() => undefined);
         this.timeoutMs = o.timeoutMs ?? 60_000;
-        this.pollMs = o.pollMs ?? 20;
+        // Every poll asks every node for CLUSTER NODES; on big clusters that load slows the very
+        // gossip being waited for, so the interval grows with the node count.
+        this.pollMs = Math.max(o.pollMs ?? 20, 2 * o.nodes.length);
         this.byAddress = new Map(o.nodes.map((n) => [n.address, n]));
     }
 
@@ -181,7 +195,7 @@ class Engine {
         this.log(`inspecting ${nodes.length} nodes`);
         const views = await Promise.all(nodes.map((n) => this.view(n)));
         this.refuseForeign(views);
-        const owners = views.filter((v) => v.self.slots.length > 0);
+        const owners = views.filter((v) => v.self.slotCount > 0);
         if (owners.length === 0) return this.createFresh(views);
         return this.converge(views);
     }
@@ -247,6 +261,7 @@ class Engine {
             plan.shards.flatMap((s) => s.replicas.map((r) => this.replicate(member(r), member(s.master), idOf.get(s.master)!))),
         );
         await this.waitAllKnown(planned, idOf);
+        this.log(`all ${planned.length} nodes know each other; announcing slots and roles`);
         await this.announce(planned);
         return this.finish("created", planned, plan);
     }
@@ -284,7 +299,7 @@ class Engine {
         const { masters, replicasPerMaster } = this.o;
         const idToView = new Map(views.map((v) => [v.self.id, v]));
         const memberIds = new Set<string>();
-        for (const v of views.filter((x) => x.self.slots.length > 0)) {
+        for (const v of views.filter((x) => x.self.slotCount > 0)) {
             memberIds.add(v.self.id);
             for (const p of v.peers) if (!p.flags.includes("handshake")) memberIds.add(p.id);
         }
@@ -297,9 +312,10 @@ class Engine {
         }
         this.refuseData(outsiders);
 
-        await this.finishOpenSlots(members);
+        // Moves left open by an interrupted scale-out are finished first, then everything is looked at afresh.
+        if (await this.finishOpenSlots(members)) return this.run();
         const current = new Map<string, number[]>();
-        for (const v of members) if (v.self.slots.length > 0) current.set(v.node.address, [...v.self.slots]);
+        for (const v of members) if (v.self.slotCount > 0) current.set(v.node.address, expandSlots(v.self.slotRanges));
         const covered = [...current.values()].reduce((k, s) => k + s.length, 0);
         if (covered < SLOT_COUNT) {
             return this.resumeFresh(views, covered);
@@ -317,7 +333,7 @@ class Engine {
             const m = v.self.masterId && idToView.get(v.self.masterId);
             if (m && replicaOf.has(m.node.address)) replicaOf.get(m.node.address)!.push(v.node.address);
         }
-        const free = [...members.filter((v) => v.self.slots.length === 0 && !v.self.masterId), ...outsiders].map((v) => v.node);
+        const free = [...members.filter((v) => v.self.slotCount === 0 && !v.self.masterId), ...outsiders].map((v) => v.node);
         const newMasters = spreadOrder(free).slice(0, masters - current.size);
         const candidates = free.filter((n) => !newMasters.includes(n));
 
@@ -339,7 +355,7 @@ class Engine {
         }
         const pairing = pairReplicas(seatMasters, candidates, 1, new Set(this.o.nodes.map((n) => n.zone).filter(Boolean)).size > 1);
         const joining = [...newMasters, ...pairing.byMaster.flat().map((a) => this.byAddress.get(a)!)];
-        const anchor = members.find((v) => v.self.slots.length > 0)!.node;
+        const anchor = members.find((v) => v.self.slotCount > 0)!.node;
         this.log(`joining ${joining.length} nodes (${newMasters.length} new masters) through ${anchor.address}`);
         await Promise.all(joining.map((n) => this.call(anchor, "CLUSTER", "MEET", ...splitAddressArgs(n.address))));
         const all = [...members.map((v) => v.node), ...joining.filter((n) => !members.some((v) => v.node === n))];
@@ -369,7 +385,7 @@ class Engine {
         const plan = planFormation(this.o.nodes, this.o.masters, this.o.replicasPerMaster);
         const plannedOwner = new Map<number, string>();
         for (const s of plan.shards) for (const [a, b] of s.slots) for (let slot = a; slot <= b; slot++) plannedOwner.set(slot, s.master);
-        const consistent = views.every((v) => v.keys === 0 && v.self.slots.every((slot) => plannedOwner.get(slot) === v.node.address));
+        const consistent = views.every((v) => v.keys === 0 && expandSlots(v.self.slotRanges).every((slot) => plannedOwner.get(slot) === v.node.address));
         if (!consistent) {
             throw new FormationRefused(
                 `cluster: only ${covered} of ${SLOT_COUNT} slots are covered and the assignment is not one this engine started; ` +
@@ -382,8 +398,8 @@ class Engine {
         const member = (a: string) => this.byAddress.get(a)!;
         await Promise.all(
             plan.shards.map((s) => {
-                const owned = new Set(viewOf.get(s.master)!.self.slots);
-                const missing = s.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).filter((x) => !owned.has(x));
+                const owned = new Set(expandSlots(viewOf.get(s.master)!.self.slotRanges));
+                const missing = expandSlots(s.slots).filter((x) => !owned.has(x));
                 return missing.length === 0
                     ? ""
                     : this.call(member(s.master), "CLUSTER", "ADDSLOTSRANGE", ...toRanges(missing).flatMap(([a, b]) => [String(a), String(b)]));
@@ -463,8 +479,9 @@ class Engine {
         await this.call(from, "CLUSTER", "SETSLOT", s, "NODE", toId);
     }
 
-    /** Finishes slot moves left open by an interrupted scale-out (keys go where the move was heading). */
-    private async finishOpenSlots(members: readonly NodeView[]): Promise<void> {
+    /** Finishes slot moves left open by an interrupted scale-out (keys go where the move was heading); true if there were any. */
+    private async finishOpenSlots(members: readonly NodeView[]): Promise<boolean> {
+        let finished = false;
         const idToNode = new Map(members.map((v) => [v.self.id, v.node]));
         for (const v of members) {
             for (const [slot, toId] of v.self.migrating) {
@@ -474,10 +491,10 @@ class Engine {
                 const importing = members.find((m) => m.self.id === toId)!.self.importing.has(slot);
                 if (!importing) await this.call(to, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", v.self.id);
                 await this.moveSlot(v.node, to, slot, v.self.id, toId, true);
-                (v.self.slots as number[]).splice(v.self.slots.indexOf(slot), 1);
-                (members.find((m) => m.self.id === toId)!.self.slots as number[]).push(slot);
+                finished = true;
             }
         }
+        return finished;
     }
 
     /** Waits until formed and reads the final shard map. */
@@ -514,11 +531,11 @@ class Engine {
             return { address: e.address, id: e.id, ...(n?.k8sNode ? { k8sNode: n.k8sNode } : {}), ...(n?.zone ? { zone: n.zone } : {}) };
         };
         return entries
-            .filter((e) => e.slots.length > 0)
-            .sort((a, b) => a.slots[0] - b.slots[0])
+            .filter((e) => e.slotCount > 0)
+            .sort((a, b) => a.slotRanges[0][0] - b.slotRanges[0][0])
             .map((m) => ({
                 master: info(m),
-                slots: toRanges(m.slots),
+                slots: toRanges(expandSlots(m.slotRanges)),
                 replicas: entries.filter((e) => e.masterId === m.id).sort((a, b) => a.address.localeCompare(b.address)).map(info),
             }));
     }
@@ -540,7 +557,7 @@ export function formedPending(reports: readonly FormedReport[], expectedNodes: n
     const pending: string[] = [];
     const signature = (entries: readonly ClusterNodeEntry[]) =>
         entries
-            .map((e) => `${e.id} ${e.flags.includes("master") ? "master" : "replica"} ${e.masterId ?? "-"} ${toRanges(e.slots).map((r) => r.join("-")).join(",")}`)
+            .map((e) => `${e.id} ${e.flags.includes("master") ? "master" : "replica"} ${e.masterId ?? "-"} ${e.slotRanges.map((r) => r.join("-")).join(",")}`)
             .sort()
             .join("\n");
     let reference: string | undefined;
@@ -548,7 +565,7 @@ export function formedPending(reports: readonly FormedReport[], expectedNodes: n
         const bad = r.entries.filter((e) => e.flags.some((f) => ["handshake", "fail", "fail?", "noaddr"].includes(f)));
         if (r.entries.length !== expectedNodes) pending.push(`${r.n.address} knows ${r.entries.length}/${expectedNodes} nodes`);
         if (bad.length) pending.push(`${r.n.address} sees ${bad.map((e) => `${e.address}(${e.flags.join(",")})`).join(" ")}`);
-        const covered = r.entries.reduce((k, e) => k + e.slots.length, 0);
+        const covered = r.entries.reduce((k, e) => k + e.slotCount, 0);
         if (covered !== SLOT_COUNT) pending.push(`${r.n.address} sees ${covered}/${SLOT_COUNT} slots`);
         if (r.link !== "n/a" && r.link !== "up") pending.push(`${r.n.address} master_link_status:${r.link ?? "unknown"}`);
         const sig = signature(r.entries);

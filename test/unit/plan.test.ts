@@ -162,7 +162,8 @@ describe("formation checks (components/formation/form.ts, pure parts)", () => {
         assert.strictEqual(entries.length, 4);
         assert.strictEqual(entries[0].address, "10.0.0.1:6379");
         assert.strictEqual(entries[0].hostname, "redis-0.h");
-        assert.strictEqual(entries[0].slots.length, 5461);
+        assert.strictEqual(entries[0].slotCount, 5461);
+        assert.deepStrictEqual(entries[0].slotRanges, [[0, 5460]]);
         assert.ok(entries[1].flags.includes("myself"));
         assert.strictEqual(entries[1].migrating.get(10921), "ccc");
         assert.strictEqual(entries[2].importing.get(10921), "bbb");
