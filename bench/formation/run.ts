@@ -54,11 +54,18 @@ function parseFlags(argv: readonly string[]): { sizes: number[]; runs: number; v
 
 async function startNodes(block: number, count: number): Promise<{ nodes: LocalRedisNode[]; dir: string }> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-formation-"));
-    const nodes = await Promise.all(
+    const started = await Promise.allSettled(
         loopbackAddresses(block, count).map((host, i) =>
             LocalRedisNode.start({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: `redis-${i}.local` }, 120_000),
         ),
     );
+    const nodes = started.filter((r): r is PromiseFulfilledResult<LocalRedisNode> => r.status === "fulfilled").map((r) => r.value);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+        await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
+        fs.rmSync(dir, { recursive: true, force: true });
+        throw failed.reason;
+    }
     return { nodes, dir };
 }
 
