@@ -12,6 +12,7 @@ import { HITS_KEY } from "../../app/hits";
 import { RunningServer, startServer } from "../../app/server";
 import { pickFreeBlock } from "../../bench/failover/load";
 import { LocalCluster, startLocalCluster, stopLocalCluster } from "../../local/cluster";
+import { LocalRedisNode } from "../../local/redisNode";
 
 interface Answer {
     status: number;
@@ -129,6 +130,25 @@ describe("hit-counter server (app/server.ts) against real redis-server", functio
         assert.match(body.detail, /only 1 of 2 replica\(s\) confirmed/);
         const metrics = await request(`${s.url}/metrics`);
         assert.match(metrics.body, /hitcounter_errors_total\{reason="not_durable"\} 1/);
+    });
+
+    it("fails fast (503) while every node is down and recovers by itself when they return, counter intact", async () => {
+        const s = servers[0];
+        const before = (JSON.parse((await request(`${s.url}/`, { accept: "application/json" })).body) as { hits: number }).hits;
+        await Promise.all(cluster.nodes.map((n) => n.stop("SIGTERM")));
+        try {
+            const t0 = Date.now();
+            const down = await request(`${s.url}/`, { accept: "application/json" });
+            assert.strictEqual(down.status, 503, down.body);
+            assert.ok(Date.now() - t0 < 5000, "a hit must not hang while Redis is down");
+            assert.strictEqual((await request(`${s.url}/readyz`)).status, 503);
+        } finally {
+            cluster.nodes.splice(0, cluster.nodes.length, ...(await Promise.all(cluster.nodes.map((n) => LocalRedisNode.start(n.spec)))));
+        }
+        const back = await eventually(() => request(`${s.url}/`, { accept: "application/json" }), (a) => a.status === 200, 30_000);
+        assert.strictEqual(back.status, 200, back.body);
+        assert.ok((JSON.parse(back.body) as { hits: number }).hits > before);
+        assert.strictEqual((await eventually(() => request(`${s.url}/readyz`), (a) => a.status === 200)).status, 200);
     });
 
     it("drains on close: an in-flight hit is answered, new connections are refused, Redis is quit", async () => {
