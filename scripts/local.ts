@@ -33,7 +33,7 @@ interface CliOptions {
 const FLAGS: Record<string, { readonly name: keyof CliOptions; readonly help: string; readonly int?: readonly [number, number] }> = {
     "--masters": { name: "masters", help: "masters, integer >= 3 (default 3)", int: [3, 100] },
     "--replicas": { name: "replicas", help: "replicas per master, integer 0-5 (default 1)", int: [0, 5] },
-    "--dir": { name: "dir", help: "state directory (default .redis-local; demo: a temporary one)" },
+    "--dir": { name: "dir", help: "state directory (default .local/cluster; demo: a temporary one)" },
     "--block": { name: "block", help: "loopback block: nodes on 127.0.<block>.11+ (default 1)", int: [0, 255] },
     "--app-port": { name: "appPort", help: "hit-counter port on 127.0.0.1 (default: 8080 if free, else any free port)", int: [1, 65535] },
     "--node-timeout-ms": { name: "nodeTimeoutMs", help: "cluster-node-timeout in ms (default: the project default)", int: [500, 120000] },
@@ -80,7 +80,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         command: command as Command,
         masters,
         replicas,
-        dir: path.resolve((values.dir as string | undefined) ?? (command === "demo" ? path.join(os.tmpdir(), `redis-demo-${process.pid}`) : ".redis-local")),
+        dir: path.resolve((values.dir as string | undefined) ?? (command === "demo" ? path.join(os.tmpdir(), `redis-demo-${process.pid}`) : path.join(".local", "cluster"))),
         block: (values.block as number | undefined) ?? 1,
         appPort: values.appPort as number | undefined,
         nodeTimeoutMs: values.nodeTimeoutMs as number | undefined,

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { UsageError, parseArgs } from "../../scripts/local";
+import { parseArgs } from "../../scripts/local";
 import { attachLocalNodes } from "../../local/cluster";
 
 const ROOT = path.join(__dirname, "..", "..");
@@ -36,24 +36,10 @@ describe("local CLI (scripts/local.ts)", function () {
     this.timeout(90_000);
 
     describe("flags", () => {
-        const refused: [string[], RegExp][] = [
-            [[], /command: expected one of demo, up, down, status, got nothing/],
-            [["start"], /command: expected one of demo, up, down, status, got "start"/],
-            [["up", "--masters", "2"], /--masters: expected an integer from 3 to 100, got "2"/],
-            [["up", "--replicas", "x"], /--replicas: expected an integer from 0 to 5, got "x"/],
-            [["up", "--mastres", "3"], /unknown flag "--mastres"; allowed: --masters, --replicas/],
-            [["up", "--dir"], /--dir: a value is required/],
-            [["up", "--masters", "100", "--replicas", "5"], /do not fit in one loopback block/],
-        ];
-        for (const [argv, message] of refused) {
-            it(`refuses ${JSON.stringify(argv)} with a clear message`, () => {
-                assert.throws(() => parseArgs(argv), (e: Error) => e instanceof UsageError && message.test(e.message));
-            });
-        }
-
-        it("defaults: 3 masters, 1 replica, block 1, ./.redis-local", () => {
+        // Every refused flag is covered in test/unit/badinput.test.ts; here: defaults and the real exit path.
+        it("defaults: 3 masters, 1 replica, block 1, ./.local/cluster", () => {
             const o = parseArgs(["up"]);
-            assert.deepStrictEqual([o.masters, o.replicas, o.block, o.dir], [3, 1, 1, path.resolve(".redis-local")]);
+            assert.deepStrictEqual([o.masters, o.replicas, o.block, o.dir], [3, 1, 1, path.resolve(".local", "cluster")]);
         });
 
         it("accepts --flag=value", () => {
