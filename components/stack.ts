@@ -12,6 +12,7 @@ import { ExistingCluster } from "./kubernetes";
 import { RedisCluster } from "./redis/redisCluster";
 import { HitCounterApp, hitCounterPodLabels } from "./app/hitCounter";
 import { RedisClusterFormation, ShardOutput } from "./formation/provider";
+import { RedisScaleGuard } from "./formation/scaleGuard";
 
 /** Base names of the Kubernetes objects (the namespace keeps stacks on one cluster apart). */
 export const REDIS_NAME = "redis";
@@ -57,13 +58,20 @@ function targetCluster(settings: Settings, stack: string): { kubeconfig: pulumi.
 export function composeStack(settings: Settings, inputs: StackInputs): StackOutputs {
     const { kubeconfig, provider } = targetCluster(settings, inputs.stack);
 
+    // Refuses a smaller shape before any Redis object changes: the formation's own check runs after
+    // the StatefulSet, which would already have deleted its highest pods (possibly masters).
+    const scaleGuard = new RedisScaleGuard(`${REDIS_NAME}-scale-guard`, {
+        masters: settings.redis.masters,
+        replicasPerMaster: settings.redis.replicasPerMaster,
+    });
+
     const redis = new RedisCluster(REDIS_NAME, {
         namespace: settings.namespace,
         redis: settings.redis,
         provider,
         clientPodLabels: hitCounterPodLabels(APP_NAME),
         password: settings.redis.password,
-    });
+    }, { dependsOn: [scaleGuard] });
 
     // Forms the cluster once the StatefulSet's pods are Ready (Pulumi waits for the rollout) and their
     // DNS names exist, and scales it out when `redis:masters` grows.

@@ -17,6 +17,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as formEngine from "./form";
 import * as podTransport from "./transport";
+import { scaleInFailures } from "./scaleGuard";
 
 /** Bump when the provider's behaviour changes, so existing stacks run the new code (Pulumi does not diff code). */
 export const FORMATION_PROVIDER_VERSION = "1.0.0";
@@ -83,19 +84,9 @@ export function checkFormationInputs(olds: Partial<FormationInputs> | undefined,
     if (typeof news.providerVersion !== "string" || news.providerVersion === "") fail("providerVersion", "providerVersion: required (e.g. FORMATION_PROVIDER_VERSION)");
     if (news.port !== undefined && (!isInt(news.port) || news.port < 1 || news.port > 65535)) fail("port", `port: expected 1-65535, got ${JSON.stringify(news.port)}`);
     if (news.timeoutMs !== undefined && (!isInt(news.timeoutMs) || news.timeoutMs < 1000)) fail("timeoutMs", `timeoutMs: expected an integer >= 1000, got ${JSON.stringify(news.timeoutMs)}`);
-    if (olds && isInt(olds.masters) && isInt(news.masters) && news.masters < olds.masters && olds.statefulSetName === news.statefulSetName && olds.namespace === news.namespace) {
-        fail(
-            "masters",
-            `masters: scaling in from ${olds.masters} to ${news.masters} masters is not supported (slots would have to be drained and nodes removed by hand); keep masters at ${olds.masters} or more`,
-        );
-    }
-    // Fewer replicas shrinks the StatefulSet too, and the pods it deletes (the highest ordinals) may be masters.
-    const sameTarget = olds && olds.statefulSetName === news.statefulSetName && olds.namespace === news.namespace;
-    if (sameTarget && isInt(olds.replicasPerMaster) && isInt(news.replicasPerMaster) && news.replicasPerMaster < olds.replicasPerMaster) {
-        fail(
-            "replicasPerMaster",
-            `replicasPerMaster: reducing replicas from ${olds.replicasPerMaster} to ${news.replicasPerMaster} per master is not supported (the StatefulSet would delete pods that may be masters); keep replicasPerMaster at ${olds.replicasPerMaster} or more`,
-        );
+    // Scale-in is refused here too (defence in depth); RedisScaleGuard refuses it before the StatefulSet shrinks.
+    if (olds && olds.statefulSetName === news.statefulSetName && olds.namespace === news.namespace) {
+        for (const f of scaleInFailures(olds, news)) fail(f.property, f.reason);
     }
     return failures;
 }
@@ -192,12 +183,8 @@ export const formationProvider: pulumi.dynamic.ResourceProvider<FormationInputs,
     },
     async update(_id, olds, news) {
         // check() already refused scale-in; the engine refuses it again against the live cluster.
-        if (news.masters < olds.masters) {
-            throw new Error(`masters: scaling in from ${olds.masters} to ${news.masters} masters is not supported`);
-        }
-        if (news.replicasPerMaster < olds.replicasPerMaster) {
-            throw new Error(`replicasPerMaster: reducing replicas from ${olds.replicasPerMaster} to ${news.replicasPerMaster} per master is not supported`);
-        }
+        const scaleIn = scaleInFailures(olds, news);
+        if (scaleIn.length) throw new Error(scaleIn.map((f) => f.reason).join("; "));
         return { outs: await formInPods(news) };
     },
     async delete() {

@@ -54,7 +54,8 @@ export class RedisCluster extends pulumi.ComponentResource {
         this.password = pulumi.secret(password);
 
         const k8sOpts: pulumi.CustomResourceOptions = { parent: this, provider: args.provider };
-        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, renderNamespace(args.namespace), k8sOpts);
+        // Every other object depends on the Namespace, so the component's dependsOn (the scale guard) holds them all.
+        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, renderNamespace(args.namespace), { ...k8sOpts, dependsOn: opts?.dependsOn });
         const inNamespace: pulumi.CustomResourceOptions = { ...k8sOpts, dependsOn: [namespace] };
         const m = renderRedisManifests(manifestOptions, this.password);
 

@@ -11,9 +11,11 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "ioredis";
 import { FormNode, FormationRefused, form, parseClusterNodes } from "../../components/formation/form";
 import { checkFormationInputs, diffFormation, FormationInputs } from "../../components/formation/provider";
+import { ScaleShape, scaleGuardProvider } from "../../components/formation/scaleGuard";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalCluster, localHostname, startLocalCluster } from "../../local/cluster";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
@@ -21,6 +23,8 @@ import { ProgramRun, runProgram } from "../support/mocks";
 
 const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 const FORMATION = "pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation";
+const SCALE_GUARD = "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard";
+const diffGuard = (olds: Record<string, unknown>, news: Record<string, unknown>) => scaleGuardProvider.diff!("id", olds as never, news as never);
 const NODE_TIMEOUT_MS = 2000;
 const KEYS = 2000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -80,6 +84,44 @@ describe("scale-out through the program (mocks): masters 3 -> 4", function () {
         const formation = four.one(FORMATION);
         assert.ok(formation.dependsOnUrns.includes(four.one(STATEFUL_SET).urn));
         assert.ok(four.one("kubernetes:apps/v1:Deployment") !== undefined);
+    });
+
+    it("the scale guard holds every Redis object: registered with the shape, the Namespace depends on it, the StatefulSet on the Namespace", async () => {
+        const guard = four.one(SCALE_GUARD);
+        assert.deepStrictEqual({ masters: guard.inputs.masters, replicasPerMaster: guard.inputs.replicasPerMaster }, { masters: 4, replicasPerMaster: 1 });
+        const namespace = four.one("kubernetes:core/v1:Namespace");
+        assert.ok(namespace.dependsOnUrns.includes(guard.urn), "the Namespace does not wait for the scale guard");
+        assert.ok(four.one(STATEFUL_SET).dependsOnUrns.includes(namespace.urn));
+        assert.deepStrictEqual(await diffGuard(three.one(SCALE_GUARD).inputs, guard.inputs), { changes: true, replaces: [], deleteBeforeReplace: false });
+    });
+
+    it("scale-in is refused by the scale guard, before the StatefulSet could shrink: masters 4 -> 3 and replicas 1 -> 0", async () => {
+        const four_ = four.one(SCALE_GUARD).inputs as ScaleShape;
+        const three_ = three.one(SCALE_GUARD).inputs as ScaleShape;
+        const fewerMasters = await scaleGuardProvider.check!(four_, three_);
+        assert.strictEqual(fewerMasters.inputs, undefined);
+        assert.deepStrictEqual(fewerMasters.failures?.map((f) => f.property), ["masters"]);
+        assert.match(fewerMasters.failures![0].reason, /^masters: scaling in from 4 to 3 masters is not supported .*keep masters at 4 or more$/);
+        const fewerReplicas = await scaleGuardProvider.check!(four_, { ...four_, replicasPerMaster: 0 });
+        assert.deepStrictEqual(fewerReplicas.failures?.map((f) => f.property), ["replicasPerMaster"]);
+        assert.deepStrictEqual((await scaleGuardProvider.check!(three_, four_)).inputs, four_);
+        await assert.rejects(scaleGuardProvider.update!("id", four_, three_), /masters: scaling in from 4 to 3/);
+    });
+
+    it("the scale guard's provider survives Pulumi's serialization and works on its own", async () => {
+        const serialized = await pulumi.runtime.serializeFunction(() => scaleGuardProvider, { allowSecrets: false });
+        assert.strictEqual(serialized.containsSecrets, false);
+        const file = path.join(__dirname, "..", "..", "node_modules", ".cache", `scale-guard-${process.pid}.js`);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, serialized.text);
+        try {
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            const loaded = require(file)[serialized.exportName]() as pulumi.dynamic.ResourceProvider;
+            const refused = await loaded.check!({ masters: 4, replicasPerMaster: 1 }, { masters: 3, replicasPerMaster: 1 });
+            assert.match(refused.failures![0].reason, /masters: scaling in from 4 to 3/);
+        } finally {
+            fs.rmSync(file, { force: true });
+        }
     });
 
     it("scale-in (4 -> 3) is refused by the provider's check, naming the field and what is allowed", () => {
