@@ -252,9 +252,8 @@ class Engine {
         // Every pair meets directly (node i meets every node after it) instead of relying on
         // gossip, which needs several 100 ms cron rounds per hop: the mesh completes in about
         // one handshake round trip, and replicas learn their master's id at once.
-        const meetings = planned.flatMap((from, i) => planned.slice(i + 1).map((to) => [from, to] as const));
-        this.log(`meeting: ${meetings.length} direct handshakes between ${planned.length} nodes`);
-        await Promise.all(meetings.map(([from, to]) => this.call(from, "CLUSTER", "MEET", ...splitAddressArgs(to.address))));
+        this.log(`meeting: ${(planned.length * (planned.length - 1)) / 2} direct handshakes between ${planned.length} nodes`);
+        await Promise.all(planned.map((from, i) => this.meet(from, planned.slice(i + 1))));
 
         this.log(`replicating: ${plan.shards.reduce((k, s) => k + s.replicas.length, 0)} replicas`);
         await Promise.all(
@@ -273,9 +272,12 @@ class Engine {
      * the sender's slots and role from the header; the extra handshake is dropped at once.
      */
     private async announce(nodes: readonly FormNode[]): Promise<void> {
-        await Promise.all(
-            nodes.flatMap((from) => nodes.filter((to) => to !== from).map((to) => this.call(from, "CLUSTER", "MEET", ...splitAddressArgs(to.address)))),
-        );
+        await Promise.all(nodes.map((from) => this.meet(from, nodes.filter((to) => to !== from))));
+    }
+
+    /** `from` meets every node of `to` (one batch: one exec over Kubernetes). */
+    private meet(from: FormNode, to: readonly FormNode[]): Promise<void> {
+        return this.o.transport.callEach(from.target, to.map((n) => ["CLUSTER", "MEET", ...splitAddressArgs(n.address)]));
     }
 
     /** REPLICATE as soon as the replica knows its master (and knows it as a master). */
@@ -357,7 +359,7 @@ class Engine {
         const joining = [...newMasters, ...pairing.byMaster.flat().map((a) => this.byAddress.get(a)!)];
         const anchor = members.find((v) => v.self.slotCount > 0)!.node;
         this.log(`joining ${joining.length} nodes (${newMasters.length} new masters) through ${anchor.address}`);
-        await Promise.all(joining.map((n) => this.call(anchor, "CLUSTER", "MEET", ...splitAddressArgs(n.address))));
+        await this.meet(anchor, joining);
         const all = [...members.map((v) => v.node), ...joining.filter((n) => !members.some((v) => v.node === n))];
         const idOf = new Map(views.map((v) => [v.node.address, v.self.id]));
         await this.waitAllKnown(all, idOf);
@@ -407,7 +409,7 @@ class Engine {
         );
         const planned = plan.shards.flatMap((s) => [s.master, ...s.replicas]).map(member);
         const first = member(plan.shards[0].master);
-        await Promise.all(planned.filter((n) => n !== first).map((n) => this.call(first, "CLUSTER", "MEET", ...splitAddressArgs(n.address))));
+        await this.meet(first, planned.filter((n) => n !== first));
         await Promise.all(
             plan.shards.flatMap((s) =>
                 s.replicas

@@ -26,6 +26,12 @@ export interface Transport {
      * Rejects with the server's message on an error reply.
      */
     call(target: string, args: readonly string[]): Promise<string>;
+    /**
+     * Runs several commands on one node, in order, ignoring their replies; rejects on the
+     * first error. Over Kubernetes this is one exec instead of one per command (a full
+     * MEET mesh of N pods would otherwise cost N² API round trips).
+     */
+    callEach(target: string, commands: readonly (readonly string[])[]): Promise<void>;
     /** Releases connections. */
     close(): Promise<void>;
 }
@@ -76,6 +82,10 @@ export class DirectTransport implements Transport {
         return replyToText(reply);
     }
 
+    async callEach(target: string, commands: readonly (readonly string[])[]): Promise<void> {
+        await Promise.all(commands.map((c) => this.call(target, c)));
+    }
+
     async close(): Promise<void> {
         const all = [...this.clients.values()];
         this.clients.clear();
@@ -99,14 +109,27 @@ export function splitAddress(address: string): [string, number] {
  * `-e` makes redis-cli exit non-zero on an error reply.
  */
 export function buildExecCommand(args: readonly string[], port = 6379): string[] {
+    return buildExecScript([args], port);
+}
+
+/**
+ * One exec for several commands: one redis-cli run per command, each reading its own
+ * positional parameters, stopping at the first failure (`set -e`).
+ */
+export function buildExecScript(commands: readonly (readonly string[])[], port = 6379): string[] {
+    if (commands.length === 0) throw new Error("commands: at least one command is needed");
     const positional: string[] = [];
-    const words = args.map((a) => {
-        if (a === PASSWORD_ARG) return '"$REDIS_PASSWORD"';
-        positional.push(a);
-        return `"\${${positional.length}}"`;
+    const lines = commands.map((args) => {
+        const words = args.map((a) => {
+            if (a === PASSWORD_ARG) return '"$REDIS_PASSWORD"';
+            positional.push(a);
+            return `"\${${positional.length}}"`;
+        });
+        return `redis-cli --no-auth-warning -e -h 127.0.0.1 -p ${port} ${words.join(" ")}`;
     });
-    const script = `REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli --no-auth-warning -e -h 127.0.0.1 -p ${port} ${words.join(" ")}`;
-    return ["sh", "-c", script, "redis-cli", ...positional];
+    // A single command execs redis-cli directly so its exit status is the exec's.
+    const body = lines.length === 1 ? `exec ${lines[0]}` : `set -e; ${lines.join("; ")}`;
+    return ["sh", "-c", `export REDISCLI_AUTH="$REDIS_PASSWORD"; ${body}`, "redis-cli", ...positional];
 }
 
 /** The outcome of one exec: the reply text, or an Error carrying redis-cli's message. */
@@ -178,22 +201,30 @@ export class KubernetesTransport implements Transport {
         this.kc.loadFromString(kubeconfig);
     }
 
-    async call(pod: string, args: readonly string[]): Promise<string> {
+    call(pod: string, args: readonly string[]): Promise<string> {
+        return this.exec(pod, buildExecCommand(args), args[0]);
+    }
+
+    async callEach(pod: string, commands: readonly (readonly string[])[]): Promise<void> {
+        if (commands.length > 0) await this.exec(pod, buildExecScript(commands), `${commands.length} commands`);
+    }
+
+    private async exec(pod: string, command: string[], what: string): Promise<string> {
         const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
         const out = collector();
         const err = collector();
         const exec = new k8s.Exec(this.kc);
         return new Promise<string>((resolve, reject) => {
             const timer = setTimeout(
-                () => reject(new Error(`exec in pod ${this.namespace}/${pod} timed out after ${this.execTimeoutMs} ms: ${args[0]}`)),
+                () => reject(new Error(`exec in pod ${this.namespace}/${pod} timed out after ${this.execTimeoutMs} ms: ${what}`)),
                 this.execTimeoutMs,
             );
-            exec.exec(this.namespace, pod, this.container, buildExecCommand(args), out.stream, err.stream, null, false, (status) => {
+            exec.exec(this.namespace, pod, this.container, command, out.stream, err.stream, null, false, (status) => {
                 clearTimeout(timer);
                 try {
                     resolve(parseExecResult(status, out.text(), err.text()));
                 } catch (e) {
-                    reject(new Error(`${args[0]} in pod ${this.namespace}/${pod}: ${(e as Error).message}`));
+                    reject(new Error(`${what} in pod ${this.namespace}/${pod}: ${(e as Error).message}`));
                 }
             }).catch((e: unknown) => {
                 clearTimeout(timer);

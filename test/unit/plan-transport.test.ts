@@ -1,14 +1,17 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import type { V1NodeList, V1PodList } from "@kubernetes/client-node";
-import { PASSWORD_ARG, buildExecCommand, parseExecResult, podsWithPlacement, replyToText, splitAddress } from "../../components/formation/transport";
+import { PASSWORD_ARG, buildExecCommand, buildExecScript, parseExecResult, podsWithPlacement, replyToText, splitAddress } from "../../components/formation/transport";
 
 describe("formation transport (components/formation/transport.ts, pure parts)", () => {
     describe("buildExecCommand", () => {
         it("passes every argument as a positional parameter and takes the password from the pod's env", () => {
             const cmd = buildExecCommand(["CLUSTER", "MEET", "10.0.0.2", "6379"]);
             assert.deepStrictEqual(cmd.slice(0, 2), ["sh", "-c"]);
-            assert.match(cmd[2], /^REDISCLI_AUTH="\$REDIS_PASSWORD" exec redis-cli --no-auth-warning -e -h 127\.0\.0\.1 -p 6379 "\$\{1\}" "\$\{2\}" "\$\{3\}" "\$\{4\}"$/);
+            assert.match(cmd[2], /^export REDISCLI_AUTH="\$REDIS_PASSWORD"; exec redis-cli --no-auth-warning -e -h 127\.0\.0\.1 -p 6379 "\$\{1\}" "\$\{2\}" "\$\{3\}" "\$\{4\}"$/);
             assert.deepStrictEqual(cmd.slice(3), ["redis-cli", "CLUSTER", "MEET", "10.0.0.2", "6379"]);
         });
 
@@ -24,6 +27,36 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
             const script = cmd[2].replace("exec redis-cli --no-auth-warning -e -h 127.0.0.1 -p 6379", `exec sh -c 'printf "[%s]" "$REDISCLI_AUTH" "$@"' redis-cli`);
             const r = spawnSync(cmd[0], [cmd[1], script, ...cmd.slice(3)], { encoding: "utf8", env: { REDIS_PASSWORD: "s3 cr$t" } });
             assert.strictEqual(r.stdout, `[s3 cr$t][SET][k y]["$HOME'\`][]`);
+        });
+    });
+
+    describe("buildExecScript", () => {
+        // A stand-in redis-cli on PATH prints what it receives and fails on FAIL, like `redis-cli -e` on an error reply.
+        function runWithFakeCli(cmd: string[]): { status: number | null; stdout: string } {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-cli-"));
+            try {
+                fs.writeFileSync(
+                    path.join(dir, "redis-cli"),
+                    '#!/bin/sh\nshift 6 # --no-auth-warning -e -h 127.0.0.1 -p 6379\nprintf "%s|" "$REDISCLI_AUTH" "$@"; echo\nfor a; do [ "$a" = FAIL ] && exit 1; done; exit 0\n',
+                    { mode: 0o755 },
+                );
+                const r = spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", env: { PATH: `${dir}:/usr/bin:/bin`, REDIS_PASSWORD: "pw" } });
+                return { status: r.status, stdout: r.stdout };
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        }
+
+        it("runs every command in one shell, each with its own arguments", () => {
+            const r = runWithFakeCli(buildExecScript([["CLUSTER", "MEET", "10.0.0.2", "6379"], ["CLUSTER", "MEET", "10.0.0.3", "6379"]]));
+            assert.strictEqual(r.status, 0);
+            assert.strictEqual(r.stdout, "pw|CLUSTER|MEET|10.0.0.2|6379|\npw|CLUSTER|MEET|10.0.0.3|6379|\n");
+        });
+
+        it("stops at the first failing command and fails the exec", () => {
+            const r = runWithFakeCli(buildExecScript([["PING"], ["FAIL"], ["NEVER"]]));
+            assert.strictEqual(r.status, 1);
+            assert.strictEqual(r.stdout, "pw|PING|\npw|FAIL|\n");
         });
     });
 
