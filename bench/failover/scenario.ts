@@ -18,6 +18,8 @@ export interface FailoverOptions {
     /** Loopback block of the cluster's nodes. */
     readonly block: number;
     readonly nodeTimeoutMs: number;
+    /** Default 1 (the shipped shape). With 2, durable writes resume without waiting for the killed node. */
+    readonly replicasPerMaster?: number;
     readonly clients?: number;
     /** Load before the kill (ms). */
     readonly warmupMs?: number;
@@ -73,10 +75,10 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number): Pro
 export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
     const log = o.log ?? (() => undefined);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hitcounter-failover-${o.nodeTimeoutMs}-`));
-    const cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir, block: o.block, nodeTimeoutMs: o.nodeTimeoutMs });
+    const cluster = await startLocalCluster({ masters: 3, replicasPerMaster: o.replicasPerMaster ?? 1, dir, block: o.block, nodeTimeoutMs: o.nodeTimeoutMs });
     let server: Awaited<ReturnType<typeof startServer>> | undefined;
     let load: HitLoad | undefined;
-    let probe: Redis | undefined;
+    const probes: Redis[] = [];
     try {
         server = await startServer(
             {
@@ -104,13 +106,15 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
         if (!victim) throw new Error(`master ${killedMaster} is not one of this cluster's processes`);
         // CLUSTER SLOTS hides replicas that have not replicated a byte yet; CLUSTER NODES lists them all.
         const nodesText = (await server.redis.cluster("NODES")) as string;
-        const heirLine = nodesText.split("\n").find((l) => l.split(" ")[2]?.includes("slave") && l.split(" ")[3] === owner[2][2]);
-        if (!heirLine) throw new Error(`master ${killedMaster} has no replica to fail over to:\n${nodesText}`);
-        const heirAddress = heirLine.split(" ")[1].split("@")[0];
-        const heir: [string, number] = [heirAddress.slice(0, heirAddress.lastIndexOf(":")), Number(heirAddress.slice(heirAddress.lastIndexOf(":") + 1))];
-        probe = new Redis({ host: heir[0], port: heir[1], password: cluster.password, lazyConnect: true, maxRetriesPerRequest: 0 });
-        await probe.connect();
-        const heirProbe = probe;
+        const heirs = nodesText
+            .split("\n")
+            .filter((l) => l.split(" ")[2]?.includes("slave") && l.split(" ")[3] === owner[2][2])
+            .map((l) => l.split(" ")[1].split("@")[0]);
+        if (heirs.length === 0) throw new Error(`master ${killedMaster} has no replica to fail over to:\n${nodesText}`);
+        for (const heir of heirs) {
+            const probe = new Redis({ host: heir.slice(0, heir.lastIndexOf(":")), port: Number(heir.slice(heir.lastIndexOf(":") + 1)), password: cluster.password, maxRetriesPerRequest: 0 });
+            probes.push(probe);
+        }
 
         load = new HitLoad({ url: `${server.url}/`, clients: o.clients ?? 12 });
         await new Promise((r) => setTimeout(r, o.warmupMs ?? 1000));
@@ -121,10 +125,11 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
         const failover = (async () => {
             const deadline = Date.now() + (o.recoveryTimeoutMs ?? 40_000);
             while (Date.now() < deadline) {
-                const role = (await heirProbe.call("ROLE")) as [string, ...unknown[]];
-                if (role[0] === "master") {
+                const roles = (await Promise.all(probes.map((p) => p.call("ROLE")))) as Array<[string, ...unknown[]]>;
+                const promoted = roles.findIndex((r) => r[0] === "master");
+                if (promoted >= 0) {
                     const promotedMs = activeLoad.now() - killedAt;
-                    log(`replica ${heir[0]}:${heir[1]} promoted after ${promotedMs.toFixed(0)} ms`);
+                    log(`replica ${heirs[promoted]} promoted after ${promotedMs.toFixed(0)} ms`);
                     if (!(o.rejoinKilled ?? true)) return { promotedMs };
                     await LocalRedisNode.start(victim.spec);
                     return { promotedMs, rejoinedMs: activeLoad.now() - killedAt };
@@ -154,7 +159,7 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
     } finally {
         await load?.stop();
         await server?.close();
-        probe?.disconnect();
+        probes.forEach((p) => p.disconnect());
         await cluster.stop();
         // Also the restarted node, which is not in cluster.nodes.
         await stopLocalCluster(dir);
