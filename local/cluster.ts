@@ -78,7 +78,8 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
         throw new Error(`dir: ${dir} already has ${running.length} running nodes (${running.map((n) => n.address).join(", ")}); stop them first (\`npm run local -- down --dir ${o.dir}\`)`);
     }
     const log = o.log ?? (() => undefined);
-    const password = o.password ?? randomBytes(18).toString("base64url");
+    // A DIR started before keeps its password: its data and clients' settings stay valid.
+    const password = o.password ?? readLocalClusterState(dir)?.password ?? randomBytes(18).toString("base64url");
     const count = o.masters * (1 + o.replicasPerMaster);
     const specs: LocalNodeSpec[] = loopbackAddresses(o.block ?? 1, count).map((host, i) => ({
         host,

@@ -107,6 +107,22 @@ describe("formation against real redis-server", function () {
             }
         });
 
+        it("stopped and started again in the same dir: same cluster, same data, nothing re-formed", async () => {
+            await cluster.stop();
+            const again = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: cluster.dir, block: 10, nodeTimeoutMs: NODE_TIMEOUT_MS });
+            clusters.push(again);
+            assert.strictEqual(again.formation.action, "unchanged");
+            assert.strictEqual(again.password, cluster.password);
+            assert.deepStrictEqual(again.shards.map((s) => s.master.id), cluster.shards.map((s) => s.master.id));
+            const client = clusterClient(again);
+            try {
+                assert.strictEqual(await client.get("formation:test"), "hello");
+            } finally {
+                client.disconnect();
+            }
+            cluster = again;
+        });
+
         it("a node of this cluster is refused when another set of nodes is formed with it", async () => {
             const fresh = await Promise.all(
                 loopbackAddresses(11, 2).map((h, i) =>
