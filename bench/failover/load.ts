@@ -27,6 +27,16 @@ export interface LoadOptions {
     readonly maxRequests?: number;
 }
 
+/** HTTP status of a GET (0 when the request failed below HTTP). */
+export function statusOf(url: string): Promise<number> {
+    return new Promise((resolve) => {
+        http.get(url, { agent: false }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+        }).on("error", () => resolve(0));
+    });
+}
+
 const COUNT = /I have been hit (\d+) times since deployment\./;
 
 export class HitLoad {

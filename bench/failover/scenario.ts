@@ -4,7 +4,6 @@
  * `hits`, and load kept up until writes succeed again.
  */
 import * as fs from "fs";
-import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { HITS_KEY } from "../../app/hits";
@@ -12,7 +11,7 @@ import { startServer } from "../../app/server";
 import Redis from "ioredis";
 import { startLocalCluster, stopLocalCluster } from "../../local/cluster";
 import { LocalRedisNode } from "../../local/redisNode";
-import { FailoverFindings, HitLoad, analyseAnswers } from "./load";
+import { FailoverFindings, HitLoad, analyseAnswers, statusOf } from "./load";
 
 export interface FailoverOptions {
     /** Loopback block of the cluster's nodes. */
@@ -54,15 +53,6 @@ export interface FailoverResult extends FailoverFindings {
     readonly readyAfter: boolean;
 }
 
-function getStatus(url: string): Promise<number> {
-    return new Promise((resolve) => {
-        http.get(url, (res) => {
-            res.resume();
-            res.on("end", () => resolve(res.statusCode ?? 0));
-        }).on("error", () => resolve(0));
-    });
-}
-
 async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -94,7 +84,7 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
             { defaultMetrics: false, log: () => undefined },
         );
         const app = server;
-        if (!(await eventually(async () => (await getStatus(`${app.url}/readyz`)) === 200, 10_000))) throw new Error("hit counter never became ready");
+        if (!(await eventually(async () => (await statusOf(`${app.url}/readyz`)) === 200, 10_000))) throw new Error("hit counter never became ready");
 
         // Ask the cluster itself which master owns the key right now.
         const slot = (await server.redis.cluster("KEYSLOT", HITS_KEY)) as number;
@@ -143,7 +133,7 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
         if (first) await new Promise((r) => setTimeout(r, 500));
         await load.stop();
         const findings = analyseAnswers(load.answers);
-        const readyAfter = await eventually(async () => (await getStatus(`${app.url}/readyz`)) === 200, 10_000);
+        const readyAfter = await eventually(async () => (await statusOf(`${app.url}/readyz`)) === 200, 10_000);
         const finalCounter = Number(await server.redis.get(HITS_KEY));
         return {
             ...findings,

@@ -9,12 +9,12 @@
  */
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { bundleServer } from "../../components/app/bundle";
 import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/config";
 import { LocalCluster, startLocalCluster } from "../../local/cluster";
+import { statusOf } from "../failover/load";
 
 const PYTHON = "/usr/bin/python3";
 const FLASK_APP = path.join(__dirname, "flask_app.py");
@@ -48,19 +48,10 @@ function arg(name: string, fallback: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function get(url: string): Promise<number> {
-    return new Promise((resolve) => {
-        http.get(url, (res) => {
-            res.resume();
-            res.on("end", () => resolve(res.statusCode ?? 0));
-        }).on("error", () => resolve(0));
-    });
-}
-
 async function waitFor200(url: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-        if ((await get(url)) === 200) return;
+        if ((await statusOf(url)) === 200) return;
         await sleep(100);
     }
     throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
