@@ -138,6 +138,14 @@ interface NodeView {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Above this many nodes the announce round (N·(N-1) extra handshakes) costs more than it
+ * saves: Redis itself pings every peer within cluster-node-timeout/2. Measured on 2 busy
+ * cores: 40 nodes formed in 1.65 s with it vs 2.5 s without; 60 nodes in 3.3-4.0 s with
+ * it vs 2.4-3.0 s without.
+ */
+export const ANNOUNCE_MAX_NODES = 40;
+
 /** Refusals carry this type so callers (provider, CLI) can tell them from transient failures. */
 export class FormationRefused extends Error {
     constructor(message: string) {
@@ -260,7 +268,7 @@ class Engine {
             plan.shards.flatMap((s) => s.replicas.map((r) => this.replicate(member(r), member(s.master), idOf.get(s.master)!))),
         );
         await this.waitAllKnown(planned, idOf);
-        this.log(`all ${planned.length} nodes know each other; announcing slots and roles`);
+        this.log(`all ${planned.length} nodes know each other`);
         await this.announce(planned);
         return this.finish("created", planned, plan);
     }
@@ -272,6 +280,8 @@ class Engine {
      * the sender's slots and role from the header; the extra handshake is dropped at once.
      */
     private async announce(nodes: readonly FormNode[]): Promise<void> {
+        if (nodes.length > ANNOUNCE_MAX_NODES) return;
+        this.log(`announcing slots and roles: ${nodes.length * (nodes.length - 1)} handshakes`);
         await Promise.all(nodes.map((from) => this.meet(from, nodes.filter((to) => to !== from))));
     }
 
