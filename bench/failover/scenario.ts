@@ -6,9 +6,10 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { HITS_KEY } from "../../app/hits";
-import { startServer } from "../../app/server";
 import Redis from "ioredis";
+import { SERVER_DEFAULTS } from "../../app/config";
+import { HITS_KEY } from "../../app/hits";
+import { RunningServer, startServer } from "../../app/server";
 import { startLocalCluster, stopLocalCluster } from "../../local/cluster";
 import { LocalRedisNode } from "../../local/redisNode";
 import { FailoverFindings, HitLoad, analyseAnswers, statusOf } from "./load";
@@ -44,8 +45,9 @@ export interface FailoverResult extends FailoverFindings {
     readonly promotedMs?: number;
     /** From the SIGKILL until the restarted node answered again (when rejoinKilled). */
     readonly rejoinedMs?: number;
-    /** Acknowledged hits answered before the SIGKILL and sent after it: the load straddled the outage. */
+    /** Acknowledged hits answered before the SIGKILL (both > 0: the load straddled the outage). */
     readonly acknowledgedBeforeKill: number;
+    /** Acknowledged hits of requests sent after the SIGKILL. */
     readonly acknowledgedAfterKill: number;
     /** `hits` as read from Redis after the run. */
     readonly finalCounter: number;
@@ -66,7 +68,7 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
     const log = o.log ?? (() => undefined);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hitcounter-failover-${o.nodeTimeoutMs}-`));
     const cluster = await startLocalCluster({ masters: 3, replicasPerMaster: o.replicasPerMaster ?? 1, dir, block: o.block, nodeTimeoutMs: o.nodeTimeoutMs });
-    let server: Awaited<ReturnType<typeof startServer>> | undefined;
+    let server: RunningServer | undefined;
     let load: HitLoad | undefined;
     const probes: Redis[] = [];
     try {
@@ -78,8 +80,8 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
                 host: "127.0.0.1",
                 port: 0,
                 waitReplicas: o.waitReplicas ?? 1,
-                waitTimeoutMs: 250,
-                requestTimeoutMs: 3000,
+                waitTimeoutMs: SERVER_DEFAULTS.waitTimeoutMs,
+                requestTimeoutMs: SERVER_DEFAULTS.requestTimeoutMs,
             },
             { defaultMetrics: false, log: () => undefined },
         );
