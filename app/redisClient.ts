@@ -43,9 +43,8 @@ export function clusterOptions(config: ServerConfig): ClusterOptions {
             password: config.redisPassword,
             tls: config.redisTls ? {} : undefined,
             connectTimeout: s.connectTimeout,
+            // TCP keep-alive probes after 10 s idle: a vanished node (no RST) is noticed.
             keepAlive: 10_000,
-            // Kubernetes' probes and logs want the failure, not an endless retry of one command.
-            maxRetriesPerRequest: 1,
         },
     };
 }
