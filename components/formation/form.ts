@@ -139,10 +139,10 @@ interface NodeView {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * Above this many nodes the announce round (N·(N-1) extra handshakes) costs more than it
- * saves: Redis itself pings every peer within cluster-node-timeout/2. Measured on 2 busy
- * cores: 40 nodes formed in 1.65 s with it vs 2.5 s without; 60 nodes in 3.3-4.0 s with
- * it vs 2.4-3.0 s without.
+ * Above this many nodes the announce round (N·(N-1) extra handshakes) costs more CPU
+ * than it saves waiting: Redis itself pings every peer within cluster-node-timeout/2.
+ * The crossover lay between 40 and 60 nodes on this project's 2-core machine
+ * (`npm run bench:formation -- --sizes 20,30 --verbose` shows the phases).
  */
 export const ANNOUNCE_MAX_NODES = 40;
 
