@@ -92,6 +92,7 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         redisSeeds: formation.seeds,
         passwordSecretName: redis.secret.metadata.name,
         serverSource: inputs.appServerSource,
+        replicasPerMaster: settings.redis.replicasPerMaster,
         provider,
     }, { dependsOn: [formation] });
 

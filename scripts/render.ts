@@ -43,6 +43,7 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
         redisSeeds: seedEndpoints(redisOptions),
         passwordSecretName: redisObjectNames(REDIS_NAME).secret,
         serverSource: o.serverSource ?? "",
+        replicasPerMaster: settings.redis.replicasPerMaster,
     };
     if (runsBundledServer(settings.app) && !o.serverSource) throw new Error("serverSource: the bundled hit-counter server is required unless app:image is set");
     const objects: unknown[] = [

@@ -24,7 +24,17 @@ export interface HitCounterManifestOptions {
     readonly passwordSecretName: pulumi.Input<string>;
     /** Bundled server (one CommonJS file); unused when `app.image` is set. */
     readonly serverSource: pulumi.Input<string>;
+    /** Redis replicas per master: a hit is acknowledged once one of them holds it (none: no WAIT). */
+    readonly replicasPerMaster: number;
 }
+
+/** WAIT_REPLICAS for the server: one replica when the cluster has replicas, else every hit would be refused. */
+export function waitReplicasFor(replicasPerMaster: number): number {
+    return Math.min(1, replicasPerMaster);
+}
+
+/** Seconds a terminating pod keeps serving so endpoints controllers and load balancers stop sending to it first. */
+const PRE_STOP_PAUSE_SECONDS = 5;
 
 /** Labels of the app pods: the Redis NetworkPolicy admits exactly these as clients. */
 export function hitCounterPodLabels(name: string): Record<string, string> {
@@ -62,6 +72,7 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
         { name: "REDIS_TLS", value: "false" },
         { name: "PORT", value: String(APP_PORT) },
         { name: "HOST", value: "0.0.0.0" },
+        { name: "WAIT_REPLICAS", value: String(waitReplicasFor(o.replicasPerMaster)) },
     ];
     return {
         apiVersion: "apps/v1",
@@ -85,6 +96,8 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                 spec: {
                     securityContext: { runAsNonRoot: true, runAsUser: NODE_UID, runAsGroup: NODE_UID, seccompProfile: { type: "RuntimeDefault" } },
                     enableServiceLinks: false,
+                    // preStop pause + the server's own drain (in-flight hits finish on SIGTERM).
+                    terminationGracePeriodSeconds: PRE_STOP_PAUSE_SECONDS + 15,
                     topologySpreadConstraints: [
                         { topologyKey: "kubernetes.io/hostname", maxSkew: 1, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: labels } },
                     ],
@@ -96,6 +109,7 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                             ports: [{ name: "http", containerPort: APP_PORT }],
                             env,
                             resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+                            lifecycle: { preStop: { exec: { command: ["sleep", String(PRE_STOP_PAUSE_SECONDS)] } } },
                             livenessProbe: httpProbe("/healthz", 10),
                             readinessProbe: httpProbe("/readyz", 5),
                             securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },

@@ -171,11 +171,12 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
 describe("hit-counter manifests", () => {
     it("env per the server contract; plain inputs stay plain for YAML", () => {
         const s = parseWorkloadSettings({});
-        const d = renderDeployment({ name: "hit-counter", namespace: "redis", app: s.app, redisSeeds: ["a:6379", "b:6379"], passwordSecretName: "redis-auth", serverSource: "console.log(1)" }) as Plain;
+        const d = renderDeployment({ name: "hit-counter", namespace: "redis", app: s.app, redisSeeds: ["a:6379", "b:6379"], passwordSecretName: "redis-auth", serverSource: "console.log(1)", replicasPerMaster: 1 }) as Plain;
         const env = Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Plain) => [e.name, e.value ?? e.valueFrom]));
         assert.equal(env.REDIS_NODES, "a:6379,b:6379");
         assert.equal(env.REDIS_TLS, "false");
         assert.equal(env.PORT, "8080");
+        assert.equal(env.WAIT_REPLICAS, "1");
         assert.deepEqual(env.REDIS_PASSWORD, { secretKeyRef: { name: "redis-auth", key: "password" } });
         const c = d.spec.template.spec.containers[0];
         assert.equal(c.readinessProbe.httpGet.path, "/readyz");
@@ -183,6 +184,19 @@ describe("hit-counter manifests", () => {
         assert.equal(d.spec.template.metadata.annotations["prometheus.io/path"], "/metrics");
         assert.match(d.spec.template.metadata.annotations["redis-cluster-gke/server-sha256"], /^[0-9a-f]{64}$/);
         assert.equal(mapInput(3, (n) => n + 1), 4);
+        assert.deepEqual(d.spec.template.spec.containers[0].lifecycle.preStop.exec.command, ["sleep", "5"]);
+        assert.ok(d.spec.template.spec.terminationGracePeriodSeconds > 5);
+    });
+
+    it("waits for a replica only where the cluster has replicas (replicasPerMaster 0 would refuse every hit)", () => {
+        const s = parseWorkloadSettings({});
+        const envOf = (replicasPerMaster: number) => {
+            const d = renderDeployment({ name: "hit-counter", namespace: "redis", app: s.app, redisSeeds: ["a:6379"], passwordSecretName: "redis-auth", serverSource: "x", replicasPerMaster }) as Plain;
+            return Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Plain) => [e.name, e.value ?? e.valueFrom]));
+        };
+        assert.equal(envOf(0).WAIT_REPLICAS, "0");
+        assert.equal(envOf(1).WAIT_REPLICAS, "1");
+        assert.equal(envOf(3).WAIT_REPLICAS, "1");
     });
 });
 
