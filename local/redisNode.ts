@@ -57,7 +57,8 @@ export function writeNodeConfig(spec: LocalNodeSpec): string {
     return file;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function isAlive(pid: number): boolean {
     try {
         process.kill(pid, 0);
         return true;

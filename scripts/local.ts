@@ -16,6 +16,7 @@ import * as path from "path";
 import { bundleServer } from "../components/app/bundle";
 import { DirectTransport } from "../components/formation/transport";
 import { LocalCluster, ShardInfo, attachLocalNodes, readLocalClusterState, startLocalCluster, stopLocalCluster } from "../local/cluster";
+import { isAlive } from "../local/redisNode";
 
 const COMMANDS = ["demo", "up", "down", "status"] as const;
 type Command = (typeof COMMANDS)[number];
@@ -92,15 +93,6 @@ const APP_STATE = "app.json";
 interface AppState {
     readonly pid: number;
     readonly url: string;
-}
-
-function isAlive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
 }
 
 function portIsFree(port: number): Promise<boolean> {
