@@ -67,18 +67,21 @@ export function checkFormationInputs(olds: Partial<FormationInputs> | undefined,
     const failures: pulumi.dynamic.CheckFailure[] = [];
     const fail = (property: string, reason: string) => failures.push({ property, reason });
     const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
-    if (typeof news.kubeconfig !== "string" || news.kubeconfig.trim() === "") fail("kubeconfig", "kubeconfig: required, the kubeconfig (YAML) of the target cluster");
+    // At preview, inputs computed from resources not created yet (a new cluster's kubeconfig, the
+    // namespace) arrive as Pulumi's unknown sentinel; they are checked again once known.
+    const known = (field: keyof FormationInputs) => news[field] !== pulumi.runtime.unknownValue;
+    if (known("kubeconfig") && (typeof news.kubeconfig !== "string" || news.kubeconfig.trim() === "")) fail("kubeconfig", "kubeconfig: required, the kubeconfig (YAML) of the target cluster");
     for (const field of ["namespace", "statefulSetName", "containerName"] as const) {
         const v = news[field];
-        if (typeof v !== "string" || v.length > 63 || !DNS_LABEL.test(v)) {
+        if (known(field) && (typeof v !== "string" || v.length > 63 || !DNS_LABEL.test(v))) {
             fail(field, `${field}: expected a DNS label (lowercase letters, digits and '-', at most 63 characters), got ${JSON.stringify(v)}`);
         }
     }
-    if (news.headlessServiceName !== undefined && (typeof news.headlessServiceName !== "string" || !DNS_LABEL.test(news.headlessServiceName))) {
+    if (news.headlessServiceName !== undefined && known("headlessServiceName") && (typeof news.headlessServiceName !== "string" || !DNS_LABEL.test(news.headlessServiceName))) {
         fail("headlessServiceName", `headlessServiceName: expected a DNS label or nothing, got ${JSON.stringify(news.headlessServiceName)}`);
     }
-    if (!isInt(news.masters) || news.masters < 3) fail("masters", `masters: expected an integer of at least 3, got ${JSON.stringify(news.masters)}`);
-    if (!isInt(news.replicasPerMaster) || news.replicasPerMaster < 0 || news.replicasPerMaster > 5) {
+    if (known("masters") && (!isInt(news.masters) || news.masters < 3)) fail("masters", `masters: expected an integer of at least 3, got ${JSON.stringify(news.masters)}`);
+    if (known("replicasPerMaster") && (!isInt(news.replicasPerMaster) || news.replicasPerMaster < 0 || news.replicasPerMaster > 5)) {
         fail("replicasPerMaster", `replicasPerMaster: expected an integer from 0 to 5, got ${JSON.stringify(news.replicasPerMaster)}`);
     }
     if (typeof news.providerVersion !== "string" || news.providerVersion === "") fail("providerVersion", "providerVersion: required (e.g. FORMATION_PROVIDER_VERSION)");

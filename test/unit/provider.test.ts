@@ -28,6 +28,14 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
             assert.deepStrictEqual(checkFormationInputs(undefined, valid), []);
         });
 
+        it("at preview, accepts inputs that are not known yet (a new cluster's kubeconfig, its namespace)", () => {
+            const unknown = pulumi.runtime.unknownValue as never;
+            const preview = { ...valid, kubeconfig: unknown, namespace: unknown, statefulSetName: unknown, headlessServiceName: unknown, masters: unknown };
+            assert.deepStrictEqual(checkFormationInputs(undefined, preview), []);
+            // Known values are still checked next to unknown ones.
+            assert.deepStrictEqual(checkFormationInputs(undefined, { ...preview, replicasPerMaster: 9 }).map((f) => f.property), ["replicasPerMaster"]);
+        });
+
         const bad: [string, Partial<FormationInputs>, RegExp][] = [
             ["masters", { masters: 2 }, /masters: expected an integer of at least 3, got 2/],
             ["masters", { masters: 3.5 }, /masters: expected an integer of at least 3/],
