@@ -10,18 +10,19 @@
  * every attempt (loopback block 127.0.40-49.x), engines alternating first. Prints a
  * table with medians and the ratio ours / redis-cli.
  *
- *   npm run bench:formation [-- --sizes 3,10,30 --runs 3]
+ *   npm run bench:formation [-- --sizes 3,10,30 --runs 3 --node-timeout-ms 1000 --verbose]
+ * (--node-timeout-ms defaults to the shipped DEFAULT_NODE_TIMEOUT_MS)
  */
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/config";
 import { FormNode, form, waitUntilClusterOk, waitUntilFormed } from "../../components/formation/form";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 
 const PASSWORD = "bench-formation";
-const NODE_TIMEOUT_MS = 2000;
 /**
  * Redis keeps a freshly started master's cluster_state at "fail" for its first 2 s
  * (CLUSTER_WRITABLE_DELAY). On Kubernetes the pods have been up for much longer when
@@ -33,9 +34,18 @@ const FORMED_TIMEOUT_MS = 120_000;
 
 type Engine = "ours" | "redis-cli";
 
-function parseFlags(argv: readonly string[]): { sizes: number[]; runs: number; verbose: boolean } {
+interface Flags {
+    readonly sizes: number[];
+    readonly runs: number;
+    readonly verbose: boolean;
+    /** cluster-node-timeout of every node, both engines alike; the shipped default unless given. */
+    readonly nodeTimeoutMs: number;
+}
+
+function parseFlags(argv: readonly string[]): Flags {
     let sizes = [3, 10, 30];
     let runs = 3;
+    let nodeTimeoutMs = DEFAULT_NODE_TIMEOUT_MS;
     let verbose = false;
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
@@ -46,17 +56,18 @@ function parseFlags(argv: readonly string[]): { sizes: number[]; runs: number; v
         const value = argv[++i];
         if (flag === "--sizes" && value && /^\d+(,\d+)*$/.test(value)) sizes = value.split(",").map(Number);
         else if (flag === "--runs" && value && /^[1-9]\d*$/.test(value)) runs = Number(value);
-        else throw new Error(`unknown flag or bad value: ${flag} ${value ?? ""} (allowed: --sizes 3,10,30 --runs N --verbose)`);
+        else if (flag === "--node-timeout-ms" && value && /^\d+$/.test(value) && Number(value) >= 100) nodeTimeoutMs = Number(value);
+        else throw new Error(`unknown flag or bad value: ${flag} ${value ?? ""} (allowed: --sizes 3,10,30 --runs N --node-timeout-ms >=100 --verbose)`);
     }
     if (sizes.some((s) => s < 3 || s > 100)) throw new Error("--sizes: each size (masters, 1 replica each) must be 3-100");
-    return { sizes, runs, verbose };
+    return { sizes, runs, verbose, nodeTimeoutMs };
 }
 
-async function startNodes(block: number, count: number): Promise<{ nodes: LocalRedisNode[]; dir: string }> {
+async function startNodes(block: number, count: number, nodeTimeoutMs: number): Promise<{ nodes: LocalRedisNode[]; dir: string }> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-formation-"));
     const started = await Promise.allSettled(
         loopbackAddresses(block, count).map((host, i) =>
-            LocalRedisNode.start({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: `redis-${i}.local` }, 120_000),
+            LocalRedisNode.start({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs, announceHostname: `redis-${i}.local` }, 120_000),
         ),
     );
     const nodes = started.filter((r): r is PromiseFulfilledResult<LocalRedisNode> => r.status === "fulfilled").map((r) => r.value);
@@ -89,8 +100,9 @@ interface Timing {
     readonly ok: number;
 }
 
-async function attempt(engine: Engine, masters: number, block: number, verbose: boolean): Promise<Timing> {
-    const { nodes, dir } = await startNodes(block, masters * 2);
+async function attempt(engine: Engine, masters: number, block: number, flags: Flags): Promise<Timing> {
+    const { verbose } = flags;
+    const { nodes, dir } = await startNodes(block, masters * 2, flags.nodeTimeoutMs);
     const transport = new DirectTransport(PASSWORD);
     try {
         await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -125,7 +137,8 @@ const median = (xs: readonly number[]) => {
 };
 
 async function main(): Promise<void> {
-    const { sizes, runs, verbose } = parseFlags(process.argv.slice(2));
+    const flags = parseFlags(process.argv.slice(2));
+    const { sizes, runs } = flags;
     // Load the client library once, outside the timed region (redis-cli is a ready binary).
     require("ioredis");
     const rows: { size: number; ours: Timing[]; cli: Timing[] }[] = [];
@@ -136,7 +149,7 @@ async function main(): Promise<void> {
             // Alternate which engine goes first, and give each attempt its own fresh addresses.
             const order: Engine[] = r % 2 === 0 ? ["ours", "redis-cli"] : ["redis-cli", "ours"];
             for (const engine of order) {
-                const t = await attempt(engine, masters, block, verbose);
+                const t = await attempt(engine, masters, block, flags);
                 block = block === 49 ? 40 : block + 1;
                 (engine === "ours" ? row.ours : row.cli).push(t);
                 process.stderr.write(`${masters}x1 run ${r + 1} ${engine}: formed ${t.formed.toFixed(0)} ms, cluster_state:ok ${t.ok.toFixed(0)} ms\n`);
@@ -145,7 +158,7 @@ async function main(): Promise<void> {
         rows.push(row);
     }
     const date = new Date().toISOString().slice(0, 10);
-    console.log(`\nFormation benchmark (${date}, ${os.cpus().length} CPUs, redis-server ${redisVersion()}, cluster-node-timeout ${NODE_TIMEOUT_MS} ms, median of ${runs})`);
+    console.log(`\nFormation benchmark (${date}, ${os.cpus().length} CPUs, redis-server ${redisVersion()}, cluster-node-timeout ${flags.nodeTimeoutMs} ms, median of ${runs})`);
     console.log('"formed" = all slots covered, all nodes agree, all replica links up; "state ok" = additionally cluster_state:ok on every node');
     console.log("| size | formed: this engine | formed: redis-cli create + wait | ratio | state ok: this engine | state ok: redis-cli | ratio |");
     console.log("|---|---|---|---|---|---|---|");
