@@ -20,7 +20,8 @@ import { builtinModules } from "module";
 import type { AddressInfo } from "net";
 import { parse as parseYaml } from "yaml";
 import { runProgram } from "../support/mocks";
-import { formationProvider, FORMATION_PROVIDER_VERSION } from "../../components/formation/provider";
+import { formationProvider } from "../../components/formation/provider";
+import { validFormationInputs } from "../support/formationInputs";
 import { PROJECT, parseSettings } from "../../components/config";
 
 const repoRoot = path.resolve(__dirname, "../..");
@@ -155,13 +156,7 @@ describe("Pulumi Deployments readiness", () => {
             let failure: Error | undefined;
             try {
                 await formationProvider.create!({
-                    kubeconfig,
-                    namespace: "redis",
-                    statefulSetName: "redis",
-                    containerName: "redis",
-                    masters: 3,
-                    replicasPerMaster: 1,
-                    providerVersion: FORMATION_PROVIDER_VERSION,
+                    ...validFormationInputs(kubeconfig),
                     headlessServiceName: "redis-headless",
                     timeoutMs: 1000,
                 });

@@ -6,7 +6,8 @@
  */
 import * as assert from "assert";
 import { CONFIG_KEYS, ConfigError, PROJECT, RawConfig, parseSettings } from "../../components/config";
-import { FORMATION_PROVIDER_VERSION, FormationInputs, checkFormationInputs, formationProvider } from "../../components/formation/provider";
+import { FormationInputs, checkFormationInputs, formationProvider } from "../../components/formation/provider";
+import { validFormationInputs } from "../support/formationInputs";
 import { ConfigError as ServerConfigError, parseServerConfig } from "../../app/config";
 import { UsageError, parseArgs } from "../../scripts/local";
 
@@ -106,15 +107,7 @@ describe("bad input: stack config (components/config.ts parseSettings)", () => {
     });
 });
 
-const VALID_FORMATION: FormationInputs = {
-    kubeconfig: KUBECONFIG,
-    namespace: "redis",
-    statefulSetName: "redis",
-    containerName: "redis",
-    masters: 3,
-    replicasPerMaster: 1,
-    providerVersion: FORMATION_PROVIDER_VERSION,
-};
+const VALID_FORMATION = validFormationInputs(KUBECONFIG);
 
 describe("bad input: the formation provider's check (components/formation/provider.ts)", () => {
     // Values a hand-written program could pass (Pulumi config strings, arithmetic slips, copy-paste).

@@ -3,7 +3,6 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import {
-    FORMATION_PROVIDER_VERSION,
     FormationInputs,
     checkFormationInputs,
     diffFormation,
@@ -11,16 +10,9 @@ import {
     podsPending,
     seedEndpoints,
 } from "../../components/formation/provider";
+import { validFormationInputs } from "../support/formationInputs";
 
-const valid: FormationInputs = {
-    kubeconfig: "apiVersion: v1\nkind: Config\n",
-    namespace: "redis",
-    statefulSetName: "redis",
-    containerName: "redis",
-    masters: 3,
-    replicasPerMaster: 1,
-    providerVersion: FORMATION_PROVIDER_VERSION,
-};
+const valid = validFormationInputs("apiVersion: v1\nkind: Config\n");
 
 describe("RedisClusterFormation provider (components/formation/provider.ts)", () => {
     describe("check", () => {

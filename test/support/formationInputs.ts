@@ -1,0 +1,14 @@
+/** Valid inputs of the formation provider, for tests that change one field at a time. */
+import { FORMATION_PROVIDER_VERSION, FormationInputs } from "../../components/formation/provider";
+
+export function validFormationInputs(kubeconfig: string): FormationInputs {
+    return {
+        kubeconfig,
+        namespace: "redis",
+        statefulSetName: "redis",
+        containerName: "redis",
+        masters: 3,
+        replicasPerMaster: 1,
+        providerVersion: FORMATION_PROVIDER_VERSION,
+    };
+}
