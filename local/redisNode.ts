@@ -69,6 +69,25 @@ export function isAlive(pid: number): boolean {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Sends `signal` to `pid` and waits for it to exit, escalating to SIGKILL after `timeoutMs`.
+ * Resolves true once the process is gone (false: it survived even SIGKILL).
+ */
+export async function terminate(pid: number, signal: NodeJS.Signals, timeoutMs: number, pollMs: number): Promise<boolean> {
+    if (!isAlive(pid)) return true;
+    process.kill(pid, signal);
+    const deadline = Date.now() + timeoutMs;
+    while (isAlive(pid)) {
+        if (Date.now() > deadline) {
+            process.kill(pid, "SIGKILL");
+            await sleep(100);
+            return !isAlive(pid);
+        }
+        await sleep(pollMs);
+    }
+    return true;
+}
+
 /** One redis-server process. */
 export class LocalRedisNode {
     private constructor(
@@ -138,18 +157,7 @@ export class LocalRedisNode {
 
     /** Sends a signal and waits for the process to exit. SIGTERM is a clean shutdown (AOF flushed). */
     async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 10_000): Promise<void> {
-        if (!this.isAlive()) return;
-        process.kill(this.pid, signal);
-        const deadline = Date.now() + timeoutMs;
-        while (this.isAlive()) {
-            if (Date.now() > deadline) {
-                process.kill(this.pid, "SIGKILL");
-                await sleep(100);
-                if (this.isAlive()) throw new Error(`redis-server ${this.address} (pid ${this.pid}) would not exit`);
-                return;
-            }
-            await sleep(25);
-        }
+        if (!(await terminate(this.pid, signal, timeoutMs, 25))) throw new Error(`redis-server ${this.address} (pid ${this.pid}) would not exit`);
     }
 
     /** SIGKILL: the abrupt loss of a node, as when a Kubernetes node dies. */

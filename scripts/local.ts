@@ -16,7 +16,7 @@ import * as path from "path";
 import { bundleServer } from "../components/app/bundle";
 import { DirectTransport } from "../components/formation/transport";
 import { LocalCluster, ShardInfo, attachLocalNodes, readLocalClusterState, startLocalCluster, stopLocalCluster } from "../local/cluster";
-import { isAlive } from "../local/redisNode";
+import { isAlive, terminate } from "../local/redisNode";
 
 const COMMANDS = ["demo", "up", "down", "status"] as const;
 type Command = (typeof COMMANDS)[number];
@@ -168,15 +168,7 @@ async function stopApp(dir: string): Promise<boolean> {
     const { pid } = JSON.parse(fs.readFileSync(file, "utf8")) as AppState;
     fs.rmSync(file);
     if (!isAlive(pid)) return false;
-    process.kill(pid, "SIGTERM");
-    const deadline = Date.now() + 10_000;
-    while (isAlive(pid)) {
-        if (Date.now() > deadline) {
-            process.kill(pid, "SIGKILL");
-            break;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-    }
+    await terminate(pid, "SIGTERM", 10_000, 50);
     return true;
 }
 
