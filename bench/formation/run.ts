@@ -5,10 +5,13 @@
  * A second column reports, for both, the time until every node also says
  * cluster_state:ok, which Redis itself holds back on masters for up to
  * cluster-node-timeout after they join the majority (the same floor for both engines).
+ * A third measurement, "mesh alone", forms the same nodes as masters only (no replicas,
+ * no initial syncs): what Redis's own handshakes between that many nodes cost on this
+ * machine, a floor that no engine forming by CLUSTER MEET gets under.
  *
  * Same run, side by side, fresh and identically configured redis-server processes for
- * every attempt (loopback block 127.0.40-49.x), engines alternating first. Prints a
- * table with medians and the ratio ours / redis-cli.
+ * every attempt (loopback block 127.0.40-49.x), the order rotating every run. Prints a
+ * table with medians and the ratios to redis-cli.
  *
  *   npm run bench:formation [-- --sizes 3,10,30 --runs 3 --node-timeout-ms 1000 --verbose]
  * (--node-timeout-ms defaults to the shipped DEFAULT_NODE_TIMEOUT_MS)
@@ -32,7 +35,8 @@ const POLL_MS = 20;
 const SETTLE_MS = 2500;
 const FORMED_TIMEOUT_MS = 120_000;
 
-type Engine = "ours" | "redis-cli";
+type Engine = "ours" | "redis-cli" | "mesh alone";
+const ENGINES: readonly Engine[] = ["ours", "redis-cli", "mesh alone"];
 
 interface Flags {
     readonly sizes: number[];
@@ -109,8 +113,11 @@ async function attempt(engine: Engine, masters: number, block: number, flags: Fl
         const formNodes: FormNode[] = nodes.map((n) => ({ address: n.address, target: n.address }));
         const t0 = process.hrtime.bigint();
         const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e6;
+        const log = verbose ? (l: string) => process.stderr.write(`  ${elapsed().toFixed(0)} ms ${l}\n`) : undefined;
         if (engine === "ours") {
-            await form({ nodes: formNodes, masters, replicasPerMaster: 1, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS, waitForClusterOk: false, log: verbose ? (l) => process.stderr.write(`  ${elapsed().toFixed(0)} ms ${l}\n`) : undefined });
+            await form({ nodes: formNodes, masters, replicasPerMaster: 1, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS, waitForClusterOk: false, log });
+        } else if (engine === "mesh alone") {
+            await form({ nodes: formNodes, masters: formNodes.length, replicasPerMaster: 0, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS, waitForClusterOk: false, log });
         } else {
             await redisCliCreate(nodes.map((n) => n.address));
             // Same condition and the same polling as our engine uses.
@@ -141,17 +148,17 @@ async function main(): Promise<void> {
     const { sizes, runs } = flags;
     // Load the client library once, outside the timed region (redis-cli is a ready binary).
     require("ioredis");
-    const rows: { size: number; ours: Timing[]; cli: Timing[] }[] = [];
+    const rows: { size: number; times: Map<Engine, Timing[]> }[] = [];
     let block = 40;
     for (const masters of sizes) {
-        const row = { size: masters, ours: [] as Timing[], cli: [] as Timing[] };
+        const row = { size: masters, times: new Map<Engine, Timing[]>(ENGINES.map((e) => [e, []])) };
         for (let r = 0; r < runs; r++) {
-            // Alternate which engine goes first, and give each attempt its own fresh addresses.
-            const order: Engine[] = r % 2 === 0 ? ["ours", "redis-cli"] : ["redis-cli", "ours"];
+            // Rotate which engine goes first, and give each attempt its own fresh addresses.
+            const order = ENGINES.map((_, i) => ENGINES[(i + r) % ENGINES.length]);
             for (const engine of order) {
                 const t = await attempt(engine, masters, block, flags);
                 block = block === 49 ? 40 : block + 1;
-                (engine === "ours" ? row.ours : row.cli).push(t);
+                row.times.get(engine)!.push(t);
                 process.stderr.write(`${masters}x1 run ${r + 1} ${engine}: formed ${t.formed.toFixed(0)} ms, cluster_state:ok ${t.ok.toFixed(0)} ms\n`);
             }
         }
@@ -159,16 +166,20 @@ async function main(): Promise<void> {
     }
     const date = new Date().toISOString().slice(0, 10);
     console.log(`\nFormation benchmark (${date}, ${os.cpus().length} CPUs, redis-server ${redisVersion()}, cluster-node-timeout ${flags.nodeTimeoutMs} ms, median of ${runs})`);
-    console.log('"formed" = all slots covered, all nodes agree, all replica links up; "state ok" = additionally cluster_state:ok on every node');
-    console.log("| size | formed: this engine | formed: redis-cli create + wait | ratio | state ok: this engine | state ok: redis-cli | ratio |");
-    console.log("|---|---|---|---|---|---|---|");
+    console.log('"formed" = all slots covered, all nodes agree, all replica links up; "state ok" = additionally cluster_state:ok on every node;');
+    console.log('"mesh alone" = the same nodes formed as masters only (no replicas, no syncs): the cost of the handshakes themselves');
+    console.log("| size | formed: this engine | formed: redis-cli create + wait | ratio | state ok: this engine | state ok: redis-cli | ratio | mesh alone | mesh alone / redis-cli |");
+    console.log("|---|---|---|---|---|---|---|---|---|");
     for (const r of rows) {
+        const med = (engine: Engine, pick: (t: Timing) => number) => median(r.times.get(engine)!.map(pick));
         const cols = (pick: (t: Timing) => number) => {
-            const ours = median(r.ours.map(pick));
-            const cli = median(r.cli.map(pick));
+            const ours = med("ours", pick);
+            const cli = med("redis-cli", pick);
             return `${ours.toFixed(0)} ms | ${cli.toFixed(0)} ms | ${(ours / cli).toFixed(2)}`;
         };
-        console.log(`| ${r.size}x1 (${r.size * 2} nodes) | ${cols((t) => t.formed)} | ${cols((t) => t.ok)} |`);
+        const mesh = med("mesh alone", (t) => t.formed);
+        const meshRatio = (mesh / med("redis-cli", (t) => t.formed)).toFixed(2);
+        console.log(`| ${r.size}x1 (${r.size * 2} nodes) | ${cols((t) => t.formed)} | ${cols((t) => t.ok)} | ${mesh.toFixed(0)} ms | ${meshRatio} |`);
     }
 }
 

@@ -35,6 +35,8 @@ export interface FormOptions {
     readonly migrationConcurrency?: number;
     /** After "formed", also wait for cluster_state:ok on every node (default true). */
     readonly waitForClusterOk?: boolean;
+    /** Above this many nodes a fresh formation takes its large-cluster steps (default LARGE_CLUSTER_NODES). */
+    readonly largeClusterNodes?: number;
 }
 
 export interface ShardMember {
@@ -139,12 +141,21 @@ interface NodeView {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * Above this many nodes the announce round (N·(N-1) extra handshakes) costs more CPU
- * than it saves waiting: Redis itself pings every peer within cluster-node-timeout/2.
+ * Above this many nodes the full mesh saturates the CPU for a second or more, so a fresh
+ * formation changes two steps:
+ *  - no announce round: its N·(N-1) extra handshakes cost more than they save, since Redis
+ *    itself pings every peer within cluster-node-timeout/2;
+ *  - replicas meet only their masters first and start their initial syncs (a fork on
+ *    each side) while the nodes are idle; the mesh follows. Mixed into the mesh, the
+ *    replicas learned their masters only once it was done, and the syncs came last.
+ *    Below the threshold that extra round trip costs more than it saves.
  * The crossover lay between 40 and 60 nodes on this project's 2-core machine
  * (`npm run bench:formation -- --sizes 20,30 --verbose` shows the phases).
  */
-export const ANNOUNCE_MAX_NODES = 40;
+export const LARGE_CLUSTER_NODES = 40;
+
+/** Polling interval while a replica waits to know its master: its view is one node, so asking often is cheap. */
+const PAIRING_POLL_MS = 10;
 
 /** Refusals carry this type so callers (provider, CLI) can tell them from transient failures. */
 export class FormationRefused extends Error {
@@ -175,6 +186,7 @@ class Engine {
     private readonly timeoutMs: number;
     private readonly pollMs: number;
     private readonly byAddress: Map<string, FormNode>;
+    private readonly largeClusterNodes: number;
 
     constructor(private readonly o: FormOptions) {
         this.log = o.log ?? (() => undefined);
@@ -183,6 +195,7 @@ class Engine {
         // gossip being waited for, so the interval grows with the node count.
         this.pollMs = Math.max(o.pollMs ?? 20, 2 * o.nodes.length);
         this.byAddress = new Map(o.nodes.map((n) => [n.address, n]));
+        this.largeClusterNodes = o.largeClusterNodes ?? LARGE_CLUSTER_NODES;
     }
 
     private call(node: FormNode, ...args: string[]): Promise<string> {
@@ -257,19 +270,31 @@ class Engine {
             ),
         );
 
+        const replicas = plan.shards.flatMap((s) => s.replicas.map((r) => ({ replica: member(r), master: member(s.master), masterId: idOf.get(s.master)! })));
+        const large = planned.length > this.largeClusterNodes;
+        if (large && replicas.length > 0) {
+            this.log(`pairing: ${replicas.length} replicas meet their masters and start syncing`);
+            await Promise.all(
+                replicas.map(async (p) => {
+                    await this.meet(p.replica, [p.master]);
+                    await this.replicate(p.replica, p.master, p.masterId, PAIRING_POLL_MS);
+                }),
+            );
+        }
         // Every pair meets directly (node i meets every node after it) instead of relying on
         // gossip, which needs several 100 ms cron rounds per hop: the mesh completes in about
         // one handshake round trip, and replicas learn their master's id at once.
-        this.log(`meeting: ${(planned.length * (planned.length - 1)) / 2} direct handshakes between ${planned.length} nodes`);
-        await Promise.all(planned.map((from, i) => this.meet(from, planned.slice(i + 1))));
-
-        this.log(`replicating: ${plan.shards.reduce((k, s) => k + s.replicas.length, 0)} replicas`);
-        await Promise.all(
-            plan.shards.flatMap((s) => s.replicas.map((r) => this.replicate(member(r), member(s.master), idOf.get(s.master)!))),
-        );
+        const alreadyMet = (a: FormNode, b: FormNode) => large && replicas.some((p) => (p.replica === a && p.master === b) || (p.replica === b && p.master === a));
+        const meetings = planned.map((from, i) => ({ from, to: planned.slice(i + 1).filter((to) => !alreadyMet(from, to)) }));
+        this.log(`meeting: ${meetings.reduce((k, m) => k + m.to.length, 0)} direct handshakes between ${planned.length} nodes`);
+        await Promise.all(meetings.map((m) => this.meet(m.from, m.to)));
+        if (!large) {
+            this.log(`replicating: ${replicas.length} replicas`);
+            await Promise.all(replicas.map((p) => this.replicate(p.replica, p.master, p.masterId)));
+        }
         await this.waitAllKnown(planned, idOf);
         this.log(`all ${planned.length} nodes know each other`);
-        await this.announce(planned);
+        if (!large) await this.announce(planned);
         return this.finish("created", planned, plan);
     }
 
@@ -280,7 +305,7 @@ class Engine {
      * the sender's slots and role from the header; the extra handshake is dropped at once.
      */
     private async announce(nodes: readonly FormNode[]): Promise<void> {
-        if (nodes.length > ANNOUNCE_MAX_NODES) return;
+        if (nodes.length > this.largeClusterNodes) return;
         this.log(`announcing slots and roles: ${nodes.length * (nodes.length - 1)} handshakes`);
         await Promise.all(nodes.map((from) => this.meet(from, nodes.filter((to) => to !== from))));
     }
@@ -291,7 +316,7 @@ class Engine {
     }
 
     /** REPLICATE as soon as the replica knows its master (and knows it as a master). */
-    private async replicate(replica: FormNode, master: FormNode, masterId: string): Promise<void> {
+    private async replicate(replica: FormNode, master: FormNode, masterId: string, pollMs = this.pollMs): Promise<void> {
         await waitFor(
             `${replica.address} to learn its master ${master.address}`,
             async () => {
@@ -301,7 +326,7 @@ class Engine {
                 return undefined;
             },
             this.timeoutMs,
-            this.pollMs,
+            pollMs,
         );
         await this.call(replica, "CLUSTER", "REPLICATE", masterId);
     }
@@ -432,12 +457,14 @@ class Engine {
 
     private async waitAllKnown(all: readonly FormNode[], idOf: ReadonlyMap<string, string>): Promise<void> {
         const ids = all.map((n) => idOf.get(n.address)!);
+        // A node that knows everyone stays so: only the others are asked again (less load on a busy mesh).
+        const pending = new Set(all);
         await waitFor(
             `all ${all.length} nodes to know each other`,
             async () => {
                 const missing: string[] = [];
                 await Promise.all(
-                    all.map(async (n) => {
+                    [...pending].map(async (n) => {
                         const known = new Set(
                             parseClusterNodes(await this.call(n, "CLUSTER", "NODES"))
                                 .filter((e) => !e.flags.includes("handshake"))
@@ -445,6 +472,7 @@ class Engine {
                         );
                         const unknown = ids.filter((id) => !known.has(id));
                         if (unknown.length) missing.push(`${n.address} does not know ${unknown.length} nodes`);
+                        else pending.delete(n);
                     }),
                 );
                 return missing.length ? missing.join("; ") : undefined;

@@ -159,6 +159,49 @@ describe("formation against real redis-server", function () {
         assert.match(redisCliCheck(c), /\[OK\] All 16384 slots covered/);
         await c.stop();
     });
+    it("the large-cluster steps (replicas paired and syncing before the mesh, no announce round) form the same cluster", async () => {
+        const password = "large-steps";
+        const nodes = await Promise.all(
+            loopbackAddresses(15, 6).map((host, i) => LocalRedisNode.start({ host, dir: path.join(tempDir("large"), `n${i}`), password, nodeTimeoutMs: NODE_TIMEOUT_MS })),
+        );
+        extraNodes.push(...nodes);
+        const t = new DirectTransport(password);
+        const log: string[] = [];
+        try {
+            const result = await form({
+                nodes: nodes.map((n) => ({ address: n.address, target: n.address })),
+                masters: 3,
+                replicasPerMaster: 1,
+                transport: t,
+                largeClusterNodes: 5,
+                log: (l) => log.push(l),
+            });
+            assert.ok(log.some((l) => l === "pairing: 3 replicas meet their masters and start syncing"), log.join("\n"));
+            // The three master-replica pairs already met: 15 pairs in all, 12 left for the mesh.
+            assert.ok(log.includes("meeting: 12 direct handshakes between 6 nodes"), log.join("\n"));
+            assert.ok(!log.some((l) => l.startsWith("announcing")), log.join("\n"));
+            assert.strictEqual(result.action, "created");
+            assert.strictEqual(result.clusterState, "ok");
+            assert.deepStrictEqual(
+                result.shards.map((s) => [s.slots, s.replicas.length]),
+                [
+                    [[[0, 5460]], 1],
+                    [[[5461, 10921]], 1],
+                    [[[10922, 16383]], 1],
+                ],
+            );
+            for (const s of result.shards) {
+                const info = await t.call(s.replicas[0].address, ["INFO", "replication"]);
+                assert.match(info, /master_link_status:up/);
+                assert.match(info, new RegExp(`master_host:${s.master.address.split(":")[0].replace(/\./g, "\\.")}\\b`));
+            }
+            const check = spawnSync("redis-cli", ["--cluster", "check", nodes[0].address], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: password } });
+            assert.match(check.stdout, /\[OK\] All 16384 slots covered/);
+        } finally {
+            await t.close();
+        }
+    });
+
     it("scale-out from 3 to 4 masters keeps every key; scale-in is refused", async () => {
         const c = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: tempDir("scale"), block: 13, nodeTimeoutMs: NODE_TIMEOUT_MS });
         clusters.push(c);
