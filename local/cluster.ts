@@ -8,7 +8,7 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { FormNode, FormResult, ShardInfo, form } from "../components/formation/form";
-import { DEFAULT_NODE_TIMEOUT_MS } from "../components/config";
+import { DEFAULT_NODE_TIMEOUT_MS } from "../components/redisDefaults";
 import { validateShape } from "../components/formation/plan";
 import { DirectTransport } from "../components/formation/transport";
 import { LocalNodeSpec, LocalRedisNode, REDIS_PORT, loopbackAddresses, redisServerBinary } from "./redisNode";

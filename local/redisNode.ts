@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { renderNodeConf, renderRedisConf } from "../components/redis/redisConf";
+import { setTimeout as sleep } from "timers/promises";
 
 export const REDIS_PORT = 6379;
 
@@ -67,7 +68,6 @@ export function isAlive(pid: number): boolean {
     }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Sends `signal` to `pid` and waits for it to exit, escalating to SIGKILL after `timeoutMs`.

@@ -9,7 +9,7 @@
  * One more row: 3 x 2 with the shipped timeout, where the surviving replica makes
  * durable writes resume right at the promotion, without the restart.
  */
-import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/config";
+import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
 import { FailoverResult, runFailover } from "./scenario";
 
 const TUTORIAL_NODE_TIMEOUT_MS = 15000;

@@ -20,7 +20,7 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/config";
+import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
 import { FormNode, form, waitUntilClusterOk, waitUntilFormed } from "../../components/formation/form";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";

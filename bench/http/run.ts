@@ -20,9 +20,10 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { bundleServer } from "../../components/app/bundle";
-import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/config";
+import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
 import { LocalCluster, startLocalCluster } from "../../local/cluster";
 import { statusOf } from "../failover/load";
+import { setTimeout as sleep } from "timers/promises";
 
 const PYTHON = "/usr/bin/python3";
 const FLASK_APP = path.join(__dirname, "flask_app.py");
@@ -65,7 +66,6 @@ function arg(name: string, fallback: number): number {
     return v;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor200(url: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;

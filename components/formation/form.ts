@@ -16,6 +16,7 @@
  */
 import { FormationPlan, PlanNode, SLOT_COUNT, SlotRange, pairReplicas, planFormation, planScaleOut, spreadOrder, toRanges, validateShape } from "./plan";
 import { NodeTarget, PASSWORD_ARG, Transport, splitAddress } from "./transport";
+import { setTimeout as sleep } from "timers/promises";
 
 /** A node to form: where Redis announces it, how the transport reaches it, where it runs. */
 export interface FormNode extends PlanNode, NodeTarget {}
@@ -138,7 +139,6 @@ interface NodeView {
     readonly keys: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Above this many nodes the full mesh saturates the CPU for a second or more, so a fresh

@@ -5,7 +5,7 @@
 import * as assert from "assert";
 import { pickFreeBlock } from "../../bench/failover/load";
 import { runFailover } from "../../bench/failover/scenario";
-import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/config";
+import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
 
 describe("hit counter survives SIGKILL of the master that owns `hits` (real redis-server)", function () {
     this.timeout(90_000);

@@ -20,11 +20,11 @@ import { ClusterNodeEntry, parseClusterNodes } from "../../components/formation/
 import { LocalCluster, startLocalCluster, stopLocalCluster } from "../../local/cluster";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver } from "./startscriptSupport";
+import { setTimeout as sleep } from "timers/promises";
 
 const BLOCK = 30;
 const KEYS = 300;
 const HEAL_TIMEOUT_MS = 30_000;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function cli(host: string, password: string, ...args: string[]): string {
     const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", host, "-p", "6379", ...args], {

@@ -16,10 +16,10 @@ import { renderRedisConf } from "../../components/redis/redisConf";
 import { LocalCluster, startLocalCluster } from "../../local/cluster";
 import { LocalRedisNode } from "../../local/redisNode";
 import { NODE_START_SCRIPT, POSIX_SHELLS } from "./startscriptSupport";
+import { setTimeout as sleep } from "timers/promises";
 
 const PROBE_SCRIPT = path.resolve(__dirname, "../../components/redis/probe.sh");
 const NODE_TIMEOUT_MS = 1000;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface ProbeResult {
     status: number | null;

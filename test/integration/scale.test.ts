@@ -20,6 +20,7 @@ import { DirectTransport } from "../../components/formation/transport";
 import { LocalCluster, localHostname, startLocalCluster } from "../../local/cluster";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { ProgramRun, runProgram } from "../support/mocks";
+import { setTimeout as sleep } from "timers/promises";
 
 const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 const FORMATION = "pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation";
@@ -27,7 +28,6 @@ const SCALE_GUARD = "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard";
 const diffGuard = (olds: Record<string, unknown>, news: Record<string, unknown>) => scaleGuardProvider.diff!("id", olds as never, news as never);
 const NODE_TIMEOUT_MS = 2000;
 const KEYS = 2000;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const existingTarget = (masters: number) => ({
     config: { "redis-cluster-gke:target": "existing", "redis:masters": String(masters), "redis:replicasPerMaster": "1" },
