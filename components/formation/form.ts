@@ -14,7 +14,7 @@
  * majority in "fail" for up to cluster-node-timeout (its rejoin delay), and clients
  * get CLUSTERDOWN until then.
  */
-import { FormationPlan, PlanNode, SLOT_COUNT, SlotRange, pairReplicas, planFormation, planScaleOut, spreadOrder, toRanges, validateShape } from "./plan";
+import { FormationPlan, PlanNode, SLOT_COUNT, SlotMove, SlotRange, pairReplicas, planFormation, planRebalance, spreadOrder, toRanges, validateShape } from "./plan";
 import { NodeTarget, PASSWORD_ARG, Transport, splitAddress } from "./transport";
 import { setTimeout as sleep } from "timers/promises";
 
@@ -32,7 +32,7 @@ export interface FormOptions {
     readonly timeoutMs?: number;
     /** Polling interval of waits (default 20 ms; use ~500 ms over Kubernetes exec). */
     readonly pollMs?: number;
-    /** Slots moved in parallel during scale-out (default 32). */
+    /** Slot batches moved in parallel while rebalancing (default 32; each batch moves its slots one after another). */
     readonly migrationConcurrency?: number;
     /** After "formed", also wait for cluster_state:ok on every node (default true). */
     readonly waitForClusterOk?: boolean;
@@ -153,6 +153,9 @@ interface NodeView {
  * (`npm run bench:formation -- --sizes 20,30 --verbose` shows the phases).
  */
 export const LARGE_CLUSTER_NODES = 40;
+
+/** Slots whose SETSLOTs go out together during a rebalance (see Engine.migrate). */
+const SLOTS_PER_BATCH = 64;
 
 /** Polling interval while a replica waits to know its master: its view is one node, so asking often is cheap. */
 const PAIRING_POLL_MS = 10;
@@ -386,29 +389,33 @@ class Engine {
                 `nodes: ${newMasters.length} new masters and ${seatMasters.length} new replicas are needed but only ${free.length} free nodes are available. Nothing was changed.`,
             );
         }
-        if (newMasters.length === 0 && seatMasters.length === 0) {
+        // Even shares for all masters: the new ones, and any left short by an interrupted scale-out.
+        const moves = planRebalance(current, newMasters.map((n) => n.address));
+        if (newMasters.length === 0 && seatMasters.length === 0 && moves.length === 0) {
             this.log("cluster already has the requested shape; checking that it is formed");
             return this.finish("unchanged", members.map((v) => v.node));
         }
         const pairing = pairReplicas(seatMasters, candidates, 1, new Set(this.o.nodes.map((n) => n.zone).filter(Boolean)).size > 1);
         const joining = [...newMasters, ...pairing.byMaster.flat().map((a) => this.byAddress.get(a)!)];
         const anchor = members.find((v) => v.self.slotCount > 0)!.node;
-        this.log(`joining ${joining.length} nodes (${newMasters.length} new masters) through ${anchor.address}`);
-        await this.meet(anchor, joining);
         const all = [...members.map((v) => v.node), ...joining.filter((n) => !members.some((v) => v.node === n))];
         const idOf = new Map(views.map((v) => [v.node.address, v.self.id]));
-        await this.waitAllKnown(all, idOf);
-        await this.announce(all);
+        if (joining.length > 0) {
+            this.log(`joining ${joining.length} nodes (${newMasters.length} new masters) through ${anchor.address}`);
+            await this.meet(anchor, joining);
+            await this.waitAllKnown(all, idOf);
+            await this.announce(all);
+        }
 
-        if (newMasters.length > 0) {
+        if (moves.length > 0) {
             // A node answers CLUSTERDOWN (also to MIGRATE's RESTORE) until it sees every slot covered.
             await this.waitClusterOk(all);
-            const moves = planScaleOut(current, newMasters.map((n) => n.address));
             const total = moves.reduce((k, m) => k + m.slots.length, 0);
-            this.log(`scale-out: moving ${total} slots to ${newMasters.length} new masters with their keys`);
+            const receivers = new Set(moves.map((m) => m.to)).size;
+            this.log(`rebalancing: moving ${total} slots to ${receivers} ${newMasters.length > 0 ? "new " : ""}masters with their keys`);
             await this.migrate(moves, idOf);
+            await this.announce(all);
         }
-        await this.announce(all);
         await Promise.all(
             pairing.byMaster.flatMap((replicas, seat) =>
                 replicas.map((r) => this.replicate(this.byAddress.get(r)!, seatMasters[seat], idOf.get(seatMasters[seat].address)!)),
@@ -486,55 +493,124 @@ class Engine {
         return waitUntilClusterOk({ nodes, transport: this.o.transport, timeoutMs: this.timeoutMs, pollMs: this.pollMs });
     }
 
-    /** Moves slots with their keys: IMPORTING/MIGRATING, MIGRATE in batches, then SETSLOT NODE on both sides. */
-    private async migrate(moves: readonly { from: string; to: string; slots: readonly number[] }[], idOf: ReadonlyMap<string, string>): Promise<void> {
-        const jobs = moves.flatMap((m) => m.slots.map((slot) => ({ from: this.byAddress.get(m.from)!, to: this.byAddress.get(m.to)!, slot })));
+    /**
+     * Moves slots with their keys, in batches of one donor and one receiver: IMPORTING on the
+     * receiver, then MIGRATING on the donor, the keys slot by slot (MIGRATE), then SETSLOT NODE
+     * on the receiver and then on the donor. The SETSLOTs of a batch go out as one callEach per
+     * side (one exec over Kubernetes, where a round trip costs far more than the command).
+     */
+    private async migrate(moves: readonly SlotMove[], idOf: ReadonlyMap<string, string>): Promise<void> {
+        const batches = moves.flatMap((m) => {
+            const out: { from: FormNode; to: FormNode; slots: readonly number[] }[] = [];
+            for (let i = 0; i < m.slots.length; i += SLOTS_PER_BATCH) {
+                out.push({ from: this.byAddress.get(m.from)!, to: this.byAddress.get(m.to)!, slots: m.slots.slice(i, i + SLOTS_PER_BATCH) });
+            }
+            return out;
+        });
+        const total = moves.reduce((k, m) => k + m.slots.length, 0);
         let next = 0;
         let moved = 0;
+        // After a failure no new batch starts, and the error surfaces once the batches under way have
+        // ended: nothing keeps moving slots behind the caller's back (the next run finishes what is open).
+        let failure: { error: unknown } | undefined;
         const worker = async () => {
-            while (next < jobs.length) {
-                const job = jobs[next++];
-                await this.moveSlot(job.from, job.to, job.slot, idOf.get(job.from.address)!, idOf.get(job.to.address)!);
-                moved++;
-                if (moved % 1024 === 0) this.log(`scale-out: ${moved}/${jobs.length} slots moved`);
+            while (!failure && next < batches.length) {
+                const { from, to, slots } = batches[next++];
+                const fromId = idOf.get(from.address)!;
+                const toId = idOf.get(to.address)!;
+                try {
+                    await this.o.transport.callEach(to.target, slots.map((slot) => ["CLUSTER", "SETSLOT", String(slot), "IMPORTING", fromId]));
+                    await this.o.transport.callEach(from.target, slots.map((slot) => ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", toId]));
+                    for (const slot of slots) await this.moveKeys(from, to, slot);
+                    await this.assignSlots(to, from, slots, toId);
+                } catch (error) {
+                    failure ??= { error };
+                    return;
+                }
+                const before = moved;
+                moved += slots.length;
+                if (Math.floor(moved / 1024) > Math.floor(before / 1024)) this.log(`rebalancing: ${moved}/${total} slots moved`);
             }
         };
-        await Promise.all(Array.from({ length: this.o.migrationConcurrency ?? 32 }, worker));
+        await Promise.all(Array.from({ length: Math.max(1, this.o.migrationConcurrency ?? 32) }, worker));
+        if (failure) throw failure.error;
     }
 
-    private async moveSlot(from: FormNode, to: FormNode, slot: number, fromId: string, toId: string, alreadyOpen = false): Promise<void> {
+    /** Moves every key of an open slot from `from` to `to` (MIGRATE, 100 keys at a time). */
+    private async moveKeys(from: FormNode, to: FormNode, slot: number): Promise<void> {
         const s = String(slot);
-        if (!alreadyOpen) {
-            await this.call(to, "CLUSTER", "SETSLOT", s, "IMPORTING", fromId);
-            await this.call(from, "CLUSTER", "SETSLOT", s, "MIGRATING", toId);
-        }
         const [host, port] = splitAddressArgs(to.address);
+        let previous = "";
         for (;;) {
-            const keys = (await this.call(from, "CLUSTER", "GETKEYSINSLOT", s, "100")).split("\n").filter((k) => k !== "");
-            if (keys.length === 0) break;
+            const reply = await this.call(from, "CLUSTER", "GETKEYSINSLOT", s, "100");
+            const keys = reply.split("\n").filter((k) => k !== "");
+            if (keys.length === 0) return;
+            // The transports return replies as text, one array element a line: a key whose name holds a
+            // newline comes back split, MIGRATE finds neither part, and the same reply would repeat forever.
+            if (reply === previous) {
+                throw new Error(
+                    `slot ${slot}: MIGRATE from ${from.address} to ${to.address} moved none of ${JSON.stringify(keys.slice(0, 5))}; ` +
+                        `key names with line breaks cannot be moved by this engine. The slot stays open (MIGRATING/IMPORTING) with its ` +
+                        `keys on ${from.address}; move them with MIGRATE by hand, then run the formation again.`,
+                );
+            }
+            previous = reply;
             // No REPLACE: a key already on the target means something is wrong; fail rather than overwrite.
-            await this.o.transport.call(from.target, ["MIGRATE", host, port, "", "0", "10000", "AUTH", PASSWORD_ARG, "KEYS", ...keys]);
+            await this.o.transport.call(from.target, ["MIGRATE", host, port, "", "0", "10000", "AUTH", PASSWORD_ARG, "KEYS", ...keys]).catch((e: Error) => {
+                throw new Error(`slot ${slot}: MIGRATE of ${keys.length} keys from ${from.address} to ${to.address} failed: ${e.message}. The slot stays open; the next run continues it.`);
+            });
         }
-        await this.call(to, "CLUSTER", "SETSLOT", s, "NODE", toId);
-        await this.call(from, "CLUSTER", "SETSLOT", s, "NODE", toId);
     }
 
-    /** Finishes slot moves left open by an interrupted scale-out (keys go where the move was heading); true if there were any. */
+    /** Ends moves of `slots` to `to`: SETSLOT NODE on the receiver first, then on the donor (Redis's documented order). */
+    private async assignSlots(to: FormNode, from: FormNode, slots: readonly number[], toId: string): Promise<void> {
+        const commands = slots.map((slot) => ["CLUSTER", "SETSLOT", String(slot), "NODE", toId]);
+        await this.o.transport.callEach(to.target, commands);
+        await this.o.transport.callEach(from.target, commands);
+    }
+
+    /**
+     * Closes slot moves left open by an interrupted run; true if there were any.
+     *  - The donor is MIGRATING: keys may have moved already, so the move is finished (keys go
+     *    where the move was heading), also when the receiver owns the slot already (the run
+     *    stopped between the two SETSLOT NODE).
+     *  - Only the receiver is IMPORTING (the run stopped before the donor's MIGRATING): no key
+     *    can have moved, so the move is cancelled (SETSLOT STABLE) and the rebalance plans afresh.
+     */
     private async finishOpenSlots(members: readonly NodeView[]): Promise<boolean> {
-        let finished = false;
-        const idToNode = new Map(members.map((v) => [v.self.id, v.node]));
-        for (const v of members) {
-            for (const [slot, toId] of v.self.migrating) {
-                const to = idToNode.get(toId);
-                if (!to) throw new FormationRefused(`slot ${slot} on ${v.node.address} is migrating to unknown node ${toId}; repair with redis-cli --cluster fix`);
-                this.log(`finishing interrupted move of slot ${slot} from ${v.node.address} to ${to.address}`);
-                const importing = members.find((m) => m.self.id === toId)!.self.importing.has(slot);
-                if (!importing) await this.call(to, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", v.self.id);
-                await this.moveSlot(v.node, to, slot, v.self.id, toId, true);
-                finished = true;
+        const byId = new Map(members.map((v) => [v.self.id, v]));
+        let any = false;
+        for (const from of members) {
+            for (const [slot, toId] of from.self.migrating) {
+                const to = byId.get(toId);
+                if (!to) {
+                    throw new FormationRefused(`slot ${slot} on ${from.node.address} is migrating to unknown node ${toId}; repair it with redis-cli --cluster fix. Nothing was changed.`);
+                }
+                this.log(`finishing interrupted move of slot ${slot} from ${from.node.address} to ${to.node.address}`);
+                if (!to.self.importing.has(slot) && !expandSlots(to.self.slotRanges).includes(slot)) {
+                    await this.call(to.node, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", from.self.id);
+                }
+                await this.moveKeys(from.node, to.node, slot);
+                await this.assignSlots(to.node, from.node, [slot], to.self.id);
+                any = true;
             }
         }
-        return finished;
+        for (const to of members) {
+            for (const [slot, fromId] of to.self.importing) {
+                if (byId.get(fromId)?.self.migrating.get(slot) === to.self.id) continue; // finished above
+                const keys = Number(await this.call(to.node, "CLUSTER", "COUNTKEYSINSLOT", String(slot)));
+                if (keys > 0) {
+                    throw new FormationRefused(
+                        `slot ${slot}: ${to.node.address} imports it from ${fromId}, which is not migrating it, and already holds ${keys} of its keys; ` +
+                            `repair it with redis-cli --cluster fix. Nothing was changed.`,
+                    );
+                }
+                this.log(`cancelling interrupted move of slot ${slot} to ${to.node.address}, which never started`);
+                await this.call(to.node, "CLUSTER", "SETSLOT", String(slot), "STABLE");
+                any = true;
+            }
+        }
+        return any;
     }
 
     /** Waits until formed and reads the final shard map. */

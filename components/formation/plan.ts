@@ -192,29 +192,30 @@ export interface SlotMove {
 }
 
 /**
- * Plans scale-out: every master (old and new) ends with an even share of the slots.
- * Donors give their highest slots; receivers are the new, empty masters.
+ * Plans slot moves so that every master, old and new, ends with an even share of the
+ * slots (sizes differ by at most one). It covers a scale-out (new masters start empty)
+ * and a cluster left uneven by an interrupted one; an even cluster yields no moves.
+ * The larger shares stay with the masters that own the most already, so the fewest
+ * slots move; donors give their highest slots.
  */
-export function planScaleOut(current: ReadonlyMap<string, readonly number[]>, newMasters: readonly string[]): SlotMove[] {
+export function planRebalance(current: ReadonlyMap<string, readonly number[]>, newMasters: readonly string[] = []): SlotMove[] {
     const total = [...current.values()].reduce((sum, s) => sum + s.length, 0);
-    if (total !== SLOT_COUNT) throw new Error(`cluster: only ${total} of ${SLOT_COUNT} slots are assigned; fix coverage before scaling out`);
+    if (total !== SLOT_COUNT) throw new Error(`cluster: only ${total} of ${SLOT_COUNT} slots are assigned; fix coverage before moving slots`);
     for (const m of newMasters) if (current.has(m)) throw new Error(`newMasters: ${m} already owns slots`);
-    const count = current.size + newMasters.length;
-    const base = Math.floor(SLOT_COUNT / count);
-    const extra = SLOT_COUNT % count;
-    // Old masters (in stable order) keep the larger shares, so fewer slots move.
-    const oldMasters = [...current.keys()].sort();
-    const target = new Map<string, number>();
-    [...oldMasters, ...newMasters].forEach((m, i) => target.set(m, base + (i < extra ? 1 : 0)));
-    const surplus = oldMasters.map((m) => {
-        const slots = [...current.get(m)!].sort((a, b) => a - b);
-        return { master: m, give: slots.slice(target.get(m)!) };
-    });
+    const owned = new Map<string, readonly number[]>([...[...current.keys()].sort().map((m) => [m, current.get(m)!] as const), ...newMasters.map((m) => [m, []] as const)]);
+    const masters = [...owned.keys()];
+    const base = Math.floor(SLOT_COUNT / masters.length);
+    const extra = SLOT_COUNT % masters.length;
+    const bySize = [...masters].sort((a, b) => owned.get(b)!.length - owned.get(a)!.length || masters.indexOf(a) - masters.indexOf(b));
+    const target = new Map(bySize.map((m, i) => [m, base + (i < extra ? 1 : 0)]));
+    const donors = masters
+        .map((m) => ({ master: m, give: [...owned.get(m)!].sort((a, b) => a - b).slice(target.get(m)!) }))
+        .filter((d) => d.give.length > 0);
     const moves: SlotMove[] = [];
-    for (const receiver of newMasters) {
-        let need = target.get(receiver)!;
-        for (const donor of surplus) {
-            if (need === 0) break;
+    for (const receiver of masters) {
+        let need = target.get(receiver)! - owned.get(receiver)!.length;
+        for (const donor of donors) {
+            if (need <= 0) break;
             if (donor.give.length === 0) continue;
             const taken = donor.give.splice(0, need);
             need -= taken.length;

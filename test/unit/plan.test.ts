@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { PlanNode, SLOT_COUNT, planFormation, planScaleOut, splitSlots, toRanges, validateShape } from "../../components/formation/plan";
+import { PlanNode, SLOT_COUNT, planFormation, planRebalance, splitSlots, toRanges, validateShape } from "../../components/formation/plan";
 import { formedPending, parseClusterNodes, placementWarnings } from "../../components/formation/form";
 
 const node = (i: number, k8sNode?: string, zone?: string): PlanNode => ({ address: `10.0.0.${i}:6379`, k8sNode, zone });
@@ -113,34 +113,65 @@ describe("formation planner (components/formation/plan.ts)", () => {
         assert.throws(() => planFormation([node(1), node(1), node(2), node(3)], 3, 0), /address 10.0.0.1:6379 appears twice/);
     });
 
-    describe("planScaleOut", () => {
+    describe("planRebalance", () => {
         const current = new Map(splitSlots(3).map(([a, b], i) => [`m${i}`, Array.from({ length: b - a + 1 }, (_, k) => a + k)]));
 
-        it("3 -> 4 masters: the new master gets a quarter, every master ends within one slot of the others", () => {
-            const moves = planScaleOut(current, ["m3"]);
-            const final = new Map([...current].map(([m, s]) => [m, new Set(s)]));
-            final.set("m3", new Set());
+        /** Applies moves to a slot map, checking that every donor owns what it gives; returns the final sizes. */
+        function apply(start: ReadonlyMap<string, readonly number[]>, moves: ReturnType<typeof planRebalance>, newMasters: readonly string[] = []): Map<string, number> {
+            const final = new Map([...start].map(([m, s]) => [m, new Set(s)]));
+            for (const m of newMasters) final.set(m, new Set());
             for (const mv of moves) {
                 for (const slot of mv.slots) {
                     assert.ok(final.get(mv.from)!.delete(slot), `${mv.from} does not own ${slot}`);
                     final.get(mv.to)!.add(slot);
                 }
             }
-            const sizes = [...final.values()].map((s) => s.size);
+            return new Map([...final].map(([m, s]) => [m, s.size]));
+        }
+
+        it("3 -> 4 masters: the new master gets a quarter, every master ends within one slot of the others", () => {
+            const moves = planRebalance(current, ["m3"]);
+            const sizes = [...apply(current, moves, ["m3"]).values()];
             assert.strictEqual(sizes.reduce((a, b) => a + b, 0), SLOT_COUNT);
             assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `${sizes}`);
             assert.ok(moves.every((m) => m.to === "m3"));
         });
 
+        it("an even cluster needs no moves", () => {
+            assert.deepStrictEqual(planRebalance(current), []);
+            const four = new Map(splitSlots(4).map(([a, b], i) => [`m${i}`, Array.from({ length: b - a + 1 }, (_, k) => a + k)]));
+            assert.deepStrictEqual(planRebalance(four), []);
+        });
+
+        it("a scale-out interrupted after 1000 slots: only the short master receives, exactly what it lacks", () => {
+            // m0 gave 1000 of its highest slots to m3 before the run stopped.
+            const m0 = current.get("m0")!;
+            const interrupted = new Map(current);
+            interrupted.set("m0", m0.slice(0, m0.length - 1000));
+            interrupted.set("m3", m0.slice(m0.length - 1000));
+            const moves = planRebalance(interrupted);
+            assert.ok(moves.every((m) => m.to === "m3"), JSON.stringify(moves.map((m) => [m.from, m.to])));
+            assert.strictEqual(moves.reduce((k, m) => k + m.slots.length, 0), 4096 - 1000);
+            assert.deepStrictEqual([...apply(interrupted, moves).values()], [4096, 4096, 4096, 4096]);
+        });
+
+        it("the odd slots stay with the masters that own the most, so the fewest move", () => {
+            // 5 masters: 16384 = 5 x 3276 + 4; m4 is new, and the four old masters keep the extra slot.
+            const four = new Map(splitSlots(4).map(([a, b], i) => [`m${i}`, Array.from({ length: b - a + 1 }, (_, k) => a + k)]));
+            const moves = planRebalance(four, ["m4"]);
+            const sizes = apply(four, moves, ["m4"]);
+            assert.deepStrictEqual([...sizes.values()], [3277, 3277, 3277, 3277, 3276]);
+        });
+
         it("3 -> 6 masters moves only what the new masters need", () => {
-            const moves = planScaleOut(current, ["m3", "m4", "m5"]);
+            const moves = planRebalance(current, ["m3", "m4", "m5"]);
             const moved = moves.reduce((k, m) => k + m.slots.length, 0);
             assert.ok(moved <= SLOT_COUNT / 2 + 3, `moved ${moved}`);
         });
 
         it("refuses an incomplete slot map", () => {
             const partial = new Map([["m0", [0, 1, 2]]]);
-            assert.throws(() => planScaleOut(partial, ["m1"]), /only 3 of 16384 slots are assigned/);
+            assert.throws(() => planRebalance(partial, ["m1"]), /only 3 of 16384 slots are assigned/);
         });
     });
 
