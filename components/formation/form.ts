@@ -157,6 +157,24 @@ export const LARGE_CLUSTER_NODES = 40;
 /** Slots whose SETSLOTs go out together during a rebalance (see Engine.migrate). */
 const SLOTS_PER_BATCH = 64;
 
+/** Key-name characters per MIGRATE: over Kubernetes the names travel in the exec URL (see MAX_EXEC_URL_CHARS). */
+const MIGRATE_KEY_CHARS = 2000;
+
+/** Consecutive groups of keys whose names add up to at most `maxChars` (a longer key goes alone). Pure. */
+export function keyGroups(keys: readonly string[], maxChars: number): string[][] {
+    const groups: string[][] = [];
+    let size = 0;
+    for (const key of keys) {
+        if (groups.length === 0 || size + key.length > maxChars) {
+            groups.push([]);
+            size = 0;
+        }
+        groups[groups.length - 1].push(key);
+        size += key.length;
+    }
+    return groups;
+}
+
 /** Polling interval while a replica waits to know its master: its view is one node, so asking often is cheap. */
 const PAIRING_POLL_MS = 10;
 
@@ -413,7 +431,8 @@ class Engine {
             const total = moves.reduce((k, m) => k + m.slots.length, 0);
             const receivers = new Set(moves.map((m) => m.to)).size;
             this.log(`rebalancing: moving ${total} slots to ${receivers} ${newMasters.length > 0 ? "new " : ""}masters with their keys`);
-            await this.migrate(moves, idOf);
+            if (this.o.transport.reshard) await this.reshard(moves, idOf);
+            else await this.migrate(moves, idOf);
             await this.announce(all);
         }
         await Promise.all(
@@ -536,6 +555,19 @@ class Engine {
         if (failure) throw failure.error;
     }
 
+    /**
+     * Moves through the transport's own reshard (redis-cli next to the cluster), one move at a
+     * time: redis-cli refuses to start while another move leaves slots open. It takes the donor's
+     * lowest slots rather than the planned ones; the counts, and so the even shares, are the same.
+     */
+    private async reshard(moves: readonly SlotMove[], idOf: ReadonlyMap<string, string>): Promise<void> {
+        for (const m of moves) {
+            const from = this.byAddress.get(m.from)!;
+            this.log(`rebalancing: redis-cli --cluster reshard in ${from.target}: ${m.slots.length} slots from ${m.from} to ${m.to}`);
+            await this.o.transport.reshard!(from.target, { entry: from.address, fromId: idOf.get(m.from)!, toId: idOf.get(m.to)!, slots: m.slots.length });
+        }
+    }
+
     /** Moves every key of an open slot from `from` to `to` (MIGRATE, 100 keys at a time). */
     private async moveKeys(from: FormNode, to: FormNode, slot: number): Promise<void> {
         const s = String(slot);
@@ -555,10 +587,12 @@ class Engine {
                 );
             }
             previous = reply;
-            // No REPLACE: a key already on the target means something is wrong; fail rather than overwrite.
-            await this.o.transport.call(from.target, ["MIGRATE", host, port, "", "0", "10000", "AUTH", PASSWORD_ARG, "KEYS", ...keys]).catch((e: Error) => {
-                throw new Error(`slot ${slot}: MIGRATE of ${keys.length} keys from ${from.address} to ${to.address} failed: ${e.message}. The slot stays open; the next run continues it.`);
-            });
+            for (const group of keyGroups(keys, MIGRATE_KEY_CHARS)) {
+                // No REPLACE: a key already on the target means something is wrong; fail rather than overwrite.
+                await this.o.transport.call(from.target, ["MIGRATE", host, port, "", "0", "10000", "AUTH", PASSWORD_ARG, "KEYS", ...group]).catch((e: Error) => {
+                    throw new Error(`slot ${slot}: MIGRATE of ${group.length} keys from ${from.address} to ${to.address} failed: ${e.message}. The slot stays open; the next run continues it.`);
+                });
+            }
         }
     }
 

@@ -32,8 +32,23 @@ export interface Transport {
      * MEET mesh of N pods would otherwise cost N² API round trips).
      */
     callEach(target: string, commands: readonly (readonly string[])[]): Promise<void>;
+    /**
+     * Optional: moves slots with their keys in one step, run next to the cluster. Over
+     * Kubernetes this is `redis-cli --cluster reshard` exec'd in a pod: one exec for a whole
+     * move instead of one or more per slot. Without it the engine moves slot by slot.
+     */
+    reshard?(target: string, move: Reshard): Promise<void>;
     /** Releases connections. */
     close(): Promise<void>;
+}
+
+/** One donor-to-receiver move for Transport.reshard. */
+export interface Reshard {
+    /** host:port of a cluster node for redis-cli to start from (reachable from where it runs). */
+    readonly entry: string;
+    readonly fromId: string;
+    readonly toId: string;
+    readonly slots: number;
 }
 
 /** Flattens any RESP reply into redis-cli's raw text form. */
@@ -125,11 +140,47 @@ export function buildExecScript(commands: readonly (readonly string[])[], port =
             positional.push(a);
             return `"\${${positional.length}}"`;
         });
-        return `redis-cli --no-auth-warning -e -h 127.0.0.1 -p ${port} ${words.join(" ")}`;
+        return words.join(" ");
     });
-    // A single command execs redis-cli directly so its exit status is the exec's.
-    const body = lines.length === 1 ? `exec ${lines[0]}` : `set -e; ${lines.join("; ")}`;
+    const cli = `redis-cli --no-auth-warning -e -h 127.0.0.1 -p ${port}`;
+    // A single command execs redis-cli directly so its exit status is the exec's; several share a
+    // short shell function, which keeps the exec URL small (see MAX_EXEC_URL_CHARS).
+    const body = lines.length === 1 ? `exec ${cli} ${lines[0]}` : `r() { ${cli} "$@"; }; set -e; ${lines.map((l) => `r ${l}`).join("; ")}`;
     return ["sh", "-c", `export REDISCLI_AUTH="$REDIS_PASSWORD"; ${body}`, "redis-cli", ...positional];
+}
+
+/**
+ * Longest exec request URL the transport sends. The command travels in the URL's query string,
+ * and proxies in front of API servers commonly cap a request line at 8 KiB (Node's own HTTP
+ * server refuses 16 KiB of headers with 431); kube-apiserver itself allows far more.
+ */
+export const MAX_EXEC_URL_CHARS = 8000;
+
+/** Length of the query string @kubernetes/client-node builds for an exec of `command`. */
+export function execQueryLength(command: readonly string[]): number {
+    const querystring = require("querystring") as typeof import("querystring");
+    return querystring.stringify({ stdout: true, stderr: true, stdin: false, tty: false, command: [...command], container: "redis" }).length;
+}
+
+/**
+ * Splits commands into consecutive groups whose exec script fits in `maxChars` of query string,
+ * keeping their order. A single command too long on its own is refused with its length.
+ */
+export function execBatches(commands: readonly (readonly string[])[], maxChars = MAX_EXEC_URL_CHARS): (readonly string[])[][] {
+    const batches: (readonly string[])[][] = [];
+    let current: (readonly string[])[] = [];
+    for (const command of commands) {
+        if (execQueryLength(buildExecScript([command])) > maxChars) {
+            throw new Error(`command: ${command[0]} with ${command.length - 1} arguments needs ${execQueryLength(buildExecScript([command]))} characters of exec URL; at most ${maxChars} fit`);
+        }
+        if (current.length > 0 && execQueryLength(buildExecScript([...current, command])) > maxChars) {
+            batches.push(current);
+            current = [];
+        }
+        current.push(command);
+    }
+    if (current.length > 0) batches.push(current);
+    return batches;
 }
 
 /** The outcome of one exec: the reply text, or an Error carrying redis-cli's message. */
@@ -195,6 +246,8 @@ export class KubernetesTransport implements Transport {
         private readonly namespace: string,
         private readonly container: string,
         private readonly execTimeoutMs = 30_000,
+        /** A reshard moves thousands of slots with their keys inside one exec. */
+        private readonly reshardTimeoutMs = 1_800_000,
     ) {
         const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
         this.kc = new k8s.KubeConfig();
@@ -202,22 +255,39 @@ export class KubernetesTransport implements Transport {
     }
 
     call(pod: string, args: readonly string[]): Promise<string> {
-        return this.exec(pod, buildExecCommand(args), args[0]);
+        const command = buildExecCommand(args);
+        if (execQueryLength(command) > MAX_EXEC_URL_CHARS) {
+            return Promise.reject(new Error(`${args[0]} in pod ${this.namespace}/${pod}: ${args.length - 1} arguments need ${execQueryLength(command)} characters of exec URL; at most ${MAX_EXEC_URL_CHARS} fit`));
+        }
+        return this.exec(pod, command, args[0]);
     }
 
+    /** As few execs as the URL limit allows, one after another; stops at the first failure. */
     async callEach(pod: string, commands: readonly (readonly string[])[]): Promise<void> {
-        if (commands.length > 0) await this.exec(pod, buildExecScript(commands), `${commands.length} commands`);
+        for (const batch of execBatches(commands)) await this.exec(pod, buildExecScript(batch), `${batch.length} commands`);
     }
 
-    private async exec(pod: string, command: string[], what: string): Promise<string> {
+    /** `redis-cli --cluster reshard` in `pod`, without prompts; on failure, the end of its output. */
+    async reshard(pod: string, move: Reshard): Promise<void> {
+        const args = ["--cluster", "reshard", move.entry, "--cluster-from", move.fromId, "--cluster-to", move.toId, "--cluster-slots", String(move.slots), "--cluster-yes"];
+        try {
+            await this.exec(pod, buildExecCommand(args), "redis-cli --cluster reshard", this.reshardTimeoutMs);
+        } catch (e) {
+            // Its progress log is long; the reason is at the end.
+            const lines = (e as Error).message.split("\n");
+            throw new Error(lines.length > 6 ? [lines[0], "…", ...lines.slice(-5)].join("\n") : (e as Error).message);
+        }
+    }
+
+    private async exec(pod: string, command: string[], what: string, timeoutMs = this.execTimeoutMs): Promise<string> {
         const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
         const out = collector();
         const err = collector();
         const exec = new k8s.Exec(this.kc);
         return new Promise<string>((resolve, reject) => {
             const timer = setTimeout(
-                () => reject(new Error(`exec in pod ${this.namespace}/${pod} timed out after ${this.execTimeoutMs} ms: ${what}`)),
-                this.execTimeoutMs,
+                () => reject(new Error(`exec in pod ${this.namespace}/${pod} timed out after ${timeoutMs} ms: ${what}`)),
+                timeoutMs,
             );
             exec.exec(this.namespace, pod, this.container, command, out.stream, err.stream, null, false, (status) => {
                 clearTimeout(timer);

@@ -4,7 +4,19 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { V1NodeList, V1PodList } from "@kubernetes/client-node";
-import { PASSWORD_ARG, buildExecCommand, buildExecScript, parseExecResult, podsWithPlacement, replyToText, splitAddress } from "../../components/formation/transport";
+import { keyGroups } from "../../components/formation/form";
+import {
+    MAX_EXEC_URL_CHARS,
+    PASSWORD_ARG,
+    buildExecCommand,
+    buildExecScript,
+    execBatches,
+    execQueryLength,
+    parseExecResult,
+    podsWithPlacement,
+    replyToText,
+    splitAddress,
+} from "../../components/formation/transport";
 
 describe("formation transport (components/formation/transport.ts, pure parts)", () => {
     describe("buildExecCommand", () => {
@@ -58,6 +70,34 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
             assert.strictEqual(r.status, 1);
             assert.strictEqual(r.stdout, "pw|PING|\npw|FAIL|\n");
         });
+    });
+
+    describe("execBatches", () => {
+        const setslots = Array.from({ length: 200 }, (_, i) => ["CLUSTER", "SETSLOT", String(16000 + i), "IMPORTING", "0123456789abcdef0123456789abcdef01234567"]);
+
+        it("keeps every exec URL within MAX_EXEC_URL_CHARS, the commands in order, none lost", () => {
+            const batches = execBatches(setslots);
+            assert.ok(batches.length >= 2 && batches.length <= 8, `${batches.length} batches`);
+            assert.deepStrictEqual(batches.flat(), setslots);
+            for (const b of batches) assert.ok(execQueryLength(buildExecScript(b)) <= MAX_EXEC_URL_CHARS);
+            // Greedy: adding the next command to a batch would have crossed the limit.
+            for (let i = 0; i < batches.length - 1; i++) assert.ok(execQueryLength(buildExecScript([...batches[i], batches[i + 1][0]])) > MAX_EXEC_URL_CHARS);
+        });
+
+        it("a few commands stay one exec", () => {
+            assert.strictEqual(execBatches(setslots.slice(0, 3)).length, 1);
+            assert.deepStrictEqual(execBatches([]), []);
+        });
+
+        it("refuses a single command that cannot fit, saying how long it is", () => {
+            assert.throws(() => execBatches([["MIGRATE", "10.0.0.3", "6379", "", "0", "10000", "KEYS", "k".repeat(9000)]]), /^Error: command: MIGRATE with 7 arguments needs \d+ characters of exec URL; at most 8000 fit$/);
+        });
+    });
+
+    it("keyGroups bounds the key-name characters of one MIGRATE, keeping order (a longer key goes alone)", () => {
+        assert.deepStrictEqual(keyGroups(["aaaa", "bbbb", "cc", "d"], 8), [["aaaa", "bbbb"], ["cc", "d"]]);
+        assert.deepStrictEqual(keyGroups(["x".repeat(10), "y", "z"], 8), [["x".repeat(10)], ["y", "z"]]);
+        assert.deepStrictEqual(keyGroups([], 8), []);
     });
 
     describe("parseExecResult", () => {

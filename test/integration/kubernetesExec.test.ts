@@ -1,0 +1,151 @@
+/**
+ * The formation provider end to end over the Kubernetes exec transport: @kubernetes/client-node
+ * opens exec WebSockets to a stand-in API server (test/support/fakeKubeApi.ts), which runs the
+ * exec'd script for real against real redis-server "pods" (loopback block 127.0.18.x).
+ */
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseClusterNodes } from "../../components/formation/form";
+import { FormationOutputs, formationProvider } from "../../components/formation/provider";
+import { DirectTransport, KubernetesTransport } from "../../components/formation/transport";
+import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
+import { FakeKubeApi, FakePod } from "../support/fakeKubeApi";
+import { validFormationInputs } from "../support/formationInputs";
+
+const PASSWORD = "exec-only-secret";
+const NODE_TIMEOUT_MS = 1000;
+
+describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli and redis-server)", function () {
+    this.timeout(120_000);
+    let dir: string;
+    let nodes: LocalRedisNode[] = [];
+    let api: FakeKubeApi;
+    let direct: DirectTransport;
+    let created: FormationOutputs;
+
+    before(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "kube-exec-"));
+        nodes = await Promise.all(
+            loopbackAddresses(18, 6).map((host, i) => LocalRedisNode.start({ host, dir: path.join(dir, `redis-${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })),
+        );
+        // Three k8s nodes in three zones, two pods on each: redis-i and redis-(i+3) share node-(i mod 3).
+        const pods: FakePod[] = nodes.map((n, i) => ({ name: `redis-${i}`, ip: n.host, nodeName: `node-${i % 3}`, ready: true, env: { REDIS_PASSWORD: PASSWORD } }));
+        api = await FakeKubeApi.start("redis", pods, ["a", "b", "c"].map((z, i) => ({ name: `node-${i}`, zone: `europe-west1-${z}` })));
+        direct = new DirectTransport(PASSWORD);
+    });
+
+    after(async () => {
+        await direct?.close();
+        await api?.close();
+        await Promise.all(nodes.map((n) => n.stop()));
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("create forms 3x1 through execs only: all slots, every replica linked on another k8s node and zone, seeds are pod DNS names", async () => {
+        const result = await formationProvider.create!({ ...validFormationInputs(api.kubeconfig()), headlessServiceName: "redis-headless", timeoutMs: 60_000 });
+        created = result.outs as FormationOutputs;
+        assert.strictEqual(created.clusterState, "ok");
+        assert.strictEqual(created.placementOk, true, created.placementWarnings.join("; "));
+        assert.strictEqual(created.shards.length, 3);
+        for (const s of created.shards) {
+            assert.strictEqual(s.replicas.length, 1);
+            assert.notStrictEqual(s.replicas[0].k8sNode, s.master.k8sNode);
+            assert.notStrictEqual(s.replicas[0].zone, s.master.zone);
+            assert.match(await direct.call(s.replicas[0].address, ["INFO", "replication"]), /master_link_status:up/);
+        }
+        assert.ok(created.seeds.every((seed) => /^redis-\d\.redis-headless\.redis\.svc\.cluster\.local:6379$/.test(seed)), created.seeds.join(", "));
+        const check = spawnSync("redis-cli", ["--cluster", "check", nodes[0].address], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: PASSWORD } });
+        assert.match(check.stdout, /\[OK\] All 16384 slots covered/);
+
+        // Everything went through pods/<name>/exec of the redis container, and the password never left the pods.
+        assert.ok(api.execs.length > 10, `${api.execs.length} execs`);
+        assert.ok(api.execs.every((e) => /^redis-[0-5]$/.test(e.pod) && e.container === "redis"), JSON.stringify(api.execs.slice(0, 3)));
+        assert.ok(api.execs.some((e) => e.command.includes("MEET")), "MEETs were exec'd");
+        assert.ok(!api.execs.some((e) => e.url.includes(PASSWORD) || e.command.some((c) => c.includes(PASSWORD))), "the password travelled in an exec request");
+        assert.ok(api.requests.some((r) => r.startsWith("GET /api/v1/namespaces/redis/pods")));
+    });
+
+    it("update with the same shape changes nothing: same shards, no config epoch moves", async () => {
+        const epochs = async () => parseClusterNodes(await direct.call(nodes[0].address, ["CLUSTER", "NODES"])).map((e) => `${e.id}:${e.configEpoch}`).sort();
+        const before = await epochs();
+        const execsBefore = api.execs.length;
+        const inputs = { ...validFormationInputs(api.kubeconfig()), headlessServiceName: "redis-headless", timeoutMs: 60_000 };
+        const result = await formationProvider.update!("redis/redis", created, inputs);
+        const outs = result.outs as FormationOutputs;
+        assert.deepStrictEqual(outs.shards, created.shards);
+        assert.deepStrictEqual(await epochs(), before);
+        const written = api.execs.slice(execsBefore).filter((e) => e.command.some((c) => /^(MEET|ADDSLOTSRANGE|REPLICATE|SETSLOT|SET-CONFIG-EPOCH|MIGRATE)$/.test(c)));
+        assert.deepStrictEqual(written, [], "an unchanged cluster only gets reads");
+    });
+
+    it("update to 4 masters (8 pods) moves a quarter of the slots with their keys: redis-cli --cluster reshard in a pod, one exec per move", async () => {
+        const { Cluster } = await import("ioredis");
+        const client = new Cluster([{ host: nodes[0].host, port: 6379 }], { redisOptions: { password: PASSWORD } });
+        const added = await Promise.all(
+            loopbackAddresses(18, 8)
+                .slice(6)
+                .map((host, i) => LocalRedisNode.start({ host, dir: path.join(dir, `redis-${6 + i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })),
+        );
+        nodes.push(...added);
+        try {
+            await Promise.all(Array.from({ length: 1000 }, (_, i) => client.set(`exec:${i}`, `v${i}`)));
+            api.pods = [...api.pods, ...added.map((n, i) => ({ name: `redis-${6 + i}`, ip: n.host, nodeName: `node-${i}`, ready: true, env: { REDIS_PASSWORD: PASSWORD } }))];
+            const execsBefore = api.execs.length;
+            const started = Date.now();
+            const inputs = { ...validFormationInputs(api.kubeconfig()), masters: 4, headlessServiceName: "redis-headless", timeoutMs: 120_000 };
+            const outs = (await formationProvider.update!("redis/redis", created, inputs)).outs as FormationOutputs;
+            const execs = api.execs.length - execsBefore;
+            console.log(`      scale-out 3x1 -> 4x1 over exec: ${execs} execs in ${Date.now() - started} ms`);
+            assert.deepStrictEqual(
+                outs.shards.map((s) => s.slots.reduce((k, [a, b]) => k + b - a + 1, 0)),
+                [4096, 4096, 4096, 4096],
+            );
+            assert.ok(outs.shards.every((s) => s.replicas.length === 1));
+            const reshards = api.execs.slice(execsBefore).filter((e) => e.command.includes("reshard"));
+            assert.ok(reshards.length >= 1 && reshards.length <= 3, `${reshards.length} reshard execs`);
+            assert.ok(!api.execs.slice(execsBefore).some((e) => e.command.includes("MIGRATE") || e.command.includes("GETKEYSINSLOT")), "no slot-by-slot execs");
+            assert.ok(execs < 200, `${execs} execs in all`);
+            const values = await Promise.all(Array.from({ length: 1000 }, (_, i) => client.get(`exec:${i}`)));
+            assert.deepStrictEqual(values.filter((v, i) => v !== `v${i}`), []);
+        } finally {
+            client.disconnect();
+        }
+    });
+
+    it("a failing command comes back with the pod, the command and redis-cli's own message", async () => {
+        const t = new KubernetesTransport(api.kubeconfig(), "redis", "redis");
+        await assert.rejects(t.call("redis-1", ["CLUSTER", "SETSLOT", "99999", "NODE", "x"]), (e: Error) => {
+            assert.match(e.message, /^CLUSTER in pod redis\/redis-1: .*(Invalid or out of range slot|ERR)/);
+            return true;
+        });
+        // Several commands in one exec stop at the first failure: the MEET after it never runs.
+        const known = parseClusterNodes(await direct.call(nodes[1].address, ["CLUSTER", "NODES"])).length;
+        await assert.rejects(t.callEach("redis-1", [["PING"], ["CLUSTER", "SETSLOT", "99999", "NODE", "x"], ["CLUSTER", "MEET", "203.0.113.1", "6379"]]), /3 commands in pod redis\/redis-1/);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.strictEqual(parseClusterNodes(await direct.call(nodes[1].address, ["CLUSTER", "NODES"])).length, known, "the MEET after the failure did not run");
+        // A reshard that cannot run says why, from the end of redis-cli's output.
+        await assert.rejects(t.reshard("redis-0", { entry: nodes[0].address, fromId: "f".repeat(40), toId: "e".repeat(40), slots: 10 }), (e: Error) => {
+            assert.match(e.message, /^redis-cli --cluster reshard in pod redis\/redis-0: /);
+            assert.match(e.message, /not known or not a master/);
+            return true;
+        });
+        // Replies are text as redis-cli prints them: arrays one element a line.
+        assert.strictEqual((await t.call("redis-0", ["CLUSTER", "NODES"])).split("\n").length, known);
+    });
+
+    it("a pod whose REDIS_PASSWORD is wrong fails with Redis's authentication error, naming the pod", async () => {
+        api.pods = api.pods.map((p) => (p.name === "redis-2" ? { ...p, env: { REDIS_PASSWORD: "not-the-password" } } : p));
+        const t = new KubernetesTransport(api.kubeconfig(), "redis", "redis");
+        try {
+            await assert.rejects(t.call("redis-2", ["PING"]), (e: Error) => {
+                assert.match(e.message, /^PING in pod redis\/redis-2: .*(WRONGPASS|NOAUTH)/s);
+                return true;
+            });
+        } finally {
+            api.pods = api.pods.map((p) => (p.name === "redis-2" ? { ...p, env: { REDIS_PASSWORD: PASSWORD } } : p));
+        }
+    });
+});

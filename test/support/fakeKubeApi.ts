@@ -1,0 +1,175 @@
+/**
+ * A stand-in for the Kubernetes API server that is just enough for the formation provider:
+ * it lists pods and nodes, and serves `pods/<name>/exec` over WebSocket with the channel
+ * protocol @kubernetes/client-node speaks (binary frames: 1 stdout, 2 stderr, 3 the final
+ * Status as JSON). The exec'd command really runs, as a local process with the pod's env,
+ * so the in-pod script, redis-cli and Redis are all real.
+ *
+ * Inside a pod, 127.0.0.1 is the pod's own Redis. Here every "pod" is a redis-server on its
+ * own loopback address, so a `redis-cli` shim first on PATH turns `-h 127.0.0.1` into the
+ * pod's address: the one stand-in for the pod's network namespace.
+ */
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
+import * as os from "os";
+import * as path from "path";
+import { WebSocket, WebSocketServer } from "ws";
+
+export interface FakePod {
+    readonly name: string;
+    /** The pod IP: the loopback address its redis-server listens on. */
+    readonly ip: string;
+    readonly nodeName: string;
+    readonly ready: boolean;
+    /** The container's env (REDIS_PASSWORD). */
+    readonly env: Readonly<Record<string, string>>;
+}
+
+export interface FakeNode {
+    readonly name: string;
+    readonly zone?: string;
+}
+
+export interface RecordedExec {
+    readonly pod: string;
+    readonly container: string;
+    readonly command: readonly string[];
+    readonly url: string;
+}
+
+const STDOUT = 1;
+const STDERR = 2;
+const STATUS = 3;
+
+function writeRedisCliShim(dir: string): void {
+    const real = spawnSync("sh", ["-c", "command -v redis-cli"], { encoding: "utf8" }).stdout.trim();
+    if (!real) throw new Error("redis-cli was not found on PATH (apt-get install -y redis-tools)");
+    const shim = [
+        "#!/bin/sh",
+        "# -h 127.0.0.1 (the pod's own Redis) becomes the pod's address; everything else passes through.",
+        "n=$#; i=0; prev=",
+        'while [ "$i" -lt "$n" ]; do',
+        '  a=$1; shift',
+        '  if [ "$prev" = "-h" ] && [ "$a" = "127.0.0.1" ]; then a=$POD_ADDRESS; fi',
+        '  set -- "$@" "$a"; prev=$a; i=$((i + 1))',
+        "done",
+        `exec ${real} "$@"`,
+    ].join("\n");
+    fs.writeFileSync(path.join(dir, "redis-cli"), shim + "\n", { mode: 0o755 });
+}
+
+export class FakeKubeApi {
+    readonly execs: RecordedExec[] = [];
+    readonly requests: string[] = [];
+    private readonly shimDir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-kube-shim-"));
+    private readonly sockets = new WebSocketServer({
+        noServer: true,
+        handleProtocols: (offered) => (offered.has("v4.channel.k8s.io") ? "v4.channel.k8s.io" : false),
+    });
+    private readonly server: http.Server;
+
+    private constructor(
+        private readonly namespace: string,
+        public pods: FakePod[],
+        private readonly nodes: readonly FakeNode[],
+    ) {
+        writeRedisCliShim(this.shimDir);
+        this.server = http.createServer((req, res) => this.serve(req, res));
+        this.server.on("upgrade", (req: http.IncomingMessage, socket, head) => {
+            const exec = this.parseExec(req.url ?? "");
+            if (!exec) {
+                socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+                return;
+            }
+            this.sockets.handleUpgrade(req, socket, head, (ws) => this.runExec(ws, exec));
+        });
+    }
+
+    static async start(namespace: string, pods: FakePod[], nodes: readonly FakeNode[]): Promise<FakeKubeApi> {
+        const api = new FakeKubeApi(namespace, pods, nodes);
+        await new Promise<void>((resolve) => api.server.listen(0, "127.0.0.1", resolve));
+        return api;
+    }
+
+    /** A kubeconfig for this server (plain HTTP, a bearer token). */
+    kubeconfig(): string {
+        const port = (this.server.address() as AddressInfo).port;
+        return [
+            "apiVersion: v1",
+            "kind: Config",
+            `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}"}}]`,
+            "contexts: [{name: fake, context: {cluster: fake, user: fake}}]",
+            "current-context: fake",
+            "users: [{name: fake, user: {token: fake-token}}]",
+        ].join("\n");
+    }
+
+    async close(): Promise<void> {
+        for (const ws of this.sockets.clients) ws.terminate();
+        await new Promise<void>((resolve) => this.server.close(() => resolve()));
+        fs.rmSync(this.shimDir, { recursive: true, force: true });
+    }
+
+    private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+        this.requests.push(`${req.method} ${req.url}`);
+        res.setHeader("content-type", "application/json");
+        const url = new URL(req.url ?? "/", "http://api");
+        if (req.method === "GET" && url.pathname === `/api/v1/namespaces/${this.namespace}/pods`) {
+            const items = this.pods.map((p) => ({
+                metadata: { name: p.name, namespace: this.namespace },
+                spec: { nodeName: p.nodeName },
+                status: { podIP: p.ip, conditions: [{ type: "Ready", status: p.ready ? "True" : "False" }] },
+            }));
+            res.end(JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata: {}, items }));
+        } else if (req.method === "GET" && url.pathname === "/api/v1/nodes") {
+            const items = this.nodes.map((n) => ({ metadata: { name: n.name, labels: n.zone ? { "topology.kubernetes.io/zone": n.zone } : {} } }));
+            res.end(JSON.stringify({ kind: "NodeList", apiVersion: "v1", metadata: {}, items }));
+        } else {
+            res.statusCode = 404;
+            res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404 }));
+        }
+    }
+
+    private parseExec(rawUrl: string): RecordedExec | undefined {
+        const url = new URL(rawUrl, "http://api");
+        const match = new RegExp(`^/api/v1/namespaces/${this.namespace}/pods/([^/]+)/exec$`).exec(url.pathname);
+        if (!match) return undefined;
+        const exec = { pod: match[1], container: url.searchParams.get("container") ?? "", command: url.searchParams.getAll("command"), url: rawUrl };
+        this.execs.push(exec);
+        return exec;
+    }
+
+    private runExec(ws: WebSocket, exec: RecordedExec): void {
+        const frame = (channel: number, data: Buffer | string) => ws.send(Buffer.concat([Buffer.from([channel]), Buffer.isBuffer(data) ? data : Buffer.from(data)]));
+        const finish = (status: object) => {
+            frame(STATUS, JSON.stringify({ metadata: {}, ...status }));
+            ws.close(1000);
+        };
+        const pod = this.pods.find((p) => p.name === exec.pod);
+        if (!pod) {
+            finish({ status: "Failure", message: `pods "${exec.pod}" not found`, reason: "NotFound", code: 404 });
+            return;
+        }
+        const child = spawn(exec.command[0], exec.command.slice(1), {
+            env: { ...pod.env, PATH: `${this.shimDir}:${process.env.PATH ?? "/usr/bin:/bin"}`, POD_ADDRESS: pod.ip },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        child.stdout.on("data", (d: Buffer) => frame(STDOUT, d));
+        child.stderr.on("data", (d: Buffer) => frame(STDERR, d));
+        child.on("error", (e) => finish({ status: "Failure", message: `exec failed: ${e.message}` }));
+        child.on("close", (code) => {
+            if (code === 0) {
+                finish({ status: "Success" });
+            } else {
+                finish({
+                    status: "Failure",
+                    message: `command terminated with non-zero exit code: error executing command [${exec.command.join(" ")}], exit code ${code}`,
+                    reason: "NonZeroExitCode",
+                    details: { causes: [{ reason: "ExitCode", message: String(code) }] },
+                });
+            }
+        });
+    }
+}
