@@ -178,6 +178,17 @@ export function keyGroups(keys: readonly string[], maxChars: number): string[][]
 /** Polling interval while a replica waits to know its master: its view is one node, so asking often is cheap. */
 const PAIRING_POLL_MS = 10;
 
+/**
+ * Like Promise.all, but the first error surfaces only once every operation has ended: a run
+ * that fails leaves nothing still sending commands behind the caller's back.
+ */
+async function settleAll<T>(operations: readonly (T | Promise<T>)[]): Promise<T[]> {
+    const results = await Promise.allSettled(operations);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /** Refusals carry this type so callers (provider, CLI) can tell them from transient failures. */
 export class FormationRefused extends Error {
     constructor(message: string) {
@@ -277,7 +288,7 @@ class Engine {
         // Distinct epochs up front: no epoch-collision round after MEET. Only possible while a node knows nobody.
         this.log(`setting config epochs on ${planned.length} nodes`);
         const viewOf = new Map(views.map((v) => [v.node.address, v]));
-        await Promise.all(
+        await settleAll(
             planned.map((n, i) => {
                 const v = viewOf.get(n.address)!;
                 return v.peers.length === 0 && v.self.configEpoch === 0 ? this.call(n, "CLUSTER", "SET-CONFIG-EPOCH", String(i + 1)) : undefined;
@@ -285,7 +296,7 @@ class Engine {
         );
 
         this.log(`assigning slots to ${plan.shards.length} masters`);
-        await Promise.all(
+        await settleAll(
             plan.shards.map((s) =>
                 this.call(member(s.master), "CLUSTER", "ADDSLOTSRANGE", ...s.slots.flatMap(([a, b]) => [String(a), String(b)])),
             ),
@@ -295,7 +306,7 @@ class Engine {
         const large = planned.length > this.largeClusterNodes;
         if (large && replicas.length > 0) {
             this.log(`pairing: ${replicas.length} replicas meet their masters and start syncing`);
-            await Promise.all(
+            await settleAll(
                 replicas.map(async (p) => {
                     await this.meet(p.replica, [p.master]);
                     await this.replicate(p.replica, p.master, p.masterId, PAIRING_POLL_MS);
@@ -308,10 +319,10 @@ class Engine {
         const alreadyMet = (a: FormNode, b: FormNode) => large && replicas.some((p) => (p.replica === a && p.master === b) || (p.replica === b && p.master === a));
         const meetings = planned.map((from, i) => ({ from, to: planned.slice(i + 1).filter((to) => !alreadyMet(from, to)) }));
         this.log(`meeting: ${meetings.reduce((k, m) => k + m.to.length, 0)} direct handshakes between ${planned.length} nodes`);
-        await Promise.all(meetings.map((m) => this.meet(m.from, m.to)));
+        await settleAll(meetings.map((m) => this.meet(m.from, m.to)));
         if (!large) {
             this.log(`replicating: ${replicas.length} replicas`);
-            await Promise.all(replicas.map((p) => this.replicate(p.replica, p.master, p.masterId)));
+            await settleAll(replicas.map((p) => this.replicate(p.replica, p.master, p.masterId)));
         }
         await this.waitAllKnown(planned, idOf);
         this.log(`all ${planned.length} nodes know each other`);
@@ -328,7 +339,7 @@ class Engine {
     private async announce(nodes: readonly FormNode[]): Promise<void> {
         if (nodes.length > this.largeClusterNodes) return;
         this.log(`announcing slots and roles: ${nodes.length * (nodes.length - 1)} handshakes`);
-        await Promise.all(nodes.map((from) => this.meet(from, nodes.filter((to) => to !== from))));
+        await settleAll(nodes.map((from) => this.meet(from, nodes.filter((to) => to !== from))));
     }
 
     /** `from` meets every node of `to` (one batch: one exec over Kubernetes). */
@@ -362,12 +373,9 @@ class Engine {
             for (const p of v.peers) if (!p.flags.includes("handshake")) memberIds.add(p.id);
         }
         const members = views.filter((v) => memberIds.has(v.self.id));
+        // Outsiders know no node beyond the given set (refuseForeign): those that know some are
+        // joining this cluster, e.g. MEETs of an interrupted run still in handshake. They join again.
         const outsiders = views.filter((v) => !memberIds.has(v.self.id));
-        for (const o of outsiders) {
-            if (o.peers.length > 0) {
-                throw new FormationRefused(`node ${o.node.address} knows other nodes but is not part of the cluster that owns the slots; nothing was changed.`);
-            }
-        }
         this.refuseData(outsiders);
 
         // Moves left open by an interrupted scale-out are finished first, then everything is looked at afresh.
@@ -435,7 +443,7 @@ class Engine {
             else await this.migrate(moves, idOf);
             await this.announce(all);
         }
-        await Promise.all(
+        await settleAll(
             pairing.byMaster.flatMap((replicas, seat) =>
                 replicas.map((r) => this.replicate(this.byAddress.get(r)!, seatMasters[seat], idOf.get(seatMasters[seat].address)!)),
             ),
@@ -459,7 +467,7 @@ class Engine {
         const idOf = new Map(views.map((v) => [v.node.address, v.self.id]));
         const viewOf = new Map(views.map((v) => [v.node.address, v]));
         const member = (a: string) => this.byAddress.get(a)!;
-        await Promise.all(
+        await settleAll(
             plan.shards.map((s) => {
                 const owned = new Set(expandSlots(viewOf.get(s.master)!.self.slotRanges));
                 const missing = expandSlots(s.slots).filter((x) => !owned.has(x));
@@ -471,7 +479,7 @@ class Engine {
         const planned = plan.shards.flatMap((s) => [s.master, ...s.replicas]).map(member);
         const first = member(plan.shards[0].master);
         await this.meet(first, planned.filter((n) => n !== first));
-        await Promise.all(
+        await settleAll(
             plan.shards.flatMap((s) =>
                 s.replicas
                     .filter((r) => viewOf.get(r)!.self.masterId !== idOf.get(s.master))

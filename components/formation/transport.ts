@@ -62,6 +62,7 @@ export function replyToText(reply: unknown): string {
 /** ioredis straight to each node; connections are opened lazily and reused. */
 export class DirectTransport implements Transport {
     private readonly clients = new Map<string, import("ioredis").Redis>();
+    private closed = false;
 
     constructor(
         private readonly password: string,
@@ -69,6 +70,8 @@ export class DirectTransport implements Transport {
     ) {}
 
     private client(target: string): import("ioredis").Redis {
+        // A closed transport stays closed: a late call must not reconnect (a new node may have the address now).
+        if (this.closed) throw new Error(`transport closed: ${target} was not called`);
         let c = this.clients.get(target);
         if (!c) {
             const { Redis } = require("ioredis") as typeof import("ioredis");
@@ -102,6 +105,7 @@ export class DirectTransport implements Transport {
     }
 
     async close(): Promise<void> {
+        this.closed = true;
         const all = [...this.clients.values()];
         this.clients.clear();
         await Promise.all(all.map((c) => c.quit().catch(() => c.disconnect())));

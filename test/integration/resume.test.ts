@@ -1,0 +1,87 @@
+/**
+ * Fresh formations that die half-way, against real redis-server (loopback block 127.0.19.x,
+ * fresh processes for every case): the next run completes the same cluster, or refuses a
+ * half-assigned one it did not start.
+ */
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { FormNode, FormationRefused, form } from "../../components/formation/form";
+import { DirectTransport } from "../../components/formation/transport";
+import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
+import { RecordingTransport, nth } from "../support/recordingTransport";
+
+const PASSWORD = "resume";
+const NODE_TIMEOUT_MS = 1000;
+
+describe("interrupted fresh formation against real redis-server", function () {
+    this.timeout(90_000);
+    let dir: string;
+    let nodes: LocalRedisNode[] = [];
+    let direct: DirectTransport;
+    let pods: FormNode[];
+
+    beforeEach(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "resume-"));
+        nodes = await Promise.all(loopbackAddresses(19, 6).map((host, i) => LocalRedisNode.start({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })));
+        direct = new DirectTransport(PASSWORD);
+        pods = nodes.map((n) => ({ address: n.address, target: n.address }));
+    });
+
+    afterEach(async () => {
+        await direct.close();
+        await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** The run after the failure, and what a formed 3x1 cluster must look like. */
+    async function rerunAndVerify(): Promise<void> {
+        const result = await form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: direct });
+        assert.strictEqual(result.action, "completed");
+        assert.strictEqual(result.clusterState, "ok");
+        assert.deepStrictEqual(
+            result.shards.map((s) => [s.slots, s.replicas.length]),
+            [
+                [[[0, 5460]], 1],
+                [[[5461, 10921]], 1],
+                [[[10922, 16383]], 1],
+            ],
+        );
+        for (const s of result.shards) assert.match(await direct.call(s.replicas[0].address, ["INFO", "replication"]), /master_link_status:up/);
+        const check = spawnSync("redis-cli", ["--cluster", "check", pods[0].address], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: PASSWORD } });
+        assert.match(check.stdout, /\[OK\] All 16384 slots covered/);
+        assert.doesNotMatch(check.stdout, /\[WARNING\]|\[ERR\]/);
+        assert.strictEqual((await form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: direct })).action, "unchanged");
+    }
+
+    const cases: { name: string; at: (target: string, args: readonly string[]) => boolean }[] = [
+        { name: "after the first master got its slots", at: nth(2, (_, a) => a[1] === "ADDSLOTSRANGE") },
+        { name: "in the middle of the MEETs", at: nth(5, (_, a) => a[1] === "MEET") },
+        { name: "after the first REPLICATE", at: nth(2, (_, a) => a[1] === "REPLICATE") },
+    ];
+    for (const c of cases) {
+        it(`stopped ${c.name}: the next run completes the planned cluster`, async () => {
+            const faulty = new RecordingTransport(direct, c.at);
+            await assert.rejects(form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: faulty }), /injected failure/);
+            await rerunAndVerify();
+        });
+    }
+
+    it("slots assigned by something else (not this engine's plan) are refused, and nothing is changed", async () => {
+        // A node that is a replica in the plan owns some slots.
+        await direct.call(pods[5].address, ["CLUSTER", "ADDSLOTSRANGE", "0", "99"]);
+        await assert.rejects(form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: direct }), (e: Error) => {
+            assert.ok(e instanceof FormationRefused, e.message);
+            assert.match(e.message, /^cluster: only 100 of 16384 slots are covered and the assignment is not one this engine started; repair it with `redis-cli --cluster fix` first\. Nothing was changed\.$/);
+            return true;
+        });
+        for (const p of pods) {
+            const nodesText = await direct.call(p.address, ["CLUSTER", "NODES"]);
+            assert.strictEqual(nodesText.trim().split("\n").length, 1, `${p.address} met nobody`);
+        }
+        assert.match(await direct.call(pods[5].address, ["CLUSTER", "NODES"]), / 0-99$/m);
+        assert.doesNotMatch(await direct.call(pods[0].address, ["CLUSTER", "NODES"]), / \d+-\d+$/m);
+    });
+});
