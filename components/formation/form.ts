@@ -175,7 +175,7 @@ export function keyGroups(keys: readonly string[], maxChars: number): string[][]
     return groups;
 }
 
-/** Polling interval while a replica waits to know its master: its view is one node, so asking often is cheap. */
+/** Default polling interval while a replica waits to know its master (the caller's pollMs wins, e.g. over exec): its view is one node, so asking often is cheap. */
 const PAIRING_POLL_MS = 10;
 
 /**
@@ -309,7 +309,7 @@ class Engine {
             await settleAll(
                 replicas.map(async (p) => {
                     await this.meet(p.replica, [p.master]);
-                    await this.replicate(p.replica, p.master, p.masterId, PAIRING_POLL_MS);
+                    await this.replicate(p.replica, p.master, p.masterId, this.o.pollMs ?? PAIRING_POLL_MS);
                 }),
             );
         }
@@ -439,7 +439,7 @@ class Engine {
             const total = moves.reduce((k, m) => k + m.slots.length, 0);
             const receivers = new Set(moves.map((m) => m.to)).size;
             this.log(`rebalancing: moving ${total} slots to ${receivers} ${newMasters.length > 0 ? "new " : ""}masters with their keys`);
-            if (this.o.transport.reshard) await this.reshard(moves, idOf);
+            if (this.o.transport.reshard) await this.reshard(moves, idOf, all);
             else await this.migrate(moves, idOf);
             await this.announce(all);
         }
@@ -568,8 +568,10 @@ class Engine {
      * time: redis-cli refuses to start while another move leaves slots open. It takes the donor's
      * lowest slots rather than the planned ones; the counts, and so the even shares, are the same.
      */
-    private async reshard(moves: readonly SlotMove[], idOf: ReadonlyMap<string, string>): Promise<void> {
+    private async reshard(moves: readonly SlotMove[], idOf: ReadonlyMap<string, string>, members: readonly FormNode[]): Promise<void> {
         for (const m of moves) {
+            // redis-cli refuses to start unless every node agrees on the slots ("Nodes don't agree").
+            await this.waitFormed(members);
             const from = this.byAddress.get(m.from)!;
             this.log(`rebalancing: redis-cli --cluster reshard in ${from.target}: ${m.slots.length} slots from ${m.from} to ${m.to}`);
             await this.o.transport.reshard!(from.target, { entry: from.address, fromId: idOf.get(m.from)!, toId: idOf.get(m.to)!, slots: m.slots.length });
