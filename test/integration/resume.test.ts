@@ -4,13 +4,13 @@
  * half-assigned one it did not start.
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { FormNode, FormationRefused, form } from "../../components/formation/form";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
+import { assertFormed3x1, assertRedisCliCheckClean } from "../support/clusterChecks";
 import { RecordingTransport, nth } from "../support/recordingTransport";
 
 const PASSWORD = "resume";
@@ -40,19 +40,8 @@ describe("interrupted fresh formation against real redis-server", function () {
     async function rerunAndVerify(): Promise<void> {
         const result = await form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: direct });
         assert.strictEqual(result.action, "completed");
-        assert.strictEqual(result.clusterState, "ok");
-        assert.deepStrictEqual(
-            result.shards.map((s) => [s.slots, s.replicas.length]),
-            [
-                [[[0, 5460]], 1],
-                [[[5461, 10921]], 1],
-                [[[10922, 16383]], 1],
-            ],
-        );
-        for (const s of result.shards) assert.match(await direct.call(s.replicas[0].address, ["INFO", "replication"]), /master_link_status:up/);
-        const check = spawnSync("redis-cli", ["--cluster", "check", pods[0].address], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: PASSWORD } });
-        assert.match(check.stdout, /\[OK\] All 16384 slots covered/);
-        assert.doesNotMatch(check.stdout, /\[WARNING\]|\[ERR\]/);
+        await assertFormed3x1(result, direct);
+        assertRedisCliCheckClean(pods[0].address, PASSWORD);
         assert.strictEqual((await form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: direct })).action, "unchanged");
     }
 
