@@ -139,7 +139,6 @@ interface NodeView {
     readonly keys: number;
 }
 
-
 /**
  * Above this many nodes the full mesh saturates the CPU for a second or more, so a fresh
  * formation changes two steps:
