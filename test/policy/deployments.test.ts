@@ -23,6 +23,7 @@ import { runProgram } from "../support/mocks";
 import { formationProvider } from "../../components/formation/provider";
 import { validFormationInputs } from "../support/formationInputs";
 import { PROJECT, parseSettings } from "../../components/config";
+import { fakeKubeconfig } from "../support/fakeKubeApi";
 
 const repoRoot = path.resolve(__dirname, "../..");
 const EXECUTOR_TOOLS = ["kubectl", "gcloud", "gke-gcloud-auth-plugin"];
@@ -125,14 +126,7 @@ describe("Pulumi Deployments readiness", () => {
         });
 
         it("talks to the API server only: pods are listed and commands exec'd through it, never dialled", async () => {
-            const kubeconfig = [
-                "apiVersion: v1",
-                "kind: Config",
-                `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${apiPort}"}}]`,
-                "contexts: [{name: fake, context: {cluster: fake, user: fake}}]",
-                "current-context: fake",
-                "users: [{name: fake, user: {token: fake-token}}]",
-            ].join("\n");
+            const kubeconfig = fakeKubeconfig(apiPort);
 
             const dialled: string[] = [];
             const spawned: string[] = [];

@@ -60,6 +60,18 @@ function writeRedisCliShim(dir: string): void {
     fs.writeFileSync(path.join(dir, "redis-cli"), shim + "\n", { mode: 0o755 });
 }
 
+/** A kubeconfig for an API server on 127.0.0.1:`port` (plain HTTP, a bearer token). */
+export function fakeKubeconfig(port: number): string {
+    return [
+        "apiVersion: v1",
+        "kind: Config",
+        `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}"}}]`,
+        "contexts: [{name: fake, context: {cluster: fake, user: fake}}]",
+        "current-context: fake",
+        "users: [{name: fake, user: {token: fake-token}}]",
+    ].join("\n");
+}
+
 export class FakeKubeApi {
     readonly execs: RecordedExec[] = [];
     readonly requests: string[] = [];
@@ -93,17 +105,9 @@ export class FakeKubeApi {
         return api;
     }
 
-    /** A kubeconfig for this server (plain HTTP, a bearer token). */
+    /** A kubeconfig for this server. */
     kubeconfig(): string {
-        const port = (this.server.address() as AddressInfo).port;
-        return [
-            "apiVersion: v1",
-            "kind: Config",
-            `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}"}}]`,
-            "contexts: [{name: fake, context: {cluster: fake, user: fake}}]",
-            "current-context: fake",
-            "users: [{name: fake, user: {token: fake-token}}]",
-        ].join("\n");
+        return fakeKubeconfig((this.server.address() as AddressInfo).port);
     }
 
     async close(): Promise<void> {
