@@ -124,6 +124,11 @@ export function parseClusterNodes(text: string): ClusterNodeEntry[] {
         });
 }
 
+/** Whether `entry` owns `slot`, read off its ranges (no expansion to slot numbers). */
+export function ownsSlot(entry: ClusterNodeEntry, slot: number): boolean {
+    return entry.slotRanges.some(([a, b]) => slot >= a && slot <= b);
+}
+
 /** Slot numbers of inclusive ranges. */
 export function expandSlots(ranges: readonly SlotRange[]): number[] {
     const out: number[] = [];
@@ -577,7 +582,7 @@ class Engine {
         }
     }
 
-    /** Moves every key of an open slot from `from` to `to` (MIGRATE, 100 keys at a time). */
+    /** Moves every key of an open slot from `from` to `to` (MIGRATE: 100 keys, at most MIGRATE_KEY_CHARS of names, at a time). */
     private async moveKeys(from: FormNode, to: FormNode, slot: number): Promise<void> {
         const s = String(slot);
         const [host, port] = splitAddressArgs(to.address);
@@ -630,7 +635,7 @@ class Engine {
                     throw new FormationRefused(`slot ${slot} on ${from.node.address} is migrating to unknown node ${toId}; repair it with redis-cli --cluster fix. Nothing was changed.`);
                 }
                 this.log(`finishing interrupted move of slot ${slot} from ${from.node.address} to ${to.node.address}`);
-                if (!to.self.importing.has(slot) && !expandSlots(to.self.slotRanges).includes(slot)) {
+                if (!to.self.importing.has(slot) && !ownsSlot(to.self, slot)) {
                     await this.call(to.node, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", from.self.id);
                 }
                 await this.moveKeys(from.node, to.node, slot);

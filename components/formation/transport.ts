@@ -174,8 +174,9 @@ export function execBatches(commands: readonly (readonly string[])[], maxChars =
     const batches: (readonly string[])[][] = [];
     let current: (readonly string[])[] = [];
     for (const command of commands) {
-        if (execQueryLength(buildExecScript([command])) > maxChars) {
-            throw new Error(`command: ${command[0]} with ${command.length - 1} arguments needs ${execQueryLength(buildExecScript([command]))} characters of exec URL; at most ${maxChars} fit`);
+        const alone = execQueryLength(buildExecScript([command]));
+        if (alone > maxChars) {
+            throw new Error(`command: ${command[0]} with ${command.length - 1} arguments needs ${alone} characters of exec URL; at most ${maxChars} fit`);
         }
         if (current.length > 0 && execQueryLength(buildExecScript([...current, command])) > maxChars) {
             batches.push(current);
@@ -260,8 +261,9 @@ export class KubernetesTransport implements Transport {
 
     call(pod: string, args: readonly string[]): Promise<string> {
         const command = buildExecCommand(args);
-        if (execQueryLength(command) > MAX_EXEC_URL_CHARS) {
-            return Promise.reject(new Error(`${args[0]} in pod ${this.namespace}/${pod}: ${args.length - 1} arguments need ${execQueryLength(command)} characters of exec URL; at most ${MAX_EXEC_URL_CHARS} fit`));
+        const length = execQueryLength(command);
+        if (length > MAX_EXEC_URL_CHARS) {
+            return Promise.reject(new Error(`${args[0]} in pod ${this.namespace}/${pod}: ${args.length - 1} arguments need ${length} characters of exec URL; at most ${MAX_EXEC_URL_CHARS} fit`));
         }
         return this.exec(pod, command, args[0]);
     }
