@@ -105,7 +105,7 @@ export class LocalRedisNode {
         return `${this.host}:${this.port}`;
     }
 
-    /** Starts redis-server for `spec` and resolves once it answers PING (with auth). */
+    /** Starts redis-server for `spec` and resolves once it answers (with auth) as the process just started. */
     static async start(spec: LocalNodeSpec, timeoutMs = 10_000): Promise<LocalRedisNode> {
         const bin = redisServerBinary();
         const confFile = writeNodeConfig(spec);
@@ -113,7 +113,12 @@ export class LocalRedisNode {
         child.unref();
         if (child.pid === undefined) throw new Error(`redis-server for ${spec.host} did not start`);
         const node = new LocalRedisNode(spec, child.pid);
-        await node.waitUntilAnswering(timeoutMs);
+        try {
+            await node.waitUntilAnswering(timeoutMs);
+        } catch (e) {
+            await terminate(node.pid, "SIGKILL", 1000, 25);
+            throw e;
+        }
         return node;
     }
 
@@ -129,23 +134,34 @@ export class LocalRedisNode {
         return isAlive(this.pid);
     }
 
-    /** Waits until the node answers an authenticated PING. */
+    /**
+     * Waits until this node's own process answers an authenticated INFO. A server that answers
+     * with another process id already held the address (a node left running by an earlier run):
+     * ours cannot bind, and using the old one would silently hand out a stale cluster.
+     */
     async waitUntilAnswering(timeoutMs: number): Promise<void> {
         const deadline = Date.now() + timeoutMs;
         let last = "";
         while (Date.now() < deadline) {
-            if (!this.isAlive()) {
-                throw new Error(`redis-server ${this.address} exited during start; see ${path.join(this.spec.dir, "redis.log")}:\n${this.logTail()}`);
-            }
-            const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", this.host, "-p", String(this.port), "-a", this.spec.password, "PING"], {
+            const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", this.host, "-p", String(this.port), "-a", this.spec.password, "INFO", "server"], {
                 encoding: "utf8",
                 timeout: 2000,
             });
             last = (r.stdout || r.stderr || "").trim();
-            if (last === "PONG") return;
+            const answering = Number(/process_id:(\d+)/.exec(last)?.[1]);
+            if (answering === this.pid) return;
+            if (answering) {
+                throw new Error(
+                    `${this.address} is already served by another redis-server (pid ${answering}), so this one (pid ${this.pid}) cannot listen there. ` +
+                        `Stop that process (\`kill ${answering}\`, or \`npm run local -- down --dir DIR\` if the local cluster started it) or use other addresses.`,
+                );
+            }
+            if (!this.isAlive()) {
+                throw new Error(`redis-server ${this.address} exited during start; see ${path.join(this.spec.dir, "redis.log")}:\n${this.logTail()}`);
+            }
             await sleep(50);
         }
-        throw new Error(`redis-server ${this.address} did not answer PING within ${timeoutMs} ms (last answer: ${last || "none"})`);
+        throw new Error(`redis-server ${this.address} did not answer within ${timeoutMs} ms (last answer: ${last.split("\n")[0] || "none"})`);
     }
 
     /** Last lines of the node's log, for error messages. */
