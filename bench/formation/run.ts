@@ -8,6 +8,9 @@
  * A third measurement, "mesh alone", forms the same nodes as masters only (no replicas,
  * no initial syncs): what Redis's own handshakes between that many nodes cost on this
  * machine, a floor that no engine forming by CLUSTER MEET gets under.
+ * A second table gives the CPU time spent until formed and the wall time it implies at
+ * the least on this machine's cores (all nodes share them here; on Kubernetes each pod
+ * has its own).
  *
  * Same run, side by side, fresh and identically configured redis-server processes for
  * every attempt (loopback block 127.0.40-49.x), the order rotating every run. Prints a
@@ -102,7 +105,25 @@ interface Timing {
     readonly formed: number;
     /** ms until every node also reports cluster_state:ok */
     readonly ok: number;
+    /** CPU ms spent until "formed" by the redis-server processes (with their reaped fork children) and this engine's process. */
+    readonly cpu: number;
 }
+
+/** CPU ms used so far by these processes and their reaped children (utime+stime+cutime+cstime, Linux /proc). */
+function processCpuMs(pids: readonly number[]): number {
+    const ticksPerSecond = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+    let ticks = 0;
+    for (const pid of pids) {
+        const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+        ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    }
+    return (ticks * 1000) / ticksPerSecond;
+}
+
+const ownCpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+};
 
 async function attempt(engine: Engine, masters: number, block: number, flags: Flags): Promise<Timing> {
     const { verbose } = flags;
@@ -111,6 +132,8 @@ async function attempt(engine: Engine, masters: number, block: number, flags: Fl
     try {
         await new Promise((r) => setTimeout(r, SETTLE_MS));
         const formNodes: FormNode[] = nodes.map((n) => ({ address: n.address, target: n.address }));
+        const pids = nodes.map((n) => n.pid);
+        const cpu0 = processCpuMs(pids) + ownCpuMs();
         const t0 = process.hrtime.bigint();
         const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e6;
         const log = verbose ? (l: string) => process.stderr.write(`  ${elapsed().toFixed(0)} ms ${l}\n`) : undefined;
@@ -124,8 +147,10 @@ async function attempt(engine: Engine, masters: number, block: number, flags: Fl
             await waitUntilFormed({ nodes: formNodes, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS });
         }
         const formed = elapsed();
+        // redis-cli's own CPU is not counted (it has exited); for the other two this includes the engine.
+        const cpu = processCpuMs(pids) + ownCpuMs() - cpu0;
         await waitUntilClusterOk({ nodes: formNodes, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS });
-        return { formed, ok: elapsed() };
+        return { formed, ok: elapsed(), cpu };
     } finally {
         await transport.close();
         await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
@@ -159,7 +184,7 @@ async function main(): Promise<void> {
                 const t = await attempt(engine, masters, block, flags);
                 block = block === 49 ? 40 : block + 1;
                 row.times.get(engine)!.push(t);
-                process.stderr.write(`${masters}x1 run ${r + 1} ${engine}: formed ${t.formed.toFixed(0)} ms, cluster_state:ok ${t.ok.toFixed(0)} ms\n`);
+                process.stderr.write(`${masters}x1 run ${r + 1} ${engine}: formed ${t.formed.toFixed(0)} ms (CPU ${t.cpu.toFixed(0)} ms), cluster_state:ok ${t.ok.toFixed(0)} ms\n`);
             }
         }
         rows.push(row);
@@ -180,6 +205,22 @@ async function main(): Promise<void> {
         const mesh = med("mesh alone", (t) => t.formed);
         const meshRatio = (mesh / med("redis-cli", (t) => t.formed)).toFixed(2);
         console.log(`| ${r.size}x1 (${r.size * 2} nodes) | ${cols((t) => t.formed)} | ${cols((t) => t.ok)} | ${mesh.toFixed(0)} ms | ${meshRatio} |`);
+    }
+    // Work that has to run on the machine's cores cannot finish faster than CPU time / cores:
+    // where that bound alone exceeds 1/3 of redis-cli's time, the goal is out of reach here.
+    const cores = os.cpus().length;
+    console.log(`\nCPU until formed (redis-server processes with their fork children, plus the engine's process; redis-cli's own not counted) and the`);
+    console.log(`wall-time bound it implies on ${cores} cores (CPU / ${cores}), as a share of redis-cli's formed time:`);
+    console.log(`| size | CPU: this engine | bound / redis-cli | CPU: mesh alone | bound / redis-cli | CPU: redis-cli (servers only) |`);
+    console.log("|---|---|---|---|---|---|");
+    for (const r of rows) {
+        const med = (engine: Engine, pick: (t: Timing) => number) => median(r.times.get(engine)!.map(pick));
+        const cli = med("redis-cli", (t) => t.formed);
+        const cpuCols = (engine: Engine) => {
+            const cpu = med(engine, (t) => t.cpu);
+            return `${cpu.toFixed(0)} ms | ${(cpu / cores / cli).toFixed(2)}`;
+        };
+        console.log(`| ${r.size}x1 | ${cpuCols("ours")} | ${cpuCols("mesh alone")} | ${med("redis-cli", (t) => t.cpu).toFixed(0)} ms |`);
     }
 }
 
