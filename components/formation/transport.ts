@@ -154,31 +154,40 @@ export function buildExecScript(commands: readonly (readonly string[])[], port =
 }
 
 /**
- * Longest exec request URL the transport sends. The command travels in the URL's query string,
- * and proxies in front of API servers commonly cap a request line at 8 KiB (Node's own HTTP
- * server refuses 16 KiB of headers with 431); kube-apiserver itself allows far more.
+ * Longest exec request target (path and query string) the transport sends. The command travels
+ * in the query string, and proxies in front of API servers commonly cap a request line at 8 KiB
+ * (Node's own HTTP server refuses 16 KiB of headers with 431); kube-apiserver itself allows far
+ * more. The rest of the request line ("GET ", " HTTP/1.1") fits in what is left of 8 KiB.
  */
 export const MAX_EXEC_URL_CHARS = 8000;
 
-/** Length of the query string @kubernetes/client-node builds for an exec of `command`. */
-export function execQueryLength(command: readonly string[]): number {
+/** Where an exec goes: the parts of its request path. */
+export interface ExecTarget {
+    readonly namespace: string;
+    readonly pod: string;
+    readonly container: string;
+}
+
+/** Length of the request target @kubernetes/client-node (exec.js) builds for an exec of `command` in `target`. */
+export function execUrlLength(command: readonly string[], target: ExecTarget): number {
     const querystring = require("querystring") as typeof import("querystring");
-    return querystring.stringify({ stdout: true, stderr: true, stdin: false, tty: false, command: [...command], container: "redis" }).length;
+    const query = querystring.stringify({ stdout: true, stderr: true, stdin: false, tty: false, command: [...command], container: target.container });
+    return `/api/v1/namespaces/${target.namespace}/pods/${target.pod}/exec?`.length + query.length;
 }
 
 /**
- * Splits commands into consecutive groups whose exec script fits in `maxChars` of query string,
- * keeping their order. A single command too long on its own is refused with its length.
+ * Splits commands into consecutive groups whose exec request target in `target` fits in
+ * `maxChars`, keeping their order. A single command too long on its own is refused with its length.
  */
-export function execBatches(commands: readonly (readonly string[])[], maxChars = MAX_EXEC_URL_CHARS): (readonly string[])[][] {
+export function execBatches(commands: readonly (readonly string[])[], target: ExecTarget, maxChars = MAX_EXEC_URL_CHARS): (readonly string[])[][] {
     const batches: (readonly string[])[][] = [];
     let current: (readonly string[])[] = [];
     for (const command of commands) {
-        const alone = execQueryLength(buildExecScript([command]));
+        const alone = execUrlLength(buildExecScript([command]), target);
         if (alone > maxChars) {
-            throw new Error(`command: ${command[0]} with ${command.length - 1} arguments needs ${alone} characters of exec URL; at most ${maxChars} fit`);
+            throw new Error(`command: ${command[0]} with ${command.length - 1} arguments needs ${alone} characters of exec URL in pod ${target.namespace}/${target.pod}; at most ${maxChars} fit`);
         }
-        if (current.length > 0 && execQueryLength(buildExecScript([...current, command])) > maxChars) {
+        if (current.length > 0 && execUrlLength(buildExecScript([...current, command]), target) > maxChars) {
             batches.push(current);
             current = [];
         }
@@ -261,7 +270,7 @@ export class KubernetesTransport implements Transport {
 
     call(pod: string, args: readonly string[]): Promise<string> {
         const command = buildExecCommand(args);
-        const length = execQueryLength(command);
+        const length = execUrlLength(command, this.target(pod));
         if (length > MAX_EXEC_URL_CHARS) {
             return Promise.reject(new Error(`${args[0]} in pod ${this.namespace}/${pod}: ${args.length - 1} arguments need ${length} characters of exec URL; at most ${MAX_EXEC_URL_CHARS} fit`));
         }
@@ -270,7 +279,11 @@ export class KubernetesTransport implements Transport {
 
     /** As few execs as the URL limit allows, one after another; stops at the first failure. */
     async callEach(pod: string, commands: readonly (readonly string[])[]): Promise<void> {
-        for (const batch of execBatches(commands)) await this.exec(pod, buildExecScript(batch), `${batch.length} commands`);
+        for (const batch of execBatches(commands, this.target(pod))) await this.exec(pod, buildExecScript(batch), `${batch.length} commands`);
+    }
+
+    private target(pod: string): ExecTarget {
+        return { namespace: this.namespace, pod, container: this.container };
     }
 
     /** `redis-cli --cluster reshard` in `pod`, without prompts; on failure, the end of its output. */

@@ -11,7 +11,7 @@ import {
     buildExecCommand,
     buildExecScript,
     execBatches,
-    execQueryLength,
+    execUrlLength,
     parseExecResult,
     podsWithPlacement,
     replyToText,
@@ -74,23 +74,39 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
 
     describe("execBatches", () => {
         const setslots = Array.from({ length: 200 }, (_, i) => ["CLUSTER", "SETSLOT", String(16000 + i), "IMPORTING", "0123456789abcdef0123456789abcdef01234567"]);
+        const target = { namespace: "redis", pod: "redis-0", container: "redis" };
 
         it("keeps every exec URL within MAX_EXEC_URL_CHARS, the commands in order, none lost", () => {
-            const batches = execBatches(setslots);
+            const batches = execBatches(setslots, target);
             assert.ok(batches.length >= 2 && batches.length <= 8, `${batches.length} batches`);
             assert.deepStrictEqual(batches.flat(), setslots);
-            for (const b of batches) assert.ok(execQueryLength(buildExecScript(b)) <= MAX_EXEC_URL_CHARS);
+            for (const b of batches) assert.ok(execUrlLength(buildExecScript(b), target) <= MAX_EXEC_URL_CHARS);
             // Greedy: adding the next command to a batch would have crossed the limit.
-            for (let i = 0; i < batches.length - 1; i++) assert.ok(execQueryLength(buildExecScript([...batches[i], batches[i + 1][0]])) > MAX_EXEC_URL_CHARS);
+            for (let i = 0; i < batches.length - 1; i++) assert.ok(execUrlLength(buildExecScript([...batches[i], batches[i + 1][0]]), target) > MAX_EXEC_URL_CHARS);
+        });
+
+        it("counts the request path exactly as @kubernetes/client-node builds it: long names leave less room", () => {
+            const script = buildExecScript(setslots.slice(0, 2));
+            const querystring = require("querystring") as typeof import("querystring");
+            const query = querystring.stringify({ stdout: true, stderr: true, stdin: false, tty: false, command: script, container: "redis" });
+            assert.strictEqual(execUrlLength(script, target), `/api/v1/namespaces/redis/pods/redis-0/exec?${query}`.length);
+            const long = { namespace: "n".repeat(63), pod: `${"p".repeat(60)}-10`, container: "c".repeat(63) };
+            assert.strictEqual(execUrlLength(script, long) - execUrlLength(script, target), 58 + 56 + 58);
+            const longBatches = execBatches(setslots, long);
+            for (const b of longBatches) assert.ok(execUrlLength(buildExecScript(b), long) <= MAX_EXEC_URL_CHARS);
+            assert.ok(longBatches[0].length < execBatches(setslots, target)[0].length);
         });
 
         it("a few commands stay one exec", () => {
-            assert.strictEqual(execBatches(setslots.slice(0, 3)).length, 1);
-            assert.deepStrictEqual(execBatches([]), []);
+            assert.strictEqual(execBatches(setslots.slice(0, 3), target).length, 1);
+            assert.deepStrictEqual(execBatches([], target), []);
         });
 
         it("refuses a single command that cannot fit, saying how long it is", () => {
-            assert.throws(() => execBatches([["MIGRATE", "10.0.0.3", "6379", "", "0", "10000", "KEYS", "k".repeat(9000)]]), /^Error: command: MIGRATE with 7 arguments needs \d+ characters of exec URL; at most 8000 fit$/);
+            assert.throws(
+                () => execBatches([["MIGRATE", "10.0.0.3", "6379", "", "0", "10000", "KEYS", "k".repeat(9000)]], target),
+                /^Error: command: MIGRATE with 7 arguments needs \d+ characters of exec URL in pod redis\/redis-0; at most 8000 fit$/,
+            );
         });
     });
 
