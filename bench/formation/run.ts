@@ -109,15 +109,17 @@ interface Timing {
     readonly cpu: number;
 }
 
+/** Clock ticks per second of /proc/PID/stat's CPU fields. */
+const CLOCK_TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
 /** CPU ms used so far by these processes and their reaped children (utime+stime+cutime+cstime, Linux /proc). */
 function processCpuMs(pids: readonly number[]): number {
-    const ticksPerSecond = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
     let ticks = 0;
     for (const pid of pids) {
         const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
         ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     }
-    return (ticks * 1000) / ticksPerSecond;
+    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
 const ownCpuMs = () => {
