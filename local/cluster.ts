@@ -98,14 +98,8 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     // Nodes are polled for PING one after another (synchronously), so many nodes on a busy
     // machine need more than the per-node default before the last one is seen.
     const startTimeoutMs = Math.max(10_000, count * 1000);
-    const started = await Promise.allSettled(specs.map((s) => LocalRedisNode.start(s, startTimeoutMs)));
-    const nodes = started.filter((r): r is PromiseFulfilledResult<LocalRedisNode> => r.status === "fulfilled").map((r) => r.value);
+    const nodes = await LocalRedisNode.startAll(specs, startTimeoutMs);
     const stopAll = () => Promise.all(nodes.map((n) => n.stop())).then(() => undefined);
-    const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) {
-        await stopAll();
-        throw failed.reason;
-    }
 
     const transport = new DirectTransport(password);
     try {

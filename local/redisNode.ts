@@ -122,6 +122,21 @@ export class LocalRedisNode {
         return node;
     }
 
+    /**
+     * Starts all `specs` at once. If any fails, the ones that did start are stopped before the
+     * first error is thrown: a failed start leaves no process behind on its addresses.
+     */
+    static async startAll(specs: readonly LocalNodeSpec[], timeoutMs?: number): Promise<LocalRedisNode[]> {
+        const started = await Promise.allSettled(specs.map((s) => LocalRedisNode.start(s, timeoutMs)));
+        const nodes = started.filter((r): r is PromiseFulfilledResult<LocalRedisNode> => r.status === "fulfilled").map((r) => r.value);
+        const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed) {
+            await Promise.all(nodes.map((n) => n.stop()));
+            throw failed.reason;
+        }
+        return nodes;
+    }
+
     /** Re-attaches to a node started earlier (e.g. by `npm run local -- up`) from its pidfile. */
     static attach(spec: LocalNodeSpec): LocalRedisNode | undefined {
         const pidFile = path.join(spec.dir, "redis.pid");

@@ -72,19 +72,13 @@ function parseFlags(argv: readonly string[]): Flags {
 
 async function startNodes(block: number, count: number, nodeTimeoutMs: number): Promise<{ nodes: LocalRedisNode[]; dir: string }> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-formation-"));
-    const started = await Promise.allSettled(
-        loopbackAddresses(block, count).map((host, i) =>
-            LocalRedisNode.start({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs, announceHostname: `redis-${i}.local` }, 120_000),
-        ),
-    );
-    const nodes = started.filter((r): r is PromiseFulfilledResult<LocalRedisNode> => r.status === "fulfilled").map((r) => r.value);
-    const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) {
-        await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
+    const specs = loopbackAddresses(block, count).map((host, i) => ({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs, announceHostname: `redis-${i}.local` }));
+    try {
+        return { nodes: await LocalRedisNode.startAll(specs, 120_000), dir };
+    } catch (e) {
         fs.rmSync(dir, { recursive: true, force: true });
-        throw failed.reason;
+        throw e;
     }
-    return { nodes, dir };
 }
 
 function redisCliCreate(addresses: readonly string[]): Promise<void> {

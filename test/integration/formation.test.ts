@@ -123,9 +123,9 @@ describe("formation against real redis-server", function () {
         });
 
         it("a node of this cluster is refused when another set of nodes is formed with it", async () => {
-            const fresh = await Promise.all(
+            const fresh = await LocalRedisNode.startAll(
                 loopbackAddresses(11, 2).map((h, i) =>
-                    LocalRedisNode.start({ host: h, dir: path.join(tempDir("foreign"), `n${i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS }),
+                    ({ host: h, dir: path.join(tempDir("foreign"), `n${i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS }),
                 ),
             );
             extraNodes.push(...fresh);
@@ -160,8 +160,8 @@ describe("formation against real redis-server", function () {
     });
     it("the large-cluster steps (replicas paired and syncing before the mesh, no announce round) form the same cluster", async () => {
         const password = "large-steps";
-        const nodes = await Promise.all(
-            loopbackAddresses(15, 6).map((host, i) => LocalRedisNode.start({ host, dir: path.join(tempDir("large"), `n${i}`), password, nodeTimeoutMs: NODE_TIMEOUT_MS })),
+        const nodes = await LocalRedisNode.startAll(
+            loopbackAddresses(15, 6).map((host, i) => ({ host, dir: path.join(tempDir("large"), `n${i}`), password, nodeTimeoutMs: NODE_TIMEOUT_MS })),
         );
         extraNodes.push(...nodes);
         const t = new DirectTransport(password);
@@ -199,9 +199,9 @@ describe("formation against real redis-server", function () {
         try {
             const keys = Array.from({ length: 2000 }, (_, i) => `scale:${i}`);
             await Promise.all(keys.map((k, i) => client.set(k, String(i))));
-            const added = await Promise.all(
+            const added = await LocalRedisNode.startAll(
                 loopbackAddresses(13, 8).slice(6).map((host, i) =>
-                    LocalRedisNode.start({ host, dir: path.join(c.dir, `added-${i}`), password: c.password, nodeTimeoutMs: NODE_TIMEOUT_MS }),
+                    ({ host, dir: path.join(c.dir, `added-${i}`), password: c.password, nodeTimeoutMs: NODE_TIMEOUT_MS }),
                 ),
             );
             extraNodes.push(...added);

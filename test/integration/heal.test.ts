@@ -179,7 +179,7 @@ describe("self-healing when pods restart on new addresses (real redis-server)", 
         for (const [i, host] of moves) hosts[i] = host;
         publishDns(hosts);
         for (const [i, host] of moves) repair(i, host);
-        const started = await Promise.all(moves.map(([i, host]) => LocalRedisNode.start({ ...nodes[i].spec, host })));
+        const started = await LocalRedisNode.startAll(moves.map(([i, host]) => ({ ...nodes[i].spec, host })));
         moves.forEach(([i], k) => (nodes[i] = started[k]));
     }
 
@@ -237,7 +237,7 @@ describe("self-healing when pods restart on new addresses (real redis-server)", 
         writeHosts(hostsFile, Object.fromEntries(nodes.map((n, i) => [n.spec.announceHostname!, target[i]]).filter((_, i) => i !== late)));
         const early = nodes.map((_, i) => i).filter((i) => i !== late);
         for (const i of early) repair(i, target[i]);
-        const started = await Promise.all(early.map((i) => LocalRedisNode.start({ ...nodes[i].spec, host: target[i] })));
+        const started = await LocalRedisNode.startAll(early.map((i) => ({ ...nodes[i].spec, host: target[i] })));
         early.forEach((i, k) => (nodes[i] = started[k]));
         await sleep(1000);
 
@@ -252,7 +252,7 @@ describe("self-healing when pods restart on new addresses (real redis-server)", 
     it("a cluster that was restarted on shuffled addresses WITHOUT the script (peers marked noaddr, port 0) is repaired by the script", async () => {
         const hosts = nodes.map((n) => n.host);
         await Promise.all(nodes.map((n) => n.stop()));
-        nodes = await Promise.all(nodes.map((n, i) => LocalRedisNode.start({ ...n.spec, host: hosts[(i + 1) % hosts.length] })));
+        nodes = await LocalRedisNode.startAll(nodes.map((n, i) => ({ ...n.spec, host: hosts[(i + 1) % hosts.length] })));
         // Each node dials its peers' old addresses, finds other nodes there and marks those peers
         // noaddr (port 0), after which Redis never dials them again. Wait for that state to show;
         // it is the precondition, not a result, so no timing is asserted.

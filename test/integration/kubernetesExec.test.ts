@@ -28,8 +28,8 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
 
     before(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "kube-exec-"));
-        nodes = await Promise.all(
-            loopbackAddresses(18, 6).map((host, i) => LocalRedisNode.start({ host, dir: path.join(dir, `redis-${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })),
+        nodes = await LocalRedisNode.startAll(
+            loopbackAddresses(18, 6).map((host, i) => ({ host, dir: path.join(dir, `redis-${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })),
         );
         // Three k8s nodes in three zones, two pods on each: redis-i and redis-(i+3) share node-(i mod 3).
         const pods: FakePod[] = nodes.map((n, i) => ({ name: `redis-${i}`, ip: n.host, nodeName: `node-${i % 3}`, ready: true, env: { REDIS_PASSWORD: PASSWORD } }));
@@ -83,10 +83,10 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
     it("update to 4 masters (8 pods) moves a quarter of the slots with their keys: redis-cli --cluster reshard in a pod, one exec per move", async () => {
         const { Cluster } = await import("ioredis");
         const client = new Cluster([{ host: nodes[0].host, port: 6379 }], { redisOptions: { password: PASSWORD } });
-        const added = await Promise.all(
+        const added = await LocalRedisNode.startAll(
             loopbackAddresses(18, 8)
                 .slice(6)
-                .map((host, i) => LocalRedisNode.start({ host, dir: path.join(dir, `redis-${6 + i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })),
+                .map((host, i) => ({ host, dir: path.join(dir, `redis-${6 + i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })),
         );
         nodes.push(...added);
         try {

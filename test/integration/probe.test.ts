@@ -157,7 +157,7 @@ describe("probe.sh against real redis-server", function () {
             assert.match(down.output, /^not ready: cluster_state:fail \(3 known nodes, 16384 slots assigned\)$/);
             assert.strictEqual(probe("live", survivor.host, c.password).status, 0);
 
-            const restarted = await Promise.all(stopped.map((n) => LocalRedisNode.start(n.spec)));
+            const restarted = await LocalRedisNode.startAll(stopped.map((n) => n.spec));
             c.nodes.splice(1, restarted.length, ...restarted);
             const up = await probeUntil("ready", survivor.host, c.password, 0, 15_000);
             assert.strictEqual(up.status, 0, up.output);

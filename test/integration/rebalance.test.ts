@@ -30,11 +30,11 @@ interface Rig {
 async function startRig(block: number): Promise<Rig> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rebalance-${block}-`));
     const cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: path.join(dir, "cluster"), block, nodeTimeoutMs: NODE_TIMEOUT_MS });
-    const added = await Promise.all(
+    const added = await LocalRedisNode.startAll(
         loopbackAddresses(block, 8)
             .slice(6)
             .map((host, i) =>
-                LocalRedisNode.start({ host, dir: path.join(dir, `pod-${6 + i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: localHostname(6 + i) }),
+                ({ host, dir: path.join(dir, `pod-${6 + i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: localHostname(6 + i) }),
             ),
     );
     const pods = [...cluster.nodes, ...added].map((n) => ({ address: n.address, target: n.address }));

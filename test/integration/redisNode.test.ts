@@ -3,6 +3,7 @@
  * started is the one answering (loopback block 127.0.9.x).
  */
 import { strict as assert } from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -10,7 +11,7 @@ import { LocalRedisNode, isAlive, loopbackAddresses } from "../../local/redisNod
 
 describe("LocalRedisNode (real redis-server)", function () {
     this.timeout(30_000);
-    const [host] = loopbackAddresses(9, 1);
+    const [host, otherHost] = loopbackAddresses(9, 2);
     const password = "node-test";
     let dir: string;
     const started: LocalRedisNode[] = [];
@@ -45,5 +46,19 @@ describe("LocalRedisNode (real redis-server)", function () {
         // The second process either never bound or was stopped: no pid of it may remain.
         const pidFile = path.join(dir, "second", "redis.pid");
         if (fs.existsSync(pidFile)) assert.equal(isAlive(Number(fs.readFileSync(pidFile, "utf8"))), false);
+    });
+
+    it("startAll: when one node cannot start, the others it started are stopped before the error", async () => {
+        started.push(await LocalRedisNode.start({ host, dir: path.join(dir, "blocker"), password, nodeTimeoutMs: 1000 }));
+        await assert.rejects(
+            LocalRedisNode.startAll([
+                { host, dir: path.join(dir, "taken"), password, nodeTimeoutMs: 1000 },
+                { host: otherHost, dir: path.join(dir, "free"), password, nodeTimeoutMs: 1000 },
+            ]),
+            /is already served by another redis-server/,
+        );
+        const ping = spawnSync("redis-cli", ["--no-auth-warning", "-h", otherHost, "-a", password, "PING"], { encoding: "utf8", timeout: 5000 });
+        assert.notEqual(ping.stdout.trim(), "PONG", `nothing may answer on ${otherHost} after the failed startAll`);
+        assert.match(ping.stdout + ping.stderr, /Connection refused/);
     });
 });

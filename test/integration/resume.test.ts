@@ -25,7 +25,7 @@ describe("interrupted fresh formation against real redis-server", function () {
 
     beforeEach(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "resume-"));
-        nodes = await Promise.all(loopbackAddresses(19, 6).map((host, i) => LocalRedisNode.start({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })));
+        nodes = await LocalRedisNode.startAll(loopbackAddresses(19, 6).map((host, i) => ({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })));
         direct = new DirectTransport(PASSWORD);
         pods = nodes.map((n) => ({ address: n.address, target: n.address }));
     });

@@ -163,9 +163,9 @@ describe("scale-out on real redis-server: the formation update path", function (
             const oldView = parseClusterNodes(await t.call(cluster.seeds[0], ["CLUSTER", "NODES"]));
 
             // `pulumi up` with masters 4: the StatefulSet starts redis-6 and redis-7 (fresh PVCs), then the formation updates.
-            added = await Promise.all(
+            added = await LocalRedisNode.startAll(
                 loopbackAddresses(32, 8).slice(6).map((host, i) =>
-                    LocalRedisNode.start({ host, dir: path.join(dir, `pod-${6 + i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: localHostname(6 + i) }),
+                    ({ host, dir: path.join(dir, `pod-${6 + i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: localHostname(6 + i) }),
                 ),
             );
             pods = [...cluster.nodes, ...added].map((n) => ({ address: n.address, target: n.address }));
@@ -239,7 +239,7 @@ describe("scale-out on real redis-server: the formation update path", function (
 
     it("a node holding keys is refused (fresh formation and scale-out alike) and keeps its keys; no node ever received FLUSHALL, FLUSHDB or CLUSTER RESET", async () => {
         const hosts = loopbackAddresses(33, 4);
-        extra = await Promise.all(hosts.map((host, i) => LocalRedisNode.start({ host, dir: path.join(dir, `extra-${i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS })));
+        extra = await LocalRedisNode.startAll(hosts.map((host, i) => ({ host, dir: path.join(dir, `extra-${i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS })));
         const [withData, ...empty] = extra;
         // A node that once served all slots, took writes, then gave the slots up: keys without slots.
         await t.call(withData.address, ["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);

@@ -143,7 +143,7 @@ describe("hit-counter server (app/server.ts) against real redis-server", functio
             assert.ok(Date.now() - t0 < 5000, "a hit must not hang while Redis is down");
             assert.strictEqual((await request(`${s.url}/readyz`)).status, 503);
         } finally {
-            cluster.nodes.splice(0, cluster.nodes.length, ...(await Promise.all(cluster.nodes.map((n) => LocalRedisNode.start(n.spec)))));
+            cluster.nodes.splice(0, cluster.nodes.length, ...(await LocalRedisNode.startAll(cluster.nodes.map((n) => n.spec))));
         }
         const back = await eventually(() => request(`${s.url}/`, { accept: "application/json" }), (a) => a.status === 200, 30_000);
         assert.strictEqual(back.status, 200, back.body);
