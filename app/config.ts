@@ -78,7 +78,9 @@ function integerInRange(env: ServerEnv, name: string, fallback: number, min: num
 export function parseServerConfig(env: ServerEnv): ServerConfig {
     const nodes = (env.REDIS_NODES ?? "").trim();
     if (!nodes) {
-        throw new ConfigError("REDIS_NODES: required, a comma-separated list of Redis Cluster seed nodes host:port (e.g. redis-0.redis-headless:6379,redis-1.redis-headless:6379)");
+        throw new ConfigError(
+            "REDIS_NODES: required, a comma-separated list of Redis Cluster seed nodes host:port (e.g. redis-0.redis-headless:6379,redis-1.redis-headless:6379)",
+        );
     }
     const redisNodes = nodes.split(",").map((s) => parseSeed(s.trim()));
 

@@ -107,7 +107,10 @@ export class HitRecorder {
         };
         // A pipeline stuck behind a failover is abandoned (its hits are not acknowledged);
         // its slot is freed so new requests are not held behind it.
-        const timer = setTimeout(() => failAll("timeout", `Redis did not answer within ${this.options.timeoutMs} ms`), this.options.timeoutMs);
+        const timer = setTimeout(
+            () => failAll("timeout", `Redis did not answer within ${this.options.timeoutMs} ms`),
+            this.options.timeoutMs,
+        );
 
         const { waitReplicas, waitTimeoutMs } = this.options;
         const attempt = (retriesLeft: number) => {
@@ -125,13 +128,19 @@ export class HitRecorder {
                         return;
                     }
                     if (incrErr || typeof newValue !== "number") {
-                        return failAll("redis_unavailable", `INCRBY ${this.key} failed: ${incrErr?.message ?? `unexpected reply ${String(newValue)}`}`);
+                        return failAll(
+                            "redis_unavailable",
+                            `INCRBY ${this.key} failed: ${incrErr?.message ?? `unexpected reply ${String(newValue)}`}`,
+                        );
                     }
                     if (waitReplicas > 0) {
                         const [waitErr, acked] = results?.[1] ?? [new Error("no WAIT reply"), null];
                         if (waitErr) return failAll("redis_unavailable", `WAIT failed: ${waitErr.message}`);
                         if (typeof acked !== "number" || acked < waitReplicas) {
-                            return failAll("not_durable", `only ${String(acked)} of ${waitReplicas} replica(s) confirmed the write within ${waitTimeoutMs} ms`);
+                            return failAll(
+                                "not_durable",
+                                `only ${String(acked)} of ${waitReplicas} replica(s) confirmed the write within ${waitTimeoutMs} ms`,
+                            );
                         }
                     }
                     const first = newValue - batch.length + 1;

@@ -41,7 +41,14 @@ function wantsJson(req: http.IncomingMessage): boolean {
     return accept !== undefined && accept.includes(JSON_TYPE);
 }
 
-function reply(res: http.ServerResponse, code: number, json: boolean, body: Record<string, unknown>, text: string, extra?: http.OutgoingHttpHeaders): void {
+function reply(
+    res: http.ServerResponse,
+    code: number,
+    json: boolean,
+    body: Record<string, unknown>,
+    text: string,
+    extra?: http.OutgoingHttpHeaders,
+): void {
     const payload = json ? JSON.stringify(body) + "\n" : text;
     res.writeHead(code, { "content-type": json ? JSON_TYPE : TEXT, "content-length": Buffer.byteLength(payload), ...extra });
     res.end(payload);
@@ -102,9 +109,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
                 const message = err instanceof Error ? err.message : String(err);
                 hitUnavailable.inc();
                 metrics.error(reason);
-                reply(res, 503, json, { error: "hit not recorded", reason, detail: message }, `Hit not recorded (${reason}): ${message}. Please retry.\n`, {
-                    "retry-after": "1",
-                });
+                reply(
+                    res,
+                    503,
+                    json,
+                    { error: "hit not recorded", reason, detail: message },
+                    `Hit not recorded (${reason}): ${message}. Please retry.\n`,
+                    {
+                        "retry-after": "1",
+                    },
+                );
             },
         );
     }
@@ -119,7 +133,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         }
         const code = problem ? 503 : 200;
         metrics.requests.inc({ route: "/readyz", code: String(code) });
-        reply(res, code, json, problem ? { ready: false, reason: problem } : { ready: true }, problem ? `not ready: ${problem}\n` : "ready\n");
+        reply(
+            res,
+            code,
+            json,
+            problem ? { ready: false, reason: problem } : { ready: true },
+            problem ? `not ready: ${problem}\n` : "ready\n",
+        );
     }
 
     async function metricsPage(res: http.ServerResponse): Promise<void> {
@@ -168,7 +188,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         });
     });
     const address = server.address() as AddressInfo;
-    const urlHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
+    const urlHost =
+        config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {
@@ -204,7 +225,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     }
     const running = await startServer(config);
     const seeds = config.redisNodes.map((n) => `${n.host}:${n.port}`).join(",");
-    console.log(`hit-counter listening on ${config.host}:${running.port} (redis ${seeds}, WAIT ${config.waitReplicas} replica(s), tls ${config.redisTls})`);
+    console.log(
+        `hit-counter listening on ${config.host}:${running.port} (redis ${seeds}, WAIT ${config.waitReplicas} replica(s), tls ${config.redisTls})`,
+    );
     const stop = (signal: string) => {
         console.log(`hit-counter: ${signal}, draining`);
         running.close().then(

@@ -144,8 +144,19 @@ const GCP_PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const GCP_REGION = /^[a-z]+(-[a-z]+)+[0-9]+$/;
 const MACHINE_TYPE = /^[a-z0-9]+(-[a-z0-9]+)+$/;
 const BINARY_SUFFIX: Readonly<Record<string, number>> = {
-    "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+    "": 1,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
 };
 
 /** Bytes of a Kubernetes memory/storage quantity such as `512Mi` or `1G`. */
@@ -242,7 +253,11 @@ function checkUnknownKeys(r: Reader, raw: RawConfig): void {
     for (const key of Object.keys(raw)) {
         const namespace = key.split(":")[0];
         if (OWNED_NAMESPACES.includes(namespace) && !(key in CONFIG_KEYS)) {
-            r.errors.push(`${key}: unknown key; known keys are ${Object.keys(CONFIG_KEYS).filter((k) => k.startsWith(namespace + ":")).join(", ")}`);
+            r.errors.push(
+                `${key}: unknown key; known keys are ${Object.keys(CONFIG_KEYS)
+                    .filter((k) => k.startsWith(namespace + ":"))
+                    .join(", ")}`,
+            );
         }
     }
 }
@@ -257,7 +272,9 @@ function readWorkload(r: Reader): WorkloadSettings {
     const memoryRequest = r.matching("redis:memoryRequest", QUANTITY, "256Mi", quantityHelp);
     const memoryLimit = r.matching("redis:memoryLimit", QUANTITY, "512Mi", quantityHelp);
     if (QUANTITY.test(memoryRequest) && QUANTITY.test(memoryLimit) && quantityBytes(memoryRequest) > quantityBytes(memoryLimit)) {
-        r.errors.push(`redis:memoryRequest: ${memoryRequest} is above redis:memoryLimit ${memoryLimit}; the request must not exceed the limit`);
+        r.errors.push(
+            `redis:memoryRequest: ${memoryRequest} is above redis:memoryLimit ${memoryLimit}; the request must not exceed the limit`,
+        );
     }
     const password = r.string("redis:password");
     if (password !== undefined && !/^[\x21-\x7e]{16,}$/.test(password)) {
@@ -267,7 +284,9 @@ function readWorkload(r: Reader): WorkloadSettings {
     // start script, probes, exporter, formation and app all switched to TLS. Half of that would be
     // an unencrypted cluster that claims to be encrypted, so `true` is refused rather than ignored.
     if (r.bool("redis:tls", false)) {
-        r.errors.push("redis:tls: true is not supported yet (it needs per-pod certificates and TLS in the start script, probes, exporter, formation and app); use false");
+        r.errors.push(
+            "redis:tls: true is not supported yet (it needs per-pod certificates and TLS in the start script, probes, exporter, formation and app); use false",
+        );
     }
     const redis: RedisSettings = {
         masters: r.int("redis:masters", 3, 3, 1000),
@@ -277,7 +296,11 @@ function readWorkload(r: Reader): WorkloadSettings {
         exporterImage: r.matching("redis:exporterImage", IMAGE_REFERENCE, DEFAULT_EXPORTER_IMAGE, IMAGE_HELP),
         nodeTimeoutMs: r.int("redis:nodeTimeoutMs", DEFAULT_NODE_TIMEOUT_MS, 500, 120000),
         storageSize: r.matching("redis:storageSize", QUANTITY, "1Gi", quantityHelp),
-        storageClass: r.optionalMatching("redis:storageClass", DNS_SUBDOMAIN, "the name of a StorageClass (lowercase letters, digits, '-', '.'), or leave it unset for the default class"),
+        storageClass: r.optionalMatching(
+            "redis:storageClass",
+            DNS_SUBDOMAIN,
+            "the name of a StorageClass (lowercase letters, digits, '-', '.'), or leave it unset for the default class",
+        ),
         resources: {
             requests: { cpu: r.matching("redis:cpuRequest", CPU_QUANTITY, "100m", cpuHelp), memory: memoryRequest },
             limits: { cpu: r.matching("redis:cpuLimit", CPU_QUANTITY, "1", cpuHelp), memory: memoryLimit },
@@ -310,21 +333,42 @@ export function parseSettings(raw: RawConfig): Settings {
     const target = r.oneOf(`${PROJECT}:target`, TARGETS, "gke");
     const kubeconfig = r.string(`${PROJECT}:kubeconfig`);
     if (kubeconfig !== undefined && !looksLikeKubeconfig(kubeconfig)) {
-        r.errors.push(`${PROJECT}:kubeconfig: not a kubeconfig; expected its YAML (or JSON) content, kind Config with clusters, contexts and users, not a path to it, e.g. the output of \`kubectl config view --raw --minify\` (the value is not shown)`);
+        r.errors.push(
+            `${PROJECT}:kubeconfig: not a kubeconfig; expected its YAML (or JSON) content, kind Config with clusters, contexts and users, not a path to it, e.g. the output of \`kubectl config view --raw --minify\` (the value is not shown)`,
+        );
     }
     if (target === "existing" && kubeconfig === undefined) {
-        r.errors.push(`${PROJECT}:kubeconfig: required for target existing (pulumi config set --secret ${PROJECT}:kubeconfig "$(cat kubeconfig.yaml)")`);
+        r.errors.push(
+            `${PROJECT}:kubeconfig: required for target existing (pulumi config set --secret ${PROJECT}:kubeconfig "$(cat kubeconfig.yaml)")`,
+        );
     }
     if (target === "gke" && kubeconfig !== undefined) {
-        r.errors.push(`${PROJECT}:kubeconfig: only used with target existing; target gke builds its own kubeconfig (remove the key or set target existing)`);
+        r.errors.push(
+            `${PROJECT}:kubeconfig: only used with target existing; target gke builds its own kubeconfig (remove the key or set target existing)`,
+        );
     }
     const gke: GkeSettings | undefined =
         target === "gke"
             ? {
-                  project: r.requiredMatching("gcp:project", "for target gke (pulumi config set gcp:project <id>)", GCP_PROJECT, "a GCP project ID: 6-30 lowercase letters, digits or '-', starting with a letter"),
-                  region: r.requiredMatching("gcp:region", "for target gke (pulumi config set gcp:region europe-west1)", GCP_REGION, "a GCP region such as europe-west1 or us-central1 (a region, not a zone)"),
+                  project: r.requiredMatching(
+                      "gcp:project",
+                      "for target gke (pulumi config set gcp:project <id>)",
+                      GCP_PROJECT,
+                      "a GCP project ID: 6-30 lowercase letters, digits or '-', starting with a letter",
+                  ),
+                  region: r.requiredMatching(
+                      "gcp:region",
+                      "for target gke (pulumi config set gcp:region europe-west1)",
+                      GCP_REGION,
+                      "a GCP region such as europe-west1 or us-central1 (a region, not a zone)",
+                  ),
                   nodesPerZone: r.int("gke:nodesPerZone", 1, 1, 100),
-                  machineType: r.matching("gke:machineType", MACHINE_TYPE, "e2-standard-2", "a Compute Engine machine type such as e2-standard-2"),
+                  machineType: r.matching(
+                      "gke:machineType",
+                      MACHINE_TYPE,
+                      "e2-standard-2",
+                      "a Compute Engine machine type such as e2-standard-2",
+                  ),
                   releaseChannel: r.oneOf("gke:releaseChannel", RELEASE_CHANNELS, "REGULAR"),
                   diskSizeGb: r.int("gke:diskSizeGb", 50, 10, 65536),
               }

@@ -87,74 +87,101 @@ export class GkeCluster extends pulumi.ComponentResource {
         const { project, region } = args.gke;
         const parent = { parent: this };
 
-        const nodeAccount = new gcp.serviceaccount.Account(`${name}-nodes`, {
-            project,
-            accountId: args.nodeAccountId,
-            displayName: `GKE nodes of ${name}`,
-        }, parent);
-        const roleBindings = NODE_ROLES.map((role) =>
-            new gcp.projects.IAMMember(`${name}-nodes-${role.split("/")[1]}`, {
+        const nodeAccount = new gcp.serviceaccount.Account(
+            `${name}-nodes`,
+            {
                 project,
-                role,
-                member: pulumi.interpolate`serviceAccount:${nodeAccount.email}`,
-            }, parent),
+                accountId: args.nodeAccountId,
+                displayName: `GKE nodes of ${name}`,
+            },
+            parent,
+        );
+        const roleBindings = NODE_ROLES.map(
+            (role) =>
+                new gcp.projects.IAMMember(
+                    `${name}-nodes-${role.split("/")[1]}`,
+                    {
+                        project,
+                        role,
+                        member: pulumi.interpolate`serviceAccount:${nodeAccount.email}`,
+                    },
+                    parent,
+                ),
         );
 
         const network = new gcp.compute.Network(`${name}-network`, { project, autoCreateSubnetworks: false }, parent);
-        const subnet = new gcp.compute.Subnetwork(`${name}-subnet`, {
-            project,
-            region,
-            network: network.id,
-            ipCidrRange: SUBNET_RANGES.nodes,
-            privateIpGoogleAccess: true,
-            secondaryIpRanges: [
-                { rangeName: "pods", ipCidrRange: SUBNET_RANGES.pods },
-                { rangeName: "services", ipCidrRange: SUBNET_RANGES.services },
-            ],
-        }, parent);
-
-        const cluster = new gcp.container.Cluster(`${name}-cluster`, {
-            project,
-            location: region, // a region: the control plane and nodes span its zones
-            network: network.id,
-            subnetwork: subnet.id,
-            networkingMode: "VPC_NATIVE",
-            ipAllocationPolicy: { clusterSecondaryRangeName: "pods", servicesSecondaryRangeName: "services" },
-            // Dataplane V2 enforces NetworkPolicy objects (the Redis one would be ignored otherwise).
-            datapathProvider: "ADVANCED_DATAPATH",
-            removeDefaultNodePool: true,
-            initialNodeCount: 1,
-            releaseChannel: { channel: args.gke.releaseChannel },
-            workloadIdentityConfig: { workloadPool: `${project}.svc.id.goog` },
-            // `pulumi destroy` must be able to remove what `pulumi up` created; the Redis PVCs are retained anyway.
-            deletionProtection: false,
-        }, parent);
-
-        const nodePool = new gcp.container.NodePool(`${name}-nodes`, {
-            project,
-            location: region,
-            cluster: cluster.name,
-            nodeCount: args.gke.nodesPerZone, // per zone of the region
-            management: { autoRepair: true, autoUpgrade: true },
-            nodeConfig: {
-                machineType: args.gke.machineType,
-                diskSizeGb: args.gke.diskSizeGb,
-                serviceAccount: nodeAccount.email,
-                oauthScopes: ["https://www.googleapis.com/auth/cloud-platform"],
-                workloadMetadataConfig: { mode: "GKE_METADATA" },
-                shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
+        const subnet = new gcp.compute.Subnetwork(
+            `${name}-subnet`,
+            {
+                project,
+                region,
+                network: network.id,
+                ipCidrRange: SUBNET_RANGES.nodes,
+                privateIpGoogleAccess: true,
+                secondaryIpRanges: [
+                    { rangeName: "pods", ipCidrRange: SUBNET_RANGES.pods },
+                    { rangeName: "services", ipCidrRange: SUBNET_RANGES.services },
+                ],
             },
-        }, { parent: this, dependsOn: roleBindings });
+            parent,
+        );
+
+        const cluster = new gcp.container.Cluster(
+            `${name}-cluster`,
+            {
+                project,
+                location: region, // a region: the control plane and nodes span its zones
+                network: network.id,
+                subnetwork: subnet.id,
+                networkingMode: "VPC_NATIVE",
+                ipAllocationPolicy: { clusterSecondaryRangeName: "pods", servicesSecondaryRangeName: "services" },
+                // Dataplane V2 enforces NetworkPolicy objects (the Redis one would be ignored otherwise).
+                datapathProvider: "ADVANCED_DATAPATH",
+                removeDefaultNodePool: true,
+                initialNodeCount: 1,
+                releaseChannel: { channel: args.gke.releaseChannel },
+                workloadIdentityConfig: { workloadPool: `${project}.svc.id.goog` },
+                // `pulumi destroy` must be able to remove what `pulumi up` created; the Redis PVCs are retained anyway.
+                deletionProtection: false,
+            },
+            parent,
+        );
+
+        const nodePool = new gcp.container.NodePool(
+            `${name}-nodes`,
+            {
+                project,
+                location: region,
+                cluster: cluster.name,
+                nodeCount: args.gke.nodesPerZone, // per zone of the region
+                management: { autoRepair: true, autoUpgrade: true },
+                nodeConfig: {
+                    machineType: args.gke.machineType,
+                    diskSizeGb: args.gke.diskSizeGb,
+                    serviceAccount: nodeAccount.email,
+                    oauthScopes: ["https://www.googleapis.com/auth/cloud-platform"],
+                    workloadMetadataConfig: { mode: "GKE_METADATA" },
+                    shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
+                },
+            },
+            { parent: this, dependsOn: roleBindings },
+        );
 
         this.clusterName = cluster.name;
         this.nodeServiceAccountEmail = nodeAccount.email;
         this.kubeconfig = pulumi.secret(
-            pulumi.all([cluster.name, cluster.endpoint, cluster.masterAuth]).apply(([clusterName, endpoint, auth]) =>
-                renderGkeKubeconfig({ clusterName, endpoint, caCertificate: auth.clusterCaCertificate ?? "" }),
-            ),
+            pulumi
+                .all([cluster.name, cluster.endpoint, cluster.masterAuth])
+                .apply(([clusterName, endpoint, auth]) =>
+                    renderGkeKubeconfig({ clusterName, endpoint, caCertificate: auth.clusterCaCertificate ?? "" }),
+                ),
         );
         // Workloads wait for the node pool: without nodes every pod would sit Pending.
         this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig }, { parent: this, dependsOn: [nodePool] });
-        this.registerOutputs({ kubeconfig: this.kubeconfig, clusterName: this.clusterName, nodeServiceAccountEmail: this.nodeServiceAccountEmail });
+        this.registerOutputs({
+            kubeconfig: this.kubeconfig,
+            clusterName: this.clusterName,
+            nodeServiceAccountEmail: this.nodeServiceAccountEmail,
+        });
     }
 }

@@ -65,36 +65,48 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         replicasPerMaster: settings.redis.replicasPerMaster,
     });
 
-    const redis = new RedisCluster(REDIS_NAME, {
-        namespace: settings.namespace,
-        redis: settings.redis,
-        provider,
-        clientPodLabels: hitCounterPodLabels(APP_NAME),
-        password: settings.redis.password,
-    }, { dependsOn: [scaleGuard] });
+    const redis = new RedisCluster(
+        REDIS_NAME,
+        {
+            namespace: settings.namespace,
+            redis: settings.redis,
+            provider,
+            clientPodLabels: hitCounterPodLabels(APP_NAME),
+            password: settings.redis.password,
+        },
+        { dependsOn: [scaleGuard] },
+    );
 
     // Forms the cluster once the StatefulSet's pods are Ready (Pulumi waits for the rollout) and their
     // DNS names exist, and scales it out when `redis:masters` grows.
-    const formation = new RedisClusterFormation(`${REDIS_NAME}-formation`, {
-        kubeconfig,
-        namespace: redis.namespace,
-        statefulSetName: redis.statefulSet.metadata.name,
-        containerName: redis.redisContainerName,
-        headlessServiceName: redis.names.headlessService,
-        masters: settings.redis.masters,
-        replicasPerMaster: settings.redis.replicasPerMaster,
-    }, { dependsOn: [redis.statefulSet, redis.headlessService] });
+    const formation = new RedisClusterFormation(
+        `${REDIS_NAME}-formation`,
+        {
+            kubeconfig,
+            namespace: redis.namespace,
+            statefulSetName: redis.statefulSet.metadata.name,
+            containerName: redis.redisContainerName,
+            headlessServiceName: redis.names.headlessService,
+            masters: settings.redis.masters,
+            replicasPerMaster: settings.redis.replicasPerMaster,
+        },
+        { dependsOn: [redis.statefulSet, redis.headlessService] },
+    );
 
     // The app starts against a formed cluster: its seeds come from the formation.
-    const app = new HitCounterApp(APP_NAME, {
-        namespace: redis.namespace,
-        app: settings.app,
-        redisSeeds: formation.seeds,
-        passwordSecretName: redis.secret.metadata.name,
-        serverSource: inputs.appServerSource,
-        replicasPerMaster: settings.redis.replicasPerMaster,
-        provider,
-    }, { dependsOn: [formation] });
+    const app = new HitCounterApp(
+        APP_NAME,
+        {
+            namespace: redis.namespace,
+            app: settings.app,
+            redisSeeds: formation.seeds,
+            passwordSecretName: redis.secret.metadata.name,
+            serverSource: inputs.appServerSource,
+            replicasPerMaster: settings.redis.replicasPerMaster,
+            provider,
+        },
+        { dependsOn: [formation] },
+    );
 
     return {
         kubeconfig,

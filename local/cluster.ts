@@ -75,7 +75,9 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     const dir = path.resolve(o.dir);
     const running = attachLocalNodes(dir);
     if (running.length > 0) {
-        throw new Error(`dir: ${dir} already has ${running.length} running nodes (${running.map((n) => n.address).join(", ")}); stop them first (\`npm run local -- down --dir ${o.dir}\`)`);
+        throw new Error(
+            `dir: ${dir} already has ${running.length} running nodes (${running.map((n) => n.address).join(", ")}); stop them first (\`npm run local -- down --dir ${o.dir}\`)`,
+        );
     }
     const log = o.log ?? (() => undefined);
     // A DIR started before keeps its password: its data and clients' settings stay valid.

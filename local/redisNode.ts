@@ -51,7 +51,12 @@ export function writeNodeConfig(spec: LocalNodeSpec): string {
             preferredEndpointType: "ip",
         }) +
         renderNodeConf({ bind: spec.host, bindSourceAddr: spec.host, announceHostname: spec.announceHostname, password: spec.password }) +
-        [`pidfile ${path.join(dataDir, "redis.pid")}`, `logfile ${path.join(dataDir, "redis.log")}`, "daemonize no", ...(spec.extraConfig ?? [])].join("\n") +
+        [
+            `pidfile ${path.join(dataDir, "redis.pid")}`,
+            `logfile ${path.join(dataDir, "redis.log")}`,
+            "daemonize no",
+            ...(spec.extraConfig ?? []),
+        ].join("\n") +
         "\n";
     const file = path.join(dataDir, "redis.conf");
     fs.writeFileSync(file, conf, { mode: 0o600 });
@@ -67,7 +72,6 @@ export function isAlive(pid: number): boolean {
         return false;
     }
 }
-
 
 /**
  * Sends `signal` to `pid` and waits for it to exit, escalating to SIGKILL after `timeoutMs`.
@@ -158,10 +162,14 @@ export class LocalRedisNode {
         const deadline = Date.now() + timeoutMs;
         let last = "";
         while (Date.now() < deadline) {
-            const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", this.host, "-p", String(this.port), "-a", this.spec.password, "INFO", "server"], {
-                encoding: "utf8",
-                timeout: 2000,
-            });
+            const r = spawnSync(
+                "redis-cli",
+                ["--no-auth-warning", "-h", this.host, "-p", String(this.port), "-a", this.spec.password, "INFO", "server"],
+                {
+                    encoding: "utf8",
+                    timeout: 2000,
+                },
+            );
             last = (r.stdout || r.stderr || "").trim();
             const answering = Number(/process_id:(\d+)/.exec(last)?.[1]);
             if (answering === this.pid) return;
@@ -172,11 +180,15 @@ export class LocalRedisNode {
                 );
             }
             if (!this.isAlive()) {
-                throw new Error(`redis-server ${this.address} exited during start; see ${path.join(this.spec.dir, "redis.log")}:\n${this.logTail()}`);
+                throw new Error(
+                    `redis-server ${this.address} exited during start; see ${path.join(this.spec.dir, "redis.log")}:\n${this.logTail()}`,
+                );
             }
             await sleep(50);
         }
-        throw new Error(`redis-server ${this.address} did not answer within ${timeoutMs} ms (last answer: ${last.split("\n")[0] || "none"})`);
+        throw new Error(
+            `redis-server ${this.address} did not answer within ${timeoutMs} ms (last answer: ${last.split("\n")[0] || "none"})`,
+        );
     }
 
     /** Last lines of the node's log, for error messages. */
@@ -188,7 +200,8 @@ export class LocalRedisNode {
 
     /** Sends a signal and waits for the process to exit. SIGTERM is a clean shutdown (AOF flushed). */
     async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 10_000): Promise<void> {
-        if (!(await terminate(this.pid, signal, timeoutMs, 25))) throw new Error(`redis-server ${this.address} (pid ${this.pid}) would not exit`);
+        if (!(await terminate(this.pid, signal, timeoutMs, 25)))
+            throw new Error(`redis-server ${this.address} (pid ${this.pid}) would not exit`);
     }
 
     /** SIGKILL: the abrupt loss of a node, as when a Kubernetes node dies. */

@@ -142,7 +142,8 @@ export const redisPasswordFromSecret: ResourceValidationPolicy = {
     description: "Redis containers get their password from a Kubernetes Secret, so every node runs with requirepass.",
     enforcementLevel: "mandatory",
     severity: "critical",
-    remediationSteps: "Give the Redis container an env var with valueFrom.secretKeyRef (e.g. REDIS_PASSWORD) that the start script turns into requirepass/masterauth.",
+    remediationSteps:
+        "Give the Redis container an env var with valueFrom.secretKeyRef (e.g. REDIS_PASSWORD) that the start script turns into requirepass/masterauth.",
     validateResource: forType<IStatefulSet>(TYPES.statefulSet, (sts, args, report) => {
         const redis = asRedisStatefulSet(sts) ?? args.notApplicable("not a Redis StatefulSet");
         const secretVolumes = new Set(
@@ -155,7 +156,9 @@ export const redisPasswordFromSecret: ResourceValidationPolicy = {
             const fromEnvFrom = (c.envFrom ?? []).some((e) => e.secretRef);
             const fromVolume = (c.volumeMounts ?? []).some((m) => secretVolumes.has(m.name));
             if (!fromEnv && !fromEnvFrom && !fromVolume) {
-                report(`Redis container '${c.name}' gets no password from a Secret: anyone who reaches port ${REDIS_CLIENT_PORT} owns the data.`);
+                report(
+                    `Redis container '${c.name}' gets no password from a Secret: anyone who reaches port ${REDIS_CLIENT_PORT} owns the data.`,
+                );
             }
         }
     }),
@@ -180,7 +183,8 @@ export const redisProtectedMode: ResourceValidationPolicy = {
 
 export const redisMasterauth: ResourceValidationPolicy = {
     name: "redis-masterauth",
-    description: "Nodes authenticate to their master (masterauth) and require a password (requirepass), in redis.conf or written by the start script.",
+    description:
+        "Nodes authenticate to their master (masterauth) and require a password (requirepass), in redis.conf or written by the start script.",
     enforcementLevel: "mandatory",
     severity: "high",
     remediationSteps: "Have the node start script write both `requirepass` and `masterauth` from the Secret into the runtime config.",
@@ -189,8 +193,12 @@ export const redisMasterauth: ResourceValidationPolicy = {
         for (const directive of ["requirepass", "masterauth"]) {
             const set = shipped.confs.some((c) => c.has(directive)) || scriptSetsDirective(shipped.scripts, directive);
             if (!set) {
-                report(`Neither redis.conf nor a start script in this ConfigMap sets '${directive}'` +
-                    (directive === "masterauth" ? ": replicas of a password-protected master can never sync." : ": nodes run without a password."));
+                report(
+                    `Neither redis.conf nor a start script in this ConfigMap sets '${directive}'` +
+                        (directive === "masterauth"
+                            ? ": replicas of a password-protected master can never sync."
+                            : ": nodes run without a password."),
+                );
             }
         }
     }),
@@ -228,7 +236,10 @@ const clusterSizeSchema: PolicyConfigSchema = {
         minReplicasPerMaster: { type: "integer", minimum: 0, default: 1, description: "Fewest replicas behind each master." },
     },
 };
-interface ClusterSizeConfig { minMasters: number; minReplicasPerMaster: number }
+interface ClusterSizeConfig {
+    minMasters: number;
+    minReplicasPerMaster: number;
+}
 
 export const redisClusterSize: ResourceValidationPolicy = {
     name: "redis-cluster-size",
@@ -243,15 +254,20 @@ export const redisClusterSize: ResourceValidationPolicy = {
             const needed = cfg.minMasters * (1 + cfg.minReplicasPerMaster);
             const replicas = sts.spec?.replicas ?? 1;
             if (replicas < needed) {
-                report(`Redis StatefulSet has ${replicas} pods; ${cfg.minMasters} masters with ${cfg.minReplicasPerMaster} replica(s) each need ${needed}.`);
+                report(
+                    `Redis StatefulSet has ${replicas} pods; ${cfg.minMasters} masters with ${cfg.minReplicasPerMaster} replica(s) each need ${needed}.`,
+                );
             }
         }),
         [TYPES.dynamicResource]: on<FormationProps>((f, args, report) => {
             if (!isFormation(args.type, args.props)) args.notApplicable("not a Redis cluster formation");
             const cfg = configOf(args, defaultsOf<ClusterSizeConfig>(clusterSizeSchema));
-            if ((f.masters ?? 0) < cfg.minMasters) report(`Formation asks for ${f.masters} masters; at least ${cfg.minMasters} are needed.`);
+            if ((f.masters ?? 0) < cfg.minMasters)
+                report(`Formation asks for ${f.masters} masters; at least ${cfg.minMasters} are needed.`);
             if ((f.replicasPerMaster ?? 0) < cfg.minReplicasPerMaster) {
-                report(`Formation asks for ${f.replicasPerMaster} replicas per master; at least ${cfg.minReplicasPerMaster} are needed for failover.`);
+                report(
+                    `Formation asks for ${f.replicasPerMaster} replicas per master; at least ${cfg.minReplicasPerMaster} are needed for failover.`,
+                );
             }
         }),
     }),
@@ -259,7 +275,8 @@ export const redisClusterSize: ResourceValidationPolicy = {
 
 export const redisImagePinned: ResourceValidationPolicy = {
     name: "redis-image-pinned",
-    description: "Every container of the Redis StatefulSet and of Deployments (the app) uses a pinned image: a tag other than latest, or a digest.",
+    description:
+        "Every container of the Redis StatefulSet and of Deployments (the app) uses a pinned image: a tag other than latest, or a digest.",
     enforcementLevel: "mandatory",
     severity: "medium",
     validateResource: forTypes({
@@ -274,14 +291,21 @@ export const redisImagePinned: ResourceValidationPolicy = {
 function reportUnpinned(w: IStatefulSet | IDeployment, report: ReportViolation): void {
     for (const c of allContainers(w.spec?.template?.spec)) {
         if (!isPinnedImage(c.image)) {
-            report(`Container '${c.name}' uses image '${c.image ?? "(none)"}': pin a version tag or digest so every pod, and every restart, runs the same code.`);
+            report(
+                `Container '${c.name}' uses image '${c.image ?? "(none)"}': pin a version tag or digest so every pod, and every restart, runs the same code.`,
+            );
         }
     }
 }
 
 const versionSchema: PolicyConfigSchema = {
     properties: {
-        minMajorVersion: { type: "integer", minimum: 1, default: 7, description: "Oldest Redis major version (7 announces hostnames, which pod IP churn needs)." },
+        minMajorVersion: {
+            type: "integer",
+            minimum: 1,
+            default: 7,
+            description: "Oldest Redis major version (7 announces hostnames, which pod IP churn needs).",
+        },
     },
 };
 
@@ -297,7 +321,9 @@ export const redisVersion: ResourceValidationPolicy = {
         for (const c of redis.containers) {
             const major = c.image ? imageMajorVersion(c.image) : undefined;
             if (major !== undefined && major < minMajorVersion) {
-                report(`Container '${c.name}' runs Redis ${major} (${c.image}); ${minMajorVersion}+ is needed for stable hostnames across pod IP changes.`);
+                report(
+                    `Container '${c.name}' runs Redis ${major} (${c.image}); ${minMajorVersion}+ is needed for stable hostnames across pod IP changes.`,
+                );
             }
         }
     }),
@@ -308,7 +334,8 @@ const resourcesSchema: PolicyConfigSchema = {
         requireCpuLimit: {
             type: "boolean",
             default: false,
-            description: "Also require CPU limits. Off by default: throttling Redis' single thread stalls cluster-bus pings and causes false failovers.",
+            description:
+                "Also require CPU limits. Off by default: throttling Redis' single thread stalls cluster-bus pings and causes false failovers.",
         },
     },
 };
@@ -330,7 +357,9 @@ export const redisResources: ResourceValidationPolicy = {
                 requireCpuLimit && c.resources?.limits?.cpu === undefined && "limits.cpu",
             ].filter((m): m is string => typeof m === "string");
             if (missing.length > 0) {
-                report(`Container '${c.name}' has no ${missing.join(", ")}: the scheduler cannot place it safely and the OOM killer picks it first.`);
+                report(
+                    `Container '${c.name}' has no ${missing.join(", ")}: the scheduler cannot place it safely and the OOM killer picks it first.`,
+                );
             }
         }
     }),
@@ -346,7 +375,9 @@ export const redisProbes: ResourceValidationPolicy = {
         for (const c of redis.containers) {
             const missing = [!c.readinessProbe && "readinessProbe", !c.livenessProbe && "livenessProbe"].filter(Boolean);
             if (missing.length > 0) {
-                report(`Redis container '${c.name}' has no ${missing.join(" and ")}: a hung node keeps traffic and rolling updates do not wait for it.`);
+                report(
+                    `Redis container '${c.name}' has no ${missing.join(" and ")}: a hung node keeps traffic and rolling updates do not wait for it.`,
+                );
             }
         }
     }),
@@ -369,15 +400,27 @@ export const redisSpread: ResourceValidationPolicy = {
             ...(anti?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((t) => t.podAffinityTerm.topologyKey),
         ];
         if (!spread && !antiKeys.some((k) => SPREAD_KEYS.includes(k))) {
-            report(`Redis pods have no topology spread or anti-affinity on ${SPREAD_KEYS.join(" or ")}: one node failure can take a master and its replica.`);
+            report(
+                `Redis pods have no topology spread or anti-affinity on ${SPREAD_KEYS.join(" or ")}: one node failure can take a master and its replica.`,
+            );
         }
     }),
 };
 
 const nodeTimeoutSchema: PolicyConfigSchema = {
     properties: {
-        minMs: { type: "integer", minimum: 100, default: 1000, description: "Below this, GC pauses and network blips cause spurious failovers." },
-        maxMs: { type: "integer", minimum: 1000, default: 10000, description: "Above this, a dead master keeps its slots unwritable for longer." },
+        minMs: {
+            type: "integer",
+            minimum: 100,
+            default: 1000,
+            description: "Below this, GC pauses and network blips cause spurious failovers.",
+        },
+        maxMs: {
+            type: "integer",
+            minimum: 1000,
+            default: 10000,
+            description: "Above this, a dead master keeps its slots unwritable for longer.",
+        },
     },
 };
 
@@ -394,7 +437,9 @@ export const redisNodeTimeout: ResourceValidationPolicy = {
             // Redis' own default when the directive is absent.
             const timeout = Number(conf.get("cluster-node-timeout") ?? 15000);
             if (!(timeout >= minMs && timeout <= maxMs)) {
-                report(`cluster-node-timeout is ${timeout} ms, outside [${minMs}, ${maxMs}]: writes to a dead master's slots fail for about that long plus ~1 s.`);
+                report(
+                    `cluster-node-timeout is ${timeout} ms, outside [${minMs}, ${maxMs}]: writes to a dead master's slots fail for about that long plus ~1 s.`,
+                );
             }
         }
     }),
@@ -404,7 +449,12 @@ export const redisNodeTimeout: ResourceValidationPolicy = {
 
 const pdbSchema: PolicyConfigSchema = {
     properties: {
-        maxDisruptions: { type: "integer", minimum: 1, default: 1, description: "Most Redis pods a voluntary disruption may take at once." },
+        maxDisruptions: {
+            type: "integer",
+            minimum: 1,
+            default: 1,
+            description: "Most Redis pods a voluntary disruption may take at once.",
+        },
     },
 };
 
@@ -418,14 +468,22 @@ export const redisPodDisruptionBudget: StackValidationPolicy = {
         const { maxDisruptions } = configOf(args, defaultsOf<{ maxDisruptions: number }>(pdbSchema));
         const pdbs = resourcesOfType<IPodDisruptionBudget>(args, TYPES.podDisruptionBudget);
         for (const w of requireRedisWorkloads(args)) {
-            const covering = pdbs.filter((p) => sameNamespace(p.props.metadata?.namespace, w.namespace) && selectorMatches(p.props.spec?.selector, w.podLabels));
+            const covering = pdbs.filter(
+                (p) => sameNamespace(p.props.metadata?.namespace, w.namespace) && selectorMatches(p.props.spec?.selector, w.podLabels),
+            );
             if (covering.length === 0) {
-                report(`No PodDisruptionBudget selects the pods of ${w.label}: a node drain may evict a master and its replica together.`, w.resource.urn);
+                report(
+                    `No PodDisruptionBudget selects the pods of ${w.label}: a node drain may evict a master and its replica together.`,
+                    w.resource.urn,
+                );
                 continue;
             }
             const allowed = Math.min(...covering.map((p) => pdbAllowedDisruptions(p.props, w.replicas)));
             if (allowed > maxDisruptions) {
-                report(`The PodDisruptionBudget of ${w.label} allows ${allowed} pods down at once; at most ${maxDisruptions}.`, covering[0].resource.urn);
+                report(
+                    `The PodDisruptionBudget of ${w.label} allows ${allowed} pods down at once; at most ${maxDisruptions}.`,
+                    covering[0].resource.urn,
+                );
             }
         }
     },
@@ -442,10 +500,15 @@ export const redisNetworkPolicy: StackValidationPolicy = {
             const covering = policies.filter((p) => {
                 const spec = p.props.spec;
                 const ingress = spec?.policyTypes === undefined || spec.policyTypes.includes("Ingress");
-                return ingress && sameNamespace(p.props.metadata?.namespace, w.namespace) && selectorMatches(spec?.podSelector, w.podLabels);
+                return (
+                    ingress && sameNamespace(p.props.metadata?.namespace, w.namespace) && selectorMatches(spec?.podSelector, w.podLabels)
+                );
             });
             if (covering.length === 0) {
-                report(`No ingress NetworkPolicy selects the pods of ${w.label}: every pod in the cluster can reach ${REDIS_CLIENT_PORT} and ${REDIS_BUS_PORT}.`, w.resource.urn);
+                report(
+                    `No ingress NetworkPolicy selects the pods of ${w.label}: every pod in the cluster can reach ${REDIS_CLIENT_PORT} and ${REDIS_BUS_PORT}.`,
+                    w.resource.urn,
+                );
                 continue;
             }
             const named = namedPorts(w.containers);
@@ -453,12 +516,20 @@ export const redisNetworkPolicy: StackValidationPolicy = {
             for (const port of [REDIS_CLIENT_PORT, REDIS_BUS_PORT]) {
                 const admitting = rules.filter(({ rule }) => portsAllow(rule.ports, port, named));
                 if (admitting.length === 0) {
-                    report(`The NetworkPolicies of ${w.label} admit nothing on port ${port}: ${port === REDIS_BUS_PORT ? "the nodes cannot gossip" : "clients cannot connect"}.`, w.resource.urn);
+                    report(
+                        `The NetworkPolicies of ${w.label} admit nothing on port ${port}: ${port === REDIS_BUS_PORT ? "the nodes cannot gossip" : "clients cannot connect"}.`,
+                        w.resource.urn,
+                    );
                 }
                 for (const { rule, urn } of admitting) {
                     const from = rule.from ?? [];
-                    const open = from.length === 0 || from.some((peer) => peer.ipBlock?.cidr === "0.0.0.0/0" || peer.ipBlock?.cidr === "::/0");
-                    if (open) report(`A NetworkPolicy rule admits anyone on port ${port} of ${w.label}; list the peers (Redis pods, app pods).`, urn);
+                    const open =
+                        from.length === 0 || from.some((peer) => peer.ipBlock?.cidr === "0.0.0.0/0" || peer.ipBlock?.cidr === "::/0");
+                    if (open)
+                        report(
+                            `A NetworkPolicy rule admits anyone on port ${port} of ${w.label}; list the peers (Redis pods, app pods).`,
+                            urn,
+                        );
                 }
             }
         }
@@ -475,8 +546,15 @@ export const redisNoExternalService: StackValidationPolicy = {
         for (const w of requireRedisWorkloads(args)) {
             for (const s of services) {
                 const type = s.props.spec?.type ?? "ClusterIP";
-                if ((type === "LoadBalancer" || type === "NodePort") && sameNamespace(s.props.metadata?.namespace, w.namespace) && serviceSelects(s.props.spec?.selector, w.podLabels)) {
-                    report(`Service ${displayName(s.resource)} (${type}) exposes the pods of ${w.label} outside the cluster.`, s.resource.urn);
+                if (
+                    (type === "LoadBalancer" || type === "NodePort") &&
+                    sameNamespace(s.props.metadata?.namespace, w.namespace) &&
+                    serviceSelects(s.props.spec?.selector, w.podLabels)
+                ) {
+                    report(
+                        `Service ${displayName(s.resource)} (${type}) exposes the pods of ${w.label} outside the cluster.`,
+                        s.resource.urn,
+                    );
                 }
             }
         }
@@ -486,7 +564,9 @@ export const redisNoExternalService: StackValidationPolicy = {
 // ---------------------------------------------------------------- formation
 
 function formations(args: StackValidationArgs): { resource: PolicyResource; props: FormationProps }[] {
-    return args.resources.filter((r) => isFormation(r.type, r.props)).map((resource) => ({ resource, props: resource.props as FormationProps }));
+    return args.resources
+        .filter((r) => isFormation(r.type, r.props))
+        .map((resource) => ({ resource, props: resource.props as FormationProps }));
 }
 
 export const redisFormationMatchesStatefulSet: StackValidationPolicy = {
@@ -501,12 +581,18 @@ export const redisFormationMatchesStatefulSet: StackValidationPolicy = {
         for (const { resource, props: f } of found) {
             const sts = workloads.find((w) => w.name === f.statefulSetName && sameNamespace(w.namespace, f.namespace));
             if (!sts) {
-                report(`Formation targets StatefulSet '${f.statefulSetName}', which is not a Redis StatefulSet of this stack.`, resource.urn);
+                report(
+                    `Formation targets StatefulSet '${f.statefulSetName}', which is not a Redis StatefulSet of this stack.`,
+                    resource.urn,
+                );
                 continue;
             }
             const expected = (f.masters ?? 0) * (1 + (f.replicasPerMaster ?? 0));
             if (sts.replicas !== expected) {
-                report(`Formation wants ${f.masters} masters × (1 + ${f.replicasPerMaster}) = ${expected} nodes but ${sts.label} runs ${sts.replicas} pods.`, resource.urn);
+                report(
+                    `Formation wants ${f.masters} masters × (1 + ${f.replicasPerMaster}) = ${expected} nodes but ${sts.label} runs ${sts.replicas} pods.`,
+                    resource.urn,
+                );
             }
         }
     },
@@ -514,10 +600,12 @@ export const redisFormationMatchesStatefulSet: StackValidationPolicy = {
 
 export const redisFormationPlacement: StackValidationPolicy = {
     name: "redis-formation-placement",
-    description: "The formed cluster never has a replica on the same Kubernetes node (or zone, where there are zones) as its master (placementOk).",
+    description:
+        "The formed cluster never has a replica on the same Kubernetes node (or zone, where there are zones) as its master (placementOk).",
     enforcementLevel: "mandatory",
     severity: "high",
-    remediationSteps: "Add nodes (or zones) so the formation can pair each master with replicas elsewhere, or set this policy to advisory for single-node clusters.",
+    remediationSteps:
+        "Add nodes (or zones) so the formation can pair each master with replicas elsewhere, or set this policy to advisory for single-node clusters.",
     validateStack: (args, report) => {
         const found = formations(args);
         if (found.length === 0) args.notApplicable("no Redis cluster formation in this stack");
@@ -525,7 +613,10 @@ export const redisFormationPlacement: StackValidationPolicy = {
             // Reading placementOk during preview throws the engine's UnknownValueError, which it reports as advisory.
             const ok = f.placementOk;
             if (ok === true) continue;
-            const why = ok === undefined ? "does not report placementOk" : `reports placement problems: ${(f.placementWarnings ?? []).join("; ") || "(no details)"}`;
+            const why =
+                ok === undefined
+                    ? "does not report placementOk"
+                    : `reports placement problems: ${(f.placementWarnings ?? []).join("; ") || "(no details)"}`;
             report(`Formation of '${f.statefulSetName}' ${why}.`, resource.urn);
         }
     },
@@ -548,12 +639,13 @@ export const gkeRegional: ResourceValidationPolicy = {
     validateResource: forTypes({
         [TYPES.gkeCluster]: on<GkeClusterProps>((c, args, report) => {
             if (!isGcpRegion(c.location)) {
-                report(`GKE cluster location '${c.location ?? "(provider default)"}' is not a region: a zonal control plane and single-zone nodes go down with one zone.`);
+                report(
+                    `GKE cluster location '${c.location ?? "(provider default)"}' is not a region: a zonal control plane and single-zone nodes go down with one zone.`,
+                );
             }
             reportFewZones(c.nodeLocations, args, report);
         }),
-        [TYPES.gkeNodePool]: on<GkeNodePoolProps>((p, args, report) =>
-            reportFewZones(p.nodeLocations, args, report)),
+        [TYPES.gkeNodePool]: on<GkeNodePoolProps>((p, args, report) => reportFewZones(p.nodeLocations, args, report)),
     }),
 };
 
@@ -571,7 +663,8 @@ export const gkeNodeAutoRepairUpgrade: ResourceValidationPolicy = {
     severity: "medium",
     validateResource: forType<GkeNodePoolProps>(TYPES.gkeNodePool, (p, _args, report) => {
         if (p.management?.autoRepair !== true) report("Node pool does not set management.autoRepair = true: broken nodes stay broken.");
-        if (p.management?.autoUpgrade !== true) report("Node pool does not set management.autoUpgrade = true: nodes fall behind the control plane.");
+        if (p.management?.autoUpgrade !== true)
+            report("Node pool does not set management.autoUpgrade = true: nodes fall behind the control plane.");
     }),
 };
 
@@ -587,7 +680,8 @@ export const gkeWorkloadIdentity: ResourceValidationPolicy = {
         }),
         [TYPES.gkeNodePool]: on<GkeNodePoolProps>((p, _a, report) => {
             const mode = p.nodeConfig?.workloadMetadataConfig?.mode;
-            if (mode !== undefined && mode !== "GKE_METADATA") report(`Node pool's workloadMetadataConfig.mode is ${mode}: pods can read the node's metadata credentials.`);
+            if (mode !== undefined && mode !== "GKE_METADATA")
+                report(`Node pool's workloadMetadataConfig.mode is ${mode}: pods can read the node's metadata credentials.`);
         }),
     }),
 };
@@ -637,11 +731,14 @@ export const gkeNodeServiceAccount: ResourceValidationPolicy = {
         [TYPES.gkeCluster]: on<GkeClusterProps>((c, args, report) => {
             // The default pool is only a bootstrap pool when removeDefaultNodePool is set; Autopilot manages its own.
             if (c.removeDefaultNodePool || c.enableAutopilot) args.notApplicable("the cluster keeps no default node pool");
-            if (isDefaultComputeServiceAccount(c.nodeConfig?.serviceAccount)) report("The default node pool runs as the Compute Engine default service account.");
+            if (isDefaultComputeServiceAccount(c.nodeConfig?.serviceAccount))
+                report("The default node pool runs as the Compute Engine default service account.");
         }),
         [TYPES.gkeNodePool]: on<GkeNodePoolProps>((p, _a, report) => {
             if (isDefaultComputeServiceAccount(p.nodeConfig?.serviceAccount)) {
-                report(`Node pool runs as ${p.nodeConfig?.serviceAccount ?? "the Compute Engine default service account"}; give it a dedicated, least-privilege account.`);
+                report(
+                    `Node pool runs as ${p.nodeConfig?.serviceAccount ?? "the Compute Engine default service account"}; give it a dedicated, least-privilege account.`,
+                );
             }
         }),
     }),

@@ -76,7 +76,7 @@ export function imageMajorVersion(image: string): number | undefined {
 
 /** The Redis server container: the official image (or Valkey) or whatever listens on 6379. */
 export function isRedisContainer(c: IContainer): boolean {
-    const base = c.image ? parseImage(c.image).repository.split("/").pop() ?? "" : "";
+    const base = c.image ? (parseImage(c.image).repository.split("/").pop() ?? "") : "";
     if (base === "redis" || base === "valkey") return true;
     return (c.ports ?? []).some((p) => p.containerPort === REDIS_CLIENT_PORT);
 }
@@ -189,7 +189,7 @@ export function portsAllow(ports: readonly INetworkPolicyPort[] | undefined, por
     return ports.some((p) => {
         if ((p.protocol ?? "TCP") !== "TCP") return false;
         if (p.port === undefined) return true;
-        const start = typeof p.port === "number" ? p.port : named.get(p.port) ?? Number(p.port);
+        const start = typeof p.port === "number" ? p.port : (named.get(p.port) ?? Number(p.port));
         return p.endPort !== undefined ? port >= start && port <= p.endPort : port === start;
     });
 }

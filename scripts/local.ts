@@ -55,7 +55,9 @@ export function usage(): string {
 export function parseArgs(argv: readonly string[]): CliOptions {
     const [command, ...rest] = argv;
     if (!COMMANDS.includes(command as Command)) {
-        throw new UsageError(`command: expected one of ${COMMANDS.join(", ")}, got ${command === undefined ? "nothing" : JSON.stringify(command)}`);
+        throw new UsageError(
+            `command: expected one of ${COMMANDS.join(", ")}, got ${command === undefined ? "nothing" : JSON.stringify(command)}`,
+        );
     }
     const values: Record<string, string | number> = {};
     for (let i = 0; i < rest.length; i++) {
@@ -76,12 +78,16 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     }
     const masters = (values.masters as number | undefined) ?? 3;
     const replicas = (values.replicas as number | undefined) ?? 1;
-    if ((masters * (1 + replicas)) + 10 > 254) throw new UsageError(`--masters/--replicas: ${masters * (1 + replicas)} nodes do not fit in one loopback block (at most 244)`);
+    if (masters * (1 + replicas) + 10 > 254)
+        throw new UsageError(`--masters/--replicas: ${masters * (1 + replicas)} nodes do not fit in one loopback block (at most 244)`);
     return {
         command: command as Command,
         masters,
         replicas,
-        dir: path.resolve((values.dir as string | undefined) ?? (command === "demo" ? path.join(os.tmpdir(), `redis-demo-${process.pid}`) : path.join(".local", "cluster"))),
+        dir: path.resolve(
+            (values.dir as string | undefined) ??
+                (command === "demo" ? path.join(os.tmpdir(), `redis-demo-${process.pid}`) : path.join(".local", "cluster")),
+        ),
         block: (values.block as number | undefined) ?? 1,
         appPort: values.appPort as number | undefined,
         nodeTimeoutMs: values.nodeTimeoutMs as number | undefined,
@@ -156,7 +162,10 @@ async function startApp(cluster: LocalCluster, dir: string, preferredPort?: numb
     const deadline = Date.now() + 30_000;
     while ((await httpStatus(`${state.url}/readyz`)) !== 200) {
         if (!isAlive(state.pid)) throw new Error(`the hit-counter app exited during start; see ${path.join(dir, "app.log")}`);
-        if (Date.now() > deadline) throw new Error(`the hit-counter app did not become ready at ${state.url}/readyz within 30 s; see ${path.join(dir, "app.log")}`);
+        if (Date.now() > deadline)
+            throw new Error(
+                `the hit-counter app did not become ready at ${state.url}/readyz within 30 s; see ${path.join(dir, "app.log")}`,
+            );
         await new Promise((r) => setTimeout(r, 100));
     }
     return state;
@@ -208,7 +217,9 @@ async function up(o: CliOptions, foreground: boolean): Promise<void> {
         dir: o.dir,
         shards: cluster.shards,
     };
-    console.log(`Redis Cluster formed in ${((Date.now() - t0) / 1000).toFixed(1)} s (${o.masters} masters x ${o.replicas} replicas), state in ${o.dir}`);
+    console.log(
+        `Redis Cluster formed in ${((Date.now() - t0) / 1000).toFixed(1)} s (${o.masters} masters x ${o.replicas} replicas), state in ${o.dir}`,
+    );
     console.log(`Hit counter:  ${app.url}/     (try: curl ${app.url}/)`);
     console.log(`Redis seeds:  ${cluster.seeds.join(" ")}`);
     console.log(`redis-cli:    REDISCLI_AUTH='${cluster.password}' redis-cli -c -h ${cluster.seeds[0].split(":")[0]}`);
@@ -242,7 +253,8 @@ async function down(o: CliOptions): Promise<void> {
 
 async function status(o: CliOptions): Promise<void> {
     const state = readLocalClusterState(o.dir);
-    if (!state) throw new UsageError(`--dir: no local cluster recorded in ${o.dir} (start one with \`npm run local -- up --dir ${o.dir}\`)`);
+    if (!state)
+        throw new UsageError(`--dir: no local cluster recorded in ${o.dir} (start one with \`npm run local -- up --dir ${o.dir}\`)`);
     const running = new Set(attachLocalNodes(o.dir).map((n) => n.address));
     const transport = new DirectTransport(state.password, 1000);
     const rows: { address: string; running: boolean; role?: string; clusterState?: string; error?: string }[] = [];
@@ -256,7 +268,12 @@ async function status(o: CliOptions): Promise<void> {
             try {
                 const info = await transport.call(address, ["CLUSTER", "INFO"]);
                 const repl = await transport.call(address, ["INFO", "replication"]);
-                rows.push({ address, running: true, role: /role:(\w+)/.exec(repl)?.[1], clusterState: /cluster_state:(\w+)/.exec(info)?.[1] });
+                rows.push({
+                    address,
+                    running: true,
+                    role: /role:(\w+)/.exec(repl)?.[1],
+                    clusterState: /cluster_state:(\w+)/.exec(info)?.[1],
+                });
             } catch (e) {
                 rows.push({ address, running: true, error: (e as Error).message });
             }
@@ -268,7 +285,9 @@ async function status(o: CliOptions): Promise<void> {
     const app = fs.existsSync(appFile) ? (JSON.parse(fs.readFileSync(appFile, "utf8")) as AppState) : undefined;
     const appUp = app ? isAlive(app.pid) && (await httpStatus(`${app.url}/readyz`)) === 200 : false;
     for (const r of rows) {
-        console.log(`${r.address.padEnd(18)} ${r.running ? "running" : "stopped"}  ${r.role ?? ""} ${r.clusterState ? `cluster_state:${r.clusterState}` : ""}${r.error ? ` error: ${r.error}` : ""}`);
+        console.log(
+            `${r.address.padEnd(18)} ${r.running ? "running" : "stopped"}  ${r.role ?? ""} ${r.clusterState ? `cluster_state:${r.clusterState}` : ""}${r.error ? ` error: ${r.error}` : ""}`,
+        );
     }
     console.log(`app ${app?.url ?? "(not started)"} ${appUp ? "ready" : "not ready"}`);
     console.log(JSON.stringify({ nodes: rows, app: app ? { url: app.url, ready: appUp } : null }));

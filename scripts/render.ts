@@ -11,8 +11,21 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { RawConfig, WorkloadSettings, parseWorkloadSettings, redisPodCount } from "../components/config";
-import { CLIENT_PORT, REDIS_CONTAINER, redisObjectNames, renderNamespace, renderRedisManifests, seedEndpoints } from "../components/redis/manifests";
-import { renderAppService, renderDeployment, renderServerConfigMap, hitCounterPodLabels, runsBundledServer } from "../components/app/hitCounter";
+import {
+    CLIENT_PORT,
+    REDIS_CONTAINER,
+    redisObjectNames,
+    renderNamespace,
+    renderRedisManifests,
+    seedEndpoints,
+} from "../components/redis/manifests";
+import {
+    renderAppService,
+    renderDeployment,
+    renderServerConfigMap,
+    hitCounterPodLabels,
+    runsBundledServer,
+} from "../components/app/hitCounter";
 import { bundleServer } from "../components/app/bundle";
 import { APP_NAME, REDIS_NAME } from "../components/stack";
 
@@ -34,7 +47,12 @@ export interface RenderedFile {
 /** All objects in apply order. Pure given its inputs. */
 export function renderObjects(o: RenderOptions): RenderedFile[] {
     const { settings } = o;
-    const redisOptions = { name: REDIS_NAME, namespace: settings.namespace, redis: settings.redis, clientPodLabels: hitCounterPodLabels(APP_NAME) };
+    const redisOptions = {
+        name: REDIS_NAME,
+        namespace: settings.namespace,
+        redis: settings.redis,
+        clientPodLabels: hitCounterPodLabels(APP_NAME),
+    };
     const redis = renderRedisManifests(redisOptions, o.password);
     const appOptions = {
         name: APP_NAME,
@@ -45,7 +63,8 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
         serverSource: o.serverSource ?? "",
         replicasPerMaster: settings.redis.replicasPerMaster,
     };
-    if (runsBundledServer(settings.app) && !o.serverSource) throw new Error("serverSource: the bundled hit-counter server is required unless app:image is set");
+    if (runsBundledServer(settings.app) && !o.serverSource)
+        throw new Error("serverSource: the bundled hit-counter server is required unless app:image is set");
     const objects: unknown[] = [
         renderNamespace(settings.namespace),
         redis.secret,
@@ -70,7 +89,9 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
 export function formationNote(settings: WorkloadSettings): string {
     const names = redisObjectNames(REDIS_NAME);
     // redis-cli --cluster create wants addresses; the pods resolve each other's stable names.
-    const hosts = seedEndpoints({ name: REDIS_NAME, namespace: settings.namespace, redis: settings.redis }).map((seed) => seed.split(":")[0]);
+    const hosts = seedEndpoints({ name: REDIS_NAME, namespace: settings.namespace, redis: settings.redis }).map(
+        (seed) => seed.split(":")[0],
+    );
     return [
         "These files create the Redis pods but do not form the cluster (with `pulumi up` the",
         "RedisClusterFormation resource does that, pairing masters and replicas across nodes and zones).",
@@ -120,7 +141,10 @@ export function writeRendered(outDir: string, o: RenderOptions): string[] {
 export function renderPassword(env: Readonly<Record<string, string | undefined>>): { password: string; source: string } {
     const fromEnv = env.REDIS_PASSWORD;
     if (fromEnv) return { password: fromEnv, source: "taken from $REDIS_PASSWORD" };
-    return { password: crypto.randomBytes(24).toString("base64url"), source: "generated randomly by this run (crypto.randomBytes, 32 URL-safe characters)" };
+    return {
+        password: crypto.randomBytes(24).toString("base64url"),
+        source: "generated randomly by this run (crypto.randomBytes, 32 URL-safe characters)",
+    };
 }
 
 function main(argv: readonly string[]): void {

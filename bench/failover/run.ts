@@ -42,14 +42,26 @@ async function main(): Promise<void> {
     if (timeouts.some((t) => !Number.isInteger(t) || t < 100)) throw new Error(`--timeouts: expected comma-separated integers >= 100 (ms)`);
     const setups: Setup[] = [
         ...timeouts.map((t) => ({ label: `3x1, node-timeout ${t}`, nodeTimeoutMs: t, replicasPerMaster: 1, rejoinKilled: true })),
-        { label: `3x2, node-timeout ${DEFAULT_NODE_TIMEOUT_MS}`, nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS, replicasPerMaster: 2, rejoinKilled: false },
+        {
+            label: `3x2, node-timeout ${DEFAULT_NODE_TIMEOUT_MS}`,
+            nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS,
+            replicasPerMaster: 2,
+            rejoinKilled: false,
+        },
     ];
 
     console.log(`failover benchmark ${new Date().toISOString()}: ${clients} clients, WAIT 1, ${runs} run(s) per setup, interleaved`);
     const results = new Map<Setup, FailoverResult[]>();
     for (let run = 1; run <= runs; run++) {
         for (const [i, s] of setups.entries()) {
-            const r = await runFailover({ block: 50 + i, nodeTimeoutMs: s.nodeTimeoutMs, replicasPerMaster: s.replicasPerMaster, rejoinKilled: s.rejoinKilled, clients, recoveryTimeoutMs: s.nodeTimeoutMs * 3 + 20_000 });
+            const r = await runFailover({
+                block: 50 + i,
+                nodeTimeoutMs: s.nodeTimeoutMs,
+                replicasPerMaster: s.replicasPerMaster,
+                rejoinKilled: s.rejoinKilled,
+                clients,
+                recoveryTimeoutMs: s.nodeTimeoutMs * 3 + 20_000,
+            });
             results.set(s, [...(results.get(s) ?? []), r]);
             console.log(
                 `  run ${run} ${s.label.padEnd(24)}: writes unavailable ${r.unavailableMs?.toFixed(0) ?? "never recovered"} ms ` +

@@ -67,7 +67,13 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number): Pro
 export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
     const log = o.log ?? (() => undefined);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hitcounter-failover-${o.nodeTimeoutMs}-`));
-    const cluster = await startLocalCluster({ masters: 3, replicasPerMaster: o.replicasPerMaster ?? 1, dir, block: o.block, nodeTimeoutMs: o.nodeTimeoutMs });
+    const cluster = await startLocalCluster({
+        masters: 3,
+        replicasPerMaster: o.replicasPerMaster ?? 1,
+        dir,
+        block: o.block,
+        nodeTimeoutMs: o.nodeTimeoutMs,
+    });
     let server: RunningServer | undefined;
     let load: HitLoad | undefined;
     const probes: Redis[] = [];
@@ -86,7 +92,8 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
             { defaultMetrics: false, log: () => undefined },
         );
         const app = server;
-        if (!(await eventually(async () => (await statusOf(`${app.url}/readyz`)) === 200, 10_000))) throw new Error("hit counter never became ready");
+        if (!(await eventually(async () => (await statusOf(`${app.url}/readyz`)) === 200, 10_000)))
+            throw new Error("hit counter never became ready");
 
         // Ask the cluster itself which master owns the key right now.
         const slot = (await server.redis.cluster("KEYSLOT", HITS_KEY)) as number;
@@ -104,7 +111,12 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
             .map((l) => l.split(" ")[1].split("@")[0]);
         if (heirs.length === 0) throw new Error(`master ${killedMaster} has no replica to fail over to:\n${nodesText}`);
         for (const heir of heirs) {
-            const probe = new Redis({ host: heir.slice(0, heir.lastIndexOf(":")), port: Number(heir.slice(heir.lastIndexOf(":") + 1)), password: cluster.password, maxRetriesPerRequest: 0 });
+            const probe = new Redis({
+                host: heir.slice(0, heir.lastIndexOf(":")),
+                port: Number(heir.slice(heir.lastIndexOf(":") + 1)),
+                password: cluster.password,
+                maxRetriesPerRequest: 0,
+            });
             probes.push(probe);
         }
 

@@ -64,7 +64,10 @@ function parseFlags(argv: readonly string[]): Flags {
         if (flag === "--sizes" && value && /^\d+(,\d+)*$/.test(value)) sizes = value.split(",").map(Number);
         else if (flag === "--runs" && value && /^[1-9]\d*$/.test(value)) runs = Number(value);
         else if (flag === "--node-timeout-ms" && value && /^\d+$/.test(value) && Number(value) >= 100) nodeTimeoutMs = Number(value);
-        else throw new Error(`unknown flag or bad value: ${flag} ${value ?? ""} (allowed: --sizes 3,10,30 --runs N --node-timeout-ms >=100 --verbose)`);
+        else
+            throw new Error(
+                `unknown flag or bad value: ${flag} ${value ?? ""} (allowed: --sizes 3,10,30 --runs N --node-timeout-ms >=100 --verbose)`,
+            );
     }
     if (sizes.some((s) => s < 3 || s > 100)) throw new Error("--sizes: each size (masters, 1 replica each) must be 3-100");
     return { sizes, runs, verbose, nodeTimeoutMs };
@@ -72,7 +75,13 @@ function parseFlags(argv: readonly string[]): Flags {
 
 async function startNodes(block: number, count: number, nodeTimeoutMs: number): Promise<{ nodes: LocalRedisNode[]; dir: string }> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-formation-"));
-    const specs = loopbackAddresses(block, count).map((host, i) => ({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs, announceHostname: `redis-${i}.local` }));
+    const specs = loopbackAddresses(block, count).map((host, i) => ({
+        host,
+        dir: path.join(dir, `n${i}`),
+        password: PASSWORD,
+        nodeTimeoutMs,
+        announceHostname: `redis-${i}.local`,
+    }));
     try {
         return { nodes: await LocalRedisNode.startAll(specs, 120_000), dir };
     } catch (e) {
@@ -134,9 +143,27 @@ async function attempt(engine: Engine, masters: number, block: number, flags: Fl
         const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e6;
         const log = verbose ? (l: string) => process.stderr.write(`  ${elapsed().toFixed(0)} ms ${l}\n`) : undefined;
         if (engine === "ours") {
-            await form({ nodes: formNodes, masters, replicasPerMaster: 1, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS, waitForClusterOk: false, log });
+            await form({
+                nodes: formNodes,
+                masters,
+                replicasPerMaster: 1,
+                transport,
+                timeoutMs: FORMED_TIMEOUT_MS,
+                pollMs: POLL_MS,
+                waitForClusterOk: false,
+                log,
+            });
         } else if (engine === "mesh alone") {
-            await form({ nodes: formNodes, masters: formNodes.length, replicasPerMaster: 0, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS, waitForClusterOk: false, log });
+            await form({
+                nodes: formNodes,
+                masters: formNodes.length,
+                replicasPerMaster: 0,
+                transport,
+                timeoutMs: FORMED_TIMEOUT_MS,
+                pollMs: POLL_MS,
+                waitForClusterOk: false,
+                log,
+            });
         } else {
             await redisCliCreate(nodes.map((n) => n.address));
             // Same condition and the same polling as our engine uses.
@@ -168,7 +195,7 @@ async function main(): Promise<void> {
     const flags = parseFlags(process.argv.slice(2));
     const { sizes, runs } = flags;
     // Load the client library once, outside the timed region (redis-cli is a ready binary).
-    require("ioredis");
+    await import("ioredis");
     const rows: { size: number; times: Map<Engine, Timing[]> }[] = [];
     let block = 40;
     for (const masters of sizes) {
@@ -180,16 +207,24 @@ async function main(): Promise<void> {
                 const t = await attempt(engine, masters, block, flags);
                 block = block === 49 ? 40 : block + 1;
                 row.times.get(engine)!.push(t);
-                process.stderr.write(`${masters}x1 run ${r + 1} ${engine}: formed ${t.formed.toFixed(0)} ms (CPU ${t.cpu.toFixed(0)} ms), cluster_state:ok ${t.ok.toFixed(0)} ms\n`);
+                process.stderr.write(
+                    `${masters}x1 run ${r + 1} ${engine}: formed ${t.formed.toFixed(0)} ms (CPU ${t.cpu.toFixed(0)} ms), cluster_state:ok ${t.ok.toFixed(0)} ms\n`,
+                );
             }
         }
         rows.push(row);
     }
     const date = new Date().toISOString().slice(0, 10);
-    console.log(`\nFormation benchmark (${date}, ${os.cpus().length} CPUs, redis-server ${redisVersion()}, cluster-node-timeout ${flags.nodeTimeoutMs} ms, median of ${runs})`);
-    console.log('"formed" = all slots covered, all nodes agree, all replica links up; "state ok" = additionally cluster_state:ok on every node;');
+    console.log(
+        `\nFormation benchmark (${date}, ${os.cpus().length} CPUs, redis-server ${redisVersion()}, cluster-node-timeout ${flags.nodeTimeoutMs} ms, median of ${runs})`,
+    );
+    console.log(
+        '"formed" = all slots covered, all nodes agree, all replica links up; "state ok" = additionally cluster_state:ok on every node;',
+    );
     console.log('"mesh alone" = the same nodes formed as masters only (no replicas, no syncs): the cost of the handshakes themselves');
-    console.log("| size | formed: this engine | formed: redis-cli create + wait | ratio | state ok: this engine | state ok: redis-cli | ratio | mesh alone | mesh alone / redis-cli |");
+    console.log(
+        "| size | formed: this engine | formed: redis-cli create + wait | ratio | state ok: this engine | state ok: redis-cli | ratio | mesh alone | mesh alone / redis-cli |",
+    );
     console.log("|---|---|---|---|---|---|---|---|---|");
     for (const r of rows) {
         const med = (engine: Engine, pick: (t: Timing) => number) => median(r.times.get(engine)!.map(pick));
@@ -200,12 +235,16 @@ async function main(): Promise<void> {
         };
         const mesh = med("mesh alone", (t) => t.formed);
         const meshRatio = (mesh / med("redis-cli", (t) => t.formed)).toFixed(2);
-        console.log(`| ${r.size}x1 (${r.size * 2} nodes) | ${cols((t) => t.formed)} | ${cols((t) => t.ok)} | ${mesh.toFixed(0)} ms | ${meshRatio} |`);
+        console.log(
+            `| ${r.size}x1 (${r.size * 2} nodes) | ${cols((t) => t.formed)} | ${cols((t) => t.ok)} | ${mesh.toFixed(0)} ms | ${meshRatio} |`,
+        );
     }
     // Work that has to run on the machine's cores cannot finish faster than CPU time / cores:
     // where that bound alone exceeds 1/3 of redis-cli's time, the goal is out of reach here.
     const cores = os.cpus().length;
-    console.log(`\nCPU until formed (redis-server processes with their fork children, plus the engine's process; redis-cli's own not counted) and the`);
+    console.log(
+        `\nCPU until formed (redis-server processes with their fork children, plus the engine's process; redis-cli's own not counted) and the`,
+    );
     console.log(`wall-time bound it implies on ${cores} cores (CPU / ${cores}), as a share of redis-cli's formed time:`);
     console.log(`| size | CPU: this engine | bound / redis-cli | CPU: mesh alone | bound / redis-cli | CPU: redis-cli (servers only) |`);
     console.log("|---|---|---|---|---|---|");

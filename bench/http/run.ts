@@ -66,7 +66,6 @@ function arg(name: string, fallback: number): number {
     return v;
 }
 
-
 async function waitFor200(url: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -78,7 +77,13 @@ async function waitFor200(url: string, timeoutMs: number): Promise<void> {
 
 /** Busy clock ticks of the whole machine (every CPU), from /proc/stat. */
 function machineBusyTicks(): number {
-    const [user, nice, system, , , irq, softirq, steal] = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fs
+        .readFileSync("/proc/stat", "utf8")
+        .split("\n")[0]
+        .trim()
+        .split(/\s+/)
+        .slice(1)
+        .map(Number);
     return user + nice + system + irq + softirq + steal;
 }
 
@@ -86,7 +91,10 @@ function machineBusyTicks(): number {
 function processTicks(pid: number | "self", withReapedChildren = false): number {
     try {
         const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+        const f = stat
+            .slice(stat.lastIndexOf(")") + 2)
+            .split(" ")
+            .map(Number);
         return f[11] + f[12] + (withReapedChildren ? f[13] + f[14] : 0);
     } catch {
         return 0; // exited meanwhile
@@ -111,7 +119,9 @@ function groupTicks(pgid: number): number {
 
 function autocannon(url: string, connections: number, seconds: number): Promise<AutocannonJson> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [AUTOCANNON, "--json", "-c", String(connections), "-d", String(seconds), url], { stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(process.execPath, [AUTOCANNON, "--json", "-c", String(connections), "-d", String(seconds), url], {
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         let out = "";
         let err = "";
         child.stdout.on("data", (c) => (out += c));
@@ -144,7 +154,16 @@ async function measureOnce(target: Target, redisPids: readonly number[], connect
     const cores = (k: keyof typeof before) => (after[k] - before[k]) / CLOCK_TICKS_PER_SECOND / r.duration;
     const cpu = { server: cores("server"), redis: cores("redis"), autocannon: cores("autocannon"), others: 0 };
     cpu.others = Math.max(0, cores("machine") - cpu.server - cpu.redis - cpu.autocannon);
-    const m = { name: target.name, reqPerSec: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx, total: r.requests.total, cpu };
+    const m = {
+        name: target.name,
+        reqPerSec: r.requests.total / r.duration,
+        p50: r.latency.p50,
+        p99: r.latency.p99,
+        errors: r.errors + r.timeouts,
+        non2xx: r.non2xx,
+        total: r.requests.total,
+        cpu,
+    };
     console.log(
         `  ${m.name}: ${m.reqPerSec.toFixed(0)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, errors ${m.errors}, non-2xx ${m.non2xx}; ` +
             `CPU cores: server ${cpu.server.toFixed(2)}, redis ${cpu.redis.toFixed(2)}, autocannon ${cpu.autocannon.toFixed(2)}, other processes ${cpu.others.toFixed(2)}`,
@@ -172,12 +191,25 @@ function medianOf(runs: readonly Measured[]): Measured {
         errors: runs.reduce((s, m) => s + m.errors, 0),
         non2xx: runs.reduce((s, m) => s + m.non2xx, 0),
         total: runs.reduce((s, m) => s + m.total, 0),
-        cpu: { server: of((m) => m.cpu.server), redis: of((m) => m.cpu.redis), autocannon: of((m) => m.cpu.autocannon), others: of((m) => m.cpu.others) },
+        cpu: {
+            server: of((m) => m.cpu.server),
+            redis: of((m) => m.cpu.redis),
+            autocannon: of((m) => m.cpu.autocannon),
+            others: of((m) => m.cpu.others),
+        },
     };
 }
 
 /** Starts a server process in its own process group; resolves with its URL once it answers 200 on `probePath`. */
-async function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, url: string, probePath: string, logFile: string): Promise<ChildProcess> {
+async function startProcess(
+    cmd: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    cwd: string,
+    url: string,
+    probePath: string,
+    logFile: string,
+): Promise<ChildProcess> {
     const log = fs.openSync(logFile, "w");
     const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ["ignore", log, log] });
     fs.closeSync(log);
@@ -219,13 +251,35 @@ async function main(): Promise<void> {
         console.log(
             `HTTP benchmark ${new Date().toISOString()}: ${connections} connections, ${seconds} s each, ${rounds} round(s), ${os.cpus().length} CPUs, autocannon in its own process`,
         );
-        cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: path.join(dir, "cluster"), block: 58, nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS });
+        cluster = await startLocalCluster({
+            masters: 3,
+            replicasPerMaster: 1,
+            dir: path.join(dir, "cluster"),
+            block: 58,
+            nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS,
+        });
         const redisPids = cluster.nodes.map((n) => n.pid);
         const seeds = cluster.seeds.join(",");
         const baseEnv = { PATH: process.env.PATH, REDIS_NODES: seeds, REDIS_PASSWORD: cluster.password, HOST: "127.0.0.1" };
-        const start = async (name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, port: number, probePath: string, log: string): Promise<Target> => {
+        const start = async (
+            name: string,
+            cmd: string,
+            args: string[],
+            env: NodeJS.ProcessEnv,
+            port: number,
+            probePath: string,
+            log: string,
+        ): Promise<Target> => {
             const url = `http://127.0.0.1:${port}`;
-            const child = await startProcess(cmd, args, { ...baseEnv, ...env, PORT: String(port) }, dir, url, probePath, path.join(dir, log));
+            const child = await startProcess(
+                cmd,
+                args,
+                { ...baseEnv, ...env, PORT: String(port) },
+                dir,
+                url,
+                probePath,
+                path.join(dir, log),
+            );
             children.push(child);
             return { name, url: `${url}/`, pgid: child.pid! };
         };
@@ -244,7 +298,9 @@ async function main(): Promise<void> {
         };
         const order = process.argv.includes("--fast-first") ? ["fast", "durable"] : ["durable", "fast"];
         // Every server stays up for the whole run (idle ones cost no CPU) so rounds interleave them.
-        const targets: Target[] = [await start("floor: bare Node http, no Redis", process.execPath, [FLOOR_SERVER], {}, 15_809, "/", "floor.log")];
+        const targets: Target[] = [
+            await start("floor: bare Node http, no Redis", process.execPath, [FLOOR_SERVER], {}, 15_809, "/", "floor.log"),
+        ];
         for (const [i, key] of order.entries()) {
             const [name, env] = modes[key];
             targets.push(await start(name, process.execPath, [bundle], env, 15_810 + i, "/readyz", `server-${key}.log`));
@@ -255,7 +311,8 @@ async function main(): Promise<void> {
             if (rounds > 1) console.log(`round ${round}/${rounds}`);
             for (const t of targets) runs.get(t.name)!.push(await measureOnce(t, redisPids, connections, seconds));
         }
-        for (const t of targets.slice(1)) console.log(`    ${t.name}: mean hits per Redis round trip (group commit) ${await meanBatch(t.url.slice(0, -1))}`);
+        for (const t of targets.slice(1))
+            console.log(`    ${t.name}: mean hits per Redis round trip (group commit) ${await meanBatch(t.url.slice(0, -1))}`);
         const rows = targets.map((t) => medianOf(runs.get(t.name)!));
         const floor = rows[0];
         const durable = rows.find((r) => r.name === durableName)!;
@@ -267,7 +324,18 @@ async function main(): Promise<void> {
                 `| ${m.name} | ${m.reqPerSec.toFixed(0)} | ${m.p50} | ${m.p99} | ${m.errors} | ${m.non2xx} | ${(m.reqPerSec / anchor.reqPerSec).toFixed(1)}x | ${m.cpu.others.toFixed(2)} |`,
             );
         }
-        if (rounds > 1) console.log(`(Node rows: medians of ${rounds} interleaved rounds; p99 per round: ${rows.map((r) => `${r.name} ${runs.get(r.name)!.map((m) => m.p99).join("/")}`).join("; ")})`);
+        if (rounds > 1)
+            console.log(
+                `(Node rows: medians of ${rounds} interleaved rounds; p99 per round: ${rows
+                    .map(
+                        (r) =>
+                            `${r.name} ${runs
+                                .get(r.name)!
+                                .map((m) => m.p99)
+                                .join("/")}`,
+                    )
+                    .join("; ")})`,
+            );
         console.log(
             `\ngoal (durable mode): >= 10x Flask req/s: ${durable.reqPerSec / anchor.reqPerSec >= 10 ? "met" : "NOT met"}; ` +
                 `p99 <= 5 ms: ${durable.p99 <= 5 ? "met" : `NOT met (${durable.p99} ms; the Redis-less floor's p99 in the same run: ${floor.p99} ms)`}`,

@@ -94,12 +94,22 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                     },
                 },
                 spec: {
-                    securityContext: { runAsNonRoot: true, runAsUser: NODE_UID, runAsGroup: NODE_UID, seccompProfile: { type: "RuntimeDefault" } },
+                    securityContext: {
+                        runAsNonRoot: true,
+                        runAsUser: NODE_UID,
+                        runAsGroup: NODE_UID,
+                        seccompProfile: { type: "RuntimeDefault" },
+                    },
                     enableServiceLinks: false,
                     // preStop pause + the server's own drain (in-flight hits finish on SIGTERM).
                     terminationGracePeriodSeconds: PRE_STOP_PAUSE_SECONDS + 15,
                     topologySpreadConstraints: [
-                        { topologyKey: "kubernetes.io/hostname", maxSkew: 1, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: labels } },
+                        {
+                            topologyKey: "kubernetes.io/hostname",
+                            maxSkew: 1,
+                            whenUnsatisfiable: "ScheduleAnyway",
+                            labelSelector: { matchLabels: labels },
+                        },
                     ],
                     containers: [
                         {
@@ -112,7 +122,11 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                             lifecycle: { preStop: { exec: { command: ["sleep", String(PRE_STOP_PAUSE_SECONDS)] } } },
                             livenessProbe: httpProbe("/healthz", 10),
                             readinessProbe: httpProbe("/readyz", 5),
-                            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+                            securityContext: {
+                                allowPrivilegeEscalation: false,
+                                readOnlyRootFilesystem: true,
+                                capabilities: { drop: ["ALL"] },
+                            },
                             volumeMounts: bundled ? [{ name: "server", mountPath: "/app", readOnly: true }] : [],
                         },
                     ],
@@ -162,19 +176,20 @@ export class HitCounterApp extends pulumi.ComponentResource {
         const serverConfig = runsBundledServer(args.app)
             ? [new k8s.core.v1.ConfigMap(`${name}-server`, renderServerConfigMap(manifestOptions), k8sOpts)]
             : [];
-        this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, renderDeployment(manifestOptions), { ...k8sOpts, dependsOn: serverConfig });
+        this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, renderDeployment(manifestOptions), {
+            ...k8sOpts,
+            dependsOn: serverConfig,
+        });
         this.service = new k8s.core.v1.Service(`${name}-service`, renderAppService(manifestOptions), k8sOpts);
 
         const inCluster = pulumi.interpolate`http://${this.service.metadata.name}.${this.service.metadata.namespace}.svc`;
         this.url =
             args.app.serviceType === "LoadBalancer"
-                ? pulumi
-                      .all([this.service.status, inCluster])
-                      .apply(([status, fallback]) => {
-                          const ingress = status?.loadBalancer?.ingress?.[0];
-                          const address = ingress?.ip || ingress?.hostname;
-                          return address ? `http://${address}` : fallback;
-                      })
+                ? pulumi.all([this.service.status, inCluster]).apply(([status, fallback]) => {
+                      const ingress = status?.loadBalancer?.ingress?.[0];
+                      const address = ingress?.ip || ingress?.hostname;
+                      return address ? `http://${address}` : fallback;
+                  })
                 : inCluster;
         this.registerOutputs({ url: this.url, deploymentName: this.deployment.metadata.name, serviceName: this.service.metadata.name });
     }

@@ -14,7 +14,19 @@
  * majority in "fail" for up to cluster-node-timeout (its rejoin delay), and clients
  * get CLUSTERDOWN until then.
  */
-import { FormationPlan, PlanNode, SLOT_COUNT, SlotMove, SlotRange, pairReplicas, planFormation, planRebalance, spreadOrder, toRanges, validateShape } from "./plan";
+import {
+    FormationPlan,
+    PlanNode,
+    SLOT_COUNT,
+    SlotMove,
+    SlotRange,
+    pairReplicas,
+    planFormation,
+    planRebalance,
+    spreadOrder,
+    toRanges,
+    validateShape,
+} from "./plan";
 import { NodeTarget, PASSWORD_ARG, Transport, splitAddress } from "./transport";
 import { setTimeout as sleep } from "timers/promises";
 
@@ -204,7 +216,7 @@ export class FormationRefused extends Error {
 /** Polls `probe` until it returns undefined (done) or the timeout passes; the probe returns what it still waits for. */
 export async function waitFor(what: string, probe: () => Promise<string | undefined>, timeoutMs: number, pollMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let pending: string | undefined = "not checked yet";
+    let pending: string | undefined;
     for (;;) {
         try {
             pending = await probe();
@@ -295,7 +307,9 @@ class Engine {
         await settleAll(
             planned.map((n, i) => {
                 const v = viewOf.get(n.address)!;
-                return v.peers.length === 0 && v.self.configEpoch === 0 ? this.call(n, "CLUSTER", "SET-CONFIG-EPOCH", String(i + 1)) : undefined;
+                return v.peers.length === 0 && v.self.configEpoch === 0
+                    ? this.call(n, "CLUSTER", "SET-CONFIG-EPOCH", String(i + 1))
+                    : undefined;
             }),
         );
 
@@ -306,7 +320,9 @@ class Engine {
             ),
         );
 
-        const replicas = plan.shards.flatMap((s) => s.replicas.map((r) => ({ replica: member(r), master: member(s.master), masterId: idOf.get(s.master)! })));
+        const replicas = plan.shards.flatMap((s) =>
+            s.replicas.map((r) => ({ replica: member(r), master: member(s.master), masterId: idOf.get(s.master)! })),
+        );
         const large = planned.length > this.largeClusterNodes;
         if (large && replicas.length > 0) {
             this.log(`pairing: ${replicas.length} replicas meet their masters and start syncing`);
@@ -320,7 +336,8 @@ class Engine {
         // Every pair meets directly (node i meets every node after it) instead of relying on
         // gossip, which needs several 100 ms cron rounds per hop: the mesh completes in about
         // one handshake round trip, and replicas learn their master's id at once.
-        const alreadyMet = (a: FormNode, b: FormNode) => large && replicas.some((p) => (p.replica === a && p.master === b) || (p.replica === b && p.master === a));
+        const alreadyMet = (a: FormNode, b: FormNode) =>
+            large && replicas.some((p) => (p.replica === a && p.master === b) || (p.replica === b && p.master === a));
         const meetings = planned.map((from, i) => ({ from, to: planned.slice(i + 1).filter((to) => !alreadyMet(from, to)) }));
         this.log(`meeting: ${meetings.reduce((k, m) => k + m.to.length, 0)} direct handshakes between ${planned.length} nodes`);
         await settleAll(meetings.map((m) => this.meet(m.from, m.to)));
@@ -343,12 +360,22 @@ class Engine {
     private async announce(nodes: readonly FormNode[]): Promise<void> {
         if (nodes.length > this.largeClusterNodes) return;
         this.log(`announcing slots and roles: ${nodes.length * (nodes.length - 1)} handshakes`);
-        await settleAll(nodes.map((from) => this.meet(from, nodes.filter((to) => to !== from))));
+        await settleAll(
+            nodes.map((from) =>
+                this.meet(
+                    from,
+                    nodes.filter((to) => to !== from),
+                ),
+            ),
+        );
     }
 
     /** `from` meets every node of `to` (one batch: one exec over Kubernetes). */
     private meet(from: FormNode, to: readonly FormNode[]): Promise<void> {
-        return this.o.transport.callEach(from.target, to.map((n) => ["CLUSTER", "MEET", ...splitAddressArgs(n.address)]));
+        return this.o.transport.callEach(
+            from.target,
+            to.map((n) => ["CLUSTER", "MEET", ...splitAddressArgs(n.address)]),
+        );
     }
 
     /** REPLICATE as soon as the replica knows its master (and knows it as a master). */
@@ -358,7 +385,8 @@ class Engine {
             async () => {
                 const known = parseClusterNodes(await this.call(replica, "CLUSTER", "NODES")).find((e) => e.id === masterId);
                 if (!known) return `${replica.address} does not know ${masterId} yet`;
-                if (known.flags.includes("handshake") || !known.flags.includes("master")) return `${replica.address} sees ${masterId} as ${known.flags.join(",")}`;
+                if (known.flags.includes("handshake") || !known.flags.includes("master"))
+                    return `${replica.address} sees ${masterId} as ${known.flags.join(",")}`;
                 return undefined;
             },
             this.timeoutMs,
@@ -420,10 +448,16 @@ class Engine {
             );
         }
         // Even shares for all masters: the new ones, and any left short by an interrupted scale-out.
-        const moves = planRebalance(current, newMasters.map((n) => n.address));
+        const moves = planRebalance(
+            current,
+            newMasters.map((n) => n.address),
+        );
         if (newMasters.length === 0 && seatMasters.length === 0 && moves.length === 0) {
             this.log("cluster already has the requested shape; checking that it is formed");
-            return this.finish("unchanged", members.map((v) => v.node));
+            return this.finish(
+                "unchanged",
+                members.map((v) => v.node),
+            );
         }
         const pairing = pairReplicas(seatMasters, candidates, 1, new Set(this.o.nodes.map((n) => n.zone).filter(Boolean)).size > 1);
         const joining = [...newMasters, ...pairing.byMaster.flat().map((a) => this.byAddress.get(a)!)];
@@ -460,7 +494,9 @@ class Engine {
         const plan = planFormation(this.o.nodes, this.o.masters, this.o.replicasPerMaster);
         const plannedOwner = new Map<number, string>();
         for (const s of plan.shards) for (const [a, b] of s.slots) for (let slot = a; slot <= b; slot++) plannedOwner.set(slot, s.master);
-        const consistent = views.every((v) => v.keys === 0 && expandSlots(v.self.slotRanges).every((slot) => plannedOwner.get(slot) === v.node.address));
+        const consistent = views.every(
+            (v) => v.keys === 0 && expandSlots(v.self.slotRanges).every((slot) => plannedOwner.get(slot) === v.node.address),
+        );
         if (!consistent) {
             throw new FormationRefused(
                 `cluster: only ${covered} of ${SLOT_COUNT} slots are covered and the assignment is not one this engine started; ` +
@@ -477,12 +513,20 @@ class Engine {
                 const missing = expandSlots(s.slots).filter((x) => !owned.has(x));
                 return missing.length === 0
                     ? ""
-                    : this.call(member(s.master), "CLUSTER", "ADDSLOTSRANGE", ...toRanges(missing).flatMap(([a, b]) => [String(a), String(b)]));
+                    : this.call(
+                          member(s.master),
+                          "CLUSTER",
+                          "ADDSLOTSRANGE",
+                          ...toRanges(missing).flatMap(([a, b]) => [String(a), String(b)]),
+                      );
             }),
         );
         const planned = plan.shards.flatMap((s) => [s.master, ...s.replicas]).map(member);
         const first = member(plan.shards[0].master);
-        await this.meet(first, planned.filter((n) => n !== first));
+        await this.meet(
+            first,
+            planned.filter((n) => n !== first),
+        );
         await settleAll(
             plan.shards.flatMap((s) =>
                 s.replicas
@@ -534,7 +578,11 @@ class Engine {
         const batches = moves.flatMap((m) => {
             const out: { from: FormNode; to: FormNode; slots: readonly number[] }[] = [];
             for (let i = 0; i < m.slots.length; i += SLOTS_PER_BATCH) {
-                out.push({ from: this.byAddress.get(m.from)!, to: this.byAddress.get(m.to)!, slots: m.slots.slice(i, i + SLOTS_PER_BATCH) });
+                out.push({
+                    from: this.byAddress.get(m.from)!,
+                    to: this.byAddress.get(m.to)!,
+                    slots: m.slots.slice(i, i + SLOTS_PER_BATCH),
+                });
             }
             return out;
         });
@@ -550,8 +598,14 @@ class Engine {
                 const fromId = idOf.get(from.address)!;
                 const toId = idOf.get(to.address)!;
                 try {
-                    await this.o.transport.callEach(to.target, slots.map((slot) => ["CLUSTER", "SETSLOT", String(slot), "IMPORTING", fromId]));
-                    await this.o.transport.callEach(from.target, slots.map((slot) => ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", toId]));
+                    await this.o.transport.callEach(
+                        to.target,
+                        slots.map((slot) => ["CLUSTER", "SETSLOT", String(slot), "IMPORTING", fromId]),
+                    );
+                    await this.o.transport.callEach(
+                        from.target,
+                        slots.map((slot) => ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", toId]),
+                    );
                     for (const slot of slots) await this.moveKeys(from, to, slot);
                     await this.assignSlots(to, from, slots, toId);
                 } catch (error) {
@@ -578,7 +632,12 @@ class Engine {
             await this.waitFormed(members);
             const from = this.byAddress.get(m.from)!;
             this.log(`rebalancing: redis-cli --cluster reshard in ${from.target}: ${m.slots.length} slots from ${m.from} to ${m.to}`);
-            await this.o.transport.reshard!(from.target, { entry: from.address, fromId: idOf.get(m.from)!, toId: idOf.get(m.to)!, slots: m.slots.length });
+            await this.o.transport.reshard!(from.target, {
+                entry: from.address,
+                fromId: idOf.get(m.from)!,
+                toId: idOf.get(m.to)!,
+                slots: m.slots.length,
+            });
         }
     }
 
@@ -603,9 +662,13 @@ class Engine {
             previous = reply;
             for (const group of keyGroups(keys, MIGRATE_KEY_CHARS)) {
                 // No REPLACE: a key already on the target means something is wrong; fail rather than overwrite.
-                await this.o.transport.call(from.target, ["MIGRATE", host, port, "", "0", "10000", "AUTH", PASSWORD_ARG, "KEYS", ...group]).catch((e: Error) => {
-                    throw new Error(`slot ${slot}: MIGRATE of ${group.length} keys from ${from.address} to ${to.address} failed: ${e.message}. The slot stays open; the next run continues it.`);
-                });
+                await this.o.transport
+                    .call(from.target, ["MIGRATE", host, port, "", "0", "10000", "AUTH", PASSWORD_ARG, "KEYS", ...group])
+                    .catch((e: Error) => {
+                        throw new Error(
+                            `slot ${slot}: MIGRATE of ${group.length} keys from ${from.address} to ${to.address} failed: ${e.message}. The slot stays open; the next run continues it.`,
+                        );
+                    });
             }
         }
     }
@@ -632,7 +695,9 @@ class Engine {
             for (const [slot, toId] of from.self.migrating) {
                 const to = byId.get(toId);
                 if (!to) {
-                    throw new FormationRefused(`slot ${slot} on ${from.node.address} is migrating to unknown node ${toId}; repair it with redis-cli --cluster fix. Nothing was changed.`);
+                    throw new FormationRefused(
+                        `slot ${slot} on ${from.node.address} is migrating to unknown node ${toId}; repair it with redis-cli --cluster fix. Nothing was changed.`,
+                    );
                 }
                 this.log(`finishing interrupted move of slot ${slot} from ${from.node.address} to ${to.node.address}`);
                 if (!to.self.importing.has(slot) && !ownsSlot(to.self, slot)) {
@@ -668,13 +733,19 @@ class Engine {
         if (this.o.waitForClusterOk ?? true) {
             await this.waitClusterOk(members);
         } else {
-            const states = await Promise.all(members.map(async (n) => /cluster_state:(\w+)/.exec(await this.call(n, "CLUSTER", "INFO"))?.[1] ?? "unknown"));
+            const states = await Promise.all(
+                members.map(async (n) => /cluster_state:(\w+)/.exec(await this.call(n, "CLUSTER", "INFO"))?.[1] ?? "unknown"),
+            );
             clusterState = states.find((st) => st !== "ok") ?? "ok";
         }
         const shards = this.shardMap(snapshot);
-        const warnings = plan ? [...plan.warnings] : placementWarnings(shards, new Set(this.o.nodes.map((n) => n.zone).filter(Boolean)).size > 1);
+        const warnings = plan
+            ? [...plan.warnings]
+            : placementWarnings(shards, new Set(this.o.nodes.map((n) => n.zone).filter(Boolean)).size > 1);
         for (const w of plan ? [] : warnings) this.log(`placement warning: ${w}`);
-        this.log(`formed: ${shards.length} masters, ${shards.reduce((k, s) => k + s.replicas.length, 0)} replicas, all ${SLOT_COUNT} slots covered, all replica links up`);
+        this.log(
+            `formed: ${shards.length} masters, ${shards.reduce((k, s) => k + s.replicas.length, 0)} replicas, all ${SLOT_COUNT} slots covered, all replica links up`,
+        );
         return {
             action,
             shards,
@@ -700,7 +771,10 @@ class Engine {
             .map((m) => ({
                 master: info(m),
                 slots: toRanges(expandSlots(m.slotRanges)),
-                replicas: entries.filter((e) => e.masterId === m.id).sort((a, b) => a.address.localeCompare(b.address)).map(info),
+                replicas: entries
+                    .filter((e) => e.masterId === m.id)
+                    .sort((a, b) => a.address.localeCompare(b.address))
+                    .map(info),
             }));
     }
 }
@@ -717,11 +791,18 @@ interface FormedReport {
 }
 
 /** The agreement check, pure: returns what is still pending, or undefined once formed (then passes the agreed view). */
-export function formedPending(reports: readonly FormedReport[], expectedNodes: number, onAgreed: (view: ClusterNodeEntry[]) => void): string | undefined {
+export function formedPending(
+    reports: readonly FormedReport[],
+    expectedNodes: number,
+    onAgreed: (view: ClusterNodeEntry[]) => void,
+): string | undefined {
     const pending: string[] = [];
     const signature = (entries: readonly ClusterNodeEntry[]) =>
         entries
-            .map((e) => `${e.id} ${e.flags.includes("master") ? "master" : "replica"} ${e.masterId ?? "-"} ${e.slotRanges.map((r) => r.join("-")).join(",")}`)
+            .map(
+                (e) =>
+                    `${e.id} ${e.flags.includes("master") ? "master" : "replica"} ${e.masterId ?? "-"} ${e.slotRanges.map((r) => r.join("-")).join(",")}`,
+            )
             .sort()
             .join("\n");
     let reference: string | undefined;
@@ -746,7 +827,12 @@ export function formedPending(reports: readonly FormedReport[], expectedNodes: n
  * roles and slots everywhere, every replica link up); returns the agreed view.
  * Exported so the benchmark holds redis-cli to exactly the same condition.
  */
-export async function waitUntilFormed(o: { nodes: readonly FormNode[]; transport: Transport; timeoutMs: number; pollMs: number }): Promise<ClusterNodeEntry[]> {
+export async function waitUntilFormed(o: {
+    nodes: readonly FormNode[];
+    transport: Transport;
+    timeoutMs: number;
+    pollMs: number;
+}): Promise<ClusterNodeEntry[]> {
     let agreed: ClusterNodeEntry[] = [];
     const call = (n: FormNode, ...args: string[]) => o.transport.call(n.target, args);
     await waitFor(
@@ -769,11 +855,21 @@ export async function waitUntilFormed(o: { nodes: readonly FormNode[]; transport
 }
 
 /** Polls until every node reports cluster_state:ok (clients get CLUSTERDOWN before). */
-export async function waitUntilClusterOk(o: { nodes: readonly FormNode[]; transport: Transport; timeoutMs: number; pollMs: number }): Promise<void> {
+export async function waitUntilClusterOk(o: {
+    nodes: readonly FormNode[];
+    transport: Transport;
+    timeoutMs: number;
+    pollMs: number;
+}): Promise<void> {
     await waitFor(
         "cluster_state:ok on every node",
         async () => {
-            const states = await Promise.all(o.nodes.map(async (n) => [n.address, /cluster_state:(\w+)/.exec(await o.transport.call(n.target, ["CLUSTER", "INFO"]))?.[1]] as const));
+            const states = await Promise.all(
+                o.nodes.map(
+                    async (n) =>
+                        [n.address, /cluster_state:(\w+)/.exec(await o.transport.call(n.target, ["CLUSTER", "INFO"]))?.[1]] as const,
+                ),
+            );
             const notOk = states.filter(([, st]) => st !== "ok");
             return notOk.length ? notOk.map(([a, st]) => `${a} cluster_state:${st}`).join("; ") : undefined;
         },

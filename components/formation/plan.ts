@@ -174,9 +174,13 @@ export function pairReplicas(
         byMaster[Math.floor(seat / perMaster)].push(replica.address);
         const sep = separation(master, replica, zonesVary);
         if (sep === "none") {
-            warnings.push(`replica ${replica.address} shares k8s node ${replica.k8sNode} with its master ${master.address}: no free node elsewhere`);
+            warnings.push(
+                `replica ${replica.address} shares k8s node ${replica.k8sNode} with its master ${master.address}: no free node elsewhere`,
+            );
         } else if (sep === "node") {
-            warnings.push(`replica ${replica.address} shares zone ${replica.zone} with its master ${master.address}: no free node in another zone`);
+            warnings.push(
+                `replica ${replica.address} shares zone ${replica.zone} with its master ${master.address}: no free node in another zone`,
+            );
         }
     });
     const used = new Set(chosen);
@@ -200,9 +204,13 @@ export interface SlotMove {
  */
 export function planRebalance(current: ReadonlyMap<string, readonly number[]>, newMasters: readonly string[] = []): SlotMove[] {
     const total = [...current.values()].reduce((sum, s) => sum + s.length, 0);
-    if (total !== SLOT_COUNT) throw new Error(`cluster: only ${total} of ${SLOT_COUNT} slots are assigned; fix coverage before moving slots`);
+    if (total !== SLOT_COUNT)
+        throw new Error(`cluster: only ${total} of ${SLOT_COUNT} slots are assigned; fix coverage before moving slots`);
     for (const m of newMasters) if (current.has(m)) throw new Error(`newMasters: ${m} already owns slots`);
-    const owned = new Map<string, readonly number[]>([...[...current.keys()].sort().map((m) => [m, current.get(m)!] as const), ...newMasters.map((m) => [m, []] as const)]);
+    const owned = new Map<string, readonly number[]>([
+        ...[...current.keys()].sort().map((m) => [m, current.get(m)!] as const),
+        ...newMasters.map((m) => [m, []] as const),
+    ]);
     const masters = [...owned.keys()];
     const base = Math.floor(SLOT_COUNT / masters.length);
     const extra = SLOT_COUNT % masters.length;

@@ -63,30 +63,48 @@ export interface FormationOutputs extends FormationInputs {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Every problem with the inputs, each naming the field and what is allowed. Pure. */
-export function checkFormationInputs(olds: Partial<FormationInputs> | undefined, news: Partial<FormationInputs>): pulumi.dynamic.CheckFailure[] {
+export function checkFormationInputs(
+    olds: Partial<FormationInputs> | undefined,
+    news: Partial<FormationInputs>,
+): pulumi.dynamic.CheckFailure[] {
     const failures: pulumi.dynamic.CheckFailure[] = [];
     const fail = (property: string, reason: string) => failures.push({ property, reason });
     const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
     // At preview, inputs computed from resources not created yet (a new cluster's kubeconfig, the
     // namespace) arrive as Pulumi's unknown sentinel; they are checked again once known.
     const known = (field: keyof FormationInputs) => news[field] !== pulumi.runtime.unknownValue;
-    if (known("kubeconfig") && (typeof news.kubeconfig !== "string" || news.kubeconfig.trim() === "")) fail("kubeconfig", "kubeconfig: required, the kubeconfig (YAML) of the target cluster");
+    if (known("kubeconfig") && (typeof news.kubeconfig !== "string" || news.kubeconfig.trim() === ""))
+        fail("kubeconfig", "kubeconfig: required, the kubeconfig (YAML) of the target cluster");
     for (const field of ["namespace", "statefulSetName", "containerName"] as const) {
         const v = news[field];
         if (known(field) && (typeof v !== "string" || v.length > 63 || !DNS_LABEL.test(v))) {
-            fail(field, `${field}: expected a DNS label (lowercase letters, digits and '-', at most 63 characters), got ${JSON.stringify(v)}`);
+            fail(
+                field,
+                `${field}: expected a DNS label (lowercase letters, digits and '-', at most 63 characters), got ${JSON.stringify(v)}`,
+            );
         }
     }
-    if (news.headlessServiceName !== undefined && known("headlessServiceName") && (typeof news.headlessServiceName !== "string" || !DNS_LABEL.test(news.headlessServiceName))) {
-        fail("headlessServiceName", `headlessServiceName: expected a DNS label or nothing, got ${JSON.stringify(news.headlessServiceName)}`);
+    if (
+        news.headlessServiceName !== undefined &&
+        known("headlessServiceName") &&
+        (typeof news.headlessServiceName !== "string" || !DNS_LABEL.test(news.headlessServiceName))
+    ) {
+        fail(
+            "headlessServiceName",
+            `headlessServiceName: expected a DNS label or nothing, got ${JSON.stringify(news.headlessServiceName)}`,
+        );
     }
-    if (known("masters") && (!isInt(news.masters) || news.masters < 3)) fail("masters", `masters: expected an integer of at least 3, got ${JSON.stringify(news.masters)}`);
+    if (known("masters") && (!isInt(news.masters) || news.masters < 3))
+        fail("masters", `masters: expected an integer of at least 3, got ${JSON.stringify(news.masters)}`);
     if (known("replicasPerMaster") && (!isInt(news.replicasPerMaster) || news.replicasPerMaster < 0 || news.replicasPerMaster > 5)) {
         fail("replicasPerMaster", `replicasPerMaster: expected an integer from 0 to 5, got ${JSON.stringify(news.replicasPerMaster)}`);
     }
-    if (typeof news.providerVersion !== "string" || news.providerVersion === "") fail("providerVersion", "providerVersion: required (e.g. FORMATION_PROVIDER_VERSION)");
-    if (news.port !== undefined && (!isInt(news.port) || news.port < 1 || news.port > 65535)) fail("port", `port: expected 1-65535, got ${JSON.stringify(news.port)}`);
-    if (news.timeoutMs !== undefined && (!isInt(news.timeoutMs) || news.timeoutMs < 1000)) fail("timeoutMs", `timeoutMs: expected an integer >= 1000, got ${JSON.stringify(news.timeoutMs)}`);
+    if (typeof news.providerVersion !== "string" || news.providerVersion === "")
+        fail("providerVersion", "providerVersion: required (e.g. FORMATION_PROVIDER_VERSION)");
+    if (news.port !== undefined && (!isInt(news.port) || news.port < 1 || news.port > 65535))
+        fail("port", `port: expected 1-65535, got ${JSON.stringify(news.port)}`);
+    if (news.timeoutMs !== undefined && (!isInt(news.timeoutMs) || news.timeoutMs < 1000))
+        fail("timeoutMs", `timeoutMs: expected an integer >= 1000, got ${JSON.stringify(news.timeoutMs)}`);
     // Scale-in is refused here too (defence in depth); RedisScaleGuard refuses it before the StatefulSet shrinks.
     if (olds && olds.statefulSetName === news.statefulSetName && olds.namespace === news.namespace) {
         for (const f of scaleInFailures(olds, news)) fail(f.property, f.reason);
@@ -97,16 +115,32 @@ export function checkFormationInputs(olds: Partial<FormationInputs> | undefined,
 /** Shape changes are in-place updates; a different target is a new formation. Pure. */
 export function diffFormation(olds: Partial<FormationInputs>, news: Partial<FormationInputs>): pulumi.dynamic.DiffResult {
     const replaceKeys = ["namespace", "statefulSetName", "containerName"] as const;
-    const updateKeys = ["masters", "replicasPerMaster", "providerVersion", "kubeconfig", "headlessServiceName", "port", "timeoutMs"] as const;
+    const updateKeys = [
+        "masters",
+        "replicasPerMaster",
+        "providerVersion",
+        "kubeconfig",
+        "headlessServiceName",
+        "port",
+        "timeoutMs",
+    ] as const;
     const replaces = replaceKeys.filter((k) => olds[k] !== news[k]);
     const changed = [...replaces, ...updateKeys.filter((k) => olds[k] !== news[k])];
     return { changes: changed.length > 0, replaces, deleteBeforeReplace: false };
 }
 
 /** Seed endpoints: stable pod DNS names when the headless Service is known, else pod IPs. Pure. */
-export function seedEndpoints(pods: readonly string[], inputs: Pick<FormationInputs, "namespace" | "headlessServiceName" | "port">, ipOf: (pod: string) => string): string[] {
+export function seedEndpoints(
+    pods: readonly string[],
+    inputs: Pick<FormationInputs, "namespace" | "headlessServiceName" | "port">,
+    ipOf: (pod: string) => string,
+): string[] {
     const port = inputs.port ?? 6379;
-    return pods.map((pod) => (inputs.headlessServiceName ? `${pod}.${inputs.headlessServiceName}.${inputs.namespace}.svc.cluster.local:${port}` : `${ipOf(pod)}:${port}`));
+    return pods.map((pod) =>
+        inputs.headlessServiceName
+            ? `${pod}.${inputs.headlessServiceName}.${inputs.namespace}.svc.cluster.local:${port}`
+            : `${ipOf(pod)}:${port}`,
+    );
 }
 
 /** Reports which expected pods are not usable yet, or undefined when all are. Pure. */
@@ -139,7 +173,12 @@ async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
             2000,
         );
         const used = pods.filter((p) => Number(/-(\d+)$/.exec(p.name)?.[1]) < expected);
-        const nodes: formEngine.FormNode[] = used.map((p) => ({ address: `${p.ip}:${port}`, target: p.name, k8sNode: p.k8sNode, zone: p.zone }));
+        const nodes: formEngine.FormNode[] = used.map((p) => ({
+            address: `${p.ip}:${port}`,
+            target: p.name,
+            k8sNode: p.k8sNode,
+            zone: p.zone,
+        }));
         const result = await formEngine.form({
             nodes,
             masters: inputs.masters,
@@ -156,11 +195,19 @@ async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
             ...(m.k8sNode ? { k8sNode: m.k8sNode } : {}),
             ...(m.zone ? { zone: m.zone } : {}),
         });
-        const shards = result.shards.map((s) => ({ master: member(s.master), slots: s.slots.map(([a, b]) => [a, b] as const), replicas: s.replicas.map(member) }));
+        const shards = result.shards.map((s) => ({
+            master: member(s.master),
+            slots: s.slots.map(([a, b]) => [a, b] as const),
+            replicas: s.replicas.map(member),
+        }));
         const ipOf = (pod: string) => used.find((p) => p.name === pod)?.ip ?? pod;
         return {
             ...inputs,
-            seeds: seedEndpoints(shards.flatMap((s) => [s.master.pod, ...s.replicas.map((r) => r.pod)]), inputs, ipOf),
+            seeds: seedEndpoints(
+                shards.flatMap((s) => [s.master.pod, ...s.replicas.map((r) => r.pod)]),
+                inputs,
+                ipOf,
+            ),
             shards,
             placementOk: result.placementOk,
             placementWarnings: [...result.placementWarnings],

@@ -46,7 +46,11 @@ export const scaleGuardProvider: pulumi.dynamic.ResourceProvider<ScaleShape, Sca
         return failures.length ? { failures } : { inputs: news };
     },
     async diff(_id, olds, news) {
-        return { changes: olds.masters !== news.masters || olds.replicasPerMaster !== news.replicasPerMaster, replaces: [], deleteBeforeReplace: false };
+        return {
+            changes: olds.masters !== news.masters || olds.replicasPerMaster !== news.replicasPerMaster,
+            replaces: [],
+            deleteBeforeReplace: false,
+        };
     },
     async create(inputs) {
         return { id: "redis-scale-guard", outs: inputs };

@@ -171,7 +171,14 @@ export interface ExecTarget {
 /** Length of the request target @kubernetes/client-node (exec.js) builds for an exec of `command` in `target`. */
 export function execUrlLength(command: readonly string[], target: ExecTarget): number {
     const querystring = require("querystring") as typeof import("querystring");
-    const query = querystring.stringify({ stdout: true, stderr: true, stdin: false, tty: false, command: [...command], container: target.container });
+    const query = querystring.stringify({
+        stdout: true,
+        stderr: true,
+        stdin: false,
+        tty: false,
+        command: [...command],
+        container: target.container,
+    });
     return `/api/v1/namespaces/${target.namespace}/pods/${target.pod}/exec?`.length + query.length;
 }
 
@@ -179,13 +186,19 @@ export function execUrlLength(command: readonly string[], target: ExecTarget): n
  * Splits commands into consecutive groups whose exec request target in `target` fits in
  * `maxChars`, keeping their order. A single command too long on its own is refused with its length.
  */
-export function execBatches(commands: readonly (readonly string[])[], target: ExecTarget, maxChars = MAX_EXEC_URL_CHARS): (readonly string[])[][] {
+export function execBatches(
+    commands: readonly (readonly string[])[],
+    target: ExecTarget,
+    maxChars = MAX_EXEC_URL_CHARS,
+): (readonly string[])[][] {
     const batches: (readonly string[])[][] = [];
     let current: (readonly string[])[] = [];
     for (const command of commands) {
         const alone = execUrlLength(buildExecScript([command]), target);
         if (alone > maxChars) {
-            throw new Error(`command: ${command[0]} with ${command.length - 1} arguments needs ${alone} characters of exec URL in pod ${target.namespace}/${target.pod}; at most ${maxChars} fit`);
+            throw new Error(
+                `command: ${command[0]} with ${command.length - 1} arguments needs ${alone} characters of exec URL in pod ${target.namespace}/${target.pod}; at most ${maxChars} fit`,
+            );
         }
         if (current.length > 0 && execUrlLength(buildExecScript([...current, command]), target) > maxChars) {
             batches.push(current);
@@ -272,14 +285,19 @@ export class KubernetesTransport implements Transport {
         const command = buildExecCommand(args);
         const length = execUrlLength(command, this.target(pod));
         if (length > MAX_EXEC_URL_CHARS) {
-            return Promise.reject(new Error(`${args[0]} in pod ${this.namespace}/${pod}: ${args.length - 1} arguments need ${length} characters of exec URL; at most ${MAX_EXEC_URL_CHARS} fit`));
+            return Promise.reject(
+                new Error(
+                    `${args[0]} in pod ${this.namespace}/${pod}: ${args.length - 1} arguments need ${length} characters of exec URL; at most ${MAX_EXEC_URL_CHARS} fit`,
+                ),
+            );
         }
         return this.exec(pod, command, args[0]);
     }
 
     /** As few execs as the URL limit allows, one after another; stops at the first failure. */
     async callEach(pod: string, commands: readonly (readonly string[])[]): Promise<void> {
-        for (const batch of execBatches(commands, this.target(pod))) await this.exec(pod, buildExecScript(batch), `${batch.length} commands`);
+        for (const batch of execBatches(commands, this.target(pod)))
+            await this.exec(pod, buildExecScript(batch), `${batch.length} commands`);
     }
 
     private target(pod: string): ExecTarget {
@@ -288,13 +306,24 @@ export class KubernetesTransport implements Transport {
 
     /** `redis-cli --cluster reshard` in `pod`, without prompts; on failure, the end of its output. */
     async reshard(pod: string, move: Reshard): Promise<void> {
-        const args = ["--cluster", "reshard", move.entry, "--cluster-from", move.fromId, "--cluster-to", move.toId, "--cluster-slots", String(move.slots), "--cluster-yes"];
+        const args = [
+            "--cluster",
+            "reshard",
+            move.entry,
+            "--cluster-from",
+            move.fromId,
+            "--cluster-to",
+            move.toId,
+            "--cluster-slots",
+            String(move.slots),
+            "--cluster-yes",
+        ];
         try {
             await this.exec(pod, buildExecCommand(args), "redis-cli --cluster reshard", this.reshardTimeoutMs);
         } catch (e) {
             // Its progress log is long; the reason is at the end.
             const lines = (e as Error).message.split("\n");
-            throw new Error(lines.length > 6 ? [lines[0], "…", ...lines.slice(-5)].join("\n") : (e as Error).message);
+            throw new Error(lines.length > 6 ? [lines[0], "…", ...lines.slice(-5)].join("\n") : (e as Error).message, { cause: e });
         }
     }
 
@@ -327,9 +356,12 @@ export class KubernetesTransport implements Transport {
         const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
         const core = this.kc.makeApiClient(k8s.CoreV1Api);
         const pods = (await core.listNamespacedPod(this.namespace, undefined, undefined, undefined, undefined, labelSelector)).body;
-        const owned = { ...pods, items: pods.items.filter((p) => new RegExp(`^${escapeRegExp(statefulSetName)}-\\d+$`).test(p.metadata?.name ?? "")) };
+        const owned = {
+            ...pods,
+            items: pods.items.filter((p) => new RegExp(`^${escapeRegExp(statefulSetName)}-\\d+$`).test(p.metadata?.name ?? "")),
+        };
         // Zones are optional: without permission to list nodes, placement falls back to k8s node names.
-        let nodes: NodeList = { items: [] };
+        let nodes: NodeList;
         try {
             nodes = (await core.listNode()).body;
         } catch {

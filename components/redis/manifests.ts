@@ -109,7 +109,13 @@ function metadata(o: RedisManifestOptions, name: string) {
 
 /** The password Secret (Redis, exporter and app read it from here; it never enters a ConfigMap). */
 export function renderPasswordSecret(o: RedisManifestOptions, password: pulumi.Input<string>): SecretManifest {
-    return { apiVersion: "v1", kind: "Secret", metadata: metadata(o, redisObjectNames(o.name).secret), type: "Opaque", stringData: { [PASSWORD_KEY]: password } };
+    return {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: metadata(o, redisObjectNames(o.name).secret),
+        type: "Opaque",
+        stringData: { [PASSWORD_KEY]: password },
+    };
 }
 
 /** maxmemory leaves a quarter of the container limit for the AOF-rewrite fork and buffers. */
@@ -286,7 +292,11 @@ export function renderStatefulSet(o: RedisManifestOptions): StatefulSetManifest 
                         // A changed redis.conf or script rolls the pods one at a time (readiness-gated).
                         "redis-cluster-gke/config-sha256": configDigest(o),
                         ...(o.redis.exporter
-                            ? { "prometheus.io/scrape": "true", "prometheus.io/port": String(METRICS_PORT), "prometheus.io/path": "/metrics" }
+                            ? {
+                                  "prometheus.io/scrape": "true",
+                                  "prometheus.io/port": String(METRICS_PORT),
+                                  "prometheus.io/path": "/metrics",
+                              }
                             : {}),
                     },
                 },
@@ -346,12 +356,21 @@ export function renderPodDisruptionBudget(o: RedisManifestOptions): PodDisruptio
 export function renderNetworkPolicy(o: RedisManifestOptions): NetworkPolicyManifest {
     const redisPeers = [{ podSelector: { matchLabels: redisPodLabels(o.name) } }];
     const ingress: k8s.types.input.networking.v1.NetworkPolicyIngressRule[] = [
-        { from: redisPeers, ports: [{ protocol: "TCP", port: CLIENT_PORT }, { protocol: "TCP", port: BUS_PORT }] },
+        {
+            from: redisPeers,
+            ports: [
+                { protocol: "TCP", port: CLIENT_PORT },
+                { protocol: "TCP", port: BUS_PORT },
+            ],
+        },
         { from: [{ podSelector: { matchLabels: o.clientPodLabels } }], ports: [{ protocol: "TCP", port: CLIENT_PORT }] },
     ];
     if (o.redis.exporter) {
         ingress.push({
-            from: (o.metricsScrapers ?? DEFAULT_METRICS_SCRAPERS).map((labels) => ({ namespaceSelector: {}, podSelector: { matchLabels: labels } })),
+            from: (o.metricsScrapers ?? DEFAULT_METRICS_SCRAPERS).map((labels) => ({
+                namespaceSelector: {},
+                podSelector: { matchLabels: labels },
+            })),
             ports: [{ protocol: "TCP", port: METRICS_PORT }],
         });
     }

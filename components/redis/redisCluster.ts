@@ -6,7 +6,15 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { RedisSettings } from "../config";
-import { LabelSelectorMatch, RedisObjectNames, redisObjectNames, renderNamespace, renderRedisManifests, seedEndpoints, REDIS_CONTAINER } from "./manifests";
+import {
+    LabelSelectorMatch,
+    RedisObjectNames,
+    redisObjectNames,
+    renderNamespace,
+    renderRedisManifests,
+    seedEndpoints,
+    REDIS_CONTAINER,
+} from "./manifests";
 
 /**
  * Characters a generated password may contain besides letters and digits: URL-unreserved, so the
@@ -50,12 +58,19 @@ export class RedisCluster extends pulumi.ComponentResource {
         const password =
             args.password !== undefined
                 ? pulumi.secret(args.password)
-                : new random.RandomPassword(`${name}-password`, { length: 32, special: true, overrideSpecial: PASSWORD_SPECIALS }, { parent: this }).result;
+                : new random.RandomPassword(
+                      `${name}-password`,
+                      { length: 32, special: true, overrideSpecial: PASSWORD_SPECIALS },
+                      { parent: this },
+                  ).result;
         this.password = pulumi.secret(password);
 
         const k8sOpts: pulumi.CustomResourceOptions = { parent: this, provider: args.provider };
         // Every other object depends on the Namespace, so the component's dependsOn (the scale guard) holds them all.
-        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, renderNamespace(args.namespace), { ...k8sOpts, dependsOn: opts?.dependsOn });
+        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, renderNamespace(args.namespace), {
+            ...k8sOpts,
+            dependsOn: opts?.dependsOn,
+        });
         const inNamespace: pulumi.CustomResourceOptions = { ...k8sOpts, dependsOn: [namespace] };
         const m = renderRedisManifests(manifestOptions, this.password);
 

@@ -71,7 +71,10 @@ describe("hit-counter bundle (components/app/bundle.ts)", function () {
     });
 
     it("refuses a bad environment at start, naming the variable", async () => {
-        const bad = spawn(process.execPath, [file], { env: { PATH: process.env.PATH, REDIS_NODES: "a:1", WAIT_REPLICAS: "-1" }, stdio: ["ignore", "pipe", "pipe"] });
+        const bad = spawn(process.execPath, [file], {
+            env: { PATH: process.env.PATH, REDIS_NODES: "a:1", WAIT_REPLICAS: "-1" },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         let err = "";
         bad.stderr!.on("data", (c) => (err += c));
         assert.strictEqual(await exited(bad), 2);

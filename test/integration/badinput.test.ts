@@ -40,10 +40,16 @@ describe("bad input with real processes: nothing created, nothing lost", functio
     };
     after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-    for (const [key, value] of [["redis:masters", "2"], ["redis:image", "redis 7"], ["redis-cluster-gke:kubeconfig", "/home/me/.kube/config"]] as const) {
+    for (const [key, value] of [
+        ["redis:masters", "2"],
+        ["redis:image", "redis 7"],
+        ["redis-cluster-gke:kubeconfig", "/home/me/.kube/config"],
+    ] as const) {
         it(`the program with ${key}=${JSON.stringify(value)} fails before registering any resource`, async () => {
             const config = { "redis-cluster-gke:target": "existing", [key]: value };
-            const secrets = key.endsWith("kubeconfig") ? { [key]: value } : { "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\n" };
+            const secrets = key.endsWith("kubeconfig")
+                ? { [key]: value }
+                : { "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\n" };
             await assert.rejects(runProgram({ config, secrets }), (e: Error) => {
                 assert.ok(e instanceof ProgramFailure, String(e));
                 assert.deepStrictEqual(e.registered, []);
@@ -71,7 +77,10 @@ describe("bad input with real processes: nothing created, nothing lost", functio
         after(async () => cluster?.stop());
 
         it("is refused with the command that stops it; the running cluster keeps its nodes and keys", async () => {
-            const client = new Cluster(cluster.seeds.map((s) => ({ host: s.split(":")[0], port: 6379 })), { redisOptions: { password: cluster.password } });
+            const client = new Cluster(
+                cluster.seeds.map((s) => ({ host: s.split(":")[0], port: 6379 })),
+                { redisOptions: { password: cluster.password } },
+            );
             try {
                 await Promise.all(Array.from({ length: 100 }, (_, i) => client.set(`keep:${i}`, String(i))));
                 const state = fs.readFileSync(path.join(cluster.dir, STATE_FILE), "utf8");
@@ -80,10 +89,17 @@ describe("bad input with real processes: nothing created, nothing lost", functio
 
                 assert.notStrictEqual(r.status, 0);
                 assert.match(r.stderr, /dir: .* already has 3 running nodes .*stop them first \(`npm run local -- down --dir /);
-                assert.strictEqual(fs.readFileSync(path.join(cluster.dir, STATE_FILE), "utf8"), state, "cluster.json (the password) was overwritten");
+                assert.strictEqual(
+                    fs.readFileSync(path.join(cluster.dir, STATE_FILE), "utf8"),
+                    state,
+                    "cluster.json (the password) was overwritten",
+                );
                 assert.ok(cluster.nodes.every((n) => n.isAlive()));
                 const values = await Promise.all(Array.from({ length: 100 }, (_, i) => client.get(`keep:${i}`)));
-                assert.deepStrictEqual(values, Array.from({ length: 100 }, (_, i) => String(i)));
+                assert.deepStrictEqual(
+                    values,
+                    Array.from({ length: 100 }, (_, i) => String(i)),
+                );
             } finally {
                 client.disconnect();
             }

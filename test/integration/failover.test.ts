@@ -11,7 +11,11 @@ describe("hit counter survives SIGKILL of the master that owns `hits` (real redi
     this.timeout(90_000);
 
     it("loses no acknowledged hit, never repeats or lowers a count, and recovers without a restart", async () => {
-        const r = await runFailover({ block: await pickFreeBlock([20, 21, 22, 23, 24]), nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS, clients: 12 });
+        const r = await runFailover({
+            block: await pickFreeBlock([20, 21, 22, 23, 24]),
+            nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS,
+            clients: 12,
+        });
         console.log(
             `      failover: killed ${r.killedMaster}; writes unavailable ${r.unavailableMs?.toFixed(0) ?? "∞"} ms ` +
                 `(cluster-node-timeout ${r.nodeTimeoutMs}); ${r.acknowledged} acknowledged, ${r.failed} refused (503/retry), counter ${r.finalCounter}`,
@@ -23,7 +27,10 @@ describe("hit counter survives SIGKILL of the master that owns `hits` (real redi
         );
         assert.deepStrictEqual(r.repeated, [], "an acknowledged count was returned twice");
         assert.deepStrictEqual(r.wentBackwards, [], "a count at or below one already returned");
-        assert.ok(r.finalCounter >= r.maxCount, `counter ${r.finalCounter} < highest acknowledged count ${r.maxCount}: an acknowledged hit was lost`);
+        assert.ok(
+            r.finalCounter >= r.maxCount,
+            `counter ${r.finalCounter} < highest acknowledged count ${r.maxCount}: an acknowledged hit was lost`,
+        );
         assert.ok(r.finalCounter >= r.acknowledged, `counter ${r.finalCounter} < ${r.acknowledged} acknowledged hits`);
         assert.ok(r.readyAfter, "/readyz did not return to 200 after the failover");
     });

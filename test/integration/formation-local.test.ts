@@ -14,11 +14,15 @@ import { attachLocalNodes } from "../../local/cluster";
 const ROOT = path.join(__dirname, "..", "..");
 
 function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", path.join(ROOT, "scripts", "local.ts"), ...args], {
-        cwd: ROOT,
-        encoding: "utf8",
-        timeout: 60_000,
-    });
+    const r = spawnSync(
+        process.execPath,
+        [require.resolve("ts-node/dist/bin.js"), "--transpile-only", path.join(ROOT, "scripts", "local.ts"), ...args],
+        {
+            cwd: ROOT,
+            encoding: "utf8",
+            timeout: 60_000,
+        },
+    );
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -47,7 +47,13 @@ describe("formation against real redis-server", function () {
         let cluster: LocalCluster;
 
         before(async () => {
-            cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: tempDir("3x1"), block: 10, nodeTimeoutMs: NODE_TIMEOUT_MS });
+            cluster = await startLocalCluster({
+                masters: 3,
+                replicasPerMaster: 1,
+                dir: tempDir("3x1"),
+                block: 10,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+            });
             clusters.push(cluster);
         });
 
@@ -108,11 +114,20 @@ describe("formation against real redis-server", function () {
 
         it("stopped and started again in the same dir: same cluster, same data, nothing re-formed", async () => {
             await cluster.stop();
-            const again = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: cluster.dir, block: 10, nodeTimeoutMs: NODE_TIMEOUT_MS });
+            const again = await startLocalCluster({
+                masters: 3,
+                replicasPerMaster: 1,
+                dir: cluster.dir,
+                block: 10,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+            });
             clusters.push(again);
             assert.strictEqual(again.formation.action, "unchanged");
             assert.strictEqual(again.password, cluster.password);
-            assert.deepStrictEqual(again.shards.map((s) => s.master.id), cluster.shards.map((s) => s.master.id));
+            assert.deepStrictEqual(
+                again.shards.map((s) => s.master.id),
+                cluster.shards.map((s) => s.master.id),
+            );
             const client = clusterClient(again);
             try {
                 assert.strictEqual(await client.get("formation:test"), "hello");
@@ -124,9 +139,12 @@ describe("formation against real redis-server", function () {
 
         it("a node of this cluster is refused when another set of nodes is formed with it", async () => {
             const fresh = await LocalRedisNode.startAll(
-                loopbackAddresses(11, 2).map((h, i) =>
-                    ({ host: h, dir: path.join(tempDir("foreign"), `n${i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS }),
-                ),
+                loopbackAddresses(11, 2).map((h, i) => ({
+                    host: h,
+                    dir: path.join(tempDir("foreign"), `n${i}`),
+                    password: cluster.password,
+                    nodeTimeoutMs: NODE_TIMEOUT_MS,
+                })),
             );
             extraNodes.push(...fresh);
             const t = new DirectTransport(cluster.password);
@@ -150,10 +168,19 @@ describe("formation against real redis-server", function () {
     });
 
     it("forms 5 masters x 1 replica", async () => {
-        const c = await startLocalCluster({ masters: 5, replicasPerMaster: 1, dir: tempDir("5x1"), block: 12, nodeTimeoutMs: NODE_TIMEOUT_MS });
+        const c = await startLocalCluster({
+            masters: 5,
+            replicasPerMaster: 1,
+            dir: tempDir("5x1"),
+            block: 12,
+            nodeTimeoutMs: NODE_TIMEOUT_MS,
+        });
         clusters.push(c);
         assert.strictEqual(c.shards.length, 5);
-        assert.strictEqual(c.shards.reduce((k, s) => k + s.slots.reduce((n, [a, b]) => n + b - a + 1, 0), 0), SLOT_COUNT);
+        assert.strictEqual(
+            c.shards.reduce((k, s) => k + s.slots.reduce((n, [a, b]) => n + b - a + 1, 0), 0),
+            SLOT_COUNT,
+        );
         assert.ok(c.shards.every((s) => s.replicas.length === 1));
         assert.match(redisCliCheck(c), /\[OK\] All 16384 slots covered/);
         await c.stop();
@@ -161,7 +188,12 @@ describe("formation against real redis-server", function () {
     it("the large-cluster steps (replicas paired and syncing before the mesh, no announce round) form the same cluster", async () => {
         const password = "large-steps";
         const nodes = await LocalRedisNode.startAll(
-            loopbackAddresses(15, 6).map((host, i) => ({ host, dir: path.join(tempDir("large"), `n${i}`), password, nodeTimeoutMs: NODE_TIMEOUT_MS })),
+            loopbackAddresses(15, 6).map((host, i) => ({
+                host,
+                dir: path.join(tempDir("large"), `n${i}`),
+                password,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+            })),
         );
         extraNodes.push(...nodes);
         const t = new DirectTransport(password);
@@ -175,7 +207,10 @@ describe("formation against real redis-server", function () {
                 largeClusterNodes: 5,
                 log: (l) => log.push(l),
             });
-            assert.ok(log.some((l) => l === "pairing: 3 replicas meet their masters and start syncing"), log.join("\n"));
+            assert.ok(
+                log.some((l) => l === "pairing: 3 replicas meet their masters and start syncing"),
+                log.join("\n"),
+            );
             // The three master-replica pairs already met: 15 pairs in all, 12 left for the mesh.
             assert.ok(log.includes("meeting: 12 direct handshakes between 6 nodes"), log.join("\n"));
             assert.ok(!log.some((l) => l.startsWith("announcing")), log.join("\n"));
@@ -192,7 +227,13 @@ describe("formation against real redis-server", function () {
     });
 
     it("scale-out from 3 to 4 masters keeps every key; scale-in is refused", async () => {
-        const c = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: tempDir("scale"), block: 13, nodeTimeoutMs: NODE_TIMEOUT_MS });
+        const c = await startLocalCluster({
+            masters: 3,
+            replicasPerMaster: 1,
+            dir: tempDir("scale"),
+            block: 13,
+            nodeTimeoutMs: NODE_TIMEOUT_MS,
+        });
         clusters.push(c);
         const client = clusterClient(c);
         const t = new DirectTransport(c.password);
@@ -200,9 +241,14 @@ describe("formation against real redis-server", function () {
             const keys = Array.from({ length: 2000 }, (_, i) => `scale:${i}`);
             await Promise.all(keys.map((k, i) => client.set(k, String(i))));
             const added = await LocalRedisNode.startAll(
-                loopbackAddresses(13, 8).slice(6).map((host, i) =>
-                    ({ host, dir: path.join(c.dir, `added-${i}`), password: c.password, nodeTimeoutMs: NODE_TIMEOUT_MS }),
-                ),
+                loopbackAddresses(13, 8)
+                    .slice(6)
+                    .map((host, i) => ({
+                        host,
+                        dir: path.join(c.dir, `added-${i}`),
+                        password: c.password,
+                        nodeTimeoutMs: NODE_TIMEOUT_MS,
+                    })),
             );
             extraNodes.push(...added);
             const nodes = [...formNodes(c), ...added.map((n) => ({ address: n.address, target: n.address }))];
@@ -219,7 +265,10 @@ describe("formation against real redis-server", function () {
             assert.match(check, /\[OK\] All 16384 slots covered/);
             assert.doesNotMatch(check, /\[WARNING\]|\[ERR\]/);
             const values = await Promise.all(keys.map((k) => client.get(k)));
-            assert.deepStrictEqual(values, keys.map((_, i) => String(i)));
+            assert.deepStrictEqual(
+                values,
+                keys.map((_, i) => String(i)),
+            );
 
             await assert.rejects(form({ nodes, masters: 3, replicasPerMaster: 1, transport: t }), (e: Error) => {
                 assert.ok(e instanceof FormationRefused, e.message);
@@ -233,7 +282,13 @@ describe("formation against real redis-server", function () {
     });
 
     it("a master killed right after formation is failed over to its replica", async () => {
-        const c = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: tempDir("failover"), block: 14, nodeTimeoutMs: NODE_TIMEOUT_MS });
+        const c = await startLocalCluster({
+            masters: 3,
+            replicasPerMaster: 1,
+            dir: tempDir("failover"),
+            block: 14,
+            nodeTimeoutMs: NODE_TIMEOUT_MS,
+        });
         clusters.push(c);
         const victim = c.shards[1];
         await c.nodes.find((n) => n.address === victim.master.address)!.kill();

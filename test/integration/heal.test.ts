@@ -71,7 +71,13 @@ function notHealedBecause(nodes: readonly LocalRedisNode[], password: string, ex
     return undefined;
 }
 
-async function waitUntilHealed(label: string, nodes: readonly LocalRedisNode[], password: string, expectedShards: readonly string[], since: number): Promise<number> {
+async function waitUntilHealed(
+    label: string,
+    nodes: readonly LocalRedisNode[],
+    password: string,
+    expectedShards: readonly string[],
+    since: number,
+): Promise<number> {
     let why: string | undefined = "not checked";
     while (Date.now() - since < HEAL_TIMEOUT_MS) {
         why = notHealedBecause(nodes, password, expectedShards);
@@ -183,7 +189,7 @@ describe("self-healing when pods restart on new addresses (real redis-server)", 
         moves.forEach(([i], k) => (nodes[i] = started[k]));
     }
 
-    const roleOf = (n: LocalRedisNode) => (/role:(\w+)/.exec(cli(n.host, cluster.password, "INFO", "replication"))?.[1] ?? "unknown");
+    const roleOf = (n: LocalRedisNode) => /role:(\w+)/.exec(cli(n.host, cluster.password, "INFO", "replication"))?.[1] ?? "unknown";
     const fresh = loopbackAddresses(BLOCK, 20, 31);
     let nextFresh = 0;
 
@@ -259,9 +265,13 @@ describe("self-healing when pods restart on new addresses (real redis-server)", 
         let seen = "";
         for (let i = 0; i < 50 && !seen; i++) {
             await sleep(100);
-            seen = nodes.map((n) => cli(n.host, cluster.password, "CLUSTER", "NODES")).find((v) => /noaddr/.test(v)) ? "peers marked noaddr" : "";
+            seen = nodes.map((n) => cli(n.host, cluster.password, "CLUSTER", "NODES")).find((v) => /noaddr/.test(v))
+                ? "peers marked noaddr"
+                : "";
         }
-        console.log(`      restarted without node-start.sh: ${seen || "no noaddr seen within 5 s"}; now: ${notHealedBecause(nodes, cluster.password, shardsBefore) ?? "healed"}`);
+        console.log(
+            `      restarted without node-start.sh: ${seen || "no noaddr seen within 5 s"}; now: ${notHealedBecause(nodes, cluster.password, shardsBefore) ?? "healed"}`,
+        );
 
         const since = Date.now();
         await restartOnNewAddresses(nodes.map((n, i) => [i, n.host] as const));

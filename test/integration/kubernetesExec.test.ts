@@ -29,11 +29,26 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
     before(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "kube-exec-"));
         nodes = await LocalRedisNode.startAll(
-            loopbackAddresses(18, 6).map((host, i) => ({ host, dir: path.join(dir, `redis-${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })),
+            loopbackAddresses(18, 6).map((host, i) => ({
+                host,
+                dir: path.join(dir, `redis-${i}`),
+                password: PASSWORD,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+            })),
         );
         // Three k8s nodes in three zones, two pods on each: redis-i and redis-(i+3) share node-(i mod 3).
-        const pods: FakePod[] = nodes.map((n, i) => ({ name: `redis-${i}`, ip: n.host, nodeName: `node-${i % 3}`, ready: true, env: { REDIS_PASSWORD: PASSWORD } }));
-        api = await FakeKubeApi.start("redis", pods, ["a", "b", "c"].map((z, i) => ({ name: `node-${i}`, zone: `europe-west1-${z}` })));
+        const pods: FakePod[] = nodes.map((n, i) => ({
+            name: `redis-${i}`,
+            ip: n.host,
+            nodeName: `node-${i % 3}`,
+            ready: true,
+            env: { REDIS_PASSWORD: PASSWORD },
+        }));
+        api = await FakeKubeApi.start(
+            "redis",
+            pods,
+            ["a", "b", "c"].map((z, i) => ({ name: `node-${i}`, zone: `europe-west1-${z}` })),
+        );
         direct = new DirectTransport(PASSWORD);
     });
 
@@ -45,7 +60,11 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
     });
 
     it("create forms 3x1 through execs only: all slots, every replica linked on another k8s node and zone, seeds are pod DNS names", async () => {
-        const result = await formationProvider.create!({ ...validFormationInputs(api.kubeconfig()), headlessServiceName: "redis-headless", timeoutMs: 60_000 });
+        const result = await formationProvider.create!({
+            ...validFormationInputs(api.kubeconfig()),
+            headlessServiceName: "redis-headless",
+            timeoutMs: 60_000,
+        });
         created = result.outs as FormationOutputs;
         assert.strictEqual(created.clusterState, "ok");
         assert.strictEqual(created.placementOk, true, created.placementWarnings.join("; "));
@@ -56,19 +75,34 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
             assert.notStrictEqual(s.replicas[0].zone, s.master.zone);
             assert.match(await direct.call(s.replicas[0].address, ["INFO", "replication"]), /master_link_status:up/);
         }
-        assert.ok(created.seeds.every((seed) => /^redis-\d\.redis-headless\.redis\.svc\.cluster\.local:6379$/.test(seed)), created.seeds.join(", "));
+        assert.ok(
+            created.seeds.every((seed) => /^redis-\d\.redis-headless\.redis\.svc\.cluster\.local:6379$/.test(seed)),
+            created.seeds.join(", "),
+        );
         assertRedisCliCheckClean(nodes[0].address, PASSWORD);
 
         // Everything went through pods/<name>/exec of the redis container, and the password never left the pods.
         assert.ok(api.execs.length > 10, `${api.execs.length} execs`);
-        assert.ok(api.execs.every((e) => /^redis-[0-5]$/.test(e.pod) && e.container === "redis"), JSON.stringify(api.execs.slice(0, 3)));
-        assert.ok(api.execs.some((e) => e.command.includes("MEET")), "MEETs were exec'd");
-        assert.ok(!api.execs.some((e) => e.url.includes(PASSWORD) || e.command.some((c) => c.includes(PASSWORD))), "the password travelled in an exec request");
+        assert.ok(
+            api.execs.every((e) => /^redis-[0-5]$/.test(e.pod) && e.container === "redis"),
+            JSON.stringify(api.execs.slice(0, 3)),
+        );
+        assert.ok(
+            api.execs.some((e) => e.command.includes("MEET")),
+            "MEETs were exec'd",
+        );
+        assert.ok(
+            !api.execs.some((e) => e.url.includes(PASSWORD) || e.command.some((c) => c.includes(PASSWORD))),
+            "the password travelled in an exec request",
+        );
         assert.ok(api.requests.some((r) => r.startsWith("GET /api/v1/namespaces/redis/pods")));
     });
 
     it("update with the same shape changes nothing: same shards, no config epoch moves", async () => {
-        const epochs = async () => parseClusterNodes(await direct.call(nodes[0].address, ["CLUSTER", "NODES"])).map((e) => `${e.id}:${e.configEpoch}`).sort();
+        const epochs = async () =>
+            parseClusterNodes(await direct.call(nodes[0].address, ["CLUSTER", "NODES"]))
+                .map((e) => `${e.id}:${e.configEpoch}`)
+                .sort();
         const before = await epochs();
         const execsBefore = api.execs.length;
         const inputs = { ...validFormationInputs(api.kubeconfig()), headlessServiceName: "redis-headless", timeoutMs: 60_000 };
@@ -76,7 +110,9 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
         const outs = result.outs as FormationOutputs;
         assert.deepStrictEqual(outs.shards, created.shards);
         assert.deepStrictEqual(await epochs(), before);
-        const written = api.execs.slice(execsBefore).filter((e) => e.command.some((c) => /^(MEET|ADDSLOTSRANGE|REPLICATE|SETSLOT|SET-CONFIG-EPOCH|MIGRATE)$/.test(c)));
+        const written = api.execs
+            .slice(execsBefore)
+            .filter((e) => e.command.some((c) => /^(MEET|ADDSLOTSRANGE|REPLICATE|SETSLOT|SET-CONFIG-EPOCH|MIGRATE)$/.test(c)));
         assert.deepStrictEqual(written, [], "an unchanged cluster only gets reads");
     });
 
@@ -91,10 +127,24 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
         nodes.push(...added);
         try {
             await Promise.all(Array.from({ length: 1000 }, (_, i) => client.set(`exec:${i}`, `v${i}`)));
-            api.pods = [...api.pods, ...added.map((n, i) => ({ name: `redis-${6 + i}`, ip: n.host, nodeName: `node-${i}`, ready: true, env: { REDIS_PASSWORD: PASSWORD } }))];
+            api.pods = [
+                ...api.pods,
+                ...added.map((n, i) => ({
+                    name: `redis-${6 + i}`,
+                    ip: n.host,
+                    nodeName: `node-${i}`,
+                    ready: true,
+                    env: { REDIS_PASSWORD: PASSWORD },
+                })),
+            ];
             const execsBefore = api.execs.length;
             const started = Date.now();
-            const inputs = { ...validFormationInputs(api.kubeconfig()), masters: 4, headlessServiceName: "redis-headless", timeoutMs: 120_000 };
+            const inputs = {
+                ...validFormationInputs(api.kubeconfig()),
+                masters: 4,
+                headlessServiceName: "redis-headless",
+                timeoutMs: 120_000,
+            };
             const outs = (await formationProvider.update!("redis/redis", created, inputs)).outs as FormationOutputs;
             const execs = api.execs.length - execsBefore;
             console.log(`      scale-out 3x1 -> 4x1 over exec: ${execs} execs in ${Date.now() - started} ms`);
@@ -105,10 +155,16 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
             assert.ok(outs.shards.every((s) => s.replicas.length === 1));
             const reshards = api.execs.slice(execsBefore).filter((e) => e.command.includes("reshard"));
             assert.ok(reshards.length >= 1 && reshards.length <= 3, `${reshards.length} reshard execs`);
-            assert.ok(!api.execs.slice(execsBefore).some((e) => e.command.includes("MIGRATE") || e.command.includes("GETKEYSINSLOT")), "no slot-by-slot execs");
+            assert.ok(
+                !api.execs.slice(execsBefore).some((e) => e.command.includes("MIGRATE") || e.command.includes("GETKEYSINSLOT")),
+                "no slot-by-slot execs",
+            );
             assert.ok(execs < 200, `${execs} execs in all`);
             const values = await Promise.all(Array.from({ length: 1000 }, (_, i) => client.get(`exec:${i}`)));
-            assert.deepStrictEqual(values.filter((v, i) => v !== `v${i}`), []);
+            assert.deepStrictEqual(
+                values.filter((v, i) => v !== `v${i}`),
+                [],
+            );
         } finally {
             client.disconnect();
         }
@@ -122,15 +178,25 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
         });
         // Several commands in one exec stop at the first failure: the MEET after it never runs.
         const known = parseClusterNodes(await direct.call(nodes[1].address, ["CLUSTER", "NODES"])).length;
-        await assert.rejects(t.callEach("redis-1", [["PING"], ["CLUSTER", "SETSLOT", "99999", "NODE", "x"], ["CLUSTER", "MEET", "203.0.113.1", "6379"]]), /3 commands in pod redis\/redis-1/);
+        await assert.rejects(
+            t.callEach("redis-1", [["PING"], ["CLUSTER", "SETSLOT", "99999", "NODE", "x"], ["CLUSTER", "MEET", "203.0.113.1", "6379"]]),
+            /3 commands in pod redis\/redis-1/,
+        );
         await new Promise((r) => setTimeout(r, 300));
-        assert.strictEqual(parseClusterNodes(await direct.call(nodes[1].address, ["CLUSTER", "NODES"])).length, known, "the MEET after the failure did not run");
+        assert.strictEqual(
+            parseClusterNodes(await direct.call(nodes[1].address, ["CLUSTER", "NODES"])).length,
+            known,
+            "the MEET after the failure did not run",
+        );
         // A reshard that cannot run says why, from the end of redis-cli's output.
-        await assert.rejects(t.reshard("redis-0", { entry: nodes[0].address, fromId: "f".repeat(40), toId: "e".repeat(40), slots: 10 }), (e: Error) => {
-            assert.match(e.message, /^redis-cli --cluster reshard in pod redis\/redis-0: /);
-            assert.match(e.message, /not known or not a master/);
-            return true;
-        });
+        await assert.rejects(
+            t.reshard("redis-0", { entry: nodes[0].address, fromId: "f".repeat(40), toId: "e".repeat(40), slots: 10 }),
+            (e: Error) => {
+                assert.match(e.message, /^redis-cli --cluster reshard in pod redis\/redis-0: /);
+                assert.match(e.message, /not known or not a master/);
+                return true;
+            },
+        );
         // Replies are text as redis-cli prints them: arrays one element a line.
         assert.strictEqual((await t.call("redis-0", ["CLUSTER", "NODES"])).split("\n").length, known);
     });

@@ -81,7 +81,14 @@ describe("probe.sh against real redis-server", function () {
             // What the ConfigMap ships, plus what differs locally (one loopback address per node).
             const shared =
                 renderRedisConf({ nodeTimeoutMs: NODE_TIMEOUT_MS, dataDir, port: 6379, preferredEndpointType: "ip" }) +
-                [`bind ${host}`, `bind-source-addr ${host}`, `pidfile ${dataDir}/redis.pid`, `logfile ${dataDir}/redis.log`, "daemonize no", ""].join("\n");
+                [
+                    `bind ${host}`,
+                    `bind-source-addr ${host}`,
+                    `pidfile ${dataDir}/redis.pid`,
+                    `logfile ${dataDir}/redis.log`,
+                    "daemonize no",
+                    "",
+                ].join("\n");
             fs.writeFileSync(path.join(dir, "redis.conf"), shared);
             const runtimeConf = path.join(dir, "run", "redis.conf");
             const child = spawn(POSIX_SHELLS[0][0], [...POSIX_SHELLS[0].slice(1), NODE_START_SCRIPT, "redis-server", runtimeConf], {
@@ -102,20 +109,31 @@ describe("probe.sh against real redis-server", function () {
             assert.ok(child.pid);
             pids.push(child.pid);
             const up = await probeUntil("live", host, password, 0, 10_000);
-            assert.strictEqual(up.status, 0, `node did not come up: ${up.output}\n${fs.existsSync(`${dataDir}/redis.log`) ? fs.readFileSync(`${dataDir}/redis.log`, "utf8") : ""}`);
+            assert.strictEqual(
+                up.status,
+                0,
+                `node did not come up: ${up.output}\n${fs.existsSync(`${dataDir}/redis.log`) ? fs.readFileSync(`${dataDir}/redis.log`, "utf8") : ""}`,
+            );
         });
 
         it("redis-server accepts the runtime conf: the password with quotes, backslash and spaces authenticates, and the node announces its hostname", () => {
-            const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", host, "-p", "6379", "CONFIG", "GET", "cluster-announce-hostname"], {
-                encoding: "utf8",
-                env: { ...process.env, REDISCLI_AUTH: password },
-            });
+            const r = spawnSync(
+                "redis-cli",
+                ["--no-auth-warning", "-h", host, "-p", "6379", "CONFIG", "GET", "cluster-announce-hostname"],
+                {
+                    encoding: "utf8",
+                    env: { ...process.env, REDISCLI_AUTH: password },
+                },
+            );
             assert.strictEqual(r.stdout.trim(), "cluster-announce-hostname\nredis-0.local");
         });
 
         it("an unformed node is live and ready (formation needs every pod ready first)", () => {
             assert.deepStrictEqual(probe("live", host, password), { status: 0, output: "" });
-            assert.deepStrictEqual(probe("ready", host, password), { status: 0, output: "ready: not part of a cluster yet (waiting to be formed)" });
+            assert.deepStrictEqual(probe("ready", host, password), {
+                status: 0,
+                output: "ready: not part of a cluster yet (waiting to be formed)",
+            });
         });
 
         it("a wrong password is neither live nor ready, and says why", () => {
@@ -140,7 +158,13 @@ describe("probe.sh against real redis-server", function () {
 
     describe("a formed cluster (3 masters)", () => {
         before(async () => {
-            cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 0, dir: tempDir("formed"), block: 31, nodeTimeoutMs: NODE_TIMEOUT_MS });
+            cluster = await startLocalCluster({
+                masters: 3,
+                replicasPerMaster: 0,
+                dir: tempDir("formed"),
+                block: 31,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+            });
         });
 
         it("cluster_state:ok -> every node ready", () => {

@@ -29,16 +29,29 @@ interface Rig {
 /** A formed 3x1 cluster holding KEYS keys, plus two fresh pods for a 4th shard (as the StatefulSet grows from 6 to 8). */
 async function startRig(block: number): Promise<Rig> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rebalance-${block}-`));
-    const cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: path.join(dir, "cluster"), block, nodeTimeoutMs: NODE_TIMEOUT_MS });
+    const cluster = await startLocalCluster({
+        masters: 3,
+        replicasPerMaster: 1,
+        dir: path.join(dir, "cluster"),
+        block,
+        nodeTimeoutMs: NODE_TIMEOUT_MS,
+    });
     const added = await LocalRedisNode.startAll(
         loopbackAddresses(block, 8)
             .slice(6)
-            .map((host, i) =>
-                ({ host, dir: path.join(dir, `pod-${6 + i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: localHostname(6 + i) }),
-            ),
+            .map((host, i) => ({
+                host,
+                dir: path.join(dir, `pod-${6 + i}`),
+                password: cluster.password,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+                announceHostname: localHostname(6 + i),
+            })),
     );
     const pods = [...cluster.nodes, ...added].map((n) => ({ address: n.address, target: n.address }));
-    const client = new Cluster(cluster.seeds.map((s) => ({ host: s.split(":")[0], port: 6379 })), { redisOptions: { password: cluster.password } });
+    const client = new Cluster(
+        cluster.seeds.map((s) => ({ host: s.split(":")[0], port: 6379 })),
+        { redisOptions: { password: cluster.password } },
+    );
     await Promise.all(Array.from({ length: KEYS }, (_, i) => client.set(`rebalance:${i}`, `v${i}`)));
     return { cluster, added, pods, direct: new DirectTransport(cluster.password), client, dir };
 }
@@ -60,7 +73,8 @@ async function openSlots(rig: Rig): Promise<string[]> {
     const out: string[] = [];
     for (const p of rig.pods) {
         const self = await view(rig, p.address);
-        if (self.migrating.size || self.importing.size) out.push(`${p.address}: ${self.migrating.size} migrating, ${self.importing.size} importing`);
+        if (self.migrating.size || self.importing.size)
+            out.push(`${p.address}: ${self.migrating.size} migrating, ${self.importing.size} importing`);
     }
     return out;
 }
@@ -82,7 +96,10 @@ async function rerunAndVerify(rig: Rig): Promise<string[]> {
     assert.deepStrictEqual(await openSlots(rig), []);
     assertRedisCliCheckClean(rig.pods[0].address, rig.cluster.password);
     const values = await Promise.all(Array.from({ length: KEYS }, (_, i) => rig.client.get(`rebalance:${i}`)));
-    assert.deepStrictEqual(values.filter((v, i) => v !== `v${i}`), []);
+    assert.deepStrictEqual(
+        values.filter((v, i) => v !== `v${i}`),
+        [],
+    );
     const again = await form({ nodes: rig.pods, masters: 4, replicasPerMaster: 1, transport: rig.direct });
     assert.strictEqual(again.action, "unchanged");
     return log;
@@ -103,11 +120,21 @@ describe("interrupted scale-out against real redis-server", function () {
         it("the next run finishes the 21 started moves, cancels the 43 that never started, evens the slots out, and loses no key", async () => {
             const r = rig!;
             // Batches of 64, one at a time: batches 1-2 complete, batch 3 dies at its 22nd MIGRATING.
-            const faulty = new RecordingTransport(r.direct, nth(150, (_, a) => a[1] === "SETSLOT" && a[3] === "MIGRATING"));
-            await assert.rejects(form({ nodes: r.pods, masters: 4, replicasPerMaster: 1, transport: faulty, migrationConcurrency: 1 }), /injected failure at: CLUSTER SETSLOT \d+ MIGRATING/);
+            const faulty = new RecordingTransport(
+                r.direct,
+                nth(150, (_, a) => a[1] === "SETSLOT" && a[3] === "MIGRATING"),
+            );
+            await assert.rejects(
+                form({ nodes: r.pods, masters: 4, replicasPerMaster: 1, transport: faulty, migrationConcurrency: 1 }),
+                /injected failure at: CLUSTER SETSLOT \d+ MIGRATING/,
+            );
             // The donor migrates the 21 slots it was told about; the receiver imports all 64 of the batch.
             const open = await openSlots(r);
-            assert.deepStrictEqual(open.map((o) => o.replace(/^\S+ /, "")).sort(), ["0 migrating, 64 importing", "21 migrating, 0 importing"], open.join("; "));
+            assert.deepStrictEqual(
+                open.map((o) => o.replace(/^\S+ /, "")).sort(),
+                ["0 migrating, 64 importing", "21 migrating, 0 importing"],
+                open.join("; "),
+            );
             const log = await rerunAndVerify(r);
             assert.strictEqual(count(log, /^finishing interrupted move of slot/), 21, log.join("\n"));
             assert.strictEqual(count(log, /^cancelling interrupted move of slot .* which never started$/), 43, log.join("\n"));
@@ -125,9 +152,13 @@ describe("interrupted scale-out against real redis-server", function () {
             const r = rig!;
             // The first SETSLOT NODE of a slot goes to the receiver, the second to the donor.
             const seen = new Set<string>();
-            const donorSide = (_: string, a: readonly string[]) => a[1] === "SETSLOT" && a[3] === "NODE" && (seen.has(a[2]) || (seen.add(a[2]), false));
+            const donorSide = (_: string, a: readonly string[]) =>
+                a[1] === "SETSLOT" && a[3] === "NODE" && (seen.has(a[2]) || (seen.add(a[2]), false));
             const faulty = new RecordingTransport(r.direct, nth(100, donorSide));
-            await assert.rejects(form({ nodes: r.pods, masters: 4, replicasPerMaster: 1, transport: faulty, migrationConcurrency: 1 }), /injected failure at: CLUSTER SETSLOT \d+ NODE/);
+            await assert.rejects(
+                form({ nodes: r.pods, masters: 4, replicasPerMaster: 1, transport: faulty, migrationConcurrency: 1 }),
+                /injected failure at: CLUSTER SETSLOT \d+ NODE/,
+            );
             // Batch 2: the receiver owns all 64 slots; the donor closed 35 and still migrates 29.
             const open = await openSlots(r);
             assert.strictEqual(open.length, 1, open.join("; "));
@@ -150,7 +181,12 @@ describe("interrupted scale-out against real redis-server", function () {
             await r.direct.call(owner.address, ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", other.id]);
             try {
                 await assert.rejects(form({ nodes: r.pods, masters: 4, replicasPerMaster: 1, transport: r.direct }), (e: Error) => {
-                    assert.match(e.message, new RegExp(`^slot ${slot}: MIGRATE from ${owner.address.replace(/\./g, "\\.")} to .* moved none of \\["\\{t\\}line","\\{t\\}break"\\]; key names with line breaks cannot be moved`));
+                    assert.match(
+                        e.message,
+                        new RegExp(
+                            `^slot ${slot}: MIGRATE from ${owner.address.replace(/\./g, "\\.")} to .* moved none of \\["\\{t\\}line","\\{t\\}break"\\]; key names with line breaks cannot be moved`,
+                        ),
+                    );
                     return true;
                 });
                 assert.strictEqual(await r.direct.call(owner.address, ["EXISTS", key]), "1");

@@ -35,13 +35,13 @@ describe("LocalRedisNode (real redis-server)", function () {
     it("refuses an address another redis-server already serves, naming that process, and leaves nothing running", async () => {
         const first = await LocalRedisNode.start({ host, dir: path.join(dir, "first"), password, nodeTimeoutMs: 1000 });
         started.push(first);
-        await assert.rejects(
-            LocalRedisNode.start({ host, dir: path.join(dir, "second"), password, nodeTimeoutMs: 1000 }),
-            (e: Error) => {
-                assert.match(e.message, new RegExp(`${host.replace(/\./g, "\\.")}:6379 is already served by another redis-server \\(pid ${first.pid}\\)`));
-                return true;
-            },
-        );
+        await assert.rejects(LocalRedisNode.start({ host, dir: path.join(dir, "second"), password, nodeTimeoutMs: 1000 }), (e: Error) => {
+            assert.match(
+                e.message,
+                new RegExp(`${host.replace(/\./g, "\\.")}:6379 is already served by another redis-server \\(pid ${first.pid}\\)`),
+            );
+            return true;
+        });
         assert.ok(first.isAlive(), "the node that held the address is left alone");
         // The second process either never bound or was stopped: no pid of it may remain.
         const pidFile = path.join(dir, "second", "redis.pid");
@@ -57,7 +57,10 @@ describe("LocalRedisNode (real redis-server)", function () {
             ]),
             /is already served by another redis-server/,
         );
-        const ping = spawnSync("redis-cli", ["--no-auth-warning", "-h", otherHost, "-a", password, "PING"], { encoding: "utf8", timeout: 5000 });
+        const ping = spawnSync("redis-cli", ["--no-auth-warning", "-h", otherHost, "-a", password, "PING"], {
+            encoding: "utf8",
+            timeout: 5000,
+        });
         assert.notEqual(ping.stdout.trim(), "PONG", `nothing may answer on ${otherHost} after the failed startAll`);
         assert.match(ping.stdout + ping.stderr, /Connection refused/);
     });

@@ -25,7 +25,14 @@ describe("interrupted fresh formation against real redis-server", function () {
 
     beforeEach(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "resume-"));
-        nodes = await LocalRedisNode.startAll(loopbackAddresses(19, 6).map((host, i) => ({ host, dir: path.join(dir, `n${i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })));
+        nodes = await LocalRedisNode.startAll(
+            loopbackAddresses(19, 6).map((host, i) => ({
+                host,
+                dir: path.join(dir, `n${i}`),
+                password: PASSWORD,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+            })),
+        );
         direct = new DirectTransport(PASSWORD);
         pods = nodes.map((n) => ({ address: n.address, target: n.address }));
     });
@@ -63,7 +70,10 @@ describe("interrupted fresh formation against real redis-server", function () {
         await direct.call(pods[5].address, ["CLUSTER", "ADDSLOTSRANGE", "0", "99"]);
         await assert.rejects(form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: direct }), (e: Error) => {
             assert.ok(e instanceof FormationRefused, e.message);
-            assert.match(e.message, /^cluster: only 100 of 16384 slots are covered and the assignment is not one this engine started; repair it with `redis-cli --cluster fix` first\. Nothing was changed\.$/);
+            assert.match(
+                e.message,
+                /^cluster: only 100 of 16384 slots are covered and the assignment is not one this engine started; repair it with `redis-cli --cluster fix` first\. Nothing was changed\.$/,
+            );
             return true;
         });
         for (const p of pods) {

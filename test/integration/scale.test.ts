@@ -25,13 +25,17 @@ import { setTimeout as sleep } from "timers/promises";
 const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 const FORMATION = "pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation";
 const SCALE_GUARD = "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard";
-const diffGuard = (olds: Record<string, unknown>, news: Record<string, unknown>) => scaleGuardProvider.diff!("id", olds as never, news as never);
+const diffGuard = (olds: Record<string, unknown>, news: Record<string, unknown>) =>
+    scaleGuardProvider.diff!("id", olds as never, news as never);
 const NODE_TIMEOUT_MS = 2000;
 const KEYS = 2000;
 
 const existingTarget = (masters: number) => ({
     config: { "redis-cluster-gke:target": "existing", "redis:masters": String(masters), "redis:replicasPerMaster": "1" },
-    secrets: { "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n", "redis:password": "a-configured-password-0123456789" },
+    secrets: {
+        "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
+        "redis:password": "a-configured-password-0123456789",
+    },
 });
 
 /**
@@ -76,7 +80,9 @@ describe("scale-out through the program (mocks): masters 3 -> 4", function () {
         assert.strictEqual(news.masters, 4);
         assert.deepStrictEqual(checkFormationInputs(olds, news), []);
         assert.deepStrictEqual(diffFormation(olds, news), { changes: true, replaces: [], deleteBeforeReplace: false });
-        const changed = Object.keys({ ...olds, ...news }).filter((k) => JSON.stringify(olds[k as keyof FormationInputs]) !== JSON.stringify(news[k as keyof FormationInputs]));
+        const changed = Object.keys({ ...olds, ...news }).filter(
+            (k) => JSON.stringify(olds[k as keyof FormationInputs]) !== JSON.stringify(news[k as keyof FormationInputs]),
+        );
         assert.deepStrictEqual(changed, ["masters"]);
     });
 
@@ -88,11 +94,18 @@ describe("scale-out through the program (mocks): masters 3 -> 4", function () {
 
     it("the scale guard holds every Redis object: registered with the shape, the Namespace depends on it, the StatefulSet on the Namespace", async () => {
         const guard = four.one(SCALE_GUARD);
-        assert.deepStrictEqual({ masters: guard.inputs.masters, replicasPerMaster: guard.inputs.replicasPerMaster }, { masters: 4, replicasPerMaster: 1 });
+        assert.deepStrictEqual(
+            { masters: guard.inputs.masters, replicasPerMaster: guard.inputs.replicasPerMaster },
+            { masters: 4, replicasPerMaster: 1 },
+        );
         const namespace = four.one("kubernetes:core/v1:Namespace");
         assert.ok(namespace.dependsOnUrns.includes(guard.urn), "the Namespace does not wait for the scale guard");
         assert.ok(four.one(STATEFUL_SET).dependsOnUrns.includes(namespace.urn));
-        assert.deepStrictEqual(await diffGuard(three.one(SCALE_GUARD).inputs, guard.inputs), { changes: true, replaces: [], deleteBeforeReplace: false });
+        assert.deepStrictEqual(await diffGuard(three.one(SCALE_GUARD).inputs, guard.inputs), {
+            changes: true,
+            replaces: [],
+            deleteBeforeReplace: false,
+        });
     });
 
     it("scale-in is refused by the scale guard, before the StatefulSet could shrink: masters 4 -> 3 and replicas 1 -> 0", async () => {
@@ -100,10 +113,19 @@ describe("scale-out through the program (mocks): masters 3 -> 4", function () {
         const three_ = three.one(SCALE_GUARD).inputs as ScaleShape;
         const fewerMasters = await scaleGuardProvider.check!(four_, three_);
         assert.strictEqual(fewerMasters.inputs, undefined);
-        assert.deepStrictEqual(fewerMasters.failures?.map((f) => f.property), ["masters"]);
-        assert.match(fewerMasters.failures![0].reason, /^masters: scaling in from 4 to 3 masters is not supported .*keep masters at 4 or more$/);
+        assert.deepStrictEqual(
+            fewerMasters.failures?.map((f) => f.property),
+            ["masters"],
+        );
+        assert.match(
+            fewerMasters.failures![0].reason,
+            /^masters: scaling in from 4 to 3 masters is not supported .*keep masters at 4 or more$/,
+        );
         const fewerReplicas = await scaleGuardProvider.check!(four_, { ...four_, replicasPerMaster: 0 });
-        assert.deepStrictEqual(fewerReplicas.failures?.map((f) => f.property), ["replicasPerMaster"]);
+        assert.deepStrictEqual(
+            fewerReplicas.failures?.map((f) => f.property),
+            ["replicasPerMaster"],
+        );
         assert.deepStrictEqual((await scaleGuardProvider.check!(three_, four_)).inputs, four_);
         await assert.rejects(scaleGuardProvider.update!("id", four_, three_), /masters: scaling in from 4 to 3/);
     });
@@ -146,7 +168,13 @@ describe("scale-out on real redis-server: the formation update path", function (
 
     before(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "scale-"));
-        cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir: path.join(dir, "cluster"), block: 32, nodeTimeoutMs: NODE_TIMEOUT_MS });
+        cluster = await startLocalCluster({
+            masters: 3,
+            replicasPerMaster: 1,
+            dir: path.join(dir, "cluster"),
+            block: 32,
+            nodeTimeoutMs: NODE_TIMEOUT_MS,
+        });
         t = new DirectTransport(cluster.password);
     });
 
@@ -157,16 +185,25 @@ describe("scale-out on real redis-server: the formation update path", function (
     });
 
     it("3x1 -> 4x1 with a client writing throughout: new master gets a quarter of the slots with their keys, new replica linked, every key intact, old shards untouched", async () => {
-        const client = new Cluster(cluster.seeds.map((s) => ({ host: s.split(":")[0], port: 6379 })), { redisOptions: { password: cluster.password } });
+        const client = new Cluster(
+            cluster.seeds.map((s) => ({ host: s.split(":")[0], port: 6379 })),
+            { redisOptions: { password: cluster.password } },
+        );
         try {
             await Promise.all(Array.from({ length: KEYS }, (_, i) => client.set(`scale:${i}`, `v${i}`)));
             const oldView = parseClusterNodes(await t.call(cluster.seeds[0], ["CLUSTER", "NODES"]));
 
             // `pulumi up` with masters 4: the StatefulSet starts redis-6 and redis-7 (fresh PVCs), then the formation updates.
             added = await LocalRedisNode.startAll(
-                loopbackAddresses(32, 8).slice(6).map((host, i) =>
-                    ({ host, dir: path.join(dir, `pod-${6 + i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS, announceHostname: localHostname(6 + i) }),
-                ),
+                loopbackAddresses(32, 8)
+                    .slice(6)
+                    .map((host, i) => ({
+                        host,
+                        dir: path.join(dir, `pod-${6 + i}`),
+                        password: cluster.password,
+                        nodeTimeoutMs: NODE_TIMEOUT_MS,
+                        announceHostname: localHostname(6 + i),
+                    })),
             );
             pods = [...cluster.nodes, ...added].map((n) => ({ address: n.address, target: n.address }));
 
@@ -184,7 +221,9 @@ describe("scale-out on real redis-server: the formation update path", function (
             const tookMs = Date.now() - started;
             writing = false;
             await writer;
-            console.log(`      scale-out 3x1 -> 4x1 with ${KEYS} keys took ${tookMs} ms; ${written} writes during it, ${failures.length} failed`);
+            console.log(
+                `      scale-out 3x1 -> 4x1 with ${KEYS} keys took ${tookMs} ms; ${written} writes during it, ${failures.length} failed`,
+            );
 
             assert.strictEqual(result.action, "scaled-out");
             assert.strictEqual(result.clusterState, "ok");
@@ -193,7 +232,10 @@ describe("scale-out on real redis-server: the formation update path", function (
             assert.ok(newShard, "one of the new pods is a master");
             const newSlots = newShard.slots.reduce((k, [a, b]) => k + b - a + 1, 0);
             assert.ok(newSlots >= 4095 && newSlots <= 4097, `new master owns ${newSlots} slots`);
-            assert.deepStrictEqual(newShard.replicas.map((r) => r.address), added.filter((n) => n.address !== newShard.master.address).map((n) => n.address));
+            assert.deepStrictEqual(
+                newShard.replicas.map((r) => r.address),
+                added.filter((n) => n.address !== newShard.master.address).map((n) => n.address),
+            );
             assert.match(await t.call(newShard.replicas[0].address, ["INFO", "replication"]), /master_link_status:up/);
             assert.ok(Number(await t.call(newShard.master.address, ["DBSIZE"])) > 0, "keys moved with their slots");
 
@@ -207,9 +249,15 @@ describe("scale-out on real redis-server: the formation update path", function (
 
             assert.deepStrictEqual(failures, []);
             const values = await Promise.all(Array.from({ length: KEYS }, (_, i) => client.get(`scale:${i}`)));
-            assert.deepStrictEqual(values.filter((v, i) => v !== `v${i}`), []);
+            assert.deepStrictEqual(
+                values.filter((v, i) => v !== `v${i}`),
+                [],
+            );
             const during = await Promise.all(Array.from({ length: written }, (_, i) => client.get(`during:${i}`)));
-            assert.deepStrictEqual(during.filter((v, i) => v !== `d${i}`), []);
+            assert.deepStrictEqual(
+                during.filter((v, i) => v !== `d${i}`),
+                [],
+            );
         } finally {
             client.disconnect();
         }
@@ -221,11 +269,17 @@ describe("scale-out on real redis-server: the formation update path", function (
     });
 
     it("scale-in (4 -> 3) is refused and nothing changes, whether the 8 pods are still there or only the first 6 are given", async () => {
-        const slotsOf = (text: string) => parseClusterNodes(text).map((e) => `${e.id}:${e.slotCount}:${e.masterId ?? "-"}`).sort();
+        const slotsOf = (text: string) =>
+            parseClusterNodes(text)
+                .map((e) => `${e.id}:${e.slotCount}:${e.masterId ?? "-"}`)
+                .sort();
         const nodesBefore = slotsOf(await t.call(pods[0].address, ["CLUSTER", "NODES"]));
         await assert.rejects(form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: t }), (e: Error) => {
             assert.ok(e instanceof FormationRefused, e.message);
-            assert.match(e.message, /^masters: the cluster has 4 masters and 3 were requested; scaling in \(removing masters\) is not supported\. Set masters to 4 or more\. Nothing was changed\.$/);
+            assert.match(
+                e.message,
+                /^masters: the cluster has 4 masters and 3 were requested; scaling in \(removing masters\) is not supported\. Set masters to 4 or more\. Nothing was changed\.$/,
+            );
             return true;
         });
         // What the provider's update would pass after the StatefulSet shrank: pods 0-5 only.
@@ -239,7 +293,14 @@ describe("scale-out on real redis-server: the formation update path", function (
 
     it("a node holding keys is refused (fresh formation and scale-out alike) and keeps its keys; no node ever received FLUSHALL, FLUSHDB or CLUSTER RESET", async () => {
         const hosts = loopbackAddresses(33, 4);
-        extra = await LocalRedisNode.startAll(hosts.map((host, i) => ({ host, dir: path.join(dir, `extra-${i}`), password: cluster.password, nodeTimeoutMs: NODE_TIMEOUT_MS })));
+        extra = await LocalRedisNode.startAll(
+            hosts.map((host, i) => ({
+                host,
+                dir: path.join(dir, `extra-${i}`),
+                password: cluster.password,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+            })),
+        );
         const [withData, ...empty] = extra;
         // A node that once served all slots, took writes, then gave the slots up: keys without slots.
         await t.call(withData.address, ["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
@@ -249,19 +310,29 @@ describe("scale-out on real redis-server: the formation update path", function (
         assert.strictEqual(await t.call(withData.address, ["DBSIZE"]), "50");
         const asPod = (n: LocalRedisNode): FormNode => ({ address: n.address, target: n.address });
 
-        await assert.rejects(form({ nodes: [withData, ...empty].map(asPod), masters: 3, replicasPerMaster: 0, transport: t }), (e: Error) => {
-            assert.ok(e instanceof FormationRefused, e.message);
-            assert.match(e.message, new RegExp(`node ${withData.address.replace(/\./g, "\\.")} holds 50 keys .* Nothing was changed`));
-            return true;
-        });
-        await assert.rejects(form({ nodes: [...pods, asPod(withData), asPod(empty[0])], masters: 5, replicasPerMaster: 1, transport: t }), (e: Error) => {
-            assert.ok(e instanceof FormationRefused, e.message);
-            assert.match(e.message, /holds 50 keys/);
-            return true;
-        });
+        await assert.rejects(
+            form({ nodes: [withData, ...empty].map(asPod), masters: 3, replicasPerMaster: 0, transport: t }),
+            (e: Error) => {
+                assert.ok(e instanceof FormationRefused, e.message);
+                assert.match(e.message, new RegExp(`node ${withData.address.replace(/\./g, "\\.")} holds 50 keys .* Nothing was changed`));
+                return true;
+            },
+        );
+        await assert.rejects(
+            form({ nodes: [...pods, asPod(withData), asPod(empty[0])], masters: 5, replicasPerMaster: 1, transport: t }),
+            (e: Error) => {
+                assert.ok(e instanceof FormationRefused, e.message);
+                assert.match(e.message, /holds 50 keys/);
+                return true;
+            },
+        );
 
         assert.strictEqual(await t.call(withData.address, ["DBSIZE"]), "50");
-        assert.strictEqual(parseClusterNodes(await t.call(withData.address, ["CLUSTER", "NODES"])).length, 1, "it was not met into any cluster");
+        assert.strictEqual(
+            parseClusterNodes(await t.call(withData.address, ["CLUSTER", "NODES"])).length,
+            1,
+            "it was not met into any cluster",
+        );
         // The servers' own counters: no destructive command reached any node, old or new, at any point of this file.
         assert.deepStrictEqual(await destructiveCommandsSeen(t, [...pods.map((p) => p.address), ...extra.map((n) => n.address)]), []);
     });

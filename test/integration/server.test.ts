@@ -22,12 +22,16 @@ interface Answer {
 
 function request(url: string, init: { method?: string; accept?: string } = {}): Promise<Answer> {
     return new Promise((resolve, reject) => {
-        const req = http.request(url, { method: init.method ?? "GET", headers: init.accept ? { accept: init.accept } : {}, agent: false }, (res) => {
-            let body = "";
-            res.setEncoding("utf8");
-            res.on("data", (c: string) => (body += c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        });
+        const req = http.request(
+            url,
+            { method: init.method ?? "GET", headers: init.accept ? { accept: init.accept } : {}, agent: false },
+            (res) => {
+                let body = "";
+                res.setEncoding("utf8");
+                res.on("data", (c: string) => (body += c));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+            },
+        );
         req.on("error", reject);
         req.end();
     });
@@ -62,13 +66,22 @@ describe("hit-counter server (app/server.ts) against real redis-server", functio
     const start = async (over: Partial<ServerConfig> = {}) => {
         const s = await startServer(configFor(over), { defaultMetrics: false, log: () => undefined });
         servers.push(s);
-        await eventually(() => request(`${s.url}/readyz`), (a) => a.status === 200);
+        await eventually(
+            () => request(`${s.url}/readyz`),
+            (a) => a.status === 200,
+        );
         return s;
     };
 
     before(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "hitcounter-server-"));
-        cluster = await startLocalCluster({ masters: 3, replicasPerMaster: 1, dir, block: await pickFreeBlock([25, 26, 27, 28, 29]), nodeTimeoutMs: 2000 });
+        cluster = await startLocalCluster({
+            masters: 3,
+            replicasPerMaster: 1,
+            dir,
+            block: await pickFreeBlock([25, 26, 27, 28, 29]),
+            nodeTimeoutMs: 2000,
+        });
     });
     after(async () => {
         for (const s of servers) await s.close();
@@ -145,10 +158,22 @@ describe("hit-counter server (app/server.ts) against real redis-server", functio
         } finally {
             cluster.nodes.splice(0, cluster.nodes.length, ...(await LocalRedisNode.startAll(cluster.nodes.map((n) => n.spec))));
         }
-        const back = await eventually(() => request(`${s.url}/`, { accept: "application/json" }), (a) => a.status === 200, 30_000);
+        const back = await eventually(
+            () => request(`${s.url}/`, { accept: "application/json" }),
+            (a) => a.status === 200,
+            30_000,
+        );
         assert.strictEqual(back.status, 200, back.body);
         assert.ok((JSON.parse(back.body) as { hits: number }).hits > before);
-        assert.strictEqual((await eventually(() => request(`${s.url}/readyz`), (a) => a.status === 200)).status, 200);
+        assert.strictEqual(
+            (
+                await eventually(
+                    () => request(`${s.url}/readyz`),
+                    (a) => a.status === 200,
+                )
+            ).status,
+            200,
+        );
     });
 
     it("drains on close: an in-flight hit is answered, new connections are refused, Redis is quit", async () => {

@@ -10,7 +10,6 @@ import * as os from "os";
 import * as path from "path";
 import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver } from "./startscriptSupport";
 
-
 // IDs and lines as a Redis 7.0 node writes them (taken from a real 3x1 cluster of this project).
 const ID = {
     m0: "1509d089ec5cc2073c11b7ddb378e68ca05492fa",
@@ -47,7 +46,14 @@ function addressOf(conf: string, id: string): string {
 
 /** Every field but the address must survive byte for byte. */
 function withoutAddresses(conf: string): string[] {
-    return conf.split("\n").map((l) => (l.startsWith("vars") ? l : l.split(" ").filter((_, i) => i !== 1).join(" ")));
+    return conf.split("\n").map((l) =>
+        l.startsWith("vars")
+            ? l
+            : l
+                  .split(" ")
+                  .filter((_, i) => i !== 1)
+                  .join(" "),
+    );
 }
 
 it("at least one POSIX shell is installed to test the scripts with", () => assert.ok(POSIX_SHELLS.length > 0));
@@ -86,7 +92,13 @@ for (const shell of POSIX_SHELLS) {
         it("rewrites every peer's address from its resolved hostname, its own line from POD_IP, and nothing else", () => {
             const before = nodesConf(OLD);
             fs.writeFileSync(confPath(), before);
-            writeHosts(hostsFile, { [name(1)]: "10.4.9.1", [name(2)]: "10.4.9.2", [name(3)]: "10.4.9.3", [name(4)]: "10.4.9.4", [name(5)]: "10.4.9.5" });
+            writeHosts(hostsFile, {
+                [name(1)]: "10.4.9.1",
+                [name(2)]: "10.4.9.2",
+                [name(3)]: "10.4.9.3",
+                [name(4)]: "10.4.9.4",
+                [name(5)]: "10.4.9.5",
+            });
 
             const r = runNodeStart(shell, env);
 
@@ -132,7 +144,13 @@ for (const shell of POSIX_SHELLS) {
         it("a peer whose name does not resolve keeps its last known IP; the map carries it for a line Redis left without address or hostname", () => {
             // First start: everything resolves, the map on the volume records every name's IP and node ID.
             fs.writeFileSync(confPath(), nodesConf(OLD));
-            writeHosts(hostsFile, { [name(1)]: "10.4.9.1", [name(2)]: "10.4.9.2", [name(3)]: "10.4.9.3", [name(4)]: "10.4.9.4", [name(5)]: "10.4.9.5" });
+            writeHosts(hostsFile, {
+                [name(1)]: "10.4.9.1",
+                [name(2)]: "10.4.9.2",
+                [name(3)]: "10.4.9.3",
+                [name(4)]: "10.4.9.4",
+                [name(5)]: "10.4.9.5",
+            });
             assert.strictEqual(runNodeStart(shell, env).status, 0);
             const map = fs.readFileSync(path.join(dataDir, "peer-ips.map"), "utf8");
             assert.match(map, new RegExp(`^${name(5).replace(/\./g, "\\.")} 10\\.4\\.9\\.5 ${ID.r5}$`, "m"));
@@ -169,7 +187,9 @@ for (const shell of POSIX_SHELLS) {
             const r = runNodeStart(shell, env);
 
             assert.strictEqual(r.status, 0, r.stderr);
-            const line = readConf().split("\n").find((l) => l.startsWith(ID.m1));
+            const line = readConf()
+                .split("\n")
+                .find((l) => l.startsWith(ID.m1));
             assert.strictEqual(line, `${ID.m1} 10.4.9.1:6379@16379,${name(1)} master - 0 1795588179854 3 connected 5461-10921`);
         });
 
@@ -250,7 +270,11 @@ for (const shell of POSIX_SHELLS) {
             ["REDIS_PASSWORD empty", { REDIS_PASSWORD: "" }, /REDIS_PASSWORD is empty/],
             ["REDIS_PASSWORD multi-line", { REDIS_PASSWORD: "a\nb" }, /REDIS_PASSWORD must be a single line/],
             ["data dir missing", { REDIS_DATA_DIR: "/nonexistent/data" }, /REDIS_DATA_DIR \/nonexistent\/data is not a directory/],
-            ["shared conf missing", { REDIS_SHARED_CONF: "/nonexistent/redis.conf" }, /REDIS_SHARED_CONF \/nonexistent\/redis\.conf is not readable/],
+            [
+                "shared conf missing",
+                { REDIS_SHARED_CONF: "/nonexistent/redis.conf" },
+                /REDIS_SHARED_CONF \/nonexistent\/redis\.conf is not readable/,
+            ],
         ];
         for (const [what, change, message] of badEnv) {
             it(`refuses to start with ${what}: clear message, nodes.conf untouched, command not run`, () => {
@@ -285,7 +309,9 @@ describe("node-start.sh and probe.sh are POSIX sh", () => {
     for (const file of ["node-start.sh", "probe.sh"]) {
         for (const shell of POSIX_SHELLS) {
             it(`${file} parses under ${shell.join(" ")} -n`, () => {
-                const r = spawnSync(shell[0], [...shell.slice(1), "-n", path.resolve(__dirname, "../../components/redis", file)], { encoding: "utf8" });
+                const r = spawnSync(shell[0], [...shell.slice(1), "-n", path.resolve(__dirname, "../../components/redis", file)], {
+                    encoding: "utf8",
+                });
                 assert.strictEqual(r.status, 0, r.stderr);
             });
         }

@@ -11,12 +11,19 @@ export const NODE_START_SCRIPT = path.resolve(__dirname, "../../components/redis
 /** A resolver for RESOLVE_CMD: prints the IPv4 of a name listed in `hostsFile` (`name ip` lines), fails otherwise. */
 export function writeResolver(dir: string, hostsFile: string): string {
     const file = path.join(dir, "resolve.sh");
-    fs.writeFileSync(file, `#!/bin/sh\nawk -v n="$1" '$1 == n { print $2; found = 1 } END { exit !found }' '${hostsFile}'\n`, { mode: 0o755 });
+    fs.writeFileSync(file, `#!/bin/sh\nawk -v n="$1" '$1 == n { print $2; found = 1 } END { exit !found }' '${hostsFile}'\n`, {
+        mode: 0o755,
+    });
     return file;
 }
 
 export function writeHosts(file: string, hosts: Record<string, string>): void {
-    fs.writeFileSync(file, Object.entries(hosts).map(([name, ip]) => `${name} ${ip}\n`).join(""));
+    fs.writeFileSync(
+        file,
+        Object.entries(hosts)
+            .map(([name, ip]) => `${name} ${ip}\n`)
+            .join(""),
+    );
 }
 
 export interface NodeStartRun {
@@ -26,7 +33,11 @@ export interface NodeStartRun {
 }
 
 /** Runs node-start.sh with `env` (nothing inherited but PATH) and `command` as what it execs. */
-export function runNodeStart(shell: readonly string[], env: Record<string, string>, command: string[] = ["sh", "-c", "echo exec-reached"]): NodeStartRun {
+export function runNodeStart(
+    shell: readonly string[],
+    env: Record<string, string>,
+    command: string[] = ["sh", "-c", "echo exec-reached"],
+): NodeStartRun {
     const r = spawnSync(shell[0], [...shell.slice(1), NODE_START_SCRIPT, ...command], {
         encoding: "utf8",
         env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
@@ -34,7 +45,6 @@ export function runNodeStart(shell: readonly string[], env: Record<string, strin
     });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-
 
 /**
  * POSIX shells to run the scripts under: dash (Debian's sh, as in the official Redis

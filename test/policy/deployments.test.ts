@@ -44,7 +44,10 @@ function programModules(): Map<string, string[]> {
     const visit = (file: string) => {
         if (modules.has(file)) return;
         const imports = runtimeImports(fs.readFileSync(file, "utf8"));
-        modules.set(file, imports.filter((i) => !i.startsWith(".")));
+        modules.set(
+            file,
+            imports.filter((i) => !i.startsWith(".")),
+        );
         for (const rel of imports.filter((i) => i.startsWith("."))) {
             const base = path.resolve(path.dirname(file), rel);
             const target = [`${base}.ts`, path.join(base, "index.ts"), base].find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
@@ -76,14 +79,21 @@ describe("Pulumi Deployments readiness", () => {
     });
 
     it("the GKE kubeconfig authenticates with gke-gcloud-auth-plugin, a tool of the executor image", async () => {
-        const run = await runProgram({ config: { "redis-cluster-gke:target": "gke", "gcp:project": "deploy-test", "gcp:region": "europe-west4" } });
+        const run = await runProgram({
+            config: { "redis-cluster-gke:target": "gke", "gcp:project": "deploy-test", "gcp:region": "europe-west4" },
+        });
         const providers = run.ofType("pulumi:providers:kubernetes");
         assert.equal(providers.length, 1);
-        const kubeconfig = parseYaml(String(providers[0].inputs.kubeconfig)) as { users: { user: { exec?: { command: string }; token?: string } }[] };
+        const kubeconfig = parseYaml(String(providers[0].inputs.kubeconfig)) as {
+            users: { user: { exec?: { command: string }; token?: string } }[];
+        };
         const commands = kubeconfig.users.map((u) => u.user.exec?.command);
         assert.deepEqual(commands, ["gke-gcloud-auth-plugin"]);
         assert.ok(commands.every((c) => c !== undefined && EXECUTOR_TOOLS.includes(c)));
-        assert.ok(kubeconfig.users.every((u) => u.user.token === undefined), "no token that would expire in state");
+        assert.ok(
+            kubeconfig.users.every((u) => u.user.token === undefined),
+            "no token that would expire in state",
+        );
     });
 
     describe("the formation provider against a fake Kubernetes API", () => {
@@ -162,9 +172,18 @@ describe("Pulumi Deployments readiness", () => {
             }
 
             assert.ok(failure, "formation cannot succeed when every exec is refused");
-            assert.ok(requests.some((r) => r.startsWith("GET /api/v1/namespaces/redis/pods")), `requests: ${requests.join(", ")}`);
-            assert.ok(execs.length > 0 && execs.every((u) => /^\/api\/v1\/namespaces\/redis\/pods\/redis-\d+\/exec\?/.test(u)), `execs: ${execs.join(", ")}`);
-            assert.ok(execs.some((u) => u.includes("command=redis-cli") || decodeURIComponent(u).includes("redis-cli")), "redis-cli runs inside the pod");
+            assert.ok(
+                requests.some((r) => r.startsWith("GET /api/v1/namespaces/redis/pods")),
+                `requests: ${requests.join(", ")}`,
+            );
+            assert.ok(
+                execs.length > 0 && execs.every((u) => /^\/api\/v1\/namespaces\/redis\/pods\/redis-\d+\/exec\?/.test(u)),
+                `execs: ${execs.join(", ")}`,
+            );
+            assert.ok(
+                execs.some((u) => u.includes("command=redis-cli") || decodeURIComponent(u).includes("redis-cli")),
+                "redis-cli runs inside the pod",
+            );
             assert.deepEqual(spawned, []);
             assert.ok(dialled.length > 0);
             assert.deepEqual([...new Set(dialled)], [`127.0.0.1:${apiPort}`], "connections other than the API server");
@@ -175,12 +194,20 @@ describe("Pulumi Deployments readiness", () => {
     describe("deploy/ examples", () => {
         interface EscEnvironment {
             values: {
-                gcp: { login: { "fn::open::gcp-login": { project: number; oidc: { workloadPoolId: string; providerId: string; serviceAccount: string } } } };
+                gcp: {
+                    login: {
+                        "fn::open::gcp-login": {
+                            project: number;
+                            oidc: { workloadPoolId: string; providerId: string; serviceAccount: string };
+                        };
+                    };
+                };
                 environmentVariables: Record<string, string>;
                 pulumiConfig: Record<string, string>;
             };
         }
-        const esc = () => parseYaml(fs.readFileSync(path.join(repoRoot, "deploy/esc/redis-cluster-gke-dev.yaml"), "utf8")) as EscEnvironment;
+        const esc = () =>
+            parseYaml(fs.readFileSync(path.join(repoRoot, "deploy/esc/redis-cluster-gke-dev.yaml"), "utf8")) as EscEnvironment;
 
         it("the ESC environment logs in to GCP by OIDC and feeds the program config it accepts", () => {
             const { values } = esc();
@@ -189,7 +216,8 @@ describe("Pulumi Deployments readiness", () => {
             assert.match(login.oidc.serviceAccount, /^[a-z][-a-z0-9]+@[-a-z0-9]+\.iam\.gserviceaccount\.com$/);
             assert.ok(login.oidc.workloadPoolId && login.oidc.providerId);
             // Every credential is the short-lived token from the login, never a literal.
-            for (const key of ["GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN"]) assert.equal(values.environmentVariables[key], "${gcp.login.accessToken}", key);
+            for (const key of ["GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN"])
+                assert.equal(values.environmentVariables[key], "${gcp.login.accessToken}", key);
             assert.equal(values.pulumiConfig["gcp:accessToken"], "${gcp.login.accessToken}");
             // The program's own validation accepts the config the environment provides (target gke).
             const { "gcp:accessToken": _token, ...programConfig } = values.pulumiConfig;
@@ -202,7 +230,11 @@ describe("Pulumi Deployments readiness", () => {
             const settings = JSON.parse(fs.readFileSync(path.join(repoRoot, "deploy/deployment-settings.json"), "utf8")) as {
                 sourceContext: { git: { branch: string; repoDir: string } };
                 gitHub: { previewPullRequests: boolean; deployCommits: boolean };
-                operationContext: { preRunCommands: string[]; environmentVariables: Record<string, string>; options: { skipInstallDependencies: boolean } };
+                operationContext: {
+                    preRunCommands: string[];
+                    environmentVariables: Record<string, string>;
+                    options: { skipInstallDependencies: boolean };
+                };
             };
             assert.equal(settings.gitHub.previewPullRequests, true);
             assert.equal(settings.gitHub.deployCommits, true);
@@ -211,7 +243,10 @@ describe("Pulumi Deployments readiness", () => {
             assert.equal((parseYaml(projectFile) as { name: string }).name, PROJECT);
             assert.equal(settings.operationContext.options.skipInstallDependencies, false, "Deployments runs npm install");
             assert.deepEqual(settings.operationContext.preRunCommands, []);
-            assert.deepEqual(Object.keys(settings.operationContext.environmentVariables).filter((k) => /KEY|SECRET|TOKEN|CREDENTIAL|PASSWORD/i.test(k)), []);
+            assert.deepEqual(
+                Object.keys(settings.operationContext.environmentVariables).filter((k) => /KEY|SECRET|TOKEN|CREDENTIAL|PASSWORD/i.test(k)),
+                [],
+            );
         });
     });
 });

@@ -22,7 +22,12 @@ export function redisStatefulSet(): IStatefulSet {
                 metadata: { labels },
                 spec: {
                     topologySpreadConstraints: [
-                        { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: labels } },
+                        {
+                            maxSkew: 1,
+                            topologyKey: "topology.kubernetes.io/zone",
+                            whenUnsatisfiable: "ScheduleAnyway",
+                            labelSelector: { matchLabels: labels },
+                        },
                     ],
                     containers: [
                         {
@@ -46,7 +51,9 @@ export function redisStatefulSet(): IStatefulSet {
                     volumes: [{ name: "conf", configMap: { name: "redis-conf" } }],
                 },
             },
-            volumeClaimTemplates: [{ metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } }],
+            volumeClaimTemplates: [
+                { metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } },
+            ],
         },
     };
 }
@@ -57,7 +64,14 @@ export function redisConfigMap(): IConfigMap {
         kind: "ConfigMap",
         metadata: { name: "redis-conf", namespace: ns },
         data: {
-            "redis.conf": ["port 6379", "cluster-enabled yes", "cluster-node-timeout 2000", "appendonly yes", "protected-mode yes", ""].join("\n"),
+            "redis.conf": [
+                "port 6379",
+                "cluster-enabled yes",
+                "cluster-node-timeout 2000",
+                "appendonly yes",
+                "protected-mode yes",
+                "",
+            ].join("\n"),
             "node-start.sh": [
                 "#!/bin/sh",
                 "# requirepass and masterauth come from the Secret, never from this ConfigMap",
@@ -69,7 +83,12 @@ export function redisConfigMap(): IConfigMap {
 }
 
 export function redisPdb(): IPodDisruptionBudget {
-    return { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "redis", namespace: ns }, spec: { maxUnavailable: 1, selector: { matchLabels: labels } } };
+    return {
+        apiVersion: "policy/v1",
+        kind: "PodDisruptionBudget",
+        metadata: { name: "redis", namespace: ns },
+        spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
+    };
 }
 
 export function redisNetworkPolicy(): INetworkPolicy {
@@ -93,7 +112,14 @@ export function redisHeadlessService(): IService {
         apiVersion: "v1",
         kind: "Service",
         metadata: { name: "redis-headless", namespace: ns },
-        spec: { clusterIP: "None", selector: labels, ports: [{ name: "client", port: 6379 }, { name: "bus", port: 16379 }] },
+        spec: {
+            clusterIP: "None",
+            selector: labels,
+            ports: [
+                { name: "client", port: 6379 },
+                { name: "bus", port: 16379 },
+            ],
+        },
     };
 }
 
@@ -105,13 +131,21 @@ export function appDeployment(): IDeployment {
         metadata: { name: "hit-counter", namespace: ns },
         spec: {
             selector: { matchLabels: appLabels },
-            template: { metadata: { labels: appLabels }, spec: { containers: [{ name: "app", image: "node:22.11.0-alpine", ports: [{ containerPort: 8080 }] }] } },
+            template: {
+                metadata: { labels: appLabels },
+                spec: { containers: [{ name: "app", image: "node:22.11.0-alpine", ports: [{ containerPort: 8080 }] }] },
+            },
         },
     };
 }
 
 export function appLoadBalancer(): IService {
-    return { apiVersion: "v1", kind: "Service", metadata: { name: "hit-counter", namespace: ns }, spec: { type: "LoadBalancer", selector: { app: "hit-counter" }, ports: [{ port: 80, targetPort: 8080 }] } };
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "hit-counter", namespace: ns },
+        spec: { type: "LoadBalancer", selector: { app: "hit-counter" }, ports: [{ port: 80, targetPort: 8080 }] },
+    };
 }
 
 export function gkeCluster(): GkeClusterProps {

@@ -91,14 +91,24 @@ async function invoke(
         if (e instanceof NotApplicable) {
             out.notApplicable.push({ policy: p.name, subject });
         } else if (e instanceof proxy.UnknownValueError) {
-            out.violations.push({ policy: p.name, level: "advisory", message: `can't run during preview: ${(e as Error).message}`, urn: defaultUrn });
+            out.violations.push({
+                policy: p.name,
+                level: "advisory",
+                message: `can't run during preview: ${(e as Error).message}`,
+                urn: defaultUrn,
+            });
         } else {
-            throw new Error(`policy ${p.name} threw on ${subject}: ${(e as Error).stack}`);
+            throw new Error(`policy ${p.name} threw on ${subject}: ${(e as Error).stack}`, { cause: e });
         }
     }
 }
 
-export async function runResourcePolicy(p: ResourceValidationPolicy, r: SubjectResource, config: PackConfig = {}, out: Outcome = emptyOutcome()): Promise<Outcome> {
+export async function runResourcePolicy(
+    p: ResourceValidationPolicy,
+    r: SubjectResource,
+    config: PackConfig = {},
+    out: Outcome = emptyOutcome(),
+): Promise<Outcome> {
     const level = levelOf(p, config);
     if (level === "disabled" || !p.validateResource) return out;
     const validations = Array.isArray(p.validateResource) ? p.validateResource : [p.validateResource];
@@ -125,7 +135,12 @@ export async function runResourcePolicy(p: ResourceValidationPolicy, r: SubjectR
     return out;
 }
 
-export async function runStackPolicy(p: StackValidationPolicy, resources: readonly SubjectResource[], config: PackConfig = {}, out: Outcome = emptyOutcome()): Promise<Outcome> {
+export async function runStackPolicy(
+    p: StackValidationPolicy,
+    resources: readonly SubjectResource[],
+    config: PackConfig = {},
+    out: Outcome = emptyOutcome(),
+): Promise<Outcome> {
     const level = levelOf(p, config);
     if (level === "disabled") return out;
     const policyResources: PolicyResource[] = resources.map((r) => ({

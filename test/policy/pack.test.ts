@@ -23,17 +23,23 @@ const { Struct } = require("google-protobuf/google/protobuf/struct_pb");
 const policyDir = path.resolve(__dirname, "../../policy");
 
 /** Calls a unary gRPC method of the generated client as a promise. */
-function unary<T>(client: Record<string, Function>, method: string, request: unknown): Promise<T> {
-    return new Promise((resolve, reject) => client[method](request, (err: Error | null, reply: T) => (err ? reject(err) : resolve(reply))));
+/** A unary method of a generated gRPC client: request, then a node-style callback. */
+type UnaryMethod = (request: unknown, callback: (err: Error | null, reply: unknown) => void) => void;
+
+function unary<T>(client: Record<string, UnaryMethod>, method: string, request: unknown): Promise<T> {
+    return new Promise((resolve, reject) => client[method](request, (err, reply) => (err ? reject(err) : resolve(reply as T))));
 }
 
 describe("policy pack: policy/index.ts served as the CLI runs it", function () {
     this.timeout(60_000);
     let pack: ChildProcess;
-    let client: Record<string, Function> & grpc.Client;
+    let client: Record<string, UnaryMethod> & grpc.Client;
 
     before(async () => {
-        pack = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "index.ts"], { cwd: policyDir, stdio: ["ignore", "pipe", "pipe"] });
+        pack = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "index.ts"], {
+            cwd: policyDir,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         let stderr = "";
         pack.stderr!.on("data", (d) => (stderr += d));
         const port = await new Promise<number>((resolve, reject) => {
@@ -54,7 +60,10 @@ describe("policy pack: policy/index.ts served as the CLI runs it", function () {
     });
 
     it("announces every policy with its enforcement level and config schema", async () => {
-        const info = await unary<{ getName(): string; getPoliciesList(): { getName(): string; getEnforcementlevel(): number; getConfigschema(): unknown }[] }>(client, "getAnalyzerInfo", new Empty());
+        const info = await unary<{
+            getName(): string;
+            getPoliciesList(): { getName(): string; getEnforcementlevel(): number; getConfigschema(): unknown }[];
+        }>(client, "getAnalyzerInfo", new Empty());
         assert.equal(info.getName(), "redis-cluster-gke");
         const served = info.getPoliciesList();
         const level = { advisory: analyzerProto.EnforcementLevel.ADVISORY, mandatory: analyzerProto.EnforcementLevel.MANDATORY };
@@ -81,16 +90,34 @@ describe("policy pack: policy/index.ts served as the CLI runs it", function () {
         request.setUrn(`urn:pulumi:test::redis-cluster-gke::${TYPES.statefulSet}::redis`);
         request.setProperties(Struct.fromJavaScript(bad));
         request.setOptions(new analyzerProto.AnalyzerResourceOptions());
-        const reply = await unary<{ getDiagnosticsList(): { getPolicyname(): string; getMessage(): string }[] }>(client, "analyze", request);
-        const fromServer = reply.getDiagnosticsList().map((d) => `${d.getPolicyname()}: ${d.getMessage()}`).sort();
+        const reply = await unary<{ getDiagnosticsList(): { getPolicyname(): string; getMessage(): string }[] }>(
+            client,
+            "analyze",
+            request,
+        );
+        const fromServer = reply
+            .getDiagnosticsList()
+            .map((d) => `${d.getPolicyname()}: ${d.getMessage()}`)
+            .sort();
 
         const out = emptyOutcome();
-        for (const p of policies) if (!("validateStack" in p)) await runResourcePolicy(p, { type: TYPES.statefulSet, name: "redis", props: bad as unknown as Record<string, unknown> }, {}, out);
+        for (const p of policies)
+            if (!("validateStack" in p))
+                await runResourcePolicy(
+                    p,
+                    { type: TYPES.statefulSet, name: "redis", props: bad as unknown as Record<string, unknown> },
+                    {},
+                    out,
+                );
         // The server prefixes each message with the policy's description.
         const description = (name: string) => policies.find((p) => p.name === name)!.description;
         const fromHarness = out.violations.map((v) => `${v.policy}: ${description(v.policy)}\n${v.message}`).sort();
 
         assert.deepEqual(fromServer, fromHarness);
-        assert.deepEqual([...new Set(fromServer.map((d) => d.split(":")[0]))].sort(), ["redis-image-pinned", "redis-password-from-secret", "redis-probes"]);
+        assert.deepEqual([...new Set(fromServer.map((d) => d.split(":")[0]))].sort(), [
+            "redis-image-pinned",
+            "redis-password-from-secret",
+            "redis-probes",
+        ]);
     });
 });

@@ -47,7 +47,13 @@ async function evaluate(run: ProgramRun, phase: Phase): Promise<Outcome> {
     for (const p of resourcePolicies) {
         for (const r of custom) await runResourcePolicy(p, { type: r.type, name: r.name, urn: r.urn, props: r.inputs }, {}, out);
     }
-    for (const p of stackPolicies) await runStackPolicy(p, custom.map((r) => asStackSubject(r, phase)), {}, out);
+    for (const p of stackPolicies)
+        await runStackPolicy(
+            p,
+            custom.map((r) => asStackSubject(r, phase)),
+            {},
+            out,
+        );
     return out;
 }
 
@@ -68,14 +74,24 @@ describe("policy pack: the project's own program under mocks", function () {
             });
 
             it("passes every mandatory policy, at preview and after the update", () => {
-                assert.deepEqual(out.violations.filter((v) => v.level === "mandatory"), []);
+                assert.deepEqual(
+                    out.violations.filter((v) => v.level === "mandatory"),
+                    [],
+                );
                 assert.deepEqual(afterUpdate.violations, []);
             });
 
             it("the Redis policies really looked at the Redis objects (not just found nothing to check)", () => {
                 const applied = (policy: string, type: string) =>
                     run.ofType(type).some((r) => !out.notApplicable.some((n) => n.policy === policy && n.subject === r.urn));
-                for (const policy of ["redis-password-from-secret", "redis-probes", "redis-spread", "redis-resources", "redis-cluster-size", "redis-version"]) {
+                for (const policy of [
+                    "redis-password-from-secret",
+                    "redis-probes",
+                    "redis-spread",
+                    "redis-resources",
+                    "redis-cluster-size",
+                    "redis-version",
+                ]) {
                     assert.ok(applied(policy, "kubernetes:apps/v1:StatefulSet"), policy);
                 }
                 for (const policy of ["redis-protected-mode", "redis-masterauth", "redis-node-timeout"]) {
@@ -98,7 +114,11 @@ describe("policy pack: the project's own program under mocks", function () {
 
             it("only the formation placement waits for apply (advisory at preview); nothing else is advisory", () => {
                 assert.deepEqual(violated(out, "advisory"), ["redis-formation-placement"]);
-                assert.ok(out.violations.filter((v) => v.level === "advisory").every((v) => /can't run during preview: .*placementOk/.test(v.message)));
+                assert.ok(
+                    out.violations
+                        .filter((v) => v.level === "advisory")
+                        .every((v) => /can't run during preview: .*placementOk/.test(v.message)),
+                );
             });
         });
     }

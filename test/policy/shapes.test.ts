@@ -73,8 +73,16 @@ describe("policy pack: shapes", () => {
         assert.equal(conf.get("appendonly"), "yes");
         assert.equal(conf.get("cluster-node-timeout"), "2000");
         assert.equal(conf.has("protected-mode"), false);
-        assert.equal(redisConfigOf({ apiVersion: "v1", kind: "ConfigMap", data: { "a.conf": "appendonly yes" } }), undefined, "not a cluster conf");
-        const shipped = redisConfigOf({ apiVersion: "v1", kind: "ConfigMap", data: { "redis.conf": "cluster-enabled yes", "start.sh": "echo masterauth" } });
+        assert.equal(
+            redisConfigOf({ apiVersion: "v1", kind: "ConfigMap", data: { "a.conf": "appendonly yes" } }),
+            undefined,
+            "not a cluster conf",
+        );
+        const shipped = redisConfigOf({
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            data: { "redis.conf": "cluster-enabled yes", "start.sh": "echo masterauth" },
+        });
         assert.equal(shipped?.confs.length, 1);
         assert.deepEqual(shipped?.scripts, ["echo masterauth"]);
     });
@@ -100,7 +108,10 @@ describe("policy pack: shapes", () => {
     });
 
     it("resolves NetworkPolicy ports: numbers, names, ranges, protocol, and no list = all", () => {
-        const named = new Map([["client", 6379], ["bus", 16379]]);
+        const named = new Map([
+            ["client", 6379],
+            ["bus", 16379],
+        ]);
         assert.equal(portsAllow(undefined, 16379, named), true);
         assert.equal(portsAllow([{ port: "bus" }], 16379, named), true);
         assert.equal(portsAllow([{ port: "client" }], 16379, named), false);
@@ -110,7 +121,11 @@ describe("policy pack: shapes", () => {
     });
 
     it("computes the disruptions a PDB allows, rounding percentages up like Kubernetes", () => {
-        const pdb = (spec: IPodDisruptionBudget["spec"]): IPodDisruptionBudget => ({ apiVersion: "policy/v1", kind: "PodDisruptionBudget", spec });
+        const pdb = (spec: IPodDisruptionBudget["spec"]): IPodDisruptionBudget => ({
+            apiVersion: "policy/v1",
+            kind: "PodDisruptionBudget",
+            spec,
+        });
         assert.equal(pdbAllowedDisruptions(pdb({ maxUnavailable: 1 }), 6), 1);
         assert.equal(pdbAllowedDisruptions(pdb({ maxUnavailable: "20%" }), 6), 2);
         assert.equal(pdbAllowedDisruptions(pdb({ minAvailable: 5 }), 6), 1);

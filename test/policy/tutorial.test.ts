@@ -20,7 +20,9 @@ export function tutorialManifests(markdown: string): SubjectResource[] {
             .map((d) => d.toJS() as Record<string, unknown> | null)
             .filter((o): o is Record<string, unknown> => o !== null && typeof o.kind === "string")
             .map((o) => {
-                const [group, version] = String(o.apiVersion).includes("/") ? String(o.apiVersion).split("/") : ["core", String(o.apiVersion)];
+                const [group, version] = String(o.apiVersion).includes("/")
+                    ? String(o.apiVersion).split("/")
+                    : ["core", String(o.apiVersion)];
                 const name = (o.metadata as { name: string }).name;
                 return { type: `kubernetes:${group}/${version}:${o.kind}`, name: `${o.kind}-${name}`, props: o };
             }),
@@ -65,7 +67,10 @@ describe("policy pack: the tutorial's original manifests", () => {
         const passed = policies.map((p) => p.name).filter((n) => !violated(out).includes(n));
         for (const n of ["redis-cluster-size", "redis-persistence", "redis-image-pinned", "redis-no-external-service"]) {
             assert.ok(passed.includes(n), `${n} should pass the tutorial`);
-            assert.ok(!out.notApplicable.some((x) => x.policy === n && x.subject === statefulSetUrn), `${n} must have looked at the StatefulSet`);
+            assert.ok(
+                !out.notApplicable.some((x) => x.policy === n && x.subject === statefulSetUrn),
+                `${n} must have looked at the StatefulSet`,
+            );
         }
     });
 });

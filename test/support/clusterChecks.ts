@@ -6,7 +6,10 @@ import { Transport } from "../../components/formation/transport";
 
 /** `redis-cli --cluster check` from `address`: its whole output. */
 export function redisCliCheck(address: string, password: string): string {
-    const r = spawnSync("redis-cli", ["--cluster", "check", address], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: password } });
+    const r = spawnSync("redis-cli", ["--cluster", "check", address], {
+        encoding: "utf8",
+        env: { ...process.env, REDISCLI_AUTH: password },
+    });
     return r.stdout + r.stderr;
 }
 

@@ -51,7 +51,7 @@ function writeRedisCliShim(dir: string): void {
         "# -h 127.0.0.1 (the pod's own Redis) becomes the pod's address; everything else passes through.",
         "n=$#; i=0; prev=",
         'while [ "$i" -lt "$n" ]; do',
-        '  a=$1; shift',
+        "  a=$1; shift",
         '  if [ "$prev" = "-h" ] && [ "$a" = "127.0.0.1" ]; then a=$POD_ADDRESS; fi',
         '  set -- "$@" "$a"; prev=$a; i=$((i + 1))',
         "done",
@@ -128,7 +128,9 @@ export class FakeKubeApi {
             }));
             res.end(JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata: {}, items }));
         } else if (req.method === "GET" && url.pathname === "/api/v1/nodes") {
-            const items = this.nodes.map((n) => ({ metadata: { name: n.name, labels: n.zone ? { "topology.kubernetes.io/zone": n.zone } : {} } }));
+            const items = this.nodes.map((n) => ({
+                metadata: { name: n.name, labels: n.zone ? { "topology.kubernetes.io/zone": n.zone } : {} },
+            }));
             res.end(JSON.stringify({ kind: "NodeList", apiVersion: "v1", metadata: {}, items }));
         } else {
             res.statusCode = 404;
@@ -140,13 +142,19 @@ export class FakeKubeApi {
         const url = new URL(rawUrl, "http://api");
         const match = new RegExp(`^/api/v1/namespaces/${this.namespace}/pods/([^/]+)/exec$`).exec(url.pathname);
         if (!match) return undefined;
-        const exec = { pod: match[1], container: url.searchParams.get("container") ?? "", command: url.searchParams.getAll("command"), url: rawUrl };
+        const exec = {
+            pod: match[1],
+            container: url.searchParams.get("container") ?? "",
+            command: url.searchParams.getAll("command"),
+            url: rawUrl,
+        };
         this.execs.push(exec);
         return exec;
     }
 
     private runExec(ws: WebSocket, exec: RecordedExec): void {
-        const frame = (channel: number, data: Buffer | string) => ws.send(Buffer.concat([Buffer.from([channel]), Buffer.isBuffer(data) ? data : Buffer.from(data)]));
+        const frame = (channel: number, data: Buffer | string) =>
+            ws.send(Buffer.concat([Buffer.from([channel]), Buffer.isBuffer(data) ? data : Buffer.from(data)]));
         const finish = (status: object) => {
             frame(STATUS, JSON.stringify({ metadata: {}, ...status }));
             ws.close(1000);

@@ -13,6 +13,8 @@
  * By default the program is the project's own (`composeStack(loadSettings(), …)`, exactly what
  * index.ts runs); pass `program` to evaluate something else, e.g. a single component.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the inputs and state of arbitrary resources have no type
+   of their own (Pulumi's MockResourceArgs.inputs is `any`); tests read them by path. */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, loadSettings } from "../../components/config";
@@ -80,7 +82,9 @@ function mockedState(args: pulumi.runtime.MockResourceArgs): Record<string, any>
     const inputs = args.inputs as Record<string, any>;
     switch (args.type) {
         case "random:index/randomPassword:RandomPassword": {
-            const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + (inputs.special ? (inputs.overrideSpecial ?? "!@#$%&*") : "");
+            const alphabet =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" +
+                (inputs.special ? (inputs.overrideSpecial ?? "!@#$%&*") : "");
             const length = Number(inputs.length ?? 16);
             const result = Array.from(crypto.randomBytes(length), (b) => alphabet[b % alphabet.length]).join("");
             return { ...inputs, result, bcryptHash: "mock-bcrypt" };
@@ -102,7 +106,11 @@ function mockedState(args: pulumi.runtime.MockResourceArgs): Record<string, any>
         case "pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation": {
             // What a formation of a healthy cluster reports: seeds are the pods' stable DNS names.
             const pods = Number(inputs.masters) * (1 + Number(inputs.replicasPerMaster));
-            const seeds = Array.from({ length: pods }, (_, i) => `${inputs.statefulSetName}-${i}.${inputs.headlessServiceName}.${inputs.namespace}.svc.cluster.local:${inputs.port ?? 6379}`);
+            const seeds = Array.from(
+                { length: pods },
+                (_, i) =>
+                    `${inputs.statefulSetName}-${i}.${inputs.headlessServiceName}.${inputs.namespace}.svc.cluster.local:${inputs.port ?? 6379}`,
+            );
             return { ...inputs, seeds, shards: [], placementOk: true, placementWarnings: [], clusterState: "ok" };
         }
         default:
@@ -146,7 +154,10 @@ interface Construction {
 
 /** Raised when the program fails; carries what was registered (besides the stack) before the failure. */
 export class ProgramFailure extends Error {
-    constructor(readonly cause: unknown, readonly registered: readonly string[]) {
+    constructor(
+        readonly cause: unknown,
+        readonly registered: readonly string[],
+    ) {
         super(`program failed after registering [${registered.join(", ")}]: ${cause instanceof Error ? cause.message : String(cause)}`);
         this.name = "ProgramFailure";
     }
@@ -200,13 +211,16 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
         return {};
     });
     if (failure) {
-        throw new ProgramFailure(failure.error, registered.filter((r) => r.args.type !== "pulumi:pulumi:Stack").map((r) => `${r.args.type}::${r.args.name}`));
+        throw new ProgramFailure(
+            failure.error,
+            registered.filter((r) => r.args.type !== "pulumi:pulumi:Stack").map((r) => `${r.args.type}::${r.args.name}`),
+        );
     }
 
     // Registration is asynchronous: wait until every constructed resource has its URN, including any
     // constructed meanwhile (inside applies).
     const urnOf = new Map<pulumi.Resource, string>();
-    for (let seen = -1; seen !== constructions.length; ) {
+    for (let seen = -1; seen !== constructions.length;) {
         seen = constructions.length;
         await Promise.all(constructions.map(async (c) => urnOf.set(c.resource, await promiseOf(c.resource.urn))));
     }
@@ -222,7 +236,7 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
     const typeNameToUrn = new Map<string, string>();
     for (const c of constructions) {
         const urn = urnOf.get(c.resource)!;
-        parentByUrn.set(urn, c.parent ? urnOf.get(c.parent) ?? (await promiseOf(c.parent.urn)) : stackUrn);
+        parentByUrn.set(urn, c.parent ? (urnOf.get(c.parent) ?? (await promiseOf(c.parent.urn))) : stackUrn);
         dependsOnByUrn.set(urn, await Promise.all(c.dependsOn.map((d) => promiseOf(d.urn))));
         const key = typeAndNameOfUrn(urn);
         if (typeNameToUrn.has(key)) throw new Error(`two resources share type and name ${key}; give children distinct names`);
@@ -255,7 +269,10 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
         ofType: (type) => resources.filter((r) => r.type === type),
         one(type, name) {
             const matches = resources.filter((r) => r.type === type && (name === undefined || r.name === name));
-            if (matches.length !== 1) throw new Error(`expected exactly one ${type}${name ? ` named ${name}` : ""}, found ${matches.length}: ${matches.map((m) => m.name).join(", ")}`);
+            if (matches.length !== 1)
+                throw new Error(
+                    `expected exactly one ${type}${name ? ` named ${name}` : ""}, found ${matches.length}: ${matches.map((m) => m.name).join(", ")}`,
+                );
             return matches[0];
         },
         byUrn(urn) {
@@ -276,5 +293,10 @@ function typeAndNameOfUrn(urn: string): string {
 
 /** The resolved value of an Output (mocks never leave values unknown outside preview). */
 function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
-    return new Promise((resolve) => output.apply((v) => { resolve(v); return v; }));
+    return new Promise((resolve) =>
+        output.apply((v) => {
+            resolve(v);
+            return v;
+        }),
+    );
 }

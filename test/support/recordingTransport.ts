@@ -43,7 +43,10 @@ export class RecordingTransport implements Transport {
 }
 
 /** A predicate that is true on the n-th command (1-based) for which `match` is true. */
-export function nth(n: number, match: (target: string, args: readonly string[]) => boolean): (target: string, args: readonly string[]) => boolean {
+export function nth(
+    n: number,
+    match: (target: string, args: readonly string[]) => boolean,
+): (target: string, args: readonly string[]) => boolean {
     let seen = 0;
     return (target, args) => match(target, args) && ++seen === n;
 }

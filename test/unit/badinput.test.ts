@@ -68,7 +68,10 @@ function configError(raw: RawConfig): ConfigError {
 describe("bad input: stack config (components/config.ts parseSettings)", () => {
     it("every documented key has a bad-value case here", () => {
         const covered = new Set(BAD_CONFIG.map(([k]) => k));
-        assert.deepStrictEqual(Object.keys(CONFIG_KEYS).filter((k) => !covered.has(k)), []);
+        assert.deepStrictEqual(
+            Object.keys(CONFIG_KEYS).filter((k) => !covered.has(k)),
+            [],
+        );
     });
 
     for (const [key, value, says, base] of BAD_CONFIG) {
@@ -77,7 +80,8 @@ describe("bad input: stack config (components/config.ts parseSettings)", () => {
             const line = e.message.split("\n").find((l) => l.includes(`- ${key}:`));
             assert.ok(line, `no line names ${key}:\n${e.message}`);
             assert.match(line, says);
-            if (key === "redis:password" || key.endsWith(":kubeconfig")) assert.ok(!e.message.includes(value), "the secret value is echoed");
+            if (key === "redis:password" || key.endsWith(":kubeconfig"))
+                assert.ok(!e.message.includes(value), "the secret value is echoed");
         });
     }
 
@@ -129,16 +133,34 @@ describe("bad input: the formation provider's check (components/formation/provid
         it(`${field} = ${JSON.stringify(value) ?? "undefined"} is refused, naming the field`, async () => {
             const result = await formationProvider.check!(undefined as never, { ...VALID_FORMATION, [field]: value });
             assert.strictEqual(result.inputs, undefined, "check must not hand back inputs it refuses");
-            assert.deepStrictEqual(result.failures?.map((f) => f.property), [field]);
+            assert.deepStrictEqual(
+                result.failures?.map((f) => f.property),
+                [field],
+            );
             assert.match(result.failures![0].reason, says);
         });
     }
 
     it("fewer replicas per master (1 -> 0) is refused like fewer masters: the StatefulSet would delete pods that may be masters", async () => {
-        const result = await formationProvider.check!({ ...VALID_FORMATION, replicasPerMaster: 1 }, { ...VALID_FORMATION, replicasPerMaster: 0 });
-        assert.deepStrictEqual(result.failures?.map((f) => f.property), ["replicasPerMaster"]);
-        assert.match(result.failures![0].reason, /replicasPerMaster: reducing replicas from 1 to 0 per master is not supported .*keep replicasPerMaster at 1 or more/);
-        await assert.rejects(formationProvider.update!("id", { ...VALID_FORMATION, replicasPerMaster: 1 } as never, { ...VALID_FORMATION, replicasPerMaster: 0 }), /replicasPerMaster: reducing replicas from 1 to 0/);
+        const result = await formationProvider.check!(
+            { ...VALID_FORMATION, replicasPerMaster: 1 },
+            { ...VALID_FORMATION, replicasPerMaster: 0 },
+        );
+        assert.deepStrictEqual(
+            result.failures?.map((f) => f.property),
+            ["replicasPerMaster"],
+        );
+        assert.match(
+            result.failures![0].reason,
+            /replicasPerMaster: reducing replicas from 1 to 0 per master is not supported .*keep replicasPerMaster at 1 or more/,
+        );
+        await assert.rejects(
+            formationProvider.update!("id", { ...VALID_FORMATION, replicasPerMaster: 1 } as never, {
+                ...VALID_FORMATION,
+                replicasPerMaster: 0,
+            }),
+            /replicasPerMaster: reducing replicas from 1 to 0/,
+        );
     });
 
     it("every problem is reported at once", () => {
@@ -164,11 +186,14 @@ describe("bad input: local CLI flags (scripts/local.ts parseArgs)", () => {
     ];
     for (const [argv, says] of cases) {
         it(`${JSON.stringify(argv)} is refused, naming the flag and what is allowed`, () => {
-            assert.throws(() => parseArgs(argv), (e: Error) => {
-                assert.ok(e instanceof UsageError, String(e));
-                assert.match(e.message, says);
-                return true;
-            });
+            assert.throws(
+                () => parseArgs(argv),
+                (e: Error) => {
+                    assert.ok(e instanceof UsageError, String(e));
+                    assert.match(e.message, says);
+                    return true;
+                },
+            );
         });
     }
 });
@@ -191,11 +216,14 @@ describe("bad input: the app's environment (app/config.ts parseServerConfig)", (
     ];
     for (const [change, says] of cases) {
         it(`${JSON.stringify(change)} is refused, naming the variable and what is allowed`, () => {
-            assert.throws(() => parseServerConfig({ ...base, ...change }), (e: Error) => {
-                assert.ok(e instanceof ServerConfigError, String(e));
-                assert.match(e.message, says);
-                return true;
-            });
+            assert.throws(
+                () => parseServerConfig({ ...base, ...change }),
+                (e: Error) => {
+                    assert.ok(e instanceof ServerConfigError, String(e));
+                    assert.match(e.message, says);
+                    return true;
+                },
+            );
         });
     }
 });

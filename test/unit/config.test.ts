@@ -16,7 +16,10 @@ import {
 } from "../../components/config";
 
 const GKE: RawConfig = { "gcp:project": "acme-redis", "gcp:region": "europe-west1" };
-const EXISTING: RawConfig = { "redis-cluster-gke:target": "existing", "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n" };
+const EXISTING: RawConfig = {
+    "redis-cluster-gke:target": "existing",
+    "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
+};
 
 /** Asserts that parsing fails with a ConfigError whose message contains every fragment. */
 function refuses(raw: RawConfig, ...fragments: string[]): void {
@@ -35,7 +38,14 @@ describe("config: parseSettings", () => {
         const s = parseSettings(GKE);
         assert.equal(s.target, "gke");
         assert.equal(s.namespace, "redis");
-        assert.deepEqual(s.gke, { project: "acme-redis", region: "europe-west1", nodesPerZone: 1, machineType: "e2-standard-2", releaseChannel: "REGULAR", diskSizeGb: 50 });
+        assert.deepEqual(s.gke, {
+            project: "acme-redis",
+            region: "europe-west1",
+            nodesPerZone: 1,
+            machineType: "e2-standard-2",
+            releaseChannel: "REGULAR",
+            diskSizeGb: 50,
+        });
         assert.equal(s.kubeconfig, undefined);
         assert.equal(s.redis.masters, 3);
         assert.equal(s.redis.replicasPerMaster, 1);
@@ -90,13 +100,18 @@ describe("config: parseSettings", () => {
         assert.equal(s.redis.storageClass, "premium-rwo");
         assert.deepEqual(s.redis.resources, { requests: { cpu: "250m", memory: "1Gi" }, limits: { cpu: "2", memory: "2Gi" } });
         assert.equal(s.redis.password, "correct-horse-battery-staple");
-        assert.deepEqual(s.app, { replicas: 3, serviceType: "ClusterIP", image: "ghcr.io/acme/hit-counter:1.0.0", nodeImage: "node:20.18.0-alpine3.20" });
+        assert.deepEqual(s.app, {
+            replicas: 3,
+            serviceType: "ClusterIP",
+            image: "ghcr.io/acme/hit-counter:1.0.0",
+            nodeImage: "node:20.18.0-alpine3.20",
+        });
         // The documented key list is the parser's key list.
         assert.equal(Object.keys(CONFIG_KEYS).length, 27);
     });
 
     it("refuses fewer than 3 masters, naming the key and the allowed range", () => {
-        refuses({ ...GKE, "redis:masters": "2" }, "redis:masters", "\"2\"", "from 3 to");
+        refuses({ ...GKE, "redis:masters": "2" }, "redis:masters", '"2"', "from 3 to");
     });
 
     it("refuses negative, fractional and non-numeric counts", () => {
@@ -117,7 +132,7 @@ describe("config: parseSettings", () => {
     });
 
     it("refuses an unknown target and lists the allowed ones", () => {
-        refuses({ ...GKE, "redis-cluster-gke:target": "eks" }, "redis-cluster-gke:target", "\"eks\"", "gke, existing");
+        refuses({ ...GKE, "redis-cluster-gke:target": "eks" }, "redis-cluster-gke:target", '"eks"', "gke, existing");
     });
 
     it("refuses target existing without a kubeconfig, and a kubeconfig with target gke", () => {
@@ -141,11 +156,14 @@ describe("config: parseSettings", () => {
     });
 
     it("refuses a weak password without echoing it", () => {
-        assert.throws(() => parseSettings({ ...GKE, "redis:password": "hunter2" }), (err: Error) => {
-            assert.match(err.message, /redis:password: use at least 16/);
-            assert.ok(!err.message.includes("hunter2"));
-            return true;
-        });
+        assert.throws(
+            () => parseSettings({ ...GKE, "redis:password": "hunter2" }),
+            (err: Error) => {
+                assert.match(err.message, /redis:password: use at least 16/);
+                assert.ok(!err.message.includes("hunter2"));
+                return true;
+            },
+        );
     });
 
     it("refuses a namespace that is not a DNS label", () => {
@@ -159,7 +177,12 @@ describe("config: parseSettings", () => {
     });
 
     it("reports every problem in one error", () => {
-        refuses({ "redis-cluster-gke:target": "existing", "redis:masters": "1", "redis:storageSize": "big" }, "kubeconfig", "redis:masters", "redis:storageSize");
+        refuses(
+            { "redis-cluster-gke:target": "existing", "redis:masters": "1", "redis:storageSize": "big" },
+            "kubeconfig",
+            "redis:masters",
+            "redis:storageSize",
+        );
     });
 });
 

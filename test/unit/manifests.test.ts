@@ -84,7 +84,9 @@ describe("manifests: StatefulSet", () => {
         assert.equal(env.REDIS_DATA_DIR, "/data");
         // $(VAR) expansion only sees variables defined earlier in the list.
         const names = redis.env.map((e: Plain) => e.name);
-        assert.ok(names.indexOf("POD_NAME") < names.indexOf("POD_HOSTNAME") && names.indexOf("POD_NAMESPACE") < names.indexOf("POD_HOSTNAME"));
+        assert.ok(
+            names.indexOf("POD_NAME") < names.indexOf("POD_HOSTNAME") && names.indexOf("POD_NAMESPACE") < names.indexOf("POD_HOSTNAME"),
+        );
     });
 
     it("mounts data, the shared conf and scripts read-only, and a writable runtime dir", () => {
@@ -107,7 +109,10 @@ describe("manifests: StatefulSet", () => {
     });
 
     it("spreads pods over zones and nodes", () => {
-        assert.deepEqual(pod.topologySpreadConstraints.map((t: Plain) => t.topologyKey), ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
+        assert.deepEqual(
+            pod.topologySpreadConstraints.map((t: Plain) => t.topologyKey),
+            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"],
+        );
     });
 
     it("has a startup probe so liveness does not kill a node loading a large AOF", () => {
@@ -121,13 +126,19 @@ describe("manifests: StatefulSet", () => {
         assert.equal(exporter.ports[0].containerPort, 9121);
         assert.ok(exporter.env.some((e: Plain) => e.name === "REDIS_PASSWORD" && e.valueFrom.secretKeyRef.name === "redis-auth"));
         const without = render({ "redis:exporter": "false" }).statefulSet.spec.template.spec.containers;
-        assert.deepEqual(without.map((c: Plain) => c.name), ["redis"]);
+        assert.deepEqual(
+            without.map((c: Plain) => c.name),
+            ["redis"],
+        );
     });
 
     it("keeps PVCs when scaled in or deleted, and honours the storage class", () => {
         assert.deepEqual(sts.spec.persistentVolumeClaimRetentionPolicy, { whenDeleted: "Retain", whenScaled: "Retain" });
         assert.equal(sts.spec.volumeClaimTemplates[0].spec.storageClassName, undefined);
-        assert.equal(render({ "redis:storageClass": "premium-rwo" }).statefulSet.spec.volumeClaimTemplates[0].spec.storageClassName, "premium-rwo");
+        assert.equal(
+            render({ "redis:storageClass": "premium-rwo" }).statefulSet.spec.volumeClaimTemplates[0].spec.storageClassName,
+            "premium-rwo",
+        );
     });
 });
 
@@ -137,12 +148,18 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
     it("headless Service publishes not-ready pods (peers resolve each other while forming or recovering)", () => {
         assert.equal(m.headlessService.spec.clusterIP, "None");
         assert.equal(m.headlessService.spec.publishNotReadyAddresses, true);
-        assert.deepEqual(m.headlessService.spec.ports.map((p: Plain) => p.port), [6379, 16379]);
+        assert.deepEqual(
+            m.headlessService.spec.ports.map((p: Plain) => p.port),
+            [6379, 16379],
+        );
     });
 
     it("client Service is ClusterIP on 6379 only", () => {
         assert.equal(m.clientService.spec.type, "ClusterIP");
-        assert.deepEqual(m.clientService.spec.ports.map((p: Plain) => p.port), [6379]);
+        assert.deepEqual(
+            m.clientService.spec.ports.map((p: Plain) => p.port),
+            [6379],
+        );
     });
 
     it("PDB allows one Redis pod down at a time", () => {
@@ -154,16 +171,28 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
         const [peers, app, metrics] = m.networkPolicy.spec.ingress;
         assert.deepEqual(m.networkPolicy.spec.podSelector.matchLabels, m.statefulSet.spec.selector.matchLabels);
         assert.deepEqual(peers.from[0].podSelector.matchLabels, m.statefulSet.spec.selector.matchLabels);
-        assert.deepEqual(peers.ports.map((p: Plain) => p.port), [6379, 16379]);
+        assert.deepEqual(
+            peers.ports.map((p: Plain) => p.port),
+            [6379, 16379],
+        );
         assert.deepEqual(app.from[0].podSelector.matchLabels, hitCounterPodLabels("hit-counter"));
-        assert.deepEqual(app.ports.map((p: Plain) => p.port), [6379]);
-        assert.deepEqual(metrics.ports.map((p: Plain) => p.port), [9121]);
+        assert.deepEqual(
+            app.ports.map((p: Plain) => p.port),
+            [6379],
+        );
+        assert.deepEqual(
+            metrics.ports.map((p: Plain) => p.port),
+            [9121],
+        );
         assert.equal(render({ "redis:exporter": "false" }).networkPolicy.spec.ingress.length, 2);
     });
 
     it("seeds are the pods' stable DNS names", () => {
         const o = options({ "redis-cluster-gke:namespace": "cache", "redis:masters": "3", "redis:replicasPerMaster": "0" });
-        assert.deepEqual(seedEndpoints(o), [0, 1, 2].map((i) => `redis-${i}.redis-headless.cache.svc.cluster.local:6379`));
+        assert.deepEqual(
+            seedEndpoints(o),
+            [0, 1, 2].map((i) => `redis-${i}.redis-headless.cache.svc.cluster.local:6379`),
+        );
         assert.equal(podHostname(o, 4), "redis-4.redis-headless.cache.svc.cluster.local");
     });
 });
@@ -171,7 +200,15 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
 describe("hit-counter manifests", () => {
     it("env per the server contract; plain inputs stay plain for YAML", () => {
         const s = parseWorkloadSettings({});
-        const d = renderDeployment({ name: "hit-counter", namespace: "redis", app: s.app, redisSeeds: ["a:6379", "b:6379"], passwordSecretName: "redis-auth", serverSource: "console.log(1)", replicasPerMaster: 1 }) as Plain;
+        const d = renderDeployment({
+            name: "hit-counter",
+            namespace: "redis",
+            app: s.app,
+            redisSeeds: ["a:6379", "b:6379"],
+            passwordSecretName: "redis-auth",
+            serverSource: "console.log(1)",
+            replicasPerMaster: 1,
+        }) as Plain;
         const env = Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Plain) => [e.name, e.value ?? e.valueFrom]));
         assert.equal(env.REDIS_NODES, "a:6379,b:6379");
         assert.equal(env.REDIS_TLS, "false");
@@ -183,7 +220,10 @@ describe("hit-counter manifests", () => {
         assert.equal(c.livenessProbe.httpGet.path, "/healthz");
         assert.equal(d.spec.template.metadata.annotations["prometheus.io/path"], "/metrics");
         assert.match(d.spec.template.metadata.annotations["redis-cluster-gke/server-sha256"], /^[0-9a-f]{64}$/);
-        assert.equal(mapInput(3, (n) => n + 1), 4);
+        assert.equal(
+            mapInput(3, (n) => n + 1),
+            4,
+        );
         assert.deepEqual(d.spec.template.spec.containers[0].lifecycle.preStop.exec.command, ["sleep", "5"]);
         assert.ok(d.spec.template.spec.terminationGracePeriodSeconds > 5);
     });
@@ -191,7 +231,15 @@ describe("hit-counter manifests", () => {
     it("waits for a replica only where the cluster has replicas (replicasPerMaster 0 would refuse every hit)", () => {
         const s = parseWorkloadSettings({});
         const envOf = (replicasPerMaster: number) => {
-            const d = renderDeployment({ name: "hit-counter", namespace: "redis", app: s.app, redisSeeds: ["a:6379"], passwordSecretName: "redis-auth", serverSource: "x", replicasPerMaster }) as Plain;
+            const d = renderDeployment({
+                name: "hit-counter",
+                namespace: "redis",
+                app: s.app,
+                redisSeeds: ["a:6379"],
+                passwordSecretName: "redis-auth",
+                serverSource: "x",
+                replicasPerMaster,
+            }) as Plain;
             return Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Plain) => [e.name, e.value ?? e.valueFrom]));
         };
         assert.equal(envOf(0).WAIT_REPLICAS, "0");

@@ -1,3 +1,4 @@
+import * as querystring from "querystring";
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -23,11 +24,14 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
         it("passes every argument as a positional parameter and takes the password from the pod's env", () => {
             const cmd = buildExecCommand(["CLUSTER", "MEET", "10.0.0.2", "6379"]);
             assert.deepStrictEqual(cmd.slice(0, 2), ["sh", "-c"]);
-            assert.match(cmd[2], /^export REDISCLI_AUTH="\$REDIS_PASSWORD"; exec redis-cli --no-auth-warning -e -h 127\.0\.0\.1 -p 6379 "\$\{1\}" "\$\{2\}" "\$\{3\}" "\$\{4\}"$/);
+            assert.match(
+                cmd[2],
+                /^export REDISCLI_AUTH="\$REDIS_PASSWORD"; exec redis-cli --no-auth-warning -e -h 127\.0\.0\.1 -p 6379 "\$\{1\}" "\$\{2\}" "\$\{3\}" "\$\{4\}"$/,
+            );
             assert.deepStrictEqual(cmd.slice(3), ["redis-cli", "CLUSTER", "MEET", "10.0.0.2", "6379"]);
         });
 
-        it("PASSWORD_ARG becomes \"$REDIS_PASSWORD\" in the script and never an argument", () => {
+        it('PASSWORD_ARG becomes "$REDIS_PASSWORD" in the script and never an argument', () => {
             const cmd = buildExecCommand(["MIGRATE", "10.0.0.3", "6379", "", "0", "5000", "AUTH", PASSWORD_ARG, "KEYS", "a b", "c"]);
             assert.ok(!cmd.includes(PASSWORD_ARG));
             assert.match(cmd[2], /"\$\{7\}" "\$REDIS_PASSWORD" "\$\{8\}"/);
@@ -36,7 +40,10 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
         it("runs as built: a real sh receives the arguments intact (quotes, spaces, $, empty)", () => {
             // Replace redis-cli with printf to see exactly what the pod's redis-cli would get.
             const cmd = buildExecCommand(["SET", "k y", `"$HOME'\``, ""]);
-            const script = cmd[2].replace("exec redis-cli --no-auth-warning -e -h 127.0.0.1 -p 6379", `exec sh -c 'printf "[%s]" "$REDISCLI_AUTH" "$@"' redis-cli`);
+            const script = cmd[2].replace(
+                "exec redis-cli --no-auth-warning -e -h 127.0.0.1 -p 6379",
+                `exec sh -c 'printf "[%s]" "$REDISCLI_AUTH" "$@"' redis-cli`,
+            );
             const r = spawnSync(cmd[0], [cmd[1], script, ...cmd.slice(3)], { encoding: "utf8", env: { REDIS_PASSWORD: "s3 cr$t" } });
             assert.strictEqual(r.stdout, `[s3 cr$t][SET][k y]["$HOME'\`][]`);
         });
@@ -52,7 +59,10 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
                     '#!/bin/sh\nshift 6 # --no-auth-warning -e -h 127.0.0.1 -p 6379\nprintf "%s|" "$REDISCLI_AUTH" "$@"; echo\nfor a; do [ "$a" = FAIL ] && exit 1; done; exit 0\n',
                     { mode: 0o755 },
                 );
-                const r = spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", env: { PATH: `${dir}:/usr/bin:/bin`, REDIS_PASSWORD: "pw" } });
+                const r = spawnSync(cmd[0], cmd.slice(1), {
+                    encoding: "utf8",
+                    env: { PATH: `${dir}:/usr/bin:/bin`, REDIS_PASSWORD: "pw" },
+                });
                 return { status: r.status, stdout: r.stdout };
             } finally {
                 fs.rmSync(dir, { recursive: true, force: true });
@@ -60,7 +70,12 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
         }
 
         it("runs every command in one shell, each with its own arguments", () => {
-            const r = runWithFakeCli(buildExecScript([["CLUSTER", "MEET", "10.0.0.2", "6379"], ["CLUSTER", "MEET", "10.0.0.3", "6379"]]));
+            const r = runWithFakeCli(
+                buildExecScript([
+                    ["CLUSTER", "MEET", "10.0.0.2", "6379"],
+                    ["CLUSTER", "MEET", "10.0.0.3", "6379"],
+                ]),
+            );
             assert.strictEqual(r.status, 0);
             assert.strictEqual(r.stdout, "pw|CLUSTER|MEET|10.0.0.2|6379|\npw|CLUSTER|MEET|10.0.0.3|6379|\n");
         });
@@ -73,7 +88,13 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
     });
 
     describe("execBatches", () => {
-        const setslots = Array.from({ length: 200 }, (_, i) => ["CLUSTER", "SETSLOT", String(16000 + i), "IMPORTING", "0123456789abcdef0123456789abcdef01234567"]);
+        const setslots = Array.from({ length: 200 }, (_, i) => [
+            "CLUSTER",
+            "SETSLOT",
+            String(16000 + i),
+            "IMPORTING",
+            "0123456789abcdef0123456789abcdef01234567",
+        ]);
         const target = { namespace: "redis", pod: "redis-0", container: "redis" };
 
         it("keeps every exec URL within MAX_EXEC_URL_CHARS, the commands in order, none lost", () => {
@@ -82,13 +103,20 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
             assert.deepStrictEqual(batches.flat(), setslots);
             for (const b of batches) assert.ok(execUrlLength(buildExecScript(b), target) <= MAX_EXEC_URL_CHARS);
             // Greedy: adding the next command to a batch would have crossed the limit.
-            for (let i = 0; i < batches.length - 1; i++) assert.ok(execUrlLength(buildExecScript([...batches[i], batches[i + 1][0]]), target) > MAX_EXEC_URL_CHARS);
+            for (let i = 0; i < batches.length - 1; i++)
+                assert.ok(execUrlLength(buildExecScript([...batches[i], batches[i + 1][0]]), target) > MAX_EXEC_URL_CHARS);
         });
 
         it("counts the request path exactly as @kubernetes/client-node builds it: long names leave less room", () => {
             const script = buildExecScript(setslots.slice(0, 2));
-            const querystring = require("querystring") as typeof import("querystring");
-            const query = querystring.stringify({ stdout: true, stderr: true, stdin: false, tty: false, command: script, container: "redis" });
+            const query = querystring.stringify({
+                stdout: true,
+                stderr: true,
+                stdin: false,
+                tty: false,
+                command: script,
+                container: "redis",
+            });
             assert.strictEqual(execUrlLength(script, target), `/api/v1/namespaces/redis/pods/redis-0/exec?${query}`.length);
             const long = { namespace: "n".repeat(63), pod: `${"p".repeat(60)}-10`, container: "c".repeat(63) };
             assert.strictEqual(execUrlLength(script, long) - execUrlLength(script, target), 58 + 56 + 58);
@@ -111,7 +139,10 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
     });
 
     it("keyGroups bounds the key-name characters of one MIGRATE, keeping order (a longer key goes alone)", () => {
-        assert.deepStrictEqual(keyGroups(["aaaa", "bbbb", "cc", "d"], 8), [["aaaa", "bbbb"], ["cc", "d"]]);
+        assert.deepStrictEqual(keyGroups(["aaaa", "bbbb", "cc", "d"], 8), [
+            ["aaaa", "bbbb"],
+            ["cc", "d"],
+        ]);
         assert.deepStrictEqual(keyGroups(["x".repeat(10), "y", "z"], 8), [["x".repeat(10)], ["y", "z"]]);
         assert.deepStrictEqual(keyGroups([], 8), []);
     });
@@ -121,7 +152,15 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
             assert.strictEqual(parseExecResult({ status: "Success" }, "OK\n", ""), "OK");
         });
         it("throws redis-cli's error text on failure", () => {
-            assert.throws(() => parseExecResult({ status: "Failure", message: "command terminated with non-zero exit code" }, "", "ERR Unknown node abc\n"), /ERR Unknown node abc/);
+            assert.throws(
+                () =>
+                    parseExecResult(
+                        { status: "Failure", message: "command terminated with non-zero exit code" },
+                        "",
+                        "ERR Unknown node abc\n",
+                    ),
+                /ERR Unknown node abc/,
+            );
         });
         it("falls back to the status message when there is no output", () => {
             assert.throws(() => parseExecResult({ status: "Failure", message: "container not found" }, "", ""), /container not found/);
@@ -142,9 +181,21 @@ describe("formation transport (components/formation/transport.ts, pure parts)", 
     it("podsWithPlacement maps pods to k8s nodes and zones, ordered by StatefulSet ordinal", () => {
         const pods: V1PodList = {
             items: [
-                { metadata: { name: "redis-10" }, spec: { nodeName: "n2", containers: [] }, status: { podIP: "10.1.0.10", conditions: [{ type: "Ready", status: "True" }] } },
-                { metadata: { name: "redis-2" }, spec: { nodeName: "n1", containers: [] }, status: { podIP: "10.1.0.2", conditions: [{ type: "Ready", status: "False" }] } },
-                { metadata: { name: "redis-3", deletionTimestamp: new Date() }, spec: { nodeName: "n1", containers: [] }, status: { podIP: "10.1.0.3" } },
+                {
+                    metadata: { name: "redis-10" },
+                    spec: { nodeName: "n2", containers: [] },
+                    status: { podIP: "10.1.0.10", conditions: [{ type: "Ready", status: "True" }] },
+                },
+                {
+                    metadata: { name: "redis-2" },
+                    spec: { nodeName: "n1", containers: [] },
+                    status: { podIP: "10.1.0.2", conditions: [{ type: "Ready", status: "False" }] },
+                },
+                {
+                    metadata: { name: "redis-3", deletionTimestamp: new Date() },
+                    spec: { nodeName: "n1", containers: [] },
+                    status: { podIP: "10.1.0.3" },
+                },
                 { metadata: { name: "redis-0" }, spec: { containers: [] }, status: {} },
             ],
         };

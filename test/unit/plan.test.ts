@@ -38,7 +38,10 @@ describe("formation planner (components/formation/plan.ts)", () => {
     it("without placement data: first nodes become masters, every node is used once", () => {
         const nodes = [1, 2, 3, 4, 5, 6].map((i) => node(i));
         const plan = planFormation(nodes, 3, 1);
-        assert.deepStrictEqual(plan.shards.map((s) => s.master), ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"]);
+        assert.deepStrictEqual(
+            plan.shards.map((s) => s.master),
+            ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"],
+        );
         const used = plan.shards.flatMap((s) => [s.master, ...s.replicas]);
         assert.strictEqual(new Set(used).size, 6);
         assert.ok(plan.placementOk);
@@ -57,8 +60,12 @@ describe("formation planner (components/formation/plan.ts)", () => {
 
     it("keeps replicas out of their master's zone when the nodes span zones", () => {
         const nodes = [
-            node(1, "n1", "z1"), node(2, "n2", "z1"), node(3, "n3", "z2"),
-            node(4, "n4", "z2"), node(5, "n5", "z3"), node(6, "n6", "z3"),
+            node(1, "n1", "z1"),
+            node(2, "n2", "z1"),
+            node(3, "n3", "z2"),
+            node(4, "n4", "z2"),
+            node(5, "n5", "z3"),
+            node(6, "n6", "z3"),
         ];
         const plan = planFormation(nodes, 3, 1);
         const zoneOf = new Map(nodes.map((n) => [n.address, n.zone]));
@@ -93,7 +100,14 @@ describe("formation planner (components/formation/plan.ts)", () => {
 
     it("two zones, 3 masters: the zone with two masters cannot host all their replicas elsewhere; the warning names the zone", () => {
         // z1 has 4 nodes, z2 has 2: at most 2 replicas can sit outside z1.
-        const nodes = [node(1, "n1", "z1"), node(2, "n2", "z1"), node(3, "n3", "z1"), node(4, "n4", "z1"), node(5, "n5", "z2"), node(6, "n6", "z2")];
+        const nodes = [
+            node(1, "n1", "z1"),
+            node(2, "n2", "z1"),
+            node(3, "n3", "z1"),
+            node(4, "n4", "z1"),
+            node(5, "n5", "z2"),
+            node(6, "n6", "z2"),
+        ];
         const plan = planFormation(nodes, 3, 1);
         const zoneOf = new Map(nodes.map((n) => [n.address, n.zone]));
         const sameZone = plan.shards.flatMap((s) => s.replicas.filter((r) => zoneOf.get(r) === zoneOf.get(s.master)));
@@ -105,7 +119,11 @@ describe("formation planner (components/formation/plan.ts)", () => {
     });
 
     it("leaves extra nodes as spare", () => {
-        const plan = planFormation([1, 2, 3, 4, 5, 6, 7].map((i) => node(i)), 3, 1);
+        const plan = planFormation(
+            [1, 2, 3, 4, 5, 6, 7].map((i) => node(i)),
+            3,
+            1,
+        );
         assert.strictEqual(plan.spare.length, 1);
     });
 
@@ -117,7 +135,11 @@ describe("formation planner (components/formation/plan.ts)", () => {
         const current = new Map(splitSlots(3).map(([a, b], i) => [`m${i}`, Array.from({ length: b - a + 1 }, (_, k) => a + k)]));
 
         /** Applies moves to a slot map, checking that every donor owns what it gives; returns the final sizes. */
-        function apply(start: ReadonlyMap<string, readonly number[]>, moves: ReturnType<typeof planRebalance>, newMasters: readonly string[] = []): Map<string, number> {
+        function apply(
+            start: ReadonlyMap<string, readonly number[]>,
+            moves: ReturnType<typeof planRebalance>,
+            newMasters: readonly string[] = [],
+        ): Map<string, number> {
             const final = new Map([...start].map(([m, s]) => [m, new Set(s)]));
             for (const m of newMasters) final.set(m, new Set());
             for (const mv of moves) {
@@ -132,7 +154,10 @@ describe("formation planner (components/formation/plan.ts)", () => {
         it("3 -> 4 masters: the new master gets a quarter, every master ends within one slot of the others", () => {
             const moves = planRebalance(current, ["m3"]);
             const sizes = [...apply(current, moves, ["m3"]).values()];
-            assert.strictEqual(sizes.reduce((a, b) => a + b, 0), SLOT_COUNT);
+            assert.strictEqual(
+                sizes.reduce((a, b) => a + b, 0),
+                SLOT_COUNT,
+            );
             assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `${sizes}`);
             assert.ok(moves.every((m) => m.to === "m3"));
         });
@@ -150,8 +175,14 @@ describe("formation planner (components/formation/plan.ts)", () => {
             interrupted.set("m0", m0.slice(0, m0.length - 1000));
             interrupted.set("m3", m0.slice(m0.length - 1000));
             const moves = planRebalance(interrupted);
-            assert.ok(moves.every((m) => m.to === "m3"), JSON.stringify(moves.map((m) => [m.from, m.to])));
-            assert.strictEqual(moves.reduce((k, m) => k + m.slots.length, 0), 4096 - 1000);
+            assert.ok(
+                moves.every((m) => m.to === "m3"),
+                JSON.stringify(moves.map((m) => [m.from, m.to])),
+            );
+            assert.strictEqual(
+                moves.reduce((k, m) => k + m.slots.length, 0),
+                4096 - 1000,
+            );
             assert.deepStrictEqual([...apply(interrupted, moves).values()], [4096, 4096, 4096, 4096]);
         });
 
@@ -176,7 +207,11 @@ describe("formation planner (components/formation/plan.ts)", () => {
     });
 
     it("toRanges compresses slots", () => {
-        assert.deepStrictEqual(toRanges([5, 1, 2, 3, 7]), [[1, 3], [5, 5], [7, 7]]);
+        assert.deepStrictEqual(toRanges([5, 1, 2, 3, 7]), [
+            [1, 3],
+            [5, 5],
+            [7, 7],
+        ]);
     });
 });
 
@@ -228,7 +263,13 @@ describe("formation checks (components/formation/form.ts, pure parts)", () => {
 
     it("placementWarnings flags a replica on its master's k8s node", () => {
         const w = placementWarnings(
-            [{ master: { address: "m:1", id: "m", k8sNode: "x" }, slots: [[0, 16383]], replicas: [{ address: "r:1", id: "r", k8sNode: "x" }] }],
+            [
+                {
+                    master: { address: "m:1", id: "m", k8sNode: "x" },
+                    slots: [[0, 16383]],
+                    replicas: [{ address: "r:1", id: "r", k8sNode: "x" }],
+                },
+            ],
             false,
         );
         assert.deepStrictEqual(w, ["replica r:1 shares k8s node x with its master m:1"]);

@@ -9,7 +9,12 @@ import { ProgramFailure, ProgramRun, RegisteredResource, runProgram, serverSourc
 const GKE_CONFIG = { config: { "redis-cluster-gke:target": "gke", "gcp:project": "acme-redis", "gcp:region": "europe-west1" } };
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
 const EXISTING_CONFIG = {
-    config: { "redis-cluster-gke:target": "existing", "redis-cluster-gke:namespace": "cache", "redis:masters": "4", "redis:replicasPerMaster": "2" },
+    config: {
+        "redis-cluster-gke:target": "existing",
+        "redis-cluster-gke:namespace": "cache",
+        "redis:masters": "4",
+        "redis:replicasPerMaster": "2",
+    },
     secrets: { "redis-cluster-gke:kubeconfig": KUBECONFIG, "redis:password": "a-configured-password-0123456789" },
 };
 
@@ -52,7 +57,17 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         assert.equal(objects.length, 11);
         for (const r of objects) assert.equal(r.providerUrn, provider.urn, `${r.type} ${r.name} does not use the target's provider`);
         const counts = countByType(run);
-        for (const type of [T.namespace, T.secret, T.statefulSet, T.pdb, T.networkPolicy, T.deployment, T.formation, T.redisComponent, T.appComponent]) {
+        for (const type of [
+            T.namespace,
+            T.secret,
+            T.statefulSet,
+            T.pdb,
+            T.networkPolicy,
+            T.deployment,
+            T.formation,
+            T.redisComponent,
+            T.appComponent,
+        ]) {
             assert.equal(counts[type], 1, type);
         }
         assert.equal(counts[T.configMap], 2); // redis.conf + scripts, and the app's bundled server
@@ -76,7 +91,10 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         assert.equal(sts.spec.podManagementPolicy, "Parallel");
         assert.equal(sts.spec.replicas, expected.pods);
         const c = redisContainer(run);
-        assert.deepEqual(c.ports.map((p: { containerPort: number }) => p.containerPort), [6379, 16379]);
+        assert.deepEqual(
+            c.ports.map((p: { containerPort: number }) => p.containerPort),
+            [6379, 16379],
+        );
         assert.deepEqual(c.command, ["sh", "/scripts/node-start.sh", "redis-server", "/run/redis/redis.conf"]);
         assert.deepEqual(c.readinessProbe.exec.command, ["sh", "/scripts/probe.sh", "ready"]);
         assert.deepEqual(c.livenessProbe.exec.command, ["sh", "/scripts/probe.sh", "live"]);
@@ -86,7 +104,8 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
     it("no Redis Service is a LoadBalancer; the app's Service is", () => {
         const run = getRun();
         const services = run.ofType(T.service);
-        for (const s of services.filter((s) => !s.name.startsWith("hit-counter"))) assert.notEqual(s.inputs.spec.type, "LoadBalancer", s.name);
+        for (const s of services.filter((s) => !s.name.startsWith("hit-counter")))
+            assert.notEqual(s.inputs.spec.type, "LoadBalancer", s.name);
         assert.equal(run.one(T.service, "hit-counter-service").inputs.spec.type, "LoadBalancer");
         assert.equal(run.outputs.appUrl.value, "http://198.51.100.7");
     });
@@ -94,7 +113,10 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
     it("the password is secret everywhere: Secret data, output; never in a ConfigMap", () => {
         const run = getRun();
         const secret = run.one(T.secret);
-        assert.ok(secret.secretPaths.some((p) => p.startsWith("stringData")), `Secret inputs not secret: ${secret.secretPaths}`);
+        assert.ok(
+            secret.secretPaths.some((p) => p.startsWith("stringData")),
+            `Secret inputs not secret: ${secret.secretPaths}`,
+        );
         const password = run.outputs.redisPassword;
         assert.equal(password.secret, true);
         assert.equal(secret.inputs.stringData.password, password.value);
@@ -140,8 +162,16 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
 
     it("exports every documented output", () => {
         assert.deepEqual(Object.keys(getRun().outputs).sort(), [
-            "appUrl", "kubeconfig", "namespace", "redisClientEndpoint", "redisClientService", "redisPassword",
-            "redisPlacementOk", "redisPlacementWarnings", "redisSeeds", "redisShards",
+            "appUrl",
+            "kubeconfig",
+            "namespace",
+            "redisClientEndpoint",
+            "redisClientService",
+            "redisPassword",
+            "redisPlacementOk",
+            "redisPlacementWarnings",
+            "redisSeeds",
+            "redisShards",
         ]);
         assert.equal(getRun().outputs.namespace.value, expected.namespace);
         assert.equal(getRun().outputs.redisClientEndpoint.value, `redis.${expected.namespace}.svc:6379`);
@@ -204,7 +234,10 @@ describe("program under mocks: target existing", function () {
     sharedGraphChecks(() => run, { namespace: "cache", pods: 12 });
 
     it("creates no cloud resources; the provider uses the configured kubeconfig", () => {
-        assert.deepEqual(run.resources.filter((r) => r.type.startsWith("gcp:")), []);
+        assert.deepEqual(
+            run.resources.filter((r) => r.type.startsWith("gcp:")),
+            [],
+        );
         assert.equal(run.one(T.provider).inputs.kubeconfig, KUBECONFIG);
         assert.equal(run.outputs.kubeconfig.value, KUBECONFIG);
     });
@@ -225,7 +258,10 @@ describe("program under mocks: index.ts, the Pulumi entry point", function () {
         });
         const viaStack = await runProgram(GKE_CONFIG);
         assert.deepEqual(Object.keys(viaIndex.outputs).sort(), Object.keys(viaStack.outputs).sort());
-        assert.deepEqual(viaIndex.resources.map((r) => r.urn), viaStack.resources.map((r) => r.urn));
+        assert.deepEqual(
+            viaIndex.resources.map((r) => r.urn),
+            viaStack.resources.map((r) => r.urn),
+        );
         assert.equal(viaIndex.outputs.redisPassword.secret, true);
         assert.equal(viaIndex.outputs.kubeconfig.secret, true);
     });
@@ -234,11 +270,19 @@ describe("program under mocks: index.ts, the Pulumi entry point", function () {
 describe("program under mocks: settings switches", function () {
     it("redis:exporter false drops the sidecar and the metrics rule; app:image drops the server ConfigMap", async () => {
         const run = await runProgram({
-            config: { ...EXISTING_CONFIG.config, "redis:exporter": "false", "app:image": "ghcr.io/acme/hit-counter:1.0.0", "app:serviceType": "ClusterIP" },
+            config: {
+                ...EXISTING_CONFIG.config,
+                "redis:exporter": "false",
+                "app:image": "ghcr.io/acme/hit-counter:1.0.0",
+                "app:serviceType": "ClusterIP",
+            },
             secrets: EXISTING_CONFIG.secrets,
         });
         const containers = run.one(T.statefulSet).inputs.spec.template.spec.containers;
-        assert.deepEqual(containers.map((c: { name: string }) => c.name), ["redis"]);
+        assert.deepEqual(
+            containers.map((c: { name: string }) => c.name),
+            ["redis"],
+        );
         assert.equal(run.one(T.networkPolicy).inputs.spec.ingress.length, 2);
         assert.equal(run.ofType(T.configMap).length, 1);
         const app = run.one(T.deployment).inputs.spec.template.spec.containers[0];

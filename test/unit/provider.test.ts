@@ -22,10 +22,20 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
 
         it("at preview, accepts inputs that are not known yet (a new cluster's kubeconfig, its namespace)", () => {
             const unknown = pulumi.runtime.unknownValue as never;
-            const preview = { ...valid, kubeconfig: unknown, namespace: unknown, statefulSetName: unknown, headlessServiceName: unknown, masters: unknown };
+            const preview = {
+                ...valid,
+                kubeconfig: unknown,
+                namespace: unknown,
+                statefulSetName: unknown,
+                headlessServiceName: unknown,
+                masters: unknown,
+            };
             assert.deepStrictEqual(checkFormationInputs(undefined, preview), []);
             // Known values are still checked next to unknown ones.
-            assert.deepStrictEqual(checkFormationInputs(undefined, { ...preview, replicasPerMaster: 9 }).map((f) => f.property), ["replicasPerMaster"]);
+            assert.deepStrictEqual(
+                checkFormationInputs(undefined, { ...preview, replicasPerMaster: 9 }).map((f) => f.property),
+                ["replicasPerMaster"],
+            );
         });
 
         const bad: [string, Partial<FormationInputs>, RegExp][] = [
@@ -55,7 +65,10 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
         });
 
         it("update refuses scale-in too (defence in depth)", async () => {
-            await assert.rejects(formationProvider.update!("id", { ...valid, masters: 4 } as never, { ...valid, masters: 3 }), /scaling in from 4 to 3/);
+            await assert.rejects(
+                formationProvider.update!("id", { ...valid, masters: 4 } as never, { ...valid, masters: 3 }),
+                /scaling in from 4 to 3/,
+            );
         });
     });
 
@@ -76,7 +89,9 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
 
     it("seeds are stable pod DNS names with a headless Service, pod IPs without", () => {
         const ipOf = (p: string) => ({ "redis-0": "10.0.0.5" })[p] ?? "?";
-        assert.deepStrictEqual(seedEndpoints(["redis-0"], { namespace: "ns", headlessServiceName: "redis-headless" }, ipOf), ["redis-0.redis-headless.ns.svc.cluster.local:6379"]);
+        assert.deepStrictEqual(seedEndpoints(["redis-0"], { namespace: "ns", headlessServiceName: "redis-headless" }, ipOf), [
+            "redis-0.redis-headless.ns.svc.cluster.local:6379",
+        ]);
         assert.deepStrictEqual(seedEndpoints(["redis-0"], { namespace: "ns" }, ipOf), ["10.0.0.5:6379"]);
     });
 

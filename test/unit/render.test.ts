@@ -23,7 +23,9 @@ describe("render: YAML for kubectl and Rancher", function () {
 
     it("the validator rejects a broken object (so the checks below can fail)", () => {
         assert.throws(() => validate({ apiVersion: "apps/v1", kind: "StatefulSet", spec: { replicas: "six" } } as never));
-        assert.throws(() => validate({ apiVersion: "v1", kind: "Service", metadata: { name: "x" }, spec: { ports: [{ port: "http" }] } } as never));
+        assert.throws(() =>
+            validate({ apiVersion: "v1", kind: "Service", metadata: { name: "x" }, spec: { ports: [{ port: "http" }] } } as never),
+        );
     });
 
     it("npm run render writes every object, each valid against the Kubernetes schema, with a real password", () => {
@@ -32,9 +34,24 @@ describe("render: YAML for kubectl and Rancher", function () {
             env: { ...process.env, REDIS_PASSWORD: "rendered-password-for-test-0123" },
             stdio: "pipe",
         });
-        const files = fs.readdirSync(out).filter((f) => f.endsWith(".yaml")).sort();
+        const files = fs
+            .readdirSync(out)
+            .filter((f) => f.endsWith(".yaml"))
+            .sort();
         const kinds = files.map((f) => YAML.parse(fs.readFileSync(path.join(out, f), "utf8")).kind);
-        assert.deepEqual(kinds, ["Namespace", "Secret", "ConfigMap", "Service", "Service", "StatefulSet", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap", "Deployment", "Service"]);
+        assert.deepEqual(kinds, [
+            "Namespace",
+            "Secret",
+            "ConfigMap",
+            "Service",
+            "Service",
+            "StatefulSet",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "ConfigMap",
+            "Deployment",
+            "Service",
+        ]);
         for (const f of files) {
             const text = fs.readFileSync(path.join(out, f), "utf8");
             assert.match(text, /^# Password in the Secret: taken from \$REDIS_PASSWORD\.$/m, f);
@@ -59,7 +76,15 @@ describe("render: YAML for kubectl and Rancher", function () {
         const text = fs.readFileSync(path.join(dir, secretFile), "utf8");
         assert.match(text, /Password in the Secret: generated randomly by this run/);
         assert.equal(YAML.parse(text).stringData.password, a.password);
-        const sts = YAML.parse(fs.readFileSync(path.join(dir, fs.readdirSync(dir).find((f) => f.includes("statefulset"))!), "utf8"));
+        const sts = YAML.parse(
+            fs.readFileSync(
+                path.join(
+                    dir,
+                    fs.readdirSync(dir).find((f) => f.includes("statefulset"))!,
+                ),
+                "utf8",
+            ),
+        );
         assert.equal(sts.spec.replicas, 8);
     });
 
@@ -83,7 +108,9 @@ describe("render: YAML for kubectl and Rancher", function () {
 
     it("the bundled server fits in its ConfigMap", () => {
         const settings = parseWorkloadSettings({});
-        const cm = renderObjects({ settings, password: "x".repeat(32), passwordSource: "test", serverSource: serverSource() }).find((o) => o.file.includes("hit-counter-server"))!;
+        const cm = renderObjects({ settings, password: "x".repeat(32), passwordSource: "test", serverSource: serverSource() }).find((o) =>
+            o.file.includes("hit-counter-server"),
+        )!;
         assert.ok(Buffer.byteLength(YAML.stringify(cm.object)) < 1024 * 1024);
     });
 });

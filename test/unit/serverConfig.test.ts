@@ -48,7 +48,10 @@ describe("hit-counter server configuration (app/config.ts)", () => {
     ];
     for (const [name, env, message] of bad) {
         it(`rejects ${name} with a message naming the variable`, () => {
-            assert.throws(() => parseServerConfig(env), (err: Error) => err instanceof ConfigError && message.test(err.message));
+            assert.throws(
+                () => parseServerConfig(env),
+                (err: Error) => err instanceof ConfigError && message.test(err.message),
+            );
         });
     }
 });
