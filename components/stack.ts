@@ -39,7 +39,7 @@ export interface StackOutputs {
     readonly redisPlacementWarnings: pulumi.Output<string[]>;
     /** Name of the ClusterIP client Service. */
     readonly redisClientService: string;
-    /** `<service>.<namespace>.svc:6379`. */
+    /** `<service>.<namespace>.svc.cluster.local:6379`. */
     readonly redisClientEndpoint: pulumi.Output<string>;
     readonly appUrl: pulumi.Output<string>;
     /** Redis password (secret). */
@@ -49,10 +49,9 @@ export interface StackOutputs {
 /** The Kubernetes cluster to deploy into, and its provider. */
 function targetCluster(settings: Settings, stack: string): { kubeconfig: pulumi.Output<string>; provider: k8s.Provider } {
     if (settings.target === "existing") {
-        // parseSettings guarantees a kubeconfig for this target.
-        return new ExistingCluster("existing", { kubeconfig: settings.kubeconfig! });
+        return new ExistingCluster("existing", { kubeconfig: settings.kubeconfig });
     }
-    return new GkeCluster("gke", { gke: settings.gke!, nodeAccountId: nodeAccountId(stack) });
+    return new GkeCluster("gke", { gke: settings.gke, nodeAccountId: nodeAccountId(stack) });
 }
 
 export function composeStack(settings: Settings, inputs: StackInputs): StackOutputs {

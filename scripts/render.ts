@@ -10,15 +10,9 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { RawConfig, WorkloadSettings, parseWorkloadSettings, redisPodCount } from "../components/config";
-import {
-    CLIENT_PORT,
-    REDIS_CONTAINER,
-    redisObjectNames,
-    renderNamespace,
-    renderRedisManifests,
-    seedEndpoints,
-} from "../components/redis/manifests";
+import { RawConfig, WorkloadSettings, parseWorkloadSettings } from "../components/config";
+import { CLIENT_PORT, podCount, seedEndpoints } from "../components/shape";
+import { REDIS_CONTAINER, podNaming, redisObjectNames, renderNamespace, renderRedisManifests } from "../components/redis/manifests";
 import {
     renderAppService,
     renderDeployment,
@@ -58,7 +52,7 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
         name: APP_NAME,
         namespace: settings.namespace,
         app: settings.app,
-        redisSeeds: seedEndpoints(redisOptions),
+        redisSeeds: seedEndpoints(podNaming(redisOptions), redisOptions.redis),
         passwordSecretName: redisObjectNames(REDIS_NAME).secret,
         serverSource: o.serverSource ?? "",
         replicasPerMaster: settings.redis.replicasPerMaster,
@@ -89,7 +83,7 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
 export function formationNote(settings: WorkloadSettings): string {
     const names = redisObjectNames(REDIS_NAME);
     // redis-cli --cluster create wants addresses; the pods resolve each other's stable names.
-    const hosts = seedEndpoints({ name: REDIS_NAME, namespace: settings.namespace, redis: settings.redis }).map(
+    const hosts = seedEndpoints(podNaming({ name: REDIS_NAME, namespace: settings.namespace }), settings.redis).map(
         (seed) => seed.split(":")[0],
     );
     return [
@@ -101,7 +95,7 @@ export function formationNote(settings: WorkloadSettings): string {
         `    'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --cluster create --cluster-replicas ${settings.redis.replicasPerMaster} --cluster-yes \\`,
         `     $(for h in ${hosts.join(" ")}; do echo "$(getent hosts $h | cut -d" " -f1):${CLIENT_PORT}"; done)'`,
         "",
-        `(${redisPodCount(settings.redis)} pods; redis-cli does not check which k8s node each pod runs on.)`,
+        `(${podCount(settings.redis)} pods; redis-cli does not check which k8s node each pod runs on.)`,
         "",
     ].join("\n");
 }

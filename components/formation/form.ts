@@ -17,7 +17,6 @@
 import {
     FormationPlan,
     PlanNode,
-    SLOT_COUNT,
     SlotMove,
     SlotRange,
     pairReplicas,
@@ -27,6 +26,7 @@ import {
     toRanges,
     validateShape,
 } from "./plan";
+import { SLOT_COUNT } from "../shape";
 import { NodeTarget, PASSWORD_ARG, Transport, splitAddress } from "./transport";
 import { setTimeout as sleep } from "timers/promises";
 

@@ -5,7 +5,7 @@
  * own master whenever the placement allows it. No IO here; form.ts applies plans.
  */
 
-export const SLOT_COUNT = 16384;
+import { SLOT_COUNT, podCount, shapeProblems } from "../shape";
 
 /** A Redis node as the planner sees it. */
 export interface PlanNode {
@@ -38,14 +38,9 @@ export interface FormationPlan {
 
 /** Validates the requested shape against the available nodes; throws a clear error. */
 export function validateShape(nodeCount: number, masters: number, replicasPerMaster: number): void {
-    if (!Number.isInteger(masters) || masters < 3) {
-        throw new Error(`masters: a Redis Cluster needs an integer of at least 3 masters, got ${masters}`);
-    }
-    if (masters > SLOT_COUNT) throw new Error(`masters: at most ${SLOT_COUNT}, got ${masters}`);
-    if (!Number.isInteger(replicasPerMaster) || replicasPerMaster < 0) {
-        throw new Error(`replicasPerMaster: expected an integer >= 0, got ${replicasPerMaster}`);
-    }
-    const needed = masters * (1 + replicasPerMaster);
+    const problems = shapeProblems({ masters, replicasPerMaster });
+    if (problems.length > 0) throw new Error(problems.map((p) => `${p.field}: ${p.reason}`).join("; "));
+    const needed = podCount({ masters, replicasPerMaster });
     if (nodeCount < needed) {
         throw new Error(
             `nodes: ${masters} masters x (1 + ${replicasPerMaster} replicas) need ${needed} nodes, but only ${nodeCount} are available`,

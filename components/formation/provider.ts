@@ -18,6 +18,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as formEngine from "./form";
 import * as podTransport from "./transport";
 import { scaleInFailures } from "./scaleGuard";
+import * as shape from "../shape";
 
 /** Bump when the provider's behaviour changes, so existing stacks run the new code (Pulumi does not diff code). */
 export const FORMATION_PROVIDER_VERSION = "1.0.0";
@@ -94,11 +95,12 @@ export function checkFormationInputs(
             `headlessServiceName: expected a DNS label or nothing, got ${JSON.stringify(news.headlessServiceName)}`,
         );
     }
-    if (known("masters") && (!isInt(news.masters) || news.masters < 3))
-        fail("masters", `masters: expected an integer of at least 3, got ${JSON.stringify(news.masters)}`);
-    if (known("replicasPerMaster") && (!isInt(news.replicasPerMaster) || news.replicasPerMaster < 0 || news.replicasPerMaster > 5)) {
-        fail("replicasPerMaster", `replicasPerMaster: expected an integer from 0 to 5, got ${JSON.stringify(news.replicasPerMaster)}`);
-    }
+    // An unknown count stands in as a valid one, so the known one is still checked.
+    const problems = shape.shapeProblems({
+        masters: known("masters") ? news.masters : shape.MIN_MASTERS,
+        replicasPerMaster: known("replicasPerMaster") ? news.replicasPerMaster : 0,
+    });
+    for (const p of problems) fail(p.field, `${p.field}: ${p.reason}`);
     if (typeof news.providerVersion !== "string" || news.providerVersion === "")
         fail("providerVersion", "providerVersion: required (e.g. FORMATION_PROVIDER_VERSION)");
     if (news.port !== undefined && (!isInt(news.port) || news.port < 1 || news.port > 65535))
@@ -130,17 +132,15 @@ export function diffFormation(olds: Partial<FormationInputs>, news: Partial<Form
 }
 
 /** Seed endpoints: stable pod DNS names when the headless Service is known, else pod IPs. Pure. */
-export function seedEndpoints(
+export function formationSeeds(
     pods: readonly string[],
-    inputs: Pick<FormationInputs, "namespace" | "headlessServiceName" | "port">,
+    inputs: Pick<FormationInputs, "namespace" | "statefulSetName" | "headlessServiceName" | "port">,
     ipOf: (pod: string) => string,
 ): string[] {
-    const port = inputs.port ?? 6379;
-    return pods.map((pod) =>
-        inputs.headlessServiceName
-            ? `${pod}.${inputs.headlessServiceName}.${inputs.namespace}.svc.cluster.local:${port}`
-            : `${ipOf(pod)}:${port}`,
-    );
+    const port = inputs.port ?? shape.CLIENT_PORT;
+    if (!inputs.headlessServiceName) return pods.map((pod) => `${ipOf(pod)}:${port}`);
+    const naming = { statefulSet: inputs.statefulSetName, headlessService: inputs.headlessServiceName, namespace: inputs.namespace };
+    return shape.podEndpoints(naming, pods, port);
 }
 
 /** Reports which expected pods are not usable yet, or undefined when all are. Pure. */
@@ -148,7 +148,7 @@ export function podsPending(pods: readonly podTransport.RedisPod[], statefulSetN
     const byName = new Map(pods.map((p) => [p.name, p]));
     const missing: string[] = [];
     for (let i = 0; i < expected; i++) {
-        const name = `${statefulSetName}-${i}`;
+        const name = shape.podName(statefulSetName, i);
         const p = byName.get(name);
         if (!p) missing.push(`${name} does not exist`);
         else if (!p.ip) missing.push(`${name} has no IP`);
@@ -159,10 +159,15 @@ export function podsPending(pods: readonly podTransport.RedisPod[], statefulSetN
 
 /** The create/update body: wait for the pods, form, shape the outputs. */
 async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
-    const port = inputs.port ?? 6379;
+    const port = inputs.port ?? shape.CLIENT_PORT;
     const timeoutMs = inputs.timeoutMs ?? 600_000;
-    const expected = inputs.masters * (1 + inputs.replicasPerMaster);
-    const transport = new podTransport.KubernetesTransport(inputs.kubeconfig, inputs.namespace, inputs.containerName);
+    const expected = shape.podCount(inputs);
+    const transport = new podTransport.KubernetesTransport({
+        kubeconfig: inputs.kubeconfig,
+        namespace: inputs.namespace,
+        container: inputs.containerName,
+        port,
+    });
     const log = (line: string) => pulumi.log.info(`redis formation: ${line}`);
     try {
         let pods: podTransport.RedisPod[] = [];
@@ -172,7 +177,7 @@ async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
             timeoutMs,
             2000,
         );
-        const used = pods.filter((p) => Number(/-(\d+)$/.exec(p.name)?.[1]) < expected);
+        const used = pods.filter((p) => (shape.podOrdinal(inputs.statefulSetName, p.name) ?? Infinity) < expected);
         const nodes: formEngine.FormNode[] = used.map((p) => ({
             address: `${p.ip}:${port}`,
             target: p.name,
@@ -203,7 +208,7 @@ async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
         const ipOf = (pod: string) => used.find((p) => p.name === pod)?.ip ?? pod;
         return {
             ...inputs,
-            seeds: seedEndpoints(
+            seeds: formationSeeds(
                 shards.flatMap((s) => [s.master.pod, ...s.replicas.map((r) => r.pod)]),
                 inputs,
                 ipOf,

@@ -7,6 +7,7 @@
  * The formation engine (form.ts) only sees `Transport`.
  */
 import type { Writable } from "stream";
+import { CLIENT_PORT } from "../shape";
 
 /** Stands for the Redis password inside a command (e.g. MIGRATE … AUTH <password>); each transport fills it in its own way. */
 export const PASSWORD_ARG = "\u0000redis-password\u0000";
@@ -127,7 +128,7 @@ export function splitAddress(address: string): [string, number] {
  * (no quoting issues), and PASSWORD_ARG becomes "$REDIS_PASSWORD" expanded in the pod.
  * `-e` makes redis-cli exit non-zero on an error reply.
  */
-export function buildExecCommand(args: readonly string[], port = 6379): string[] {
+export function buildExecCommand(args: readonly string[], port = CLIENT_PORT): string[] {
     return buildExecScript([args], port);
 }
 
@@ -135,7 +136,7 @@ export function buildExecCommand(args: readonly string[], port = 6379): string[]
  * One exec for several commands: one redis-cli run per command, each reading its own
  * positional parameters, stopping at the first failure (`set -e`).
  */
-export function buildExecScript(commands: readonly (readonly string[])[], port = 6379): string[] {
+export function buildExecScript(commands: readonly (readonly string[])[], port = CLIENT_PORT): string[] {
     if (commands.length === 0) throw new Error("commands: at least one command is needed");
     const positional: string[] = [];
     const lines = commands.map((args) => {
@@ -190,17 +191,18 @@ export function execBatches(
     commands: readonly (readonly string[])[],
     target: ExecTarget,
     maxChars = MAX_EXEC_URL_CHARS,
+    port = CLIENT_PORT,
 ): (readonly string[])[][] {
     const batches: (readonly string[])[][] = [];
     let current: (readonly string[])[] = [];
     for (const command of commands) {
-        const alone = execUrlLength(buildExecScript([command]), target);
+        const alone = execUrlLength(buildExecScript([command], port), target);
         if (alone > maxChars) {
             throw new Error(
                 `command: ${command[0]} with ${command.length - 1} arguments needs ${alone} characters of exec URL in pod ${target.namespace}/${target.pod}; at most ${maxChars} fit`,
             );
         }
-        if (current.length > 0 && execUrlLength(buildExecScript([...current, command]), target) > maxChars) {
+        if (current.length > 0 && execUrlLength(buildExecScript([...current, command], port), target) > maxChars) {
             batches.push(current);
             current = [];
         }
@@ -265,24 +267,42 @@ function collector(): { stream: Writable; text: () => string } {
 }
 
 /** redis-cli exec'd in pods of one namespace through the Kubernetes API. */
+/** Where KubernetesTransport execs and how long it waits. */
+export interface KubernetesTransportOptions {
+    /** kubeconfig (YAML) of the cluster. */
+    readonly kubeconfig: string;
+    readonly namespace: string;
+    /** Container with redis-cli and REDIS_PASSWORD in its env. */
+    readonly container: string;
+    /** The Redis client port inside the pod (default CLIENT_PORT). */
+    readonly port?: number;
+    /** Upper bound of one exec (default 30 s). */
+    readonly execTimeoutMs?: number;
+    /** A reshard moves thousands of slots with their keys inside one exec (default 30 min). */
+    readonly reshardTimeoutMs?: number;
+}
+
 export class KubernetesTransport implements Transport {
     private readonly kc: import("@kubernetes/client-node").KubeConfig;
+    private readonly namespace: string;
+    private readonly container: string;
+    private readonly port: number;
+    private readonly execTimeoutMs: number;
+    private readonly reshardTimeoutMs: number;
 
-    constructor(
-        kubeconfig: string,
-        private readonly namespace: string,
-        private readonly container: string,
-        private readonly execTimeoutMs = 30_000,
-        /** A reshard moves thousands of slots with their keys inside one exec. */
-        private readonly reshardTimeoutMs = 1_800_000,
-    ) {
+    constructor(o: KubernetesTransportOptions) {
         const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
         this.kc = new k8s.KubeConfig();
-        this.kc.loadFromString(kubeconfig);
+        this.kc.loadFromString(o.kubeconfig);
+        this.namespace = o.namespace;
+        this.container = o.container;
+        this.port = o.port ?? CLIENT_PORT;
+        this.execTimeoutMs = o.execTimeoutMs ?? 30_000;
+        this.reshardTimeoutMs = o.reshardTimeoutMs ?? 1_800_000;
     }
 
     call(pod: string, args: readonly string[]): Promise<string> {
-        const command = buildExecCommand(args);
+        const command = buildExecCommand(args, this.port);
         const length = execUrlLength(command, this.target(pod));
         if (length > MAX_EXEC_URL_CHARS) {
             return Promise.reject(
@@ -296,8 +316,8 @@ export class KubernetesTransport implements Transport {
 
     /** As few execs as the URL limit allows, one after another; stops at the first failure. */
     async callEach(pod: string, commands: readonly (readonly string[])[]): Promise<void> {
-        for (const batch of execBatches(commands, this.target(pod)))
-            await this.exec(pod, buildExecScript(batch), `${batch.length} commands`);
+        for (const batch of execBatches(commands, this.target(pod), MAX_EXEC_URL_CHARS, this.port))
+            await this.exec(pod, buildExecScript(batch, this.port), `${batch.length} commands`);
     }
 
     private target(pod: string): ExecTarget {
@@ -319,7 +339,7 @@ export class KubernetesTransport implements Transport {
             "--cluster-yes",
         ];
         try {
-            await this.exec(pod, buildExecCommand(args), "redis-cli --cluster reshard", this.reshardTimeoutMs);
+            await this.exec(pod, buildExecCommand(args, this.port), "redis-cli --cluster reshard", this.reshardTimeoutMs);
         } catch (e) {
             // Its progress log is long; the reason is at the end.
             const lines = (e as Error).message.split("\n");

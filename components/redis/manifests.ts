@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { RedisSettings, quantityBytes, redisPodCount } from "../config";
+import { RedisSettings, quantityBytes } from "../config";
+import { CLIENT_PORT, PodNaming, busPort, podCount, podDnsName } from "../shape";
 import { renderRedisConf } from "./redisConf";
 
 export type NamespaceManifest = k8s.types.input.core.v1.Namespace;
@@ -23,8 +24,6 @@ export type Container = k8s.types.input.core.v1.Container;
 export type Probe = k8s.types.input.core.v1.Probe;
 export type LabelSelectorMatch = Record<string, string>;
 
-export const CLIENT_PORT = 6379;
-export const BUS_PORT = CLIENT_PORT + 10000;
 export const METRICS_PORT = 9121;
 export const REDIS_CONTAINER = "redis";
 export const EXPORTER_CONTAINER = "exporter";
@@ -32,7 +31,6 @@ export const EXPORTER_CONTAINER = "exporter";
 export const PASSWORD_KEY = "password";
 /** Redis' uid/gid in the official Debian image. */
 const REDIS_UID = 999;
-const CLUSTER_DOMAIN = "cluster.local";
 const SCRIPTS_DIR = __dirname;
 
 /** Peers allowed to scrape the exporter: Prometheus Operator / kube-prometheus and GKE Managed Prometheus. */
@@ -80,15 +78,10 @@ export function redisPodLabels(name: string): LabelSelectorMatch {
     return { "app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/instance": name, "app.kubernetes.io/component": "redis" };
 }
 
-/** Stable DNS name of pod `ordinal`: survives restarts and IP changes (what clients and peers use). */
-export function podHostname(o: Pick<RedisManifestOptions, "name" | "namespace">, ordinal: number): string {
+/** How the pods of this cluster are named in DNS (components/shape.ts builds the names). */
+export function podNaming(o: Pick<RedisManifestOptions, "name" | "namespace">): PodNaming {
     const names = redisObjectNames(o.name);
-    return `${names.statefulSet}-${ordinal}.${names.headlessService}.${o.namespace}.svc.${CLUSTER_DOMAIN}`;
-}
-
-/** `host:port` of every pod: the seeds clients and the app use. */
-export function seedEndpoints(o: Pick<RedisManifestOptions, "name" | "namespace" | "redis">): string[] {
-    return Array.from({ length: redisPodCount(o.redis) }, (_, i) => `${podHostname(o, i)}:${CLIENT_PORT}`);
+    return { statefulSet: names.statefulSet, headlessService: names.headlessService, namespace: o.namespace };
 }
 
 /** Namespace with the `restricted` Pod Security Standard: every pod here is built to meet it. */
@@ -152,7 +145,7 @@ export function renderConfigMap(o: RedisManifestOptions): ConfigMapManifest {
 
 function ports(withBus: boolean): k8s.types.input.core.v1.ServicePort[] {
     const client = { name: "client", port: CLIENT_PORT, targetPort: "client" };
-    return withBus ? [client, { name: "bus", port: BUS_PORT, targetPort: "bus" }] : [client];
+    return withBus ? [client, { name: "bus", port: busPort(), targetPort: "bus" }] : [client];
 }
 
 /**
@@ -188,13 +181,12 @@ function fieldEnv(name: string, fieldPath: string): EnvVar {
 
 /** The env contract of node-start.sh and probe.sh (see the issue-5 contract). */
 export function redisContainerEnv(o: RedisManifestOptions): EnvVar[] {
-    const names = redisObjectNames(o.name);
     return [
         fieldEnv("POD_NAME", "metadata.name"),
         fieldEnv("POD_NAMESPACE", "metadata.namespace"),
         fieldEnv("POD_IP", "status.podIP"),
-        // Kubernetes expands $(VAR) from variables defined above.
-        { name: "POD_HOSTNAME", value: `$(POD_NAME).${names.headlessService}.$(POD_NAMESPACE).svc.${CLUSTER_DOMAIN}` },
+        // Kubernetes expands $(VAR) from variables defined above: the same name podDnsName gives every pod.
+        { name: "POD_HOSTNAME", value: podDnsName({ ...podNaming(o), namespace: "$(POD_NAMESPACE)" }, "$(POD_NAME)") },
         secretEnv(o, "REDIS_PASSWORD"),
         { name: "REDIS_DATA_DIR", value: "/data" },
         { name: "REDIS_SHARED_CONF", value: "/conf/redis.conf" },
@@ -219,7 +211,7 @@ function redisContainer(o: RedisManifestOptions): Container {
         command: ["sh", "/scripts/node-start.sh", "redis-server", "/run/redis/redis.conf"],
         ports: [
             { name: "client", containerPort: CLIENT_PORT },
-            { name: "bus", containerPort: BUS_PORT },
+            { name: "bus", containerPort: busPort() },
         ],
         env: redisContainerEnv(o),
         resources: o.redis.resources,
@@ -279,7 +271,7 @@ export function renderStatefulSet(o: RedisManifestOptions): StatefulSetManifest 
         metadata: metadata(o, names.statefulSet),
         spec: {
             serviceName: names.headlessService,
-            replicas: redisPodCount(o.redis),
+            replicas: podCount(o.redis),
             podManagementPolicy: "Parallel",
             selector: { matchLabels: labels },
             updateStrategy: { type: "RollingUpdate" },
@@ -360,7 +352,7 @@ export function renderNetworkPolicy(o: RedisManifestOptions): NetworkPolicyManif
             from: redisPeers,
             ports: [
                 { protocol: "TCP", port: CLIENT_PORT },
-                { protocol: "TCP", port: BUS_PORT },
+                { protocol: "TCP", port: busPort() },
             ],
         },
         { from: [{ podSelector: { matchLabels: o.clientPodLabels } }], ports: [{ protocol: "TCP", port: CLIENT_PORT }] },

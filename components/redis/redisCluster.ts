@@ -12,9 +12,10 @@ import {
     redisObjectNames,
     renderNamespace,
     renderRedisManifests,
-    seedEndpoints,
+    podNaming,
     REDIS_CONTAINER,
 } from "./manifests";
+import { seedEndpoints, serviceEndpoint } from "../shape";
 
 /**
  * Characters a generated password may contain besides letters and digits: URL-unreserved, so the
@@ -41,7 +42,7 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly redisContainerName = REDIS_CONTAINER;
     /** Stable `host:port` of every pod (headless-Service DNS names). */
     public readonly seeds: pulumi.Output<string[]>;
-    /** `<client Service>.<namespace>.svc:6379`. */
+    /** `<client Service>.<namespace>.svc.cluster.local:6379`: resolves from any namespace. */
     public readonly clientEndpoint: pulumi.Output<string>;
     /** The password, secret. */
     public readonly password: pulumi.Output<string>;
@@ -89,8 +90,8 @@ export class RedisCluster extends pulumi.ComponentResource {
         const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, m.networkPolicy, inNamespace);
 
         this.namespace = namespace.metadata.name;
-        this.seeds = pulumi.output(seedEndpoints(manifestOptions));
-        this.clientEndpoint = pulumi.interpolate`${client.metadata.name}.${this.namespace}.svc:6379`;
+        this.seeds = pulumi.output(seedEndpoints(podNaming(manifestOptions), args.redis));
+        this.clientEndpoint = pulumi.all([client.metadata.name, this.namespace]).apply(([service, ns]) => serviceEndpoint(service, ns));
         this.registerOutputs({
             namespace: this.namespace,
             seeds: this.seeds,

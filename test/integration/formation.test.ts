@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { Cluster } from "ioredis";
 import { FormNode, FormationRefused, form } from "../../components/formation/form";
-import { SLOT_COUNT } from "../../components/formation/plan";
+import { SLOT_COUNT } from "../../components/shape";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalCluster, startLocalCluster } from "../../local/cluster";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";

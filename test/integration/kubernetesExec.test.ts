@@ -171,7 +171,7 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
     });
 
     it("a failing command comes back with the pod, the command and redis-cli's own message", async () => {
-        const t = new KubernetesTransport(api.kubeconfig(), "redis", "redis");
+        const t = new KubernetesTransport({ kubeconfig: api.kubeconfig(), namespace: "redis", container: "redis" });
         await assert.rejects(t.call("redis-1", ["CLUSTER", "SETSLOT", "99999", "NODE", "x"]), (e: Error) => {
             assert.match(e.message, /^CLUSTER in pod redis\/redis-1: .*(Invalid or out of range slot|ERR)/);
             return true;
@@ -203,7 +203,7 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
 
     it("a pod whose REDIS_PASSWORD is wrong fails with Redis's authentication error, naming the pod", async () => {
         api.pods = api.pods.map((p) => (p.name === "redis-2" ? { ...p, env: { REDIS_PASSWORD: "not-the-password" } } : p));
-        const t = new KubernetesTransport(api.kubeconfig(), "redis", "redis");
+        const t = new KubernetesTransport({ kubeconfig: api.kubeconfig(), namespace: "redis", container: "redis" });
         try {
             await assert.rejects(t.call("redis-2", ["PING"]), (e: Error) => {
                 assert.match(e.message, /^PING in pod redis\/redis-2: .*(WRONGPASS|NOAUTH)/s);
@@ -212,5 +212,70 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
         } finally {
             api.pods = api.pods.map((p) => (p.name === "redis-2" ? { ...p, env: { REDIS_PASSWORD: PASSWORD } } : p));
         }
+    });
+});
+
+describe("formation over Kubernetes exec with a non-default client port (real redis-cli and redis-server)", function () {
+    this.timeout(120_000);
+    const PORT = 7100;
+    let dir: string;
+    let nodes: LocalRedisNode[] = [];
+    let api: FakeKubeApi;
+
+    before(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "kube-exec-port-"));
+        // Same loopback block as above, another port: these "pods" listen on 7100 (bus 17100) only.
+        nodes = await LocalRedisNode.startAll(
+            loopbackAddresses(18, 3).map((host, i) => ({
+                host,
+                port: PORT,
+                dir: path.join(dir, `redis-${i}`),
+                password: PASSWORD,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+            })),
+        );
+        const pods: FakePod[] = nodes.map((n, i) => ({
+            name: `redis-${i}`,
+            ip: n.host,
+            nodeName: `node-${i}`,
+            ready: true,
+            env: { REDIS_PASSWORD: PASSWORD },
+        }));
+        api = await FakeKubeApi.start(
+            "redis",
+            pods,
+            [0, 1, 2].map((i) => ({ name: `node-${i}` })),
+        );
+    });
+
+    after(async () => {
+        await api?.close();
+        await Promise.all(nodes.map((n) => n.stop()));
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("the provider's port reaches redis-cli in the pods: the cluster forms on that port and the seeds carry it", async () => {
+        const result = await formationProvider.create!({
+            ...validFormationInputs(api.kubeconfig()),
+            replicasPerMaster: 0,
+            port: PORT,
+            headlessServiceName: "redis-headless",
+            timeoutMs: 60_000,
+        });
+        const outs = result.outs as FormationOutputs;
+        assert.strictEqual(outs.clusterState, "ok");
+        assert.strictEqual(outs.shards.length, 3);
+        assert.ok(
+            outs.seeds.every((seed) => seed.endsWith(`.svc.cluster.local:${PORT}`)),
+            outs.seeds.join(", "),
+        );
+        assert.ok(
+            outs.shards.every((s) => s.master.address.endsWith(`:${PORT}`)),
+            outs.shards.map((s) => s.master.address).join(", "),
+        );
+        // Every exec'd redis-cli was told the pod's real port.
+        const cliExecs = api.execs.filter((e) => e.command.join(" ").includes("redis-cli"));
+        assert.ok(cliExecs.length > 0);
+        for (const e of cliExecs) assert.match(e.command.join(" "), new RegExp(`-p ${PORT}\\b`), e.command.join(" "));
     });
 });

@@ -28,7 +28,7 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["gcp:region", "europe-west1-b", /use a GCP region such as europe-west1 .*not a zone/],
     ["gke:nodesPerZone", "0", /use a whole number from 1 to 100/],
     ["gke:machineType", "E2 Standard", /use a Compute Engine machine type/],
-    ["gke:releaseChannel", "beta", /use one of RAPID, REGULAR, STABLE/],
+    ["gke:releaseChannel", "RAPID", /use one of REGULAR, STABLE, EXTENDED/],
     ["gke:diskSizeGb", "5", /use a whole number from 10 to 65536/],
     ["redis:masters", "2", /use a whole number from 3 to 1000/],
     ["redis:masters", "three", /use a whole number from 3 to 1000/],
@@ -116,11 +116,11 @@ const VALID_FORMATION = validFormationInputs(KUBECONFIG);
 describe("bad input: the formation provider's check (components/formation/provider.ts)", () => {
     // Values a hand-written program could pass (Pulumi config strings, arithmetic slips, copy-paste).
     const cases: ReadonlyArray<readonly [field: keyof FormationInputs, value: unknown, says: RegExp]> = [
-        ["masters", "4", /masters: expected an integer of at least 3, got "4"/],
-        ["masters", Number.NaN, /masters: expected an integer of at least 3/],
-        ["masters", undefined, /masters: expected an integer of at least 3/],
-        ["replicasPerMaster", 6, /replicasPerMaster: expected an integer from 0 to 5, got 6/],
-        ["replicasPerMaster", 0.5, /replicasPerMaster: expected an integer from 0 to 5/],
+        ["masters", "4", /masters: expected a whole number from 3 to 1000 .*got "4"/],
+        ["masters", Number.NaN, /masters: expected a whole number from 3 to 1000/],
+        ["masters", undefined, /masters: expected a whole number from 3 to 1000/],
+        ["replicasPerMaster", 6, /replicasPerMaster: expected a whole number from 0 to 5, got 6/],
+        ["replicasPerMaster", 0.5, /replicasPerMaster: expected a whole number from 0 to 5/],
         ["namespace", "a".repeat(64), /namespace: expected a DNS label .*at most 63 characters/],
         ["containerName", "Redis", /containerName: expected a DNS label/],
         ["statefulSetName", undefined, /statefulSetName: expected a DNS label/],

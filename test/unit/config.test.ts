@@ -12,8 +12,9 @@ import {
     RawConfig,
     parseSettings,
     quantityBytes,
-    redisPodCount,
 } from "../../components/config";
+import { podCount } from "../../components/shape";
+import { configReferenceTable } from "../../components/configKeys";
 
 const GKE: RawConfig = { "gcp:project": "acme-redis", "gcp:region": "europe-west1" };
 const EXISTING: RawConfig = {
@@ -46,7 +47,7 @@ describe("config: parseSettings", () => {
             releaseChannel: "REGULAR",
             diskSizeGb: 50,
         });
-        assert.equal(s.kubeconfig, undefined);
+        assert.ok(!("kubeconfig" in s), "a gke target carries no kubeconfig");
         assert.equal(s.redis.masters, 3);
         assert.equal(s.redis.replicasPerMaster, 1);
         assert.equal(s.redis.image, DEFAULT_REDIS_IMAGE);
@@ -90,11 +91,11 @@ describe("config: parseSettings", () => {
             "app:image": "ghcr.io/acme/hit-counter:1.0.0",
             "app:nodeImage": "node:20.18.0-alpine3.20",
         });
-        assert.equal(s.target, "existing");
+        assert.ok(s.target === "existing");
         assert.equal(s.kubeconfig, EXISTING["redis-cluster-gke:kubeconfig"]);
-        assert.equal(s.gke, undefined);
+        assert.ok(!("gke" in s), "an existing target carries no GKE settings");
         assert.equal(s.namespace, "cache");
-        assert.equal(redisPodCount(s.redis), 15);
+        assert.equal(podCount(s.redis), 15);
         assert.equal(s.redis.exporter, false);
         assert.equal(s.redis.nodeTimeoutMs, 5000);
         assert.equal(s.redis.storageClass, "premium-rwo");
@@ -146,7 +147,7 @@ describe("config: parseSettings", () => {
     });
 
     it("refuses unknown enum values with the allowed list", () => {
-        refuses({ ...GKE, "gke:releaseChannel": "beta" }, "gke:releaseChannel", "RAPID, REGULAR, STABLE");
+        refuses({ ...GKE, "gke:releaseChannel": "beta" }, "gke:releaseChannel", "REGULAR, STABLE, EXTENDED");
         refuses({ ...GKE, "app:serviceType": "Ingress" }, "app:serviceType", "LoadBalancer, ClusterIP, NodePort");
         refuses({ ...GKE, "redis:exporter": "yes" }, "redis:exporter", "true or false");
     });
@@ -208,5 +209,22 @@ describe("config: quantityBytes", () => {
         assert.equal(quantityBytes("1.5Gi"), 1.5 * 2 ** 30);
         assert.equal(quantityBytes("1000"), 1000);
         assert.throws(() => quantityBytes("1GB"), /not a Kubernetes quantity/);
+    });
+});
+
+describe("config: README", () => {
+    const readme = fs.readFileSync(path.join(__dirname, "..", "..", "README.md"), "utf8");
+
+    it("its config reference table is the one generated from the key declarations (npm run -s docs:config)", () => {
+        assert.ok(
+            readme.includes(configReferenceTable() + "\n"),
+            `README's config table differs from the declarations; replace it with:\n${configReferenceTable()}`,
+        );
+    });
+
+    it("its example error is the message parseSettings really gives", () => {
+        const example = /for example\s+`([^`]+)`/.exec(readme)?.[1];
+        assert.ok(example, "README has no example error after the config table");
+        refuses({ ...GKE, "redis:masters": "2" }, example);
     });
 });

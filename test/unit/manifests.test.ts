@@ -3,14 +3,14 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { parseWorkloadSettings, RawConfig } from "../../components/config";
+import { podDnsName, seedEndpoints } from "../../components/shape";
 import {
     RedisManifestOptions,
     configDigest,
     maxMemoryBytes,
-    podHostname,
     redisContainerEnv,
     renderRedisManifests,
-    seedEndpoints,
+    podNaming,
 } from "../../components/redis/manifests";
 import { hitCounterPodLabels, mapInput, renderDeployment } from "../../components/app/hitCounter";
 import { nodeAccountId, renderGkeKubeconfig } from "../../components/gke";
@@ -190,10 +190,17 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
     it("seeds are the pods' stable DNS names", () => {
         const o = options({ "redis-cluster-gke:namespace": "cache", "redis:masters": "3", "redis:replicasPerMaster": "0" });
         assert.deepEqual(
-            seedEndpoints(o),
+            seedEndpoints(podNaming(o), o.redis),
             [0, 1, 2].map((i) => `redis-${i}.redis-headless.cache.svc.cluster.local:6379`),
         );
-        assert.equal(podHostname(o, 4), "redis-4.redis-headless.cache.svc.cluster.local");
+        assert.equal(podDnsName(podNaming(o), "redis-4"), "redis-4.redis-headless.cache.svc.cluster.local");
+        // The pod's own POD_HOSTNAME (expanded by Kubernetes from its env) is that same name.
+        const env = render({ "redis-cluster-gke:namespace": "cache" }).statefulSet.spec.template.spec.containers[0].env as {
+            name: string;
+            value?: string;
+        }[];
+        const hostname = env.find((e) => e.name === "POD_HOSTNAME")?.value ?? "";
+        assert.equal(hostname.replace("$(POD_NAME)", "redis-4").replace("$(POD_NAMESPACE)", "cache"), podDnsName(podNaming(o), "redis-4"));
     });
 });
 

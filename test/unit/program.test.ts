@@ -174,7 +174,7 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
             "redisShards",
         ]);
         assert.equal(getRun().outputs.namespace.value, expected.namespace);
-        assert.equal(getRun().outputs.redisClientEndpoint.value, `redis.${expected.namespace}.svc:6379`);
+        assert.equal(getRun().outputs.redisClientEndpoint.value, `redis.${expected.namespace}.svc.cluster.local:6379`);
     });
 }
 

@@ -8,7 +8,7 @@ import {
     diffFormation,
     formationProvider,
     podsPending,
-    seedEndpoints,
+    formationSeeds,
 } from "../../components/formation/provider";
 import { validFormationInputs } from "../support/formationInputs";
 
@@ -39,9 +39,9 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
         });
 
         const bad: [string, Partial<FormationInputs>, RegExp][] = [
-            ["masters", { masters: 2 }, /masters: expected an integer of at least 3, got 2/],
-            ["masters", { masters: 3.5 }, /masters: expected an integer of at least 3/],
-            ["replicasPerMaster", { replicasPerMaster: -1 }, /replicasPerMaster: expected an integer from 0 to 5, got -1/],
+            ["masters", { masters: 2 }, /masters: expected a whole number from 3 to 1000 .*got 2/],
+            ["masters", { masters: 3.5 }, /masters: expected a whole number from 3 to 1000/],
+            ["replicasPerMaster", { replicasPerMaster: -1 }, /replicasPerMaster: expected a whole number from 0 to 5, got -1/],
             ["namespace", { namespace: "Redis_NS" }, /namespace: expected a DNS label .* got "Redis_NS"/],
             ["statefulSetName", { statefulSetName: "" }, /statefulSetName: expected a DNS label/],
             ["kubeconfig", { kubeconfig: "" }, /kubeconfig: required/],
@@ -89,10 +89,12 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
 
     it("seeds are stable pod DNS names with a headless Service, pod IPs without", () => {
         const ipOf = (p: string) => ({ "redis-0": "10.0.0.5" })[p] ?? "?";
-        assert.deepStrictEqual(seedEndpoints(["redis-0"], { namespace: "ns", headlessServiceName: "redis-headless" }, ipOf), [
+        const inputs = { namespace: "ns", statefulSetName: "redis" };
+        assert.deepStrictEqual(formationSeeds(["redis-0"], { ...inputs, headlessServiceName: "redis-headless" }, ipOf), [
             "redis-0.redis-headless.ns.svc.cluster.local:6379",
         ]);
-        assert.deepStrictEqual(seedEndpoints(["redis-0"], { namespace: "ns" }, ipOf), ["10.0.0.5:6379"]);
+        assert.deepStrictEqual(formationSeeds(["redis-0"], inputs, ipOf), ["10.0.0.5:6379"]);
+        assert.deepStrictEqual(formationSeeds(["redis-0"], { ...inputs, port: 7000 }, ipOf), ["10.0.0.5:7000"]);
     });
 
     it("podsPending names pods that are missing, without IP or not Ready", () => {
@@ -124,7 +126,7 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
             const good = await loaded.check!(undefined as never, valid);
             assert.deepStrictEqual(good.failures, undefined);
             const badResult = await loaded.check!(undefined as never, { ...valid, masters: 1 });
-            assert.match(badResult.failures![0].reason, /masters: expected an integer of at least 3/);
+            assert.match(badResult.failures![0].reason, /masters: expected a whole number from 3 to 1000/);
             assert.deepStrictEqual((await loaded.diff!("id", valid, { ...valid, namespace: "x" })).replaces, ["namespace"]);
         } finally {
             fs.rmSync(file, { force: true });

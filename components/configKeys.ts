@@ -1,0 +1,277 @@
+/**
+ * Every stack config key, declared once: its name, its default, how its text becomes a value (and
+ * what is allowed when it does not), and what it means. The reader (config.ts), the unknown-key
+ * check and the README's config table (`npm run docs:config`) are all derived from this table.
+ * Pulumi-free and pure.
+ */
+import { parse as parseYaml } from "yaml";
+import { DEFAULT_NODE_TIMEOUT_MS } from "./redisDefaults";
+import { MAX_NODES, MAX_REPLICAS_PER_MASTER, MIN_MASTERS } from "./shape";
+
+/** Project name from Pulumi.yaml: the namespace of the top-level keys. */
+export const PROJECT = "redis-cluster-gke";
+
+/** Images pinned by tag: Debian-based Redis because the start script needs sh and getent. */
+export const DEFAULT_REDIS_IMAGE = "redis:7.2.7-bookworm";
+export const DEFAULT_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.66.0";
+export const DEFAULT_NODE_IMAGE = "node:20.18.1-alpine3.20";
+
+export const TARGETS = ["gke", "existing"] as const;
+export type Target = (typeof TARGETS)[number];
+/** The channels the policy pack's `gke-release-channel` allows by default: RAPID gets versions before they are proven. */
+export const RELEASE_CHANNELS = ["REGULAR", "STABLE", "EXTENDED"] as const;
+export type ReleaseChannel = (typeof RELEASE_CHANNELS)[number];
+export const APP_SERVICE_TYPES = ["LoadBalancer", "ClusterIP", "NodePort"] as const;
+export type AppServiceType = (typeof APP_SERVICE_TYPES)[number];
+
+/** A value read from config, or what to do instead ("use …"; a secret key may say more, as its value is never shown). */
+export type Parsed<T> = { readonly value: T } | { readonly problem: string };
+
+/** One config key. */
+export interface ConfigKey<T> {
+    /** Fully-qualified name, `namespace:key`. */
+    readonly key: string;
+    /** The value when the key is absent or empty. */
+    readonly fallback: T;
+    /** The default as the README shows it. */
+    readonly defaultText: string;
+    /** What the value means (README). */
+    readonly meaning: string;
+    /** The values allowed (README; also what an error says to use instead). */
+    readonly allowed: string;
+    /** Set with `pulumi config set --secret`. */
+    readonly secret?: boolean;
+    /** Text -> value, or what is allowed instead. */
+    parse(text: string): Parsed<T>;
+}
+
+const QUANTITY = /^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
+const CPU_QUANTITY = /^(\d+(\.\d+)?)(m)?$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+/** repository[:tag][@sha256:digest], lowercase repository, no spaces (what a kubelet can pull). */
+const IMAGE_REFERENCE = /^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+const IMAGE_HELP = "an image reference such as redis:7.2.7-bookworm (lowercase repository, optional :tag or @sha256:digest, no spaces)";
+const GCP_PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+const GCP_REGION = /^[a-z]+(-[a-z]+)+[0-9]+$/;
+const MACHINE_TYPE = /^[a-z0-9]+(-[a-z0-9]+)+$/;
+const PASSWORD = /^[\x21-\x7e]{16,}$/;
+const QUANTITY_HELP = "a Kubernetes quantity such as 512Mi or 1Gi";
+const CPU_HELP = "a CPU quantity such as 250m or 1";
+
+/** Raised for a quantity that is not one; the config reader reports such values by key instead. */
+export class QuantityError extends Error {}
+
+const SUFFIX_BYTES: Readonly<Record<string, number>> = {
+    "": 1,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+};
+
+/** Bytes of a Kubernetes memory/storage quantity such as `512Mi` or `1G`. */
+export function quantityBytes(quantity: string): number {
+    const m = QUANTITY.exec(quantity);
+    if (!m) throw new QuantityError(`not a Kubernetes quantity: ${JSON.stringify(quantity)}`);
+    return Math.floor(Number(m[1]) * SUFFIX_BYTES[m[3] ?? ""]);
+}
+
+/** A kubeconfig is a YAML/JSON mapping of kind Config (or with a `clusters` list); a path or a token is a mistake. */
+function looksLikeKubeconfig(text: string): boolean {
+    try {
+        const doc: unknown = parseYaml(text);
+        if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return false;
+        const k = doc as { kind?: unknown; clusters?: unknown };
+        return k.kind === "Config" || Array.isArray(k.clusters);
+    } catch {
+        return false;
+    }
+}
+
+// --- value kinds -------------------------------------------------------------------------------
+
+type Kind<T> = Pick<ConfigKey<T>, "fallback" | "defaultText" | "allowed" | "parse">;
+
+/** A kind whose values are those `accept` returns a value for; anything else is told to use `allowed`. */
+function kind<T>(fallback: T, defaultText: string, allowed: string, accept: (text: string) => T | undefined): Kind<T> {
+    return {
+        fallback,
+        defaultText,
+        allowed,
+        parse: (t) => {
+            const value = accept(t);
+            return value === undefined ? { problem: `use ${allowed}` } : { value };
+        },
+    };
+}
+
+function wholeNumber(fallback: number, min: number, max: number): Kind<number> {
+    const accept = (t: string) => (/^-?\d+$/.test(t.trim()) && Number(t) >= min && Number(t) <= max ? Number(t) : undefined);
+    return kind(fallback, String(fallback), `a whole number from ${min} to ${max}`, accept);
+}
+
+function flag(fallback: boolean): Kind<boolean> {
+    return kind(fallback, String(fallback), "true or false", (t) => (t === "true" || t === "false" ? t === "true" : undefined));
+}
+
+function oneOf<T extends string>(values: readonly T[], fallback: T): Kind<T> {
+    return kind(fallback, fallback, `one of ${values.join(", ")}`, (t) => values.find((v) => v === t));
+}
+
+function matching(pattern: RegExp, allowed: string, fallback: string): Kind<string>;
+function matching(pattern: RegExp, allowed: string, fallback: undefined, defaultText: string): Kind<string | undefined>;
+function matching(pattern: RegExp, allowed: string, fallback: string | undefined, defaultText?: string): Kind<string | undefined> {
+    return kind<string | undefined>(fallback, defaultText ?? String(fallback), allowed, (t) => (pattern.test(t) ? t : undefined));
+}
+
+function key<T>(
+    name: string,
+    kind: Kind<T>,
+    meaning: string,
+    extra: Partial<Pick<ConfigKey<T>, "secret" | "defaultText">> = {},
+): ConfigKey<T> {
+    return { key: name, ...kind, meaning, ...extra };
+}
+
+// --- the keys ----------------------------------------------------------------------------------
+
+/** Every key the program reads, in the order the README lists them. */
+export const KEYS = {
+    target: key(`${PROJECT}:target`, oneOf(TARGETS, "gke"), "`gke` creates a GKE cluster; `existing` deploys with `kubeconfig`"),
+    kubeconfig: key(
+        `${PROJECT}:kubeconfig`,
+        {
+            fallback: undefined as string | undefined,
+            defaultText: "—",
+            allowed: "kubeconfig YAML or JSON (kind Config)",
+            parse: (t) =>
+                looksLikeKubeconfig(t)
+                    ? { value: t }
+                    : {
+                          problem:
+                              "not a kubeconfig; expected its YAML (or JSON) content, kind Config with clusters, contexts and users, not a path to it, e.g. the output of `kubectl config view --raw --minify`",
+                      },
+        },
+        "kubeconfig content (not a path) of the existing cluster; required for target `existing`",
+        { secret: true },
+    ),
+    namespace: key(
+        `${PROJECT}:namespace`,
+        matching(DNS_LABEL, "a DNS label (lowercase letters, digits, '-')", "redis"),
+        "namespace created for everything",
+    ),
+    project: key(
+        "gcp:project",
+        matching(GCP_PROJECT, "a GCP project ID: 6-30 lowercase letters, digits or '-', starting with a letter", undefined, "—"),
+        "GCP project; required for target `gke`",
+    ),
+    region: key(
+        "gcp:region",
+        matching(GCP_REGION, "a GCP region such as europe-west1 or us-central1 (a region, not a zone)", undefined, "—"),
+        "GCP region of the regional cluster; required for target `gke`",
+    ),
+    nodesPerZone: key("gke:nodesPerZone", wholeNumber(1, 1, 100), "nodes per zone (× 3 zones)"),
+    machineType: key(
+        "gke:machineType",
+        matching(MACHINE_TYPE, "a Compute Engine machine type such as e2-standard-2", "e2-standard-2"),
+        "node machine type",
+    ),
+    releaseChannel: key(
+        "gke:releaseChannel",
+        oneOf(RELEASE_CHANNELS, "REGULAR"),
+        "GKE release channel; the policy pack's `gke-release-channel` allows the same ones",
+    ),
+    diskSizeGb: key("gke:diskSizeGb", wholeNumber(50, 10, 65536), "node boot disk in GB"),
+    masters: key(
+        "redis:masters",
+        wholeNumber(3, MIN_MASTERS, MAX_NODES),
+        `shards; at most ${MAX_NODES} nodes in all; growing it scales out, shrinking it is refused`,
+    ),
+    replicasPerMaster: key(
+        "redis:replicasPerMaster",
+        wholeNumber(1, 0, MAX_REPLICAS_PER_MASTER),
+        "replicas of each master; shrinking it is refused",
+    ),
+    image: key(
+        "redis:image",
+        matching(IMAGE_REFERENCE, IMAGE_HELP, DEFAULT_REDIS_IMAGE),
+        "Redis image, pinned; Debian-based because the start script uses `getent`",
+    ),
+    exporter: key("redis:exporter", flag(true), "redis_exporter sidecar on port 9121"),
+    exporterImage: key("redis:exporterImage", matching(IMAGE_REFERENCE, IMAGE_HELP, DEFAULT_EXPORTER_IMAGE), "exporter image"),
+    nodeTimeoutMs: key(
+        "redis:nodeTimeoutMs",
+        wholeNumber(DEFAULT_NODE_TIMEOUT_MS, 500, 120000),
+        '`cluster-node-timeout` in ms (see "Failover" for the trade-off)',
+    ),
+    storageSize: key("redis:storageSize", matching(QUANTITY, QUANTITY_HELP, "1Gi"), "PVC size per pod"),
+    storageClass: key(
+        "redis:storageClass",
+        matching(
+            DNS_SUBDOMAIN,
+            "the name of a StorageClass (lowercase letters, digits, '-', '.'), or leave it unset for the default class",
+            undefined,
+            "cluster default",
+        ),
+        "StorageClass of the PVCs",
+    ),
+    cpuRequest: key("redis:cpuRequest", matching(CPU_QUANTITY, CPU_HELP, "100m"), "CPU request of each Redis container"),
+    cpuLimit: key("redis:cpuLimit", matching(CPU_QUANTITY, CPU_HELP, "1"), "CPU limit of each Redis container"),
+    memoryRequest: key("redis:memoryRequest", matching(QUANTITY, QUANTITY_HELP, "256Mi"), "memory request of each Redis container"),
+    memoryLimit: key(
+        "redis:memoryLimit",
+        matching(QUANTITY, QUANTITY_HELP, "512Mi"),
+        "memory limit of each Redis container; `maxmemory` = 75 % of it",
+    ),
+    password: key(
+        "redis:password",
+        {
+            fallback: undefined as string | undefined,
+            defaultText: "generated (@pulumi/random, 32 characters)",
+            allowed: "at least 16 printable ASCII characters without spaces",
+            parse: (t) => (PASSWORD.test(t) ? { value: t } : { problem: "use at least 16 printable ASCII characters without spaces" }),
+        },
+        "the Redis password",
+        { secret: true },
+    ),
+    tls: key("redis:tls", flag(false), "`true` is refused: not supported yet (see Limitations)"),
+    appReplicas: key("app:replicas", wholeNumber(2, 0, 100), "hit-counter replicas"),
+    serviceType: key("app:serviceType", oneOf(APP_SERVICE_TYPES, "LoadBalancer"), "type of the hit counter's Service"),
+    nodeImage: key(
+        "app:nodeImage",
+        matching(IMAGE_REFERENCE, IMAGE_HELP, DEFAULT_NODE_IMAGE),
+        "Node.js image that runs the bundled server from a ConfigMap",
+    ),
+    appImage: key(
+        "app:image",
+        matching(IMAGE_REFERENCE, IMAGE_HELP, undefined, "—"),
+        "a ready-made image of the server instead of the bundle",
+    ),
+} as const;
+
+/** Every key the program reads. */
+export const ALL_KEYS: readonly ConfigKey<unknown>[] = Object.values(KEYS);
+
+/** Fully-qualified key -> its meaning (also drives the unknown-key check). */
+export const CONFIG_KEYS: Readonly<Record<string, string>> = Object.fromEntries(ALL_KEYS.map((k) => [k.key, k.meaning]));
+
+/** Namespaces this program owns: unknown keys in them are typos and are refused. */
+export const OWNED_NAMESPACES = [PROJECT, "gke", "redis", "app"] as const;
+
+/** The README's config reference table (Markdown), generated from KEYS. */
+export function configReferenceTable(): string {
+    // A default that is a value is code; one that is absent or computed is prose.
+    const shown = (k: ConfigKey<unknown>) => (k.fallback === undefined ? k.defaultText : `\`${k.defaultText}\``);
+    const cell = (text: string) => text.replace(/\|/g, "\\|");
+    const rows = ALL_KEYS.map((k) => `| \`${k.key}\` | ${shown(k)} | ${cell(k.allowed)} | ${k.secret ? "secret; " : ""}${k.meaning} |`);
+    return ["| Key | Default | Allowed | Meaning |", "|---|---|---|---|", ...rows].join("\n");
+}
