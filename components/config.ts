@@ -13,16 +13,21 @@ import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_NODE_TIMEOUT_MS } from "./redisDefaults";
 import {
     ConfigKey,
+    GKE_RETAIN_STORAGE_CLASS,
     KEYS,
+    MIN_MEMORY_LIMIT,
     OWNED_NAMESPACES,
     PROJECT,
     QuantityError,
+    RETIRED_KEYS,
     Target,
     quantityBytes,
     AppServiceType,
     ReleaseChannel,
+    ZoneSpread,
 } from "./configKeys";
 import { shapeProblems } from "./shape";
+import { VOLUME_TO_MAXMEMORY, memoryPlan } from "./redis/redisConf";
 
 export {
     APP_SERVICE_TYPES,
@@ -30,12 +35,15 @@ export {
     DEFAULT_EXPORTER_IMAGE,
     DEFAULT_NODE_IMAGE,
     DEFAULT_REDIS_IMAGE,
+    GKE_RETAIN_STORAGE_CLASS,
     PROJECT,
     RELEASE_CHANNELS,
+    SECRET_CONFIG_KEYS,
     TARGETS,
+    ZONE_SPREADS,
     quantityBytes,
 } from "./configKeys";
-export type { AppServiceType, ReleaseChannel, Target } from "./configKeys";
+export type { AppServiceType, ReleaseChannel, Target, ZoneSpread } from "./configKeys";
 export { DEFAULT_NODE_TIMEOUT_MS };
 
 /** Compute resources of one container, in Kubernetes quantity syntax. */
@@ -55,6 +63,12 @@ export interface GkeSettings {
     readonly releaseChannel: ReleaseChannel;
     /** Boot disk of each node, in GB. */
     readonly diskSizeGb: number;
+    /** GKE deletion protection: `pulumi destroy` cannot delete the cluster while on. */
+    readonly deletionProtection: boolean;
+    /** Nodes without public IPs, egress through Cloud NAT. */
+    readonly privateNodes: boolean;
+    /** CIDRs admitted to the control plane's IP endpoint (none: no outside address; the DNS endpoint serves). */
+    readonly authorizedNetworks: readonly string[];
 }
 
 export interface RedisSettings {
@@ -65,12 +79,20 @@ export interface RedisSettings {
     /** redis_exporter sidecar on port 9121 for Prometheus. */
     readonly exporter: boolean;
     readonly exporterImage: string;
+    /** The only namespaces whose pods may reach port 9121. */
+    readonly metricsNamespaces: readonly string[];
+    /** A GKE Managed Prometheus PodMonitoring for the exporter. */
+    readonly podMonitoring: boolean;
     readonly nodeTimeoutMs: number;
-    /** PVC size per pod (Kubernetes quantity, e.g. 1Gi). */
+    /** PVC size per pod (Kubernetes quantity, e.g. 1Gi); at least VOLUME_TO_MAXMEMORY x maxmemory. */
     readonly storageSize: string;
     /** StorageClass of the PVCs; the cluster's default class when absent. */
     readonly storageClass?: string;
+    /** Memory request = limit; maxmemory and the buffers follow from it (redisConf.ts memoryPlan). */
     readonly resources: ContainerResources;
+    /** `required`: a hard zone constraint with `minZones` as minDomains; `preferred`: best effort. */
+    readonly zoneSpread: ZoneSpread;
+    readonly minZones: number;
     /** Secret. Generated with @pulumi/random when absent. */
     readonly password?: string;
     /** Always false for now: see readWorkload for why `true` is refused. */
@@ -89,6 +111,10 @@ export interface AppSettings {
 export interface WorkloadSettings {
     /** Namespace for everything the program deploys. */
     readonly namespace: string;
+    /** Keep the namespace (and the data in it) when the stack deletes it; see `redis-cluster-gke:retainOnDestroy`. */
+    readonly retainOnDestroy: boolean;
+    /** The stack creates GKE_RETAIN_STORAGE_CLASS (target gke, no `redis:storageClass` given) and the PVCs use it. */
+    readonly createRetainStorageClass: boolean;
     readonly redis: RedisSettings;
     readonly app: AppSettings;
 }
@@ -124,6 +150,20 @@ class Reader {
     readonly errors: string[] = [];
     constructor(private readonly raw: RawConfig) {}
 
+    /**
+     * Keys declared secret must have been set with --secret (the engine lists those in
+     * `secretKeys`); set in plain text they sit unencrypted in Pulumi.<stack>.yaml and the state.
+     */
+    checkSecrets(known: Readonly<Record<string, ConfigKey<unknown>>>, secretKeys: ReadonlySet<string>): void {
+        for (const [name, k] of Object.entries(known)) {
+            if (k.secret && this.has(k) && !secretKeys.has(name)) {
+                this.errors.push(
+                    `${name}: set in plain text, so it is stored unencrypted in Pulumi.<stack>.yaml; make it a secret (the value is not shown): pulumi config set --secret ${name} "$(pulumi config get ${name})"`,
+                );
+            }
+        }
+    }
+
     /** Whether the key has a (non-empty) value. */
     has(k: ConfigKey<unknown>): boolean {
         const v = this.raw[k.key];
@@ -155,7 +195,9 @@ class Reader {
     checkUnknownKeys(known: Readonly<Record<string, unknown>>): void {
         for (const name of Object.keys(this.raw)) {
             const namespace = name.split(":")[0];
-            if ((OWNED_NAMESPACES as readonly string[]).includes(namespace) && !(name in known)) {
+            if (name in RETIRED_KEYS) {
+                this.errors.push(`${name}: ${RETIRED_KEYS[name]}`);
+            } else if ((OWNED_NAMESPACES as readonly string[]).includes(namespace) && !(name in known)) {
                 const siblings = Object.keys(known).filter((k) => k.startsWith(namespace + ":"));
                 this.errors.push(`${name}: unknown key; known keys are ${siblings.join(", ")}`);
             }
@@ -167,26 +209,59 @@ class Reader {
     }
 }
 
-function readResources(r: Reader): ContainerResources {
-    const memoryRequest = r.get(KEYS.memoryRequest);
-    const memoryLimit = r.get(KEYS.memoryLimit);
+/** Bytes of a quantity, or undefined when it is not one (already reported under its own key). */
+function bytesOf(quantity: string): number | undefined {
     try {
-        if (quantityBytes(memoryRequest) > quantityBytes(memoryLimit)) {
-            r.errors.push(
-                `${KEYS.memoryRequest.key}: ${memoryRequest} is above ${KEYS.memoryLimit.key} ${memoryLimit}; the request must not exceed the limit`,
-            );
-        }
+        return quantityBytes(quantity);
     } catch (e) {
-        // An invalid quantity is already reported under its own key.
-        if (!(e instanceof QuantityError)) throw e;
+        if (e instanceof QuantityError) return undefined;
+        throw e;
+    }
+}
+
+const GI = 2 ** 30;
+
+/**
+ * The container's memory (request = limit, so the pod is never the first evicted or OOM-killed for
+ * being above its request) and the volume, sized from maxmemory (redisConf.ts memoryPlan).
+ */
+function readMemoryAndStorage(r: Reader, replicasPerMaster: number): { resources: ContainerResources; storageSize: string } {
+    const memoryLimit = r.get(KEYS.memoryLimit);
+    const limitBytes = bytesOf(memoryLimit);
+    if (limitBytes !== undefined && limitBytes < (bytesOf(MIN_MEMORY_LIMIT) ?? 0)) {
+        r.errors.push(
+            `${KEYS.memoryLimit.key}: ${memoryLimit} is below ${MIN_MEMORY_LIMIT}; Redis gets half of the limit for data, the rest is for the fork and buffers`,
+        );
+    }
+    const plan = memoryPlan(limitBytes ?? bytesOf(KEYS.memoryLimit.fallback) ?? 0, replicasPerMaster);
+    const minimumGi = `${Math.ceil(plan.minVolumeBytes / GI)}Gi`;
+    const storageSize = r.get(KEYS.storageSize) ?? minimumGi;
+    const storageBytes = bytesOf(storageSize);
+    if (limitBytes !== undefined && storageBytes !== undefined && storageBytes < plan.minVolumeBytes) {
+        r.errors.push(
+            `${KEYS.storageSize.key}: ${storageSize} is below ${VOLUME_TO_MAXMEMORY} x maxmemory (${minimumGi} for ${KEYS.memoryLimit.key} ${memoryLimit}): ` +
+                `the AOF, its rewrite and a replica's sync file would fill it and Redis would refuse writes; use at least ${minimumGi} or a smaller memory limit`,
+        );
     }
     return {
-        requests: { cpu: r.get(KEYS.cpuRequest), memory: memoryRequest },
-        limits: { cpu: r.get(KEYS.cpuLimit), memory: memoryLimit },
+        resources: {
+            requests: { cpu: r.get(KEYS.cpuRequest), memory: memoryLimit },
+            limits: { cpu: r.get(KEYS.cpuLimit), memory: memoryLimit },
+        },
+        storageSize,
     };
 }
 
-function readRedis(r: Reader): RedisSettings {
+/** What the exporter needs; `podMonitoring` undefined takes the target's default. */
+function readMetrics(r: Reader, exporter: boolean, podMonitoringDefault: boolean): Pick<RedisSettings, "metricsNamespaces" | "podMonitoring"> {
+    const podMonitoring = r.get(KEYS.podMonitoring);
+    if (podMonitoring === true && !exporter) {
+        r.errors.push(`${KEYS.podMonitoring.key}: true needs ${KEYS.exporter.key} true (the PodMonitoring scrapes the exporter); set it to false`);
+    }
+    return { metricsNamespaces: r.get(KEYS.metricsNamespaces), podMonitoring: exporter && (podMonitoring ?? podMonitoringDefault) };
+}
+
+function readRedis(r: Reader, target: Target | undefined): RedisSettings {
     const masters = r.get(KEYS.masters);
     const replicasPerMaster = r.get(KEYS.replicasPerMaster);
     // Each count is within its own bounds here; only the total can still exceed the node limit.
@@ -201,25 +276,33 @@ function readRedis(r: Reader): RedisSettings {
             `${KEYS.tls.key}: true is not supported yet (it needs per-pod certificates and TLS in the start script, probes, exporter, formation and app); use false`,
         );
     }
+    const exporter = r.get(KEYS.exporter);
+    const { resources, storageSize } = readMemoryAndStorage(r, replicasPerMaster);
     return {
         masters,
         replicasPerMaster,
         image: r.get(KEYS.image),
-        exporter: r.get(KEYS.exporter),
+        exporter,
         exporterImage: r.get(KEYS.exporterImage),
+        ...readMetrics(r, exporter, target === "gke"),
         nodeTimeoutMs: r.get(KEYS.nodeTimeoutMs),
-        storageSize: r.get(KEYS.storageSize),
-        storageClass: r.get(KEYS.storageClass),
-        resources: readResources(r),
+        storageSize,
+        storageClass: r.get(KEYS.storageClass) ?? (target === "gke" ? GKE_RETAIN_STORAGE_CLASS : undefined),
+        resources,
+        zoneSpread: r.get(KEYS.zoneSpread),
+        minZones: r.get(KEYS.minZones),
         password: r.get(KEYS.password),
         tls: false,
     };
 }
 
-function readWorkload(r: Reader): WorkloadSettings {
+/** `target` is undefined when only the in-cluster objects are rendered (no target, no cloud defaults). */
+function readWorkload(r: Reader, target: Target | undefined): WorkloadSettings {
     return {
         namespace: r.get(KEYS.namespace),
-        redis: readRedis(r),
+        retainOnDestroy: r.get(KEYS.retainOnDestroy),
+        createRetainStorageClass: target === "gke" && !r.has(KEYS.storageClass),
+        redis: readRedis(r, target),
         app: {
             replicas: r.get(KEYS.appReplicas),
             serviceType: r.get(KEYS.serviceType),
@@ -239,16 +322,21 @@ function readGke(r: Reader): GkeSettings {
         machineType: r.get(KEYS.machineType),
         releaseChannel: r.get(KEYS.releaseChannel),
         diskSizeGb: r.get(KEYS.diskSizeGb),
+        deletionProtection: r.get(KEYS.deletionProtection),
+        privateNodes: r.get(KEYS.privateNodes),
+        authorizedNetworks: r.get(KEYS.authorizedNetworks),
     };
 }
 
 /**
  * Turns raw stack config into validated Settings, or throws one ConfigError listing every invalid key
- * (named, with the allowed values). Called before any resource is registered.
+ * (named, with the allowed values). Called before any resource is registered. `secretKeys` are the
+ * keys the engine says were set with --secret; a key declared secret must be among them.
  */
-export function parseSettings(raw: RawConfig): Settings {
+export function parseSettings(raw: RawConfig, secretKeys: ReadonlySet<string>): Settings {
     const r = new Reader(raw);
     r.checkUnknownKeys(KNOWN);
+    r.checkSecrets(KNOWN, secretKeys);
     const target: Target = r.get(KEYS.target);
     const kubeconfig = r.get(KEYS.kubeconfig);
     if (target === "existing" && !r.has(KEYS.kubeconfig)) {
@@ -262,7 +350,7 @@ export function parseSettings(raw: RawConfig): Settings {
         );
     }
     const gke = target === "gke" ? readGke(r) : undefined;
-    const workload = readWorkload(r);
+    const workload = readWorkload(r, target);
     r.throwIfInvalid();
     return gke ? { target: "gke", gke, ...workload } : { target: "existing", kubeconfig: kubeconfig ?? "", ...workload };
 }
@@ -274,12 +362,24 @@ export function parseSettings(raw: RawConfig): Settings {
 export function parseWorkloadSettings(raw: RawConfig): WorkloadSettings {
     const r = new Reader(raw);
     r.checkUnknownKeys(KNOWN);
-    const workload = readWorkload(r);
+    const workload = readWorkload(r, undefined);
     r.throwIfInvalid();
     return workload;
 }
 
+/**
+ * The keys of `config` that were set with --secret. The engine passes their names in the
+ * PULUMI_CONFIG_SECRET_KEYS config entry; @pulumi/pulumi reads it in isConfigSecret, which its
+ * typings do not export.
+ */
+function engineSecretKeys(config: RawConfig): ReadonlySet<string> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+    return new Set(Object.keys(config).filter((k) => isConfigSecret(k)));
+}
+
 /** Reads the stack's config (plain and secret values alike) and validates it. */
 export function loadSettings(): Settings {
-    return parseSettings(pulumi.runtime.allConfig());
+    const config = pulumi.runtime.allConfig();
+    return parseSettings(config, engineSecretKeys(config));
 }

@@ -7,14 +7,22 @@
 import { parse as parseYaml } from "yaml";
 import { DEFAULT_NODE_TIMEOUT_MS } from "./redisDefaults";
 import { MAX_NODES, MAX_REPLICAS_PER_MASTER, MIN_MASTERS } from "./shape";
+import { VOLUME_TO_MAXMEMORY } from "./redis/redisConf";
 
 /** Project name from Pulumi.yaml: the namespace of the top-level keys. */
 export const PROJECT = "redis-cluster-gke";
 
-/** Images pinned by tag: Debian-based Redis because the start script needs sh and getent. */
-export const DEFAULT_REDIS_IMAGE = "redis:7.2.7-bookworm";
-export const DEFAULT_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.66.0";
-export const DEFAULT_NODE_IMAGE = "node:20.18.1-alpine3.20";
+/**
+ * Images pinned by digest (the tag stays for readers; the kubelet pulls by the digest, so a re-pushed
+ * tag changes nothing). Where each digest was read is recorded in README.md, "Images".
+ * Redis: a current 7.2 patch (>= 7.2.11 fixes CVE-2025-49844 and CVE-2025-21605), Debian-based
+ * because the start script needs sh, getent and timeout.
+ */
+export const DEFAULT_REDIS_IMAGE = "redis:7.2.16-bookworm@sha256:0637954999d01b7c9ce9167db2da50656e2590d3b884f1c600c5f63bb6e6773c";
+/** >= v1.83.0: the first with switches that turn off the /scrape endpoint and key-value export. */
+export const DEFAULT_EXPORTER_IMAGE =
+    "oliver006/redis_exporter:v1.84.0@sha256:7ef8e9c26638158fa4e7ad60df8c7e53d1919986753d6c1d2d1876b6ec38d87b";
+export const DEFAULT_NODE_IMAGE = "node:20.18.1-alpine3.20@sha256:b5b9467fe7b33aad47f1ec3f6e0646a658f85f05c18d4243024212a91f3b7554";
 
 export const TARGETS = ["gke", "existing"] as const;
 export type Target = (typeof TARGETS)[number];
@@ -22,6 +30,12 @@ export type Target = (typeof TARGETS)[number];
 export const RELEASE_CHANNELS = ["REGULAR", "STABLE", "EXTENDED"] as const;
 export type ReleaseChannel = (typeof RELEASE_CHANNELS)[number];
 export const APP_SERVICE_TYPES = ["LoadBalancer", "ClusterIP", "NodePort"] as const;
+export const ZONE_SPREADS = ["required", "preferred"] as const;
+/** The StorageClass a gke stack creates for the PVCs: reclaimPolicy Retain, so a deleted PVC keeps its disk. */
+export const GKE_RETAIN_STORAGE_CLASS = "redis-retain";
+export type ZoneSpread = (typeof ZONE_SPREADS)[number];
+/** Below this, Redis's own footprint and the fork leave too little for data. */
+export const MIN_MEMORY_LIMIT = "256Mi";
 export type AppServiceType = (typeof APP_SERVICE_TYPES)[number];
 
 /** A value read from config, or what to do instead ("use …"; a secret key may say more, as its value is never shown). */
@@ -51,13 +65,34 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 /** repository[:tag][@sha256:digest], lowercase repository, no spaces (what a kubelet can pull). */
 const IMAGE_REFERENCE = /^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
-const IMAGE_HELP = "an image reference such as redis:7.2.7-bookworm (lowercase repository, optional :tag or @sha256:digest, no spaces)";
+const IMAGE_HELP =
+    "an image reference such as redis:7.2.16-bookworm@sha256:<64 hex digits> (lowercase repository, optional :tag, @sha256:digest to pin it, no spaces)";
 const GCP_PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const GCP_REGION = /^[a-z]+(-[a-z]+)+[0-9]+$/;
 const MACHINE_TYPE = /^[a-z0-9]+(-[a-z0-9]+)+$/;
 const PASSWORD = /^[\x21-\x7e]{16,}$/;
 const QUANTITY_HELP = "a Kubernetes quantity such as 512Mi or 1Gi";
+const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+/** Shorter prefixes than this are a large part of the internet, not "my networks". */
+const MIN_AUTHORIZED_PREFIX = 8;
 const CPU_HELP = "a CPU quantity such as 250m or 1";
+
+/** A comma-separated list (spaces around commas allowed) of items that all pass `accept`, or undefined. */
+function listOf(text: string, accept: (item: string) => boolean): string[] | undefined {
+    const items = text.split(",").map((i) => i.trim());
+    return items.every((i) => i !== "" && accept(i)) ? items : undefined;
+}
+
+/** An IPv4 CIDR with a prefix of MIN_AUTHORIZED_PREFIX or longer, its address bits beyond the prefix zero. */
+function isAuthorizedNetwork(cidr: string): boolean {
+    const m = IPV4_CIDR.exec(cidr);
+    if (!m) return false;
+    const octets = m.slice(1, 5).map(Number);
+    const prefix = Number(m[5]);
+    if (octets.some((o) => o > 255) || prefix < MIN_AUTHORIZED_PREFIX || prefix > 32) return false;
+    const address = octets.reduce((a, o) => a * 256 + o, 0);
+    return address % 2 ** (32 - prefix) === 0;
+}
 
 /** Raised for a quantity that is not one; the config reader reports such values by key instead. */
 export class QuantityError extends Error {}
@@ -127,6 +162,19 @@ function oneOf<T extends string>(values: readonly T[], fallback: T): Kind<T> {
     return kind(fallback, fallback, `one of ${values.join(", ")}`, (t) => values.find((v) => v === t));
 }
 
+/** Comma-separated items, each accepted by `accept`; `example` is what the error suggests. */
+function list(fallback: readonly string[], defaultText: string, allowed: string, example: string, accept: (item: string) => boolean): Kind<readonly string[]> {
+    return {
+        fallback,
+        defaultText,
+        allowed,
+        parse: (t) => {
+            const items = listOf(t, accept);
+            return items ? { value: items } : { problem: `use ${allowed}, such as ${example}` };
+        },
+    };
+}
+
 function matching(pattern: RegExp, allowed: string, fallback: string): Kind<string>;
 function matching(pattern: RegExp, allowed: string, fallback: undefined, defaultText: string): Kind<string | undefined>;
 function matching(pattern: RegExp, allowed: string, fallback: string | undefined, defaultText?: string): Kind<string | undefined> {
@@ -167,7 +215,12 @@ export const KEYS = {
     namespace: key(
         `${PROJECT}:namespace`,
         matching(DNS_LABEL, "a DNS label (lowercase letters, digits, '-')", "redis"),
-        "namespace created for everything",
+        "namespace created for everything; changing it starts a new, empty cluster (the old namespace is kept, see retainOnDestroy)",
+    ),
+    retainOnDestroy: key(
+        `${PROJECT}:retainOnDestroy`,
+        flag(true),
+        "`true` keeps the namespace (PVCs, Secret, data) and the Retain StorageClass in the cluster when `pulumi destroy` runs or the namespace changes; `false` lets Pulumi delete them (see Operations)",
     ),
     project: key(
         "gcp:project",
@@ -191,6 +244,23 @@ export const KEYS = {
         "GKE release channel; the policy pack's `gke-release-channel` allows the same ones",
     ),
     diskSizeGb: key("gke:diskSizeGb", wholeNumber(50, 10, 65536), "node boot disk in GB"),
+    deletionProtection: key(
+        "gke:deletionProtection",
+        flag(true),
+        "GKE deletion protection: while `true`, `pulumi destroy` (or a replace) cannot delete the cluster and its disks",
+    ),
+    privateNodes: key("gke:privateNodes", flag(true), "nodes without public IPs; they reach the internet (image pulls) through Cloud NAT"),
+    authorizedNetworks: key(
+        "gke:authorizedNetworks",
+        list(
+            [],
+            "none",
+            `IPv4 CIDRs separated by commas, each /${MIN_AUTHORIZED_PREFIX} or longer with no host bits set`,
+            "203.0.113.0/24,198.51.100.7/32",
+            isAuthorizedNetwork,
+        ),
+        "networks admitted to the control plane's IP endpoint; with none, it admits no outside address and Pulumi and kubectl use the IAM-checked DNS endpoint",
+    ),
     masters: key(
         "redis:masters",
         wholeNumber(3, MIN_MASTERS, MAX_NODES),
@@ -204,33 +274,75 @@ export const KEYS = {
     image: key(
         "redis:image",
         matching(IMAGE_REFERENCE, IMAGE_HELP, DEFAULT_REDIS_IMAGE),
-        "Redis image, pinned; Debian-based because the start script uses `getent`",
+        "Redis image, pinned by digest; Debian-based because the start script uses `getent` and `timeout`",
     ),
-    exporter: key("redis:exporter", flag(true), "redis_exporter sidecar on port 9121"),
-    exporterImage: key("redis:exporterImage", matching(IMAGE_REFERENCE, IMAGE_HELP, DEFAULT_EXPORTER_IMAGE), "exporter image"),
+    exporter: key(
+        "redis:exporter",
+        flag(true),
+        "redis_exporter sidecar on port 9121 (its /scrape endpoint and key-value export switched off)",
+    ),
+    exporterImage: key(
+        "redis:exporterImage",
+        matching(IMAGE_REFERENCE, IMAGE_HELP, DEFAULT_EXPORTER_IMAGE),
+        "exporter image; v1.83.0 or later (older ones refuse the flags that switch off /scrape)",
+    ),
+    metricsNamespaces: key(
+        "redis:metricsNamespaces",
+        list(
+            ["gmp-system"],
+            "gmp-system",
+            "namespace names (DNS labels) separated by commas",
+            "gmp-system,monitoring",
+            (n) => DNS_LABEL.test(n) && n.length <= 63,
+        ),
+        "the only namespaces whose pods may scrape port 9121 (gmp-system: GKE Managed Prometheus)",
+    ),
+    podMonitoring: key(
+        "redis:podMonitoring",
+        {
+            fallback: undefined as boolean | undefined,
+            defaultText: "`true` on target gke, `false` on existing",
+            allowed: "true or false",
+            parse: (t) => (t === "true" || t === "false" ? { value: t === "true" } : { problem: "use true or false" }),
+        },
+        "a GKE Managed Prometheus PodMonitoring for the exporter (GMP ignores `prometheus.io/*` annotations); needs its CRD",
+    ),
     nodeTimeoutMs: key(
         "redis:nodeTimeoutMs",
         wholeNumber(DEFAULT_NODE_TIMEOUT_MS, 500, 120000),
         '`cluster-node-timeout` in ms (see "Failover" for the trade-off)',
     ),
-    storageSize: key("redis:storageSize", matching(QUANTITY, QUANTITY_HELP, "1Gi"), "PVC size per pod"),
+    storageSize: key(
+        "redis:storageSize",
+        matching(QUANTITY, `${QUANTITY_HELP}, at least ${VOLUME_TO_MAXMEMORY} x maxmemory`, undefined, `${VOLUME_TO_MAXMEMORY} x maxmemory in whole Gi (1Gi)`),
+        "PVC size per pod; smaller than 4 x maxmemory is refused (AOF, its rewrite and a sync file)",
+    ),
     storageClass: key(
         "redis:storageClass",
         matching(
             DNS_SUBDOMAIN,
-            "the name of a StorageClass (lowercase letters, digits, '-', '.'), or leave it unset for the default class",
+            "the name of a StorageClass (lowercase letters, digits, '-', '.'), or leave it unset",
             undefined,
-            "cluster default",
+            `gke: \`${GKE_RETAIN_STORAGE_CLASS}\` (created); existing: cluster default`,
         ),
-        "StorageClass of the PVCs",
+        `StorageClass of the PVCs; on gke the stack creates \`${GKE_RETAIN_STORAGE_CLASS}\` (pd-balanced, reclaimPolicy Retain)`,
+    ),
+    zoneSpread: key(
+        "redis:zoneSpread",
+        oneOf(ZONE_SPREADS, "required"),
+        "`required`: pods never pile into fewer than `minZones` zones (a pod waits instead); `preferred`: best effort, for clusters without zone labels (kind)",
+    ),
+    minZones: key(
+        "redis:minZones",
+        wholeNumber(3, 1, 10),
+        "zones the pods spread over when zoneSpread is required (the constraint's minDomains)",
     ),
     cpuRequest: key("redis:cpuRequest", matching(CPU_QUANTITY, CPU_HELP, "100m"), "CPU request of each Redis container"),
     cpuLimit: key("redis:cpuLimit", matching(CPU_QUANTITY, CPU_HELP, "1"), "CPU limit of each Redis container"),
-    memoryRequest: key("redis:memoryRequest", matching(QUANTITY, QUANTITY_HELP, "256Mi"), "memory request of each Redis container"),
     memoryLimit: key(
         "redis:memoryLimit",
-        matching(QUANTITY, QUANTITY_HELP, "512Mi"),
-        "memory limit of each Redis container; `maxmemory` = 75 % of it",
+        matching(QUANTITY, `${QUANTITY_HELP}, at least ${MIN_MEMORY_LIMIT}`, "512Mi"),
+        "memory of each Redis container, request = limit; `maxmemory` = 1/2 of it, the rest is for the fork and buffers (see Memory and disk)",
     ),
     password: key(
         "redis:password",
@@ -264,13 +376,23 @@ export const ALL_KEYS: readonly ConfigKey<unknown>[] = Object.values(KEYS);
 /** Fully-qualified key -> its meaning (also drives the unknown-key check). */
 export const CONFIG_KEYS: Readonly<Record<string, string>> = Object.fromEntries(ALL_KEYS.map((k) => [k.key, k.meaning]));
 
+/** Keys this program read once and refuses now, with what to do instead. */
+export const RETIRED_KEYS: Readonly<Record<string, string>> = {
+    "redis:memoryRequest":
+        "no longer read: the memory request always equals redis:memoryLimit (a Redis pod above its request is the first one evicted or OOM-killed on a busy node); remove the key (pulumi config rm redis:memoryRequest)",
+};
+
+/** Keys that must be set with `pulumi config set --secret`. */
+export const SECRET_CONFIG_KEYS: ReadonlySet<string> = new Set(ALL_KEYS.filter((k) => k.secret).map((k) => k.key));
+
 /** Namespaces this program owns: unknown keys in them are typos and are refused. */
 export const OWNED_NAMESPACES = [PROJECT, "gke", "redis", "app"] as const;
 
 /** The README's config reference table (Markdown), generated from KEYS. */
 export function configReferenceTable(): string {
     // A default that is a value is code; one that is absent or computed is prose.
-    const shown = (k: ConfigKey<unknown>) => (k.fallback === undefined ? k.defaultText : `\`${k.defaultText}\``);
+    const absent = (v: unknown) => v === undefined || (Array.isArray(v) && v.length === 0);
+    const shown = (k: ConfigKey<unknown>) => (absent(k.fallback) ? k.defaultText : `\`${k.defaultText}\``);
     const cell = (text: string) => text.replace(/\|/g, "\\|");
     const rows = ALL_KEYS.map((k) => `| \`${k.key}\` | ${shown(k)} | ${cell(k.allowed)} | ${k.secret ? "secret; " : ""}${k.meaning} |`);
     return ["| Key | Default | Allowed | Meaning |", "|---|---|---|---|", ...rows].join("\n");

@@ -2,28 +2,37 @@
  * GkeCluster: a regional (three-zone), VPC-native GKE cluster with its own node pool, a dedicated
  * least-privilege node service account, Workload Identity and Dataplane V2 (which enforces the Redis
  * NetworkPolicy), plus a kubeconfig and the Kubernetes provider built from it.
+ *
+ * Reachability: nodes are private (no public IPs, egress through Cloud NAT) unless `gke:privateNodes`
+ * is false. The control plane's IP endpoint admits only `gke:authorizedNetworks` (none by default)
+ * and Google's own services; Pulumi, the formation and kubectl reach the control plane through its
+ * DNS-based endpoint, which checks IAM on every request and needs no network allowlist.
  */
 import * as gcp from "@pulumi/gcp";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GkeSettings } from "./config";
 
-/** Roles GKE nodes need to write logs and metrics; nothing more (the default compute SA is Editor). */
-export const NODE_ROLES = [
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-    "roles/monitoring.viewer",
-    "roles/stackdriver.resourceMetadata.writer",
-    "roles/artifactregistry.reader",
-] as const;
+/**
+ * What the nodes' service account is granted: Google's role for GKE node service accounts (logs,
+ * metrics, metadata; CIS GKE 2.0 5.2.1), nothing more. The Compute Engine default account is Editor.
+ * Images here come from Docker Hub; mirror them to Artifact Registry and grant
+ * roles/artifactregistry.reader on that repository, not on the project.
+ */
+export const NODE_ROLES = ["roles/container.defaultNodeServiceAccount"] as const;
+
+/** OAuth scope of the nodes: IAM (NODE_ROLES) decides what they may do, so the scope is not narrowed. */
+const NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"];
 
 /** Address ranges of the VPC-native cluster's subnet. */
 export const SUBNET_RANGES = { nodes: "10.10.0.0/20", pods: "10.20.0.0/14", services: "10.30.0.0/20" } as const;
 
 export interface KubeconfigParts {
     readonly clusterName: string;
+    /** Host of the API server: the cluster's DNS-based endpoint. */
     readonly endpoint: string;
-    readonly caCertificate: string;
+    /** Base64 CA of the cluster; absent for the DNS endpoint, whose certificate is publicly trusted. */
+    readonly caCertificate?: string;
 }
 
 /**
@@ -38,7 +47,7 @@ export function renderGkeKubeconfig(p: KubeconfigParts): string {
         "clusters:",
         `- name: ${context}`,
         "  cluster:",
-        `    certificate-authority-data: ${p.caCertificate}`,
+        ...(p.caCertificate ? [`    certificate-authority-data: ${p.caCertificate}`] : []),
         `    server: https://${p.endpoint}`,
         "contexts:",
         `- name: ${context}`,
@@ -72,6 +81,33 @@ export interface GkeClusterArgs {
     readonly gke: GkeSettings;
     /** Id of the node service account; see nodeAccountId. */
     readonly nodeAccountId: string;
+}
+
+/** The node settings shared by the cluster's short-lived default pool and the node pool. */
+function nodeConfig(gke: GkeSettings, serviceAccount: pulumi.Input<string>): gcp.types.input.container.ClusterNodeConfig {
+    return {
+        machineType: gke.machineType,
+        diskSizeGb: gke.diskSizeGb,
+        serviceAccount,
+        oauthScopes: NODE_SCOPES,
+        workloadMetadataConfig: { mode: "GKE_METADATA" },
+        shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
+    };
+}
+
+/** Control-plane access as the policy pack wants it: IP endpoint for listed networks only, DNS endpoint for the rest. */
+export function controlPlaneAccess(authorizedNetworks: readonly string[]): Pick<
+    gcp.container.ClusterArgs,
+    "masterAuthorizedNetworksConfig" | "controlPlaneEndpointsConfig"
+> {
+    return {
+        masterAuthorizedNetworksConfig: {
+            cidrBlocks: authorizedNetworks.map((cidrBlock) => ({ cidrBlock, displayName: `authorized ${cidrBlock}` })),
+            // Not "every Google Cloud address": that is anyone with a VM.
+            gcpPublicCidrsAccessEnabled: false,
+        },
+        controlPlaneEndpointsConfig: { dnsEndpointConfig: { allowExternalTraffic: true } },
+    };
 }
 
 export class GkeCluster extends pulumi.ComponentResource {
@@ -110,6 +146,22 @@ export class GkeCluster extends pulumi.ComponentResource {
         );
 
         const network = new gcp.compute.Network(`${name}-network`, { project, autoCreateSubnetworks: false }, parent);
+        if (args.gke.privateNodes) {
+            // Private nodes have no route to the internet of their own; Docker Hub pulls go through NAT.
+            const router = new gcp.compute.Router(`${name}-router`, { project, region, network: network.id }, parent);
+            new gcp.compute.RouterNat(
+                `${name}-nat`,
+                {
+                    project,
+                    region,
+                    router: router.name,
+                    natIpAllocateOption: "AUTO_ONLY",
+                    sourceSubnetworkIpRangesToNat: "ALL_SUBNETWORKS_ALL_IP_RANGES",
+                    logConfig: { enable: true, filter: "ERRORS_ONLY" },
+                },
+                parent,
+            );
+        }
         const subnet = new gcp.compute.Subnetwork(
             `${name}-subnet`,
             {
@@ -141,10 +193,26 @@ export class GkeCluster extends pulumi.ComponentResource {
                 initialNodeCount: 1,
                 releaseChannel: { channel: args.gke.releaseChannel },
                 workloadIdentityConfig: { workloadPool: `${project}.svc.id.goog` },
-                // `pulumi destroy` must be able to remove what `pulumi up` created; the Redis PVCs are retained anyway.
-                deletionProtection: false,
+                // On by default: deleting the cluster deletes the nodes the Redis pods run on. The Redis
+                // namespace and its PVCs are kept by the stack (retainOnDestroy), but that cannot keep
+                // the cluster itself; see README "What `pulumi destroy` keeps".
+                deletionProtection: args.gke.deletionProtection,
+                // GKE creates a first node pool before the stack's own, even when it removes it right
+                // after: it must run as the dedicated account too (projects that disabled the Compute
+                // Engine default account cannot create the cluster otherwise), and privately.
+                nodeConfig: nodeConfig(args.gke, nodeAccount.email),
+                privateClusterConfig: { enablePrivateNodes: args.gke.privateNodes },
+                ...controlPlaneAccess(args.gke.authorizedNetworks),
+                // GKE Managed Prometheus: the collectors (gmp-system) and the PodMonitoring CRD.
+                monitoringConfig: { managedPrometheus: { enabled: true } },
             },
-            parent,
+            {
+                parent: this,
+                dependsOn: roleBindings,
+                // Both only shape the short-lived default pool: after creation a change to either would
+                // replace the whole cluster (the node pool below carries the live settings).
+                ignoreChanges: ["nodeConfig", "privateClusterConfig"],
+            },
         );
 
         const nodePool = new gcp.container.NodePool(
@@ -155,26 +223,23 @@ export class GkeCluster extends pulumi.ComponentResource {
                 cluster: cluster.name,
                 nodeCount: args.gke.nodesPerZone, // per zone of the region
                 management: { autoRepair: true, autoUpgrade: true },
-                nodeConfig: {
-                    machineType: args.gke.machineType,
-                    diskSizeGb: args.gke.diskSizeGb,
-                    serviceAccount: nodeAccount.email,
-                    oauthScopes: ["https://www.googleapis.com/auth/cloud-platform"],
-                    workloadMetadataConfig: { mode: "GKE_METADATA" },
-                    shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
-                },
+                nodeConfig: nodeConfig(args.gke, nodeAccount.email),
+                // Changeable in place on the pool (unlike the cluster's privateClusterConfig).
+                networkConfig: { enablePrivateNodes: args.gke.privateNodes },
             },
             { parent: this, dependsOn: roleBindings },
         );
 
         this.clusterName = cluster.name;
         this.nodeServiceAccountEmail = nodeAccount.email;
+        // The DNS endpoint: reachable from anywhere (Pulumi Deployments runners have no fixed IPs),
+        // every request checked by IAM, and served with a publicly trusted certificate.
         this.kubeconfig = pulumi.secret(
-            pulumi
-                .all([cluster.name, cluster.endpoint, cluster.masterAuth])
-                .apply(([clusterName, endpoint, auth]) =>
-                    renderGkeKubeconfig({ clusterName, endpoint, caCertificate: auth.clusterCaCertificate ?? "" }),
-                ),
+            pulumi.all([cluster.name, cluster.controlPlaneEndpointsConfig]).apply(([clusterName, endpoints]) => {
+                const endpoint = endpoints?.dnsEndpointConfig?.endpoint;
+                if (!endpoint) throw new Error(`GKE cluster ${clusterName} reports no DNS endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig)`);
+                return renderGkeKubeconfig({ clusterName, endpoint });
+            }),
         );
         // Workloads wait for the node pool: without nodes every pod would sit Pending.
         this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig }, { parent: this, dependsOn: [nodePool] });

@@ -10,7 +10,9 @@ import { Settings } from "./config";
 import { GkeCluster, nodeAccountId } from "./gke";
 import { ExistingCluster } from "./kubernetes";
 import { RedisCluster } from "./redis/redisCluster";
+import { redisPodLabels } from "./redis/manifests";
 import { HitCounterApp, hitCounterPodLabels } from "./app/hitCounter";
+import { renderAppNetworkPolicy } from "./app/networkPolicy";
 import { RedisClusterFormation, ShardOutput } from "./formation/provider";
 import { RedisScaleGuard } from "./formation/scaleGuard";
 
@@ -72,6 +74,8 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
             provider,
             clientPodLabels: hitCounterPodLabels(APP_NAME),
             password: settings.redis.password,
+            retainOnDestroy: settings.retainOnDestroy,
+            createRetainStorageClass: settings.createRetainStorageClass,
         },
         { dependsOn: [scaleGuard] },
     );
@@ -105,6 +109,17 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
             provider,
         },
         { dependsOn: [formation] },
+    );
+    new k8s.networking.v1.NetworkPolicy(
+        `${APP_NAME}-network-policy`,
+        renderAppNetworkPolicy({
+            name: APP_NAME,
+            namespace: redis.namespace,
+            appPodLabels: hitCounterPodLabels(APP_NAME),
+            redisPodLabels: redisPodLabels(REDIS_NAME),
+            metricsNamespaces: settings.redis.metricsNamespaces,
+        }),
+        { parent: app, provider },
     );
 
     return {

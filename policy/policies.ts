@@ -29,14 +29,19 @@ import {
     IDeployment,
     INetworkPolicy,
     IPodDisruptionBudget,
+    INetworkPolicyPeer,
+    INetworkPolicyPort,
     IService,
     IStatefulSet,
     Labels,
     REDIS_BUS_PORT,
     REDIS_CLIENT_PORT,
+    REDIS_METRICS_PORT,
     TYPES,
+    WORKLOAD_TYPES,
     allContainers,
     asRedisStatefulSet,
+    hasDigest,
     imageMajorVersion,
     isDefaultComputeServiceAccount,
     isDynamicResource,
@@ -44,9 +49,14 @@ import {
     isGcpRegion,
     isPinnedImage,
     namedPorts,
+    parseImage,
     pdbAllowedDisruptions,
+    podLabels,
+    podTemplateOf,
     portsAllow,
     redisConfigOf,
+    redisContainers,
+    rulesAreOpen,
     sameNamespace,
     scriptSetsDirective,
     selectorMatches,
@@ -298,6 +308,49 @@ function reportUnpinned(w: IStatefulSet | IDeployment, report: ReportViolation):
     }
 }
 
+/** A validation for every workload type, given its pod template. */
+function forWorkloads(validate: (pod: NonNullable<ReturnType<typeof podTemplateOf>>, report: ReportViolation) => void): ResourceValidation {
+    return (args, report) => {
+        const pod = podTemplateOf(args.type, args.props);
+        if (!pod) return args.notApplicable(`applies to ${WORKLOAD_TYPES.join(", ")}`);
+        validate(pod, report);
+    };
+}
+
+export const imageDigest: ResourceValidationPolicy = {
+    name: "image-digest",
+    description: "Every container of every workload names its image by sha256 digest (the tag may stay for readers).",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps:
+        "Append @sha256:<digest> of the image index (docker buildx imagetools inspect <image>), e.g. redis:7.2.16-bookworm@sha256:...: a tag can be re-pushed, a digest cannot.",
+    validateResource: forWorkloads((pod, report) => {
+        for (const c of allContainers(pod.spec)) {
+            if (!hasDigest(c.image)) {
+                report(
+                    `Container '${c.name}' uses image '${c.image ?? "(none)"}' without a digest: whoever can push that tag decides what runs here; pin it as ${c.image ?? "<image>"}@sha256:<digest>.`,
+                );
+            }
+        }
+    }),
+};
+
+export const podServiceAccountToken: ResourceValidationPolicy = {
+    name: "pod-service-account-token",
+    description: "Pods do not mount a Kubernetes API token unless they need one (automountServiceAccountToken: false).",
+    enforcementLevel: "mandatory",
+    severity: "medium",
+    remediationSteps:
+        "Set spec.template.spec.automountServiceAccountToken: false; a workload that calls the API gets its own ServiceAccount and a Role, and sets it to true explicitly.",
+    validateResource: forWorkloads((pod, report) => {
+        if (pod.spec?.automountServiceAccountToken === undefined) {
+            report(
+                "The pod template leaves automountServiceAccountToken unset, so every container gets an API token (the ServiceAccount's default); set it to false unless the pods call the API.",
+            );
+        }
+    }),
+};
+
 const versionSchema: PolicyConfigSchema = {
     properties: {
         minMajorVersion: {
@@ -489,21 +542,49 @@ export const redisPodDisruptionBudget: StackValidationPolicy = {
     },
 };
 
+/** One NetworkPolicy rule in one direction, with the policy it came from. */
+interface PolicyRule {
+    readonly peers?: readonly INetworkPolicyPeer[];
+    readonly ports?: readonly INetworkPolicyPort[];
+    readonly urn: string;
+}
+
+/** The NetworkPolicies in `namespace` that select pods with `labels` for `direction`. */
+function coveringPolicies(
+    args: StackValidationArgs,
+    namespace: string | undefined,
+    labels: Labels,
+    direction: "Ingress" | "Egress",
+): { resource: PolicyResource; props: INetworkPolicy }[] {
+    return resourcesOfType<INetworkPolicy>(args, TYPES.networkPolicy).filter((p) => {
+        const spec = p.props.spec;
+        // Without policyTypes, Kubernetes takes Ingress, plus Egress when egress rules are given.
+        const types = spec?.policyTypes ?? ["Ingress", ...(spec?.egress ? ["Egress"] : [])];
+        return types.includes(direction) && sameNamespace(p.props.metadata?.namespace, namespace) && selectorMatches(spec?.podSelector, labels);
+    });
+}
+
+/** Every rule of these policies in one direction (`from` peers for ingress, `to` peers for egress). */
+function rulesOf(policies: readonly { resource: PolicyResource; props: INetworkPolicy }[], direction: "Ingress" | "Egress"): PolicyRule[] {
+    return policies.flatMap((p) =>
+        direction === "Ingress"
+            ? (p.props.spec?.ingress ?? []).map((r) => ({ peers: r.from, ports: r.ports, urn: p.resource.urn }))
+            : (p.props.spec?.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports, urn: p.resource.urn })),
+    );
+}
+
+const OPEN_FORMS =
+    "no `from`, `namespaceSelector: {}` (any namespace, whatever pod labels follow), `podSelector: {}` (any pod of the namespace), or ipBlocks spanning a /8 or more (0.0.0.0/0, 0.0.0.0/1 + 128.0.0.0/1, ...)";
+
 export const redisNetworkPolicy: StackValidationPolicy = {
     name: "redis-network-policy",
     description: `A NetworkPolicy selects the Redis pods and admits ports ${REDIS_CLIENT_PORT} (clients) and ${REDIS_BUS_PORT} (cluster bus) only from listed peers.`,
     enforcementLevel: "mandatory",
     severity: "high",
+    remediationSteps: `Admit ${REDIS_CLIENT_PORT} and ${REDIS_BUS_PORT} from the Redis pods' own labels and the app's labels only; never ${OPEN_FORMS}.`,
     validateStack: (args, report) => {
-        const policies = resourcesOfType<INetworkPolicy>(args, TYPES.networkPolicy);
         for (const w of requireRedisWorkloads(args)) {
-            const covering = policies.filter((p) => {
-                const spec = p.props.spec;
-                const ingress = spec?.policyTypes === undefined || spec.policyTypes.includes("Ingress");
-                return (
-                    ingress && sameNamespace(p.props.metadata?.namespace, w.namespace) && selectorMatches(spec?.podSelector, w.podLabels)
-                );
-            });
+            const covering = coveringPolicies(args, w.namespace, w.podLabels, "Ingress");
             if (covering.length === 0) {
                 report(
                     `No ingress NetworkPolicy selects the pods of ${w.label}: every pod in the cluster can reach ${REDIS_CLIENT_PORT} and ${REDIS_BUS_PORT}.`,
@@ -512,24 +593,109 @@ export const redisNetworkPolicy: StackValidationPolicy = {
                 continue;
             }
             const named = namedPorts(w.containers);
-            const rules = covering.flatMap((p) => (p.props.spec?.ingress ?? []).map((rule) => ({ rule, urn: p.resource.urn })));
+            const rules = rulesOf(covering, "Ingress");
             for (const port of [REDIS_CLIENT_PORT, REDIS_BUS_PORT]) {
-                const admitting = rules.filter(({ rule }) => portsAllow(rule.ports, port, named));
+                const admitting = rules.filter((r) => portsAllow(r.ports, port, named));
                 if (admitting.length === 0) {
                     report(
                         `The NetworkPolicies of ${w.label} admit nothing on port ${port}: ${port === REDIS_BUS_PORT ? "the nodes cannot gossip" : "clients cannot connect"}.`,
                         w.resource.urn,
                     );
+                } else if (rulesAreOpen(admitting)) {
+                    report(
+                        `The NetworkPolicies of ${w.label} admit anyone on port ${port} (${OPEN_FORMS}); list the peers (Redis pods, app pods).`,
+                        admitting[0].urn,
+                    );
                 }
-                for (const { rule, urn } of admitting) {
-                    const from = rule.from ?? [];
-                    const open =
-                        from.length === 0 || from.some((peer) => peer.ipBlock?.cidr === "0.0.0.0/0" || peer.ipBlock?.cidr === "::/0");
-                    if (open)
-                        report(
-                            `A NetworkPolicy rule admits anyone on port ${port} of ${w.label}; list the peers (Redis pods, app pods).`,
-                            urn,
-                        );
+            }
+        }
+    },
+};
+
+/** The flags a redis_exporter must run with so that its port leaks nothing but metrics. */
+const EXPORTER_SWITCHES = [
+    { flag: "--disable-scrape-endpoint", env: "REDIS_EXPORTER_DISABLE_SCRAPE_ENDPOINT", why: "/scrape?target= connects anywhere with the password" },
+    { flag: "--disable-exporting-key-values", env: "REDIS_EXPORTER_DISABLE_EXPORTING_KEY_VALUES", why: "key values become metric labels" },
+] as const;
+
+function isExporter(c: { image?: string }): boolean {
+    return c.image !== undefined && (parseImage(c.image).repository.split("/").pop() ?? "") === "redis_exporter";
+}
+
+function exporterSwitchOn(c: { args?: string[]; command?: string[]; env?: { name: string; value?: string }[] }, s: (typeof EXPORTER_SWITCHES)[number]): boolean {
+    const argv = [...(c.command ?? []), ...(c.args ?? [])];
+    const flagOn = argv.some((a) => a === s.flag || a === `-${s.flag.slice(2)}` || a === `${s.flag}=true` || a === `-${s.flag.slice(2)}=true`);
+    return flagOn || (c.env ?? []).some((e) => e.name === s.env && e.value === "true");
+}
+
+export const redisMetricsExposure: StackValidationPolicy = {
+    name: "redis-metrics-exposure",
+    description: `The redis_exporter port ${REDIS_METRICS_PORT} is admitted only from pinned monitoring namespaces, and the exporter runs without /scrape and key-value export.`,
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: `Admit ${REDIS_METRICS_PORT} from namespaceSelector matchLabels kubernetes.io/metadata.name=<monitoring namespace>; run redis_exporter >= v1.83.0 with ${EXPORTER_SWITCHES.map((s) => s.flag).join(" ")}.`,
+    validateStack: (args, report) => {
+        for (const w of requireRedisWorkloads(args)) {
+            const pod = (w.resource.props as IStatefulSet).spec?.template?.spec;
+            const exporters = (pod?.containers ?? []).filter(isExporter);
+            for (const c of exporters) {
+                for (const sw of EXPORTER_SWITCHES.filter((x) => !exporterSwitchOn(c, x))) {
+                    report(`Exporter container '${c.name}' of ${w.label} runs without ${sw.flag}: ${sw.why}.`, w.resource.urn);
+                }
+            }
+            const metricsPorts = new Set([
+                REDIS_METRICS_PORT,
+                ...exporters.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)),
+            ]);
+            const named = namedPorts(pod?.containers ?? []);
+            const rules = rulesOf(coveringPolicies(args, w.namespace, w.podLabels, "Ingress"), "Ingress");
+            for (const port of metricsPorts) {
+                const admitting = rules.filter((r) => portsAllow(r.ports, port, named));
+                if (admitting.length > 0 && rulesAreOpen(admitting)) {
+                    report(
+                        `The NetworkPolicies of ${w.label} admit anyone on metrics port ${port} (${OPEN_FORMS}); admit only the monitoring namespaces by name.`,
+                        admitting[0].urn,
+                    );
+                }
+            }
+        }
+    },
+};
+
+/** Deployments (apps) of the stack that are not Redis. */
+function appWorkloads(args: StackValidationArgs): { resource: PolicyResource; label: string; namespace?: string; labels: Labels }[] {
+    return resourcesOfType<IDeployment>(args, TYPES.deployment)
+        .filter(({ props }) => redisContainers(props.spec?.template?.spec).length === 0)
+        .map(({ resource, props }) => ({ resource, label: displayName(resource), namespace: props.metadata?.namespace, labels: podLabels(props) }));
+}
+
+export const appNetworkPolicy: StackValidationPolicy = {
+    name: "app-network-policy",
+    description:
+        "Every app Deployment is selected by ingress and egress NetworkPolicies; a rule that admits anyone (or reaches anywhere) names its ports.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps:
+        "Give the app a NetworkPolicy with policyTypes [Ingress, Egress]: its serving port from anyone, metrics from the monitoring namespaces, egress to the Redis pods and DNS only.",
+    validateStack: (args, report) => {
+        const apps = appWorkloads(args);
+        if (apps.length === 0) args.notApplicable("no Deployment in this stack");
+        for (const app of apps) {
+            for (const direction of ["Ingress", "Egress"] as const) {
+                const covering = coveringPolicies(args, app.namespace, app.labels, direction);
+                if (covering.length === 0) {
+                    report(
+                        `No ${direction.toLowerCase()} NetworkPolicy selects the pods of ${app.label}: ${direction === "Ingress" ? "any pod can reach every port of it" : "a compromised app can reach anything"}.`,
+                        app.resource.urn,
+                    );
+                    continue;
+                }
+                const allPortsOpen = rulesOf(covering, direction).filter((r) => (r.ports ?? []).length === 0 && rulesAreOpen([r]));
+                for (const r of allPortsOpen) {
+                    report(
+                        `A NetworkPolicy rule of ${app.label} ${direction === "Ingress" ? "admits anyone on every port" : "lets it reach anything on every port"}; list the ports (and peers).`,
+                        r.urn,
+                    );
                 }
             }
         }
@@ -724,15 +890,20 @@ export const gkeReleaseChannel: ResourceValidationPolicy = {
 
 export const gkeNodeServiceAccount: ResourceValidationPolicy = {
     name: "gke-node-service-account",
-    description: "GKE nodes run as a dedicated service account, not the Compute Engine default (project editor).",
+    description:
+        "GKE nodes run as a dedicated service account, not the Compute Engine default (project editor), the cluster's first pool included.",
     enforcementLevel: "mandatory",
     severity: "high",
     validateResource: forTypes({
         [TYPES.gkeCluster]: on<GkeClusterProps>((c, args, report) => {
-            // The default pool is only a bootstrap pool when removeDefaultNodePool is set; Autopilot manages its own.
-            if (c.removeDefaultNodePool || c.enableAutopilot) args.notApplicable("the cluster keeps no default node pool");
-            if (isDefaultComputeServiceAccount(c.nodeConfig?.serviceAccount))
-                report("The default node pool runs as the Compute Engine default service account.");
+            if (c.enableAutopilot) args.notApplicable("Autopilot manages its nodes");
+            // Even with removeDefaultNodePool, GKE first creates that pool, as this account: a project
+            // that disabled the Compute Engine default account cannot create the cluster otherwise.
+            if (isDefaultComputeServiceAccount(c.nodeConfig?.serviceAccount)) {
+                report(
+                    `The cluster's ${c.removeDefaultNodePool ? "first (removed) " : "default "}node pool runs as the Compute Engine default service account; set nodeConfig.serviceAccount to the dedicated node account.`,
+                );
+            }
         }),
         [TYPES.gkeNodePool]: on<GkeNodePoolProps>((p, _a, report) => {
             if (isDefaultComputeServiceAccount(p.nodeConfig?.serviceAccount)) {
@@ -741,6 +912,37 @@ export const gkeNodeServiceAccount: ResourceValidationPolicy = {
                 );
             }
         }),
+    }),
+};
+
+/** A control-plane CIDR that is most of the internet rather than "my networks". */
+function isOpenCidr(cidr: string): boolean {
+    const prefix = Number(cidr.split("/")[1]);
+    return !(prefix >= 8);
+}
+
+export const gkeControlPlaneAccess: ResourceValidationPolicy = {
+    name: "gke-control-plane-access",
+    description:
+        "The GKE control plane's IP endpoint is not open to the internet: it is private, switched off, or limited to authorized networks (not all of Google Cloud).",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps:
+        "Set masterAuthorizedNetworksConfig with your networks (gcpPublicCidrsAccessEnabled false), or turn the IP endpoint off and use the DNS-based endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig).",
+    validateResource: forType<GkeClusterProps>(TYPES.gkeCluster, (c, _args, report) => {
+        if (c.privateClusterConfig?.enablePrivateEndpoint === true) return;
+        if (c.controlPlaneEndpointsConfig?.ipEndpointsConfig?.enabled === false) return;
+        const authorized = c.masterAuthorizedNetworksConfig;
+        if (!authorized) {
+            report("The control plane's public IP endpoint admits every address: no masterAuthorizedNetworksConfig.");
+            return;
+        }
+        if (authorized.gcpPublicCidrsAccessEnabled === true) {
+            report("masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled admits every Google Cloud address, i.e. anyone with a VM.");
+        }
+        for (const { cidrBlock } of authorized.cidrBlocks ?? []) {
+            if (isOpenCidr(cidrBlock)) report(`Authorized network ${cidrBlock} is most of the internet; list your own networks.`);
+        }
     }),
 };
 
@@ -753,6 +955,8 @@ export const resourcePolicies: readonly ResourceValidationPolicy[] = [
     redisPersistence,
     redisClusterSize,
     redisImagePinned,
+    imageDigest,
+    podServiceAccountToken,
     redisVersion,
     redisResources,
     redisProbes,
@@ -764,11 +968,14 @@ export const resourcePolicies: readonly ResourceValidationPolicy[] = [
     gkeNoLegacyAbac,
     gkeReleaseChannel,
     gkeNodeServiceAccount,
+    gkeControlPlaneAccess,
 ];
 
 export const stackPolicies: readonly StackValidationPolicy[] = [
     redisPodDisruptionBudget,
     redisNetworkPolicy,
+    redisMetricsExposure,
+    appNetworkPolicy,
     redisNoExternalService,
     redisFormationMatchesStatefulSet,
     redisFormationPlacement,

@@ -17,8 +17,23 @@ import type { IService } from "kubernetes-models/v1/Service";
 import type { IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import type { INetworkPolicyPort } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicyPort";
+import type { INetworkPolicyPeer } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicyPeer";
+import type { INetworkPolicyIngressRule } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicyIngressRule";
+import type { IPodTemplateSpec } from "kubernetes-models/v1/PodTemplateSpec";
 
-export type { IStatefulSet, IDeployment, IConfigMap, IContainer, IPodSpec, IService, IPodDisruptionBudget, INetworkPolicy };
+export type {
+    IStatefulSet,
+    IDeployment,
+    IConfigMap,
+    IContainer,
+    IPodSpec,
+    IService,
+    IPodDisruptionBudget,
+    INetworkPolicy,
+    INetworkPolicyPeer,
+    INetworkPolicyPort,
+    INetworkPolicyIngressRule,
+};
 export type LabelSelector = NonNullable<NonNullable<IPodDisruptionBudget["spec"]>["selector"]>;
 export type Labels = Readonly<Record<string, string>>;
 
@@ -26,6 +41,11 @@ export type Labels = Readonly<Record<string, string>>;
 export const TYPES = {
     statefulSet: "kubernetes:apps/v1:StatefulSet",
     deployment: "kubernetes:apps/v1:Deployment",
+    daemonSet: "kubernetes:apps/v1:DaemonSet",
+    replicaSet: "kubernetes:apps/v1:ReplicaSet",
+    job: "kubernetes:batch/v1:Job",
+    cronJob: "kubernetes:batch/v1:CronJob",
+    pod: "kubernetes:core/v1:Pod",
     configMap: "kubernetes:core/v1:ConfigMap",
     service: "kubernetes:core/v1:Service",
     podDisruptionBudget: "kubernetes:policy/v1:PodDisruptionBudget",
@@ -38,6 +58,36 @@ export const TYPES = {
 
 export const REDIS_CLIENT_PORT = 6379;
 export const REDIS_BUS_PORT = REDIS_CLIENT_PORT + 10000;
+/** redis_exporter's port. */
+export const REDIS_METRICS_PORT = 9121;
+
+// ---------------------------------------------------------------- workloads
+
+/** Every workload type that runs pods, so policies about containers and pods miss none. */
+export const WORKLOAD_TYPES: readonly string[] = [
+    TYPES.statefulSet,
+    TYPES.deployment,
+    TYPES.daemonSet,
+    TYPES.replicaSet,
+    TYPES.job,
+    TYPES.cronJob,
+    TYPES.pod,
+];
+
+/** The pod template (or the Pod's own spec) of a workload's props; undefined for other types. */
+export function podTemplateOf(type: string, props: Record<string, unknown>): IPodTemplateSpec | undefined {
+    const spec = props.spec as Record<string, unknown> | undefined;
+    switch (type) {
+        case TYPES.pod:
+            return { metadata: props.metadata as IPodTemplateSpec["metadata"], spec: spec as IPodTemplateSpec["spec"] };
+        case TYPES.cronJob: {
+            const jobSpec = (spec?.jobTemplate as { spec?: { template?: IPodTemplateSpec } } | undefined)?.spec;
+            return jobSpec?.template;
+        }
+        default:
+            return WORKLOAD_TYPES.includes(type) ? (spec?.template as IPodTemplateSpec | undefined) : undefined;
+    }
+}
 
 // ---------------------------------------------------------------- images
 
@@ -56,6 +106,11 @@ export function parseImage(image: string): ImageRef {
         return { repository: nameAndTag.slice(0, colon), tag: nameAndTag.slice(colon + 1), digest };
     }
     return { repository: nameAndTag, digest };
+}
+
+/** A reference by sha256 digest: the registry can never serve other bits for it. */
+export function hasDigest(image: string | undefined): boolean {
+    return image !== undefined && /@sha256:[a-f0-9]{64}$/.test(image);
 }
 
 /** A reference that always pulls the same bits: a digest, or a tag other than `latest`. */
@@ -194,6 +249,68 @@ export function portsAllow(ports: readonly INetworkPolicyPort[] | undefined, por
     });
 }
 
+// ---------------------------------------------------------------- who a NetworkPolicy rule admits
+
+/** Kubernetes labels every namespace with its name: the one namespace label nobody can fake. */
+export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+/**
+ * A selector that picks (nearly) everything: empty, or built only of exclusions (NotIn,
+ * DoesNotExist) or of `Exists` on the namespace-name label that every namespace carries.
+ */
+export function selectsEverything(selector: LabelSelector | undefined): boolean {
+    if (!selector) return false;
+    if (Object.keys(selector.matchLabels ?? {}).length > 0) return false;
+    return (selector.matchExpressions ?? []).every(
+        (e) => e.operator === "NotIn" || e.operator === "DoesNotExist" || (e.operator === "Exists" && e.key === NAMESPACE_NAME_LABEL),
+    );
+}
+
+/**
+ * A peer anyone can be, or become: a namespaceSelector over every namespace (with or without pod
+ * labels, which whoever may create a pod can set), a podSelector over every pod of the namespace,
+ * or no selector at all. ipBlocks are judged together (see openAddressRanges).
+ */
+export function isOpenPeer(peer: INetworkPolicyPeer): boolean {
+    if (peer.ipBlock) return false;
+    if (peer.namespaceSelector) return selectsEverything(peer.namespaceSelector);
+    if (peer.podSelector) return selectsEverything(peer.podSelector);
+    return true;
+}
+
+/** IPv4 addresses of a CIDR (0 for IPv6 or malformed), IPv6 prefixes shorter than /64 count as open. */
+function ipv4Size(cidr: string): number {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr);
+    return m ? 2 ** (32 - Number(m[2])) : 0;
+}
+
+/** Blocks whose union (minus their excepts) spans a /8 or more: a large part of the internet, or every pod. */
+export const OPEN_IPV4_ADDRESSES = 2 ** 24;
+
+/**
+ * Whether the ipBlocks of these peers together admit a large range: `0.0.0.0/0`, `::/0`,
+ * `0.0.0.0/1` + `128.0.0.0/1`, or any IPv4 union of a /8 or more (excepts subtracted).
+ */
+export function ipBlocksAreOpen(peers: readonly INetworkPolicyPeer[]): boolean {
+    let ipv4 = 0;
+    for (const { ipBlock } of peers) {
+        if (!ipBlock) continue;
+        if (ipBlock.cidr.includes(":")) {
+            const prefix = Number(ipBlock.cidr.split("/")[1]);
+            if (!(prefix >= 64)) return true;
+            continue;
+        }
+        ipv4 += ipv4Size(ipBlock.cidr) - (ipBlock.except ?? []).reduce((sum, e) => sum + ipv4Size(e), 0);
+    }
+    return ipv4 >= OPEN_IPV4_ADDRESSES;
+}
+
+/** Whether rules (taken together) admit anyone: no peers, an open peer, or open address ranges. */
+export function rulesAreOpen(rules: readonly { readonly peers?: readonly INetworkPolicyPeer[] }[]): boolean {
+    if (rules.some((r) => r.peers === undefined || r.peers.length === 0 || r.peers.some(isOpenPeer))) return true;
+    return ipBlocksAreOpen(rules.flatMap((r) => r.peers ?? []));
+}
+
 /** Pods a PDB lets go at once, for `replicas` pods (Kubernetes rounds percentages up). */
 export function pdbAllowedDisruptions(pdb: IPodDisruptionBudget, replicas: number): number {
     const toCount = (v: string | number) =>
@@ -217,6 +334,12 @@ export interface GkeClusterProps {
     readonly releaseChannel?: { readonly channel?: string };
     readonly workloadIdentityConfig?: { readonly workloadPool?: string };
     readonly nodeConfig?: GkeNodeConfig;
+    readonly privateClusterConfig?: { readonly enablePrivateEndpoint?: boolean };
+    readonly masterAuthorizedNetworksConfig?: {
+        readonly cidrBlocks?: readonly { readonly cidrBlock: string }[];
+        readonly gcpPublicCidrsAccessEnabled?: boolean;
+    };
+    readonly controlPlaneEndpointsConfig?: { readonly ipEndpointsConfig?: { readonly enabled?: boolean } };
 }
 
 /** The fields of gcp.container.NodePool the pack reads (names as in @pulumi/gcp NodePoolArgs). */

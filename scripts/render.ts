@@ -12,7 +12,15 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { RawConfig, WorkloadSettings, parseWorkloadSettings } from "../components/config";
 import { CLIENT_PORT, podCount, seedEndpoints } from "../components/shape";
-import { REDIS_CONTAINER, podNaming, redisObjectNames, renderNamespace, renderRedisManifests } from "../components/redis/manifests";
+import {
+    REDIS_CONTAINER,
+    podNaming,
+    redisObjectNames,
+    redisPodLabels,
+    renderNamespace,
+    renderRedisManifests,
+} from "../components/redis/manifests";
+import { renderAppNetworkPolicy } from "../components/app/networkPolicy";
 import {
     renderAppService,
     renderDeployment,
@@ -68,9 +76,18 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
         redis.statefulSet,
         redis.podDisruptionBudget,
         redis.networkPolicy,
+        ...Object.values(redis.formationRbac),
+        ...(redis.podMonitoring ? [redis.podMonitoring] : []),
         ...(runsBundledServer(settings.app) ? [renderServerConfigMap(appOptions)] : []),
         renderDeployment(appOptions),
         renderAppService(appOptions),
+        renderAppNetworkPolicy({
+            name: APP_NAME,
+            namespace: settings.namespace,
+            appPodLabels: hitCounterPodLabels(APP_NAME),
+            redisPodLabels: redisPodLabels(REDIS_NAME),
+            metricsNamespaces: settings.redis.metricsNamespaces,
+        }),
     ];
     return objects.map((value, i) => {
         const object = value as RenderedFile["object"];

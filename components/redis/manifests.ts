@@ -8,9 +8,10 @@ import * as fs from "fs";
 import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { RedisSettings, quantityBytes } from "../config";
+import { GKE_RETAIN_STORAGE_CLASS, RedisSettings, quantityBytes } from "../config";
 import { CLIENT_PORT, PodNaming, busPort, podCount, podDnsName } from "../shape";
-import { renderRedisConf } from "./redisConf";
+import { FormationRbacManifests, renderFormationRbac } from "./formationRbac";
+import { MemoryPlan, memoryPlan, renderRedisConf } from "./redisConf";
 
 export type NamespaceManifest = k8s.types.input.core.v1.Namespace;
 export type SecretManifest = k8s.types.input.core.v1.Secret;
@@ -19,6 +20,17 @@ export type ServiceManifest = k8s.types.input.core.v1.Service;
 export type StatefulSetManifest = k8s.types.input.apps.v1.StatefulSet;
 export type PodDisruptionBudgetManifest = k8s.types.input.policy.v1.PodDisruptionBudget;
 export type NetworkPolicyManifest = k8s.types.input.networking.v1.NetworkPolicy;
+export type StorageClassManifest = k8s.types.input.storage.v1.StorageClass;
+/** GKE Managed Prometheus' PodMonitoring (monitoring.googleapis.com/v1), a custom resource. */
+export interface PodMonitoringManifest {
+    readonly apiVersion: "monitoring.googleapis.com/v1";
+    readonly kind: "PodMonitoring";
+    readonly metadata: { readonly name: string; readonly namespace: string; readonly labels: LabelSelectorMatch };
+    readonly spec: {
+        readonly selector: { readonly matchLabels: LabelSelectorMatch };
+        readonly endpoints: readonly { readonly port: string; readonly path: string; readonly interval: string }[];
+    };
+}
 export type EnvVar = k8s.types.input.core.v1.EnvVar;
 export type Container = k8s.types.input.core.v1.Container;
 export type Probe = k8s.types.input.core.v1.Probe;
@@ -33,11 +45,14 @@ export const PASSWORD_KEY = "password";
 const REDIS_UID = 999;
 const SCRIPTS_DIR = __dirname;
 
-/** Peers allowed to scrape the exporter: Prometheus Operator / kube-prometheus and GKE Managed Prometheus. */
-export const DEFAULT_METRICS_SCRAPERS: readonly LabelSelectorMatch[] = [
-    { "app.kubernetes.io/name": "prometheus" },
-    { "app.kubernetes.io/name": "collector" },
-];
+/**
+ * The exporter serves only its own node's /metrics: no `/scrape?target=` (which connects to any
+ * address with the Redis password) and no key values as labels. Flags, not env: an exporter older
+ * than v1.83.0 refuses unknown flags and does not start, instead of silently ignoring them.
+ */
+export const EXPORTER_ARGS: readonly string[] = ["--disable-scrape-endpoint", "--disable-exporting-key-values"];
+/** Label every namespace carries (Kubernetes sets it): how a NetworkPolicy names one namespace. */
+export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
 export interface RedisManifestOptions {
     /** Base name: StatefulSet and client Service `<name>`, headless Service `<name>-headless`, ... */
@@ -46,8 +61,6 @@ export interface RedisManifestOptions {
     readonly redis: RedisSettings;
     /** Labels of the app pods that may reach the client port. */
     readonly clientPodLabels: LabelSelectorMatch;
-    /** Pod labels (in any namespace) that may scrape the exporter. */
-    readonly metricsScrapers?: readonly LabelSelectorMatch[];
 }
 
 /** Names of every object, so other components (app, formation, outputs) never guess them. */
@@ -111,9 +124,9 @@ export function renderPasswordSecret(o: RedisManifestOptions, password: pulumi.I
     };
 }
 
-/** maxmemory leaves a quarter of the container limit for the AOF-rewrite fork and buffers. */
-export function maxMemoryBytes(memoryLimit: string): number {
-    return Math.floor(quantityBytes(memoryLimit) * 0.75);
+/** maxmemory and buffer limits of these pods, from their memory limit (the rule: redisConf.ts MemoryPlan). */
+export function redisMemoryPlan(redis: RedisSettings): MemoryPlan {
+    return memoryPlan(quantityBytes(redis.resources.limits.memory), redis.replicasPerMaster);
 }
 
 /** Reads a container script shipped next to this file (components/redis/*.sh). */
@@ -135,7 +148,7 @@ export function renderConfigMap(o: RedisManifestOptions): ConfigMapManifest {
                 dataDir: "/data",
                 port: CLIENT_PORT,
                 preferredEndpointType: "hostname",
-                maxMemoryBytes: maxMemoryBytes(o.redis.resources.limits.memory),
+                memory: redisMemoryPlan(o.redis),
             }),
             "node-start.sh": readScript("node-start.sh"),
             "probe.sh": readScript("probe.sh"),
@@ -233,6 +246,7 @@ function exporterContainer(o: RedisManifestOptions): Container {
     return {
         name: EXPORTER_CONTAINER,
         image: o.redis.exporterImage,
+        args: [...EXPORTER_ARGS],
         ports: [{ name: "metrics", containerPort: METRICS_PORT }],
         env: [{ name: "REDIS_ADDR", value: `redis://localhost:${CLIENT_PORT}` }, secretEnv(o, "REDIS_PASSWORD")],
         resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
@@ -241,15 +255,24 @@ function exporterContainer(o: RedisManifestOptions): Container {
     };
 }
 
-/** Spread over zones, then nodes. Soft: the formation step pairs masters and replicas across them. */
+export const ZONE_KEY = "topology.kubernetes.io/zone";
+export const HOSTNAME_KEY = "kubernetes.io/hostname";
+
+/**
+ * Spread over zones, then nodes. Disks are zonal, so a pod stays in the zone of its first placement:
+ * a soft zone spread that once lands skewed (a zone full or down at that moment) stays skewed for
+ * good. `required` makes it hard, and minDomains keeps it from collapsing: while fewer than
+ * `minZones` zones can take a pod, the scheduler counts the missing zones as empty, so at most
+ * maxSkew pods go to each zone that can, and the rest wait until their zone is back. Nodes stay
+ * soft, since a zone may have fewer nodes than pods; the formation pairs replicas across nodes.
+ */
 function topologySpread(o: RedisManifestOptions): k8s.types.input.core.v1.TopologySpreadConstraint[] {
-    return ["topology.kubernetes.io/zone", "kubernetes.io/hostname"].map((topologyKey) => ({
-        topologyKey,
-        maxSkew: 1,
-        whenUnsatisfiable: "ScheduleAnyway",
-        nodeTaintsPolicy: "Honor",
-        labelSelector: { matchLabels: redisPodLabels(o.name) },
-    }));
+    const common = { maxSkew: 1, nodeTaintsPolicy: "Honor", labelSelector: { matchLabels: redisPodLabels(o.name) } };
+    const zone =
+        o.redis.zoneSpread === "required"
+            ? { topologyKey: ZONE_KEY, whenUnsatisfiable: "DoNotSchedule", minDomains: o.redis.minZones, ...common }
+            : { topologyKey: ZONE_KEY, whenUnsatisfiable: "ScheduleAnyway", ...common };
+    return [zone, { topologyKey: HOSTNAME_KEY, whenUnsatisfiable: "ScheduleAnyway", ...common }];
 }
 
 /** Digest of the ConfigMap's data: the pod template changes exactly when the config does. */
@@ -302,6 +325,8 @@ export function renderStatefulSet(o: RedisManifestOptions): StatefulSetManifest 
                     },
                     terminationGracePeriodSeconds: 30,
                     enableServiceLinks: false,
+                    // Redis never calls the Kubernetes API: no token in the pods for an attacker to use.
+                    automountServiceAccountToken: false,
                     topologySpreadConstraints: topologySpread(o),
                     containers,
                     volumes: [
@@ -344,7 +369,11 @@ export function renderPodDisruptionBudget(o: RedisManifestOptions): PodDisruptio
     };
 }
 
-/** Only Redis pods reach the client and bus ports, the app the client port, Prometheus the metrics port. */
+/**
+ * Only Redis pods reach the client and bus ports, the app the client port, and pods of the configured
+ * monitoring namespaces the metrics port. Namespaces are matched by the label Kubernetes itself sets
+ * (kubernetes.io/metadata.name), not by pod labels, which anyone who may create a pod can set.
+ */
 export function renderNetworkPolicy(o: RedisManifestOptions): NetworkPolicyManifest {
     const redisPeers = [{ podSelector: { matchLabels: redisPodLabels(o.name) } }];
     const ingress: k8s.types.input.networking.v1.NetworkPolicyIngressRule[] = [
@@ -359,10 +388,7 @@ export function renderNetworkPolicy(o: RedisManifestOptions): NetworkPolicyManif
     ];
     if (o.redis.exporter) {
         ingress.push({
-            from: (o.metricsScrapers ?? DEFAULT_METRICS_SCRAPERS).map((labels) => ({
-                namespaceSelector: {},
-                podSelector: { matchLabels: labels },
-            })),
+            from: o.redis.metricsNamespaces.map((namespace) => ({ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } } })),
             ports: [{ protocol: "TCP", port: METRICS_PORT }],
         });
     }
@@ -374,7 +400,38 @@ export function renderNetworkPolicy(o: RedisManifestOptions): NetworkPolicyManif
     };
 }
 
-/** Every Redis object except the Namespace, in apply order. */
+/** GKE Managed Prometheus scrapes what a PodMonitoring selects (it ignores prometheus.io/* annotations). */
+export function renderPodMonitoring(o: RedisManifestOptions): PodMonitoringManifest {
+    return {
+        apiVersion: "monitoring.googleapis.com/v1",
+        kind: "PodMonitoring",
+        metadata: metadata(o, o.name),
+        spec: {
+            selector: { matchLabels: redisPodLabels(o.name) },
+            endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
+        },
+    };
+}
+
+/**
+ * The GKE StorageClass of the PVCs: pd-balanced, bound where the pod lands, expandable, and with
+ * reclaimPolicy Retain unless the user opted out (retainOnDestroy false): a deleted PVC then leaves
+ * its disk (a Released PersistentVolume) instead of deleting the data with it.
+ */
+export function renderRetainStorageClass(retain: boolean): StorageClassManifest {
+    return {
+        apiVersion: "storage.k8s.io/v1",
+        kind: "StorageClass",
+        metadata: { name: GKE_RETAIN_STORAGE_CLASS, labels: { "app.kubernetes.io/name": "redis-cluster" } },
+        provisioner: "pd.csi.storage.gke.io",
+        parameters: { type: "pd-balanced" },
+        reclaimPolicy: retain ? "Retain" : "Delete",
+        volumeBindingMode: "WaitForFirstConsumer",
+        allowVolumeExpansion: true,
+    };
+}
+
+/** Every Redis object except the Namespace and the StorageClass, in apply order. */
 export interface RedisManifests {
     readonly secret: SecretManifest;
     readonly configMap: ConfigMapManifest;
@@ -383,6 +440,10 @@ export interface RedisManifests {
     readonly statefulSet: StatefulSetManifest;
     readonly podDisruptionBudget: PodDisruptionBudgetManifest;
     readonly networkPolicy: NetworkPolicyManifest;
+    /** What the formation may do in the Kubernetes API (formationRbac.ts). */
+    readonly formationRbac: FormationRbacManifests;
+    /** When `redis:podMonitoring` is on. */
+    readonly podMonitoring?: PodMonitoringManifest;
 }
 
 export function renderRedisManifests(o: RedisManifestOptions, password: pulumi.Input<string>): RedisManifests {
@@ -394,5 +455,7 @@ export function renderRedisManifests(o: RedisManifestOptions, password: pulumi.I
         statefulSet: renderStatefulSet(o),
         podDisruptionBudget: renderPodDisruptionBudget(o),
         networkPolicy: renderNetworkPolicy(o),
+        formationRbac: renderFormationRbac({ name: o.name, namespace: o.namespace, labels: redisPodLabels(o.name) }),
+        ...(o.redis.podMonitoring ? { podMonitoring: renderPodMonitoring(o) } : {}),
     };
 }

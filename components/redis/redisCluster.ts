@@ -6,12 +6,14 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { RedisSettings } from "../config";
+import { FormationRbacManifests } from "./formationRbac";
 import {
     LabelSelectorMatch,
     RedisObjectNames,
     redisObjectNames,
     renderNamespace,
     renderRedisManifests,
+    renderRetainStorageClass,
     podNaming,
     REDIS_CONTAINER,
 } from "./manifests";
@@ -33,6 +35,13 @@ export interface RedisClusterArgs {
     readonly clientPodLabels: LabelSelectorMatch;
     /** Password (secret); generated with @pulumi/random when absent. */
     readonly password?: pulumi.Input<string>;
+    /**
+     * Keep the Namespace, and with it the PVCs and the data, when the stack deletes it (`pulumi
+     * destroy`, or a new namespace name that replaces it): Pulumi then only forgets it.
+     */
+    readonly retainOnDestroy: boolean;
+    /** Create the GKE StorageClass that `redis.storageClass` names (renderRetainStorageClass). */
+    readonly createRetainStorageClass: boolean;
 }
 
 export class RedisCluster extends pulumi.ComponentResource {
@@ -71,7 +80,12 @@ export class RedisCluster extends pulumi.ComponentResource {
         const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, renderNamespace(args.namespace), {
             ...k8sOpts,
             dependsOn: opts?.dependsOn,
+            retainOnDelete: args.retainOnDestroy,
         });
+        // Deleting a StorageClass leaves its volumes alone (each PV keeps its own reclaim policy): not retained.
+        const storageClass = args.createRetainStorageClass
+            ? [new k8s.storage.v1.StorageClass(`${name}-storage-class`, renderRetainStorageClass(args.retainOnDestroy), k8sOpts)]
+            : [];
         const inNamespace: pulumi.CustomResourceOptions = { ...k8sOpts, dependsOn: [namespace] };
         const m = renderRedisManifests(manifestOptions, this.password);
 
@@ -84,10 +98,14 @@ export class RedisCluster extends pulumi.ComponentResource {
         // Pods need their Secret and ConfigMap before they start.
         this.statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, m.statefulSet, {
             ...inNamespace,
-            dependsOn: [namespace, this.secret, configMap],
+            dependsOn: [namespace, this.secret, configMap, ...storageClass],
         });
         const pdb = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, m.podDisruptionBudget, inNamespace);
         const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, m.networkPolicy, inNamespace);
+        this.registerFormationRbac(name, m.formationRbac, inNamespace, k8sOpts);
+        if (m.podMonitoring) {
+            new k8s.apiextensions.CustomResource(`${name}-pod-monitoring`, { ...m.podMonitoring }, inNamespace);
+        }
 
         this.namespace = namespace.metadata.name;
         this.seeds = pulumi.output(seedEndpoints(podNaming(manifestOptions), args.redis));
@@ -100,6 +118,23 @@ export class RedisCluster extends pulumi.ComponentResource {
             statefulSetName: this.statefulSet.metadata.name,
             podDisruptionBudgetName: pdb.metadata.name,
             networkPolicyName: networkPolicy.metadata.name,
+        });
+    }
+
+    /** The ServiceAccount with exactly the formation's rights (formationRbac.ts), for a least-privilege kubeconfig. */
+    private registerFormationRbac(
+        name: string,
+        rbac: FormationRbacManifests,
+        inNamespace: pulumi.CustomResourceOptions,
+        clusterWide: pulumi.CustomResourceOptions,
+    ): void {
+        const account = new k8s.core.v1.ServiceAccount(`${name}-formation-account`, rbac.serviceAccount, inNamespace);
+        const role = new k8s.rbac.v1.Role(`${name}-formation-role`, rbac.role, inNamespace);
+        new k8s.rbac.v1.RoleBinding(`${name}-formation-role-binding`, rbac.roleBinding, { ...inNamespace, dependsOn: [account, role] });
+        const clusterRole = new k8s.rbac.v1.ClusterRole(`${name}-formation-cluster-role`, rbac.clusterRole, clusterWide);
+        new k8s.rbac.v1.ClusterRoleBinding(`${name}-formation-cluster-role-binding`, rbac.clusterRoleBinding, {
+            ...clusterWide,
+            dependsOn: [account, clusterRole],
         });
     }
 }

@@ -3,6 +3,48 @@
  * cluster, so both run the very same Redis settings.
  */
 
+/**
+ * How one Redis container's memory limit is shared, and how large its volume must be. Everything in
+ * the container counts against the one cgroup limit, so `maxmemory` (the dataset) gets only half:
+ *  - 1/2   the dataset (`maxmemory`, `noeviction`: writes fail with OOM rather than lose keys);
+ *  - 1/4   copy-on-write of the AOF-rewrite fork (and of a replica's full sync): pages the parent
+ *          writes while the child runs are copied; this reserve covers half the dataset rewritten;
+ *  - 1/8   replica output buffers (`client-output-buffer-limit replica`, split between the
+ *          replicas; a replica over its hard limit is disconnected and resyncs);
+ *  - 1/8   allocator fragmentation, client buffers, Lua and the process itself.
+ * The volume holds the AOF base (about the dataset) plus its increments (up to the base again before
+ * the next rewrite), the new base written during a rewrite, and a replica's temporary sync file:
+ * at least 4 x `maxmemory`.
+ */
+export interface MemoryPlan {
+    /** `maxmemory`: half the container's memory limit. */
+    readonly maxMemoryBytes: number;
+    /** Hard output-buffer limit of each replica connection. */
+    readonly replicaBufferHardBytes: number;
+    /** Soft limit: a replica above it for REPLICA_BUFFER_SOFT_SECONDS is disconnected. */
+    readonly replicaBufferSoftBytes: number;
+    /** Smallest volume that holds the AOF, its rewrite and a sync file: 4 x maxmemory. */
+    readonly minVolumeBytes: number;
+}
+
+/** Fractions of the container limit, as documented on MemoryPlan. */
+export const MEMORY_SHARES = { dataset: 1 / 2, forkCopyOnWrite: 1 / 4, replicaBuffers: 1 / 8, overhead: 1 / 8 } as const;
+/** The volume holds at least this many times `maxmemory`. */
+export const VOLUME_TO_MAXMEMORY = 4;
+export const REPLICA_BUFFER_SOFT_SECONDS = 60;
+
+/** The memory plan of a container with `limitBytes` of memory and `replicasPerMaster` replicas behind each master. */
+export function memoryPlan(limitBytes: number, replicasPerMaster: number): MemoryPlan {
+    const maxMemoryBytes = Math.floor(limitBytes * MEMORY_SHARES.dataset);
+    const replicaBufferHardBytes = Math.floor((limitBytes * MEMORY_SHARES.replicaBuffers) / Math.max(1, replicasPerMaster));
+    return {
+        maxMemoryBytes,
+        replicaBufferHardBytes,
+        replicaBufferSoftBytes: Math.floor(replicaBufferHardBytes / 2),
+        minVolumeBytes: maxMemoryBytes * VOLUME_TO_MAXMEMORY,
+    };
+}
+
 /** Settings common to every node of one cluster. */
 export interface RedisConfOptions {
     /** Milliseconds a node may be unreachable before it is failed over. */
@@ -13,8 +55,8 @@ export interface RedisConfOptions {
     readonly port: number;
     /** `hostname` on Kubernetes (stable pod DNS names survive IP churn); `ip` locally. */
     readonly preferredEndpointType: "hostname" | "ip";
-    /** Max memory in bytes (0 = unlimited); derived from the container limit on Kubernetes. */
-    readonly maxMemoryBytes?: number;
+    /** maxmemory and buffer limits; derived from the container limit on Kubernetes (none locally). */
+    readonly memory?: MemoryPlan;
 }
 
 /** What differs per node. Secrets are passed separately so the shared part can live in a ConfigMap. */
@@ -52,12 +94,20 @@ export function renderRedisConf(o: RedisConfOptions): string {
         "repl-diskless-sync-delay 0",
         "appendonly yes",
         "appendfsync everysec",
+        // The AOF is the persistence: RDB snapshots would only add a fork (and its copy-on-write)
+        // every few minutes under load. Replicas still sync from an RDB stream (diskless above).
+        'save ""',
         // Passwords are always set, so protected mode can stay on.
         "protected-mode yes",
         "tcp-keepalive 60",
     ];
-    if (o.maxMemoryBytes && o.maxMemoryBytes > 0) {
-        lines.push(`maxmemory ${o.maxMemoryBytes}`, "maxmemory-policy noeviction");
+    if (o.memory) {
+        const m = o.memory;
+        lines.push(
+            `maxmemory ${m.maxMemoryBytes}`,
+            "maxmemory-policy noeviction",
+            `client-output-buffer-limit replica ${m.replicaBufferHardBytes} ${m.replicaBufferSoftBytes} ${REPLICA_BUFFER_SOFT_SECONDS}`,
+        );
     }
     return lines.join("\n") + "\n";
 }

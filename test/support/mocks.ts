@@ -54,6 +54,8 @@ export interface RegisteredResource {
     readonly secretPaths: readonly string[];
     /** URNs of the resources named in this resource's `dependsOn` option. */
     readonly dependsOnUrns: readonly string[];
+    /** The resource options the engine would act on at delete and update time. */
+    readonly options: { readonly retainOnDelete: boolean; readonly protect: boolean; readonly ignoreChanges: readonly string[] };
 }
 
 export interface StackOutput {
@@ -95,6 +97,13 @@ function mockedState(args: pulumi.runtime.MockResourceArgs): Record<string, any>
                 name: inputs.name ?? `${args.name}-mock`,
                 endpoint: "203.0.113.10",
                 masterAuth: { clusterCaCertificate: Buffer.from("mock-ca").toString("base64") },
+                controlPlaneEndpointsConfig: {
+                    ...inputs.controlPlaneEndpointsConfig,
+                    dnsEndpointConfig: {
+                        ...inputs.controlPlaneEndpointsConfig?.dnsEndpointConfig,
+                        endpoint: `gke-0123456789abcdef-${args.name}.${inputs.location}.gke.goog`,
+                    },
+                },
                 selfLink: `https://container.googleapis.com/v1/projects/${inputs.project}/locations/${inputs.location}/clusters/${args.name}`,
             };
         case "gcp:serviceaccount/account:Account":
@@ -150,6 +159,7 @@ interface Construction {
     readonly resource: pulumi.Resource;
     readonly parent?: pulumi.Resource;
     readonly dependsOn: readonly pulumi.Resource[];
+    readonly options: RegisteredResource["options"];
 }
 
 /** Raised when the program fails; carries what was registered (besides the stack) before the failure. */
@@ -200,7 +210,13 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
     await pulumi.runtime.runInPulumiStack(async () => {
         stackResource = pulumi.runtime.getStackResource();
         pulumi.runtime.registerStackTransformation((t) => {
-            constructions.push({ resource: t.resource, parent: t.opts.parent, dependsOn: dependencyList(t.opts.dependsOn) });
+            const opts = t.opts as pulumi.CustomResourceOptions;
+            constructions.push({
+                resource: t.resource,
+                parent: t.opts.parent,
+                dependsOn: dependencyList(t.opts.dependsOn),
+                options: { retainOnDelete: opts.retainOnDelete === true, protect: opts.protect === true, ignoreChanges: opts.ignoreChanges ?? [] },
+            });
             return undefined;
         });
         try {
@@ -233,11 +249,13 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
     const stackUrn = stackResource ? await promiseOf(stackResource.urn) : undefined;
     const parentByUrn = new Map<string, string | undefined>();
     const dependsOnByUrn = new Map<string, string[]>();
+    const optionsByUrn = new Map<string, RegisteredResource["options"]>();
     const typeNameToUrn = new Map<string, string>();
     for (const c of constructions) {
         const urn = urnOf.get(c.resource)!;
         parentByUrn.set(urn, c.parent ? (urnOf.get(c.parent) ?? (await promiseOf(c.parent.urn))) : stackUrn);
         dependsOnByUrn.set(urn, await Promise.all(c.dependsOn.map((d) => promiseOf(d.urn))));
+        optionsByUrn.set(urn, c.options);
         const key = typeAndNameOfUrn(urn);
         if (typeNameToUrn.has(key)) throw new Error(`two resources share type and name ${key}; give children distinct names`);
         typeNameToUrn.set(key, urn);
@@ -260,6 +278,7 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
             state: unwrapSecrets(state) as Record<string, any>,
             secretPaths,
             dependsOnUrns: dependsOnByUrn.get(urn) ?? [],
+            options: optionsByUrn.get(urn) ?? { retainOnDelete: false, protect: false, ignoreChanges: [] },
         };
     });
 

@@ -5,7 +5,7 @@
  * lost) is in test/integration/badinput.test.ts.
  */
 import * as assert from "assert";
-import { CONFIG_KEYS, ConfigError, PROJECT, RawConfig, parseSettings } from "../../components/config";
+import { CONFIG_KEYS, ConfigError, PROJECT, RawConfig, SECRET_CONFIG_KEYS, parseSettings } from "../../components/config";
 import { FormationInputs, checkFormationInputs, formationProvider } from "../../components/formation/provider";
 import { validFormationInputs } from "../support/formationInputs";
 import { ConfigError as ServerConfigError, parseServerConfig } from "../../app/config";
@@ -24,12 +24,18 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     [`${PROJECT}:kubeconfig`, "~/.kube/config", /not a kubeconfig; expected its YAML .* not a path/, EXISTING],
     [`${PROJECT}:kubeconfig`, "{{{ not yaml", /not a kubeconfig/, EXISTING],
     [`${PROJECT}:namespace`, "Redis_Prod", /use a DNS label/],
+    [`${PROJECT}:retainOnDestroy`, "keep", /use true or false/],
     ["gcp:project", "Acme Redis", /use a GCP project ID/],
     ["gcp:region", "europe-west1-b", /use a GCP region such as europe-west1 .*not a zone/],
     ["gke:nodesPerZone", "0", /use a whole number from 1 to 100/],
     ["gke:machineType", "E2 Standard", /use a Compute Engine machine type/],
     ["gke:releaseChannel", "RAPID", /use one of REGULAR, STABLE, EXTENDED/],
     ["gke:diskSizeGb", "5", /use a whole number from 10 to 65536/],
+    ["gke:deletionProtection", "on", /use true or false/],
+    ["gke:privateNodes", "1", /use true or false/],
+    ["gke:authorizedNetworks", "0.0.0.0/0", /use IPv4 CIDRs .* each \/8 or longer/],
+    ["gke:authorizedNetworks", "0.0.0.0/1,128.0.0.0/1", /each \/8 or longer/],
+    ["gke:authorizedNetworks", "203.0.113.5/24", /no host bits set/],
     ["redis:masters", "2", /use a whole number from 3 to 1000/],
     ["redis:masters", "three", /use a whole number from 3 to 1000/],
     ["redis:masters", "3.5", /use a whole number from 3 to 1000/],
@@ -37,14 +43,20 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["redis:image", "redis 7", /use an image reference such as/],
     ["redis:exporter", "yes", /use true or false/],
     ["redis:exporterImage", "Oliver006/redis_exporter", /use an image reference/],
+    ["redis:metricsNamespaces", "Monitoring", /use namespace names \(DNS labels\) separated by commas, such as gmp-system,monitoring/],
+    ["redis:metricsNamespaces", "gmp-system,,monitoring", /use namespace names/],
+    ["redis:podMonitoring", "yes", /use true or false/],
+    ["redis:podMonitoring", "true", /true needs redis:exporter true/, { ...GKE, "redis:exporter": "false" }],
+    ["redis:zoneSpread", "hard", /use one of required, preferred/],
+    ["redis:minZones", "0", /use a whole number from 1 to 10/],
     ["redis:nodeTimeoutMs", "100", /use a whole number from 500 to 120000/],
     ["redis:storageSize", "10 gigs", /use a Kubernetes quantity/],
+    ["redis:storageSize", "900Mi", /below 4 x maxmemory \(1Gi for redis:memoryLimit 512Mi\).*use at least 1Gi/],
     ["redis:storageClass", "Premium RWO", /use the name of a StorageClass/],
     ["redis:cpuRequest", "lots", /use a CPU quantity/],
     ["redis:cpuLimit", "2 cores", /use a CPU quantity/],
-    ["redis:memoryRequest", "1GB", /use a Kubernetes quantity/],
-    ["redis:memoryRequest", "1Gi", /above redis:memoryLimit 512Mi; the request must not exceed the limit/],
     ["redis:memoryLimit", "lots", /use a Kubernetes quantity/],
+    ["redis:memoryLimit", "200Mi", /below 256Mi/],
     ["redis:password", "short", /at least 16 printable ASCII characters without spaces \(the value is not shown\)/],
     ["redis:password", "has spaces in it but long enough", /without spaces/],
     ["redis:tls", "true", /not supported yet .* use false/],
@@ -57,7 +69,7 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
 
 function configError(raw: RawConfig): ConfigError {
     try {
-        parseSettings(raw);
+        parseSettings(raw, SECRET_CONFIG_KEYS);
     } catch (e) {
         assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
         return e;
@@ -86,18 +98,37 @@ describe("bad input: stack config (components/config.ts parseSettings)", () => {
     }
 
     it("the defaults and the example values pass (the cases above fail for their value, not for the base)", () => {
-        assert.doesNotThrow(() => parseSettings(GKE));
-        assert.doesNotThrow(() => parseSettings(EXISTING));
+        assert.doesNotThrow(() => parseSettings(GKE, SECRET_CONFIG_KEYS));
+        assert.doesNotThrow(() => parseSettings(EXISTING, SECRET_CONFIG_KEYS));
         assert.doesNotThrow(() =>
-            parseSettings({
-                ...GKE,
-                "gke:machineType": "n2-custom-4-8192",
-                "redis:image": "europe-docker.pkg.dev/acme/mirror/redis:7.2.7-bookworm",
-                "redis:storageClass": "premium-rwo",
-                "app:image": "ghcr.io/acme/hit-counter@sha256:" + "a".repeat(64),
-                "gcp:region": "northamerica-northeast1",
-            }),
+            parseSettings(
+                {
+                    ...GKE,
+                    "gke:machineType": "n2-custom-4-8192",
+                    "redis:image": "europe-docker.pkg.dev/acme/mirror/redis:7.2.7-bookworm",
+                    "redis:storageClass": "premium-rwo",
+                    "app:image": "ghcr.io/acme/hit-counter@sha256:" + "a".repeat(64),
+                    "gcp:region": "northamerica-northeast1",
+                    "gke:authorizedNetworks": "10.0.0.0/8,203.0.113.7/32",
+                },
+                SECRET_CONFIG_KEYS,
+            ),
         );
+    });
+
+    it("a secret key set in plain text is refused (the engine did not list it as secret)", () => {
+        for (const key of SECRET_CONFIG_KEYS) {
+            const raw = { ...EXISTING, "redis:password": "a-long-enough-password-01" };
+            const e = (() => {
+                try {
+                    parseSettings(raw, new Set([...SECRET_CONFIG_KEYS].filter((k) => k !== key)));
+                } catch (err) {
+                    return err as Error;
+                }
+                assert.fail(`${key} in plain text was accepted`);
+            })();
+            assert.match(e.message, new RegExp(`- ${key}: set in plain text.*pulumi config set --secret ${key} `));
+        }
     });
 
     it("a typo of a key is refused with the known keys of its namespace", () => {

@@ -7,12 +7,16 @@ import { podDnsName, seedEndpoints } from "../../components/shape";
 import {
     RedisManifestOptions,
     configDigest,
-    maxMemoryBytes,
     redisContainerEnv,
     renderRedisManifests,
+    renderRetainStorageClass,
     podNaming,
 } from "../../components/redis/manifests";
+import { MEMORY_SHARES, memoryPlan } from "../../components/redis/redisConf";
+import { DEFAULT_EXPORTER_IMAGE } from "../../components/config";
+import { FORMATION_CLUSTER_ROLE_RULES, FORMATION_ROLE_RULES } from "../../components/redis/formationRbac";
 import { hitCounterPodLabels, mapInput, renderDeployment } from "../../components/app/hitCounter";
+import { renderAppNetworkPolicy } from "../../components/app/networkPolicy";
 import { nodeAccountId, renderGkeKubeconfig } from "../../components/gke";
 
 function options(raw: RawConfig = {}): RedisManifestOptions {
@@ -26,7 +30,7 @@ type Plain = any;
 const render = (raw: RawConfig = {}): Record<string, Plain> => renderRedisManifests(options(raw), "test-password-0123456789") as Plain;
 
 describe("manifests: redis.conf and scripts (ConfigMap)", () => {
-    it("redis.conf: cluster mode, nodes.conf on the volume, AOF, node timeout, hostnames, maxmemory below the limit", () => {
+    it("redis.conf: cluster mode, nodes.conf on the volume, AOF only, node timeout, hostnames, memory from the limit", () => {
         const conf: string = render({ "redis:nodeTimeoutMs": "3000" }).configMap.data["redis.conf"];
         for (const line of [
             "cluster-enabled yes",
@@ -35,11 +39,17 @@ describe("manifests: redis.conf and scripts (ConfigMap)", () => {
             "cluster-node-timeout 3000",
             "cluster-preferred-endpoint-type hostname",
             "appendonly yes",
+            'save ""',
             "protected-mode yes",
-            `maxmemory ${0.75 * 512 * 2 ** 20}`,
+            `maxmemory ${256 * 2 ** 20}`,
+            "maxmemory-policy noeviction",
+            `client-output-buffer-limit replica ${64 * 2 ** 20} ${32 * 2 ** 20} 60`,
         ]) {
             assert.ok(conf.split("\n").includes(line), `redis.conf lacks "${line}":\n${conf}`);
         }
+        // Two replicas share the replica-buffer reserve.
+        const two: string = render({ "redis:replicasPerMaster": "2" }).configMap.data["redis.conf"];
+        assert.ok(two.includes(`client-output-buffer-limit replica ${32 * 2 ** 20} ${16 * 2 ** 20} 60`), two);
     });
 
     it("holds no secret: no requirepass/masterauth, and never protected-mode no", () => {
@@ -63,8 +73,19 @@ describe("manifests: redis.conf and scripts (ConfigMap)", () => {
         assert.equal(sts.spec.template.metadata.annotations["redis-cluster-gke/config-sha256"], configDigest(options()));
     });
 
-    it("maxmemory is three quarters of the container limit", () => {
-        assert.equal(maxMemoryBytes("1Gi"), 0.75 * 2 ** 30);
+    it("the memory rule: half for data, the rest for the fork, replica buffers and overhead; the volume 4 x maxmemory", () => {
+        assert.equal(MEMORY_SHARES.dataset + MEMORY_SHARES.forkCopyOnWrite + MEMORY_SHARES.replicaBuffers + MEMORY_SHARES.overhead, 1);
+        const plan = memoryPlan(2 ** 30, 1);
+        assert.equal(plan.maxMemoryBytes, 2 ** 29);
+        assert.equal(plan.replicaBufferHardBytes, 2 ** 27);
+        assert.equal(plan.replicaBufferSoftBytes, 2 ** 26);
+        assert.equal(plan.minVolumeBytes, 2 ** 31);
+        // The dataset, a fully rewritten half of it, and every replica at its hard limit fit in the limit.
+        for (const replicas of [0, 1, 2, 5]) {
+            const p = memoryPlan(2 ** 30, replicas);
+            const worst = p.maxMemoryBytes * 1.5 + p.replicaBufferHardBytes * Math.max(1, replicas);
+            assert.ok(worst <= 2 ** 30 * (1 - MEMORY_SHARES.overhead), `${replicas} replicas: ${worst}`);
+        }
     });
 });
 
@@ -98,6 +119,16 @@ describe("manifests: StatefulSet", () => {
         assert.equal(sts.spec.volumeClaimTemplates[0].metadata.name, "data");
     });
 
+    it("memory request = limit: a Redis pod is never the first one evicted for exceeding its request", () => {
+        const r = render({ "redis:memoryLimit": "2Gi" }).statefulSet.spec.template.spec.containers[0].resources;
+        assert.equal(r.requests.memory, "2Gi");
+        assert.equal(r.limits.memory, "2Gi");
+    });
+
+    it("mounts no Kubernetes API token: Redis never calls the API", () => {
+        assert.equal(pod.automountServiceAccountToken, false);
+    });
+
     it("runs as non-root with the restricted Pod Security profile", () => {
         assert.equal(pod.securityContext.runAsNonRoot, true);
         assert.equal(pod.securityContext.seccompProfile.type, "RuntimeDefault");
@@ -108,11 +139,23 @@ describe("manifests: StatefulSet", () => {
         }
     });
 
-    it("spreads pods over zones and nodes", () => {
+    it("spreads pods over zones (hard, with minDomains, so it cannot collapse) and nodes (soft)", () => {
+        const [zone, node] = pod.topologySpreadConstraints;
         assert.deepEqual(
-            pod.topologySpreadConstraints.map((t: Plain) => t.topologyKey),
-            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"],
+            [zone.topologyKey, zone.whenUnsatisfiable, zone.minDomains, zone.maxSkew],
+            ["topology.kubernetes.io/zone", "DoNotSchedule", 3, 1],
         );
+        assert.deepEqual(
+            [node.topologyKey, node.whenUnsatisfiable, node.minDomains],
+            ["kubernetes.io/hostname", "ScheduleAnyway", undefined],
+        );
+        const soft = render({ "redis:zoneSpread": "preferred" }).statefulSet.spec.template.spec.topologySpreadConstraints[0];
+        assert.deepEqual(
+            [soft.whenUnsatisfiable, soft.minDomains],
+            ["ScheduleAnyway", undefined],
+            "minDomains is only valid with DoNotSchedule",
+        );
+        assert.equal(render({ "redis:minZones": "2" }).statefulSet.spec.template.spec.topologySpreadConstraints[0].minDomains, 2);
     });
 
     it("has a startup probe so liveness does not kill a node loading a large AOF", () => {
@@ -120,9 +163,10 @@ describe("manifests: StatefulSet", () => {
         assert.ok(redis.startupProbe.periodSeconds * redis.startupProbe.failureThreshold >= 300);
     });
 
-    it("runs the pinned redis_exporter sidecar on 9121 with the password, or none when switched off", () => {
+    it("runs the pinned redis_exporter sidecar on 9121 with the password, /scrape and key values off, or none when switched off", () => {
         const exporter = pod.containers.find((c: Plain) => c.name === "exporter");
-        assert.equal(exporter.image, "oliver006/redis_exporter:v1.66.0");
+        assert.equal(exporter.image, DEFAULT_EXPORTER_IMAGE);
+        assert.deepEqual(exporter.args, ["--disable-scrape-endpoint", "--disable-exporting-key-values"]);
         assert.equal(exporter.ports[0].containerPort, 9121);
         assert.ok(exporter.env.some((e: Plain) => e.name === "REDIS_PASSWORD" && e.valueFrom.secretKeyRef.name === "redis-auth"));
         const without = render({ "redis:exporter": "false" }).statefulSet.spec.template.spec.containers;
@@ -167,7 +211,46 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
         assert.deepEqual(m.podDisruptionBudget.spec.selector.matchLabels, m.statefulSet.spec.selector.matchLabels);
     });
 
-    it("NetworkPolicy: Redis pods reach 6379+16379, the app only 6379, Prometheus only 9121", () => {
+    it("formation RBAC: a ServiceAccount with exactly the Role and ClusterRole rules, bound in the namespace", () => {
+        const rbac = render({ "redis-cluster-gke:namespace": "cache" }).formationRbac;
+        assert.equal(rbac.serviceAccount.metadata.namespace, "cache");
+        assert.equal(rbac.serviceAccount.automountServiceAccountToken, false);
+        assert.deepEqual(rbac.role.rules, FORMATION_ROLE_RULES);
+        assert.deepEqual(rbac.clusterRole.rules, FORMATION_CLUSTER_ROLE_RULES);
+        assert.equal(rbac.clusterRole.metadata.name, "cache-redis-formation-nodes", "cluster-wide names carry the namespace");
+        for (const binding of [rbac.roleBinding, rbac.clusterRoleBinding]) {
+            assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "redis-formation", namespace: "cache" }]);
+        }
+        assert.equal(rbac.roleBinding.roleRef.name, rbac.role.metadata.name);
+        assert.equal(rbac.clusterRoleBinding.roleRef.name, rbac.clusterRole.metadata.name);
+        // Nothing about Secrets, and pods are only read.
+        assert.ok(!JSON.stringify([rbac.role.rules, rbac.clusterRole.rules]).match(/secrets|\*|delete|update|patch/));
+    });
+
+    it("the GKE StorageClass retains disks unless the user opted out, binds where the pod lands, and can grow", () => {
+        const retained = renderRetainStorageClass(true) as Plain;
+        assert.deepEqual(
+            [
+                retained.metadata.name,
+                retained.reclaimPolicy,
+                retained.volumeBindingMode,
+                retained.allowVolumeExpansion,
+                retained.provisioner,
+            ],
+            ["redis-retain", "Retain", "WaitForFirstConsumer", true, "pd.csi.storage.gke.io"],
+        );
+        assert.equal((renderRetainStorageClass(false) as Plain).reclaimPolicy, "Delete");
+    });
+
+    it("a PodMonitoring for GKE Managed Prometheus selects the Redis pods' metrics port, only when switched on", () => {
+        assert.equal(render().podMonitoring, undefined);
+        const pm = render({ "redis:podMonitoring": "true" }).podMonitoring;
+        assert.equal(pm.apiVersion, "monitoring.googleapis.com/v1");
+        assert.deepEqual(pm.spec.selector.matchLabels, m.statefulSet.spec.selector.matchLabels);
+        assert.equal(pm.spec.endpoints[0].port, "metrics");
+    });
+
+    it("NetworkPolicy: Redis pods reach 6379+16379, the app only 6379, the monitoring namespaces only 9121", () => {
         const [peers, app, metrics] = m.networkPolicy.spec.ingress;
         assert.deepEqual(m.networkPolicy.spec.podSelector.matchLabels, m.statefulSet.spec.selector.matchLabels);
         assert.deepEqual(peers.from[0].podSelector.matchLabels, m.statefulSet.spec.selector.matchLabels);
@@ -183,6 +266,13 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
         assert.deepEqual(
             metrics.ports.map((p: Plain) => p.port),
             [9121],
+        );
+        // By namespace name (a label only Kubernetes sets), never by pod labels in any namespace.
+        assert.deepEqual(metrics.from, [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "gmp-system" } } }]);
+        const two = render({ "redis:metricsNamespaces": "monitoring,gmp-system" }).networkPolicy.spec.ingress[2].from;
+        assert.deepEqual(
+            two.map((p: Plain) => p.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]),
+            ["monitoring", "gmp-system"],
         );
         assert.equal(render({ "redis:exporter": "false" }).networkPolicy.spec.ingress.length, 2);
     });
@@ -205,6 +295,7 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
 });
 
 describe("hit-counter manifests", () => {
+    const m = render();
     it("env per the server contract; plain inputs stay plain for YAML", () => {
         const s = parseWorkloadSettings({});
         const d = renderDeployment({
@@ -233,6 +324,44 @@ describe("hit-counter manifests", () => {
         );
         assert.deepEqual(d.spec.template.spec.containers[0].lifecycle.preStop.exec.command, ["sleep", "5"]);
         assert.ok(d.spec.template.spec.terminationGracePeriodSeconds > 5);
+    });
+
+    it("mounts no API token, and its NetworkPolicy admits the HTTP port from anyone, metrics from monitoring, and lets it reach only Redis and DNS", () => {
+        const s = parseWorkloadSettings({});
+        const d = renderDeployment({
+            name: "hit-counter",
+            namespace: "redis",
+            app: s.app,
+            redisSeeds: ["a:6379"],
+            passwordSecretName: "redis-auth",
+            serverSource: "x",
+            replicasPerMaster: 1,
+        }) as Plain;
+        assert.equal(d.spec.template.spec.automountServiceAccountToken, false);
+        const np = renderAppNetworkPolicy({
+            name: "hit-counter",
+            namespace: "redis",
+            appPodLabels: hitCounterPodLabels("hit-counter"),
+            redisPodLabels: m.statefulSet.spec.selector.matchLabels,
+            metricsNamespaces: ["gmp-system"],
+        }) as Plain;
+        assert.deepEqual(np.spec.podSelector.matchLabels, d.spec.template.metadata.labels);
+        assert.deepEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
+        const [publicRule, metricsRule] = np.spec.ingress;
+        assert.equal(publicRule.from, undefined);
+        assert.deepEqual(publicRule.ports, [{ protocol: "TCP", port: "http" }]);
+        assert.ok(
+            d.spec.template.spec.containers[0].ports.some((p: Plain) => p.name === "http"),
+            "the named port exists",
+        );
+        assert.deepEqual(metricsRule.from, [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "gmp-system" } } }]);
+        const [toRedis, dns] = np.spec.egress;
+        assert.deepEqual(toRedis.to, [{ podSelector: { matchLabels: m.statefulSet.spec.selector.matchLabels } }]);
+        assert.deepEqual(toRedis.ports, [{ protocol: "TCP", port: 6379 }]);
+        assert.deepEqual(
+            dns.ports.map((p: Plain) => `${p.protocol}/${p.port}`),
+            ["UDP/53", "TCP/53"],
+        );
     });
 
     it("waits for a replica only where the cluster has replicas (replicasPerMaster 0 would refuse every hit)", () => {
