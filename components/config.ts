@@ -253,10 +253,16 @@ function readMemoryAndStorage(r: Reader, replicasPerMaster: number): { resources
 }
 
 /** What the exporter needs; `podMonitoring` undefined takes the target's default. */
-function readMetrics(r: Reader, exporter: boolean, podMonitoringDefault: boolean): Pick<RedisSettings, "metricsNamespaces" | "podMonitoring"> {
+function readMetrics(
+    r: Reader,
+    exporter: boolean,
+    podMonitoringDefault: boolean,
+): Pick<RedisSettings, "metricsNamespaces" | "podMonitoring"> {
     const podMonitoring = r.get(KEYS.podMonitoring);
     if (podMonitoring === true && !exporter) {
-        r.errors.push(`${KEYS.podMonitoring.key}: true needs ${KEYS.exporter.key} true (the PodMonitoring scrapes the exporter); set it to false`);
+        r.errors.push(
+            `${KEYS.podMonitoring.key}: true needs ${KEYS.exporter.key} true (the PodMonitoring scrapes the exporter); set it to false`,
+        );
     }
     return { metricsNamespaces: r.get(KEYS.metricsNamespaces), podMonitoring: exporter && (podMonitoring ?? podMonitoringDefault) };
 }

@@ -163,7 +163,13 @@ function oneOf<T extends string>(values: readonly T[], fallback: T): Kind<T> {
 }
 
 /** Comma-separated items, each accepted by `accept`; `example` is what the error suggests. */
-function list(fallback: readonly string[], defaultText: string, allowed: string, example: string, accept: (item: string) => boolean): Kind<readonly string[]> {
+function list(
+    fallback: readonly string[],
+    defaultText: string,
+    allowed: string,
+    example: string,
+    accept: (item: string) => boolean,
+): Kind<readonly string[]> {
     return {
         fallback,
         defaultText,
@@ -314,7 +320,12 @@ export const KEYS = {
     ),
     storageSize: key(
         "redis:storageSize",
-        matching(QUANTITY, `${QUANTITY_HELP}, at least ${VOLUME_TO_MAXMEMORY} x maxmemory`, undefined, `${VOLUME_TO_MAXMEMORY} x maxmemory in whole Gi (1Gi)`),
+        matching(
+            QUANTITY,
+            `${QUANTITY_HELP}, at least ${VOLUME_TO_MAXMEMORY} x maxmemory`,
+            undefined,
+            `${VOLUME_TO_MAXMEMORY} x maxmemory in whole Gi (1Gi)`,
+        ),
         "PVC size per pod; smaller than 4 x maxmemory is refused (AOF, its rewrite and a sync file)",
     ),
     storageClass: key(

@@ -96,10 +96,9 @@ function nodeConfig(gke: GkeSettings, serviceAccount: pulumi.Input<string>): gcp
 }
 
 /** Control-plane access as the policy pack wants it: IP endpoint for listed networks only, DNS endpoint for the rest. */
-export function controlPlaneAccess(authorizedNetworks: readonly string[]): Pick<
-    gcp.container.ClusterArgs,
-    "masterAuthorizedNetworksConfig" | "controlPlaneEndpointsConfig"
-> {
+export function controlPlaneAccess(
+    authorizedNetworks: readonly string[],
+): Pick<gcp.container.ClusterArgs, "masterAuthorizedNetworksConfig" | "controlPlaneEndpointsConfig"> {
     return {
         masterAuthorizedNetworksConfig: {
             cidrBlocks: authorizedNetworks.map((cidrBlock) => ({ cidrBlock, displayName: `authorized ${cidrBlock}` })),
@@ -237,7 +236,8 @@ export class GkeCluster extends pulumi.ComponentResource {
         this.kubeconfig = pulumi.secret(
             pulumi.all([cluster.name, cluster.controlPlaneEndpointsConfig]).apply(([clusterName, endpoints]) => {
                 const endpoint = endpoints?.dnsEndpointConfig?.endpoint;
-                if (!endpoint) throw new Error(`GKE cluster ${clusterName} reports no DNS endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig)`);
+                if (!endpoint)
+                    throw new Error(`GKE cluster ${clusterName} reports no DNS endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig)`);
                 return renderGkeKubeconfig({ clusterName, endpoint });
             }),
         );

@@ -560,7 +560,9 @@ function coveringPolicies(
         const spec = p.props.spec;
         // Without policyTypes, Kubernetes takes Ingress, plus Egress when egress rules are given.
         const types = spec?.policyTypes ?? ["Ingress", ...(spec?.egress ? ["Egress"] : [])];
-        return types.includes(direction) && sameNamespace(p.props.metadata?.namespace, namespace) && selectorMatches(spec?.podSelector, labels);
+        return (
+            types.includes(direction) && sameNamespace(p.props.metadata?.namespace, namespace) && selectorMatches(spec?.podSelector, labels)
+        );
     });
 }
 
@@ -614,7 +616,11 @@ export const redisNetworkPolicy: StackValidationPolicy = {
 
 /** The flags a redis_exporter must run with so that its port leaks nothing but metrics. */
 const EXPORTER_SWITCHES = [
-    { flag: "--disable-scrape-endpoint", env: "REDIS_EXPORTER_DISABLE_SCRAPE_ENDPOINT", why: "/scrape?target= connects anywhere with the password" },
+    {
+        flag: "--disable-scrape-endpoint",
+        env: "REDIS_EXPORTER_DISABLE_SCRAPE_ENDPOINT",
+        why: "/scrape?target= connects anywhere with the password",
+    },
     { flag: "--disable-exporting-key-values", env: "REDIS_EXPORTER_DISABLE_EXPORTING_KEY_VALUES", why: "key values become metric labels" },
 ] as const;
 
@@ -622,9 +628,14 @@ function isExporter(c: { image?: string }): boolean {
     return c.image !== undefined && (parseImage(c.image).repository.split("/").pop() ?? "") === "redis_exporter";
 }
 
-function exporterSwitchOn(c: { args?: string[]; command?: string[]; env?: { name: string; value?: string }[] }, s: (typeof EXPORTER_SWITCHES)[number]): boolean {
+function exporterSwitchOn(
+    c: { args?: string[]; command?: string[]; env?: { name: string; value?: string }[] },
+    s: (typeof EXPORTER_SWITCHES)[number],
+): boolean {
     const argv = [...(c.command ?? []), ...(c.args ?? [])];
-    const flagOn = argv.some((a) => a === s.flag || a === `-${s.flag.slice(2)}` || a === `${s.flag}=true` || a === `-${s.flag.slice(2)}=true`);
+    const flagOn = argv.some(
+        (a) => a === s.flag || a === `-${s.flag.slice(2)}` || a === `${s.flag}=true` || a === `-${s.flag.slice(2)}=true`,
+    );
     return flagOn || (c.env ?? []).some((e) => e.name === s.env && e.value === "true");
 }
 
@@ -643,10 +654,7 @@ export const redisMetricsExposure: StackValidationPolicy = {
                     report(`Exporter container '${c.name}' of ${w.label} runs without ${sw.flag}: ${sw.why}.`, w.resource.urn);
                 }
             }
-            const metricsPorts = new Set([
-                REDIS_METRICS_PORT,
-                ...exporters.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)),
-            ]);
+            const metricsPorts = new Set([REDIS_METRICS_PORT, ...exporters.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort))]);
             const named = namedPorts(pod?.containers ?? []);
             const rules = rulesOf(coveringPolicies(args, w.namespace, w.podLabels, "Ingress"), "Ingress");
             for (const port of metricsPorts) {
@@ -666,7 +674,12 @@ export const redisMetricsExposure: StackValidationPolicy = {
 function appWorkloads(args: StackValidationArgs): { resource: PolicyResource; label: string; namespace?: string; labels: Labels }[] {
     return resourcesOfType<IDeployment>(args, TYPES.deployment)
         .filter(({ props }) => redisContainers(props.spec?.template?.spec).length === 0)
-        .map(({ resource, props }) => ({ resource, label: displayName(resource), namespace: props.metadata?.namespace, labels: podLabels(props) }));
+        .map(({ resource, props }) => ({
+            resource,
+            label: displayName(resource),
+            namespace: props.metadata?.namespace,
+            labels: podLabels(props),
+        }));
 }
 
 export const appNetworkPolicy: StackValidationPolicy = {

@@ -43,7 +43,9 @@ export function renderAppNetworkPolicy(o: AppNetworkPolicyOptions): k8s.types.in
                 // Load balancers and clients come from anywhere: only the serving port is open to them.
                 { ports: [{ protocol: "TCP", port: APP_HTTP_PORT_NAME }] },
                 {
-                    from: o.metricsNamespaces.map((namespace) => ({ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } } })),
+                    from: o.metricsNamespaces.map((namespace) => ({
+                        namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } },
+                    })),
                     ports: [{ protocol: "TCP", port: APP_METRICS_PORT_NAME }],
                 },
             ],

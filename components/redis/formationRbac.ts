@@ -71,7 +71,12 @@ export function renderFormationRbac(o: FormationRbacOptions): FormationRbacManif
             // Only short-lived tokens requested for it (kubectl create token) are used; no pod runs as it.
             automountServiceAccountToken: false,
         },
-        role: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: namespaced(names.role), rules: [...FORMATION_ROLE_RULES] },
+        role: {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "Role",
+            metadata: namespaced(names.role),
+            rules: [...FORMATION_ROLE_RULES],
+        },
         roleBinding: {
             apiVersion: "rbac.authorization.k8s.io/v1",
             kind: "RoleBinding",

@@ -388,7 +388,9 @@ export function renderNetworkPolicy(o: RedisManifestOptions): NetworkPolicyManif
     ];
     if (o.redis.exporter) {
         ingress.push({
-            from: o.redis.metricsNamespaces.map((namespace) => ({ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } } })),
+            from: o.redis.metricsNamespaces.map((namespace) => ({
+                namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } },
+            })),
             ports: [{ protocol: "TCP", port: METRICS_PORT }],
         });
     }

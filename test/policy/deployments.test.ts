@@ -221,7 +221,7 @@ describe("Pulumi Deployments readiness", () => {
             assert.equal(values.pulumiConfig["gcp:accessToken"], "${gcp.login.accessToken}");
             // The program's own validation accepts the config the environment provides (target gke).
             const { "gcp:accessToken": _token, ...programConfig } = values.pulumiConfig;
-            const settings = parseSettings(programConfig);
+            const settings = parseSettings(programConfig, new Set());
             assert.equal(settings.target, "gke");
             assert.equal(settings.gke?.project, values.environmentVariables.CLOUDSDK_CORE_PROJECT);
         });

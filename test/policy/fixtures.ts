@@ -7,7 +7,10 @@ import { GkeClusterProps, GkeNodePoolProps, FormationProps, TYPES } from "../../
 import type { SubjectResource } from "./harness";
 
 const labels = { app: "redis", "app.kubernetes.io/part-of": "redis-cluster" };
+const appLabels = { app: "hit-counter" };
 const ns = "redis";
+/** Digests for the fixtures (format only: the pack checks the reference, not the registry). */
+const digest = (c: string) => `@sha256:${c.repeat(64)}`;
 
 export function redisStatefulSet(): IStatefulSet {
     return {
@@ -21,18 +24,20 @@ export function redisStatefulSet(): IStatefulSet {
             template: {
                 metadata: { labels },
                 spec: {
+                    automountServiceAccountToken: false,
                     topologySpreadConstraints: [
                         {
                             maxSkew: 1,
                             topologyKey: "topology.kubernetes.io/zone",
-                            whenUnsatisfiable: "ScheduleAnyway",
+                            whenUnsatisfiable: "DoNotSchedule",
+                            minDomains: 3,
                             labelSelector: { matchLabels: labels },
                         },
                     ],
                     containers: [
                         {
                             name: "redis",
-                            image: "redis:7.2.5-alpine",
+                            image: `redis:7.2.16-alpine${digest("a")}`,
                             command: ["sh", "/scripts/node-start.sh", "redis-server", "/run/redis/redis.conf"],
                             ports: [
                                 { name: "client", containerPort: 6379 },
@@ -46,6 +51,14 @@ export function redisStatefulSet(): IStatefulSet {
                                 { name: "data", mountPath: "/data" },
                                 { name: "conf", mountPath: "/conf" },
                             ],
+                        },
+                        {
+                            name: "exporter",
+                            image: `oliver006/redis_exporter:v1.84.0${digest("b")}`,
+                            args: ["--disable-scrape-endpoint", "--disable-exporting-key-values"],
+                            ports: [{ name: "metrics", containerPort: 9121 }],
+                            env: [{ name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: "redis-auth", key: "password" } } }],
+                            resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "64Mi" } },
                         },
                     ],
                     volumes: [{ name: "conf", configMap: { name: "redis-conf" } }],
@@ -102,6 +115,33 @@ export function redisNetworkPolicy(): INetworkPolicy {
             ingress: [
                 { from: [{ podSelector: { matchLabels: labels } }], ports: [{ port: "client" }, { port: "bus" }] },
                 { from: [{ podSelector: { matchLabels: { app: "hit-counter" } } }], ports: [{ port: 6379, protocol: "TCP" }] },
+                {
+                    from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "gmp-system" } } }],
+                    ports: [{ port: "metrics" }],
+                },
+            ],
+        },
+    };
+}
+
+/** The app's policy: its port from anyone, out only to Redis and DNS. */
+export function appNetworkPolicy(): INetworkPolicy {
+    return {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "hit-counter", namespace: ns },
+        spec: {
+            podSelector: { matchLabels: appLabels },
+            policyTypes: ["Ingress", "Egress"],
+            ingress: [{ ports: [{ port: 8080 }] }],
+            egress: [
+                { to: [{ podSelector: { matchLabels: labels } }], ports: [{ port: 6379 }] },
+                {
+                    ports: [
+                        { protocol: "UDP", port: 53 },
+                        { protocol: "TCP", port: 53 },
+                    ],
+                },
             ],
         },
     };
@@ -124,7 +164,6 @@ export function redisHeadlessService(): IService {
 }
 
 export function appDeployment(): IDeployment {
-    const appLabels = { app: "hit-counter" };
     return {
         apiVersion: "apps/v1",
         kind: "Deployment",
@@ -133,7 +172,10 @@ export function appDeployment(): IDeployment {
             selector: { matchLabels: appLabels },
             template: {
                 metadata: { labels: appLabels },
-                spec: { containers: [{ name: "app", image: "node:22.11.0-alpine", ports: [{ containerPort: 8080 }] }] },
+                spec: {
+                    automountServiceAccountToken: false,
+                    containers: [{ name: "app", image: `node:22.11.0-alpine${digest("c")}`, ports: [{ containerPort: 8080 }] }],
+                },
             },
         },
     };
@@ -155,6 +197,8 @@ export function gkeCluster(): GkeClusterProps {
         removeDefaultNodePool: true,
         releaseChannel: { channel: "REGULAR" },
         workloadIdentityConfig: { workloadPool: "my-project.svc.id.goog" },
+        nodeConfig: { serviceAccount: "redis-nodes@my-project.iam.gserviceaccount.com", workloadMetadataConfig: { mode: "GKE_METADATA" } },
+        masterAuthorizedNetworksConfig: { cidrBlocks: [{ cidrBlock: "203.0.113.0/24" }], gcpPublicCidrsAccessEnabled: false },
     };
 }
 
@@ -199,6 +243,7 @@ export function goodStack(): Record<string, SubjectResource> {
         headless: subject(TYPES.service, "redis-headless", redisHeadlessService()),
         pdb: subject(TYPES.podDisruptionBudget, "redis-pdb", redisPdb()),
         networkPolicy: subject(TYPES.networkPolicy, "redis-netpol", redisNetworkPolicy()),
+        appNetworkPolicy: subject(TYPES.networkPolicy, "hit-counter-netpol", appNetworkPolicy()),
         formation: subject(TYPES.dynamicResource, "redis-formation", formation()),
         app: subject(TYPES.deployment, "hit-counter", appDeployment()),
         appService: subject(TYPES.service, "hit-counter", appLoadBalancer()),

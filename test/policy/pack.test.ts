@@ -115,6 +115,7 @@ describe("policy pack: policy/index.ts served as the CLI runs it", function () {
 
         assert.deepEqual(fromServer, fromHarness);
         assert.deepEqual([...new Set(fromServer.map((d) => d.split(":")[0]))].sort(), [
+            "image-digest",
             "redis-image-pinned",
             "redis-password-from-secret",
             "redis-probes",

@@ -276,13 +276,212 @@ const cases: Record<string, BadCase[]> = {
         {
             why: "rule without peers",
             stack: () => withChange<INetworkPolicy>("networkPolicy", (n) => void delete n.spec!.ingress![0].from),
-            says: /admits anyone on port 16379/,
+            says: /admit anyone on port 16379/,
         },
         {
             why: "0.0.0.0/0 on the client port",
             stack: () =>
                 withChange<INetworkPolicy>("networkPolicy", (n) => void (n.spec!.ingress![1].from = [{ ipBlock: { cidr: "0.0.0.0/0" } }])),
-            says: /admits anyone on port 6379/,
+            says: /admit anyone on port 6379/,
+        },
+        {
+            why: "namespaceSelector: {} (every pod of every namespace)",
+            stack: () => withChange<INetworkPolicy>("networkPolicy", (n) => void (n.spec!.ingress![1].from = [{ namespaceSelector: {} }])),
+            says: /admit anyone on port 6379/,
+        },
+        {
+            why: "namespaceSelector: {} with pod labels (a label anyone who can create a pod can set)",
+            stack: () =>
+                withChange<INetworkPolicy>(
+                    "networkPolicy",
+                    (n) =>
+                        void (n.spec!.ingress![1].from = [{ namespaceSelector: {}, podSelector: { matchLabels: { app: "hit-counter" } } }]),
+                ),
+            says: /admit anyone on port 6379/,
+        },
+        {
+            why: "podSelector: {} (every pod of the namespace) on the bus",
+            stack: () => withChange<INetworkPolicy>("networkPolicy", (n) => void (n.spec!.ingress![0].from = [{ podSelector: {} }])),
+            says: /admit anyone on port 16379/,
+        },
+        {
+            why: "every namespace but one (NotIn)",
+            stack: () =>
+                withChange<INetworkPolicy>(
+                    "networkPolicy",
+                    (n) =>
+                        void (n.spec!.ingress![1].from = [
+                            {
+                                namespaceSelector: {
+                                    matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system"] }],
+                                },
+                            },
+                        ]),
+                ),
+            says: /admit anyone on port 6379/,
+        },
+        {
+            why: "0.0.0.0/1 + 128.0.0.0/1 in two rules",
+            stack: () =>
+                withChange<INetworkPolicy>("networkPolicy", (n) => {
+                    n.spec!.ingress!.push(
+                        { from: [{ ipBlock: { cidr: "0.0.0.0/1" } }], ports: [{ port: 6379 }] },
+                        { from: [{ ipBlock: { cidr: "128.0.0.0/1" } }], ports: [{ port: 6379 }] },
+                    );
+                }),
+            says: /admit anyone on port 6379/,
+        },
+        {
+            why: "0.0.0.0/0 except the pod network",
+            stack: () =>
+                withChange<INetworkPolicy>(
+                    "networkPolicy",
+                    (n) => void (n.spec!.ingress![1].from = [{ ipBlock: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8"] } }]),
+                ),
+            says: /admit anyone on port 6379/,
+        },
+        {
+            why: "::/0",
+            stack: () =>
+                withChange<INetworkPolicy>("networkPolicy", (n) => void (n.spec!.ingress![1].from = [{ ipBlock: { cidr: "::/0" } }])),
+            says: /admit anyone on port 6379/,
+        },
+        {
+            why: "a second policy over every pod of the namespace opens every port",
+            stack: () => {
+                const stack = goodStack();
+                stack.allOpen = subject(TYPES.networkPolicy, "allow-all", {
+                    apiVersion: "networking.k8s.io/v1",
+                    kind: "NetworkPolicy",
+                    metadata: { name: "allow-all", namespace: "redis" },
+                    spec: { podSelector: {}, ingress: [{}] },
+                });
+                return stack;
+            },
+            says: /admit anyone on port 6379/,
+        },
+    ],
+    "redis-metrics-exposure": [
+        {
+            why: "9121 from pods labelled like Prometheus in any namespace (the form shipped before)",
+            stack: () =>
+                withChange<INetworkPolicy>(
+                    "networkPolicy",
+                    (n) =>
+                        void (n.spec!.ingress![2].from = [
+                            { namespaceSelector: {}, podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } },
+                        ]),
+                ),
+            says: /admit anyone on metrics port 9121/,
+        },
+        {
+            why: "9121 by number from everyone",
+            stack: () => withChange<INetworkPolicy>("networkPolicy", (n) => void (n.spec!.ingress![2] = { ports: [{ port: 9121 }] })),
+            says: /admit anyone on metrics port 9121/,
+        },
+        {
+            why: "the exporter keeps its /scrape endpoint",
+            stack: () =>
+                withChange<IStatefulSet>(
+                    "statefulSet",
+                    (s) => void (s.spec!.template.spec!.containers[1].args = ["--disable-exporting-key-values"]),
+                ),
+            says: /'exporter' .* without --disable-scrape-endpoint: \/scrape\?target= connects anywhere/,
+        },
+        {
+            why: "the exporter exports key values (env false)",
+            stack: () =>
+                withChange<IStatefulSet>("statefulSet", (s) => {
+                    const c = s.spec!.template.spec!.containers[1];
+                    c.args = ["--disable-scrape-endpoint"];
+                    c.env = [...(c.env ?? []), { name: "REDIS_EXPORTER_DISABLE_EXPORTING_KEY_VALUES", value: "false" }];
+                }),
+            says: /without --disable-exporting-key-values: key values become metric labels/,
+        },
+    ],
+    "image-digest": [
+        {
+            why: "Redis by tag only",
+            stack: () => withChange<IStatefulSet>("statefulSet", (s) => void (redisContainer(s).image = "redis:7.2.16-bookworm")),
+            says: /'redis:7.2.16-bookworm' without a digest/,
+        },
+        {
+            why: "the app by tag only",
+            stack: () => withChange<IDeployment>("app", (d) => void (redisContainer(d).image = "node:22.11.0-alpine")),
+            says: /'app' uses image 'node:22.11.0-alpine' without a digest/,
+        },
+        {
+            why: "an init container by tag only",
+            stack: () =>
+                withChange<IStatefulSet>(
+                    "statefulSet",
+                    (s) => void (s.spec!.template.spec!.initContainers = [{ name: "init", image: "busybox:1.37" }]),
+                ),
+            says: /'init' uses image 'busybox:1.37'/,
+        },
+        {
+            why: "a CronJob by tag only",
+            stack: () => {
+                const stack = goodStack();
+                stack.cron = subject(TYPES.cronJob, "backup", {
+                    apiVersion: "batch/v1",
+                    kind: "CronJob",
+                    spec: {
+                        schedule: "@daily",
+                        jobTemplate: {
+                            spec: {
+                                template: {
+                                    spec: { automountServiceAccountToken: false, containers: [{ name: "backup", image: "redis:7.2.16" }] },
+                                },
+                            },
+                        },
+                    },
+                });
+                return stack;
+            },
+            says: /'backup' uses image 'redis:7.2.16' without a digest/,
+        },
+    ],
+    "pod-service-account-token": [
+        {
+            why: "Redis pods leave it unset",
+            stack: () => withChange<IStatefulSet>("statefulSet", (s) => void delete s.spec!.template.spec!.automountServiceAccountToken),
+            says: /automountServiceAccountToken unset/,
+        },
+        {
+            why: "the app leaves it unset",
+            stack: () => withChange<IDeployment>("app", (d) => void delete d.spec!.template.spec!.automountServiceAccountToken),
+            says: /automountServiceAccountToken unset/,
+        },
+    ],
+    "app-network-policy": [
+        {
+            why: "no app NetworkPolicy",
+            stack: () => without("appNetworkPolicy"),
+            says: /No ingress NetworkPolicy selects the pods of .*hit-counter/,
+        },
+        {
+            why: "ingress only: egress anywhere",
+            stack: () =>
+                withChange<INetworkPolicy>("appNetworkPolicy", (n) => {
+                    n.spec!.policyTypes = ["Ingress"];
+                    delete n.spec!.egress;
+                }),
+            says: /No egress NetworkPolicy .* can reach anything/,
+        },
+        {
+            why: "an ingress rule admitting anyone on every port",
+            stack: () => withChange<INetworkPolicy>("appNetworkPolicy", (n) => void (n.spec!.ingress = [{}])),
+            says: /admits anyone on every port/,
+        },
+        {
+            why: "an egress rule to anywhere on every port",
+            stack: () =>
+                withChange<INetworkPolicy>(
+                    "appNetworkPolicy",
+                    (n) => void n.spec!.egress!.push({ to: [{ ipBlock: { cidr: "0.0.0.0/0" } }] }),
+                ),
+            says: /reach anything on every port/,
         },
     ],
     "redis-no-external-service": [
@@ -411,7 +610,48 @@ const cases: Record<string, BadCase[]> = {
             says: /REGULAR; use one of STABLE/,
         },
     ],
+    "gke-control-plane-access": [
+        {
+            why: "no authorized networks at all",
+            stack: () =>
+                withChange<GkeClusterProps>(
+                    "cluster",
+                    (c) => void delete (c as { masterAuthorizedNetworksConfig?: object }).masterAuthorizedNetworksConfig,
+                ),
+            says: /admits every address: no masterAuthorizedNetworksConfig/,
+        },
+        {
+            why: "0.0.0.0/0 authorized",
+            stack: () =>
+                withChange<GkeClusterProps>(
+                    "cluster",
+                    (c) =>
+                        void ((c as { masterAuthorizedNetworksConfig: object }).masterAuthorizedNetworksConfig = {
+                            cidrBlocks: [{ cidrBlock: "0.0.0.0/0" }],
+                        }),
+                ),
+            says: /0\.0\.0\.0\/0 is most of the internet/,
+        },
+        {
+            why: "every Google Cloud address",
+            stack: () =>
+                withChange<GkeClusterProps>(
+                    "cluster",
+                    (c) =>
+                        void ((c as { masterAuthorizedNetworksConfig: object }).masterAuthorizedNetworksConfig = {
+                            cidrBlocks: [],
+                            gcpPublicCidrsAccessEnabled: true,
+                        }),
+                ),
+            says: /gcpPublicCidrsAccessEnabled admits every Google Cloud address/,
+        },
+    ],
     "gke-node-service-account": [
+        {
+            why: "the cluster's first pool (removed after creation) on the default account",
+            stack: () => withChange<GkeClusterProps>("cluster", (c) => void delete (c as { nodeConfig?: object }).nodeConfig),
+            says: /first \(removed\) node pool runs as the Compute Engine default/,
+        },
         {
             why: "Compute Engine default account",
             stack: () =>
@@ -429,13 +669,13 @@ const cases: Record<string, BadCase[]> = {
             says: /Compute Engine default/,
         },
         {
-            why: "default pool kept",
+            why: "default pool kept, on the default account",
             stack: () =>
-                withChange<GkeClusterProps>(
-                    "cluster",
-                    (c) => void ((c as { removeDefaultNodePool: boolean }).removeDefaultNodePool = false),
-                ),
-            says: /default node pool/,
+                withChange<GkeClusterProps>("cluster", (c) => {
+                    (c as { removeDefaultNodePool: boolean }).removeDefaultNodePool = false;
+                    (c.nodeConfig as { serviceAccount: string }).serviceAccount = "default";
+                }),
+            says: /cluster's default node pool runs as the Compute Engine default/,
         },
     ],
 };
@@ -536,12 +776,60 @@ describe("policy pack: policies", () => {
             const sts = subject(TYPES.statefulSet, "pg", {
                 apiVersion: "apps/v1",
                 kind: "StatefulSet",
-                spec: { template: { spec: { containers: [{ name: "pg", image: "postgres" }] } } },
+                spec: {
+                    template: {
+                        spec: {
+                            automountServiceAccountToken: false,
+                            containers: [{ name: "pg", image: `postgres:17@sha256:${"d".repeat(64)}` }],
+                        },
+                    },
+                },
             });
             const out = emptyOutcome();
             for (const p of resourcePolicies) for (const r of [other, sts]) await runResourcePolicy(p, r, {}, out);
             assert.deepEqual(out.violations, []);
             assert.ok(out.notApplicable.some((n) => n.policy === "redis-probes" && n.subject === urnOf(sts)));
+        });
+    });
+
+    describe("closed forms pass (each open-form check can also say no)", () => {
+        it("peers pinned by namespace name, by namespace label, or a small address block admit no one else", async () => {
+            const stack = withChange<INetworkPolicy>("networkPolicy", (n) => {
+                n.spec!.ingress![1].from = [
+                    { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "shop" } }, podSelector: {} },
+                    { namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["web"] }] } },
+                    { namespaceSelector: { matchLabels: { team: "payments" } } },
+                    { ipBlock: { cidr: "203.0.113.0/24" } },
+                    { ipBlock: { cidr: "2001:db8::/64" } },
+                ];
+            });
+            assert.deepEqual(await violationsOf("redis-network-policy", stack), []);
+        });
+
+        it("the exporter's switches may come as env, and a metrics rule for a pinned namespace passes", async () => {
+            const stack = withChange<IStatefulSet>("statefulSet", (s) => {
+                const c = s.spec!.template.spec!.containers[1];
+                c.args = [];
+                c.env = [
+                    ...(c.env ?? []),
+                    { name: "REDIS_EXPORTER_DISABLE_SCRAPE_ENDPOINT", value: "true" },
+                    { name: "REDIS_EXPORTER_DISABLE_EXPORTING_KEY_VALUES", value: "true" },
+                ];
+            });
+            assert.deepEqual(await violationsOf("redis-metrics-exposure", stack), []);
+        });
+
+        it("a control plane whose IP endpoint is private or switched off needs no authorized networks", async () => {
+            for (const change of [
+                { privateClusterConfig: { enablePrivateEndpoint: true } },
+                { controlPlaneEndpointsConfig: { ipEndpointsConfig: { enabled: false } } },
+            ]) {
+                const stack = withChange<GkeClusterProps>("cluster", (c) => {
+                    delete (c as { masterAuthorizedNetworksConfig?: object }).masterAuthorizedNetworksConfig;
+                    Object.assign(c, change);
+                });
+                assert.deepEqual(await violationsOf("gke-control-plane-access", stack), [], JSON.stringify(change));
+            }
         });
     });
 

@@ -215,7 +215,11 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
                 resource: t.resource,
                 parent: t.opts.parent,
                 dependsOn: dependencyList(t.opts.dependsOn),
-                options: { retainOnDelete: opts.retainOnDelete === true, protect: opts.protect === true, ignoreChanges: opts.ignoreChanges ?? [] },
+                options: {
+                    retainOnDelete: opts.retainOnDelete === true,
+                    protect: opts.protect === true,
+                    ignoreChanges: opts.ignoreChanges ?? [],
+                },
             });
             return undefined;
         });

@@ -5,6 +5,8 @@
  */
 import { strict as assert } from "assert";
 import { ProgramFailure, ProgramRun, RegisteredResource, runProgram, serverSource } from "../support/mocks";
+import { DEFAULT_NODE_IMAGE } from "../../components/config";
+import { FORMATION_CLUSTER_ROLE_RULES, FORMATION_ROLE_RULES } from "../../components/redis/formationRbac";
 
 const GKE_CONFIG = { config: { "redis-cluster-gke:target": "gke", "gcp:project": "acme-redis", "gcp:region": "europe-west1" } };
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
@@ -28,6 +30,13 @@ const T = {
     deployment: "kubernetes:apps/v1:Deployment",
     pdb: "kubernetes:policy/v1:PodDisruptionBudget",
     networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    serviceAccount: "kubernetes:core/v1:ServiceAccount",
+    role: "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    roleBinding: "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    clusterRole: "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+    clusterRoleBinding: "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+    storageClass: "kubernetes:storage.k8s.io/v1:StorageClass",
+    podMonitoring: "kubernetes:monitoring.googleapis.com/v1:PodMonitoring",
     formation: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation",
     redisComponent: "redis-cluster-gke:redis:RedisCluster",
     appComponent: "redis-cluster-gke:app:HitCounterApp",
@@ -49,12 +58,13 @@ function redisContainer(run: ProgramRun) {
 }
 
 /** Assertions that hold for both targets. */
-function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: string; pods: number }) {
+function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: string; pods: number; gke: boolean }) {
     it("registers one of each Redis object and the app, all through the one Kubernetes provider", () => {
         const run = getRun();
         const provider = run.one(T.provider);
         const objects = k8sObjects(run);
-        assert.equal(objects.length, 11);
+        // 17 everywhere; on GKE also the Retain StorageClass and the PodMonitoring.
+        assert.equal(objects.length, expected.gke ? 19 : 17);
         for (const r of objects) assert.equal(r.providerUrn, provider.urn, `${r.type} ${r.name} does not use the target's provider`);
         const counts = countByType(run);
         for (const type of [
@@ -62,16 +72,62 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
             T.secret,
             T.statefulSet,
             T.pdb,
-            T.networkPolicy,
             T.deployment,
             T.formation,
             T.redisComponent,
             T.appComponent,
+            T.serviceAccount,
+            T.role,
+            T.roleBinding,
+            T.clusterRole,
+            T.clusterRoleBinding,
         ]) {
             assert.equal(counts[type], 1, type);
         }
         assert.equal(counts[T.configMap], 2); // redis.conf + scripts, and the app's bundled server
         assert.equal(counts[T.service], 3); // headless, client, app
+        assert.equal(counts[T.networkPolicy], 2); // Redis, app
+        assert.equal(counts[T.storageClass] ?? 0, expected.gke ? 1 : 0);
+        assert.equal(counts[T.podMonitoring] ?? 0, expected.gke ? 1 : 0);
+    });
+
+    it("the Namespace, and with it the PVCs, outlives `pulumi destroy` and a namespace change (retainOnDelete)", () => {
+        const run = getRun();
+        assert.equal(run.one(T.namespace).options.retainOnDelete, true);
+        // The PVCs are not Pulumi's: the StatefulSet keeps them when it goes.
+        assert.deepEqual(run.one(T.statefulSet).inputs.spec.persistentVolumeClaimRetentionPolicy, {
+            whenDeleted: "Retain",
+            whenScaled: "Retain",
+        });
+        const claim = run.one(T.statefulSet).inputs.spec.volumeClaimTemplates[0];
+        assert.equal(claim.spec.storageClassName, expected.gke ? "redis-retain" : undefined);
+        if (expected.gke) {
+            const sc = run.one(T.storageClass);
+            assert.equal(sc.inputs.reclaimPolicy, "Retain");
+            assert.ok(run.one(T.statefulSet).dependsOnUrns.includes(sc.urn), "the StatefulSet waits for its StorageClass");
+        }
+    });
+
+    it("a hard zone spread with minDomains and a soft node spread reach the registered StatefulSet", () => {
+        const [zone, node] = getRun().one(T.statefulSet).inputs.spec.template.spec.topologySpreadConstraints;
+        assert.deepEqual([zone.topologyKey, zone.whenUnsatisfiable, zone.minDomains], ["topology.kubernetes.io/zone", "DoNotSchedule", 3]);
+        assert.deepEqual([node.topologyKey, node.whenUnsatisfiable], ["kubernetes.io/hostname", "ScheduleAnyway"]);
+    });
+
+    it("the formation's ServiceAccount is bound to exactly the shipped Role and ClusterRole", () => {
+        const run = getRun();
+        assert.deepEqual(run.one(T.role).inputs.rules, FORMATION_ROLE_RULES);
+        assert.deepEqual(run.one(T.clusterRole).inputs.rules, FORMATION_CLUSTER_ROLE_RULES);
+        const account = run.one(T.serviceAccount).inputs.metadata;
+        for (const b of [run.one(T.roleBinding), run.one(T.clusterRoleBinding)]) {
+            assert.deepEqual(b.inputs.subjects, [{ kind: "ServiceAccount", name: account.name, namespace: expected.namespace }]);
+        }
+    });
+
+    it("no workload mounts an API token", () => {
+        const run = getRun();
+        assert.equal(run.one(T.statefulSet).inputs.spec.template.spec.automountServiceAccountToken, false);
+        assert.equal(run.one(T.deployment).inputs.spec.template.spec.automountServiceAccountToken, false);
     });
 
     it("parents: Redis objects under RedisCluster, app objects under HitCounterApp", () => {
@@ -154,7 +210,7 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         const cm = run.one(T.configMap, "hit-counter-server");
         assert.equal(cm.inputs.data["server.js"], serverSource());
         const container = run.one(T.deployment).inputs.spec.template.spec.containers[0];
-        assert.equal(container.image, "node:20.18.1-alpine3.20");
+        assert.equal(container.image, DEFAULT_NODE_IMAGE);
         assert.deepEqual(container.command, ["node", "/app/server.js"]);
         const passwordEnv = container.env.find((e: { name: string }) => e.name === "REDIS_PASSWORD");
         assert.deepEqual(passwordEnv.valueFrom.secretKeyRef, { name: "redis-auth", key: "password" });
@@ -184,7 +240,7 @@ describe("program under mocks: target gke", function () {
         run = await runProgram(GKE_CONFIG);
     });
 
-    sharedGraphChecks(() => run, { namespace: "redis", pods: 6 });
+    sharedGraphChecks(() => run, { namespace: "redis", pods: 6, gke: true });
 
     it("creates a regional VPC-native cluster without the default pool, with workload identity and a release channel", () => {
         const cluster = run.one("gcp:container/cluster:Cluster").inputs;
@@ -197,24 +253,77 @@ describe("program under mocks: target gke", function () {
         assert.equal(cluster.datapathProvider, "ADVANCED_DATAPATH");
     });
 
-    it("its own node pool: auto-repair/upgrade, a dedicated service account, GKE metadata server", () => {
+    it("its own node pool: auto-repair/upgrade, a dedicated service account, GKE metadata server, private nodes", () => {
         const pool = run.one("gcp:container/nodePool:NodePool").inputs;
         const account = run.one("gcp:serviceaccount/account:Account");
         assert.deepEqual(pool.management, { autoRepair: true, autoUpgrade: true });
         assert.equal(pool.nodeCount, 1);
         assert.equal(pool.nodeConfig.serviceAccount, account.state.email);
         assert.equal(pool.nodeConfig.workloadMetadataConfig.mode, "GKE_METADATA");
+        assert.deepEqual(pool.networkConfig, { enablePrivateNodes: true });
         assert.equal(account.inputs.accountId, "rc-dev-nodes");
-        assert.equal(run.ofType("gcp:projects/iAMMember:IAMMember").length, 5);
+        const bindings = run.ofType("gcp:projects/iAMMember:IAMMember");
+        assert.deepEqual(
+            bindings.map((b) => b.inputs.role),
+            ["roles/container.defaultNodeServiceAccount"],
+        );
+        assert.equal(bindings[0].inputs.member, `serviceAccount:${account.state.email}`);
     });
 
-    it("the Kubernetes provider waits for the node pool and authenticates with gke-gcloud-auth-plugin", () => {
+    it("the cluster's own first pool runs as the node account too, after its role bindings exist", () => {
+        const cluster = run.one("gcp:container/cluster:Cluster");
+        const account = run.one("gcp:serviceaccount/account:Account");
+        assert.equal(cluster.inputs.nodeConfig.serviceAccount, account.state.email);
+        assert.equal(cluster.inputs.nodeConfig.workloadMetadataConfig.mode, "GKE_METADATA");
+        for (const b of run.ofType("gcp:projects/iAMMember:IAMMember")) assert.ok(cluster.dependsOnUrns.includes(b.urn), b.name);
+        // Only the short-lived default pool reads them: a later change must not replace the cluster.
+        assert.deepEqual([...cluster.options.ignoreChanges].sort(), ["nodeConfig", "privateClusterConfig"]);
+    });
+
+    it("deletion protection on, private nodes behind Cloud NAT, control plane IP endpoint closed to outside addresses", () => {
+        const cluster = run.one("gcp:container/cluster:Cluster").inputs;
+        assert.equal(cluster.deletionProtection, true);
+        assert.deepEqual(cluster.privateClusterConfig, { enablePrivateNodes: true });
+        assert.deepEqual(cluster.masterAuthorizedNetworksConfig, { cidrBlocks: [], gcpPublicCidrsAccessEnabled: false });
+        assert.deepEqual(cluster.controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic, true);
+        assert.deepEqual(cluster.monitoringConfig, { managedPrometheus: { enabled: true } });
+        const router = run.one("gcp:compute/router:Router");
+        const nat = run.one("gcp:compute/routerNat:RouterNat").inputs;
+        assert.equal(router.inputs.network, run.one("gcp:compute/network:Network").state.id ?? router.inputs.network);
+        assert.equal(nat.sourceSubnetworkIpRangesToNat, "ALL_SUBNETWORKS_ALL_IP_RANGES");
+        assert.equal(nat.region, "europe-west1");
+    });
+
+    it("the Kubernetes provider waits for the node pool and reaches the DNS endpoint with gke-gcloud-auth-plugin", () => {
         const provider = run.one(T.provider);
         assert.deepEqual(provider.dependsOnUrns, [run.one("gcp:container/nodePool:NodePool").urn]);
         const kubeconfig = String(run.outputs.kubeconfig.value);
         assert.match(kubeconfig, /command: gke-gcloud-auth-plugin/);
-        assert.match(kubeconfig, /server: https:\/\/203\.0\.113\.10/);
+        assert.match(kubeconfig, /server: https:\/\/gke-0123456789abcdef-gke-cluster\.europe-west1\.gke\.goog\n/);
+        assert.doesNotMatch(kubeconfig, /certificate-authority-data/, "the DNS endpoint's certificate is publicly trusted");
         assert.equal(provider.inputs.kubeconfig, kubeconfig);
+    });
+
+    it("switches: deletion protection off, public nodes without NAT, authorized networks, retention off", async () => {
+        const other = await runProgram({
+            config: {
+                ...GKE_CONFIG.config,
+                "gke:deletionProtection": "false",
+                "gke:privateNodes": "false",
+                "gke:authorizedNetworks": "203.0.113.0/24",
+                "redis-cluster-gke:retainOnDestroy": "false",
+            },
+        });
+        const cluster = other.one("gcp:container/cluster:Cluster").inputs;
+        assert.equal(cluster.deletionProtection, false);
+        assert.deepEqual(cluster.privateClusterConfig, { enablePrivateNodes: false });
+        assert.deepEqual(other.one("gcp:container/nodePool:NodePool").inputs.networkConfig, { enablePrivateNodes: false });
+        assert.deepEqual(other.ofType("gcp:compute/routerNat:RouterNat"), []);
+        assert.deepEqual(cluster.masterAuthorizedNetworksConfig.cidrBlocks, [
+            { cidrBlock: "203.0.113.0/24", displayName: "authorized 203.0.113.0/24" },
+        ]);
+        assert.equal(other.one(T.namespace).options.retainOnDelete, false);
+        assert.equal(other.one(T.storageClass).inputs.reclaimPolicy, "Delete");
     });
 
     it("generates the password with @pulumi/random (URL- and redis.conf-safe characters)", () => {
@@ -231,7 +340,7 @@ describe("program under mocks: target existing", function () {
         run = await runProgram(EXISTING_CONFIG);
     });
 
-    sharedGraphChecks(() => run, { namespace: "cache", pods: 12 });
+    sharedGraphChecks(() => run, { namespace: "cache", pods: 12, gke: false });
 
     it("creates no cloud resources; the provider uses the configured kubeconfig", () => {
         assert.deepEqual(
@@ -283,7 +392,7 @@ describe("program under mocks: settings switches", function () {
             containers.map((c: { name: string }) => c.name),
             ["redis"],
         );
-        assert.equal(run.one(T.networkPolicy).inputs.spec.ingress.length, 2);
+        assert.equal(run.one(T.networkPolicy, "redis-network-policy").inputs.spec.ingress.length, 2);
         assert.equal(run.ofType(T.configMap).length, 1);
         const app = run.one(T.deployment).inputs.spec.template.spec.containers[0];
         assert.equal(app.image, "ghcr.io/acme/hit-counter:1.0.0");
@@ -298,6 +407,16 @@ describe("program under mocks: invalid config", function () {
         ["an unknown target", { config: { "redis-cluster-gke:target": "aks" } }, "redis-cluster-gke:target"],
         ["existing without kubeconfig", { config: { "redis-cluster-gke:target": "existing" } }, "redis-cluster-gke:kubeconfig"],
         ["a non-numeric storage size", { config: { ...GKE_CONFIG.config, "redis:storageSize": "ten" } }, "redis:storageSize"],
+        [
+            "the password set without --secret",
+            { config: { ...GKE_CONFIG.config, "redis:password": "a-plain-text-password-0123" } },
+            "redis:password: set in plain text",
+        ],
+        [
+            "the kubeconfig set without --secret",
+            { config: { "redis-cluster-gke:target": "existing", "redis-cluster-gke:kubeconfig": KUBECONFIG } },
+            "redis-cluster-gke:kubeconfig: set in plain text",
+        ],
     ] as const) {
         it(`refuses ${what} before registering any resource`, async () => {
             await assert.rejects(runProgram(stackConfig), (err: unknown) => {
