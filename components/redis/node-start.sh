@@ -23,12 +23,21 @@
 #    hostname and gives an IP to lines whose address Redis left empty.
 # 4. exec "$@".
 #
+# Name lookups are bounded, and so is the repair as a whole: when every pod restarts
+# at once the cluster DNS may not answer, and glibc's defaults (5 s x 2 attempts per
+# query; the name, then the search domains) took 20 s per name, so with 15 peers
+# redis-server had not even started when the startup probe (300 s) gave up. Each
+# lookup is one absolute query (trailing dot: no search domains) with a 1 s timeout
+# and one attempt, cut off after RESOLVE_TIMEOUT_SECONDS; after REPAIR_BUDGET_SECONDS
+# the remaining peers keep their last known IPs without a lookup.
+#
 # Plain POSIX sh + awk: the pinned Redis image guarantees no bash.
 # Env: POD_IP, POD_HOSTNAME, REDIS_PASSWORD (required); POD_NAME (logs);
 #      REDIS_DATA_DIR (/data), REDIS_SHARED_CONF (/conf/redis.conf),
 #      REDIS_RUNTIME_CONF (/run/redis/redis.conf), REDIS_NODES_CONF
 #      (REDIS_DATA_DIR/nodes.conf); RESOLVE_CMD: a command that takes a name and
-#      prints its IPv4 address (default: getent ahostsv4), injectable for tests.
+#      prints its IPv4 address (default: getent ahostsv4), injectable for tests;
+#      RESOLVE_TIMEOUT_SECONDS (2), REPAIR_BUDGET_SECONDS (30): the bounds above.
 set -eu
 
 log() {
@@ -88,14 +97,38 @@ chmod 600 "$RUNTIME_CONF.tmp"
 mv -f "$RUNTIME_CONF.tmp" "$RUNTIME_CONF"
 
 # --- 2. nodes.conf -----------------------------------------------------------------
+RESOLVE_TIMEOUT_SECONDS=${RESOLVE_TIMEOUT_SECONDS:-2}
+REPAIR_BUDGET_SECONDS=${REPAIR_BUDGET_SECONDS:-30}
+for bound in "$RESOLVE_TIMEOUT_SECONDS" "$REPAIR_BUDGET_SECONDS"; do
+    case "$bound" in
+        "" | *[!0-9]* | 0*) fail "RESOLVE_TIMEOUT_SECONDS and REPAIR_BUDGET_SECONDS must be whole seconds >= 1, got '$bound'" ;;
+    esac
+done
+
+# Runs "$@", killed after RESOLVE_TIMEOUT_SECONDS (coreutils timeout; where it is
+# missing, the resolver options below still bound a getent lookup).
+bounded() {
+    if command -v timeout >/dev/null 2>&1; then
+        timeout "$RESOLVE_TIMEOUT_SECONDS" "$@"
+    else
+        "$@"
+    fi
+}
+
 resolve() {
     if [ -n "${RESOLVE_CMD:-}" ]; then
         # RESOLVE_CMD may carry arguments: split on purpose.
         # shellcheck disable=SC2086
-        $RESOLVE_CMD "$1" 2>/dev/null | awk 'NR == 1 { print $1 }' || true
+        bounded $RESOLVE_CMD "$1" 2>/dev/null | awk 'NR == 1 { print $1 }' || true
     else
-        getent ahostsv4 "$1" 2>/dev/null | awk 'NR == 1 { print $1 }' || true
+        # "$1." is absolute: one query, not one per search domain. Options given later win.
+        bounded env "RES_OPTIONS=${RES_OPTIONS:-} timeout:1 attempts:1" getent ahostsv4 "$1." 2>/dev/null |
+            awk 'NR == 1 { print $1 }' || true
     fi
+}
+
+now() {
+    date +%s
 }
 
 # Last IP of a name, and the name of a node ID, from the map.
@@ -130,6 +163,8 @@ if [ -s "$NODES_CONF" ]; then
 
     : >"$work.decided"
     : >"$work.map"
+    deadline=$(($(now) + REPAIR_BUDGET_SECONDS))
+    skipped=0
     while read -r id old_ip name who; do
         [ "$old_ip" = "-" ] && old_ip=""
         [ "$name" = "-" ] && name=$(map_name_of_id "$id")
@@ -140,7 +175,9 @@ if [ -s "$NODES_CONF" ]; then
         else
             new_ip=""
             how="resolved"
-            if [ -n "$name" ]; then
+            if [ -n "$name" ] && [ "$(now)" -ge "$deadline" ]; then
+                skipped=$((skipped + 1))
+            elif [ -n "$name" ]; then
                 new_ip=$(resolve "$name")
                 is_ipv4 "$new_ip" || new_ip=""
             fi
@@ -165,6 +202,9 @@ if [ -s "$NODES_CONF" ]; then
             echo "$name $new_ip $id" >>"$work.map"
         fi
     done <"$work.nodes"
+    if [ "$skipped" -gt 0 ]; then
+        log "name lookups stopped after ${REPAIR_BUDGET_SECONDS}s (REPAIR_BUDGET_SECONDS): $skipped peers keep their last known address; they repair themselves when they start"
+    fi
 
     # Rewrite each line's ip by node ID; everything else (hostname, flags, slots, the
     # vars line) stays byte for byte, with one exception: a peer Redis marked `noaddr`

@@ -2,6 +2,9 @@
  * The formation provider end to end over the Kubernetes exec transport: @kubernetes/client-node
  * opens exec WebSockets to a stand-in API server (test/support/fakeKubeApi.ts), which runs the
  * exec'd script for real against real redis-server "pods" (loopback block 127.0.18.x).
+ * The server enforces the formation's Role and ClusterRole as the stack ships them
+ * (components/redis/formationRbac.ts) and refuses anything else with 403: every test here also
+ * shows the formation needs no more than those rules.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -14,6 +17,15 @@ import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { assertRedisCliCheckClean } from "../support/clusterChecks";
 import { FakeKubeApi, FakePod } from "../support/fakeKubeApi";
 import { validFormationInputs } from "../support/formationInputs";
+import { RbacRule, RbacRules } from "../support/fakeKubeApi";
+import { renderFormationRbac } from "../../components/redis/formationRbac";
+import { redisPodLabels } from "../../components/redis/manifests";
+
+/** The rules of the Role and ClusterRole the stack creates for the formation in namespace `redis`. */
+function shippedRbac(): RbacRules {
+    const rbac = renderFormationRbac({ name: "redis", namespace: "redis", labels: redisPodLabels("redis") });
+    return { namespaced: rbac.role.rules as RbacRule[], clusterWide: rbac.clusterRole.rules as RbacRule[] };
+}
 
 const PASSWORD = "exec-only-secret";
 const NODE_TIMEOUT_MS = 1000;
@@ -48,6 +60,7 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
             "redis",
             pods,
             ["a", "b", "c"].map((z, i) => ({ name: `node-${i}`, zone: `europe-west1-${z}` })),
+            shippedRbac(),
         );
         direct = new DirectTransport(PASSWORD);
     });
@@ -96,6 +109,9 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
             "the password travelled in an exec request",
         );
         assert.ok(api.requests.some((r) => r.startsWith("GET /api/v1/namespaces/redis/pods")));
+        // Zones came from listing nodes (the ClusterRole), and nothing was refused.
+        assert.ok(api.requests.some((r) => r.startsWith("GET /api/v1/nodes")));
+        assert.deepStrictEqual(api.denied, []);
     });
 
     it("update with the same shape changes nothing: same shards, no config epoch moves", async () => {
@@ -165,8 +181,47 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
                 values.filter((v, i) => v !== `v${i}`),
                 [],
             );
+            assert.deepStrictEqual(api.denied, [], "the scale-out stayed within the Role");
         } finally {
             client.disconnect();
+        }
+    });
+
+    it("the shipped Role grants nothing else: Secrets, deletes, other namespaces and writes to pods are refused with 403", async () => {
+        const k8s = await import("@kubernetes/client-node");
+        const kc = new k8s.KubeConfig();
+        kc.loadFromString(api.kubeconfig());
+        const core = kc.makeApiClient(k8s.CoreV1Api);
+        const deniedBefore = api.denied.length;
+        const forbidden = async (what: string, call: () => Promise<unknown>) =>
+            assert.rejects(call(), (e: { statusCode?: number; response?: { statusCode?: number } }) => {
+                assert.strictEqual(e.statusCode ?? e.response?.statusCode, 403, what);
+                return true;
+            });
+        await forbidden("list secrets", () => core.listNamespacedSecret("redis"));
+        await forbidden("delete a pod", () => core.deleteNamespacedPod("redis-0", "redis"));
+        await forbidden("list pods elsewhere", () => core.listNamespacedPod("kube-system"));
+        await forbidden("delete a node", () => core.deleteNode("node-0"));
+        // An exec in another namespace is refused before any WebSocket opens.
+        const elsewhere = new KubernetesTransport({ kubeconfig: api.kubeconfig(), namespace: "kube-system", container: "redis" });
+        await assert.rejects(elsewhere.call("redis-0", ["PING"]), /403|Forbidden/);
+        assert.strictEqual(api.denied.length - deniedBefore, 5, api.denied.join("\n"));
+        assert.ok(!api.execs.some((e) => e.url.includes("kube-system")), "the refused exec never ran");
+    });
+
+    it("without `create` on pods/exec (what Kubernetes 1.35 checks for a WebSocket exec) the formation cannot run a command", async () => {
+        const rules = shippedRbac();
+        const readOnlyExec = await FakeKubeApi.start("redis", api.pods, [], {
+            namespaced: rules.namespaced.map((r) => ((r.resources ?? []).includes("pods/exec") ? { ...r, verbs: ["get"] } : r)),
+            clusterWide: rules.clusterWide,
+        });
+        try {
+            const t = new KubernetesTransport({ kubeconfig: readOnlyExec.kubeconfig(), namespace: "redis", container: "redis" });
+            await assert.rejects(t.call("redis-0", ["PING"]), /403|Forbidden/);
+            assert.deepStrictEqual(readOnlyExec.execs, []);
+            assert.match(readOnlyExec.denied.join("\n"), /^GET \/api\/v1\/namespaces\/redis\/pods\/redis-0\/exec\?/m);
+        } finally {
+            await readOnlyExec.close();
         }
     });
 
@@ -245,6 +300,7 @@ describe("formation over Kubernetes exec with a non-default client port (real re
             "redis",
             pods,
             [0, 1, 2].map((i) => ({ name: `node-${i}` })),
+            shippedRbac(),
         );
     });
 
@@ -277,5 +333,6 @@ describe("formation over Kubernetes exec with a non-default client port (real re
         const cliExecs = api.execs.filter((e) => e.command.join(" ").includes("redis-cli"));
         assert.ok(cliExecs.length > 0);
         for (const e of cliExecs) assert.match(e.command.join(" "), new RegExp(`-p ${PORT}\\b`), e.command.join(" "));
+        assert.deepStrictEqual(api.denied, []);
     });
 });

@@ -8,6 +8,11 @@
  * Inside a pod, 127.0.0.1 is the pod's own Redis. Here every "pod" is a redis-server on its
  * own loopback address, so a `redis-cli` shim first on PATH turns `-h 127.0.0.1` into the
  * pod's address: the one stand-in for the pod's network namespace.
+ *
+ * Given RBAC rules, it authorizes every request the way an API server does for a user bound to
+ * a Role in its namespace and a ClusterRole: anything the rules do not grant is refused with 403
+ * Forbidden (and recorded in `denied`). An exec is a WebSocket GET, authorized as `get` and, as
+ * from Kubernetes 1.35, also as `create` on pods/exec.
  */
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -30,6 +35,71 @@ export interface FakePod {
 export interface FakeNode {
     readonly name: string;
     readonly zone?: string;
+}
+
+/** An RBAC rule as in a Role or ClusterRole (rbac.authorization.k8s.io/v1 PolicyRule). */
+export interface RbacRule {
+    readonly apiGroups?: readonly string[];
+    readonly resources?: readonly string[];
+    readonly resourceNames?: readonly string[];
+    readonly verbs: readonly string[];
+}
+
+/** What a request's user may do: a Role bound in the server's namespace and a ClusterRole bound cluster-wide. */
+export interface RbacRules {
+    readonly namespaced: readonly RbacRule[];
+    readonly clusterWide: readonly RbacRule[];
+}
+
+/** The attributes an API server authorizes a request by. */
+export interface RequestAttributes {
+    readonly verb: string;
+    /** `pods`, or `pods/exec` for a subresource. */
+    readonly resource: string;
+    readonly namespace?: string;
+    readonly name?: string;
+}
+
+const VERB_OF_METHOD: Readonly<Record<string, string>> = { POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" };
+
+/** Request attributes of a core-group (/api/v1) path; the WebSocket exec GET counts as both `get` and `create`. */
+export function requestAttributes(method: string, rawUrl: string): RequestAttributes[] {
+    const url = new URL(rawUrl, "http://api");
+    const m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(url.pathname);
+    if (!m) return [{ verb: method.toLowerCase(), resource: url.pathname }];
+    const [, namespace, plural, name, sub] = m;
+    const resource = sub ? `${plural}/${sub}` : plural;
+    if (method === "GET" && sub === "exec") return ["get", "create"].map((verb) => ({ verb, resource, namespace, name }));
+    const verb =
+        method === "GET"
+            ? name
+                ? "get"
+                : url.searchParams.get("watch") === "true"
+                  ? "watch"
+                  : "list"
+            : method === "DELETE" && !name
+              ? "deletecollection"
+              : (VERB_OF_METHOD[method] ?? method.toLowerCase());
+    return [{ verb, resource, namespace, name }];
+}
+
+function ruleAllows(rule: RbacRule, a: RequestAttributes): boolean {
+    const any = (list: readonly string[] | undefined, value: string) => (list ?? []).some((x) => x === "*" || x === value);
+    if (!any(rule.apiGroups, "")) return false;
+    if (!any(rule.resources, a.resource)) return false;
+    if (!any(rule.verbs, a.verb)) return false;
+    return (
+        rule.resourceNames === undefined || rule.resourceNames.length === 0 || (a.name !== undefined && rule.resourceNames.includes(a.name))
+    );
+}
+
+/** Whether the rules grant every attribute set of a request (RBAC only adds; nothing is denied explicitly). */
+export function rbacAllows(rules: RbacRules, attributes: readonly RequestAttributes[], serverNamespace: string): boolean {
+    return attributes.every(
+        (a) =>
+            rules.clusterWide.some((r) => ruleAllows(r, a)) ||
+            (a.namespace === serverNamespace && rules.namespaced.some((r) => ruleAllows(r, a))),
+    );
 }
 
 export interface RecordedExec {
@@ -75,6 +145,8 @@ export function fakeKubeconfig(port: number): string {
 export class FakeKubeApi {
     readonly execs: RecordedExec[] = [];
     readonly requests: string[] = [];
+    /** Requests refused by the RBAC rules, `METHOD url`. */
+    readonly denied: string[] = [];
     private readonly shimDir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-kube-shim-"));
     private readonly sockets = new WebSocketServer({
         noServer: true,
@@ -86,10 +158,22 @@ export class FakeKubeApi {
         private readonly namespace: string,
         public pods: FakePod[],
         private readonly nodes: readonly FakeNode[],
+        /** Enforced when given; without it every request is allowed. */
+        private readonly rbac?: RbacRules,
     ) {
         writeRedisCliShim(this.shimDir);
-        this.server = http.createServer((req, res) => this.serve(req, res));
+        this.server = http.createServer((req, res) => {
+            if (this.authorized(req)) this.serve(req, res);
+            else this.forbid(req, res);
+        });
         this.server.on("upgrade", (req: http.IncomingMessage, socket, head) => {
+            if (!this.authorized(req)) {
+                const body = JSON.stringify(this.forbiddenStatus(req));
+                socket.end(
+                    `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+                );
+                return;
+            }
             const exec = this.parseExec(req.url ?? "");
             if (!exec) {
                 socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
@@ -99,8 +183,8 @@ export class FakeKubeApi {
         });
     }
 
-    static async start(namespace: string, pods: FakePod[], nodes: readonly FakeNode[]): Promise<FakeKubeApi> {
-        const api = new FakeKubeApi(namespace, pods, nodes);
+    static async start(namespace: string, pods: FakePod[], nodes: readonly FakeNode[], rbac?: RbacRules): Promise<FakeKubeApi> {
+        const api = new FakeKubeApi(namespace, pods, nodes, rbac);
         await new Promise<void>((resolve) => api.server.listen(0, "127.0.0.1", resolve));
         return api;
     }
@@ -114,6 +198,35 @@ export class FakeKubeApi {
         for (const ws of this.sockets.clients) ws.terminate();
         await new Promise<void>((resolve) => this.server.close(() => resolve()));
         fs.rmSync(this.shimDir, { recursive: true, force: true });
+    }
+
+    private authorized(req: http.IncomingMessage): boolean {
+        if (!this.rbac) return true;
+        const allowed = rbacAllows(this.rbac, requestAttributes(req.method ?? "GET", req.url ?? "/"), this.namespace);
+        if (!allowed) this.denied.push(`${req.method} ${req.url}`);
+        return allowed;
+    }
+
+    /** The Status an API server sends for a request RBAC refuses. */
+    private forbiddenStatus(req: http.IncomingMessage): object {
+        const refused = requestAttributes(req.method ?? "GET", req.url ?? "/").find((a) => !rbacAllows(this.rbac!, [a], this.namespace))!;
+        const where = refused.namespace ? ` in the namespace "${refused.namespace}"` : " at the cluster scope";
+        return {
+            kind: "Status",
+            apiVersion: "v1",
+            metadata: {},
+            status: "Failure",
+            message: `${refused.resource}${refused.name ? ` "${refused.name}"` : ""} is forbidden: User "system:serviceaccount:${this.namespace}:formation" cannot ${refused.verb} resource "${refused.resource}"${where}`,
+            reason: "Forbidden",
+            code: 403,
+        };
+    }
+
+    private forbid(req: http.IncomingMessage, res: http.ServerResponse): void {
+        this.requests.push(`${req.method} ${req.url}`);
+        res.statusCode = 403;
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify(this.forbiddenStatus(req)));
     }
 
     private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
