@@ -12,7 +12,9 @@
  * program accepts, and deployment settings that preview pull requests without credentials.
  */
 import { strict as assert } from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
@@ -206,8 +208,8 @@ describe("Pulumi Deployments readiness", () => {
                 pulumiConfig: Record<string, string>;
             };
         }
-        const esc = () =>
-            parseYaml(fs.readFileSync(path.join(repoRoot, "deploy/esc/redis-cluster-gke-dev.yaml"), "utf8")) as EscEnvironment;
+        const esc = (file = "redis-cluster-gke-dev.yaml") =>
+            parseYaml(fs.readFileSync(path.join(repoRoot, "deploy/esc", file), "utf8")) as EscEnvironment;
 
         it("the ESC environment logs in to GCP by OIDC and feeds the program config it accepts", () => {
             const { values } = esc();
@@ -226,6 +228,82 @@ describe("Pulumi Deployments readiness", () => {
             assert.equal(settings.gke?.project, values.environmentVariables.CLOUDSDK_CORE_PROJECT);
         });
 
+        it("pull-request previews get their own environment: the same program config, a different, read-only account", () => {
+            const write = esc().values;
+            const preview = esc("redis-cluster-gke-dev-preview.yaml").values;
+            const accountOf = (v: EscEnvironment["values"]) => v.gcp.login["fn::open::gcp-login"].oidc.serviceAccount;
+            assert.notEqual(accountOf(preview), accountOf(write));
+            assert.match(accountOf(preview), /previewer@/);
+            assert.deepEqual(preview.pulumiConfig, write.pulumiConfig, "a preview of the same stack sees the same config");
+            // Each login names its own environment in the token's subject, so GCP can tell them apart.
+            for (const v of [write, preview]) {
+                const oidc = v.gcp.login["fn::open::gcp-login"].oidc as { subjectAttributes?: string[] };
+                assert.deepEqual(oidc.subjectAttributes, ["currentEnvironment.name"]);
+            }
+            // The previewer's documented roles only read.
+            const text = fs.readFileSync(path.join(repoRoot, "deploy/esc/redis-cluster-gke-dev-preview.yaml"), "utf8");
+            const roles = [...text.matchAll(/roles\/([\w.]+)/g)].map((m) => m[1]).filter((r) => r !== "iam.workloadIdentityUser");
+            assert.ok(roles.length >= 3, roles.join(", "));
+            for (const role of roles) assert.match(role, /\.(viewer|networkViewer|serviceAccountViewer|securityReviewer)$/, role);
+        });
+
+        /** Runs the settings' pre-run commands as Deployments would, in `dir`, with a `pulumi` that only lists environments. */
+        function runPreRunCommands(dir: string, operation: string): void {
+            const settings = JSON.parse(fs.readFileSync(path.join(repoRoot, "deploy/deployment-settings.json"), "utf8")) as {
+                operationContext: { preRunCommands: string[] };
+            };
+            const bin = path.join(dir, "bin");
+            fs.mkdirSync(bin);
+            fs.writeFileSync(
+                path.join(bin, "pulumi"),
+                '#!/bin/sh\n[ "$*" = "config env ls" ] && grep -A9 "^environment:" "Pulumi.$PULUMI_CI_STACK.yaml"\n',
+                {
+                    mode: 0o755,
+                },
+            );
+            for (const command of settings.operationContext.preRunCommands) {
+                const r = spawnSync("sh", ["-c", command], {
+                    cwd: dir,
+                    encoding: "utf8",
+                    env: { PATH: `${bin}:${process.env.PATH}`, PULUMI_CI_OPERATION: operation, PULUMI_CI_STACK: "dev" },
+                });
+                assert.equal(r.status, 0, r.stderr);
+            }
+        }
+
+        it("before a preview, the stack's environments are replaced by the read-only one, whatever the pull request wrote", () => {
+            const forms = [
+                'environment:\n  - redis-cluster-gke/dev\nconfig:\n  redis:masters: "4"\n',
+                'config:\n  redis:masters: "4"\nenvironment: [redis-cluster-gke/dev, other/imports-dev]\n',
+                'environment:\n\n  - redis-cluster-gke/dev\n  - other/imports-dev\nconfig:\n  redis:masters: "4"\n',
+                'config:\n  redis:masters: "4"\n',
+            ];
+            for (const form of forms) {
+                const dir = fs.mkdtempSync(path.join(os.tmpdir(), "preview-env-"));
+                try {
+                    fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), form);
+                    runPreRunCommands(dir, "preview");
+                    const after = parseYaml(fs.readFileSync(path.join(dir, "Pulumi.dev.yaml"), "utf8")) as {
+                        environment: string[];
+                        config: Record<string, string>;
+                    };
+                    assert.deepEqual(after.environment, ["redis-cluster-gke/dev-preview"], form);
+                    assert.deepEqual(after.config, { "redis:masters": "4" }, form);
+                } finally {
+                    fs.rmSync(dir, { recursive: true, force: true });
+                }
+            }
+            // Deployments of main keep the deployer's environment.
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "update-env-"));
+            try {
+                fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), forms[0]);
+                runPreRunCommands(dir, "update");
+                assert.equal(fs.readFileSync(path.join(dir, "Pulumi.dev.yaml"), "utf8"), forms[0]);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+
         it("the deployment settings preview pull requests, deploy main, carry no credentials and need no extra tools", () => {
             const settings = JSON.parse(fs.readFileSync(path.join(repoRoot, "deploy/deployment-settings.json"), "utf8")) as {
                 sourceContext: { git: { branch: string; repoDir: string } };
@@ -242,7 +320,9 @@ describe("Pulumi Deployments readiness", () => {
             const projectFile = fs.readFileSync(path.join(repoRoot, settings.sourceContext.git.repoDir, "Pulumi.yaml"), "utf8");
             assert.equal((parseYaml(projectFile) as { name: string }).name, PROJECT);
             assert.equal(settings.operationContext.options.skipInstallDependencies, false, "Deployments runs npm install");
-            assert.deepEqual(settings.operationContext.preRunCommands, []);
+            // Only the environment swap for previews; it uses nothing but sh, awk and the pulumi CLI.
+            assert.equal(settings.operationContext.preRunCommands.length, 1);
+            assert.match(settings.operationContext.preRunCommands[0], /^if \[ "\$PULUMI_CI_OPERATION" = preview \]; then /);
             assert.deepEqual(
                 Object.keys(settings.operationContext.environmentVariables).filter((k) => /KEY|SECRET|TOKEN|CREDENTIAL|PASSWORD/i.test(k)),
                 [],

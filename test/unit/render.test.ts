@@ -48,9 +48,15 @@ describe("render: YAML for kubectl and Rancher", function () {
             "StatefulSet",
             "PodDisruptionBudget",
             "NetworkPolicy",
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ConfigMap",
             "Deployment",
             "Service",
+            "NetworkPolicy",
         ]);
         for (const f of files) {
             const text = fs.readFileSync(path.join(out, f), "utf8");
