@@ -296,6 +296,17 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
 
 describe("hit-counter manifests", () => {
     const m = render();
+    /** The app's Deployment for `replicasPerMaster`, with plain inputs. */
+    const deployment = (replicasPerMaster: number): Plain =>
+        renderDeployment({
+            name: "hit-counter",
+            namespace: "redis",
+            app: parseWorkloadSettings({}).app,
+            redisSeeds: ["a:6379"],
+            passwordSecretName: "redis-auth",
+            serverSource: "x",
+            replicasPerMaster,
+        });
     it("env per the server contract; plain inputs stay plain for YAML", () => {
         const s = parseWorkloadSettings({});
         const d = renderDeployment({
@@ -327,16 +338,7 @@ describe("hit-counter manifests", () => {
     });
 
     it("mounts no API token, and its NetworkPolicy admits the HTTP port from anyone, metrics from monitoring, and lets it reach only Redis and DNS", () => {
-        const s = parseWorkloadSettings({});
-        const d = renderDeployment({
-            name: "hit-counter",
-            namespace: "redis",
-            app: s.app,
-            redisSeeds: ["a:6379"],
-            passwordSecretName: "redis-auth",
-            serverSource: "x",
-            replicasPerMaster: 1,
-        }) as Plain;
+        const d = deployment(1);
         assert.equal(d.spec.template.spec.automountServiceAccountToken, false);
         const np = renderAppNetworkPolicy({
             name: "hit-counter",
@@ -365,19 +367,10 @@ describe("hit-counter manifests", () => {
     });
 
     it("waits for a replica only where the cluster has replicas (replicasPerMaster 0 would refuse every hit)", () => {
-        const s = parseWorkloadSettings({});
-        const envOf = (replicasPerMaster: number) => {
-            const d = renderDeployment({
-                name: "hit-counter",
-                namespace: "redis",
-                app: s.app,
-                redisSeeds: ["a:6379"],
-                passwordSecretName: "redis-auth",
-                serverSource: "x",
-                replicasPerMaster,
-            }) as Plain;
-            return Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: Plain) => [e.name, e.value ?? e.valueFrom]));
-        };
+        const envOf = (replicasPerMaster: number) =>
+            Object.fromEntries(
+                deployment(replicasPerMaster).spec.template.spec.containers[0].env.map((e: Plain) => [e.name, e.value ?? e.valueFrom]),
+            );
         assert.equal(envOf(0).WAIT_REPLICAS, "0");
         assert.equal(envOf(1).WAIT_REPLICAS, "1");
         assert.equal(envOf(3).WAIT_REPLICAS, "1");
