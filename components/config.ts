@@ -25,6 +25,7 @@ import {
     AppServiceType,
     ReleaseChannel,
     ZoneSpread,
+    KubeconfigEndpoint,
 } from "./configKeys";
 import { shapeProblems } from "./shape";
 import { VOLUME_TO_MAXMEMORY, memoryPlan } from "./redis/redisConf";
@@ -43,7 +44,7 @@ export {
     ZONE_SPREADS,
     quantityBytes,
 } from "./configKeys";
-export type { AppServiceType, ReleaseChannel, Target, ZoneSpread } from "./configKeys";
+export type { AppServiceType, KubeconfigEndpoint, ReleaseChannel, Target, ZoneSpread } from "./configKeys";
 export { DEFAULT_NODE_TIMEOUT_MS };
 
 /** Compute resources of one container, in Kubernetes quantity syntax. */
@@ -69,6 +70,8 @@ export interface GkeSettings {
     readonly privateNodes: boolean;
     /** CIDRs admitted to the control plane's IP endpoint (none: no outside address; the DNS endpoint serves). */
     readonly authorizedNetworks: readonly string[];
+    /** Which endpoint the stack's kubeconfig names. */
+    readonly kubeconfigEndpoint: KubeconfigEndpoint;
 }
 
 export interface RedisSettings {
@@ -331,7 +334,19 @@ function readGke(r: Reader): GkeSettings {
         deletionProtection: r.get(KEYS.deletionProtection),
         privateNodes: r.get(KEYS.privateNodes),
         authorizedNetworks: r.get(KEYS.authorizedNetworks),
+        kubeconfigEndpoint: readKubeconfigEndpoint(r),
     };
+}
+
+/** The IP endpoint is reachable only from the authorized networks, so it needs some. */
+function readKubeconfigEndpoint(r: Reader): KubeconfigEndpoint {
+    const endpoint = r.get(KEYS.kubeconfigEndpoint);
+    if (endpoint === "ip" && r.get(KEYS.authorizedNetworks).length === 0) {
+        r.errors.push(
+            `${KEYS.kubeconfigEndpoint.key}: ip needs ${KEYS.authorizedNetworks.key} (the IP endpoint admits no outside address without it); list the network Pulumi runs from, or use dns`,
+        );
+    }
+    return endpoint;
 }
 
 /**

@@ -31,6 +31,9 @@ export const RELEASE_CHANNELS = ["REGULAR", "STABLE", "EXTENDED"] as const;
 export type ReleaseChannel = (typeof RELEASE_CHANNELS)[number];
 export const APP_SERVICE_TYPES = ["LoadBalancer", "ClusterIP", "NodePort"] as const;
 export const ZONE_SPREADS = ["required", "preferred"] as const;
+/** How the stack's kubeconfig reaches a GKE control plane. */
+export const KUBECONFIG_ENDPOINTS = ["dns", "ip"] as const;
+export type KubeconfigEndpoint = (typeof KUBECONFIG_ENDPOINTS)[number];
 /** The StorageClass a gke stack creates for the PVCs: reclaimPolicy Retain, so a deleted PVC keeps its disk. */
 export const GKE_RETAIN_STORAGE_CLASS = "redis-retain";
 export type ZoneSpread = (typeof ZONE_SPREADS)[number];
@@ -266,6 +269,11 @@ export const KEYS = {
             isAuthorizedNetwork,
         ),
         "networks admitted to the control plane's IP endpoint; with none, it admits no outside address and Pulumi and kubectl use the IAM-checked DNS endpoint",
+    ),
+    kubeconfigEndpoint: key(
+        "gke:kubeconfigEndpoint",
+        oneOf(KUBECONFIG_ENDPOINTS, "dns"),
+        "endpoint of the stack's kubeconfig: `dns` (IAM-checked, reachable from anywhere) or `ip` (needs the network Pulumi runs from in `gke:authorizedNetworks`; for stacks created before the DNS endpoint, see Upgrading)",
     ),
     masters: key(
         "redis:masters",

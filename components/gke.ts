@@ -231,18 +231,33 @@ export class GkeCluster extends pulumi.ComponentResource {
 
         this.clusterName = cluster.name;
         this.nodeServiceAccountEmail = nodeAccount.email;
-        // The DNS endpoint: reachable from anywhere (Pulumi Deployments runners have no fixed IPs),
-        // every request checked by IAM, and served with a publicly trusted certificate.
+        // The stack's kubeconfig (gke:kubeconfigEndpoint). By default the DNS endpoint: reachable from
+        // anywhere (Pulumi Deployments runners have no fixed IPs), every request checked by IAM, and
+        // served with a publicly trusted certificate.
         this.kubeconfig = pulumi.secret(
-            pulumi.all([cluster.name, cluster.controlPlaneEndpointsConfig]).apply(([clusterName, endpoints]) => {
-                const endpoint = endpoints?.dnsEndpointConfig?.endpoint;
-                if (!endpoint)
-                    throw new Error(`GKE cluster ${clusterName} reports no DNS endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig)`);
-                return renderGkeKubeconfig({ clusterName, endpoint });
-            }),
+            pulumi
+                .all([cluster.name, cluster.controlPlaneEndpointsConfig, cluster.endpoint, cluster.masterAuth])
+                .apply(([clusterName, endpoints, ipEndpoint, auth]) => {
+                    if (args.gke.kubeconfigEndpoint === "ip") {
+                        return renderGkeKubeconfig({ clusterName, endpoint: ipEndpoint, caCertificate: auth.clusterCaCertificate ?? "" });
+                    }
+                    const endpoint = endpoints?.dnsEndpointConfig?.endpoint;
+                    if (!endpoint) {
+                        throw new Error(
+                            `GKE cluster ${clusterName} reports no DNS endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig)`,
+                        );
+                    }
+                    return renderGkeKubeconfig({ clusterName, endpoint });
+                }),
         );
-        // Workloads wait for the node pool: without nodes every pod would sit Pending.
-        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig }, { parent: this, dependsOn: [nodePool] });
+        // Workloads wait for the node pool: without nodes every pod would sit Pending. The cluster's
+        // id tells the provider which cluster it talks to: a new endpoint or certificate in the
+        // kubeconfig is then an update, where it would otherwise replace every Kubernetes object.
+        this.provider = new k8s.Provider(
+            `${name}-k8s`,
+            { kubeconfig: this.kubeconfig, clusterIdentifier: cluster.id },
+            { parent: this, dependsOn: [nodePool] },
+        );
         this.registerOutputs({
             kubeconfig: this.kubeconfig,
             clusterName: this.clusterName,

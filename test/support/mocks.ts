@@ -40,6 +40,8 @@ export interface RegisteredResource {
     readonly type: string;
     readonly name: string;
     readonly urn: string;
+    /** The id the mocked provider gave it. */
+    readonly id: string;
     /** URN of the parent (the stack for top-level resources; undefined only for the stack itself). */
     readonly parentUrn?: string;
     /** URN of the explicit provider, if the resource was given one (custom resources only). */
@@ -266,7 +268,7 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
     }
     if (stackUrn) typeNameToUrn.set(typeAndNameOfUrn(stackUrn), stackUrn);
 
-    const resources: RegisteredResource[] = registered.map(({ args, state }) => {
+    const resources: RegisteredResource[] = registered.map(({ args, state, id }) => {
         const urn = typeNameToUrn.get(`${args.type}::${args.name}`);
         if (!urn) throw new Error(`registered resource ${args.type}::${args.name} was never seen being constructed`);
         const secretPaths: string[] = [];
@@ -275,6 +277,7 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
             type: args.type,
             name: args.name,
             urn,
+            id,
             parentUrn: parentByUrn.get(urn),
             providerUrn: args.provider ? args.provider.slice(0, args.provider.lastIndexOf("::")) : undefined,
             custom: args.custom ?? true,

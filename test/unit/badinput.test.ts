@@ -36,6 +36,8 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["gke:authorizedNetworks", "0.0.0.0/0", /use IPv4 CIDRs .* each \/8 or longer/],
     ["gke:authorizedNetworks", "0.0.0.0/1,128.0.0.0/1", /each \/8 or longer/],
     ["gke:authorizedNetworks", "203.0.113.5/24", /no host bits set/],
+    ["gke:kubeconfigEndpoint", "public", /use one of dns, ip/],
+    ["gke:kubeconfigEndpoint", "ip", /ip needs gke:authorizedNetworks .*list the network Pulumi runs from, or use dns/],
     ["redis:masters", "2", /use a whole number from 3 to 1000/],
     ["redis:masters", "three", /use a whole number from 3 to 1000/],
     ["redis:masters", "3.5", /use a whole number from 3 to 1000/],

@@ -50,6 +50,7 @@ describe("config: parseSettings", () => {
             deletionProtection: true,
             privateNodes: true,
             authorizedNetworks: [],
+            kubeconfigEndpoint: "dns",
         });
         assert.ok(!("kubeconfig" in s), "a gke target carries no kubeconfig");
         assert.equal(s.retainOnDestroy, true);
@@ -137,7 +138,7 @@ describe("config: parseSettings", () => {
             nodeImage: "node:20.18.0-alpine3.20",
         });
         // The documented key list is the parser's key list.
-        assert.equal(Object.keys(CONFIG_KEYS).length, 34);
+        assert.equal(Object.keys(CONFIG_KEYS).length, 35);
     });
 
     it("reads the GKE keys: deletion protection, private nodes, authorized networks", () => {
@@ -147,6 +148,7 @@ describe("config: parseSettings", () => {
                 "gke:deletionProtection": "false",
                 "gke:privateNodes": "false",
                 "gke:authorizedNetworks": "203.0.113.0/24, 198.51.100.7/32",
+                "gke:kubeconfigEndpoint": "ip",
                 "redis:storageClass": "premium-rwo",
             },
             SECRET_CONFIG_KEYS,
@@ -155,6 +157,7 @@ describe("config: parseSettings", () => {
         assert.equal(s.gke.deletionProtection, false);
         assert.equal(s.gke.privateNodes, false);
         assert.deepEqual(s.gke.authorizedNetworks, ["203.0.113.0/24", "198.51.100.7/32"]);
+        assert.equal(s.gke.kubeconfigEndpoint, "ip");
         assert.equal(s.createRetainStorageClass, false, "a configured class replaces the one the stack would create");
         assert.equal(s.redis.storageClass, "premium-rwo");
     });

@@ -302,6 +302,8 @@ describe("program under mocks: target gke", function () {
         assert.match(kubeconfig, /server: https:\/\/gke-0123456789abcdef-gke-cluster\.europe-west1\.gke\.goog\n/);
         assert.doesNotMatch(kubeconfig, /certificate-authority-data/, "the DNS endpoint's certificate is publicly trusted");
         assert.equal(provider.inputs.kubeconfig, kubeconfig);
+        // A changed kubeconfig (endpoint, certificate) of the same cluster updates the provider instead of replacing it and every object.
+        assert.equal(provider.inputs.clusterIdentifier, run.one("gcp:container/cluster:Cluster").id);
     });
 
     it("switches: deletion protection off, public nodes without NAT, authorized networks, retention off", async () => {
@@ -311,6 +313,7 @@ describe("program under mocks: target gke", function () {
                 "gke:deletionProtection": "false",
                 "gke:privateNodes": "false",
                 "gke:authorizedNetworks": "203.0.113.0/24",
+                "gke:kubeconfigEndpoint": "ip",
                 "redis-cluster-gke:retainOnDestroy": "false",
             },
         });
@@ -323,6 +326,10 @@ describe("program under mocks: target gke", function () {
             { cidrBlock: "203.0.113.0/24", displayName: "authorized 203.0.113.0/24" },
         ]);
         assert.equal(other.one(T.namespace).options.retainOnDelete, false);
+        // The IP endpoint, with the cluster's CA: the kubeconfig of stacks created before the DNS endpoint.
+        const kubeconfig = String(other.outputs.kubeconfig.value);
+        assert.match(kubeconfig, /server: https:\/\/203\.0\.113\.10\n/);
+        assert.match(kubeconfig, new RegExp(`certificate-authority-data: ${Buffer.from("mock-ca").toString("base64")}`));
         assert.equal(other.one(T.storageClass).inputs.reclaimPolicy, "Delete");
     });
 
