@@ -10,6 +10,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+# The start script's DNS test runs in namespaces of its own: unshare and mount (util-linux), ip (iproute2).
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 if [ "${WITH_BENCH_TOOLS:-0}" = 1 ]; then
   # The HTTP benchmark's anchor is the tutorial's Flask app, run by Debian's python3.
   /usr/bin/python3 -c 'import flask, redis.cluster' >/dev/null 2>&1 || missing+=(python3-flask python3-redis)
