@@ -29,7 +29,11 @@ const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 export interface MockStackConfig {
     /** Plain values. */
     readonly config?: Readonly<Record<string, string>>;
-    /** Values set with `pulumi config set --secret`. */
+    /**
+     * Values set with `pulumi config set --secret`. As the engine does, their names go into the
+     * PULUMI_CONFIG_SECRET_KEYS config entry (setAllConfig's second argument), which is where
+     * loadSettings learns that they are secret; a secret-only key passed in `config` is refused.
+     */
     readonly secrets?: Readonly<Record<string, string>>;
     /** Stack name (default "dev"). */
     readonly stack?: string;
