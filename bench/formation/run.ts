@@ -24,7 +24,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
-import { FormNode, form, waitUntilClusterOk, waitUntilFormed } from "../../components/formation/form";
+import { FormNode, form } from "../../components/formation/form";
+import { waitUntilFormed, waitUntilUsable as waitUntilClusterOk } from "../../components/formation/observe";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 

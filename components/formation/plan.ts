@@ -1,241 +1,53 @@
 /**
- * Pure formation planning: which nodes become masters, which slot ranges each
- * master owns, and which replica follows which master — placed so that a replica
- * never shares a Kubernetes node (nor a zone, when the nodes span zones) with its
- * own master whenever the placement allows it. No IO here; form.ts applies plans.
+ * Plans, pure: every action the engine takes on a cluster is first a Plan value — phases of typed
+ * steps — decided here from what the nodes reported (NodeView[]), rendered (renderPlan.ts) and
+ * logged before anything is sent, and unit-tested without Redis. form.ts inspects, plans, runs the
+ * plan (execute.ts) and verifies the result; nothing else decides what to change.
+ *
+ *  - no node owns slots                -> planCreate: a fresh cluster
+ *  - slot moves left open              -> planOpenSlots: finish or cancel them, then plan again
+ *  - some slots assigned, not all      -> planResume: complete the fresh formation that was interrupted
+ *  - all slots assigned                -> planConverge: nothing, missing replicas, new masters (scale-out), rebalance
+ *  - fewer masters, data on a new node, a node of another cluster -> FormationRefused, nothing sent
  */
+import { SLOT_COUNT } from "../shape";
+import { NodeView } from "./clusterState";
+import { PlanNode, validateShape } from "./placement";
+import { planConverge, planOpenSlots } from "./planExisting";
+import { planCreate, planResume } from "./planFresh";
+import { FormationRefused, Plan, PlanRequest, membership, refuseData } from "./steps";
 
-import { SLOT_COUNT, podCount, shapeProblems } from "../shape";
+export { validateShape } from "./placement";
+export { planCreate, planResume } from "./planFresh";
+export { planConverge, planOpenSlots, planRebalance } from "./planExisting";
+export type { SlotMove } from "./planExisting";
+export * from "./steps";
 
-/** A Redis node as the planner sees it. */
-export interface PlanNode {
-    /** host:port the node is reached at (unique key). */
-    readonly address: string;
-    /** Kubernetes node the pod runs on (absent locally). */
-    readonly k8sNode?: string;
-    /** topology.kubernetes.io/zone of that Kubernetes node, when known. */
-    readonly zone?: string;
+/** Decides what this run does. Throws FormationRefused (nothing sent yet) when it must not act. */
+export function planRun(views: readonly NodeView[], req: PlanRequest): Plan {
+    validateShape(req.nodes.length, req.masters, req.replicasPerMaster);
+    refuseForeign(views, req.nodes);
+    if (!views.some((v) => v.self.slotCount > 0)) return planCreate(views, req);
+    const { members, outsiders } = membership(views);
+    refuseData(outsiders);
+    const open = planOpenSlots(members);
+    if (open) return open;
+    const covered = members.reduce((k, v) => k + v.self.slotCount, 0);
+    if (covered < SLOT_COUNT) return planResume(views, req, covered);
+    return planConverge(views, req);
 }
 
-/** Inclusive slot range. */
-export type SlotRange = readonly [number, number];
-
-export interface ShardPlan {
-    readonly master: string;
-    readonly slots: readonly SlotRange[];
-    readonly replicas: readonly string[];
-}
-
-export interface FormationPlan {
-    readonly shards: readonly ShardPlan[];
-    /** Nodes beyond masters × (1 + replicas); left out of the cluster. */
-    readonly spare: readonly string[];
-    /** True when every replica is on another k8s node (and zone, where zones vary) than its master. */
-    readonly placementOk: boolean;
-    /** One line per pairing that could not be separated, and why. */
-    readonly warnings: readonly string[];
-}
-
-/** Validates the requested shape against the available nodes; throws a clear error. */
-export function validateShape(nodeCount: number, masters: number, replicasPerMaster: number): void {
-    const problems = shapeProblems({ masters, replicasPerMaster });
-    if (problems.length > 0) throw new Error(problems.map((p) => `${p.field}: ${p.reason}`).join("; "));
-    const needed = podCount({ masters, replicasPerMaster });
-    if (nodeCount < needed) {
-        throw new Error(
-            `nodes: ${masters} masters x (1 + ${replicasPerMaster} replicas) need ${needed} nodes, but only ${nodeCount} are available`,
-        );
-    }
-}
-
-/** Splits 16384 slots into `masters` contiguous ranges whose sizes differ by at most one. */
-export function splitSlots(masters: number): SlotRange[] {
-    return Array.from({ length: masters }, (_, i) => {
-        const start = Math.floor((i * SLOT_COUNT) / masters);
-        const end = Math.floor(((i + 1) * SLOT_COUNT) / masters) - 1;
-        return [start, end] as const;
-    });
-}
-
-const distinctZones = (nodes: readonly PlanNode[]) => new Set(nodes.map((n) => n.zone).filter((z): z is string => !!z));
-
-/**
- * Orders candidates so consecutive picks spread over zones first, then k8s nodes:
- * masters taken from the front of this order land on as many zones/nodes as possible.
- */
-export function spreadOrder<T extends PlanNode>(nodes: readonly T[]): T[] {
-    const groups = new Map<string, T[]>();
-    for (const n of nodes) {
-        const key = `${n.zone ?? ""}\u0000${n.k8sNode ?? n.address}`;
-        const list = groups.get(key) ?? [];
-        list.push(n);
-        groups.set(key, list);
-    }
-    // Interleave groups zone by zone so two picks in a row rarely share a zone.
-    const byZone = new Map<string, T[][]>();
-    for (const [key, list] of groups) {
-        const zone = key.split("\u0000")[0];
-        const zoneGroups = byZone.get(zone) ?? [];
-        zoneGroups.push(list);
-        byZone.set(zone, zoneGroups);
-    }
-    const zoneQueues = [...byZone.values()].map((zoneGroups) => interleave(zoneGroups));
-    return interleave(zoneQueues);
-}
-
-function interleave<T>(lists: readonly (readonly T[])[]): T[] {
-    const out: T[] = [];
-    const max = Math.max(0, ...lists.map((l) => l.length));
-    for (let i = 0; i < max; i++) for (const l of lists) if (i < l.length) out.push(l[i]);
-    return out;
-}
-
-type Separation = "zone-and-node" | "node" | "none";
-const SEPARATION_RANK: Record<Separation, number> = { "zone-and-node": 0, node: 1, none: 2 };
-
-function separation(master: PlanNode, replica: PlanNode, zonesVary: boolean): Separation {
-    const sameNode = master.k8sNode !== undefined && master.k8sNode === replica.k8sNode;
-    if (sameNode) return "none";
-    const sameZone = zonesVary && master.zone !== undefined && master.zone === replica.zone;
-    return sameZone ? "node" : "zone-and-node";
-}
-
-/**
- * Assigns replica seats (one per master × replicasPerMaster) to candidate nodes with
- * a maximum bipartite matching, first with the strict rule (other node and other
- * zone), then relaxing for seats still empty. Returns candidate index per seat.
- */
-function matchSeats(seatMasters: readonly PlanNode[], candidates: readonly PlanNode[], zonesVary: boolean): number[] {
-    const seatOf: number[] = new Array(candidates.length).fill(-1);
-    const candidateOf: number[] = new Array(seatMasters.length).fill(-1);
-    const rank = (seat: number, c: number) => SEPARATION_RANK[separation(seatMasters[seat], candidates[c], zonesVary)];
-    // An occupant is only moved to an edge at least as well separated as its current one,
-    // so relaxing the rule for a new seat never degrades a pair placed earlier.
-    const tryAssign = (seat: number, maxRank: number, visited: boolean[]): boolean => {
-        for (let c = 0; c < candidates.length; c++) {
-            if (visited[c] || rank(seat, c) > maxRank) continue;
-            visited[c] = true;
-            const occupant = seatOf[c];
-            if (occupant === -1 || tryAssign(occupant, rank(occupant, c), visited)) {
-                seatOf[c] = seat;
-                candidateOf[seat] = c;
-                return true;
-            }
-        }
-        return false;
-    };
-    for (let tier = 0; tier <= 2; tier++) {
-        for (let seat = 0; seat < seatMasters.length; seat++) {
-            if (candidateOf[seat] === -1) tryAssign(seat, tier, new Array(candidates.length).fill(false));
-        }
-    }
-    return candidateOf;
-}
-
-/** Plans a fresh cluster over `nodes`. Deterministic for the same input order. */
-export function planFormation(nodes: readonly PlanNode[], masters: number, replicasPerMaster: number): FormationPlan {
-    validateShape(nodes.length, masters, replicasPerMaster);
-    const addresses = new Set<string>();
-    for (const n of nodes) {
-        if (addresses.has(n.address)) throw new Error(`nodes: address ${n.address} appears twice`);
-        addresses.add(n.address);
-    }
-    const ordered = spreadOrder(nodes);
-    const masterNodes = ordered.slice(0, masters);
-    const rest = ordered.slice(masters);
-    const replicas = pairReplicas(masterNodes, rest, replicasPerMaster, distinctZones(nodes).size > 1);
-    const ranges = splitSlots(masters);
-    const shards = masterNodes.map((m, i) => ({ master: m.address, slots: [ranges[i]], replicas: replicas.byMaster[i] }));
-    return { shards, spare: replicas.unused, placementOk: replicas.warnings.length === 0, warnings: replicas.warnings };
-}
-
-/** Pairs `perMaster` replicas with each master from `candidates`; reports every pairing that shares a node/zone. */
-export function pairReplicas(
-    masterNodes: readonly PlanNode[],
-    candidates: readonly PlanNode[],
-    perMaster: number,
-    zonesVary: boolean,
-): { byMaster: string[][]; unused: string[]; warnings: string[] } {
-    const seatMasters = masterNodes.flatMap((m) => new Array<PlanNode>(perMaster).fill(m));
-    if (candidates.length < seatMasters.length) {
-        throw new Error(`nodes: ${seatMasters.length} replicas are needed but only ${candidates.length} nodes are free`);
-    }
-    const chosen = matchSeats(seatMasters, candidates, zonesVary);
-    const byMaster: string[][] = masterNodes.map(() => []);
-    const warnings: string[] = [];
-    chosen.forEach((c, seat) => {
-        const master = seatMasters[seat];
-        const replica = candidates[c];
-        byMaster[Math.floor(seat / perMaster)].push(replica.address);
-        const sep = separation(master, replica, zonesVary);
-        if (sep === "none") {
-            warnings.push(
-                `replica ${replica.address} shares k8s node ${replica.k8sNode} with its master ${master.address}: no free node elsewhere`,
-            );
-        } else if (sep === "node") {
-            warnings.push(
-                `replica ${replica.address} shares zone ${replica.zone} with its master ${master.address}: no free node in another zone`,
+/** Nodes that know peers outside the given set belong to another cluster. */
+function refuseForeign(views: readonly NodeView[], nodes: readonly PlanNode[]): void {
+    const given = new Set(nodes.map((n) => n.address));
+    for (const v of views) {
+        const foreign = v.peers.filter((p) => !given.has(p.address) && !p.flags.includes("handshake"));
+        if (foreign.length > 0) {
+            throw new FormationRefused(
+                `node ${v.address} belongs to another cluster: it knows ${foreign.map((p) => p.address).join(", ")}, which ` +
+                    `${foreign.length === 1 ? "is" : "are"} not among the nodes given. Nothing was changed; ` +
+                    `remove it from that cluster (CLUSTER FORGET / CLUSTER RESET on an empty node) or use a fresh node.`,
             );
         }
-    });
-    const used = new Set(chosen);
-    const unused = candidates.filter((_, i) => !used.has(i)).map((n) => n.address);
-    return { byMaster, unused, warnings };
-}
-
-/** One batch of slots to move from one master to another. */
-export interface SlotMove {
-    readonly from: string;
-    readonly to: string;
-    readonly slots: readonly number[];
-}
-
-/**
- * Plans slot moves so that every master, old and new, ends with an even share of the
- * slots (sizes differ by at most one). It covers a scale-out (new masters start empty)
- * and a cluster left uneven by an interrupted one; an even cluster yields no moves.
- * The larger shares stay with the masters that own the most already, so the fewest
- * slots move; donors give their highest slots.
- */
-export function planRebalance(current: ReadonlyMap<string, readonly number[]>, newMasters: readonly string[] = []): SlotMove[] {
-    const total = [...current.values()].reduce((sum, s) => sum + s.length, 0);
-    if (total !== SLOT_COUNT)
-        throw new Error(`cluster: only ${total} of ${SLOT_COUNT} slots are assigned; fix coverage before moving slots`);
-    for (const m of newMasters) if (current.has(m)) throw new Error(`newMasters: ${m} already owns slots`);
-    const owned = new Map<string, readonly number[]>([
-        ...[...current.keys()].sort().map((m) => [m, current.get(m)!] as const),
-        ...newMasters.map((m) => [m, []] as const),
-    ]);
-    const masters = [...owned.keys()];
-    const base = Math.floor(SLOT_COUNT / masters.length);
-    const extra = SLOT_COUNT % masters.length;
-    const bySize = [...masters].sort((a, b) => owned.get(b)!.length - owned.get(a)!.length || masters.indexOf(a) - masters.indexOf(b));
-    const target = new Map(bySize.map((m, i) => [m, base + (i < extra ? 1 : 0)]));
-    const donors = masters
-        .map((m) => ({ master: m, give: [...owned.get(m)!].sort((a, b) => a - b).slice(target.get(m)!) }))
-        .filter((d) => d.give.length > 0);
-    const moves: SlotMove[] = [];
-    for (const receiver of masters) {
-        let need = target.get(receiver)! - owned.get(receiver)!.length;
-        for (const donor of donors) {
-            if (need <= 0) break;
-            if (donor.give.length === 0) continue;
-            const taken = donor.give.splice(0, need);
-            need -= taken.length;
-            moves.push({ from: donor.master, to: receiver, slots: taken });
-        }
     }
-    return moves;
-}
-
-/** Compresses sorted slot numbers into inclusive ranges. */
-export function toRanges(slots: readonly number[]): SlotRange[] {
-    const sorted = [...slots].sort((a, b) => a - b);
-    const out: [number, number][] = [];
-    for (const s of sorted) {
-        const last = out[out.length - 1];
-        if (last && s === last[1] + 1) last[1] = s;
-        else out.push([s, s]);
-    }
-    return out;
 }

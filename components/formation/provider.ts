@@ -16,12 +16,14 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as formEngine from "./form";
-import * as podTransport from "./transport";
+import * as podTransport from "./kubernetesTransport";
+import { FORMATION_DEFAULTS } from "./defaults";
 import { scaleInFailures } from "./scaleGuard";
 import * as shape from "../shape";
+import { waitFor } from "./wait";
 
 /** Bump when the provider's behaviour changes, so existing stacks run the new code (Pulumi does not diff code). */
-export const FORMATION_PROVIDER_VERSION = "1.0.0";
+export const FORMATION_PROVIDER_VERSION = "1.1.0";
 
 /** Resolved inputs as the provider receives them. */
 export interface FormationInputs {
@@ -160,7 +162,7 @@ export function podsPending(pods: readonly podTransport.RedisPod[], statefulSetN
 /** The create/update body: wait for the pods, form, shape the outputs. */
 async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
     const port = inputs.port ?? shape.CLIENT_PORT;
-    const timeoutMs = inputs.timeoutMs ?? 600_000;
+    const timeoutMs = inputs.timeoutMs ?? FORMATION_DEFAULTS.providerTimeoutMs;
     const expected = shape.podCount(inputs);
     const transport = new podTransport.KubernetesTransport({
         kubeconfig: inputs.kubeconfig,
@@ -171,11 +173,10 @@ async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
     const log = (line: string) => pulumi.log.info(`redis formation: ${line}`);
     try {
         let pods: podTransport.RedisPod[] = [];
-        await formEngine.waitFor(
+        await waitFor(
             `${expected} Ready pods of StatefulSet ${inputs.namespace}/${inputs.statefulSetName}`,
             async () => podsPending((pods = await transport.listPods(inputs.statefulSetName)), inputs.statefulSetName, expected),
-            timeoutMs,
-            2000,
+            { timeoutMs, pollMs: FORMATION_DEFAULTS.podPollMs },
         );
         const used = pods.filter((p) => (shape.podOrdinal(inputs.statefulSetName, p.name) ?? Infinity) < expected);
         const nodes: formEngine.FormNode[] = used.map((p) => ({
@@ -190,8 +191,8 @@ async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
             replicasPerMaster: inputs.replicasPerMaster,
             transport,
             log,
-            timeoutMs: Math.min(timeoutMs, 300_000),
-            pollMs: 500,
+            timeoutMs: Math.min(timeoutMs, FORMATION_DEFAULTS.providerStepTimeoutMs),
+            pollMs: FORMATION_DEFAULTS.execPollMs,
         });
         const podOf = new Map(used.map((p) => [`${p.ip}:${port}`, p]));
         const member = (m: formEngine.ShardMember): MemberOutput => ({
@@ -262,7 +263,7 @@ export interface RedisClusterFormationArgs {
     /** Headless Service name: seeds become stable pod DNS names. */
     readonly headlessServiceName?: pulumi.Input<string>;
     readonly port?: pulumi.Input<number>;
-    /** Upper bound for waiting on pods and on each formation step, ms (default 600000). */
+    /** Upper bound for waiting on pods and on each formation step, ms (default FORMATION_DEFAULTS.providerTimeoutMs). */
     readonly timeoutMs?: pulumi.Input<number>;
     /** Defaults to FORMATION_PROVIDER_VERSION; a new value makes existing stacks run the new provider code. */
     readonly providerVersion?: pulumi.Input<string>;

@@ -16,7 +16,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Cluster } from "ioredis";
-import { ClusterNodeEntry, parseClusterNodes } from "../../components/formation/form";
+import { ClusterNodeEntry, parseClusterNodes } from "../../components/formation/clusterState";
 import { LocalCluster, startLocalCluster, stopLocalCluster } from "../../local/cluster";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver } from "./startscriptSupport";

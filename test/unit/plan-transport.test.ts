@@ -5,21 +5,21 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { V1NodeList, V1PodList } from "@kubernetes/client-node";
-import { keyGroups } from "../../components/formation/form";
+import { FORMATION_DEFAULTS } from "../../components/formation/defaults";
+import { keyGroups } from "../../components/formation/migrate";
+import { PASSWORD_ARG, replyToText, splitAddress } from "../../components/formation/transport";
 import {
-    MAX_EXEC_URL_CHARS,
-    PASSWORD_ARG,
     buildExecCommand,
     buildExecScript,
     execBatches,
     execUrlLength,
     parseExecResult,
     podsWithPlacement,
-    replyToText,
-    splitAddress,
-} from "../../components/formation/transport";
+} from "../../components/formation/kubernetesTransport";
 
-describe("formation transport (components/formation/transport.ts, pure parts)", () => {
+const MAX_EXEC_URL_CHARS = FORMATION_DEFAULTS.maxExecUrlChars;
+
+describe("formation transports (components/formation/transport.ts, kubernetesTransport.ts, pure parts)", () => {
     describe("buildExecCommand", () => {
         it("passes every argument as a positional parameter and takes the password from the pod's env", () => {
             const cmd = buildExecCommand(["CLUSTER", "MEET", "10.0.0.2", "6379"]);

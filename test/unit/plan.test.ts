@@ -1,7 +1,9 @@
 import * as assert from "assert";
-import { PlanNode, planFormation, planRebalance, splitSlots, toRanges, validateShape } from "../../components/formation/plan";
+import { PlanNode, planFormation, validateShape } from "../../components/formation/placement";
+import { planRebalance } from "../../components/formation/plan";
+import { splitSlots, toRanges } from "../../components/formation/slots";
 import { SLOT_COUNT } from "../../components/shape";
-import { formedPending, parseClusterNodes, placementWarnings } from "../../components/formation/form";
+import { formedPending, parseClusterNodes, placementWarnings } from "../../components/formation/clusterState";
 
 const node = (i: number, k8sNode?: string, zone?: string): PlanNode => ({ address: `10.0.0.${i}:6379`, k8sNode, zone });
 
@@ -9,7 +11,7 @@ function masterOf(plan: ReturnType<typeof planFormation>, replica: string): stri
     return plan.shards.find((s) => s.replicas.includes(replica))!.master;
 }
 
-describe("formation planner (components/formation/plan.ts)", () => {
+describe("formation placement and rebalance (components/formation/placement.ts, plan.ts)", () => {
     describe("splitSlots", () => {
         for (const masters of [3, 5, 7, 30]) {
             it(`covers all ${SLOT_COUNT} slots contiguously with sizes differing by at most 1 (${masters} masters)`, () => {
@@ -216,7 +218,7 @@ describe("formation planner (components/formation/plan.ts)", () => {
     });
 });
 
-describe("formation checks (components/formation/form.ts, pure parts)", () => {
+describe("formation checks (components/formation/clusterState.ts)", () => {
     const nodesText = [
         "aaa 10.0.0.1:6379@16379,redis-0.h master - 0 0 1 connected 0-5460",
         "bbb 10.0.0.2:6379@16379,redis-1.h myself,master - 0 0 2 connected 5461-10921 [10921->-ccc]",

@@ -1,0 +1,148 @@
+/** Planners for fresh clusters, pure: a new cluster, and one whose formation was interrupted half-way. */
+import { SLOT_COUNT } from "../shape";
+import { NodeView } from "./clusterState";
+import { planFormation } from "./placement";
+import { expandSlots, toRanges } from "./slots";
+import {
+    FormationRefused,
+    Phase,
+    Plan,
+    PlanRequest,
+    Step,
+    announce,
+    configuredNodeTimeout,
+    planLeftoverRestores,
+    refuseData,
+    waitKnown,
+} from "./steps";
+
+/** A fresh cluster: placement, then epochs and slots, the mesh, replicas, and the wait until all know each other. */
+export function planCreate(views: readonly NodeView[], req: PlanRequest): Plan {
+    refuseData(views);
+    const layout = planFormation(req.nodes, req.masters, req.replicasPerMaster);
+    const viewOf = new Map(views.map((v) => [v.address, v]));
+    const idOf = (a: string) => viewOf.get(a)!.self.id;
+    const planned = layout.shards.flatMap((s) => [s.master, ...s.replicas]);
+    const replicas = layout.shards.flatMap((s) => s.replicas.map((r) => ({ replica: r, master: s.master, masterId: idOf(s.master) })));
+    const large = planned.length > req.largeClusterNodes;
+    const lowered = loweredMasters(
+        views,
+        layout.shards.map((s) => s.master),
+        req,
+    );
+    const leftovers = planLeftoverRestores(views, req.formationNodeTimeoutMs, new Set(lowered));
+    // Distinct epochs up front: no epoch-collision round after MEET. Only possible while a node knows nobody.
+    const epochs: Step[] = planned
+        .map((node, i) => ({ node, epoch: i + 1, v: viewOf.get(node)! }))
+        .filter(({ v }) => v.peers.length === 0 && v.self.configEpoch === 0)
+        .map(({ node, epoch }) => ({ kind: "set-config-epoch", node, epoch }));
+    const slots: Step[] = layout.shards.map((s) => ({ kind: "add-slots", node: s.master, ranges: s.slots }));
+    const phases: Phase[] = [
+        {
+            title:
+                `setting config epochs on ${epochs.length} nodes and assigning slots to ${layout.shards.length} masters` +
+                (lowered.length ? ` (cluster-node-timeout ${req.formationNodeTimeoutMs} ms on them while forming)` : ""),
+            steps: [
+                ...leftovers,
+                ...lowered.map((node): Step => ({ kind: "lower-node-timeout", node, ms: req.formationNodeTimeoutMs })),
+                ...epochs,
+                ...slots,
+            ],
+        },
+    ];
+    if (large && replicas.length > 0) {
+        phases.push({
+            title: `pairing: ${replicas.length} replicas meet their masters and start syncing`,
+            steps: replicas.map((p) => ({ kind: "pair", ...p })),
+        });
+    }
+    // Every pair meets directly (node i meets every node after it) instead of relying on gossip, which
+    // needs several 100 ms cron rounds per hop: the mesh completes in about one handshake round trip.
+    const paired = (a: string, b: string) =>
+        large && replicas.some((p) => (p.replica === a && p.master === b) || (p.replica === b && p.master === a));
+    const meets = planned.map((from, i) => ({ kind: "meet" as const, from, to: planned.slice(i + 1).filter((to) => !paired(from, to)) }));
+    const handshakes = meets.reduce((k, m) => k + m.to.length, 0);
+    phases.push({
+        title: `meeting: ${handshakes} direct handshakes between ${planned.length} nodes`,
+        steps: meets.filter((m) => m.to.length > 0),
+    });
+    if (!large && replicas.length > 0)
+        phases.push({ title: `replicating: ${replicas.length} replicas`, steps: replicas.map((p) => ({ kind: "replicate", ...p })) });
+    phases.push(waitKnown(planned, planned.map(idOf)));
+    if (!large) phases.push(announce(planned));
+    return {
+        kind: "create",
+        summary: `create a cluster of ${req.masters} masters x ${req.replicasPerMaster} replicas on ${planned.length} empty nodes`,
+        phases,
+        cleanup: lowered.map((node) => ({ kind: "restore-node-timeout", node, ms: configuredOf(views, node, req.formationNodeTimeoutMs) })),
+        members: planned,
+        outcome: "created",
+        placementWarnings: layout.warnings,
+    };
+}
+
+/** The node's configured timeout: its own value, unless a killed run left it at the formation value. */
+function configuredOf(views: readonly NodeView[], address: string, formationMs: number): number {
+    const own = views.find((v) => v.address === address)!.nodeTimeoutMs;
+    return own === formationMs ? (configuredNodeTimeout(views, formationMs) ?? own) : own;
+}
+
+/**
+ * The new masters whose node timeout is lowered while forming: each waits its rejoin delay (the node
+ * timeout, clamped to 500-5000 ms) after it last saw itself in the minority, which it does until it
+ * owns slots. Only with replicas, which keep the configured value and so record it for a later run.
+ */
+function loweredMasters(views: readonly NodeView[], masters: readonly string[], req: PlanRequest): string[] {
+    if (req.replicasPerMaster === 0) return [];
+    return masters.filter((m) => configuredOf(views, m, req.formationNodeTimeoutMs) > req.formationNodeTimeoutMs);
+}
+
+/** A fresh formation stopped half-way (some slots assigned): continue it if it matches the plan, else refuse. */
+export function planResume(views: readonly NodeView[], req: PlanRequest, covered: number): Plan {
+    const layout = planFormation(req.nodes, req.masters, req.replicasPerMaster);
+    const plannedOwner = new Map<number, string>();
+    for (const s of layout.shards) for (const slot of expandSlots(s.slots)) plannedOwner.set(slot, s.master);
+    const consistent = views.every(
+        (v) => v.keys === 0 && expandSlots(v.self.slotRanges).every((slot) => plannedOwner.get(slot) === v.address),
+    );
+    if (!consistent) {
+        throw new FormationRefused(
+            `cluster: only ${covered} of ${SLOT_COUNT} slots are covered and the assignment is not one this engine started; ` +
+                `repair it with \`redis-cli --cluster fix\` first. Nothing was changed.`,
+        );
+    }
+    const viewOf = new Map(views.map((v) => [v.address, v]));
+    const idOf = (a: string) => viewOf.get(a)!.self.id;
+    const missing: Step[] = layout.shards.flatMap((s) => {
+        const owned = new Set(expandSlots(viewOf.get(s.master)!.self.slotRanges));
+        const ranges = toRanges(expandSlots(s.slots).filter((x) => !owned.has(x)));
+        return ranges.length ? [{ kind: "add-slots" as const, node: s.master, ranges }] : [];
+    });
+    const planned = layout.shards.flatMap((s) => [s.master, ...s.replicas]);
+    const first = layout.shards[0].master;
+    const replicas: Step[] = layout.shards.flatMap((s) =>
+        s.replicas
+            .filter((r) => viewOf.get(r)!.self.masterId !== idOf(s.master))
+            .map((r) => ({ kind: "replicate" as const, replica: r, master: s.master, masterId: idOf(s.master) })),
+    );
+    const phases: Phase[] = [
+        {
+            title: `assigning the ${SLOT_COUNT - covered} missing slots`,
+            steps: [...planLeftoverRestores(views, req.formationNodeTimeoutMs), ...missing],
+        },
+        {
+            title: `meeting: ${first} meets the other ${planned.length - 1} nodes`,
+            steps: [{ kind: "meet", from: first, to: planned.filter((n) => n !== first) }],
+        },
+        { title: `replicating: ${replicas.length} replicas`, steps: replicas },
+    ];
+    return {
+        kind: "resume",
+        summary: `resuming an interrupted formation (${covered} slots were assigned)`,
+        phases: phases.filter((p) => p.steps.length > 0),
+        cleanup: [],
+        members: planned,
+        outcome: "completed",
+        placementWarnings: layout.warnings,
+    };
+}

@@ -1,0 +1,109 @@
+/**
+ * A plan as people read it, pure: one numbered line per phase, then what each step does, with slot
+ * moves as a table the way `redis-cli --cluster reshard` shows its plan. The engine logs this before
+ * it sends anything, and the same text can be shown at `pulumi preview`.
+ */
+import { countSlots, formatRanges, toRanges } from "./slots";
+import { Plan, Step, StepKind } from "./steps";
+
+/** Lines shown per group of like steps before "… and N more". */
+const MAX_LINES_PER_GROUP = 12;
+
+/** The plan as text, several lines. */
+export function renderPlan(plan: Plan): string {
+    const lines = [`plan: ${plan.summary}`];
+    plan.phases.forEach((phase, i) => lines.push(`  ${i + 1}. ${phase.title}`, ...renderSteps(phase.steps).map((l) => `       ${l}`)));
+    if (plan.phases.length === 0) lines.push("  (nothing to change)");
+    if (plan.cleanup.length > 0)
+        lines.push(`  afterwards, and also if a step fails:`, ...renderSteps(plan.cleanup).map((l) => `       ${l}`));
+    if (plan.outcome) {
+        lines.push(
+            `  then: wait until formed (all slots covered, one view on every node, every replica link up) and usable (cluster_state:ok everywhere)`,
+        );
+    }
+    for (const w of plan.placementWarnings ?? []) lines.push(`  placement warning: ${w}`);
+    return lines.join("\n");
+}
+
+/** Consecutive steps of one kind, rendered together. */
+function renderSteps(steps: readonly Step[]): string[] {
+    const groups: Step[][] = [];
+    for (const s of steps) {
+        const last = groups[groups.length - 1];
+        if (last && last[0].kind === s.kind) last.push(s);
+        else groups.push([s]);
+    }
+    return groups.flatMap((g) => capped(renderGroup(g)));
+}
+
+function capped(lines: readonly string[]): string[] {
+    if (lines.length <= MAX_LINES_PER_GROUP) return [...lines];
+    return [...lines.slice(0, MAX_LINES_PER_GROUP - 1), `… and ${lines.length - MAX_LINES_PER_GROUP + 1} more`];
+}
+
+type StepOf<K extends StepKind> = Extract<Step, { kind: K }>;
+
+/** Lines of a group of steps of one kind (an exhaustive switch: a new step kind must say how it reads). */
+function renderGroup(group: readonly Step[]): string[] {
+    const of = <K extends StepKind>(kind: K) => group as readonly StepOf<K>[];
+    const kind = group[0].kind;
+    switch (kind) {
+        case "lower-node-timeout":
+            return [
+                `cluster-node-timeout ${of(kind)[0].ms} ms while forming: ${of(kind)
+                    .map((s) => s.node)
+                    .join(", ")}`,
+            ];
+        case "restore-node-timeout":
+            return of(kind).map((s) => `cluster-node-timeout back to ${s.ms} ms on ${s.node} (checked)`);
+        case "set-config-epoch":
+            return [
+                `config epochs: ${of(kind)
+                    .map((s) => `${s.node}=${s.epoch}`)
+                    .join(", ")}`,
+            ];
+        case "add-slots":
+            return table(
+                ["master", "slots", "count"],
+                of(kind).map((s) => [s.node, formatRanges(s.ranges), String(countSlots(s.ranges))]),
+            );
+        case "meet":
+            return of(kind).map((s) => `${s.from} meets ${s.to.length === 1 ? s.to[0] : `${s.to.length} nodes: ${s.to.join(", ")}`}`);
+        case "replicate":
+            return of(kind).map((s) => `${s.replica} replicates ${s.master} (${s.masterId})`);
+        case "pair":
+            return of(kind).map((s) => `${s.replica} meets and replicates ${s.master} (${s.masterId})`);
+        case "wait-known":
+        case "wait-usable":
+            return [];
+        case "move-slots":
+            return table(
+                ["from", "to", "slots", "ranges"],
+                of(kind).map((s) => [s.from, s.to, String(s.slots.length), formatRanges(toRanges(s.slots))]),
+            );
+        case "finish-move":
+            return of(kind).map(
+                (s) => `slot ${s.slot}: ${s.from} -> ${s.to}${s.openOnReceiver ? " (the receiver's IMPORTING first)" : ""}`,
+            );
+        case "cancel-move":
+            return of(kind).map((s) => `slot ${s.slot}: SETSLOT STABLE on ${s.node} (never migrated by ${s.fromId})`);
+        default:
+            return unreachable(kind);
+    }
+}
+
+function unreachable(kind: never): never {
+    throw new Error(`renderPlan: no rendering for step kind ${String(kind)}`);
+}
+
+/** Left-aligned columns, numbers right-aligned. */
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+    const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+    const numeric = header.map((_, c) => rows.length > 0 && rows.every((r) => /^\d+$/.test(r[c])));
+    const line = (cells: readonly string[]) =>
+        cells
+            .map((cell, c) => (numeric[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+            .join("  ")
+            .trimEnd();
+    return [line(header), ...rows.map(line)];
+}
