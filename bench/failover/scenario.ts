@@ -10,6 +10,7 @@ import Redis from "ioredis";
 import { SERVER_DEFAULTS } from "../../app/config";
 import { HITS_KEY } from "../../app/hits";
 import { RunningServer, startServer } from "../../app/server";
+import { parseClusterNodes } from "../../components/formation/clusterState";
 import { startLocalCluster, stopLocalCluster } from "../../local/cluster";
 import { LocalRedisNode } from "../../local/redisNode";
 import { FailoverFindings, HitLoad, analyseAnswers, statusOf } from "./load";
@@ -105,10 +106,9 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
         if (!victim) throw new Error(`master ${killedMaster} is not one of this cluster's processes`);
         // CLUSTER SLOTS hides replicas that have not replicated a byte yet; CLUSTER NODES lists them all.
         const nodesText = (await server.redis.cluster("NODES")) as string;
-        const heirs = nodesText
-            .split("\n")
-            .filter((l) => l.split(" ")[2]?.includes("slave") && l.split(" ")[3] === owner[2][2])
-            .map((l) => l.split(" ")[1].split("@")[0]);
+        const heirs = parseClusterNodes(nodesText)
+            .filter((e) => e.masterId === owner[2][2])
+            .map((e) => e.address);
         if (heirs.length === 0) throw new Error(`master ${killedMaster} has no replica to fail over to:\n${nodesText}`);
         for (const heir of heirs) {
             const probe = new Redis({

@@ -75,7 +75,9 @@ export async function form(o: FormOptions): Promise<FormResult> {
         if (plan.outcome) return carryOut(o, ctx, plan);
         // Moves left open by an interrupted run are closed first, then the cluster is looked at afresh.
         if (round === FORMATION_DEFAULTS.openSlotRounds) {
-            throw new Error(`slot moves were still open after ${round} rounds of closing them; something else is moving slots. Nothing more was changed.`);
+            throw new Error(
+                `slot moves were still open after ${round} rounds of closing them; something else is moving slots. Nothing more was changed.`,
+            );
         }
         await runPhases(ctx, plan.phases);
     }
@@ -114,9 +116,12 @@ async function carryOut(o: FormOptions, base: ActContext, plan: Plan): Promise<F
         try {
             await runSteps(ctx, plan.cleanup);
         } catch (cleanup) {
-            throw new Error(`${(failure as Error).message}; undoing the formation-time settings after that also failed: ${(cleanup as Error).message}`, {
-                cause: failure,
-            });
+            throw new Error(
+                `${(failure as Error).message}; undoing the formation-time settings after that also failed: ${(cleanup as Error).message}`,
+                {
+                    cause: cleanup,
+                },
+            );
         }
         throw failure;
     }

@@ -1,7 +1,7 @@
 /** Planners for fresh clusters, pure: a new cluster, and one whose formation was interrupted half-way. */
 import { SLOT_COUNT } from "../shape";
 import { NodeView } from "./clusterState";
-import { planFormation } from "./placement";
+import { FormationPlan, planFormation } from "./placement";
 import { expandSlots, toRanges } from "./slots";
 import {
     FormationRefused,
@@ -20,55 +20,33 @@ import {
 export function planCreate(views: readonly NodeView[], req: PlanRequest): Plan {
     refuseData(views);
     const layout = planFormation(req.nodes, req.masters, req.replicasPerMaster);
-    const viewOf = new Map(views.map((v) => [v.address, v]));
-    const idOf = (a: string) => viewOf.get(a)!.self.id;
+    const view = viewGetter(views);
     const planned = layout.shards.flatMap((s) => [s.master, ...s.replicas]);
-    const replicas = layout.shards.flatMap((s) => s.replicas.map((r) => ({ replica: r, master: s.master, masterId: idOf(s.master) })));
+    const replicas = layout.shards.flatMap((s) =>
+        s.replicas.map((r) => ({ replica: r, master: s.master, masterId: view(s.master).self.id })),
+    );
     const large = planned.length > req.largeClusterNodes;
     const lowered = loweredMasters(
         views,
         layout.shards.map((s) => s.master),
         req,
     );
-    const leftovers = planLeftoverRestores(views, req.formationNodeTimeoutMs, new Set(lowered));
-    // Distinct epochs up front: no epoch-collision round after MEET. Only possible while a node knows nobody.
-    const epochs: Step[] = planned
-        .map((node, i) => ({ node, epoch: i + 1, v: viewOf.get(node)! }))
-        .filter(({ v }) => v.peers.length === 0 && v.self.configEpoch === 0)
-        .map(({ node, epoch }) => ({ kind: "set-config-epoch", node, epoch }));
-    const slots: Step[] = layout.shards.map((s) => ({ kind: "add-slots", node: s.master, ranges: s.slots }));
-    const phases: Phase[] = [
-        {
-            title:
-                `setting config epochs on ${epochs.length} nodes and assigning slots to ${layout.shards.length} masters` +
-                (lowered.length ? ` (cluster-node-timeout ${req.formationNodeTimeoutMs} ms on them while forming)` : ""),
-            steps: [
-                ...leftovers,
-                ...lowered.map((node): Step => ({ kind: "lower-node-timeout", node, ms: req.formationNodeTimeoutMs })),
-                ...epochs,
-                ...slots,
-            ],
-        },
-    ];
+    const phases: Phase[] = [setupPhase(views, layout, planned, lowered, req)];
     if (large && replicas.length > 0) {
         phases.push({
             title: `pairing: ${replicas.length} replicas meet their masters and start syncing`,
             steps: replicas.map((p) => ({ kind: "pair", ...p })),
         });
     }
-    // Every pair meets directly (node i meets every node after it) instead of relying on gossip, which
-    // needs several 100 ms cron rounds per hop: the mesh completes in about one handshake round trip.
-    const paired = (a: string, b: string) =>
-        large && replicas.some((p) => (p.replica === a && p.master === b) || (p.replica === b && p.master === a));
-    const meets = planned.map((from, i) => ({ kind: "meet" as const, from, to: planned.slice(i + 1).filter((to) => !paired(from, to)) }));
-    const handshakes = meets.reduce((k, m) => k + m.to.length, 0);
-    phases.push({
-        title: `meeting: ${handshakes} direct handshakes between ${planned.length} nodes`,
-        steps: meets.filter((m) => m.to.length > 0),
-    });
+    phases.push(meshPhase(planned, large ? replicas : []));
     if (!large && replicas.length > 0)
         phases.push({ title: `replicating: ${replicas.length} replicas`, steps: replicas.map((p) => ({ kind: "replicate", ...p })) });
-    phases.push(waitKnown(planned, planned.map(idOf)));
+    phases.push(
+        waitKnown(
+            planned,
+            planned.map((a) => view(a).self.id),
+        ),
+    );
     if (!large) phases.push(announce(planned));
     return {
         kind: "create",
@@ -81,9 +59,64 @@ export function planCreate(views: readonly NodeView[], req: PlanRequest): Plan {
     };
 }
 
+/** A planner's lookup of a node's view by address; a node it was not told of is a bug, said clearly. */
+function viewGetter(views: readonly NodeView[]): (address: string) => NodeView {
+    const byAddress = new Map(views.map((v) => [v.address, v]));
+    return (address) => {
+        const v = byAddress.get(address);
+        if (!v) throw new Error(`plan: no view of node ${address}`);
+        return v;
+    };
+}
+
+/**
+ * Everything sent to single nodes before they meet, in one phase (one batch per node): restores a killed
+ * run left behind, the formation-time node timeout of the new masters, distinct config epochs (so no
+ * epoch-collision round follows the MEETs; only possible while a node knows nobody) and the slots.
+ */
+function setupPhase(
+    views: readonly NodeView[],
+    layout: FormationPlan,
+    planned: readonly string[],
+    lowered: readonly string[],
+    req: PlanRequest,
+): Phase {
+    const view = viewGetter(views);
+    const epochs: Step[] = planned
+        .map((node, i) => ({ node, epoch: i + 1 }))
+        .filter(({ node }) => view(node).peers.length === 0 && view(node).self.configEpoch === 0)
+        .map(({ node, epoch }) => ({ kind: "set-config-epoch", node, epoch }));
+    return {
+        title:
+            `setting config epochs on ${epochs.length} nodes and assigning slots to ${layout.shards.length} masters` +
+            (lowered.length ? ` (cluster-node-timeout ${req.formationNodeTimeoutMs} ms on them while forming)` : ""),
+        steps: [
+            ...planLeftoverRestores(views, req.formationNodeTimeoutMs, new Set(lowered)),
+            ...lowered.map((node): Step => ({ kind: "lower-node-timeout", node, ms: req.formationNodeTimeoutMs })),
+            ...epochs,
+            ...layout.shards.map((s): Step => ({ kind: "add-slots", node: s.master, ranges: s.slots })),
+        ],
+    };
+}
+
+/**
+ * Every pair meets directly (node i meets every node after it) instead of relying on gossip, which
+ * needs several 100 ms cron rounds per hop: the mesh completes in about one handshake round trip.
+ * Pairs that met already (`paired`) are left out.
+ */
+function meshPhase(planned: readonly string[], paired: readonly { replica: string; master: string }[]): Phase {
+    const met = (a: string, b: string) => paired.some((p) => (p.replica === a && p.master === b) || (p.replica === b && p.master === a));
+    const meets = planned.map((from, i) => ({ kind: "meet" as const, from, to: planned.slice(i + 1).filter((to) => !met(from, to)) }));
+    const handshakes = meets.reduce((k, m) => k + m.to.length, 0);
+    return {
+        title: `meeting: ${handshakes} direct handshakes between ${planned.length} nodes`,
+        steps: meets.filter((m) => m.to.length > 0),
+    };
+}
+
 /** The node's configured timeout: its own value, unless a killed run left it at the formation value. */
 function configuredOf(views: readonly NodeView[], address: string, formationMs: number): number {
-    const own = views.find((v) => v.address === address)!.nodeTimeoutMs;
+    const own = viewGetter(views)(address).nodeTimeoutMs;
     return own === formationMs ? (configuredNodeTimeout(views, formationMs) ?? own) : own;
 }
 
@@ -111,10 +144,10 @@ export function planResume(views: readonly NodeView[], req: PlanRequest, covered
                 `repair it with \`redis-cli --cluster fix\` first. Nothing was changed.`,
         );
     }
-    const viewOf = new Map(views.map((v) => [v.address, v]));
-    const idOf = (a: string) => viewOf.get(a)!.self.id;
+    const view = viewGetter(views);
+    const idOf = (a: string) => view(a).self.id;
     const missing: Step[] = layout.shards.flatMap((s) => {
-        const owned = new Set(expandSlots(viewOf.get(s.master)!.self.slotRanges));
+        const owned = new Set(expandSlots(view(s.master).self.slotRanges));
         const ranges = toRanges(expandSlots(s.slots).filter((x) => !owned.has(x)));
         return ranges.length ? [{ kind: "add-slots" as const, node: s.master, ranges }] : [];
     });
@@ -122,7 +155,7 @@ export function planResume(views: readonly NodeView[], req: PlanRequest, covered
     const first = layout.shards[0].master;
     const replicas: Step[] = layout.shards.flatMap((s) =>
         s.replicas
-            .filter((r) => viewOf.get(r)!.self.masterId !== idOf(s.master))
+            .filter((r) => view(r).self.masterId !== idOf(s.master))
             .map((r) => ({ kind: "replicate" as const, replica: r, master: s.master, masterId: idOf(s.master) })),
     );
     const phases: Phase[] = [

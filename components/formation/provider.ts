@@ -170,7 +170,6 @@ async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
         container: inputs.containerName,
         port,
     });
-    const log = (line: string) => pulumi.log.info(`redis formation: ${line}`);
     try {
         let pods: podTransport.RedisPod[] = [];
         await waitFor(
@@ -179,49 +178,53 @@ async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
             { timeoutMs, pollMs: FORMATION_DEFAULTS.podPollMs },
         );
         const used = pods.filter((p) => (shape.podOrdinal(inputs.statefulSetName, p.name) ?? Infinity) < expected);
-        const nodes: formEngine.FormNode[] = used.map((p) => ({
-            address: `${p.ip}:${port}`,
-            target: p.name,
-            k8sNode: p.k8sNode,
-            zone: p.zone,
-        }));
         const result = await formEngine.form({
-            nodes,
+            nodes: used.map((p) => ({ address: `${p.ip}:${port}`, target: p.name, k8sNode: p.k8sNode, zone: p.zone })),
             masters: inputs.masters,
             replicasPerMaster: inputs.replicasPerMaster,
             transport,
-            log,
+            log: (line: string) => pulumi.log.info(`redis formation: ${line}`),
             timeoutMs: Math.min(timeoutMs, FORMATION_DEFAULTS.providerStepTimeoutMs),
             pollMs: FORMATION_DEFAULTS.execPollMs,
         });
-        const podOf = new Map(used.map((p) => [`${p.ip}:${port}`, p]));
-        const member = (m: formEngine.ShardMember): MemberOutput => ({
-            pod: podOf.get(m.address)?.name ?? m.address,
-            address: m.address,
-            ...(m.k8sNode ? { k8sNode: m.k8sNode } : {}),
-            ...(m.zone ? { zone: m.zone } : {}),
-        });
-        const shards = result.shards.map((s) => ({
-            master: member(s.master),
-            slots: s.slots.map(([a, b]) => [a, b] as const),
-            replicas: s.replicas.map(member),
-        }));
-        const ipOf = (pod: string) => used.find((p) => p.name === pod)?.ip ?? pod;
-        return {
-            ...inputs,
-            seeds: formationSeeds(
-                shards.flatMap((s) => [s.master.pod, ...s.replicas.map((r) => r.pod)]),
-                inputs,
-                ipOf,
-            ),
-            shards,
-            placementOk: result.placementOk,
-            placementWarnings: [...result.placementWarnings],
-            clusterState: result.clusterState,
-        };
+        return formationOutputs(inputs, result, used);
     } finally {
         await transport.close();
     }
+}
+
+/** The provider's outputs from a formation result: shards named by pod, seeds as stable DNS names. Pure. */
+export function formationOutputs(
+    inputs: FormationInputs,
+    result: formEngine.FormResult,
+    pods: readonly podTransport.RedisPod[],
+): FormationOutputs {
+    const port = inputs.port ?? shape.CLIENT_PORT;
+    const podOf = new Map(pods.map((p) => [`${p.ip}:${port}`, p]));
+    const member = (m: formEngine.ShardMember): MemberOutput => ({
+        pod: podOf.get(m.address)?.name ?? m.address,
+        address: m.address,
+        ...(m.k8sNode ? { k8sNode: m.k8sNode } : {}),
+        ...(m.zone ? { zone: m.zone } : {}),
+    });
+    const shards = result.shards.map((s) => ({
+        master: member(s.master),
+        slots: s.slots.map(([a, b]) => [a, b] as const),
+        replicas: s.replicas.map(member),
+    }));
+    const ipOf = (pod: string) => pods.find((p) => p.name === pod)?.ip ?? pod;
+    return {
+        ...inputs,
+        seeds: formationSeeds(
+            shards.flatMap((s) => [s.master.pod, ...s.replicas.map((r) => r.pod)]),
+            inputs,
+            ipOf,
+        ),
+        shards,
+        placementOk: result.placementOk,
+        placementWarnings: [...result.placementWarnings],
+        clusterState: result.clusterState,
+    };
 }
 
 /** The dynamic provider. A plain object of functions: Pulumi serializes it with its captured module functions. */

@@ -45,7 +45,7 @@ type StepOf<K extends StepKind> = Extract<Step, { kind: K }>;
 
 /** Lines of a group of steps of one kind (an exhaustive switch: a new step kind must say how it reads). */
 function renderGroup(group: readonly Step[]): string[] {
-    const of = <K extends StepKind>(kind: K) => group as readonly StepOf<K>[];
+    const of = <K extends StepKind>(_kind: K) => group as readonly StepOf<K>[];
     const kind = group[0].kind;
     switch (kind) {
         case "lower-node-timeout":
