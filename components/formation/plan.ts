@@ -6,7 +6,8 @@
  *
  *  - no node owns slots                -> planCreate: a fresh cluster
  *  - slot moves left open              -> planOpenSlots: finish or cancel them, then plan again
- *  - some slots assigned, not all      -> planResume: complete the fresh formation that was interrupted
+ *  - some slots assigned, not all, or
+ *    their owners have not met yet     -> planResume: complete the fresh formation that was interrupted
  *  - all slots assigned                -> planConverge: nothing, missing replicas, new masters (scale-out), rebalance
  *  - fewer masters, data on a new node, a node of another cluster -> FormationRefused, nothing sent
  */
@@ -33,8 +34,18 @@ export function planRun(views: readonly NodeView[], req: PlanRequest): Plan {
     const open = planOpenSlots(members);
     if (open) return open;
     const covered = members.reduce((k, v) => k + v.self.slotCount, 0);
-    if (covered < SLOT_COUNT) return planResume(views, req, covered);
+    // Owners that do not know each other yet are a fresh formation that died before its MEETs, even
+    // when every slot is assigned.
+    if (covered < SLOT_COUNT || !ownersMet(members)) return planResume(views, req, covered);
     return planConverge(views, req);
+}
+
+/** Whether every node that owns slots knows every other one (past the handshake). */
+export function ownersMet(views: readonly NodeView[]): boolean {
+    const owners = views.filter((v) => v.self.slotCount > 0);
+    return owners.every((o) =>
+        owners.every((other) => other === o || o.peers.some((p) => p.id === other.self.id && !p.flags.includes("handshake"))),
+    );
 }
 
 /** Nodes that know peers outside the given set belong to another cluster. */

@@ -140,7 +140,7 @@ export function planResume(views: readonly NodeView[], req: PlanRequest, covered
     );
     if (!consistent) {
         throw new FormationRefused(
-            `cluster: only ${covered} of ${SLOT_COUNT} slots are covered and the assignment is not one this engine started; ` +
+            `cluster: ${covered < SLOT_COUNT ? `only ${covered} of ${SLOT_COUNT} slots are covered` : `all ${SLOT_COUNT} slots are assigned but their owners have not all met`} and the assignment is not one this engine started; ` +
                 `repair it with \`redis-cli --cluster fix\` first. Nothing was changed.`,
         );
     }
@@ -158,11 +158,13 @@ export function planResume(views: readonly NodeView[], req: PlanRequest, covered
             .filter((r) => view(r).self.masterId !== idOf(s.master))
             .map((r) => ({ kind: "replicate" as const, replica: r, master: s.master, masterId: idOf(s.master) })),
     );
+    const restores = planLeftoverRestores(views, req.formationNodeTimeoutMs);
+    const single = [
+        ...(restores.length ? [`restoring cluster-node-timeout on ${restores.length} nodes an interrupted run had lowered`] : []),
+        ...(missing.length ? [`assigning the ${SLOT_COUNT - covered} missing slots`] : []),
+    ];
     const phases: Phase[] = [
-        {
-            title: `assigning the ${SLOT_COUNT - covered} missing slots`,
-            steps: [...planLeftoverRestores(views, req.formationNodeTimeoutMs), ...missing],
-        },
+        { title: single.join(" and "), steps: [...restores, ...missing] },
         {
             title: `meeting: ${first} meets the other ${planned.length - 1} nodes`,
             steps: [{ kind: "meet", from: first, to: planned.filter((n) => n !== first) }],

@@ -1,0 +1,132 @@
+/**
+ * The formation-time node timeout against real redis-server (loopback block 127.0.170.x, fresh
+ * processes for every case): the new masters run with cluster-node-timeout 500 ms while a fresh
+ * cluster forms, and every node is back at its configured value afterwards — after a success, after a
+ * failed run, and, on the next run, after a run that died before it could restore anything.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { configNumberOf } from "../../components/formation/clusterState";
+import { FormNode, form } from "../../components/formation/form";
+import { DirectTransport, Transport } from "../../components/formation/transport";
+import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
+import { assertFormed3x1, assertRedisCliCheckClean } from "../support/clusterChecks";
+import { RecordingTransport, nth } from "../support/recordingTransport";
+
+const PASSWORD = "formation-timeout";
+/** Not the shipped default, so a restore to the default would show. */
+const CONFIGURED_MS = 2000;
+const isMeet = (_: string, args: readonly string[]) => args[1] === "MEET";
+
+/** Every node's cluster-node-timeout, by address. */
+async function nodeTimeouts(t: Transport, pods: readonly FormNode[]): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const p of pods)
+        out[p.address] = configNumberOf(await t.call(p.target, ["CONFIG", "GET", "cluster-node-timeout"]), "cluster-node-timeout");
+    return out;
+}
+
+/** Passes calls on until `dieAt` matches; from then on nothing reaches Redis, as when the engine's process is killed. */
+class DyingTransport implements Transport {
+    private dead = false;
+    constructor(
+        private readonly inner: Transport,
+        private readonly dieAt: (target: string, args: readonly string[]) => boolean,
+    ) {}
+    private check(target: string, args: readonly string[]): void {
+        if (this.dead || this.dieAt(target, args)) {
+            this.dead = true;
+            throw new Error(`engine gone at: ${args.join(" ")}`);
+        }
+    }
+    async call(target: string, args: readonly string[]): Promise<string> {
+        this.check(target, args);
+        return this.inner.call(target, args);
+    }
+    async callEach(target: string, commands: readonly (readonly string[])[]): Promise<void> {
+        for (const args of commands) this.check(target, args);
+        await this.inner.callEach(target, commands);
+    }
+    close(): Promise<void> {
+        return this.inner.close();
+    }
+}
+
+describe("formation-time node timeout against real redis-server", function () {
+    this.timeout(90_000);
+    let dir: string;
+    let nodes: LocalRedisNode[] = [];
+    let direct: DirectTransport;
+    let pods: FormNode[];
+    const configured = () => Object.fromEntries(pods.map((p) => [p.address, CONFIGURED_MS]));
+
+    beforeEach(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "formation-timeout-"));
+        nodes = await LocalRedisNode.startAll(
+            loopbackAddresses(170, 6).map((host, i) => ({
+                host,
+                dir: path.join(dir, `n${i}`),
+                password: PASSWORD,
+                nodeTimeoutMs: CONFIGURED_MS,
+            })),
+        );
+        direct = new DirectTransport(PASSWORD);
+        pods = nodes.map((n) => ({ address: n.address, target: n.address }));
+    });
+
+    afterEach(async () => {
+        await direct.close();
+        await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("a fresh 3x1: the three new masters run at 500 ms while the nodes meet, and every node is back at its configured value once usable", async () => {
+        let duringMesh: Record<string, number> | undefined;
+        // At the first MEET the single-node steps (timeouts, epochs, slots) are done and the mesh begins.
+        const watching: Transport = {
+            call: (target, args) => direct.call(target, args),
+            callEach: async (target, commands) => {
+                if (!duringMesh && commands.some((a) => a[1] === "MEET")) duringMesh = await nodeTimeouts(direct, pods);
+                return direct.callEach(target, commands);
+            },
+            close: async () => undefined,
+        };
+        const log: string[] = [];
+        const result = await form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: watching, log: (l) => log.push(l) });
+        await assertFormed3x1(result, direct);
+        const masters = result.shards.map((s) => s.master.address);
+        assert.deepStrictEqual(
+            duringMesh,
+            Object.fromEntries(pods.map((p) => [p.address, masters.includes(p.address) ? 500 : CONFIGURED_MS])),
+        );
+        assert.deepStrictEqual(await nodeTimeouts(direct, pods), configured());
+        assert.ok(log.includes("restoring what held only while forming (3 steps)"), log.join("\n"));
+    });
+
+    it("a formation that fails after lowering them restores them before it returns its error", async () => {
+        const faulty = new RecordingTransport(direct, nth(1, isMeet));
+        await assert.rejects(
+            form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: faulty }),
+            /^Error: injected failure at: CLUSTER MEET/,
+        );
+        assert.deepStrictEqual(await nodeTimeouts(direct, pods), configured());
+    });
+
+    it("a run that dies before it can restore anything leaves the masters at 500 ms; the next run restores them from their replicas' value and completes", async () => {
+        await assert.rejects(
+            form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: new DyingTransport(direct, isMeet) }),
+            /engine gone at: CLUSTER MEET .*; undoing the formation-time settings after that also failed: engine gone at: CONFIG SET cluster-node-timeout 2000/,
+        );
+        const left = await nodeTimeouts(direct, pods);
+        assert.deepStrictEqual(Object.values(left).sort((a, b) => a - b), [500, 500, 500, CONFIGURED_MS, CONFIGURED_MS, CONFIGURED_MS]);
+        const log: string[] = [];
+        const result = await form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: direct, log: (l) => log.push(l) });
+        assert.strictEqual(result.action, "completed");
+        await assertFormed3x1(result, direct);
+        assertRedisCliCheckClean(pods[0].address, PASSWORD);
+        assert.deepStrictEqual(await nodeTimeouts(direct, pods), configured());
+        assert.strictEqual(log.filter((l) => /cluster-node-timeout back to 2000 ms on .* \(checked\)$/.test(l)).length, 3, log.join("\n"));
+    });
+});
