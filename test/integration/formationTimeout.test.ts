@@ -114,13 +114,32 @@ describe("formation-time node timeout against real redis-server", function () {
         assert.deepStrictEqual(await nodeTimeouts(direct, pods), configured());
     });
 
+    it("a restore that does not take is an error naming the node, not a silent difference", async () => {
+        // Drops the restoring CONFIG SET, as a node that reset its config or a proxy eating the command would.
+        const dropping: Transport = {
+            call: (target, args) =>
+                args[0] === "CONFIG" && args[1] === "SET" && args[3] === String(CONFIGURED_MS)
+                    ? Promise.resolve("OK")
+                    : direct.call(target, args),
+            callEach: (target, commands) => direct.callEach(target, commands),
+            close: async () => undefined,
+        };
+        await assert.rejects(
+            form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: dropping }),
+            /^Error: 127\.0\.170\.1\d:6379: cluster-node-timeout is 500 ms after restoring it to 2000 ms$/,
+        );
+    });
+
     it("a run that dies before it can restore anything leaves the masters at 500 ms; the next run restores them from their replicas' value and completes", async () => {
         await assert.rejects(
             form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: new DyingTransport(direct, isMeet) }),
             /engine gone at: CLUSTER MEET .*; undoing the formation-time settings after that also failed: engine gone at: CONFIG SET cluster-node-timeout 2000/,
         );
         const left = await nodeTimeouts(direct, pods);
-        assert.deepStrictEqual(Object.values(left).sort((a, b) => a - b), [500, 500, 500, CONFIGURED_MS, CONFIGURED_MS, CONFIGURED_MS]);
+        assert.deepStrictEqual(
+            Object.values(left).sort((a, b) => a - b),
+            [500, 500, 500, CONFIGURED_MS, CONFIGURED_MS, CONFIGURED_MS],
+        );
         const log: string[] = [];
         const result = await form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: direct, log: (l) => log.push(l) });
         assert.strictEqual(result.action, "completed");
