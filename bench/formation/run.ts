@@ -1,46 +1,46 @@
 /**
- * Formation benchmark: time until "formed" (all 16384 slots covered, every node agrees
- * on nodes/roles/slots, every replica's master_link_status:up) for this project's engine
- * vs `redis-cli --cluster create --cluster-yes` followed by waiting for the same condition.
- * A second column reports, for both, the time until every node also says
- * cluster_state:ok, which Redis itself holds back on masters for up to
- * cluster-node-timeout after they join the majority (the same floor for both engines).
- * A third measurement, "mesh alone", forms the same nodes as masters only (no replicas,
- * no initial syncs): what Redis's own handshakes between that many nodes cost on this
- * machine, a floor that no engine forming by CLUSTER MEET gets under.
- * A second table gives the CPU time spent until formed and the wall time it implies at
- * the least on this machine's cores (all nodes share them here; on Kubernetes each pod
- * has its own).
+ * Formation benchmark: time until a fresh cluster is **usable** — every node says cluster_state:ok
+ * and a write through a cluster client (ioredis Cluster) succeeds — for this project's engine and for
+ * `redis-cli --cluster create --cluster-yes` (the anchor), on fresh, identically configured
+ * redis-server processes, side by side in the same run, the order alternating every run.
  *
- * Same run, side by side, fresh and identically configured redis-server processes for
- * every attempt (loopback block 127.0.40-49.x), the order rotating every run. Prints a
- * table with medians and the ratios to redis-cli.
+ *  - this engine: `form()` as shipped, which returns once formed (all slots covered, one view on every
+ *    node, every replica link up) and usable; then the client's first write;
+ *  - redis-cli: its create, then polling until every node says ok, then the client's first write.
  *
- *   npm run bench:formation [-- --sizes 3,10,30 --runs 3 --node-timeout-ms 1000 --verbose]
- * (--node-timeout-ms defaults to the shipped DEFAULT_NODE_TIMEOUT_MS)
+ * Also reported: the time until formed (for redis-cli, read by the same poll) and the CPU spent until
+ * usable by the redis-server processes (with their fork children) and the engine's process.
+ *
+ *   npm run bench:formation [-- --sizes 3,10 --runs 5 --node-timeout-ms 1000 --verbose]
+ * (--node-timeout-ms defaults to the shipped DEFAULT_NODE_TIMEOUT_MS; sizes are masters, 1 replica each)
  */
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import type { Cluster } from "ioredis";
 import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
+import { formedPending, linkStatusOf, parseClusterNodes, usablePending } from "../../components/formation/clusterState";
+import * as cmd from "../../components/formation/commands";
 import { FormNode, form } from "../../components/formation/form";
-import { waitUntilFormed, waitUntilUsable as waitUntilClusterOk } from "../../components/formation/observe";
+import { readClusterStates } from "../../components/formation/observe";
 import { DirectTransport } from "../../components/formation/transport";
+import { waitFor } from "../../components/formation/wait";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 
 const PASSWORD = "bench-formation";
+/** Same poll interval for both engines' waits. */
+const POLL_MS = 20;
 /**
  * Redis keeps a freshly started master's cluster_state at "fail" for its first 2 s
  * (CLUSTER_WRITABLE_DELAY). On Kubernetes the pods have been up for much longer when
  * formation starts, so each attempt waits this long after start before the clock runs.
  */
-const POLL_MS = 20;
 const SETTLE_MS = 2500;
-const FORMED_TIMEOUT_MS = 120_000;
+const TIMEOUT_MS = 120_000;
 
-type Engine = "ours" | "redis-cli" | "mesh alone";
-const ENGINES: readonly Engine[] = ["ours", "redis-cli", "mesh alone"];
+type Engine = "this engine" | "redis-cli";
+const ENGINES: readonly Engine[] = ["this engine", "redis-cli"];
 
 interface Flags {
     readonly sizes: number[];
@@ -51,8 +51,8 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-    let sizes = [3, 10, 30];
-    let runs = 3;
+    let sizes = [3, 10];
+    let runs = 5;
     let nodeTimeoutMs = DEFAULT_NODE_TIMEOUT_MS;
     let verbose = false;
     for (let i = 0; i < argv.length; i++) {
@@ -105,81 +105,138 @@ function redisCliCreate(addresses: readonly string[]): Promise<void> {
 }
 
 interface Timing {
-    /** ms to "formed" */
+    /** ms until every node said cluster_state:ok and the client's first write succeeded. */
+    readonly usable: number;
+    /** ms until formed (all slots covered, same view everywhere, every replica link up). */
     readonly formed: number;
-    /** ms until every node also reports cluster_state:ok */
-    readonly ok: number;
-    /** CPU ms spent until "formed" by the redis-server processes (with their reaped fork children) and this engine's process. */
+    /** ms until the engine returned (form() / redis-cli's exit). */
+    readonly returned: number;
+    /** CPU ms until usable: redis-server processes (with their reaped fork children) and this process. */
     readonly cpu: number;
 }
 
 /** Clock ticks per second of /proc/PID/stat's CPU fields. */
 const CLOCK_TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
-/** CPU ms used so far by these processes and their reaped children (utime+stime+cutime+cstime, Linux /proc). */
-function processCpuMs(pids: readonly number[]): number {
+/** CPU ms used so far by these processes and their reaped children (utime+stime+cutime+cstime, Linux /proc), plus this process. */
+function cpuMs(pids: readonly number[]): number {
     let ticks = 0;
     for (const pid of pids) {
         const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
         ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     }
-    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+    const own = process.cpuUsage();
+    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND + (own.user + own.system) / 1000;
 }
 
-const ownCpuMs = () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-};
+/**
+ * One write through a new cluster client, as an application starting now would do it; undefined when
+ * it succeeded. The client retries quickly and gives up at once when it cannot load the slot map, so
+ * the poll that calls this marks the moment closely instead of waiting out ioredis' back-off.
+ */
+async function firstWrite(nodes: readonly FormNode[]): Promise<string | undefined> {
+    const { Cluster } = await import("ioredis");
+    const client: Cluster = new Cluster(
+        nodes.map((n) => ({ host: n.address.split(":")[0], port: Number(n.address.split(":")[1]) })),
+        {
+            redisOptions: { password: PASSWORD },
+            clusterRetryStrategy: () => null,
+            retryDelayOnClusterDown: 10,
+            retryDelayOnFailover: 10,
+            retryDelayOnTryAgain: 10,
+            maxRedirections: 64,
+        },
+    );
+    client.on("error", () => undefined);
+    try {
+        await client.set("bench:formation", "usable");
+        return undefined;
+    } catch (e) {
+        return `write: ${(e as Error).message}`;
+    } finally {
+        client.disconnect();
+    }
+}
 
 async function attempt(engine: Engine, masters: number, block: number, flags: Flags): Promise<Timing> {
-    const { verbose } = flags;
     const { nodes, dir } = await startNodes(block, masters * 2, flags.nodeTimeoutMs);
     const transport = new DirectTransport(PASSWORD);
+    const formNodes: FormNode[] = nodes.map((n) => ({ address: n.address, target: n.address }));
     try {
         await new Promise((r) => setTimeout(r, SETTLE_MS));
-        const formNodes: FormNode[] = nodes.map((n) => ({ address: n.address, target: n.address }));
         const pids = nodes.map((n) => n.pid);
-        const cpu0 = processCpuMs(pids) + ownCpuMs();
+        const cpu0 = cpuMs(pids);
         const t0 = process.hrtime.bigint();
         const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e6;
-        const log = verbose ? (l: string) => process.stderr.write(`  ${elapsed().toFixed(0)} ms ${l}\n`) : undefined;
-        if (engine === "ours") {
-            await form({
-                nodes: formNodes,
-                masters,
-                replicasPerMaster: 1,
-                transport,
-                timeoutMs: FORMED_TIMEOUT_MS,
-                pollMs: POLL_MS,
-                waitForClusterOk: false,
-                log,
-            });
-        } else if (engine === "mesh alone") {
-            await form({
-                nodes: formNodes,
-                masters: formNodes.length,
-                replicasPerMaster: 0,
-                transport,
-                timeoutMs: FORMED_TIMEOUT_MS,
-                pollMs: POLL_MS,
-                waitForClusterOk: false,
-                log,
-            });
-        } else {
-            await redisCliCreate(nodes.map((n) => n.address));
-            // Same condition and the same polling as our engine uses.
-            await waitUntilFormed({ nodes: formNodes, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS });
-        }
-        const formed = elapsed();
-        // redis-cli's own CPU is not counted (it has exited); for the other two this includes the engine.
-        const cpu = processCpuMs(pids) + ownCpuMs() - cpu0;
-        await waitUntilClusterOk({ nodes: formNodes, transport, timeoutMs: FORMED_TIMEOUT_MS, pollMs: POLL_MS });
-        return { formed, ok: elapsed(), cpu };
+        const run = engine === "this engine" ? ourEngine : redisCli;
+        const timing = await run({ masters, formNodes, transport, elapsed, verbose: flags.verbose });
+        return { ...timing, cpu: cpuMs(pids) - cpu0 };
     } finally {
         await transport.close();
         await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
         fs.rmSync(dir, { recursive: true, force: true });
     }
+}
+
+interface Attempt {
+    readonly masters: number;
+    readonly formNodes: readonly FormNode[];
+    readonly transport: DirectTransport;
+    readonly elapsed: () => number;
+    readonly verbose: boolean;
+}
+
+/** form() as shipped (it waits until formed and usable), then the client's first write. */
+async function ourEngine(a: Attempt): Promise<Omit<Timing, "cpu">> {
+    let formed = NaN;
+    const log = (line: string) => {
+        if (line.startsWith("formed: ")) formed = a.elapsed();
+        if (a.verbose) process.stderr.write(`  ${a.elapsed().toFixed(0)} ms ${line}\n`);
+    };
+    await form({
+        nodes: a.formNodes,
+        masters: a.masters,
+        replicasPerMaster: 1,
+        transport: a.transport,
+        timeoutMs: TIMEOUT_MS,
+        pollMs: POLL_MS,
+        log,
+    });
+    const returned = a.elapsed();
+    await waitFor("the first write", () => firstWrite(a.formNodes), { timeoutMs: TIMEOUT_MS, pollMs: POLL_MS });
+    return { usable: a.elapsed(), formed, returned };
+}
+
+/** redis-cli's create, then one poll for both conditions: usable (every node ok, then the first write) and formed. */
+async function redisCli(a: Attempt): Promise<Omit<Timing, "cpu">> {
+    await redisCliCreate(a.formNodes.map((n) => n.address));
+    const returned = a.elapsed();
+    let usable = NaN;
+    let formed = NaN;
+    await waitFor(
+        "redis-cli's cluster to be usable and formed",
+        async () => {
+            if (Number.isNaN(usable) && usablePending(await readClusterStates(a.transport, a.formNodes)) === undefined) {
+                if ((await firstWrite(a.formNodes)) === undefined) usable = a.elapsed();
+            }
+            if (Number.isNaN(formed) && (await formedNow(a)) === undefined) formed = a.elapsed();
+            return Number.isNaN(usable) || Number.isNaN(formed) ? "not yet" : undefined;
+        },
+        { timeoutMs: TIMEOUT_MS, pollMs: POLL_MS },
+    );
+    return { usable, formed, returned };
+}
+
+/** The engine's own "formed" check over the attempt's nodes, once. */
+async function formedNow(a: Attempt): Promise<string | undefined> {
+    const reports = await Promise.all(
+        a.formNodes.map(async (n) => {
+            const entries = parseClusterNodes(await cmd.send(a.transport, n, cmd.clusterNodes()));
+            const replica = entries.find((e) => e.flags.includes("myself"))?.masterId;
+            return { n, entries, link: replica ? linkStatusOf(await cmd.send(a.transport, n, cmd.infoReplication())) : "n/a" };
+        }),
+    );
+    return formedPending(reports, a.formNodes.length, () => undefined);
 }
 
 function redisVersion(): string {
@@ -192,72 +249,64 @@ const median = (xs: readonly number[]) => {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function main(): Promise<void> {
-    const flags = parseFlags(process.argv.slice(2));
-    const { sizes, runs } = flags;
-    // Load the client library once, outside the timed region (redis-cli is a ready binary).
-    await import("ioredis");
-    const rows: { size: number; times: Map<Engine, Timing[]> }[] = [];
+interface Row {
+    readonly size: number;
+    readonly times: Map<Engine, Timing[]>;
+}
+
+async function measure(flags: Flags): Promise<Row[]> {
+    const rows: Row[] = [];
     let block = 40;
-    for (const masters of sizes) {
+    for (const masters of flags.sizes) {
         const row = { size: masters, times: new Map<Engine, Timing[]>(ENGINES.map((e) => [e, []])) };
-        for (let r = 0; r < runs; r++) {
-            // Rotate which engine goes first, and give each attempt its own fresh addresses.
-            const order = ENGINES.map((_, i) => ENGINES[(i + r) % ENGINES.length]);
-            for (const engine of order) {
+        for (let r = 0; r < flags.runs; r++) {
+            // Alternate which engine goes first, and give each attempt its own fresh addresses.
+            for (const engine of r % 2 ? [...ENGINES].reverse() : ENGINES) {
                 const t = await attempt(engine, masters, block, flags);
                 block = block === 49 ? 40 : block + 1;
                 row.times.get(engine)!.push(t);
                 process.stderr.write(
-                    `${masters}x1 run ${r + 1} ${engine}: formed ${t.formed.toFixed(0)} ms (CPU ${t.cpu.toFixed(0)} ms), cluster_state:ok ${t.ok.toFixed(0)} ms\n`,
+                    `${masters}x1 run ${r + 1} ${engine}: usable ${t.usable.toFixed(0)} ms, formed ${t.formed.toFixed(0)} ms, returned ${t.returned.toFixed(0)} ms (CPU ${t.cpu.toFixed(0)} ms)\n`,
                 );
             }
         }
         rows.push(row);
     }
-    const date = new Date().toISOString().slice(0, 10);
+    return rows;
+}
+
+function report(flags: Flags, rows: readonly Row[]): void {
+    const ms = (x: number) => `${x.toFixed(0)} ms`;
     console.log(
-        `\nFormation benchmark (${date}, ${os.cpus().length} CPUs, redis-server ${redisVersion()}, cluster-node-timeout ${flags.nodeTimeoutMs} ms, median of ${runs})`,
+        `\nFormation benchmark (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPUs, redis-server ${redisVersion()}, cluster-node-timeout ${flags.nodeTimeoutMs} ms, ${flags.runs} runs each)`,
     );
     console.log(
-        '"formed" = all slots covered, all nodes agree, all replica links up; "state ok" = additionally cluster_state:ok on every node;',
+        '"usable" = every node says cluster_state:ok and a write through ioredis Cluster succeeded; "formed" adds every replica link up',
     );
-    console.log('"mesh alone" = the same nodes formed as masters only (no replicas, no syncs): the cost of the handshakes themselves');
     console.log(
-        "| size | formed: this engine | formed: redis-cli create + wait | ratio | state ok: this engine | state ok: redis-cli | ratio | mesh alone | mesh alone / redis-cli |",
+        "| size | usable: this engine, median (worst) | usable: redis-cli, median (best-worst) | ratio of medians | worst ratio in a run | formed: this engine / redis-cli, medians | CPU until usable: this engine / redis-cli |",
     );
-    console.log("|---|---|---|---|---|---|---|---|---|");
+    console.log("|---|---|---|---|---|---|---|");
     for (const r of rows) {
-        const med = (engine: Engine, pick: (t: Timing) => number) => median(r.times.get(engine)!.map(pick));
-        const cols = (pick: (t: Timing) => number) => {
-            const ours = med("ours", pick);
-            const cli = med("redis-cli", pick);
-            return `${ours.toFixed(0)} ms | ${cli.toFixed(0)} ms | ${(ours / cli).toFixed(2)}`;
-        };
-        const mesh = med("mesh alone", (t) => t.formed);
-        const meshRatio = (mesh / med("redis-cli", (t) => t.formed)).toFixed(2);
+        const ours = r.times.get("this engine")!;
+        const cli = r.times.get("redis-cli")!;
+        const usable = (ts: readonly Timing[]) => ts.map((t) => t.usable);
+        const worstRatio = Math.max(...ours.map((t, i) => t.usable / cli[i].usable));
         console.log(
-            `| ${r.size}x1 (${r.size * 2} nodes) | ${cols((t) => t.formed)} | ${cols((t) => t.ok)} | ${mesh.toFixed(0)} ms | ${meshRatio} |`,
+            `| ${r.size}x1 (${r.size * 2} nodes) | ${ms(median(usable(ours)))} (${ms(Math.max(...usable(ours)))}) | ` +
+                `${ms(median(usable(cli)))} (${Math.min(...usable(cli)).toFixed(0)}-${ms(Math.max(...usable(cli)))}) | ` +
+                `**${(median(usable(ours)) / median(usable(cli))).toFixed(2)}** | ${worstRatio.toFixed(2)} | ` +
+                `${ms(median(ours.map((t) => t.formed)))} / ${ms(median(cli.map((t) => t.formed)))} | ` +
+                `${ms(median(ours.map((t) => t.cpu)))} / ${ms(median(cli.map((t) => t.cpu)))} |`,
         );
     }
-    // Work that has to run on the machine's cores cannot finish faster than CPU time / cores:
-    // where that bound alone exceeds 1/3 of redis-cli's time, the goal is out of reach here.
-    const cores = os.cpus().length;
-    console.log(
-        `\nCPU until formed (redis-server processes with their fork children, plus the engine's process; redis-cli's own not counted) and the`,
-    );
-    console.log(`wall-time bound it implies on ${cores} cores (CPU / ${cores}), as a share of redis-cli's formed time:`);
-    console.log(`| size | CPU: this engine | bound / redis-cli | CPU: mesh alone | bound / redis-cli | CPU: redis-cli (servers only) |`);
-    console.log("|---|---|---|---|---|---|");
-    for (const r of rows) {
-        const med = (engine: Engine, pick: (t: Timing) => number) => median(r.times.get(engine)!.map(pick));
-        const cli = med("redis-cli", (t) => t.formed);
-        const cpuCols = (engine: Engine) => {
-            const cpu = med(engine, (t) => t.cpu);
-            return `${cpu.toFixed(0)} ms | ${(cpu / cores / cli).toFixed(2)}`;
-        };
-        console.log(`| ${r.size}x1 | ${cpuCols("ours")} | ${cpuCols("mesh alone")} | ${med("redis-cli", (t) => t.cpu).toFixed(0)} ms |`);
-    }
+}
+
+async function main(): Promise<void> {
+    const flags = parseFlags(process.argv.slice(2));
+    // Load the client library once, outside the timed region (redis-cli is a ready binary).
+    await import("ioredis");
+    report(flags, await measure(flags));
 }
 
 main().catch((e: Error) => {
