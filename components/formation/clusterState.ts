@@ -5,6 +5,7 @@
  */
 import { SLOT_COUNT } from "../shape";
 import { SlotRange, countSlots, expandSlots, toRanges } from "./slots";
+import type { PlanNode } from "./placement";
 import type { NodeTarget } from "./transport";
 
 /** One line of CLUSTER NODES. */
@@ -177,11 +178,9 @@ export function usablePending(states: readonly (readonly [address: string, state
     return notOk.length ? notOk.map(([a, st]) => `${a} cluster_state:${st}`).join("; ") : undefined;
 }
 
-export interface ShardMember {
-    readonly address: string;
+/** A node of the shard map: where it runs, and its id. */
+export interface ShardMember extends PlanNode {
     readonly id: string;
-    readonly k8sNode?: string;
-    readonly zone?: string;
 }
 
 export interface ShardInfo {

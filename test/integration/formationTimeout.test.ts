@@ -5,14 +5,11 @@
  * failed run, and, on the next run, after a run that died before it could restore anything.
  */
 import * as assert from "assert";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { configNumberOf } from "../../components/formation/clusterState";
 import { FormNode, form } from "../../components/formation/form";
 import { DirectTransport, Transport } from "../../components/formation/transport";
-import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { assertFormed3x1, assertRedisCliCheckClean } from "../support/clusterChecks";
+import { FreshNodes, startFreshNodes } from "../support/freshNodes";
 import { RecordingTransport, nth } from "../support/recordingTransport";
 
 const PASSWORD = "formation-timeout";
@@ -56,31 +53,17 @@ class DyingTransport implements Transport {
 
 describe("formation-time node timeout against real redis-server", function () {
     this.timeout(90_000);
-    let dir: string;
-    let nodes: LocalRedisNode[] = [];
+    let rig: FreshNodes;
     let direct: DirectTransport;
     let pods: FormNode[];
     const configured = () => Object.fromEntries(pods.map((p) => [p.address, CONFIGURED_MS]));
 
     beforeEach(async () => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "formation-timeout-"));
-        nodes = await LocalRedisNode.startAll(
-            loopbackAddresses(170, 6).map((host, i) => ({
-                host,
-                dir: path.join(dir, `n${i}`),
-                password: PASSWORD,
-                nodeTimeoutMs: CONFIGURED_MS,
-            })),
-        );
-        direct = new DirectTransport(PASSWORD);
-        pods = nodes.map((n) => ({ address: n.address, target: n.address }));
+        rig = await startFreshNodes({ label: "formation-timeout", block: 170, count: 6, password: PASSWORD, nodeTimeoutMs: CONFIGURED_MS });
+        ({ direct, pods } = rig);
     });
 
-    afterEach(async () => {
-        await direct.close();
-        await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
-        fs.rmSync(dir, { recursive: true, force: true });
-    });
+    afterEach(() => rig.stop());
 
     it("a fresh 3x1: the three new masters run at 500 ms while the nodes meet, and every node is back at its configured value once usable", async () => {
         let duringMesh: Record<string, number> | undefined;

@@ -4,13 +4,10 @@
  * half-assigned one it did not start.
  */
 import * as assert from "assert";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { FormNode, FormationRefused, form } from "../../components/formation/form";
 import { DirectTransport } from "../../components/formation/transport";
-import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { assertFormed3x1, assertRedisCliCheckClean } from "../support/clusterChecks";
+import { FreshNodes, startFreshNodes } from "../support/freshNodes";
 import { RecordingTransport, nth } from "../support/recordingTransport";
 
 const PASSWORD = "resume";
@@ -18,30 +15,16 @@ const NODE_TIMEOUT_MS = 1000;
 
 describe("interrupted fresh formation against real redis-server", function () {
     this.timeout(90_000);
-    let dir: string;
-    let nodes: LocalRedisNode[] = [];
+    let rig: FreshNodes;
     let direct: DirectTransport;
     let pods: FormNode[];
 
     beforeEach(async () => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "resume-"));
-        nodes = await LocalRedisNode.startAll(
-            loopbackAddresses(19, 6).map((host, i) => ({
-                host,
-                dir: path.join(dir, `n${i}`),
-                password: PASSWORD,
-                nodeTimeoutMs: NODE_TIMEOUT_MS,
-            })),
-        );
-        direct = new DirectTransport(PASSWORD);
-        pods = nodes.map((n) => ({ address: n.address, target: n.address }));
+        rig = await startFreshNodes({ label: "resume", block: 19, count: 6, password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS });
+        ({ direct, pods } = rig);
     });
 
-    afterEach(async () => {
-        await direct.close();
-        await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
-        fs.rmSync(dir, { recursive: true, force: true });
-    });
+    afterEach(() => rig.stop());
 
     /** The run after the failure, and what a formed 3x1 cluster must look like. */
     async function rerunAndVerify(): Promise<void> {
