@@ -3,7 +3,7 @@ import { SLOT_COUNT } from "../shape";
 import { NodeView, ownsSlot } from "./clusterState";
 import { PlanNode, pairReplicas, spreadOrder, zonesVary } from "./placement";
 import { expandSlots } from "./slots";
-import { FormationRefused, Phase, Plan, PlanRequest, Step, announce, membership, planLeftoverRestores, waitKnown } from "./steps";
+import { FormationRefused, Phase, Plan, PlanRequest, Step, announce, lookup, membership, planLeftoverRestores, waitKnown } from "./steps";
 
 /**
  * Closes slot moves left open by an interrupted run, or undefined when none is open.
@@ -159,13 +159,15 @@ function planGrowth(
     const replicaCount = new Map<string, number>([...current.keys()].map((a) => [a, 0]));
     for (const v of members) {
         const master = v.self.masterId && masterIds.get(v.self.masterId);
-        if (master && replicaCount.has(master)) replicaCount.set(master, replicaCount.get(master)! + 1);
+        if (master && replicaCount.has(master)) replicaCount.set(master, lookup(replicaCount, master, "replica count") + 1);
     }
-    const free = [...members.filter((v) => v.self.slotCount === 0 && !v.self.masterId), ...outsiders].map((v) => placeOf.get(v.address)!);
+    const free = [...members.filter((v) => v.self.slotCount === 0 && !v.self.masterId), ...outsiders].map((v) =>
+        lookup(placeOf, v.address, "node"),
+    );
     const newMasters = spreadOrder(free).slice(0, req.masters - current.size);
     const candidates = free.filter((n) => !newMasters.includes(n));
     const seats = [...current.keys(), ...newMasters.map((n) => n.address)].flatMap((m) =>
-        new Array<PlanNode>(Math.max(0, req.replicasPerMaster - (replicaCount.get(m) ?? 0))).fill(placeOf.get(m)!),
+        new Array<PlanNode>(Math.max(0, req.replicasPerMaster - (replicaCount.get(m) ?? 0))).fill(lookup(placeOf, m, "node")),
     );
     if (candidates.length < seats.length) {
         throw new FormationRefused(
@@ -175,7 +177,12 @@ function planGrowth(
     if (newMasters.length === 0 && seats.length === 0) return { newMasters: [], joining: [], replicas: [] };
     const pairing = pairReplicas(seats, candidates, 1, zonesVary(req.nodes));
     const replicas: Step[] = pairing.byMaster.flatMap((rs, seat) =>
-        rs.map((r) => ({ kind: "replicate" as const, replica: r, master: seats[seat].address, masterId: idOf.get(seats[seat].address)! })),
+        rs.map((r) => ({
+            kind: "replicate" as const,
+            replica: r,
+            master: seats[seat].address,
+            masterId: lookup(idOf, seats[seat].address, "node id"),
+        })),
     );
     return {
         newMasters: newMasters.map((n) => n.address),
@@ -192,7 +199,7 @@ function joinPhases(
     req: PlanRequest,
 ): Phase[] {
     if (growth.joining.length === 0) return [];
-    const anchor = members.find((v) => v.self.slotCount > 0)!.address;
+    const anchor = members.find((v) => v.self.slotCount > 0)?.address ?? members[0].address;
     return [
         {
             title: `joining ${growth.joining.length} nodes (${growth.newMasters.length} new masters) through ${anchor}`,
@@ -200,7 +207,7 @@ function joinPhases(
         },
         waitKnown(
             all,
-            all.map((a) => idOf.get(a)!),
+            all.map((a) => lookup(idOf, a, "node id")),
         ),
         ...(all.length <= req.largeClusterNodes ? [announce(all)] : []),
     ];
@@ -228,8 +235,8 @@ function movePhases(
                 kind: "move-slots",
                 from: m.from,
                 to: m.to,
-                fromId: idOf.get(m.from)!,
-                toId: idOf.get(m.to)!,
+                fromId: lookup(idOf, m.from, "node id"),
+                toId: lookup(idOf, m.to, "node id"),
                 slots: m.slots,
             })),
         },

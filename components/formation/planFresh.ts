@@ -5,6 +5,7 @@ import { FormationPlan, planFormation } from "./placement";
 import { expandSlots, toRanges } from "./slots";
 import {
     FormationRefused,
+    lookup,
     Phase,
     Plan,
     PlanRequest,
@@ -62,11 +63,7 @@ export function planCreate(views: readonly NodeView[], req: PlanRequest): Plan {
 /** A planner's lookup of a node's view by address; a node it was not told of is a bug, said clearly. */
 function viewGetter(views: readonly NodeView[]): (address: string) => NodeView {
     const byAddress = new Map(views.map((v) => [v.address, v]));
-    return (address) => {
-        const v = byAddress.get(address);
-        if (!v) throw new Error(`plan: no view of node ${address}`);
-        return v;
-    };
+    return (address) => lookup(byAddress, address, "view of node");
 }
 
 /**

@@ -95,6 +95,13 @@ export interface PlanRequest {
     readonly formationNodeTimeoutMs: number;
 }
 
+/** `map`'s value for `key`; a key the planner was not told of is a bug in the caller, said plainly. */
+export function lookup<K, V>(map: ReadonlyMap<K, V>, key: K, what: string): V {
+    const value = map.get(key);
+    if (value === undefined) throw new Error(`plan: no ${what} for ${String(key)}`);
+    return value;
+}
+
 /** A node with keys that is not part of the cluster would lose them or shadow the cluster's. */
 export function refuseData(views: readonly NodeView[]): void {
     const withKeys = views.find((v) => v.keys > 0);
