@@ -1,3 +1,6 @@
+/** Redis's CLUSTER_MIN_REJOIN_DELAY (cluster.c): a node timeout at or below it gains nothing from being lowered while forming. */
+export const REDIS_MIN_REJOIN_DELAY_MS = 500;
+
 /**
  * Every default of the formation engine, the provider and both transports, in one table, each
  * with the reason for its value (ioredis' ClusterOptions defaults are the model). Callers may
@@ -25,10 +28,11 @@ export const FORMATION_DEFAULTS = {
     /**
      * cluster-node-timeout of the new masters while a fresh cluster forms, restored (and checked) once it is
      * usable. Redis keeps a master in cluster_state:fail for its rejoin delay, cluster-node-timeout clamped
-     * to 500-5000 ms, after it last saw itself in the minority, which a new master does until it owns slots;
-     * 500 is the clamp's floor, and only the masters are lowered, so their replicas keep the configured value.
+     * to 500-5000 ms, after it last saw itself in the minority, which a new master does until it owns slots.
+     * 499 gets the clamp's floor and is below what config allows (500), so a node found at it was left so by
+     * a formation; only masters are lowered, so their replicas keep the configured value to restore.
      */
-    formationNodeTimeoutMs: 500,
+    formationNodeTimeoutMs: 499,
 
     // ── Slot moves (migrate.ts) ───────────────────────────────────────────────────────────────
     /** Slots whose SETSLOTs go out together: one exec per side and batch over Kubernetes, where a round trip costs far more than the command. */

@@ -1,6 +1,7 @@
 /** Planners for fresh clusters, pure: a new cluster, and one whose formation was interrupted half-way. */
 import { SLOT_COUNT } from "../shape";
 import { NodeView } from "./clusterState";
+import { REDIS_MIN_REJOIN_DELAY_MS } from "./defaults";
 import { FormationPlan, planFormation } from "./placement";
 import { expandSlots, toRanges } from "./slots";
 import {
@@ -124,7 +125,7 @@ function configuredOf(views: readonly NodeView[], address: string, formationMs: 
  */
 function loweredMasters(views: readonly NodeView[], masters: readonly string[], req: PlanRequest): string[] {
     if (req.replicasPerMaster === 0) return [];
-    return masters.filter((m) => configuredOf(views, m, req.formationNodeTimeoutMs) > req.formationNodeTimeoutMs);
+    return masters.filter((m) => configuredOf(views, m, req.formationNodeTimeoutMs) > REDIS_MIN_REJOIN_DELAY_MS);
 }
 
 /** A fresh formation stopped half-way (some slots assigned): continue it if it matches the plan, else refuse. */

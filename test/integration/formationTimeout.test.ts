@@ -1,11 +1,12 @@
 /**
  * The formation-time node timeout against real redis-server (loopback block 127.0.170.x, fresh
- * processes for every case): the new masters run with cluster-node-timeout 500 ms while a fresh
+ * processes for every case): the new masters run with cluster-node-timeout 499 ms while a fresh
  * cluster forms, and every node is back at its configured value afterwards — after a success, after a
  * failed run, and, on the next run, after a run that died before it could restore anything.
  */
 import * as assert from "assert";
 import { configNumberOf } from "../../components/formation/clusterState";
+import { FORMATION_DEFAULTS } from "../../components/formation/defaults";
 import { FormNode, form } from "../../components/formation/form";
 import { DirectTransport, Transport } from "../../components/formation/transport";
 import { assertFormed3x1, assertRedisCliCheckClean } from "../support/clusterChecks";
@@ -15,6 +16,7 @@ import { RecordingTransport, nth } from "../support/recordingTransport";
 const PASSWORD = "formation-timeout";
 /** Not the shipped default, so a restore to the default would show. */
 const CONFIGURED_MS = 2000;
+const LOWERED_MS = FORMATION_DEFAULTS.formationNodeTimeoutMs;
 const isMeet = (_: string, args: readonly string[]) => args[1] === "MEET";
 
 /** Every node's cluster-node-timeout, by address. */
@@ -65,7 +67,7 @@ describe("formation-time node timeout against real redis-server", function () {
 
     afterEach(() => rig.stop());
 
-    it("a fresh 3x1: the three new masters run at 500 ms while the nodes meet, and every node is back at its configured value once usable", async () => {
+    it("a fresh 3x1: the three new masters run at 499 ms while the nodes meet, and every node is back at its configured value once usable", async () => {
         let duringMesh: Record<string, number> | undefined;
         // At the first MEET the single-node steps (timeouts, epochs, slots) are done and the mesh begins.
         const watching: Transport = {
@@ -82,7 +84,7 @@ describe("formation-time node timeout against real redis-server", function () {
         const masters = result.shards.map((s) => s.master.address);
         assert.deepStrictEqual(
             duringMesh,
-            Object.fromEntries(pods.map((p) => [p.address, masters.includes(p.address) ? 500 : CONFIGURED_MS])),
+            Object.fromEntries(pods.map((p) => [p.address, masters.includes(p.address) ? LOWERED_MS : CONFIGURED_MS])),
         );
         assert.deepStrictEqual(await nodeTimeouts(direct, pods), configured());
         assert.ok(log.includes("restoring what held only while forming (3 steps)"), log.join("\n"));
@@ -109,11 +111,11 @@ describe("formation-time node timeout against real redis-server", function () {
         };
         await assert.rejects(
             form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: dropping }),
-            /^Error: 127\.0\.170\.1\d:6379: cluster-node-timeout is 500 ms after restoring it to 2000 ms$/,
+            /^Error: 127\.0\.170\.1\d:6379: cluster-node-timeout is 499 ms after restoring it to 2000 ms$/,
         );
     });
 
-    it("a run that dies before it can restore anything leaves the masters at 500 ms; the next run restores them from their replicas' value and completes", async () => {
+    it("a run that dies before it can restore anything leaves the masters at 499 ms; the next run restores them from their replicas' value and completes", async () => {
         await assert.rejects(
             form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: new DyingTransport(direct, isMeet) }),
             /engine gone at: CLUSTER MEET .*; undoing the formation-time settings after that also failed: engine gone at: CONFIG SET cluster-node-timeout 2000/,
@@ -121,7 +123,7 @@ describe("formation-time node timeout against real redis-server", function () {
         const left = await nodeTimeouts(direct, pods);
         assert.deepStrictEqual(
             Object.values(left).sort((a, b) => a - b),
-            [500, 500, 500, CONFIGURED_MS, CONFIGURED_MS, CONFIGURED_MS],
+            [LOWERED_MS, LOWERED_MS, LOWERED_MS, CONFIGURED_MS, CONFIGURED_MS, CONFIGURED_MS],
         );
         const log: string[] = [];
         const result = await form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: direct, log: (l) => log.push(l) });

@@ -51,7 +51,7 @@ describe("formation planners (components/formation/plan*.ts, pure)", () => {
             assert.strictEqual(plan.kind, "create");
             assert.strictEqual(plan.outcome, "created");
             assert.deepStrictEqual(titles(plan), [
-                "setting config epochs on 6 nodes and assigning slots to 3 masters (cluster-node-timeout 500 ms on them while forming)",
+                "setting config epochs on 6 nodes and assigning slots to 3 masters (cluster-node-timeout 499 ms on them while forming)",
                 "meeting: 15 direct handshakes between 6 nodes",
                 "replicating: 3 replicas",
                 "waiting until all 6 nodes know each other",
@@ -82,7 +82,7 @@ describe("formation planners (components/formation/plan*.ts, pure)", () => {
         it("lowers the new masters' node timeout while forming, and restores each to its configured value afterwards", () => {
             assert.deepStrictEqual(
                 stepsOf(plan, "lower-node-timeout").map((s) => [s.node, s.ms]),
-                [1, 2, 3].map((n) => [addressOf(n), 500]),
+                [1, 2, 3].map((n) => [addressOf(n), 499]),
             );
             assert.deepStrictEqual(
                 plan.cleanup.map((s) => [s.kind, "node" in s ? s.node : "", "ms" in s ? s.ms : 0]),
@@ -92,7 +92,7 @@ describe("formation planners (components/formation/plan*.ts, pure)", () => {
             const restoredTo = planRun(clusterViews(slow, false), request(slow, 3, 1)).cleanup.map((s) => ("ms" in s ? s.ms : 0));
             assert.deepStrictEqual(restoredTo, [5000, 5000, 5000]);
         });
-        it("lowers nothing without replicas (nothing would record the configured value) or when the configured value is already the floor", () => {
+        it("lowers nothing without replicas (nothing would record the configured value) or when the configured value is Redis's floor of 500 ms", () => {
             const three = freshNodes(3);
             const alone = planRun(clusterViews(three, false), request(three, 3, 0));
             assert.deepStrictEqual(stepsOf(alone, "lower-node-timeout"), []);
@@ -100,15 +100,15 @@ describe("formation planners (components/formation/plan*.ts, pure)", () => {
             const atFloor = freshNodes(6, 500);
             assert.deepStrictEqual(planRun(clusterViews(atFloor, false), request(atFloor, 3, 1)).cleanup, []);
         });
-        it("after a run killed while forming (masters left at 500 ms): restores to the value their replicas still have", () => {
-            const left = freshNodes(6).map((f) => (f.n <= 3 ? { ...f, nodeTimeoutMs: 500 } : f));
+        it("after a run killed while forming (masters left at 499 ms): restores to the value their replicas still have", () => {
+            const left = freshNodes(6).map((f) => (f.n <= 3 ? { ...f, nodeTimeoutMs: 499 } : f));
             const again = planRun(clusterViews(left, false), request(left, 3, 1));
             assert.deepStrictEqual(
                 again.cleanup.map((s) => ("ms" in s ? s.ms : 0)),
                 [1000, 1000, 1000],
             );
             // A node left lowered that is not a master in this plan is restored up front.
-            const replicaLeft = freshNodes(6).map((f) => (f.n === 5 ? { ...f, nodeTimeoutMs: 500 } : f));
+            const replicaLeft = freshNodes(6).map((f) => (f.n === 5 ? { ...f, nodeTimeoutMs: 499 } : f));
             const restoreFirst = planRun(clusterViews(replicaLeft, false), request(replicaLeft, 3, 1));
             assert.deepStrictEqual(
                 stepsOf(restoreFirst, "restore-node-timeout").map((s) => [s.node, s.ms]),
@@ -329,7 +329,7 @@ describe("formation planners (components/formation/plan*.ts, pure)", () => {
             );
         });
         it("masters a killed run left at the formation value are restored to their replicas' value first", () => {
-            const left = formed3x1((f) => (f.replicaOf === undefined ? { ...f, nodeTimeoutMs: 500 } : { ...f, nodeTimeoutMs: 2000 }));
+            const left = formed3x1((f) => (f.replicaOf === undefined ? { ...f, nodeTimeoutMs: 499 } : { ...f, nodeTimeoutMs: 2000 }));
             const plan = planRun(clusterViews(left, true), request(left, 3, 1));
             assert.strictEqual(plan.outcome, "completed");
             assert.deepStrictEqual(titles(plan), ["restoring cluster-node-timeout on 3 nodes an interrupted run had lowered"]);
@@ -345,11 +345,11 @@ describe("formation planners (components/formation/plan*.ts, pure)", () => {
             const of = (...ms: number[]) =>
                 configuredNodeTimeout(
                     ms.map((nodeTimeoutMs) => ({ nodeTimeoutMs })),
-                    500,
+                    499,
                 );
-            assert.strictEqual(of(500, 500, 1000, 1000), 1000);
-            assert.strictEqual(of(1000, 2000, 500), undefined);
-            assert.strictEqual(of(500, 500), undefined);
+            assert.strictEqual(of(499, 499, 1000, 1000), 1000);
+            assert.strictEqual(of(1000, 2000, 499), undefined);
+            assert.strictEqual(of(499, 499), undefined);
         });
     });
 });

@@ -12,8 +12,8 @@ describe("renderPlan (components/formation/renderPlan.ts)", () => {
             text,
             [
                 "plan: create a cluster of 3 masters x 1 replicas on 6 empty nodes",
-                "  1. setting config epochs on 6 nodes and assigning slots to 3 masters (cluster-node-timeout 500 ms on them while forming)",
-                "       cluster-node-timeout 500 ms while forming: 10.0.0.1:6379, 10.0.0.2:6379, 10.0.0.3:6379",
+                "  1. setting config epochs on 6 nodes and assigning slots to 3 masters (cluster-node-timeout 499 ms on them while forming)",
+                "       cluster-node-timeout 499 ms while forming: 10.0.0.1:6379, 10.0.0.2:6379, 10.0.0.3:6379",
                 "       config epochs: 10.0.0.1:6379=1, 10.0.0.6:6379=2, 10.0.0.2:6379=3, 10.0.0.5:6379=4, 10.0.0.3:6379=5, 10.0.0.4:6379=6",
                 "       master         slots        count",
                 "       10.0.0.1:6379  0-5460        5461",
