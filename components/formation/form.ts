@@ -74,9 +74,9 @@ export async function form(o: FormOptions): Promise<FormResult> {
         for (const line of renderPlan(plan).split("\n")) ctx.log(line);
         if (plan.outcome) return carryOut(o, ctx, plan);
         // Moves left open by an interrupted run are closed first, then the cluster is looked at afresh.
-        if (round === FORMATION_DEFAULTS.openSlotRounds) {
+        if (round > FORMATION_DEFAULTS.openSlotRounds) {
             throw new Error(
-                `slot moves were still open after ${round} rounds of closing them; something else is moving slots. Nothing more was changed.`,
+                `slot moves were still open after ${round - 1} rounds of closing them; something else is moving slots. Nothing more was changed.`,
             );
         }
         await runPhases(ctx, plan.phases);
