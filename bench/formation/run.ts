@@ -20,6 +20,7 @@ import * as os from "os";
 import * as path from "path";
 import type { Cluster } from "ioredis";
 import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
+import { podCount } from "../../components/shape";
 import { formedPending, linkStatusOf, parseClusterNodes, usablePending } from "../../components/formation/clusterState";
 import * as cmd from "../../components/formation/commands";
 import { FormNode, form } from "../../components/formation/form";
@@ -159,7 +160,7 @@ async function firstWrite(nodes: readonly FormNode[]): Promise<string | undefine
 }
 
 async function attempt(engine: Engine, masters: number, block: number, flags: Flags): Promise<Timing> {
-    const { nodes, dir } = await startNodes(block, masters * 2, flags.nodeTimeoutMs);
+    const { nodes, dir } = await startNodes(block, podCount({ masters, replicasPerMaster: 1 }), flags.nodeTimeoutMs);
     const transport = new DirectTransport(PASSWORD);
     const formNodes: FormNode[] = nodes.map((n) => ({ address: n.address, target: n.address }));
     try {
@@ -293,7 +294,7 @@ function report(flags: Flags, rows: readonly Row[]): void {
         const usable = (ts: readonly Timing[]) => ts.map((t) => t.usable);
         const worstRatio = Math.max(...ours.map((t, i) => t.usable / cli[i].usable));
         console.log(
-            `| ${r.size}x1 (${r.size * 2} nodes) | ${ms(median(usable(ours)))} (${ms(Math.max(...usable(ours)))}) | ` +
+            `| ${r.size}x1 (${podCount({ masters: r.size, replicasPerMaster: 1 })} nodes) | ${ms(median(usable(ours)))} (${ms(Math.max(...usable(ours)))}) | ` +
                 `${ms(median(usable(cli)))} (${Math.min(...usable(cli)).toFixed(0)}-${ms(Math.max(...usable(cli)))}) | ` +
                 `**${(median(usable(ours)) / median(usable(cli))).toFixed(2)}** | ${worstRatio.toFixed(2)} | ` +
                 `${ms(median(ours.map((t) => t.formed)))} / ${ms(median(cli.map((t) => t.formed)))} | ` +
