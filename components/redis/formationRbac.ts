@@ -4,7 +4,7 @@
  * These rules are the one source: the stack creates them, `npm run render` writes them, and the
  * stand-in API server of the tests enforces exactly them while the formation runs against it.
  *
- * The formation (components/formation/transport.ts, KubernetesTransport):
+ * The formation (components/formation/kubernetesTransport.ts):
  *  - lists the pods of its namespace (IPs, nodes, readiness);
  *  - lists the nodes, for their zones (without it, placement falls back to node names);
  *  - execs redis-cli in the Redis pods. An exec is a WebSocket upgrade of a GET: API servers
