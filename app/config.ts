@@ -1,6 +1,10 @@
 /**
  * Environment -> validated server settings. Pure, so every rule is unit-tested and
  * a bad Deployment fails at start with a message that names the variable.
+ *
+ * Every number the server can be tuned with is one row of SERVER_LIMITS (default, bounds,
+ * meaning), like ioredis' DEFAULT_CLUSTER_OPTIONS: the parser, the defaults of in-process
+ * servers and the README's table (`npm run -s docs:app-env`) all read that one table.
  */
 
 export interface RedisSeed {
@@ -8,39 +12,137 @@ export interface RedisSeed {
     readonly port: number;
 }
 
-export interface ServerConfig {
+/** One tunable integer of the server, read from the environment variable `env`. */
+export interface IntegerVariable {
+    readonly env: string;
+    readonly fallback: number;
+    readonly min: number;
+    readonly max: number;
+    /** README text. */
+    readonly meaning: string;
+}
+
+/**
+ * The limits and timeouts, with their defaults. The defaults are sized for the Deployment's
+ * 256Mi memory limit (components/app/hitCounter.ts): with every connection open and holding
+ * partial headers and every pending hit queued, the process measured stays well under it
+ * (README, "Limits under load").
+ */
+export const SERVER_LIMITS = {
+    waitReplicas: {
+        env: "WAIT_REPLICAS",
+        fallback: 1,
+        min: 0,
+        max: 16,
+        meaning: "replicas that must confirm a hit; `0` = fast mode without WAIT",
+    },
+    // A healthy replica confirms in well under a millisecond; 250 ms rides out a busy node's
+    // hiccup without holding a request long when the replica is really gone.
+    waitTimeoutMs: { env: "WAIT_TIMEOUT_MS", fallback: 250, min: 1, max: 60_000, meaning: "how long WAIT may wait" },
+    // Longer than one failover retry cycle of the client (see redisClient.ts), shorter than a
+    // typical HTTP client's patience.
+    requestTimeoutMs: {
+        env: "REQUEST_TIMEOUT_MS",
+        fallback: 3000,
+        min: 1,
+        max: 600_000,
+        meaning: "longest a hit waits for Redis, counted from its arrival (queue included); then 503",
+    },
+    // A batch carries every queued hit, so the queue bounds the batches too. 1024 hits is far
+    // more than a healthy cluster ever has waiting (a round trip takes well under a millisecond)
+    // and about 4 MB of pending requests when Redis stalls.
+    maxPendingHits: {
+        env: "MAX_PENDING_HITS",
+        fallback: 1024,
+        min: 1,
+        max: 100_000,
+        meaning: "hits waiting for Redis (queued or in flight); one more is answered 503 at once",
+    },
+    // About 12 KB per connection holding partial headers (measured): 4096 of them cost ~50 MB.
+    maxConnections: {
+        env: "MAX_CONNECTIONS",
+        fallback: 4096,
+        min: 1,
+        max: 100_000,
+        meaning: "open client connections on `PORT`; further connections are closed as soon as they are accepted",
+    },
+    // Bounds what one connection can pipeline, and makes long-lived keep-alive clients reconnect
+    // now and then, so that they spread over new pods after a scale-out (the Service is L4).
+    maxRequestsPerSocket: {
+        env: "MAX_REQUESTS_PER_SOCKET",
+        fallback: 1000,
+        min: 1,
+        max: 1_000_000,
+        meaning: "requests one connection may send; the last is answered with `Connection: close`, any further one with 503",
+    },
+    headersTimeoutMs: {
+        env: "HEADERS_TIMEOUT_MS",
+        fallback: 10_000,
+        min: 1000,
+        max: 120_000,
+        meaning: "time to send a request's headers, from the connection's or the request's first byte; then 408 and close",
+    },
+    requestReceiveTimeoutMs: {
+        env: "REQUEST_RECEIVE_TIMEOUT_MS",
+        fallback: 30_000,
+        min: 1000,
+        max: 600_000,
+        meaning: "time to send a whole request, body included; at least `HEADERS_TIMEOUT_MS`; then 408 and close",
+    },
+    // The Service is an L4 load balancer (GKE: a passthrough Network LB): clients hold their TCP
+    // connections to the pods themselves and no proxy pools connections to us, so the old 620 s
+    // (above Google's L7 Application LB, whose backend keep-alive is a fixed 600 s, to avoid 502s
+    // on a reused connection we had just closed) only kept idle clients' sockets and memory.
+    // Behind an L7 proxy (GKE Ingress or Gateway), set KEEP_ALIVE_TIMEOUT_MS above the proxy's
+    // backend keep-alive (620000 for Google's), and size MAX_CONNECTIONS for the proxy's pool.
+    keepAliveTimeoutMs: {
+        env: "KEEP_ALIVE_TIMEOUT_MS",
+        fallback: 5000,
+        min: 1000,
+        max: 1_200_000,
+        meaning:
+            "idle time allowed between two requests of a connection; behind an L7 load balancer set it above the LB's backend keep-alive (Google's: `620000`)",
+    },
+} as const satisfies Record<string, IntegerVariable>;
+
+/** The tunable numbers of ServerConfig, one per SERVER_LIMITS row. */
+export type ServerLimits = { readonly [K in keyof typeof SERVER_LIMITS]: number };
+
+export interface ServerConfig extends ServerLimits {
     /** Seed nodes; the client discovers the rest of the cluster from them. */
     readonly redisNodes: readonly RedisSeed[];
     /** AUTH password; undefined means the cluster has no password. */
     readonly redisPassword?: string;
     /** TLS to Redis (certificate checked against the system CAs). */
     readonly redisTls: boolean;
+    /** The public listener: hits and a bare readiness answer. */
     readonly port: number;
     readonly host: string;
     /**
-     * Replicas that must confirm a hit (WAIT) before it is acknowledged. 0 = no WAIT:
-     * faster, but a hit acknowledged just before its master dies can be lost.
+     * The operators' listener (same host): /metrics, /healthz and /readyz with reasons; not exposed
+     * by the Service. Undefined (METRICS_PORT unset): DEFAULT_METRICS_PORT, or any free port when that
+     * one is taken, e.g. by a second local cluster's app; the start line says which.
      */
-    readonly waitReplicas: number;
-    /** How long WAIT may wait for the replicas; when they do not confirm, the answer is 503. */
-    readonly waitTimeoutMs: number;
-    /** Upper bound on one request's wait for Redis; past it the answer is 503 + Retry-After. */
-    readonly requestTimeoutMs: number;
+    readonly metricsPort?: number;
 }
 
-export const SERVER_DEFAULTS = {
-    port: 8080,
-    host: "0.0.0.0",
-    waitReplicas: 1,
-    // A healthy replica confirms in well under a millisecond; 250 ms rides out a busy
-    // node's hiccup without holding a request long when the replica is really gone.
-    waitTimeoutMs: 250,
-    // Longer than one failover retry cycle of the client (see redisClient.ts), shorter
-    // than a typical HTTP client's patience.
-    requestTimeoutMs: 3000,
-} as const;
+/** Where Prometheus finds the metrics when METRICS_PORT is unset (and the Deployment's `metrics` port). */
+export const DEFAULT_METRICS_PORT = 9464;
 
-/** Env variables the server reads (documented in the README's config table). */
+function limitDefaults(): ServerLimits {
+    const entries = Object.entries(SERVER_LIMITS).map(([field, v]) => [field, v.fallback]);
+    return Object.fromEntries(entries) as unknown as ServerLimits;
+}
+
+/** Every default in one object: `{ ...SERVER_DEFAULTS, ...yours }` is a complete configuration but for the seeds. */
+export const SERVER_DEFAULTS = { port: 8080, host: "0.0.0.0", ...limitDefaults() } as const;
+
+/** A configuration from seeds and any overrides; every other value is its default (in-process servers). */
+export function serverConfig(over: Partial<ServerConfig> & Pick<ServerConfig, "redisNodes">): ServerConfig {
+    return { redisTls: false, ...SERVER_DEFAULTS, ...over };
+}
+
+/** Env variables the server reads (documented in the README's table). */
 export type ServerEnv = Readonly<Record<string, string | undefined>>;
 
 export class ConfigError extends Error {
@@ -65,14 +167,27 @@ export function parseSeed(item: string): RedisSeed {
     return { host: m[1], port: parsePort(m[2], what) };
 }
 
-function integerInRange(env: ServerEnv, name: string, fallback: number, min: number, max: number): number {
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === "") return fallback;
+function integer(env: ServerEnv, v: IntegerVariable): number {
+    const raw = env[v.env];
+    if (raw === undefined || raw.trim() === "") return v.fallback;
     const value = raw.trim();
-    if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-        throw new ConfigError(`${name}: expected an integer ${min}-${max}, got "${raw}"`);
+    if (!/^-?\d+$/.test(value) || Number(value) < v.min || Number(value) > v.max) {
+        throw new ConfigError(`${v.env}: expected an integer ${v.min}-${v.max}, got "${raw}"`);
     }
     return Number(value);
+}
+
+function parseLimits(env: ServerEnv): ServerLimits {
+    const entries = Object.entries(SERVER_LIMITS).map(([field, v]) => [field, integer(env, v)]);
+    const limits = Object.fromEntries(entries) as unknown as ServerLimits;
+    // Node refuses a headers timeout above the request timeout; say it in the variables' terms.
+    if (limits.headersTimeoutMs > limits.requestReceiveTimeoutMs) {
+        const { headersTimeoutMs: h, requestReceiveTimeoutMs: r } = SERVER_LIMITS;
+        throw new ConfigError(
+            `${r.env}: expected at least ${h.env} (${limits.headersTimeoutMs}), got "${limits.requestReceiveTimeoutMs}": the whole request includes its headers`,
+        );
+    }
+    return limits;
 }
 
 export function parseServerConfig(env: ServerEnv): ServerConfig {
@@ -92,6 +207,11 @@ export function parseServerConfig(env: ServerEnv): ServerConfig {
     const portRaw = env.PORT?.trim();
     // 0 = any free port (tests, benchmarks); the start line reports the real one.
     const port = portRaw ? parsePort(portRaw, "PORT", 0) : SERVER_DEFAULTS.port;
+    const metricsRaw = env.METRICS_PORT?.trim();
+    const metricsPort = metricsRaw ? parsePort(metricsRaw, "METRICS_PORT", 0) : undefined;
+    if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) {
+        throw new ConfigError(`METRICS_PORT: expected a port other than PORT (${port}), got "${metricsRaw}": metrics must not be public`);
+    }
 
     const host = env.HOST?.trim() || SERVER_DEFAULTS.host;
     if (/\s/.test(host)) throw new ConfigError(`HOST: expected an address to listen on (e.g. 0.0.0.0 or ::), got "${env.HOST}"`);
@@ -103,8 +223,37 @@ export function parseServerConfig(env: ServerEnv): ServerConfig {
         redisTls: tlsRaw === "true",
         port,
         host,
-        waitReplicas: integerInRange(env, "WAIT_REPLICAS", SERVER_DEFAULTS.waitReplicas, 0, 16),
-        waitTimeoutMs: integerInRange(env, "WAIT_TIMEOUT_MS", SERVER_DEFAULTS.waitTimeoutMs, 1, 60_000),
-        requestTimeoutMs: integerInRange(env, "REQUEST_TIMEOUT_MS", SERVER_DEFAULTS.requestTimeoutMs, 1, 600_000),
+        metricsPort,
+        ...parseLimits(env),
     };
+}
+
+/** Variables that are not tunable numbers, as the README lists them (Markdown cells). */
+const OTHER_VARIABLES: ReadonlyArray<readonly [names: string, fallback: string, allowed: string, meaning: string]> = [
+    ["`REDIS_NODES`", "required", "`host:port[,host:port…]`", "seeds; on Kubernetes the pods' stable DNS names, from the formation"],
+    ["`REDIS_PASSWORD`", "none", "any string", "from the Secret"],
+    ["`REDIS_TLS`", "`false`", "`true`, `false`", "TLS to Redis"],
+    [
+        "`PORT` / `HOST`",
+        `\`${SERVER_DEFAULTS.port}\` / \`${SERVER_DEFAULTS.host}\``,
+        "`0`–`65535` / an address",
+        "public listener: `GET /` (a hit) and `GET /readyz` (200 or 503, no reason); `0` = any free port",
+    ],
+    [
+        "`METRICS_PORT`",
+        `\`${DEFAULT_METRICS_PORT}\``,
+        "`0`–`65535`, not `PORT`",
+        `operators' listener on \`HOST\`, not exposed by the Service: \`/metrics\`, \`/healthz\`, \`/readyz\` with its reason; when unset and ${DEFAULT_METRICS_PORT} is taken, any free port (printed at start)`,
+    ],
+];
+
+/** The README's table of the server's environment (`npm run -s docs:app-env`). */
+export function serverEnvironmentTable(): string {
+    const rows = [
+        ...OTHER_VARIABLES.map(([names, fallback, allowed, meaning]) => `| ${names} | ${fallback} | ${allowed} | ${meaning} |`),
+        ...Object.values(SERVER_LIMITS).map(
+            (v: IntegerVariable) => `| \`${v.env}\` | \`${v.fallback}\` | \`${v.min}\`–\`${v.max}\` | ${v.meaning} |`,
+        ),
+    ];
+    return ["| variable | default | allowed | meaning |", "|---|---|---|---|", ...rows].join("\n");
 }

@@ -6,13 +6,18 @@
  * number from the new value, so numbers stay unique and increasing; a batch is
  * acknowledged only once WAIT confirms the replicas, so a single master failure
  * cannot take back a number that was ever returned.
+ *
+ * Bounded: at most `maxPending` hits wait (queued or in flight); one more is refused at
+ * once (`overloaded`) instead of holding its request in memory behind a stalled Redis.
+ * And no hit waits longer than `timeoutMs` from its arrival, time spent queued behind
+ * unanswered round trips included.
  */
 import { Cluster } from "ioredis";
 
 export const HITS_KEY = "hits";
 
 /** Why a hit was not acknowledged; all are retryable (HTTP 503). */
-export type HitFailureReason = "redis_unavailable" | "not_durable" | "timeout";
+export type HitFailureReason = "redis_unavailable" | "not_durable" | "timeout" | "overloaded";
 
 export class HitNotRecordedError extends Error {
     constructor(
@@ -29,8 +34,10 @@ export interface HitRecorderOptions {
     /** 0 disables WAIT (not durable against a master failure). */
     readonly waitReplicas: number;
     readonly waitTimeoutMs: number;
-    /** A batch not answered within this is failed (its hits are not acknowledged). */
+    /** A hit not acknowledged within this from its arrival is failed (its batch is abandoned). */
     readonly timeoutMs: number;
+    /** Hits queued or in flight at most; one more is refused at once with `overloaded`. */
+    readonly maxPending: number;
     /** Round trips in flight at once; more batches hide latency, fewer make bigger batches. */
     readonly maxInFlight?: number;
     /** Pause before re-sending a batch whose INCRBY was redirected (the slot map is refreshed meanwhile). */
@@ -46,12 +53,19 @@ const MAX_REDIRECT_RETRIES = 3;
 interface Waiter {
     resolve(count: number): void;
     reject(err: HitNotRecordedError): void;
+    /** performance.now() past which the hit is failed. */
+    readonly deadline: number;
 }
 
 export class HitRecorder {
+    /** Oldest first, so the waiters past their deadline are always a prefix. */
     private queue: Waiter[] = [];
+    /** Round trips (batches) in flight, and the hits they carry. */
     private inFlight = 0;
+    private inFlightHits = 0;
     private flushScheduled = false;
+    /** Fires at the queue head's deadline while the queue waits for a free round trip. */
+    private expiryTimer: NodeJS.Timeout | undefined;
     private readonly key: string;
     private readonly maxInFlight: number;
     private readonly retryDelayMs: number;
@@ -67,8 +81,12 @@ export class HitRecorder {
 
     /** Resolves with this hit's number once it is durable; rejects with HitNotRecordedError. */
     record(): Promise<number> {
+        if (this.pending >= this.options.maxPending) {
+            const message = `${this.pending} hits already wait for Redis (at most ${this.options.maxPending})`;
+            return Promise.reject(new HitNotRecordedError("overloaded", message));
+        }
         return new Promise<number>((resolve, reject) => {
-            this.queue.push({ resolve, reject });
+            this.queue.push({ resolve, reject, deadline: performance.now() + this.options.timeoutMs });
             if (!this.flushScheduled) {
                 this.flushScheduled = true;
                 // After the current I/O phase, so every request parsed in it joins the batch.
@@ -85,8 +103,32 @@ export class HitRecorder {
             const batch = this.queue;
             this.queue = [];
             this.inFlight++;
+            this.inFlightHits += batch.length;
             this.send(batch);
         }
+        // Hits left over wait for a round trip to come back; the oldest sets the alarm.
+        if (this.queue.length === 0) {
+            clearTimeout(this.expiryTimer);
+            this.expiryTimer = undefined;
+        } else {
+            this.expiryTimer ??= setTimeout(() => this.expireQueued(), this.queue[0].deadline - performance.now());
+        }
+    }
+
+    /** Fails the queued hits whose time is up (every round trip is still out), then waits for the next head. */
+    private expireQueued(): void {
+        this.expiryTimer = undefined;
+        const now = performance.now();
+        const expired = this.queue.findIndex((w) => w.deadline > now);
+        const count = expired === -1 ? this.queue.length : expired;
+        if (count > 0) {
+            const err = new HitNotRecordedError(
+                "timeout",
+                `queued ${this.options.timeoutMs} ms behind ${this.inFlight} unanswered Redis round trip(s)`,
+            );
+            this.queue.splice(0, count).forEach((w) => w.reject(err));
+        }
+        if (this.queue.length > 0) this.expiryTimer = setTimeout(() => this.expireQueued(), this.queue[0].deadline - now);
     }
 
     private send(batch: Waiter[]): void {
@@ -97,6 +139,7 @@ export class HitRecorder {
             settled = true;
             clearTimeout(timer);
             this.inFlight--;
+            this.inFlightHits -= batch.length;
             this.options.onRoundTrip?.(Number(process.hrtime.bigint() - started) / 1e9, batch.length, ok);
             settle();
             this.flush();
@@ -105,11 +148,11 @@ export class HitRecorder {
             const err = new HitNotRecordedError(reason, message);
             finish(false, () => batch.forEach((w) => w.reject(err)));
         };
-        // A pipeline stuck behind a failover is abandoned (its hits are not acknowledged);
-        // its slot is freed so new requests are not held behind it.
+        // A pipeline stuck behind a failover is abandoned when its oldest hit's time is up (its
+        // hits are not acknowledged); its slot is freed so new requests are not held behind it.
         const timer = setTimeout(
-            () => failAll("timeout", `Redis did not answer within ${this.options.timeoutMs} ms`),
-            this.options.timeoutMs,
+            () => failAll("timeout", `Redis did not answer within ${this.options.timeoutMs} ms of the hit's arrival`),
+            Math.max(0, batch[0].deadline - performance.now()),
         );
 
         const { waitReplicas, waitTimeoutMs } = this.options;
@@ -152,8 +195,8 @@ export class HitRecorder {
         attempt(MAX_REDIRECT_RETRIES);
     }
 
-    /** Hits queued or in flight (used by graceful shutdown and tests). */
+    /** Hits queued or in flight. */
     get pending(): number {
-        return this.queue.length + this.inFlight;
+        return this.queue.length + this.inFlightHits;
     }
 }

@@ -1,5 +1,5 @@
 /** Prometheus metrics of the hit counter, in a registry of its own (one per server). */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { HitFailureReason } from "./hits";
 
 export interface ServerMetrics {
@@ -8,10 +8,22 @@ export interface ServerMetrics {
     readonly errors: Counter<"reason">;
     readonly redisRoundTrip: Histogram<"outcome">;
     readonly batchSize: Histogram;
+    /** Connections closed at accept: MAX_CONNECTIONS were open. */
+    readonly connectionsRefused: Counter;
+    /** Requests past MAX_REQUESTS_PER_SOCKET on one connection (answered 503 by Node). */
+    readonly requestsRefused: Counter;
     error(reason: HitFailureReason | "internal"): void;
 }
 
-export function createMetrics(defaultMetrics = true): ServerMetrics {
+/** Values read at each scrape. */
+export interface LiveValues {
+    /** Open connections of the public listener. */
+    openConnections(): number;
+    /** Hits queued or in flight. */
+    pendingHits(): number;
+}
+
+export function createMetrics(live: LiveValues, defaultMetrics = true): ServerMetrics {
     const registry = new Registry();
     if (defaultMetrics) collectDefaultMetrics({ register: registry });
     const requests = new Counter({
@@ -39,12 +51,40 @@ export function createMetrics(defaultMetrics = true): ServerMetrics {
         buckets: [1, 2, 4, 8, 16, 32, 64, 128],
         registers: [registry],
     });
+    const connectionsRefused = new Counter({
+        name: "hitcounter_http_connections_refused_total",
+        help: "Connections closed as soon as accepted because MAX_CONNECTIONS were open",
+        registers: [registry],
+    });
+    const requestsRefused = new Counter({
+        name: "hitcounter_http_requests_refused_total",
+        help: "Requests beyond MAX_REQUESTS_PER_SOCKET on one connection, answered 503",
+        registers: [registry],
+    });
+    new Gauge({
+        name: "hitcounter_http_open_connections",
+        help: "Open connections of the public listener",
+        registers: [registry],
+        collect() {
+            this.set(live.openConnections());
+        },
+    });
+    new Gauge({
+        name: "hitcounter_pending_hits",
+        help: "Hits queued or in flight to Redis (at most MAX_PENDING_HITS)",
+        registers: [registry],
+        collect() {
+            this.set(live.pendingHits());
+        },
+    });
     return {
         registry,
         requests,
         errors,
         redisRoundTrip,
         batchSize,
+        connectionsRefused,
+        requestsRefused,
         error: (reason) => errors.inc({ reason }),
     };
 }

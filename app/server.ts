@@ -3,25 +3,33 @@
  * the tutorial's sentence with the new count. A hit is acknowledged only once a
  * replica holds it (see hits.ts); otherwise the answer is 503 + Retry-After.
  *
+ * Two listeners. The public one (PORT, behind the Service) serves hits and a bare
+ * readiness answer, with every resource a client can hold bounded (connections, requests
+ * per connection, timeouts, pending hits) and error bodies that say nothing internal.
+ * The operators' one (METRICS_PORT, not in the Service) serves /metrics, /healthz and
+ * /readyz with its reason; the details of a refused hit go to the log and the metrics.
+ *
  * Runs in-process (`startServer`, used by tests, the local demo and the benchmarks)
  * or as a program (`node server.js` / `ts-node app/server.ts`) configured by env.
- * Plain `http` instead of a framework: one route, and every microsecond counts in
- * the benchmark.
  */
 import * as http from "http";
-import { AddressInfo } from "net";
 import { Cluster } from "ioredis";
-import { ConfigError, ServerConfig, parseServerConfig } from "./config";
-import { HitNotRecordedError, HitRecorder } from "./hits";
+import { ConfigError, DEFAULT_METRICS_PORT, ServerConfig, parseServerConfig } from "./config";
+import { HitFailureReason, HitNotRecordedError, HitRecorder } from "./hits";
+import { boundedServer, listen, reply, urlOf, wantsJson } from "./http";
 import { createMetrics, ServerMetrics } from "./metrics";
 import { CLIENT_FAILOVER_SETTINGS, createClusterClient } from "./redisClient";
 
 export interface RunningServer {
-    /** http://host:port the server listens on (host 127.0.0.1 when bound to all addresses). */
+    /** http://host:port of the public listener (host 127.0.0.1 when bound to all addresses). */
     readonly url: string;
     readonly port: number;
+    /** http://host:port of the operators' listener (/metrics, /healthz, /readyz with reasons). */
+    readonly metricsUrl: string;
     readonly redis: Cluster;
     readonly metrics: ServerMetrics;
+    /** Hits queued or in flight to Redis. */
+    readonly pendingHits: () => number;
     /** Graceful stop: refuse new connections, finish in-flight requests, quit Redis. */
     close(): Promise<void>;
 }
@@ -32,27 +40,11 @@ export interface StartOptions {
     readonly log?: (line: string) => void;
 }
 
-const TEXT = "text/plain; charset=utf-8";
-const JSON_TYPE = "application/json";
 const READY_CHECK_TIMEOUT_MS = 1000;
-
-function wantsJson(req: http.IncomingMessage): boolean {
-    const accept = req.headers.accept;
-    return accept !== undefined && accept.includes(JSON_TYPE);
-}
-
-function reply(
-    res: http.ServerResponse,
-    code: number,
-    json: boolean,
-    body: Record<string, unknown>,
-    text: string,
-    extra?: http.OutgoingHttpHeaders,
-): void {
-    const payload = json ? JSON.stringify(body) + "\n" : text;
-    res.writeHead(code, { "content-type": json ? JSON_TYPE : TEXT, "content-length": Buffer.byteLength(payload), ...extra });
-    res.end(payload);
-}
+/** A readiness answer is reused this long: a flood of /readyz on the public port costs Redis one CLUSTER INFO a second. */
+const READY_CACHE_MS = 1000;
+/** The operators' listener serves a kubelet and a scraper or two. */
+const METRICS_LISTENER_LIMITS = { maxConnections: 16, maxRequestsPerSocket: 1000 } as const;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
@@ -70,30 +62,56 @@ async function checkCluster(redis: Cluster): Promise<string | undefined> {
     return state === "ok" ? undefined : `cluster_state:${state ?? "unknown"}`;
 }
 
+/** One log line per second and key at most; the lines dropped meanwhile are counted in the next. */
+function rateLimitedLog(log: (line: string) => void): (key: string, line: string) => void {
+    const last = new Map<string, { at: number; dropped: number }>();
+    return (key, line) => {
+        const seen = last.get(key);
+        const now = Date.now();
+        if (seen && now - seen.at < 1000) {
+            seen.dropped++;
+            return;
+        }
+        last.set(key, { at: now, dropped: 0 });
+        log(seen?.dropped ? `${line} (and ${seen.dropped} more like it)` : line);
+    };
+}
+
+/** A readiness check run at most once per READY_CACHE_MS, shared by every caller meanwhile. */
+function cachedReadiness(check: () => Promise<string | undefined>): () => Promise<string | undefined> {
+    let last: { at: number; answer: Promise<string | undefined> } | undefined;
+    return () => {
+        if (!last || Date.now() - last.at >= READY_CACHE_MS) {
+            const answer = check().catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+            last = { at: Date.now(), answer };
+        }
+        return last.answer;
+    };
+}
+
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
     const log = options.log ?? ((line: string) => console.log(line));
-    const metrics = createMetrics(options.defaultMetrics ?? true);
+    const logLimited = rateLimitedLog(log);
     const redis = createClusterClient(config);
-    let lastErrorLog = 0;
-    redis.on("error", (err: Error) => {
-        // Failovers produce bursts of identical errors; one line a second is enough.
-        if (Date.now() - lastErrorLog > 1000) {
-            lastErrorLog = Date.now();
-            log(`redis: ${err.message}`);
-        }
-    });
+    // Failovers produce bursts of identical errors; one line a second is enough.
+    redis.on("error", (err: Error) => logLimited("redis", `redis: ${err.message}`));
     const hits = new HitRecorder(redis, {
         waitReplicas: config.waitReplicas,
         waitTimeoutMs: config.waitTimeoutMs,
         timeoutMs: config.requestTimeoutMs,
+        maxPending: config.maxPendingHits,
         retryDelayMs: CLIENT_FAILOVER_SETTINGS.retryDelayOnFailover,
         onRoundTrip: (seconds, size, ok) => {
             metrics.redisRoundTrip.observe({ outcome: ok ? "ok" : "error" }, seconds);
             metrics.batchSize.observe(size);
         },
     });
+    let openConnections = 0;
+    const live = { openConnections: () => openConnections, pendingHits: () => hits.pending };
+    const metrics = createMetrics(live, options.defaultMetrics ?? true);
 
     let shuttingDown = false;
+    const readinessProblem = cachedReadiness(() => checkCluster(redis));
     const hitOk = metrics.requests.labels("/", "200");
     const hitUnavailable = metrics.requests.labels("/", "503");
 
@@ -105,41 +123,26 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
                 reply(res, 200, json, { hits: count }, `I have been hit ${count} times since deployment.\n`);
             },
             (err: unknown) => {
-                const reason = err instanceof HitNotRecordedError ? err.reason : "internal";
-                const message = err instanceof Error ? err.message : String(err);
+                const reason: HitFailureReason | "internal" = err instanceof HitNotRecordedError ? err.reason : "internal";
                 hitUnavailable.inc();
                 metrics.error(reason);
-                reply(
-                    res,
-                    503,
-                    json,
-                    { error: "hit not recorded", reason, detail: message },
-                    `Hit not recorded (${reason}): ${message}. Please retry.\n`,
-                    {
-                        "retry-after": "1",
-                    },
-                );
+                // The why is for operators (log, hitcounter_errors_total); the client learns only to retry.
+                logLimited(`hit:${reason}`, `hit not recorded (${reason}): ${err instanceof Error ? err.message : String(err)}`);
+                const retry = { "retry-after": "1" };
+                reply(res, 503, json, { error: "hit not recorded; please retry" }, "Hit not recorded. Please retry.\n", retry);
             },
         );
     }
 
-    async function readiness(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    /** /readyz: the public answer is bare; the operators' one says why. */
+    async function readiness(req: http.IncomingMessage, res: http.ServerResponse, detailed: boolean): Promise<void> {
         const json = wantsJson(req);
-        let problem: string | undefined;
-        try {
-            problem = shuttingDown ? "shutting down" : await checkCluster(redis);
-        } catch (err) {
-            problem = err instanceof Error ? err.message : String(err);
-        }
+        const problem = shuttingDown ? "shutting down" : await readinessProblem();
         const code = problem ? 503 : 200;
         metrics.requests.inc({ route: "/readyz", code: String(code) });
-        reply(
-            res,
-            code,
-            json,
-            problem ? { ready: false, reason: problem } : { ready: true },
-            problem ? `not ready: ${problem}\n` : "ready\n",
-        );
+        const shown = detailed ? problem : undefined;
+        const body = problem ? { ready: false, ...(shown ? { reason: shown } : {}) } : { ready: true };
+        reply(res, code, json, body, problem ? (shown ? `not ready: ${shown}\n` : "not ready\n") : "ready\n");
     }
 
     async function metricsPage(res: http.ServerResponse): Promise<void> {
@@ -149,47 +152,67 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         res.end(body);
     }
 
-    const server = http.createServer((req, res) => {
+    /** Method check shared by both listeners: only `GET /` counts, so `/` takes GET only, the rest GET and HEAD. */
+    function methodAllowed(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean {
+        if (req.method === "GET" || (req.method === "HEAD" && path !== "/")) return true;
+        metrics.requests.inc({ route: "other", code: "405" });
+        // The body of a refused request is not read: close rather than wait for it.
+        const headers = { allow: path === "/" ? "GET" : "GET, HEAD", connection: "close" };
+        reply(res, 405, wantsJson(req), { error: "method not allowed" }, "Method not allowed; use GET.\n", headers);
+        return false;
+    }
+
+    function notFound(req: http.IncomingMessage, res: http.ServerResponse): void {
+        metrics.requests.inc({ route: "other", code: "404" });
+        reply(res, 404, wantsJson(req), { error: "not found" }, "Not found.\n");
+    }
+
+    const pathOf = (req: http.IncomingMessage) => (req.url === undefined ? "/" : req.url.split("?", 1)[0]);
+
+    const server = boundedServer(config, (req, res) => {
         // Keep-alive clients are told to reconnect elsewhere once we are draining.
         if (shuttingDown) res.setHeader("connection", "close");
-        const path = req.url === undefined ? "/" : req.url.split("?", 1)[0];
-        // Only a GET is a hit: a HEAD / from a monitor must not count.
-        const allowed = path === "/" ? "GET" : "GET, HEAD";
-        if (req.method !== "GET" && !(req.method === "HEAD" && path !== "/")) {
-            metrics.requests.inc({ route: "other", code: "405" });
-            return reply(res, 405, wantsJson(req), { error: "method not allowed" }, "Method not allowed; use GET.\n", { allow: allowed });
-        }
+        const path = pathOf(req);
+        if (!methodAllowed(req, res, path)) return;
+        if (path === "/") return countHit(req, res);
+        // Kubelet's readiness probe comes here: a pod whose public listener is full must leave the endpoints.
+        if (path === "/readyz") return void readiness(req, res, false);
+        // Notably /favicon.ico: a browser's second request must not count as a hit.
+        return notFound(req, res);
+    });
+    server.on("connection", (socket) => {
+        openConnections++;
+        socket.once("close", () => openConnections--);
+    });
+    server.on("drop", () => metrics.connectionsRefused.inc());
+    server.on("dropRequest", () => metrics.requestsRefused.inc());
+
+    const admin = boundedServer({ ...config, ...METRICS_LISTENER_LIMITS }, (req, res) => {
+        const path = pathOf(req);
+        if (!methodAllowed(req, res, path)) return;
         switch (path) {
-            case "/":
-                return countHit(req, res);
+            case "/metrics":
+                return void metricsPage(res).catch((err: Error) => {
+                    log(`metrics failed: ${err.message}`);
+                    reply(res, 500, false, {}, "metrics unavailable\n");
+                });
             case "/healthz":
                 metrics.requests.inc({ route: "/healthz", code: "200" });
                 return reply(res, 200, wantsJson(req), { status: "ok" }, "ok\n");
             case "/readyz":
-                return void readiness(req, res);
-            case "/metrics":
-                return void metricsPage(res).catch((err: Error) => reply(res, 500, false, {}, `metrics failed: ${err.message}\n`));
+                return void readiness(req, res, true);
             default:
-                // Notably /favicon.ico: a browser's second request must not count as a hit.
-                metrics.requests.inc({ route: "other", code: "404" });
-                return reply(res, 404, wantsJson(req), { error: "not found" }, "Not found.\n");
+                return notFound(req, res);
         }
     });
-    // Longer than Google Cloud load balancers' 600 s keep-alive, so the LB never reuses a
-    // connection we have just closed (which would surface as 502s).
-    server.keepAliveTimeout = 620_000;
-    server.headersTimeout = 621_000;
 
-    await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(config.port, config.host, () => {
-            server.off("error", reject);
-            resolve();
-        });
+    const port = await listen(server, config.port, config.host);
+    const metricsPort = await listen(admin, config.metricsPort ?? DEFAULT_METRICS_PORT, config.host).catch((err: NodeJS.ErrnoException) => {
+        // Unset METRICS_PORT and its default taken (say, by a second local cluster's app): any free port, printed at start.
+        if (config.metricsPort === undefined && err.code === "EADDRINUSE") return listen(admin, 0, config.host);
+        server.close();
+        throw err;
     });
-    const address = server.address() as AddressInfo;
-    const urlHost =
-        config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {
@@ -201,6 +224,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             const deadline = setTimeout(() => server.closeAllConnections(), config.requestTimeoutMs + 1000);
             await drained;
             clearTimeout(deadline);
+            // The operators' listener answers (/readyz: shutting down) until the public one has drained.
+            const adminClosed = new Promise<void>((resolve) => admin.close(() => resolve()));
+            admin.closeAllConnections();
+            await adminClosed;
             const ended = new Promise<void>((resolve) => (redis.status === "end" ? resolve() : redis.once("end", () => resolve())));
             await redis.quit().catch(() => redis.disconnect());
             await withTimeout(ended, 2000, "Redis QUIT").catch(() => redis.disconnect());
@@ -208,7 +235,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         return closing;
     };
 
-    return { url: `http://${urlHost}:${address.port}`, port: address.port, redis, metrics, close };
+    return {
+        url: urlOf(config.host, port),
+        port,
+        metricsUrl: urlOf(config.host, metricsPort),
+        redis,
+        metrics,
+        pendingHits: () => hits.pending,
+        close,
+    };
 }
 
 /** Program entry: env -> server; SIGTERM/SIGINT -> graceful stop. Exit code 2 on bad configuration. */
@@ -225,8 +260,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     }
     const running = await startServer(config);
     const seeds = config.redisNodes.map((n) => `${n.host}:${n.port}`).join(",");
+    const metricsPort = new URL(running.metricsUrl).port;
     console.log(
-        `hit-counter listening on ${config.host}:${running.port} (redis ${seeds}, WAIT ${config.waitReplicas} replica(s), tls ${config.redisTls})`,
+        `hit-counter listening on ${config.host}:${running.port} (redis ${seeds}, WAIT ${config.waitReplicas} replica(s), tls ${config.redisTls}); ` +
+            `metrics, health and readiness on ${config.host}:${metricsPort}`,
+    );
+    console.log(
+        `hit-counter limits: ${config.maxConnections} connections, ${config.maxRequestsPerSocket} requests per connection, ` +
+            `${config.maxPendingHits} pending hits; timeouts: headers ${config.headersTimeoutMs} ms, request ${config.requestReceiveTimeoutMs} ms, ` +
+            `keep-alive ${config.keepAliveTimeoutMs} ms, Redis ${config.requestTimeoutMs} ms`,
     );
     const stop = (signal: string) => {
         console.log(`hit-counter: ${signal}, draining`);

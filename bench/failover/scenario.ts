@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import Redis from "ioredis";
-import { SERVER_DEFAULTS } from "../../app/config";
+import { serverConfig } from "../../app/config";
 import { HITS_KEY } from "../../app/hits";
 import { RunningServer, startServer } from "../../app/server";
 import { parseClusterNodes } from "../../components/formation/clusterState";
@@ -80,16 +80,14 @@ export async function runFailover(o: FailoverOptions): Promise<FailoverResult> {
     const probes: Redis[] = [];
     try {
         server = await startServer(
-            {
+            serverConfig({
                 redisNodes: cluster.seeds.map((s) => ({ host: s.split(":")[0], port: Number(s.split(":")[1]) })),
                 redisPassword: cluster.password,
-                redisTls: false,
                 host: "127.0.0.1",
                 port: 0,
+                metricsPort: 0,
                 waitReplicas: o.waitReplicas ?? 1,
-                waitTimeoutMs: SERVER_DEFAULTS.waitTimeoutMs,
-                requestTimeoutMs: SERVER_DEFAULTS.requestTimeoutMs,
-            },
+            }),
             { defaultMetrics: false, log: () => undefined },
         );
         const app = server;

@@ -7,7 +7,7 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import Redis from "ioredis";
-import { ServerConfig } from "../../app/config";
+import { ServerConfig, serverConfig } from "../../app/config";
 import { HITS_KEY } from "../../app/hits";
 import { RunningServer, startServer } from "../../app/server";
 import { pickFreeBlock } from "../../bench/failover/load";
@@ -52,19 +52,18 @@ describe("hit-counter server (app/server.ts) against real redis-server", functio
     let cluster: LocalCluster;
     const servers: RunningServer[] = [];
 
-    const configFor = (over: Partial<ServerConfig> = {}): ServerConfig => ({
-        redisNodes: cluster.seeds.slice(0, 2).map((s) => ({ host: s.split(":")[0], port: Number(s.split(":")[1]) })),
-        redisPassword: cluster.password,
-        redisTls: false,
-        host: "127.0.0.1",
-        port: 0,
-        waitReplicas: 1,
-        waitTimeoutMs: 250,
-        requestTimeoutMs: 3000,
-        ...over,
-    });
+    const configFor = (over: Partial<ServerConfig> = {}): ServerConfig =>
+        serverConfig({
+            redisNodes: cluster.seeds.slice(0, 2).map((s) => ({ host: s.split(":")[0], port: Number(s.split(":")[1]) })),
+            redisPassword: cluster.password,
+            host: "127.0.0.1",
+            port: 0,
+            metricsPort: 0,
+            ...over,
+        });
+    const logs: string[] = [];
     const start = async (over: Partial<ServerConfig> = {}) => {
-        const s = await startServer(configFor(over), { defaultMetrics: false, log: () => undefined });
+        const s = await startServer(configFor(over), { defaultMetrics: false, log: (line) => logs.push(line) });
         servers.push(s);
         await eventually(
             () => request(`${s.url}/readyz`),
@@ -112,37 +111,47 @@ describe("hit-counter server (app/server.ts) against real redis-server", functio
         assert.strictEqual(Math.max(...counts) - Math.min(...counts), 39);
     });
 
-    it("serves /healthz, /readyz (cluster_state:ok), /metrics, 404 and 405 without counting a hit", async () => {
+    it("public port: hits and a bare /readyz only; /metrics, /healthz and the reasons are on the metrics port", async () => {
         const s = servers[0];
+        assert.notStrictEqual(s.metricsUrl, s.url);
         const before = Number(await s.redis.get(HITS_KEY));
-        assert.strictEqual((await request(`${s.url}/healthz`)).status, 200);
         const ready = await request(`${s.url}/readyz`, { accept: "application/json" });
         assert.deepStrictEqual([ready.status, JSON.parse(ready.body)], [200, { ready: true }]);
-        assert.strictEqual((await request(`${s.url}/favicon.ico`)).status, 404);
+        for (const hidden of ["/metrics", "/healthz", "/favicon.ico"])
+            assert.strictEqual((await request(`${s.url}${hidden}`)).status, 404, hidden);
         const post = await request(`${s.url}/`, { method: "POST" });
-        assert.deepStrictEqual([post.status, post.headers.allow], [405, "GET"]);
+        assert.deepStrictEqual([post.status, post.headers.allow, post.headers.connection], [405, "GET", "close"]);
         const head = await request(`${s.url}/`, { method: "HEAD" });
         assert.strictEqual(head.status, 405, "a HEAD must not count a hit");
-        assert.strictEqual((await request(`${s.url}/healthz`, { method: "HEAD" })).status, 200);
+        assert.strictEqual((await request(`${s.url}/readyz`, { method: "HEAD" })).status, 200);
+        assert.strictEqual((await request(`${s.metricsUrl}/healthz`)).status, 200);
+        assert.strictEqual((await request(`${s.metricsUrl}/healthz`, { method: "HEAD" })).status, 200);
+        assert.deepStrictEqual(JSON.parse((await request(`${s.metricsUrl}/readyz`, { accept: "application/json" })).body), { ready: true });
+        assert.strictEqual((await request(`${s.metricsUrl}/`)).status, 404, "the metrics port counts no hit");
         assert.strictEqual(Number(await s.redis.get(HITS_KEY)), before);
-        const metrics = await request(`${s.url}/metrics`);
+        const metrics = await request(`${s.metricsUrl}/metrics`);
         assert.strictEqual(metrics.status, 200);
         assert.match(metrics.body, /hitcounter_http_requests_total\{route="\/",code="200"\} \d+/);
         assert.match(metrics.body, /hitcounter_redis_roundtrip_seconds_bucket\{le="0.001",outcome="ok"\} \d+/);
         assert.match(metrics.body, /hitcounter_http_requests_total\{route="other",code="405"\} 2/);
+        assert.match(metrics.body, /hitcounter_pending_hits 0/);
     });
 
-    it("refuses with 503 + Retry-After when the replicas cannot confirm (WAIT), and says why", async () => {
+    it("refuses with 503 + Retry-After when the replicas cannot confirm (WAIT); the body is generic, the reason is in the log and metrics", async () => {
         // Every master has one replica, so WAIT 2 can never be satisfied.
         const s = await start({ waitReplicas: 2, waitTimeoutMs: 50 });
         const a = await request(`${s.url}/`, { accept: "application/json" });
         assert.strictEqual(a.status, 503);
         assert.strictEqual(a.headers["retry-after"], "1");
-        const body = JSON.parse(a.body) as { reason: string; detail: string };
-        assert.strictEqual(body.reason, "not_durable");
-        assert.match(body.detail, /only 1 of 2 replica\(s\) confirmed/);
-        const metrics = await request(`${s.url}/metrics`);
-        assert.match(metrics.body, /hitcounter_errors_total\{reason="not_durable"\} 1/);
+        assert.deepStrictEqual(JSON.parse(a.body), { error: "hit not recorded; please retry" });
+        const text = await request(`${s.url}/`);
+        assert.deepStrictEqual([text.status, text.body], [503, "Hit not recorded. Please retry.\n"]);
+        assert.ok(
+            logs.some((l) => /^hit not recorded \(not_durable\): only 1 of 2 replica\(s\) confirmed/.test(l)),
+            logs.join("\n"),
+        );
+        const metrics = await request(`${s.metricsUrl}/metrics`);
+        assert.match(metrics.body, /hitcounter_errors_total\{reason="not_durable"\} 2/);
     });
 
     it("fails fast (503) while every node is down and recovers by itself when they return, counter intact", async () => {
@@ -154,7 +163,17 @@ describe("hit-counter server (app/server.ts) against real redis-server", functio
             const down = await request(`${s.url}/`, { accept: "application/json" });
             assert.strictEqual(down.status, 503, down.body);
             assert.ok(Date.now() - t0 < 5000, "a hit must not hang while Redis is down");
-            assert.strictEqual((await request(`${s.url}/readyz`)).status, 503);
+            // Readiness answers are reused for a second (a /readyz flood must not become a CLUSTER INFO flood).
+            const publicReady = await eventually(
+                () => request(`${s.url}/readyz`),
+                (a) => a.status === 503,
+            );
+            assert.deepStrictEqual([publicReady.status, publicReady.body], [503, "not ready\n"], "the public answer says no more");
+            const operatorsReady = await eventually(
+                () => request(`${s.metricsUrl}/readyz`),
+                (a) => /^not ready: (Redis client is|cluster_state|CLUSTER INFO)/.test(a.body),
+            );
+            assert.strictEqual(operatorsReady.status, 503, operatorsReady.body);
         } finally {
             cluster.nodes.splice(0, cluster.nodes.length, ...(await LocalRedisNode.startAll(cluster.nodes.map((n) => n.spec))));
         }
@@ -193,7 +212,8 @@ describe("hit-counter server (app/server.ts) against real redis-server", functio
             assert.strictEqual(answer.status, 200, answer.body);
             assert.match(answer.body, /^I have been hit \d+ times/);
             await closed;
-            await assert.rejects(request(`${s.url}/healthz`), /ECONNREFUSED/);
+            await assert.rejects(request(`${s.url}/readyz`), /ECONNREFUSED/);
+            await assert.rejects(request(`${s.metricsUrl}/healthz`), /ECONNREFUSED/);
             assert.strictEqual(s.redis.status, "end");
         } finally {
             admin.disconnect();
