@@ -22,7 +22,21 @@ export const DEFAULT_REDIS_IMAGE = "redis:7.2.16-bookworm@sha256:0637954999d01b7
 /** >= v1.83.0: the first with switches that turn off the /scrape endpoint and key-value export. */
 export const DEFAULT_EXPORTER_IMAGE =
     "oliver006/redis_exporter:v1.84.0@sha256:7ef8e9c26638158fa4e7ad60df8c7e53d1919986753d6c1d2d1876b6ec38d87b";
-export const DEFAULT_NODE_IMAGE = "node:20.18.1-alpine3.20@sha256:b5b9467fe7b33aad47f1ec3f6e0646a658f85f05c18d4243024212a91f3b7554";
+/**
+ * Node 24 LTS (supported until 2028-04-30; Node 20 is end of life since 2026-04-30), by tag for readers
+ * and by digest (the multi-platform image index) for the kubelet; where the digest was read: README.md,
+ * "Images". The bundle targets this major.
+ */
+export const DEFAULT_NODE_IMAGE = "node:24.21.0-alpine3.24@sha256:ebfe2f90462722a7a4de65e91990e97fe0d401c70e0e762c5b53302f905ec1c1";
+
+/** The Node.js major of an official `node` image reference (`node:24.21.0-alpine…`, `library/node:22`), or undefined when the tag does not say. */
+export function nodeMajorOf(image: string): number | undefined {
+    const m = /^(?:(?:[^/]+\/)*library\/|docker\.io\/library\/)?node:(\d+)(?:[.-]|$|@)/.exec(image);
+    return m ? Number(m[1]) : undefined;
+}
+
+/** The oldest Node.js major the bundled server is built for (components/app/bundle.ts). */
+export const MIN_NODE_MAJOR = nodeMajorOf(DEFAULT_NODE_IMAGE) ?? 24;
 
 export const TARGETS = ["gke", "existing"] as const;
 export type Target = (typeof TARGETS)[number];
@@ -377,10 +391,24 @@ export const KEYS = {
     tls: key("redis:tls", flag(false), "`true` is refused: not supported yet (see Limitations)"),
     appReplicas: key("app:replicas", wholeNumber(2, 0, 100), "hit-counter replicas"),
     serviceType: key("app:serviceType", oneOf(APP_SERVICE_TYPES, "LoadBalancer"), "type of the hit counter's Service"),
-    nodeImage: key(
+    nodeImage: key<string>(
         "app:nodeImage",
-        matching(IMAGE_REFERENCE, IMAGE_HELP, DEFAULT_NODE_IMAGE),
-        "Node.js image that runs the bundled server from a ConfigMap",
+        {
+            fallback: DEFAULT_NODE_IMAGE,
+            defaultText: DEFAULT_NODE_IMAGE,
+            allowed: `${IMAGE_HELP}; an official node image must be Node.js ${MIN_NODE_MAJOR} or newer`,
+            parse: (t) => {
+                if (!IMAGE_REFERENCE.test(t)) return { problem: `use ${IMAGE_HELP}` };
+                const major = nodeMajorOf(t);
+                if (major !== undefined && major < MIN_NODE_MAJOR) {
+                    return {
+                        problem: `Node.js ${major} is older than the bundled server's target node${MIN_NODE_MAJOR} (Node 20 is end of life since 2026-04-30); use Node.js ${MIN_NODE_MAJOR} or newer, e.g. ${DEFAULT_NODE_IMAGE}`,
+                    };
+                }
+                return { value: t };
+            },
+        },
+        "Node.js image that runs the bundled server from a ConfigMap; pinned by digest",
     ),
     appImage: key(
         "app:image",

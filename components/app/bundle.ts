@@ -4,6 +4,7 @@
  */
 import * as esbuild from "esbuild";
 import * as path from "path";
+import { MIN_NODE_MAJOR } from "../configKeys";
 
 /** Entry point of the service (also runnable directly with ts-node). */
 export const SERVER_ENTRY = path.join(__dirname, "..", "..", "app", "server.ts");
@@ -11,9 +12,12 @@ export const SERVER_ENTRY = path.join(__dirname, "..", "..", "app", "server.ts")
 /** A ConfigMap holds at most 1 MiB in total; the bundle must leave room for the rest. */
 export const MAX_BUNDLE_BYTES = 1024 * 1024;
 
+/** esbuild's target: the Node.js major of the default image, the oldest `app:nodeImage` accepts. */
+export const BUNDLE_TARGET = `node${MIN_NODE_MAJOR}`;
+
 /**
  * Bundles app/server.ts with its dependencies (ioredis, prom-client) into one minified
- * CommonJS file for Node 20. Deterministic for the same sources, so an unchanged app
+ * CommonJS file for BUNDLE_TARGET. Deterministic for the same sources, so an unchanged app
  * leaves the ConfigMap (and the Deployment's rollout) untouched.
  */
 export function bundleServer(): string {
@@ -21,7 +25,7 @@ export function bundleServer(): string {
         entryPoints: [SERVER_ENTRY],
         bundle: true,
         platform: "node",
-        target: "node20",
+        target: BUNDLE_TARGET,
         format: "cjs",
         minify: true,
         write: false,

@@ -1,16 +1,25 @@
 /**
- * HitCounterApp: the hit-counter service (app/server.ts) as a Deployment and a Service. By default it
- * runs the pinned official Node.js image with the bundled server mounted from a ConfigMap, so nobody
- * builds or pushes an image; `app:image` swaps in a ready-made image instead.
+ * HitCounterApp: the hit-counter service (app/server.ts) as a Deployment, a Service and a
+ * PodDisruptionBudget. By default it runs the pinned official Node.js image with the bundled server
+ * mounted from a ConfigMap, so nobody builds or pushes an image; `app:image` swaps in a ready-made
+ * image instead.
  */
 import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_METRICS_PORT } from "../../app/config";
 import { AppSettings } from "../config";
 import { PASSWORD_KEY } from "../redis/manifests";
 
 export const APP_PORT = 8080;
+/** /metrics, /healthz and /readyz with reasons: a container port that the Service does not expose. */
+export const APP_METRICS_PORT = DEFAULT_METRICS_PORT;
 export const APP_CONTAINER = "app";
+/**
+ * The server's default limits (app/config.ts SERVER_LIMITS) are sized for this: slow clients at the
+ * connection cap and a full hit queue behind a stalled Redis stay well under it (bench:app-limits).
+ */
+export const APP_MEMORY_LIMIT = "256Mi";
 const NODE_UID = 1000; // the `node` user of the official image
 
 export interface HitCounterManifestOptions {
@@ -59,8 +68,8 @@ export function renderServerConfigMap(o: HitCounterManifestOptions): k8s.types.i
     };
 }
 
-function httpProbe(path: string, periodSeconds: number): k8s.types.input.core.v1.Probe {
-    return { httpGet: { path, port: "http" }, periodSeconds, timeoutSeconds: 3, failureThreshold: 3 };
+function httpProbe(path: string, port: string, periodSeconds: number): k8s.types.input.core.v1.Probe {
+    return { httpGet: { path, port }, periodSeconds, timeoutSeconds: 3, failureThreshold: 3 };
 }
 
 export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.apps.v1.Deployment {
@@ -71,6 +80,7 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
         { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: o.passwordSecretName, key: PASSWORD_KEY } } },
         { name: "REDIS_TLS", value: "false" },
         { name: "PORT", value: String(APP_PORT) },
+        { name: "METRICS_PORT", value: String(APP_METRICS_PORT) },
         { name: "HOST", value: "0.0.0.0" },
         { name: "WAIT_REPLICAS", value: String(waitReplicasFor(o.replicasPerMaster)) },
     ];
@@ -87,7 +97,7 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                     labels,
                     annotations: {
                         "prometheus.io/scrape": "true",
-                        "prometheus.io/port": String(APP_PORT),
+                        "prometheus.io/port": String(APP_METRICS_PORT),
                         "prometheus.io/path": "/metrics",
                         // A new bundle rolls the pods (the ConfigMap name stays the same).
                         ...(bundled ? { "redis-cluster-gke/server-sha256": mapInput(o.serverSource, sha256) } : {}),
@@ -118,12 +128,22 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                             name: APP_CONTAINER,
                             image: o.app.image ?? o.app.nodeImage,
                             ...(bundled ? { command: ["node", "/app/server.js"] } : {}),
-                            ports: [{ name: "http", containerPort: APP_PORT }],
+                            ports: [
+                                { name: "http", containerPort: APP_PORT },
+                                { name: "metrics", containerPort: APP_METRICS_PORT },
+                            ],
                             env,
-                            resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+                            resources: {
+                                requests: { cpu: "50m", memory: "64Mi" },
+                                limits: { cpu: "500m", memory: APP_MEMORY_LIMIT },
+                            },
                             lifecycle: { preStop: { exec: { command: ["sleep", String(PRE_STOP_PAUSE_SECONDS)] } } },
-                            livenessProbe: httpProbe("/healthz", 10),
-                            readinessProbe: httpProbe("/readyz", 5),
+                            // Liveness on the operators' port: clients filling the public port's connection cap
+                            // must not get the pod restarted (and every in-flight hit cut).
+                            livenessProbe: httpProbe("/healthz", "metrics", 10),
+                            // Readiness on the public port: a pod whose public listener is full or whose cluster
+                            // is down leaves the Service's endpoints.
+                            readinessProbe: httpProbe("/readyz", "http", 5),
                             securityContext: {
                                 allowPrivilegeEscalation: false,
                                 readOnlyRootFilesystem: true,
@@ -139,12 +159,26 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
     };
 }
 
+/** The public port only: metrics, health and readiness reasons stay inside the cluster. */
 export function renderAppService(o: HitCounterManifestOptions): k8s.types.input.core.v1.Service {
     return {
         apiVersion: "v1",
         kind: "Service",
         metadata: { name: o.name, namespace: o.namespace, labels: hitCounterPodLabels(o.name) },
         spec: { type: o.app.serviceType, selector: hitCounterPodLabels(o.name), ports: [{ name: "http", port: 80, targetPort: "http" }] },
+    };
+}
+
+/**
+ * One app pod at a time may be evicted (node drains, upgrades): the others keep serving. maxUnavailable
+ * rather than minAvailable, so that a single replica never blocks a drain.
+ */
+export function renderAppPodDisruptionBudget(o: HitCounterManifestOptions): k8s.types.input.policy.v1.PodDisruptionBudget {
+    return {
+        apiVersion: "policy/v1",
+        kind: "PodDisruptionBudget",
+        metadata: { name: o.name, namespace: o.namespace, labels: hitCounterPodLabels(o.name) },
+        spec: { maxUnavailable: 1, selector: { matchLabels: hitCounterPodLabels(o.name) } },
     };
 }
 
@@ -170,6 +204,7 @@ export class HitCounterApp extends pulumi.ComponentResource {
     public readonly url: pulumi.Output<string>;
     public readonly deployment: k8s.apps.v1.Deployment;
     public readonly service: k8s.core.v1.Service;
+    public readonly podDisruptionBudget: k8s.policy.v1.PodDisruptionBudget;
 
     constructor(name: string, args: HitCounterAppArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-cluster-gke:app:HitCounterApp", name, {}, opts);
@@ -183,6 +218,11 @@ export class HitCounterApp extends pulumi.ComponentResource {
             dependsOn: serverConfig,
         });
         this.service = new k8s.core.v1.Service(`${name}-service`, renderAppService(manifestOptions), k8sOpts);
+        this.podDisruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
+            `${name}-pdb`,
+            renderAppPodDisruptionBudget(manifestOptions),
+            k8sOpts,
+        );
 
         const inCluster = pulumi.interpolate`http://${this.service.metadata.name}.${this.service.metadata.namespace}.svc`;
         this.url =

@@ -67,6 +67,12 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["app:serviceType", "Ingress", /use one of LoadBalancer, ClusterIP, NodePort/],
     ["app:image", "my image", /use an image reference/],
     ["app:nodeImage", "node:", /use an image reference/],
+    [
+        "app:nodeImage",
+        "node:20.18.1-alpine3.20",
+        /Node.js 20 is older than the bundled server's target node24 .*use Node.js 24 or newer, e.g. node:24/,
+    ],
+    ["app:nodeImage", "docker.io/library/node:22-alpine", /Node.js 22 is older than the bundled server's target node24/],
 ];
 
 function configError(raw: RawConfig): ConfigError {
@@ -246,6 +252,14 @@ describe("bad input: the app's environment (app/config.ts parseServerConfig)", (
         [{ WAIT_REPLICAS: "-1" }, /^WAIT_REPLICAS: expected an integer 0-16, got "-1"$/],
         [{ WAIT_TIMEOUT_MS: "0" }, /^WAIT_TIMEOUT_MS: expected an integer 1-60000, got "0"$/],
         [{ REQUEST_TIMEOUT_MS: "1s" }, /^REQUEST_TIMEOUT_MS: expected an integer 1-600000, got "1s"$/],
+        [{ METRICS_PORT: "8080" }, /^METRICS_PORT: expected a port other than PORT \(8080\), got "8080": metrics must not be public$/],
+        [{ METRICS_PORT: "-1" }, /^METRICS_PORT: expected a port number 0-65535, got "-1"$/],
+        [{ MAX_CONNECTIONS: "unlimited" }, /^MAX_CONNECTIONS: expected an integer 1-100000, got "unlimited"$/],
+        [{ MAX_REQUESTS_PER_SOCKET: "0" }, /^MAX_REQUESTS_PER_SOCKET: expected an integer 1-1000000, got "0"$/],
+        [{ MAX_PENDING_HITS: "0" }, /^MAX_PENDING_HITS: expected an integer 1-100000, got "0"$/],
+        [{ HEADERS_TIMEOUT_MS: "500" }, /^HEADERS_TIMEOUT_MS: expected an integer 1000-120000, got "500"$/],
+        [{ REQUEST_RECEIVE_TIMEOUT_MS: "5000" }, /^REQUEST_RECEIVE_TIMEOUT_MS: expected at least HEADERS_TIMEOUT_MS \(10000\), got "5000"/],
+        [{ KEEP_ALIVE_TIMEOUT_MS: "620s" }, /^KEEP_ALIVE_TIMEOUT_MS: expected an integer 1000-1200000, got "620s"$/],
     ];
     for (const [change, says] of cases) {
         it(`${JSON.stringify(change)} is refused, naming the variable and what is allowed`, () => {

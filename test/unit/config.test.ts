@@ -111,7 +111,7 @@ describe("config: parseSettings", () => {
                 "app:replicas": "3",
                 "app:serviceType": "ClusterIP",
                 "app:image": "ghcr.io/acme/hit-counter:1.0.0",
-                "app:nodeImage": "node:20.18.0-alpine3.20",
+                "app:nodeImage": "node:24.20.0-alpine3.24",
             },
             SECRET_CONFIG_KEYS,
         );
@@ -135,7 +135,7 @@ describe("config: parseSettings", () => {
             replicas: 3,
             serviceType: "ClusterIP",
             image: "ghcr.io/acme/hit-counter:1.0.0",
-            nodeImage: "node:20.18.0-alpine3.20",
+            nodeImage: "node:24.20.0-alpine3.24",
         });
         // The documented key list is the parser's key list.
         assert.equal(Object.keys(CONFIG_KEYS).length, 35);

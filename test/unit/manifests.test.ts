@@ -15,8 +15,17 @@ import {
 import { MEMORY_SHARES, memoryPlan } from "../../components/redis/redisConf";
 import { DEFAULT_EXPORTER_IMAGE } from "../../components/config";
 import { FORMATION_CLUSTER_ROLE_RULES, FORMATION_ROLE_RULES } from "../../components/redis/formationRbac";
-import { hitCounterPodLabels, mapInput, renderDeployment } from "../../components/app/hitCounter";
-import { renderAppNetworkPolicy } from "../../components/app/networkPolicy";
+import {
+    APP_METRICS_PORT,
+    APP_PORT,
+    HitCounterManifestOptions,
+    hitCounterPodLabels,
+    mapInput,
+    renderAppPodDisruptionBudget,
+    renderAppService,
+    renderDeployment,
+} from "../../components/app/hitCounter";
+import { APP_METRICS_PORT_NAME, renderAppNetworkPolicy } from "../../components/app/networkPolicy";
 import { nodeAccountId, renderGkeKubeconfig } from "../../components/gke";
 
 function options(raw: RawConfig = {}): RedisManifestOptions {
@@ -296,17 +305,48 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
 
 describe("hit-counter manifests", () => {
     const m = render();
+    const appOptions = (replicasPerMaster = 1): HitCounterManifestOptions => ({
+        name: "hit-counter",
+        namespace: "redis",
+        app: parseWorkloadSettings({}).app,
+        redisSeeds: ["a:6379"],
+        passwordSecretName: "redis-auth",
+        serverSource: "x",
+        replicasPerMaster,
+    });
     /** The app's Deployment for `replicasPerMaster`, with plain inputs. */
-    const deployment = (replicasPerMaster: number): Plain =>
-        renderDeployment({
-            name: "hit-counter",
-            namespace: "redis",
-            app: parseWorkloadSettings({}).app,
-            redisSeeds: ["a:6379"],
-            passwordSecretName: "redis-auth",
-            serverSource: "x",
-            replicasPerMaster,
-        });
+    const deployment = (replicasPerMaster: number): Plain => renderDeployment(appOptions(replicasPerMaster));
+
+    it("metrics on their own port, which the Service does not expose; liveness there, readiness on the public port", () => {
+        const d = deployment(1);
+        const c = d.spec.template.spec.containers[0];
+        assert.notEqual(APP_METRICS_PORT, APP_PORT);
+        assert.deepEqual(c.ports, [
+            { name: "http", containerPort: APP_PORT },
+            { name: APP_METRICS_PORT_NAME, containerPort: APP_METRICS_PORT },
+        ]);
+        const env = Object.fromEntries(c.env.map((e: Plain) => [e.name, e.value]));
+        assert.equal(env.METRICS_PORT, String(APP_METRICS_PORT));
+        assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: APP_METRICS_PORT_NAME });
+        assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "http" });
+        assert.equal(d.spec.template.metadata.annotations["prometheus.io/port"], String(APP_METRICS_PORT));
+        const service = renderAppService(appOptions()) as Plain;
+        assert.deepEqual(
+            service.spec.ports.map((p: Plain) => p.targetPort),
+            ["http"],
+        );
+    });
+
+    it("a PDB lets one app pod go at a time and selects exactly the app's pods", () => {
+        const d = deployment(1);
+        const pdb = renderAppPodDisruptionBudget(appOptions()) as Plain;
+        assert.equal(pdb.apiVersion, "policy/v1");
+        assert.equal(pdb.spec.maxUnavailable, 1);
+        assert.equal(pdb.spec.minAvailable, undefined, "minAvailable would block every drain of a single replica");
+        assert.deepEqual(pdb.spec.selector.matchLabels, d.spec.template.metadata.labels);
+        assert.equal(pdb.metadata.namespace, d.metadata.namespace);
+    });
+
     it("env per the server contract; plain inputs stay plain for YAML", () => {
         const s = parseWorkloadSettings({});
         const d = renderDeployment({

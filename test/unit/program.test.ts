@@ -63,15 +63,14 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         const run = getRun();
         const provider = run.one(T.provider);
         const objects = k8sObjects(run);
-        // 17 everywhere; on GKE also the Retain StorageClass and the PodMonitoring.
-        assert.equal(objects.length, expected.gke ? 19 : 17);
+        // 18 everywhere (the app has its own PDB); on GKE also the Retain StorageClass and the PodMonitoring.
+        assert.equal(objects.length, expected.gke ? 20 : 18);
         for (const r of objects) assert.equal(r.providerUrn, provider.urn, `${r.type} ${r.name} does not use the target's provider`);
         const counts = countByType(run);
         for (const type of [
             T.namespace,
             T.secret,
             T.statefulSet,
-            T.pdb,
             T.deployment,
             T.formation,
             T.redisComponent,
@@ -87,6 +86,7 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         assert.equal(counts[T.configMap], 2); // redis.conf + scripts, and the app's bundled server
         assert.equal(counts[T.service], 3); // headless, client, app
         assert.equal(counts[T.networkPolicy], 2); // Redis, app
+        assert.equal(counts[T.pdb], 2); // Redis, app
         assert.equal(counts[T.storageClass] ?? 0, expected.gke ? 1 : 0);
         assert.equal(counts[T.podMonitoring] ?? 0, expected.gke ? 1 : 0);
     });
@@ -211,6 +211,7 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         assert.equal(cm.inputs.data["server.js"], serverSource());
         const container = run.one(T.deployment).inputs.spec.template.spec.containers[0];
         assert.equal(container.image, DEFAULT_NODE_IMAGE);
+        assert.match(container.image, /^node:24\.\d+\.\d+-alpine[\d.]+@sha256:[0-9a-f]{64}$/, "Node 24 LTS, pinned by tag and digest");
         assert.deepEqual(container.command, ["node", "/app/server.js"]);
         const passwordEnv = container.env.find((e: { name: string }) => e.name === "REDIS_PASSWORD");
         assert.deepEqual(passwordEnv.valueFrom.secretKeyRef, { name: "redis-auth", key: "password" });

@@ -1,5 +1,7 @@
 import * as assert from "assert";
-import { ConfigError, SERVER_DEFAULTS, parseServerConfig } from "../../app/config";
+import * as fs from "fs";
+import * as path from "path";
+import { ConfigError, SERVER_DEFAULTS, SERVER_LIMITS, parseServerConfig, serverEnvironmentTable } from "../../app/config";
 
 const base = { REDIS_NODES: "redis-0.redis-headless:6379,10.0.0.5:6380,[fd00::1]:6379" };
 
@@ -17,6 +19,25 @@ describe("hit-counter server configuration (app/config.ts)", () => {
         assert.strictEqual(c.waitTimeoutMs, SERVER_DEFAULTS.waitTimeoutMs);
         assert.strictEqual(c.redisTls, false);
         assert.strictEqual(c.redisPassword, undefined);
+        assert.strictEqual(c.metricsPort, undefined, "unset: the default port, or any free one when it is taken");
+        assert.deepStrictEqual(
+            [
+                c.maxConnections,
+                c.maxRequestsPerSocket,
+                c.maxPendingHits,
+                c.headersTimeoutMs,
+                c.requestReceiveTimeoutMs,
+                c.keepAliveTimeoutMs,
+            ],
+            [4096, 1000, 1024, 10_000, 30_000, 5000],
+        );
+    });
+
+    it("every limit has a default within its bounds, and timeouts of seconds (the Service is L4: no 620 s keep-alive)", () => {
+        for (const v of Object.values(SERVER_LIMITS)) assert.ok(v.min <= v.fallback && v.fallback <= v.max, v.env);
+        for (const t of [SERVER_LIMITS.headersTimeoutMs, SERVER_LIMITS.requestReceiveTimeoutMs, SERVER_LIMITS.keepAliveTimeoutMs]) {
+            assert.ok(t.fallback >= 1000 && t.fallback <= 30_000, `${t.env} = ${t.fallback} ms`);
+        }
     });
 
     it("reads every variable when set", () => {
@@ -29,11 +50,30 @@ describe("hit-counter server configuration (app/config.ts)", () => {
             WAIT_REPLICAS: "0",
             WAIT_TIMEOUT_MS: "50",
             REQUEST_TIMEOUT_MS: "1500",
+            METRICS_PORT: "9100",
+            MAX_CONNECTIONS: "100",
+            MAX_REQUESTS_PER_SOCKET: "10",
+            MAX_PENDING_HITS: "20",
+            HEADERS_TIMEOUT_MS: "2000",
+            REQUEST_RECEIVE_TIMEOUT_MS: "2000",
+            KEEP_ALIVE_TIMEOUT_MS: "620000",
         });
         assert.deepStrictEqual(
-            [c.redisPassword, c.redisTls, c.port, c.host, c.waitReplicas, c.waitTimeoutMs, c.requestTimeoutMs],
-            ["s3cret", true, 9000, "127.0.0.1", 0, 50, 1500],
+            [c.redisPassword, c.redisTls, c.port, c.host, c.waitReplicas, c.waitTimeoutMs, c.requestTimeoutMs, c.metricsPort],
+            ["s3cret", true, 9000, "127.0.0.1", 0, 50, 1500, 9100],
         );
+        assert.deepStrictEqual(
+            [
+                c.maxConnections,
+                c.maxRequestsPerSocket,
+                c.maxPendingHits,
+                c.headersTimeoutMs,
+                c.requestReceiveTimeoutMs,
+                c.keepAliveTimeoutMs,
+            ],
+            [100, 10, 20, 2000, 2000, 620_000],
+        );
+        assert.strictEqual(parseServerConfig({ ...base, PORT: "0", METRICS_PORT: "0" }).metricsPort, 0, "both on any free port");
     });
 
     const bad: Array<[string, Record<string, string>, RegExp]> = [
@@ -45,6 +85,36 @@ describe("hit-counter server configuration (app/config.ts)", () => {
         ["WAIT_REPLICAS negative", { ...base, WAIT_REPLICAS: "-1" }, /^WAIT_REPLICAS: expected an integer 0-16, got "-1"/],
         ["WAIT_TIMEOUT_MS zero", { ...base, WAIT_TIMEOUT_MS: "0" }, /^WAIT_TIMEOUT_MS: expected an integer 1-60000/],
         ["REDIS_TLS yes", { ...base, REDIS_TLS: "yes" }, /^REDIS_TLS: expected "true" or "false", got "yes"/],
+        ["METRICS_PORT = PORT", { ...base, PORT: "8080", METRICS_PORT: "8080" }, /^METRICS_PORT: expected a port other than PORT \(8080\)/],
+        ["METRICS_PORT = default PORT", { ...base, METRICS_PORT: "8080" }, /^METRICS_PORT: expected a port other than PORT \(8080\)/],
+        ["METRICS_PORT not a port", { ...base, METRICS_PORT: "metrics" }, /^METRICS_PORT: expected a port number 0-65535, got "metrics"/],
+        ["MAX_CONNECTIONS zero", { ...base, MAX_CONNECTIONS: "0" }, /^MAX_CONNECTIONS: expected an integer 1-100000, got "0"/],
+        [
+            "MAX_REQUESTS_PER_SOCKET zero (unbounded)",
+            { ...base, MAX_REQUESTS_PER_SOCKET: "0" },
+            /^MAX_REQUESTS_PER_SOCKET: expected an integer 1-1000000/,
+        ],
+        ["MAX_PENDING_HITS huge", { ...base, MAX_PENDING_HITS: "1e9" }, /^MAX_PENDING_HITS: expected an integer 1-100000, got "1e9"/],
+        [
+            "HEADERS_TIMEOUT_MS in seconds",
+            { ...base, HEADERS_TIMEOUT_MS: "10" },
+            /^HEADERS_TIMEOUT_MS: expected an integer 1000-120000, got "10"/,
+        ],
+        [
+            "REQUEST_RECEIVE_TIMEOUT_MS 10 min+",
+            { ...base, REQUEST_RECEIVE_TIMEOUT_MS: "600001" },
+            /^REQUEST_RECEIVE_TIMEOUT_MS: expected an integer 1000-600000/,
+        ],
+        [
+            "REQUEST_RECEIVE_TIMEOUT_MS below HEADERS_TIMEOUT_MS",
+            { ...base, HEADERS_TIMEOUT_MS: "20000", REQUEST_RECEIVE_TIMEOUT_MS: "15000" },
+            /^REQUEST_RECEIVE_TIMEOUT_MS: expected at least HEADERS_TIMEOUT_MS \(20000\), got "15000"/,
+        ],
+        [
+            "KEEP_ALIVE_TIMEOUT_MS unbounded",
+            { ...base, KEEP_ALIVE_TIMEOUT_MS: "0" },
+            /^KEEP_ALIVE_TIMEOUT_MS: expected an integer 1000-1200000, got "0"/,
+        ],
     ];
     for (const [name, env, message] of bad) {
         it(`rejects ${name} with a message naming the variable`, () => {
@@ -54,4 +124,12 @@ describe("hit-counter server configuration (app/config.ts)", () => {
             );
         });
     }
+
+    it("the README's table of variables is the one generated from the declarations", () => {
+        const readme = fs.readFileSync(path.join(__dirname, "..", "..", "README.md"), "utf8");
+        assert.ok(
+            readme.includes(serverEnvironmentTable()),
+            `README's hit-counter variables table differs; replace it with (npm run -s docs:app-env):\n${serverEnvironmentTable()}`,
+        );
+    });
 });
