@@ -211,6 +211,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         // Unset METRICS_PORT and its default taken (say, by a second local cluster's app): any free port, printed at start.
         if (config.metricsPort === undefined && err.code === "EADDRINUSE") return listen(admin, 0, config.host);
         server.close();
+        redis.disconnect();
         throw err;
     });
 
