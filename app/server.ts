@@ -206,14 +206,23 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         }
     });
 
-    const port = await listen(server, config.port, config.host);
-    const metricsPort = await listen(admin, config.metricsPort ?? DEFAULT_METRICS_PORT, config.host).catch((err: NodeJS.ErrnoException) => {
-        // Unset METRICS_PORT and its default taken (say, by a second local cluster's app): any free port, printed at start.
-        if (config.metricsPort === undefined && err.code === "EADDRINUSE") return listen(admin, 0, config.host);
+    const listenMetrics = () =>
+        listen(admin, config.metricsPort ?? DEFAULT_METRICS_PORT, config.host).catch((err: NodeJS.ErrnoException) => {
+            // Unset METRICS_PORT and its default taken (say, by a second local cluster's app): any free port, printed at start.
+            if (config.metricsPort === undefined && err.code === "EADDRINUSE") return listen(admin, 0, config.host);
+            throw err;
+        });
+    let port: number;
+    let metricsPort: number;
+    try {
+        port = await listen(server, config.port, config.host);
+        metricsPort = await listenMetrics();
+    } catch (err) {
+        // Nothing is left behind by a failed start: no listener, no Redis connection.
         server.close();
         redis.disconnect();
         throw err;
-    });
+    }
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {
