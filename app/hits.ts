@@ -58,14 +58,16 @@ interface Waiter {
 }
 
 export class HitRecorder {
-    /** Oldest first, so the waiters past their deadline are always a prefix. */
+    /**
+     * Oldest first. A queued hit needs no timer of its own: every round trip out is failed at its
+     * oldest hit's deadline, which is earlier than any queued hit's, so a slot frees in time and the
+     * queued hit leaves in a batch whose timer is its own deadline.
+     */
     private queue: Waiter[] = [];
     /** Round trips (batches) in flight, and the hits they carry. */
     private inFlight = 0;
     private inFlightHits = 0;
     private flushScheduled = false;
-    /** Fires at the queue head's deadline while the queue waits for a free round trip. */
-    private expiryTimer: NodeJS.Timeout | undefined;
     private readonly key: string;
     private readonly maxInFlight: number;
     private readonly retryDelayMs: number;
@@ -106,29 +108,6 @@ export class HitRecorder {
             this.inFlightHits += batch.length;
             this.send(batch);
         }
-        // Hits left over wait for a round trip to come back; the oldest sets the alarm.
-        if (this.queue.length === 0) {
-            clearTimeout(this.expiryTimer);
-            this.expiryTimer = undefined;
-        } else {
-            this.expiryTimer ??= setTimeout(() => this.expireQueued(), this.queue[0].deadline - performance.now());
-        }
-    }
-
-    /** Fails the queued hits whose time is up (every round trip is still out), then waits for the next head. */
-    private expireQueued(): void {
-        this.expiryTimer = undefined;
-        const now = performance.now();
-        const expired = this.queue.findIndex((w) => w.deadline > now);
-        const count = expired === -1 ? this.queue.length : expired;
-        if (count > 0) {
-            const err = new HitNotRecordedError(
-                "timeout",
-                `queued ${this.options.timeoutMs} ms behind ${this.inFlight} unanswered Redis round trip(s)`,
-            );
-            this.queue.splice(0, count).forEach((w) => w.reject(err));
-        }
-        if (this.queue.length > 0) this.expiryTimer = setTimeout(() => this.expireQueued(), this.queue[0].deadline - now);
     }
 
     private send(batch: Waiter[]): void {
