@@ -41,7 +41,7 @@ describe("hit-counter bundle (components/app/bundle.ts)", function () {
         children.push(child);
         const [port, metricsPort] = await new Promise<[number, number]>((resolve, reject) => {
             let out = "";
-            child.stdout!.on("data", (c) => {
+            child.stdout?.on("data", (c) => {
                 out += c;
                 const m = /listening on [^ ]+:(\d+) .*; metrics, health and readiness on [^ ]+:(\d+)\n/.exec(out);
                 if (m) resolve([Number(m[1]), Number(m[2])]);
@@ -99,7 +99,7 @@ describe("hit-counter bundle (components/app/bundle.ts)", function () {
             stdio: ["ignore", "pipe", "pipe"],
         });
         let err = "";
-        taken.stderr!.on("data", (c) => (err += c));
+        taken.stderr?.on("data", (c) => (err += c));
         assert.strictEqual(await exited(taken), 1);
         assert.match(err, /EADDRINUSE/);
         a.child.kill("SIGTERM");
@@ -111,7 +111,7 @@ describe("hit-counter bundle (components/app/bundle.ts)", function () {
             stdio: ["ignore", "pipe", "pipe"],
         });
         let err = "";
-        bad.stderr!.on("data", (c) => (err += c));
+        bad.stderr?.on("data", (c) => (err += c));
         assert.strictEqual(await exited(bad), 2);
         assert.match(err, /WAIT_REPLICAS: expected an integer 0-16, got "-1"/);
     });
