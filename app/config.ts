@@ -24,9 +24,9 @@ export interface IntegerVariable {
 
 /**
  * The limits and timeouts, with their defaults. The defaults are sized for the Deployment's
- * 256Mi memory limit (components/app/hitCounter.ts): with every connection open and holding
- * partial headers and every pending hit queued, the process measured stays well under it
- * (README, "Limits under load").
+ * 256Mi memory limit (components/app/hitCounter.ts): at worst about 60 MB idle + MAX_CONNECTIONS
+ * x 12 KB (open connections) + MAX_CONNECTIONS x MAX_PIPELINED_REQUESTS x 3 KB (unanswered
+ * requests) + MAX_PENDING_HITS x 4 KB; `npm run bench:app-limits` measures it (README, "Limits").
  */
 export const SERVER_LIMITS = {
     waitReplicas: {
@@ -74,6 +74,17 @@ export const SERVER_LIMITS = {
         min: 1,
         max: 1_000_000,
         meaning: "requests one connection may send; the last is answered with `Connection: close`, any further one with 503",
+    },
+    // Node parses every request of a read (up to ~2000 small ones) before any is answered, and a
+    // pipelined request holds its request and response objects (~3 KB) until every earlier answer is
+    // out: with Redis stalled, that is up to REQUEST_TIMEOUT_MS. This bounds it per connection.
+    maxPipelinedRequests: {
+        env: "MAX_PIPELINED_REQUESTS",
+        fallback: 8,
+        min: 1,
+        max: 1000,
+        meaning:
+            "unanswered requests one connection may have at once (HTTP pipelining); one more closes the connection, its unanswered hits unacknowledged",
     },
     headersTimeoutMs: {
         env: "HEADERS_TIMEOUT_MS",

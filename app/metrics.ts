@@ -12,6 +12,8 @@ export interface ServerMetrics {
     readonly connectionsRefused: Counter;
     /** Requests past MAX_REQUESTS_PER_SOCKET on one connection (answered 503 by Node). */
     readonly requestsRefused: Counter;
+    /** Connections closed for pipelining more than MAX_PIPELINED_REQUESTS unanswered requests. */
+    readonly pipeliningClosed: Counter;
     error(reason: HitFailureReason | "internal"): void;
 }
 
@@ -61,6 +63,11 @@ export function createMetrics(live: LiveValues, defaultMetrics = true): ServerMe
         help: "Requests beyond MAX_REQUESTS_PER_SOCKET on one connection, answered 503",
         registers: [registry],
     });
+    const pipeliningClosed = new Counter({
+        name: "hitcounter_http_pipelining_closed_total",
+        help: "Connections closed for having more than MAX_PIPELINED_REQUESTS requests unanswered",
+        registers: [registry],
+    });
     new Gauge({
         name: "hitcounter_http_open_connections",
         help: "Open connections of the public listener",
@@ -85,6 +92,7 @@ export function createMetrics(live: LiveValues, defaultMetrics = true): ServerMe
         batchSize,
         connectionsRefused,
         requestsRefused,
+        pipeliningClosed,
         error: (reason) => errors.inc({ reason }),
     };
 }

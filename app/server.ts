@@ -13,6 +13,7 @@
  * or as a program (`node server.js` / `ts-node app/server.ts`) configured by env.
  */
 import * as http from "http";
+import { Socket } from "net";
 import { Cluster } from "ioredis";
 import { ConfigError, DEFAULT_METRICS_PORT, ServerConfig, parseServerConfig } from "./config";
 import { HitFailureReason, HitNotRecordedError, HitRecorder } from "./hits";
@@ -169,7 +170,27 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
     const pathOf = (req: http.IncomingMessage) => (req.url === undefined ? "/" : req.url.split("?", 1)[0]);
 
+    /** Unanswered requests per connection: a response counts until it has been written out. */
+    const unanswered = new WeakMap<Socket, number>();
+    /** False (and the connection closed) for a request past MAX_PIPELINED_REQUESTS unanswered ones. */
+    function withinPipelining(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+        const socket = req.socket;
+        // Parsed from the same read as the request that closed the connection: drop it with the rest.
+        if (socket.destroyed) return false;
+        const depth = (unanswered.get(socket) ?? 0) + 1;
+        if (depth > config.maxPipelinedRequests) {
+            metrics.pipeliningClosed.inc();
+            logLimited("pipelining", `closed a connection with more than ${config.maxPipelinedRequests} unanswered requests`);
+            socket.destroy();
+            return false;
+        }
+        unanswered.set(socket, depth);
+        res.once("close", () => unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1));
+        return true;
+    }
+
     const server = boundedServer(config, (req, res) => {
+        if (!withinPipelining(req, res)) return;
         // Keep-alive clients are told to reconnect elsewhere once we are draining.
         if (shuttingDown) res.setHeader("connection", "close");
         const path = pathOf(req);
@@ -276,7 +297,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
             `metrics, health and readiness on ${config.host}:${metricsPort}`,
     );
     console.log(
-        `hit-counter limits: ${config.maxConnections} connections, ${config.maxRequestsPerSocket} requests per connection, ` +
+        `hit-counter limits: ${config.maxConnections} connections, ${config.maxRequestsPerSocket} requests per connection ` +
+            `(${config.maxPipelinedRequests} unanswered at once), ` +
             `${config.maxPendingHits} pending hits; timeouts: headers ${config.headersTimeoutMs} ms, request ${config.requestReceiveTimeoutMs} ms, ` +
             `keep-alive ${config.keepAliveTimeoutMs} ms, Redis ${config.requestTimeoutMs} ms`,
     );

@@ -57,6 +57,8 @@ interface App {
     readonly child: ChildProcess;
     readonly port: number;
     readonly url: string;
+    /** The operators' listener (the public one for a server from before it had one). */
+    readonly metricsUrl: string;
 }
 
 /** VmRSS and VmHWM (peak RSS) of a process, in bytes. */
@@ -84,23 +86,24 @@ async function startApp(variant: Variant, baseEnv: NodeJS.ProcessEnv, log: strin
         stdio: ["ignore", "pipe", out],
     });
     fs.closeSync(out);
-    const port = await new Promise<number>((resolve, reject) => {
+    const [port, metricsPort] = await new Promise<[number, number]>((resolve, reject) => {
         let text = "";
         child.stdout?.on("data", (c) => {
             text += c;
-            const m = /listening on [^ ]+:(\d+) /.exec(text);
-            if (m) resolve(Number(m[1]));
+            const m = /listening on [^ ]+:(\d+) .*\n/.exec(text);
+            if (m) resolve([Number(m[1]), Number(/metrics, health and readiness on [^ ]+:(\d+)/.exec(m[0])?.[1] ?? m[1])]);
         });
         child.once("exit", (code) => reject(new Error(`server exited ${code}; see ${log}`)));
     });
     child.stdout?.resume();
     const url = `http://127.0.0.1:${port}`;
+    const metricsUrl = `http://127.0.0.1:${metricsPort}`;
     const deadline = Date.now() + 20_000;
     while ((await getStatus(`${url}/readyz`, 1000)) !== 200) {
         if (Date.now() > deadline) throw new Error(`${variant.name} never became ready; see ${log}`);
         await sleep(100);
     }
-    return { child, port, url };
+    return { child, port, url, metricsUrl };
 }
 
 async function stopApp(app: App): Promise<void> {
@@ -110,9 +113,25 @@ async function stopApp(app: App): Promise<void> {
     await exited;
 }
 
-/** Latencies (ms) and statuses of a probe client's answers. */
+interface ProbeAnswer {
+    readonly status: number;
+    /** When the request was sent (performance.now()). */
+    readonly sent: number;
+    readonly ms: number;
+}
+
+function summary(answers: readonly ProbeAnswer[]): string {
+    const ms = answers.map((a) => a.ms).sort((a, b) => a - b);
+    const at = (q: number) => (ms.length ? ms[Math.min(ms.length - 1, Math.floor(q * ms.length))].toFixed(1) : "n/a");
+    const byStatus = new Map<number, number>();
+    for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
+    const statuses = [...byStatus].map(([s, n]) => `${s === 0 ? "no answer" : s} x${n}`).join(", ");
+    return `${statuses || "none"}; latency p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`;
+}
+
+/** A client sending `GET /` on a new connection every `everyMs`: what a user feels meanwhile. */
 class Probe {
-    readonly answers: { status: number; ms: number }[] = [];
+    readonly answers: ProbeAnswer[] = [];
     private running = true;
     private readonly done: Promise<void>;
 
@@ -120,8 +139,10 @@ class Probe {
         this.done = (async () => {
             const inFlight: Promise<void>[] = [];
             while (this.running) {
-                const t0 = performance.now();
-                inFlight.push(getStatus(url, timeoutMs).then((status) => void this.answers.push({ status, ms: performance.now() - t0 })));
+                const sent = performance.now();
+                inFlight.push(
+                    getStatus(url, timeoutMs).then((status) => void this.answers.push({ status, sent, ms: performance.now() - sent })),
+                );
                 await sleep(everyMs);
             }
             await Promise.all(inFlight);
@@ -131,12 +152,44 @@ class Probe {
     async stop(): Promise<string> {
         this.running = false;
         await this.done;
-        const ms = this.answers.map((a) => a.ms).sort((a, b) => a - b);
-        const at = (q: number) => (ms.length ? ms[Math.min(ms.length - 1, Math.floor(q * ms.length))].toFixed(1) : "n/a");
-        const byStatus = new Map<number, number>();
-        for (const a of this.answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
-        const statuses = [...byStatus].map(([s, n]) => `${s === 0 ? "no answer" : s} x${n}`).join(", ");
-        return `probe ${statuses}; latency p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`;
+        return `probe ${summary(this.answers)}`;
+    }
+}
+
+/** The server's hitcounter_pending_hits, read one scrape at a time (no samples from a server without the gauge). */
+class PendingSampler {
+    readonly samples: { at: number; pending: number }[] = [];
+    private running = true;
+    private readonly done: Promise<void>;
+
+    constructor(metricsUrl: string) {
+        this.done = (async () => {
+            while (this.running) {
+                const page = await new Promise<string>((resolve) => {
+                    http.get(`${metricsUrl}/metrics`, { agent: false, timeout: 2000 }, (res) => {
+                        let body = "";
+                        res.on("data", (c) => (body += c));
+                        res.on("end", () => resolve(body));
+                    }).on("error", () => resolve(""));
+                });
+                // Stamped when the answer arrives: the server's state then, not when the scrape was sent.
+                const m = /^hitcounter_pending_hits (\d+)$/m.exec(page);
+                if (m) this.samples.push({ at: performance.now(), pending: Number(m[1]) });
+                await sleep(100);
+            }
+        })();
+    }
+
+    /** Whether the queue held at least `max` hits at the last sample before `from` and at the first one after `to`. */
+    fullThroughout(from: number, to: number, max: number): boolean {
+        const before = this.samples.filter((x) => x.at <= from).pop();
+        const after = this.samples.find((x) => x.at >= to);
+        return before !== undefined && after !== undefined && before.pending >= max && after.pending >= max;
+    }
+
+    stop(): Promise<void> {
+        this.running = false;
+        return this.done;
     }
 }
 
@@ -226,10 +279,18 @@ async function stalledPipelines(
     let probeReport: string;
     let flows: net.Socket[];
     try {
+        const sampler = new PendingSampler(app.metricsUrl);
         flows = await Promise.all(Array.from({ length: connections }, () => pipeline(app.port, perConnection, answered)));
         const probe = new Probe(`${app.url}/`, 100, 10_000);
         await sleep(stallMs);
         probeReport = await probe.stop();
+        await sleep(200); // one more sample after the last answer
+        await sampler.stop();
+        // Probes answered while the queue stayed full: the 503 that is meant to come at once.
+        const max = SERVER_LIMITS.maxPendingHits.fallback;
+        const full = probe.answers.filter((a) => sampler.fullThroughout(a.sent, a.sent + a.ms, max));
+        const peak = Math.max(0, ...sampler.samples.map((x) => x.pending));
+        if (sampler.samples.length > 0) probeReport += `; pending hits at most ${peak}, probes sent with the queue full: ${summary(full)}`;
     } finally {
         for (const pid of pids) process.kill(pid, "SIGCONT");
     }

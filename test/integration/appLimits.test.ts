@@ -182,6 +182,18 @@ describe("hit-counter limits (app/server.ts, app/hits.ts) against real redis-ser
         assert.strictEqual(await metricValue(s, "hitcounter_http_requests_refused_total"), 3);
     });
 
+    it("MAX_PIPELINED_REQUESTS: with Redis stalled, a connection with one unanswered request too many is closed, and the rest of its read is dropped", async () => {
+        const s = await start({ maxPipelinedRequests: 4, requestTimeoutMs: 30_000 });
+        stallMasters();
+        const c = await open(s.port, REQUEST("/").repeat(2000));
+        assert.strictEqual(await c.closed, "", "closed without an answer");
+        assert.strictEqual(s.pendingHits(), 4, "only the hits within the limit wait for Redis");
+        assert.strictEqual(await metricValue(s, "hitcounter_http_pipelining_closed_total"), 1);
+        resumeMasters();
+        const after = await get(`${s.url}/`);
+        assert.strictEqual(after.status, 200, "other clients are served");
+    });
+
     it("MAX_PENDING_HITS: with Redis stalled, one hit more is refused at once while the queued ones still wait; they are acknowledged when Redis returns", async () => {
         const s = await start({ maxPendingHits: 20, requestTimeoutMs: 30_000 });
         stallMasters();
@@ -230,7 +242,13 @@ describe("hit-counter limits (app/server.ts, app/hits.ts) against real redis-ser
     });
 
     it("a pipelined flood on one connection with Redis stalled: the queue stays at MAX_PENDING_HITS and the connection ends after MAX_REQUESTS_PER_SOCKET", async () => {
-        const s = await start({ maxPendingHits: 50, maxRequestsPerSocket: 1000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 1000 });
+        const s = await start({
+            maxPendingHits: 50,
+            maxRequestsPerSocket: 1000,
+            maxPipelinedRequests: 1000,
+            requestTimeoutMs: 30_000,
+            keepAliveTimeoutMs: 1000,
+        });
         stallMasters();
         const flood = await open(s.port, REQUEST("/").repeat(5000));
         await until("the queue is full", () => s.pendingHits() === 50);

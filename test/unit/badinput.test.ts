@@ -256,6 +256,7 @@ describe("bad input: the app's environment (app/config.ts parseServerConfig)", (
         [{ METRICS_PORT: "-1" }, /^METRICS_PORT: expected a port number 0-65535, got "-1"$/],
         [{ MAX_CONNECTIONS: "unlimited" }, /^MAX_CONNECTIONS: expected an integer 1-100000, got "unlimited"$/],
         [{ MAX_REQUESTS_PER_SOCKET: "0" }, /^MAX_REQUESTS_PER_SOCKET: expected an integer 1-1000000, got "0"$/],
+        [{ MAX_PIPELINED_REQUESTS: "5000" }, /^MAX_PIPELINED_REQUESTS: expected an integer 1-1000, got "5000"$/],
         [{ MAX_PENDING_HITS: "0" }, /^MAX_PENDING_HITS: expected an integer 1-100000, got "0"$/],
         [{ HEADERS_TIMEOUT_MS: "500" }, /^HEADERS_TIMEOUT_MS: expected an integer 1000-120000, got "500"$/],
         [{ REQUEST_RECEIVE_TIMEOUT_MS: "5000" }, /^REQUEST_RECEIVE_TIMEOUT_MS: expected at least HEADERS_TIMEOUT_MS \(10000\), got "5000"/],

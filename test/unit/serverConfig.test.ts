@@ -24,12 +24,13 @@ describe("hit-counter server configuration (app/config.ts)", () => {
             [
                 c.maxConnections,
                 c.maxRequestsPerSocket,
+                c.maxPipelinedRequests,
                 c.maxPendingHits,
                 c.headersTimeoutMs,
                 c.requestReceiveTimeoutMs,
                 c.keepAliveTimeoutMs,
             ],
-            [4096, 1000, 1024, 10_000, 30_000, 5000],
+            [4096, 1000, 8, 1024, 10_000, 30_000, 5000],
         );
     });
 
@@ -53,6 +54,7 @@ describe("hit-counter server configuration (app/config.ts)", () => {
             METRICS_PORT: "9100",
             MAX_CONNECTIONS: "100",
             MAX_REQUESTS_PER_SOCKET: "10",
+            MAX_PIPELINED_REQUESTS: "2",
             MAX_PENDING_HITS: "20",
             HEADERS_TIMEOUT_MS: "2000",
             REQUEST_RECEIVE_TIMEOUT_MS: "2000",
@@ -66,12 +68,13 @@ describe("hit-counter server configuration (app/config.ts)", () => {
             [
                 c.maxConnections,
                 c.maxRequestsPerSocket,
+                c.maxPipelinedRequests,
                 c.maxPendingHits,
                 c.headersTimeoutMs,
                 c.requestReceiveTimeoutMs,
                 c.keepAliveTimeoutMs,
             ],
-            [100, 10, 20, 2000, 2000, 620_000],
+            [100, 10, 2, 20, 2000, 2000, 620_000],
         );
         assert.strictEqual(parseServerConfig({ ...base, PORT: "0", METRICS_PORT: "0" }).metricsPort, 0, "both on any free port");
     });
