@@ -10,9 +10,10 @@
  *   every 2 s (slowloris), for `--hold` seconds; a probe client meanwhile sends `GET /` on a new
  *   connection every 250 ms;
  * - Redis stalled: every master is SIGSTOPped for `--stall` seconds while one connection pipelines
- *   `--pipelined` `GET /`, then again while that many hits are pipelined over as many connections as
- *   MAX_REQUESTS_PER_SOCKET needs (these fill the hit queue); a probe client meanwhile sends `GET /`
- *   on a new connection every 100 ms (its answers' latency is what a user feels meanwhile).
+ *   `--pipelined` `GET /`, then again while the most that the default limits let clients hold is
+ *   held: MAX_CONNECTIONS connections (but 16, for the probe) with MAX_PIPELINED_REQUESTS hits each
+ *   (this fills the hit queue); a probe client meanwhile sends `GET /` on a new connection every
+ *   100 ms (its answers' latency is what a user feels meanwhile).
  *
  * Each scenario runs against the default limits and, as the anchor in the same run, against the
  * same bundle with every limit at its maximum (what the server did before it had limits). With
@@ -280,7 +281,11 @@ async function stalledPipelines(
     let flows: net.Socket[];
     try {
         const sampler = new PendingSampler(app.metricsUrl);
-        flows = await Promise.all(Array.from({ length: connections }, () => pipeline(app.port, perConnection, answered)));
+        flows = [];
+        for (let i = 0; i < connections; i += 200) {
+            const batch = Array.from({ length: Math.min(200, connections - i) }, () => pipeline(app.port, perConnection, answered));
+            flows.push(...(await Promise.all(batch)));
+        }
         const probe = new Probe(`${app.url}/`, 100, 10_000);
         await sleep(stallMs);
         probeReport = await probe.stop();
@@ -375,12 +380,14 @@ async function main(): Promise<void> {
         console.log(`slow clients: ${slow} connections with partial headers for ${holdSeconds} s`);
         for (const v of variants)
             rows.push(await measure("slow clients", v, baseEnv, dir, (app) => slowClients(app, slow, holdSeconds * 1000)));
-        // One connection (issue 12's case): MAX_REQUESTS_PER_SOCKET stops it before it can fill the queue.
-        // Then as many connections, each pipelining MAX_REQUESTS_PER_SOCKET: the hit queue fills up.
-        const perConnection = SERVER_LIMITS.maxRequestsPerSocket.fallback;
+        // One connection (issue 12's case). Then the most the default limits let clients hold: every
+        // connection but a few (left for the probe) with MAX_PIPELINED_REQUESTS unanswered hits; this
+        // also fills the hit queue.
+        const connections = SERVER_LIMITS.maxConnections.fallback - 16;
+        const deepest = SERVER_LIMITS.maxPipelinedRequests.fallback;
         const stalls: [string, number, number][] = [
             ["Redis stalled, 1 connection", 1, pipelined],
-            [`Redis stalled, ${Math.ceil(pipelined / perConnection)} connections`, Math.ceil(pipelined / perConnection), perConnection],
+            [`Redis stalled, ${connections} connections`, connections, deepest],
         ];
         for (const [scenario, connections, each] of stalls) {
             console.log(`${scenario}: masters SIGSTOPped ${stallSeconds} s, ${connections} x ${each} pipelined hits`);
