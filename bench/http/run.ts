@@ -136,6 +136,8 @@ function autocannon(url: string, connections: number, seconds: number): Promise<
 interface Target {
     readonly name: string;
     readonly url: string;
+    /** The hit counter's operators' listener (/metrics). */
+    readonly metricsUrl?: string;
     /** Process group of the server (its CPU is counted as the server's). */
     readonly pgid: number;
 }
@@ -303,7 +305,17 @@ async function main(): Promise<void> {
         ];
         for (const [i, key] of order.entries()) {
             const [name, env] = modes[key];
-            targets.push(await start(name, process.execPath, [bundle], env, 15_810 + i, "/readyz", `server-${key}.log`));
+            const metricsPort = 15_820 + i;
+            const target = await start(
+                name,
+                process.execPath,
+                [bundle],
+                { ...env, METRICS_PORT: String(metricsPort) },
+                15_810 + i,
+                "/readyz",
+                `server-${key}.log`,
+            );
+            targets.push({ ...target, metricsUrl: `http://127.0.0.1:${metricsPort}` });
         }
         for (const t of targets) await warmUp(t, connections, seconds);
         const runs = new Map<string, Measured[]>(targets.map((t) => [t.name, []]));
@@ -312,7 +324,9 @@ async function main(): Promise<void> {
             for (const t of targets) runs.get(t.name)!.push(await measureOnce(t, redisPids, connections, seconds));
         }
         for (const t of targets.slice(1))
-            console.log(`    ${t.name}: mean hits per Redis round trip (group commit) ${await meanBatch(t.url.slice(0, -1))}`);
+            console.log(
+                `    ${t.name}: mean hits per Redis round trip (group commit) ${await meanBatch(t.metricsUrl ?? t.url.slice(0, -1))}`,
+            );
         const rows = targets.map((t) => medianOf(runs.get(t.name)!));
         const floor = rows[0];
         const durable = rows.find((r) => r.name === durableName)!;
