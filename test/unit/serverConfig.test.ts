@@ -1,7 +1,18 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { ConfigError, SERVER_DEFAULTS, SERVER_LIMITS, parseServerConfig, serverEnvironmentTable } from "../../app/config";
+import { ConfigError, SERVER_DEFAULTS, SERVER_LIMITS, ServerConfig, parseServerConfig, serverEnvironmentTable } from "../../app/config";
+
+/** The HTTP and queue limits of a configuration, in a fixed order. */
+const limitsOf = (c: ServerConfig) => [
+    c.maxConnections,
+    c.maxRequestsPerSocket,
+    c.maxPipelinedRequests,
+    c.maxPendingHits,
+    c.headersTimeoutMs,
+    c.requestReceiveTimeoutMs,
+    c.keepAliveTimeoutMs,
+];
 
 const base = { REDIS_NODES: "redis-0.redis-headless:6379,10.0.0.5:6380,[fd00::1]:6379" };
 
@@ -20,18 +31,7 @@ describe("hit-counter server configuration (app/config.ts)", () => {
         assert.strictEqual(c.redisTls, false);
         assert.strictEqual(c.redisPassword, undefined);
         assert.strictEqual(c.metricsPort, undefined, "unset: the default port, or any free one when it is taken");
-        assert.deepStrictEqual(
-            [
-                c.maxConnections,
-                c.maxRequestsPerSocket,
-                c.maxPipelinedRequests,
-                c.maxPendingHits,
-                c.headersTimeoutMs,
-                c.requestReceiveTimeoutMs,
-                c.keepAliveTimeoutMs,
-            ],
-            [4096, 1000, 8, 1024, 10_000, 30_000, 5000],
-        );
+        assert.deepStrictEqual(limitsOf(c), [4096, 1000, 8, 1024, 10_000, 30_000, 5000]);
     });
 
     it("every limit has a default within its bounds, and timeouts of seconds (the Service is L4: no 620 s keep-alive)", () => {
@@ -64,18 +64,7 @@ describe("hit-counter server configuration (app/config.ts)", () => {
             [c.redisPassword, c.redisTls, c.port, c.host, c.waitReplicas, c.waitTimeoutMs, c.requestTimeoutMs, c.metricsPort],
             ["s3cret", true, 9000, "127.0.0.1", 0, 50, 1500, 9100],
         );
-        assert.deepStrictEqual(
-            [
-                c.maxConnections,
-                c.maxRequestsPerSocket,
-                c.maxPipelinedRequests,
-                c.maxPendingHits,
-                c.headersTimeoutMs,
-                c.requestReceiveTimeoutMs,
-                c.keepAliveTimeoutMs,
-            ],
-            [100, 10, 2, 20, 2000, 2000, 620_000],
-        );
+        assert.deepStrictEqual(limitsOf(c), [100, 10, 2, 20, 2000, 2000, 620_000]);
         assert.strictEqual(parseServerConfig({ ...base, PORT: "0", METRICS_PORT: "0" }).metricsPort, 0, "both on any free port");
     });
 
