@@ -73,7 +73,7 @@ export const SERVER_LIMITS = {
         fallback: 1000,
         min: 1,
         max: 1_000_000,
-        meaning: "requests one connection may send; the last is answered with `Connection: close`, any further one with 503",
+        meaning: "requests one connection may send; the last is answered with `Connection: close` and the connection ends after it",
     },
     // Node parses every request of a read (up to ~2000 small ones) before any is answered, and a
     // pipelined request holds its request and response objects (~3 KB) until every earlier answer is

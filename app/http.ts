@@ -1,6 +1,6 @@
 /**
- * HTTP plumbing of the hit counter: listeners with bounded connections, requests per connection
- * and timeouts, and small, generic replies. Plain `http` (no framework): one route, and every
+ * HTTP plumbing of the hit counter: listeners with bounded connections and timeouts, and small,
+ * generic replies. Plain `http` (no framework): one route, and every
  * microsecond counts in the benchmark.
  */
 import * as http from "http";
@@ -34,13 +34,10 @@ export function reply(
     res.end(payload);
 }
 
-/** The limits of one listener. */
-export interface ListenerLimits extends Pick<ServerLimits, "headersTimeoutMs" | "requestReceiveTimeoutMs" | "keepAliveTimeoutMs"> {
-    readonly maxConnections: number;
-    readonly maxRequestsPerSocket: number;
-}
+/** The limits of one listener (requests per connection are counted by the request handler). */
+export type ListenerLimits = Pick<ServerLimits, "maxConnections" | "headersTimeoutMs" | "requestReceiveTimeoutMs" | "keepAliveTimeoutMs">;
 
-/** An HTTP server whose every resource a client can hold is bounded. */
+/** An HTTP server with bounded connections and timeouts. */
 export function boundedServer(limits: ListenerLimits, handler: http.RequestListener): http.Server {
     const server = http.createServer(
         {
@@ -53,8 +50,6 @@ export function boundedServer(limits: ListenerLimits, handler: http.RequestListe
     );
     // Over the cap, Node closes a new connection as soon as it is accepted ('drop' event).
     server.maxConnections = limits.maxConnections;
-    // The last allowed request is answered with `Connection: close`, any further one with 503 ('dropRequest').
-    server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
     return server;
 }
 

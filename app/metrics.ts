@@ -10,7 +10,7 @@ export interface ServerMetrics {
     readonly batchSize: Histogram;
     /** Connections closed at accept: MAX_CONNECTIONS were open. */
     readonly connectionsRefused: Counter;
-    /** Requests past MAX_REQUESTS_PER_SOCKET on one connection (answered 503 by Node). */
+    /** Requests past MAX_REQUESTS_PER_SOCKET on one connection (not answered: the connection is closing). */
     readonly requestsRefused: Counter;
     /** Connections closed for pipelining more than MAX_PIPELINED_REQUESTS unanswered requests. */
     readonly pipeliningClosed: Counter;
@@ -60,7 +60,7 @@ export function createMetrics(live: LiveValues, defaultMetrics = true): ServerMe
     });
     const requestsRefused = new Counter({
         name: "hitcounter_http_requests_refused_total",
-        help: "Requests beyond MAX_REQUESTS_PER_SOCKET on one connection, answered 503",
+        help: "Requests beyond MAX_REQUESTS_PER_SOCKET on one connection, dropped as the connection closes",
         registers: [registry],
     });
     const pipeliningClosed = new Counter({

@@ -45,7 +45,7 @@ const READY_CHECK_TIMEOUT_MS = 1000;
 /** A readiness answer is reused this long: a flood of /readyz on the public port costs Redis one CLUSTER INFO a second. */
 const READY_CACHE_MS = 1000;
 /** The operators' listener serves a kubelet and a scraper or two. */
-const METRICS_LISTENER_LIMITS = { maxConnections: 16, maxRequestsPerSocket: 1000 } as const;
+const METRICS_LISTENER_CONNECTIONS = 16;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
@@ -170,12 +170,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
     const pathOf = (req: http.IncomingMessage) => (req.url === undefined ? "/" : req.url.split("?", 1)[0]);
 
-    /** Unanswered requests per connection: a response counts until it has been written out. */
+    /** Per connection: requests received, and those unanswered (until their response is written out or the connection closes). */
+    const received = new WeakMap<Socket, number>();
     const unanswered = new WeakMap<Socket, number>();
-    /** False (and the connection closed) for a request past MAX_PIPELINED_REQUESTS unanswered ones. */
-    function withinPipelining(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    /**
+     * False for a request the app does not serve. Past MAX_PIPELINED_REQUESTS unanswered ones, the
+     * connection is closed at once. Past MAX_REQUESTS_PER_SOCKET, the request is dropped: the last
+     * allowed one is answered with `Connection: close` and the connection ends after it, so a client
+     * that ignores the header reconnects (Node's own maxRequestsPerSocket kept such a connection open
+     * until the keep-alive timeout, answering every further request 503). A dropped request stays
+     * unanswered until then, so it counts toward the pipelining bound too.
+     */
+    function withinConnectionLimits(req: http.IncomingMessage, res: http.ServerResponse): boolean {
         const socket = req.socket;
-        // Parsed from the same read as the request that closed the connection: drop it with the rest.
+        // Parsed from the same read as the request that closed the connection: dropped with the rest.
         if (socket.destroyed) return false;
         const depth = (unanswered.get(socket) ?? 0) + 1;
         if (depth > config.maxPipelinedRequests) {
@@ -186,11 +194,18 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         }
         unanswered.set(socket, depth);
         res.once("close", () => unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1));
+        const count = (received.get(socket) ?? 0) + 1;
+        received.set(socket, count);
+        if (count > config.maxRequestsPerSocket) {
+            metrics.requestsRefused.inc();
+            return false;
+        }
+        if (count === config.maxRequestsPerSocket) res.setHeader("connection", "close");
         return true;
     }
 
     const server = boundedServer(config, (req, res) => {
-        if (!withinPipelining(req, res)) return;
+        if (!withinConnectionLimits(req, res)) return;
         // Keep-alive clients are told to reconnect elsewhere once we are draining.
         if (shuttingDown) res.setHeader("connection", "close");
         const path = pathOf(req);
@@ -206,9 +221,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         socket.once("close", () => openConnections--);
     });
     server.on("drop", () => metrics.connectionsRefused.inc());
-    server.on("dropRequest", () => metrics.requestsRefused.inc());
 
-    const admin = boundedServer({ ...config, ...METRICS_LISTENER_LIMITS }, (req, res) => {
+    const admin = boundedServer({ ...config, maxConnections: METRICS_LISTENER_CONNECTIONS }, (req, res) => {
         const path = pathOf(req);
         if (!methodAllowed(req, res, path)) return;
         switch (path) {
