@@ -22,6 +22,7 @@ import {
 } from "../components/redis/manifests";
 import { renderAppNetworkPolicy } from "../components/app/networkPolicy";
 import {
+    renderAppPodDisruptionBudget,
     renderAppService,
     renderDeployment,
     renderServerConfigMap,
@@ -88,6 +89,7 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
             redisPodLabels: redisPodLabels(REDIS_NAME),
             metricsNamespaces: settings.redis.metricsNamespaces,
         }),
+        renderAppPodDisruptionBudget(appOptions),
     ];
     return objects.map((value, i) => {
         const object = value as RenderedFile["object"];

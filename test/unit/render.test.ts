@@ -57,6 +57,7 @@ describe("render: YAML for kubectl and Rancher", function () {
             "Deployment",
             "Service",
             "NetworkPolicy",
+            "PodDisruptionBudget",
         ]);
         for (const f of files) {
             const text = fs.readFileSync(path.join(out, f), "utf8");
