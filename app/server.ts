@@ -13,11 +13,10 @@
  * or as a program (`node server.js` / `ts-node app/server.ts`) configured by env.
  */
 import * as http from "http";
-import { Socket } from "net";
 import { Cluster } from "ioredis";
 import { ConfigError, DEFAULT_METRICS_PORT, ServerConfig, parseServerConfig } from "./config";
 import { HitFailureReason, HitNotRecordedError, HitRecorder } from "./hits";
-import { boundedServer, listen, reply, urlOf, wantsJson } from "./http";
+import { boundedServer, listen, perConnectionLimits, reply, urlOf, wantsJson } from "./http";
 import { createMetrics, ServerMetrics } from "./metrics";
 import { CLIENT_FAILOVER_SETTINGS, createClusterClient } from "./redisClient";
 
@@ -170,39 +169,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
     const pathOf = (req: http.IncomingMessage) => (req.url === undefined ? "/" : req.url.split("?", 1)[0]);
 
-    /** Per connection: requests received, and those unanswered (until their response is written out or the connection closes). */
-    const received = new WeakMap<Socket, number>();
-    const unanswered = new WeakMap<Socket, number>();
-    /**
-     * False for a request the app does not serve. Past MAX_PIPELINED_REQUESTS unanswered ones, the
-     * connection is closed at once. Past MAX_REQUESTS_PER_SOCKET, the request is dropped: the last
-     * allowed one is answered with `Connection: close` and the connection ends after it, so a client
-     * that ignores the header reconnects (Node's own maxRequestsPerSocket kept such a connection open
-     * until the keep-alive timeout, answering every further request 503). A dropped request stays
-     * unanswered until then, so it counts toward the pipelining bound too.
-     */
-    function withinConnectionLimits(req: http.IncomingMessage, res: http.ServerResponse): boolean {
-        const socket = req.socket;
-        // Parsed from the same read as the request that closed the connection: dropped with the rest.
-        if (socket.destroyed) return false;
-        const depth = (unanswered.get(socket) ?? 0) + 1;
-        if (depth > config.maxPipelinedRequests) {
+    const withinConnectionLimits = perConnectionLimits(config, {
+        requestDropped: () => metrics.requestsRefused.inc(),
+        connectionClosed: () => {
             metrics.pipeliningClosed.inc();
             logLimited("pipelining", `closed a connection with more than ${config.maxPipelinedRequests} unanswered requests`);
-            socket.destroy();
-            return false;
-        }
-        unanswered.set(socket, depth);
-        res.once("close", () => unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1));
-        const count = (received.get(socket) ?? 0) + 1;
-        received.set(socket, count);
-        if (count > config.maxRequestsPerSocket) {
-            metrics.requestsRefused.inc();
-            return false;
-        }
-        if (count === config.maxRequestsPerSocket) res.setHeader("connection", "close");
-        return true;
-    }
+        },
+    });
 
     const server = boundedServer(config, (req, res) => {
         if (!withinConnectionLimits(req, res)) return;
