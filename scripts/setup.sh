@@ -30,3 +30,12 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+
+# The Node.js that `npm run` and `npm test` use: the pinned one in node_modules/.bin on Linux x64,
+# else the machine's own. Both commands need 22.19 or newer (@pulumi/pulumi, @kubernetes/client-node).
+node_bin=node
+[ -x node_modules/.bin/node ] && node_bin=node_modules/.bin/node
+if ! "$node_bin" -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 19) ? 0 : 1)'; then
+  echo "setup: Node.js $("$node_bin" -v) is too old; this project needs 22.19 or newer (install it from nodejs.org or your package manager, then run this again)." >&2
+  exit 1
+fi

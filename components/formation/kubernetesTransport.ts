@@ -254,7 +254,7 @@ export class KubernetesTransport implements Transport {
     async listPods(statefulSetName: string, labelSelector?: string): Promise<RedisPod[]> {
         const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
         const core = this.kc.makeApiClient(k8s.CoreV1Api);
-        const pods = (await core.listNamespacedPod(this.namespace, undefined, undefined, undefined, undefined, labelSelector)).body;
+        const pods = await core.listNamespacedPod({ namespace: this.namespace, labelSelector });
         const owned = {
             ...pods,
             items: pods.items.filter((p) => new RegExp(`^${escapeRegExp(statefulSetName)}-\\d+$`).test(p.metadata?.name ?? "")),
@@ -262,7 +262,7 @@ export class KubernetesTransport implements Transport {
         // Zones are optional: without permission to list nodes, placement falls back to k8s node names.
         let nodes: NodeList;
         try {
-            nodes = (await core.listNode()).body;
+            nodes = await core.listNode();
         } catch {
             nodes = { items: [] };
         }

@@ -130,12 +130,16 @@ function writeRedisCliShim(dir: string): void {
     fs.writeFileSync(path.join(dir, "redis-cli"), shim + "\n", { mode: 0o755 });
 }
 
-/** A kubeconfig for an API server on 127.0.0.1:`port` (plain HTTP, a bearer token). */
+/**
+ * A kubeconfig for an API server on 127.0.0.1:`port` (plain HTTP, a bearer token). @kubernetes/client-node
+ * 2.x refuses a plain-HTTP server unless the cluster entry skips TLS verification, which is the only
+ * reason the flag is set: a real API server speaks HTTPS with the CA its kubeconfig carries.
+ */
 export function fakeKubeconfig(port: number): string {
     return [
         "apiVersion: v1",
         "kind: Config",
-        `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}"}}]`,
+        `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]`,
         "contexts: [{name: fake, context: {cluster: fake, user: fake}}]",
         "current-context: fake",
         "users: [{name: fake, user: {token: fake-token}}]",
