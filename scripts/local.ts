@@ -1,43 +1,80 @@
 /**
- * The embedded local mode: a real Redis Cluster of redis-server processes on loopback
- * addresses, formed by the project's own engine, plus the hit-counter app.
+ * The embedded local mode: a Redis Cluster of local pods run exactly as the StatefulSet runs them
+ * (node-start.sh, redis.conf, probes), supervised like a kubelet, formed by the project's own
+ * engine, plus the hit-counter app.
  *
- *   npm run demo                                   3x1 in the foreground; Ctrl-C stops everything
- *   npm run local -- up --masters 3 --replicas 1 --dir DIR    start, form, serve; returns (last stdout line: JSON)
- *   npm run local -- status --dir DIR              node roles and cluster state
- *   npm run local -- down --dir DIR                stop the app and every node of DIR
+ *   npm run demo                               3x1 in the foreground; Ctrl-C stops everything
+ *   npm run local -- up [--dir DIR]            start the supervisor, form, serve; returns (last stdout line: JSON)
+ *   npm run local -- status [--json]           pods, roles, restarts, readiness, cluster_state, the app
+ *   npm run local -- kill|delete|freeze|thaw POD, roll, logs POD, drill [--delete]
+ *   npm run local -- down                      stop the supervisor and everything under it (data stays)
  */
-import { spawn } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { bundleServer } from "../components/app/bundle";
-import { DirectTransport } from "../components/formation/transport";
-import { LocalCluster, ShardInfo, attachLocalNodes, readLocalClusterState, startLocalCluster, stopLocalCluster } from "../local/cluster";
-import { isAlive, terminate } from "../local/redisNode";
+import { stopCluster } from "../local/down";
+import { runDrill } from "../local/drill";
+import { Layout, removeState } from "../local/layout";
+import { DeleteResult, KillResult, RollResult, StatusView, call } from "../local/protocol";
+import { renderPods, renderRoles, renderStatus } from "../local/statusView";
+import { readConfig } from "../local/state";
+import { KubeletTimings } from "../local/rules";
+import type { Started, UpSummary } from "../local/up";
 
-const COMMANDS = ["demo", "up", "down", "status"] as const;
+export const COMMANDS = ["demo", "up", "down", "status", "kill", "delete", "freeze", "thaw", "roll", "logs", "drill"] as const;
 type Command = (typeof COMMANDS)[number];
+const POD_COMMANDS: readonly Command[] = ["kill", "delete", "freeze", "thaw", "logs"];
 
-interface CliOptions {
-    readonly command: Command;
-    readonly masters: number;
-    readonly replicas: number;
-    readonly dir: string;
-    readonly block: number;
-    readonly appPort?: number;
-    readonly nodeTimeoutMs?: number;
+interface FlagSpec {
+    readonly name: keyof CliValues;
+    readonly help: string;
+    readonly commands: readonly Command[];
+    readonly int?: readonly [number, number];
+    readonly number?: readonly [number, number];
+    readonly boolean?: true;
 }
 
-const FLAGS: Record<string, { readonly name: keyof CliOptions; readonly help: string; readonly int?: readonly [number, number] }> = {
-    "--masters": { name: "masters", help: "masters, integer >= 3 (default 3)", int: [3, 100] },
-    "--replicas": { name: "replicas", help: "replicas per master, integer 0-5 (default 1)", int: [0, 5] },
-    "--dir": { name: "dir", help: "state directory (default .local/cluster; demo: a temporary one)" },
-    "--block": { name: "block", help: "loopback block: nodes on 127.0.<block>.11+ (default 1)", int: [0, 255] },
-    "--app-port": { name: "appPort", help: "hit-counter port on 127.0.0.1 (default: 8080 if free, else any free port)", int: [1, 65535] },
-    "--node-timeout-ms": { name: "nodeTimeoutMs", help: "cluster-node-timeout in ms (default: the project default)", int: [500, 120000] },
+interface CliValues {
+    masters?: number;
+    replicas?: number;
+    dir?: string;
+    block?: number;
+    appPort?: number;
+    nodeTimeoutMs?: number;
+    backoffInitialMs?: number;
+    backoffMaxMs?: number;
+    podStartDelayMs?: number;
+    probePeriodScale?: number;
+    container?: string;
+    json?: boolean;
+    delete?: boolean;
+    clients?: number;
+}
+
+export interface CliOptions extends CliValues {
+    readonly command: Command;
+    readonly dir: string;
+    readonly pod?: string;
+    /** demo without --dir: a private temporary directory it creates (and removes). */
+    readonly temporaryDir: boolean;
+}
+
+const STARTING: readonly Command[] = ["demo", "up"];
+const FLAGS: Record<string, FlagSpec> = {
+    "--dir": { name: "dir", help: "state directory (default .local/cluster; demo: a new private temporary one)", commands: COMMANDS },
+    "--masters": { name: "masters", help: "masters, integer >= 3 (default 3)", int: [3, 100], commands: STARTING },
+    "--replicas": { name: "replicas", help: "replicas per master, integer 0-5 (default 1)", int: [0, 5], commands: STARTING },
+    "--block": { name: "block", help: "loopback block: pods on 127.0.<block>.11+ (default 1)", int: [0, 255], commands: STARTING },
+    "--app-port": { name: "appPort", help: "hit-counter port on 127.0.0.1 (default: 8080 if free, else any free port)", int: [1, 65535], commands: STARTING },
+    "--node-timeout-ms": { name: "nodeTimeoutMs", help: "cluster-node-timeout in ms (default: the project default)", int: [500, 120000], commands: STARTING },
+    "--backoff-initial-ms": { name: "backoffInitialMs", help: "kubelet: delay of the 2nd restart of a crashing container, doubling after (default 10000)", int: [0, 3600000], commands: STARTING },
+    "--backoff-max-ms": { name: "backoffMaxMs", help: "kubelet: cap of the restart delay (default 300000)", int: [0, 3600000], commands: STARTING },
+    "--pod-start-delay-ms": { name: "podStartDelayMs", help: "from a deleted pod's end to its replacement's start (default 5000)", int: [0, 600000], commands: STARTING },
+    "--probe-period-scale": { name: "probePeriodScale", help: "multiplies the template's probe periods (default 1)", number: [0.01, 10], commands: STARTING },
+    "--container": { name: "container", help: "kill: the container (default: the pod's first, redis)", commands: ["kill"] },
+    "--json": { name: "json", help: "status: one JSON document", boolean: true, commands: ["status"] },
+    "--delete": { name: "delete", help: "drill: delete the master's pod (new address) instead of SIGKILL", boolean: true, commands: ["drill"] },
+    "--clients": { name: "clients", help: "drill: concurrent clients (default 4)", int: [1, 64], commands: ["drill"] },
 };
 
 export class UsageError extends Error {}
@@ -45,275 +82,262 @@ export class UsageError extends Error {}
 export function usage(): string {
     return [
         "usage: npm run demo",
-        "       npm run local -- <up|down|status|demo> [flags]",
+        "       npm run local -- up|down|status|roll|drill [flags]",
+        "       npm run local -- kill|delete|freeze|thaw|logs POD [flags]",
         "flags:",
-        ...Object.entries(FLAGS).map(([flag, f]) => `  ${flag.padEnd(18)} ${f.help}`),
+        ...Object.entries(FLAGS).map(([flag, f]) => `  ${flag.padEnd(22)} ${f.help}`),
     ].join("\n");
 }
 
-/** argv (after the script name) -> validated options; every mistake names the flag and what is allowed. Pure. */
+function parseValue(flag: string, spec: FlagSpec, raw: string): string | number {
+    if (spec.int) {
+        const [min, max] = spec.int;
+        if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new UsageError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+        return Number(raw);
+    }
+    if (spec.number) {
+        const [min, max] = spec.number;
+        if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+        return Number(raw);
+    }
+    return raw;
+}
+
+/** argv (after the script name) -> validated options; every mistake names the flag or argument and what is allowed. Pure. */
 export function parseArgs(argv: readonly string[]): CliOptions {
     const [command, ...rest] = argv;
     if (!COMMANDS.includes(command as Command)) {
-        throw new UsageError(
-            `command: expected one of ${COMMANDS.join(", ")}, got ${command === undefined ? "nothing" : JSON.stringify(command)}`,
-        );
+        throw new UsageError(`command: expected one of ${COMMANDS.join(", ")}, got ${command === undefined ? "nothing" : JSON.stringify(command)}`);
     }
-    const values: Record<string, string | number> = {};
+    const cmd = command as Command;
+    const values: Record<string, string | number | boolean> = {};
+    const positional: string[] = [];
     for (let i = 0; i < rest.length; i++) {
+        if (!rest[i].startsWith("--")) {
+            positional.push(rest[i]);
+            continue;
+        }
         const [flag, inline] = rest[i].split(/=(.*)/s, 2);
         const spec = FLAGS[flag];
         if (!spec) throw new UsageError(`unknown flag ${JSON.stringify(flag)}; allowed: ${Object.keys(FLAGS).join(", ")}`);
+        if (!spec.commands.includes(cmd)) throw new UsageError(`${flag}: not a flag of ${cmd} (it applies to ${spec.commands.join(", ")})`);
+        if (spec.boolean) {
+            if (inline !== undefined) throw new UsageError(`${flag}: takes no value`);
+            values[spec.name] = true;
+            continue;
+        }
         const raw = inline ?? rest[++i];
         if (raw === undefined || raw === "") throw new UsageError(`${flag}: a value is required (${spec.help})`);
-        if (spec.int) {
-            const [min, max] = spec.int;
-            if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-                throw new UsageError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-            }
-            values[spec.name] = Number(raw);
-        } else {
-            values[spec.name] = raw;
-        }
+        values[spec.name] = parseValue(flag, spec, raw);
     }
-    const masters = (values.masters as number | undefined) ?? 3;
-    const replicas = (values.replicas as number | undefined) ?? 1;
-    if (masters * (1 + replicas) + 10 > 254)
-        throw new UsageError(`--masters/--replicas: ${masters * (1 + replicas)} nodes do not fit in one loopback block (at most 244)`);
+    const needsPod = POD_COMMANDS.includes(cmd);
+    if (needsPod && positional.length !== 1) throw new UsageError(`${cmd}: expected one POD name (e.g. redis-0), got ${positional.length === 0 ? "none" : positional.join(" ")}`);
+    if (!needsPod && positional.length > 0) throw new UsageError(`${cmd}: takes no POD argument, got ${positional.join(" ")}`);
+    const v = values as CliValues;
+    if (v.masters !== undefined && v.masters * (1 + (v.replicas ?? 1)) > 244) {
+        throw new UsageError(`--masters/--replicas: ${v.masters * (1 + (v.replicas ?? 1))} pods do not fit in one loopback block (at most 244)`);
+    }
+    const temporaryDir = cmd === "demo" && v.dir === undefined;
     return {
-        command: command as Command,
-        masters,
-        replicas,
-        dir: path.resolve(
-            (values.dir as string | undefined) ??
-                (command === "demo" ? path.join(os.tmpdir(), `redis-demo-${process.pid}`) : path.join(".local", "cluster")),
-        ),
-        block: (values.block as number | undefined) ?? 1,
-        appPort: values.appPort as number | undefined,
-        nodeTimeoutMs: values.nodeTimeoutMs as number | undefined,
+        ...v,
+        command: cmd,
+        pod: needsPod ? positional[0] : undefined,
+        temporaryDir,
+        dir: path.resolve(v.dir ?? (temporaryDir ? "" : path.join(".local", "cluster"))),
     };
 }
 
-const APP_STATE = "app.json";
+/** Writes to stdout/stderr that never throw: a closed pipe (EPIPE) must not stop the cleanup. */
+const out = (line: string) => write(process.stdout, line);
+const err = (line: string) => write(process.stderr, line);
+function write(stream: NodeJS.WriteStream, line: string): void {
+    if (stream.destroyed || !stream.writable) return;
+    stream.write(`${line}\n`);
+}
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => stream.destroy());
 
-interface AppState {
-    readonly pid: number;
-    readonly url: string;
+function timings(o: CliOptions): Partial<KubeletTimings> {
+    const t: Partial<Record<keyof KubeletTimings, number>> = {
+        backoffInitialMs: o.backoffInitialMs,
+        backoffMaxMs: o.backoffMaxMs,
+        podStartDelayMs: o.podStartDelayMs,
+        probePeriodScale: o.probePeriodScale,
+    };
+    return Object.fromEntries(Object.entries(t).filter(([, value]) => value !== undefined));
 }
 
-function portIsFree(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const s = net.createServer();
-        s.once("error", () => resolve(false));
-        s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
-}
-
-async function freePort(preferred?: number): Promise<number> {
-    if (preferred !== undefined) {
-        if (!(await portIsFree(preferred))) throw new UsageError(`--app-port: port ${preferred} on 127.0.0.1 is already in use`);
-        return preferred;
+function printSummary(s: UpSummary, seconds: number, foreground: boolean): void {
+    out(`Redis Cluster up in ${seconds.toFixed(1)} s: ${s.pods.length} pods (${s.shards.length} masters), state in ${s.dir}`);
+    out(`Hit counter:  ${s.app}/     (try: curl ${s.app}/)`);
+    out(`Redis seeds:  ${s.nodes.join(" ")}`);
+    out(`redis-cli:    REDISCLI_AUTH='${s.password}' redis-cli -c -h ${s.nodes[0].split(":")[0]}`);
+    out("Pods:");
+    for (const p of s.pods) out(`  ${p.name}  ${p.address.padEnd(15)} ${p.role ?? ""}`);
+    out(`Try:          npm run local -- drill --dir ${s.dir}     (the tutorial's failover demo: SIGKILL the master of "hits" under load; --delete: new address)`);
+    out(`              npm run local -- status|kill|delete|freeze|thaw|roll|logs … --dir ${s.dir}`);
+    if (!foreground) {
+        out(`Stop with:    npm run local -- down --dir ${s.dir}`);
+        out(JSON.stringify(s));
     }
-    if (await portIsFree(8080)) return 8080;
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const port = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(port));
-        });
-    });
 }
 
-function httpStatus(url: string): Promise<number> {
-    return new Promise((resolve) => {
-        const req = http.get(url, { timeout: 1000 }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-        });
-        req.on("error", () => resolve(0));
-        req.on("timeout", () => req.destroy());
-    });
-}
-
-/** Starts the hit-counter (the same single-file bundle Kubernetes runs) detached, and waits until /readyz answers 200. */
-async function startApp(cluster: LocalCluster, dir: string, preferredPort?: number): Promise<AppState> {
-    const port = await freePort(preferredPort);
-    const bundle = path.join(dir, "server.js");
-    fs.writeFileSync(bundle, bundleServer());
-    const log = fs.openSync(path.join(dir, "app.log"), "a");
-    const child = spawn(process.execPath, [bundle], {
-        detached: true,
-        stdio: ["ignore", log, log],
-        env: {
-            ...process.env,
-            REDIS_NODES: cluster.seeds.join(","),
-            REDIS_PASSWORD: cluster.password,
-            REDIS_TLS: "false",
-            PORT: String(port),
-            HOST: "127.0.0.1",
-            WAIT_REPLICAS: cluster.shards.every((s) => s.replicas.length > 0) ? "1" : "0",
-        },
-    });
-    child.unref();
-    fs.closeSync(log);
-    const state: AppState = { pid: child.pid!, url: `http://127.0.0.1:${port}` };
-    fs.writeFileSync(path.join(dir, APP_STATE), JSON.stringify(state) + "\n");
-    const deadline = Date.now() + 30_000;
-    while ((await httpStatus(`${state.url}/readyz`)) !== 200) {
-        if (!isAlive(state.pid)) throw new Error(`the hit-counter app exited during start; see ${path.join(dir, "app.log")}`);
-        if (Date.now() > deadline)
-            throw new Error(
-                `the hit-counter app did not become ready at ${state.url}/readyz within 30 s; see ${path.join(dir, "app.log")}`,
-            );
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    return state;
-}
-
-async function stopApp(dir: string): Promise<boolean> {
-    const file = path.join(dir, APP_STATE);
-    if (!fs.existsSync(file)) return false;
-    const { pid } = JSON.parse(fs.readFileSync(file, "utf8")) as AppState;
-    fs.rmSync(file);
-    if (!isAlive(pid)) return false;
-    await terminate(pid, "SIGTERM", 10_000, 50);
-    return true;
-}
-
-export function renderShardMap(shards: readonly ShardInfo[]): string {
-    return shards
-        .map((s) => {
-            const slots = s.slots.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(",");
-            const replicas = s.replicas.map((r) => r.address).join(", ") || "(none)";
-            return `  master ${s.master.address}  slots ${slots.padEnd(12)} replicas ${replicas}`;
-        })
-        .join("\n");
-}
-
-async function up(o: CliOptions, foreground: boolean): Promise<void> {
-    const say = (line: string) => process.stderr.write(`${line}\n`);
+async function start(o: CliOptions, foreground: boolean): Promise<Started> {
+    const { upCluster } = await import("../local/up");
     const t0 = Date.now();
-    const cluster = await startLocalCluster({
-        masters: o.masters,
-        replicasPerMaster: o.replicas,
-        dir: o.dir,
-        block: o.block,
-        nodeTimeoutMs: o.nodeTimeoutMs,
-        log: (l) => say(`[formation] ${l}`),
+    const log = (line: string) => err(line);
+    const started = await upCluster(
+        { dir: o.dir, masters: o.masters, replicas: o.replicas, block: o.block, nodeTimeoutMs: o.nodeTimeoutMs, appPort: o.appPort, timings: timings(o), log },
+        foreground ? { kind: "in-process", log: (l) => err(`[runtime] ${l}`) } : { kind: "detached" },
+    );
+    printSummary(started.summary, (Date.now() - t0) / 1000, foreground);
+    return started;
+}
+
+/** The foreground demo: runs until a signal or `down`, then stops everything it started, even with stdout closed. */
+async function demo(o: CliOptions): Promise<void> {
+    // mkdtemp: a new directory, mode 0700, with a name nobody can guess in advance.
+    const dir = o.temporaryDir ? fs.mkdtempSync(path.join(os.tmpdir(), "redis-demo-")) : o.dir;
+    const ownsDir = o.temporaryDir || !fs.existsSync(dir);
+    let started: Started | undefined;
+    let finishing: Promise<void> | undefined;
+    const finish = (why: string) => {
+        finishing ??= (async () => {
+            err(`\n${why}: stopping the app and every pod`);
+            await started?.supervisor?.stop();
+            // Only what this demo created: a cluster that was in --dir before stays.
+            if (started?.createdState || o.temporaryDir) removeState(dir, ownsDir);
+        })();
+        return finishing;
+    };
+    const signalled = new Promise<string>((resolve) => {
+        for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => resolve(s));
     });
-    let app: AppState;
     try {
-        say("[app] starting the hit-counter");
-        app = await startApp(cluster, o.dir, o.appPort);
+        started = await Promise.race([start({ ...o, dir }, true), signalled.then((s) => Promise.reject(new Error(`${s} while starting`)))]);
     } catch (e) {
-        await cluster.stop();
+        if (o.temporaryDir) removeState(dir, true);
+        else if (ownsDir && fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
         throw e;
     }
-    const summary = {
-        nodes: cluster.seeds,
-        password: cluster.password,
-        app: app.url,
-        dir: o.dir,
-        shards: cluster.shards,
-    };
-    console.log(
-        `Redis Cluster formed in ${((Date.now() - t0) / 1000).toFixed(1)} s (${o.masters} masters x ${o.replicas} replicas), state in ${o.dir}`,
-    );
-    console.log(`Hit counter:  ${app.url}/     (try: curl ${app.url}/)`);
-    console.log(`Redis seeds:  ${cluster.seeds.join(" ")}`);
-    console.log(`redis-cli:    REDISCLI_AUTH='${cluster.password}' redis-cli -c -h ${cluster.seeds[0].split(":")[0]}`);
-    console.log("Shard map:");
-    console.log(renderShardMap(cluster.shards));
-    if (!foreground) {
-        console.log(`Stop with:    npm run local -- down --dir ${o.dir}`);
-        console.log(JSON.stringify(summary));
-        return;
-    }
-    console.log("Press Ctrl-C to stop everything.");
-    // Signal listeners do not keep Node's event loop alive; this timer does, until Ctrl-C.
+    out("Press Ctrl-C to stop everything.");
+    const stoppedElsewhere = new Promise<string>((resolve) => started?.supervisor && (started.supervisor.onStopped = () => resolve("stopped by down")));
     const keepAlive = setInterval(() => undefined, 1 << 30);
-    await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-    });
+    await finish(await Promise.race([signalled, stoppedElsewhere]));
     clearInterval(keepAlive);
-    say("\nstopping the app and every redis-server");
-    await stopApp(o.dir);
-    await cluster.stop();
-    fs.rmSync(o.dir, { recursive: true, force: true });
+}
+
+function layoutOf(o: CliOptions): Layout {
+    return new Layout(o.dir);
 }
 
 async function down(o: CliOptions): Promise<void> {
-    const nodes = attachLocalNodes(o.dir);
-    const appStopped = await stopApp(o.dir);
-    await stopLocalCluster(o.dir);
-    console.log(`stopped ${nodes.length} redis-server processes${appStopped ? " and the hit-counter app" : ""} (data stays in ${o.dir})`);
+    const layout = layoutOf(o);
+    if (!readConfig(layout)) throw new UsageError(`--dir: no local cluster in ${layout.dir}`);
+    const r = await stopCluster(layout);
+    const how = r.bySupervisor ? "the supervisor stopped every pod and the app" : "no supervisor was running";
+    out(`${how}${r.orphans.length ? `; stopped ${r.orphans.length} processes it left (${[...new Set(r.orphans.map((p) => p.pod))].join(", ")})` : ""} (data stays in ${layout.dir})`);
 }
 
 async function status(o: CliOptions): Promise<void> {
-    const state = readLocalClusterState(o.dir);
-    if (!state)
-        throw new UsageError(`--dir: no local cluster recorded in ${o.dir} (start one with \`npm run local -- up --dir ${o.dir}\`)`);
-    const running = new Set(attachLocalNodes(o.dir).map((n) => n.address));
-    const transport = new DirectTransport(state.password, 1000);
-    const rows: { address: string; running: boolean; role?: string; clusterState?: string; error?: string }[] = [];
-    try {
-        for (const spec of state.nodes) {
-            const address = `${spec.host}:${spec.port ?? 6379}`;
-            if (!running.has(address)) {
-                rows.push({ address, running: false });
-                continue;
-            }
-            try {
-                const info = await transport.call(address, ["CLUSTER", "INFO"]);
-                const repl = await transport.call(address, ["INFO", "replication"]);
-                rows.push({
-                    address,
-                    running: true,
-                    role: /role:(\w+)/.exec(repl)?.[1],
-                    clusterState: /cluster_state:(\w+)/.exec(info)?.[1],
-                });
-            } catch (e) {
-                rows.push({ address, running: true, error: (e as Error).message });
-            }
+    const s = await call<StatusView>(layoutOf(o), { verb: "status" });
+    out(o.json ? JSON.stringify(s) : renderStatus(s));
+}
+
+async function podVerb(o: CliOptions): Promise<void> {
+    const layout = layoutOf(o);
+    const pod = o.pod as string;
+    switch (o.command) {
+        case "kill": {
+            const r = await call<KillResult>(layout, { verb: "kill", pod, container: o.container });
+            out(`killed ${r.pod}/${r.container} (pid ${r.pid}, SIGKILL); the kubelet restarts it at ${r.address} ${r.restartInMs ? `after a ${r.restartInMs} ms back-off` : "at once"} (restarts: ${r.restarts})`);
+            return;
         }
-    } finally {
-        await transport.close();
+        case "delete": {
+            const r = await call<DeleteResult>(layout, { verb: "delete", pod });
+            out(`deleted ${r.pod} (${r.oldAddress}): terminated after ${r.terminatedAfterMs} ms; recreated at ${r.newAddress} with its data after ${r.recreatedAfterMs} ms`);
+            return;
+        }
+        case "freeze":
+        case "thaw": {
+            const r = await call<{ pod: string; address: string }>(layout, { verb: o.command, pod });
+            out(o.command === "freeze" ? `froze ${r.pod} (${r.address}): SIGSTOP, its kubelet stops too` : `thawed ${r.pod} (${r.address}): SIGCONT`);
+            return;
+        }
+        case "logs": {
+            const config = readConfig(layout);
+            if (!config) throw new UsageError(`--dir: no local cluster in ${layout.dir}`);
+            const file = layout.log(pod);
+            if (!fs.existsSync(file)) throw new UsageError(`logs: no log of a pod named ${JSON.stringify(pod)} in ${path.dirname(file)} (pods: redis-0…, app)`);
+            process.stdout.write(fs.readFileSync(file));
+            return;
+        }
     }
-    const appFile = path.join(o.dir, APP_STATE);
-    const app = fs.existsSync(appFile) ? (JSON.parse(fs.readFileSync(appFile, "utf8")) as AppState) : undefined;
-    const appUp = app ? isAlive(app.pid) && (await httpStatus(`${app.url}/readyz`)) === 200 : false;
-    for (const r of rows) {
-        console.log(
-            `${r.address.padEnd(18)} ${r.running ? "running" : "stopped"}  ${r.role ?? ""} ${r.clusterState ? `cluster_state:${r.clusterState}` : ""}${r.error ? ` error: ${r.error}` : ""}`,
-        );
-    }
-    console.log(`app ${app?.url ?? "(not started)"} ${appUp ? "ready" : "not ready"}`);
-    console.log(JSON.stringify({ nodes: rows, app: app ? { url: app.url, ready: appUp } : null }));
+}
+
+async function roll(o: CliOptions): Promise<void> {
+    err("rolling every Redis pod, highest ordinal first, each Ready before the next…");
+    const r = await call<RollResult>(layoutOf(o), { verb: "roll" });
+    for (const s of r.steps) out(`  ${s.pod}: ${s.oldAddress} -> ${s.newAddress}, Ready after ${s.readyAfterMs} ms`);
+    out(`rolled ${r.steps.length} pods`);
+}
+
+async function drill(o: CliOptions): Promise<void> {
+    const r = await runDrill(layoutOf(o), { mode: o.delete ? "delete" : "kill", clients: o.clients, say: out });
+    out(`\nRoles before:\n${renderRoles(r.before)}`);
+    out(`\nRoles after:\n${renderRoles(r.after)}`);
+    const moved = r.addressAfter !== r.addressBefore ? `, now at ${r.addressAfter} (was ${r.addressBefore})` : `, at the same address ${r.addressAfter}`;
+    const story =
+        r.roleAfter === "replica"
+            ? "its replica took over and it came back as a replica"
+            : "it came back before the cluster declared it failed, so it is still master (no failover was needed)";
+    out(`\n${r.pod}: ${story}${moved}.`);
+    out(`writes unavailable: ${r.windowMs === undefined ? "never recovered" : `${r.windowMs.toFixed(0)} ms`} (longest gap between acknowledged hits ${r.longestGapMs.toFixed(0)} ms)`);
+    out(`acknowledged hits: ${r.acknowledged}, refused (503, retried): ${r.refused}, counter now ${r.finalCounter}, acknowledged hits lost: ${r.lost}`);
+    out(`\n${renderPods(r.after)}`);
+    out(JSON.stringify({ ...r, before: r.before.map((p) => ({ name: p.name, address: p.address, role: p.role, master: p.master })), after: r.after.map((p) => ({ name: p.name, address: p.address, role: p.role, master: p.master })) }));
+    if (r.lost > 0) throw new Error(`${r.lost} acknowledged hits lost`);
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
     const o = parseArgs(argv);
+    process.umask(0o077);
     switch (o.command) {
         case "demo":
-            return up(o, true);
+            return demo(o);
         case "up":
-            return up(o, false);
+            await start(o, false);
+            return;
         case "down":
             return down(o);
         case "status":
             return status(o);
+        case "roll":
+            return roll(o);
+        case "drill":
+            return drill(o);
+        default:
+            return podVerb(o);
     }
 }
 
+/** Exits once stdout and stderr have taken every line (a pipe is written asynchronously). */
+function exitWhenFlushed(code: number): void {
+    process.exitCode = code;
+    let pending = 2;
+    const flushed = () => --pending === 0 && process.exit(code);
+    for (const stream of [process.stdout, process.stderr]) {
+        if (stream.destroyed || !stream.writable) flushed();
+        else stream.write("", flushed);
+    }
+    setTimeout(() => process.exit(code), 2000).unref();
+}
+
 if (require.main === module) {
-    main(process.argv.slice(2)).catch((e: Error) => {
-        if (e instanceof UsageError) {
-            console.error(`error: ${e.message}\n\n${usage()}`);
-            process.exit(2);
-        }
-        console.error(`error: ${e.message}`);
-        process.exit(1);
-    });
+    main(process.argv.slice(2)).then(
+        () => exitWhenFlushed(0),
+        (e: Error) => {
+            err(e instanceof UsageError ? `error: ${e.message}\n\n${usage()}` : `error: ${e.message}`);
+            exitWhenFlushed(e instanceof UsageError ? 2 : 1);
+        },
+    );
 }

@@ -145,7 +145,6 @@ export function renderConfigMap(o: RedisManifestOptions): ConfigMapManifest {
         data: {
             "redis.conf": renderRedisConf({
                 nodeTimeoutMs: o.redis.nodeTimeoutMs,
-                dataDir: "/data",
                 port: CLIENT_PORT,
                 preferredEndpointType: "hostname",
                 memory: redisMemoryPlan(o.redis),

@@ -3,8 +3,10 @@
 #   sh /scripts/node-start.sh redis-server /run/redis/redis.conf
 #
 # 1. Writes the runtime redis.conf (mode 0600): an `include` of the shared,
-#    secret-free conf from the ConfigMap plus the password and this pod's
-#    announced IP and stable hostname.
+#    secret-free conf from the ConfigMap plus `dir REDIS_DATA_DIR` (Redis keeps
+#    nodes.conf and the AOF exactly where this script repairs them; the local
+#    runtime mounts the volume elsewhere than /data), the password and this
+#    pod's announced IP and stable hostname.
 # 2. Repairs nodes.conf on the volume. Pods get new IPs when they restart and Redis
 #    never re-resolves a peer's address by itself, so after several pods restart
 #    together every node holds stale addresses and the cluster stays down. Redis 7
@@ -82,12 +84,18 @@ esac
 
 # --- 1. runtime redis.conf -------------------------------------------------------
 # redis.conf strings: double-quoted with backslash escapes.
-quoted_password=$(printf '%s' "$REDIS_PASSWORD" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
+conf_quote() {
+    printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'
+}
+quoted_password=$(conf_quote "$REDIS_PASSWORD")
+quoted_data_dir=$(conf_quote "$DATA_DIR")
+quoted_shared_conf=$(conf_quote "$SHARED_CONF")
 umask 077
 mkdir -p "$(dirname "$RUNTIME_CONF")"
 {
-    echo "include $SHARED_CONF"
     # printf, not echo: dash's echo would eat the escaping backslashes.
+    printf 'include "%s"\n' "$quoted_shared_conf"
+    printf 'dir "%s"\n' "$quoted_data_dir"
     printf 'requirepass "%s"\n' "$quoted_password"
     printf 'masterauth "%s"\n' "$quoted_password"
     echo "cluster-announce-ip $POD_IP"

@@ -49,8 +49,12 @@ export function memoryPlan(limitBytes: number, replicasPerMaster: number): Memor
 export interface RedisConfOptions {
     /** Milliseconds a node may be unreachable before it is failed over. */
     readonly nodeTimeoutMs: number;
-    /** Data directory (AOF + nodes.conf live here: the PVC on Kubernetes). */
-    readonly dataDir: string;
+    /**
+     * Data directory (AOF + nodes.conf). Left out of the ConfigMap's conf: in a pod, node-start.sh
+     * writes `dir $REDIS_DATA_DIR` into the runtime conf (Redis chdirs there while it reads the conf,
+     * so a `dir` that does not exist where the conf is read would stop it).
+     */
+    readonly dataDir?: string;
     /** Client port; the cluster bus is this + 10000. */
     readonly port: number;
     /** `hostname` on Kubernetes (stable pod DNS names survive IP churn); `ip` locally. */
@@ -77,7 +81,7 @@ export interface RedisNodeConfOptions {
 export function renderRedisConf(o: RedisConfOptions): string {
     const lines = [
         `port ${o.port}`,
-        `dir ${o.dataDir}`,
+        ...(o.dataDir ? [`dir ${quoteConfValue(o.dataDir)}`] : []),
         "cluster-enabled yes",
         // nodes.conf on the volume: a restarted pod keeps its node ID and slots.
         "cluster-config-file nodes.conf",

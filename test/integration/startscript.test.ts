@@ -230,7 +230,7 @@ for (const shell of POSIX_SHELLS) {
             assert.strictEqual(addressOf(readConf(), ID.r5), "10.4.9.5:6379@16379,");
         });
 
-        it("writes the runtime redis.conf with mode 0600: include, password escaped, announced IP and hostname", () => {
+        it("writes the runtime redis.conf with mode 0600: include, data dir, password escaped, announced IP and hostname", () => {
             const r = runNodeStart(shell, env);
 
             assert.strictEqual(r.status, 0, r.stderr);
@@ -239,7 +239,8 @@ for (const shell of POSIX_SHELLS) {
             assert.strictEqual(
                 fs.readFileSync(file, "utf8"),
                 [
-                    `include ${env.REDIS_SHARED_CONF}`,
+                    `include "${env.REDIS_SHARED_CONF}"`,
+                    `dir "${dataDir}"`,
                     `requirepass "p\\"w\\\\ with spaces 'and' $dollar"`,
                     `masterauth "p\\"w\\\\ with spaces 'and' $dollar"`,
                     "cluster-announce-ip 10.4.7.70",

@@ -43,7 +43,6 @@ describe("manifests: redis.conf and scripts (ConfigMap)", () => {
         const conf: string = render({ "redis:nodeTimeoutMs": "3000" }).configMap.data["redis.conf"];
         for (const line of [
             "cluster-enabled yes",
-            "dir /data",
             "cluster-config-file nodes.conf",
             "cluster-node-timeout 3000",
             "cluster-preferred-endpoint-type hostname",
@@ -59,6 +58,8 @@ describe("manifests: redis.conf and scripts (ConfigMap)", () => {
         // Two replicas share the replica-buffer reserve.
         const two: string = render({ "redis:replicasPerMaster": "2" }).configMap.data["redis.conf"];
         assert.ok(two.includes(`client-output-buffer-limit replica ${32 * 2 ** 20} ${16 * 2 ** 20} 60`), two);
+        // The data dir comes from REDIS_DATA_DIR (the volume's mount), written by node-start.sh: one source.
+        assert.doesNotMatch(conf, /^dir /m);
     });
 
     it("holds no secret: no requirepass/masterauth, and never protected-mode no", () => {

@@ -1,8 +1,10 @@
 /**
- * Bounded concurrent load on the hit counter that records every answer, and the
- * checks a failover must pass. Shared by the failover test and the failover benchmark.
+ * Bounded concurrent load on the hit counter that records every answer, and the checks a
+ * failover must pass. Shared by the drill, the runtime and failover tests and the benchmarks.
  */
 import * as http from "http";
+import * as net from "net";
+import { setTimeout as sleep } from "timers/promises";
 
 export interface HitAnswer {
     readonly client: number;
@@ -25,16 +27,6 @@ export interface LoadOptions {
     readonly retryPauseMs?: number;
     /** Hard cap on requests, whatever happens. */
     readonly maxRequests?: number;
-}
-
-/** HTTP status of a GET (0 when the request failed below HTTP). */
-export function statusOf(url: string): Promise<number> {
-    return new Promise((resolve) => {
-        http.get(url, { agent: false }, (res) => {
-            res.resume();
-            res.on("end", () => resolve(res.statusCode ?? 0));
-        }).on("error", () => resolve(0));
-    });
 }
 
 const COUNT = /I have been hit (\d+) times since deployment\./;
@@ -84,7 +76,7 @@ export class HitLoad {
                 count: m ? Number(m[1]) : undefined,
                 refusal: status === 200 ? undefined : body.split("\n", 1)[0] || "no HTTP answer",
             });
-            if (status !== 200) await new Promise((r) => setTimeout(r, this.o.retryPauseMs ?? 20));
+            if (status !== 200) await sleep(this.o.retryPauseMs ?? 20);
         }
     }
 
@@ -94,7 +86,7 @@ export class HitLoad {
         while (this.now() < deadline) {
             const hit = this.answers.find((a) => a.status === 200 && a.start >= since);
             if (hit) return hit;
-            await new Promise((r) => setTimeout(r, 10));
+            await sleep(10);
         }
         return undefined;
     }
@@ -147,12 +139,39 @@ export function analyseAnswers(answers: readonly HitAnswer[]): FailoverFindings 
 }
 
 /**
+ * The write-unavailability window after an event at `since` (ms on the load's clock): until the
+ * first acknowledged hit of a request sent at or after it; undefined when none was acknowledged.
+ */
+export function writeWindowMs(answers: readonly HitAnswer[], since: number): number | undefined {
+    const ends = answers.filter((a) => a.status === 200 && a.start >= since).map((a) => a.end);
+    return ends.length === 0 ? undefined : Math.min(...ends) - since;
+}
+
+/** The longest time with no acknowledged hit between the first and the last one (ms); 0 with fewer than two. */
+export function longestWriteGapMs(answers: readonly HitAnswer[]): number {
+    const ends = answers
+        .filter((a) => a.status === 200)
+        .map((a) => a.end)
+        .sort((a, b) => a - b);
+    let gap = 0;
+    for (let i = 1; i < ends.length; i++) gap = Math.max(gap, ends[i] - ends[i - 1]);
+    return gap;
+}
+
+/**
+ * Acknowledged hits the cluster lost or re-issued: the highest acknowledged count above the final
+ * counter, plus counts returned twice or below one already returned (must be 0).
+ */
+export function acknowledgedHitsLost(f: FailoverFindings, finalCounter: number): number {
+    return Math.max(0, f.maxCount - finalCounter) + f.repeated.length + f.wentBackwards.length;
+}
+
+/**
  * A loopback block of `blocks` whose first node address is not in use. Several mocha
  * runs may share this machine (and every run loads every spec), so a run picks one of
  * its blocks at random and skips taken ones instead of colliding.
  */
 export async function pickFreeBlock(blocks: readonly number[]): Promise<number> {
-    const net = await import("net");
     const inUse = (host: string) =>
         new Promise<boolean>((resolve) => {
             const s = net.connect({ host, port: 6379 });

@@ -1,0 +1,81 @@
+/**
+ * The hit counter as a local pod: the same bundle the Deployment runs from its ConfigMap, under
+ * this machine's node, with the Deployment's env contract and its HTTP probes. It is not built
+ * from the Deployment's template: its image (node on Alpine) is not the Redis image, and its
+ * preStop pause only lets a load balancer drop the pod, which has no counterpart here.
+ */
+import * as net from "net";
+import { LocalPodSpec } from "./podTemplate";
+
+export const APP_POD = "app";
+const PREFERRED_PORT = 8080;
+
+export interface AppPodOptions {
+    readonly bundle: string;
+    readonly port: number;
+    readonly password: string;
+    readonly waitReplicas: number;
+    readonly baseEnv: Readonly<Record<string, string>>;
+    readonly readinessPeriodMs: number;
+}
+
+/** Pure: the app pod; REDIS_NODES is added at each start from the pods' current addresses. */
+export function appPodSpec(o: AppPodOptions): LocalPodSpec {
+    const probe = (path: string, periodMs: number) => ({
+        action: { httpGet: { path, port: o.port } },
+        initialDelayMs: 0,
+        periodMs,
+        timeoutMs: 3000,
+        failureThreshold: 3,
+        successThreshold: 1,
+    });
+    return {
+        name: APP_POD,
+        address: "127.0.0.1",
+        initContainers: [],
+        containers: [
+            {
+                name: "hit-counter",
+                image: `node ${process.version} (local)`,
+                argv: [process.execPath, o.bundle],
+                env: {
+                    ...o.baseEnv,
+                    REDIS_PASSWORD: o.password,
+                    REDIS_TLS: "false",
+                    PORT: String(o.port),
+                    HOST: "127.0.0.1",
+                    WAIT_REPLICAS: String(o.waitReplicas),
+                },
+                readinessProbe: probe("/readyz", o.readinessPeriodMs),
+                livenessProbe: probe("/healthz", 2 * o.readinessPeriodMs),
+            },
+        ],
+        terminationGracePeriodMs: 15_000,
+        skipped: [],
+    };
+}
+
+function portIsFree(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const s = net.createServer();
+        s.once("error", () => resolve(false));
+        s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+}
+
+/** The port asked for (refused when taken), else 8080 when free, else any free port on 127.0.0.1. */
+export async function pickAppPort(preferred?: number): Promise<number> {
+    if (preferred !== undefined) {
+        if (!(await portIsFree(preferred))) throw new Error(`--app-port: port ${preferred} on 127.0.0.1 is already in use`);
+        return preferred;
+    }
+    if (await portIsFree(PREFERRED_PORT)) return PREFERRED_PORT;
+    return new Promise((resolve, reject) => {
+        const s = net.createServer();
+        s.once("error", reject);
+        s.listen(0, "127.0.0.1", () => {
+            const port = (s.address() as net.AddressInfo).port;
+            s.close(() => resolve(port));
+        });
+    });
+}

@@ -1,0 +1,89 @@
+/**
+ * What DIR records about one local cluster (Pulumi-free, read by the supervisor and every verb):
+ * the choices `up` made (cluster.json), the Secrets (secrets.json), the rendered objects, and the
+ * pods with their addresses and processes (pods.json, kept current by the supervisor).
+ */
+import { Layout, readJson, writeJson } from "./layout";
+import { ConfigMapJson, StatefulSetJson } from "./podTemplate";
+import { KubeletTimings } from "./rules";
+import { ContainerProcess } from "./pod";
+import { ProcessRecord, isSameProcessAlive } from "../lib/process";
+
+export interface ClusterConfig {
+    readonly masters: number;
+    readonly replicasPerMaster: number;
+    readonly nodeTimeoutMs: number;
+    /** Pods live on 127.0.<block>.11-254. */
+    readonly block: number;
+    /** Namespace of the rendered objects (pod DNS names and POD_NAMESPACE). */
+    readonly namespace: string;
+    /** Cluster DNS domain of pod names: <pod>.<service>.<namespace>.svc.<domain>. */
+    readonly clusterDomain: string;
+    /** Name and key of the Secret holding the password. */
+    readonly passwordSecret: { readonly name: string; readonly key: string };
+    /** Images the runtime runs; containers with any other image are left out. */
+    readonly runnableImages: readonly string[];
+    /** Name of the Redis container (where redis-server's local network arguments go). */
+    readonly redisContainer: string;
+    readonly timings: KubeletTimings;
+    /** The hit counter: preferred port on 127.0.0.1 and the replicas WAIT asks for. */
+    readonly app: { readonly port?: number; readonly waitReplicas: number };
+}
+
+export type Secrets = Record<string, Record<string, string>>;
+
+export interface PodRecord {
+    readonly name: string;
+    readonly address: string;
+    readonly processes: readonly ContainerProcess[];
+}
+
+/** pods.json: the supervisor, every pod's current address and processes, and the last address handed out. */
+export interface PodsFile {
+    readonly supervisor?: ProcessRecord;
+    readonly pods: readonly PodRecord[];
+    readonly lastAddress?: string;
+    readonly appUrl?: string;
+}
+
+export function readConfig(layout: Layout): ClusterConfig | undefined {
+    return readJson<ClusterConfig>(layout.config);
+}
+
+export function writeConfig(layout: Layout, c: ClusterConfig): void {
+    writeJson(layout.config, c);
+}
+
+export function readSecrets(layout: Layout): Secrets {
+    return readJson<Secrets>(layout.secrets) ?? {};
+}
+
+export function writeSecrets(layout: Layout, s: Secrets): void {
+    writeJson(layout.secrets, s);
+}
+
+export function passwordOf(layout: Layout, config: ClusterConfig): string {
+    const p = readSecrets(layout)[config.passwordSecret.name]?.[config.passwordSecret.key];
+    if (!p) throw new Error(`${layout.secrets} holds no password (Secret ${config.passwordSecret.name}); is ${layout.dir} a local cluster's directory?`);
+    return p;
+}
+
+export function readObjects(layout: Layout): { statefulSet: StatefulSetJson; configMap: ConfigMapJson } {
+    const statefulSet = readJson<StatefulSetJson>(layout.objectFile("statefulset"));
+    const configMap = readJson<ConfigMapJson>(layout.objectFile("configmap"));
+    if (!statefulSet || !configMap) throw new Error(`${layout.dir} holds no rendered StatefulSet and ConfigMap: start it with \`npm run local -- up --dir ${layout.dir}\``);
+    return { statefulSet, configMap };
+}
+
+export function readPods(layout: Layout): PodsFile {
+    return readJson<PodsFile>(layout.pods) ?? { pods: [] };
+}
+
+export function writePods(layout: Layout, p: PodsFile): void {
+    writeJson(layout.pods, p);
+}
+
+/** Processes recorded in DIR that still run (the same processes, not later ones with reused pids). */
+export function runningProcesses(layout: Layout): ContainerProcess[] {
+    return readPods(layout).pods.flatMap((p) => p.processes.filter(isSameProcessAlive));
+}

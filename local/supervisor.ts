@@ -1,0 +1,450 @@
+/**
+ * The supervisor of one local cluster: it plays the kubelet of every pod (local/pod.ts), the
+ * StatefulSet controller (a deleted pod is recreated with its name and data at a new address;
+ * `roll` replaces the pods highest ordinal first, each Ready before the next), the cluster DNS
+ * (DIR/dns/hosts, read by node-start.sh through RESOLVE_CMD) and the hit counter's Deployment.
+ * One supervisor per DIR (DIR/supervisor.pid is its lock); the verbs reach it over
+ * DIR/supervisor.sock. Every process it starts is recorded in DIR/pods.json, so `down` can stop
+ * them even if the supervisor itself was killed.
+ */
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { setTimeout as sleep } from "timers/promises";
+import { DirectTransport } from "../components/formation/transport";
+import { waitUntil } from "../lib/poll";
+import { isSameProcessAlive, recordProcess } from "../lib/process";
+import { appPodSpec, pickAppPort } from "./appPod";
+import { Layout, mkdirPrivate, readJson, writePrivate } from "./layout";
+import { LocalPod } from "./pod";
+import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles } from "./podTemplate";
+import { AppView, DeleteResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
+import { initialAddress, nextAddress, podName, rollOrder } from "./rules";
+import { ClusterConfig, PodRecord, Secrets, passwordOf, readConfig, readObjects, readPods, readSecrets, writePods } from "./state";
+
+/**
+ * What a pod's own network namespace gives redis-server for free and a shared loopback does not:
+ * listening on, and dialing peers from, the pod's address only. Clients get addresses, not the
+ * pods' DNS names (nothing outside the runtime resolves those).
+ */
+export function redisLocalArgs(address: string): string[] {
+    return ["--bind", address, "--bind-source-addr", address, "--cluster-preferred-endpoint-type", "ip"];
+}
+
+/** Cluster DNS for the pods: `name address` lines, resolved by this script (RESOLVE_CMD of node-start.sh). */
+const RESOLVER = `#!/bin/sh
+# The local runtime's cluster DNS: prints the current address of a pod's DNS name.
+exec awk -v n="$1" '$1 == n { print $2; found = 1 } END { exit !found }' "$(dirname "$0")/hosts"
+`;
+
+/** RESOLVE_CMD relative to the pods' working directory (DIR): word splitting cannot break it. */
+const RESOLVE_CMD = "dns/resolve.sh";
+
+/** Waits of `roll` for a pod to become Ready. */
+const ROLL_READY_TIMEOUT_MS = 120_000;
+const APP_READY_TIMEOUT_MS = 30_000;
+
+export class SupervisorLockedError extends Error {}
+
+export class Supervisor {
+    private readonly pods = new Map<string, LocalPod>();
+    /** Pods between their deletion and their replacement (the StatefulSet controller owes them). */
+    private readonly replacing = new Set<string>();
+    private readonly addresses = new Map<string, string>();
+    private readonly podQueue = new Map<string, Promise<unknown>>();
+    private app?: LocalPod;
+    private appUrl?: string;
+    private lastAddress?: string;
+    private server?: net.Server;
+    private rolling = false;
+    private stopped?: Promise<void>;
+    private readonly password: string;
+    private readonly podNames: string[];
+
+    private constructor(
+        readonly layout: Layout,
+        private readonly config: ClusterConfig,
+        private readonly statefulSet: StatefulSetJson,
+        private readonly configMap: ConfigMapJson,
+        private readonly secrets: Secrets,
+        private readonly log: (line: string) => void,
+    ) {
+        this.password = passwordOf(layout, config);
+        this.podNames = Array.from({ length: statefulSet.spec.replicas }, (_, i) => podName(statefulSet.metadata.name, i));
+    }
+
+    /** Takes DIR's lock, starts every Redis pod (in parallel, as podManagementPolicy Parallel) and serves the verbs. */
+    static async start(dir: string, log: (line: string) => void): Promise<Supervisor> {
+        const layout = new Layout(dir);
+        const config = readConfig(layout);
+        if (!config) throw new Error(`${layout.dir} holds no local cluster (cluster.json): start one with \`npm run local -- up --dir ${layout.dir}\``);
+        const { statefulSet, configMap } = readObjects(layout);
+        acquireLock(layout);
+        const s = new Supervisor(layout, config, statefulSet, configMap, readSecrets(layout), log);
+        try {
+            await s.boot();
+        } catch (e) {
+            await s.stop();
+            throw e;
+        }
+        return s;
+    }
+
+    private async boot(): Promise<void> {
+        const leftover = readPods(this.layout);
+        const alive = leftover.pods.flatMap((p) => p.processes).filter(isSameProcessAlive);
+        if (alive.length > 0) {
+            throw new Error(
+                `processes of an earlier run still run in ${this.layout.dir} (${alive.map((p) => `${p.pod} pid ${p.pid}`).join(", ")}): stop them with \`npm run local -- down --dir ${this.layout.dir}\``,
+            );
+        }
+        this.lastAddress = leftover.lastAddress;
+        this.podNames.forEach((name, i) => {
+            const address = leftover.pods.find((p) => p.name === name)?.address ?? initialAddress(this.config.block, i);
+            this.addresses.set(name, address);
+            if (!this.lastAddress || hostOf(address) > hostOf(this.lastAddress)) this.lastAddress = address;
+        });
+        writePrivate(this.layout.resolver, RESOLVER);
+        fs.chmodSync(this.layout.resolver, 0o700);
+        this.materializeVolumes();
+        for (const name of this.podNames) this.pods.set(name, this.createPod(name, this.addresses.get(name) as string));
+        this.writeHosts();
+        this.server = await serve(this.layout, (r) => this.handle(r));
+        await Promise.all([...this.pods.values()].map((p) => p.start()));
+        this.persist();
+        this.log(`supervisor ${process.pid}: ${this.pods.size} pods started in ${this.layout.dir}`);
+    }
+
+    /** ConfigMap and Secret volumes, written once for every pod (a pod sees exactly the object's data). */
+    private materializeVolumes(): void {
+        const configMaps = { [this.configMap.metadata.name]: this.configMap.data };
+        for (const v of this.statefulSet.spec.template.spec.volumes ?? []) {
+            const files = volumeFiles(v, configMaps, this.secrets);
+            if (Object.keys(files).length === 0) continue;
+            const root = this.layout.volume(v.name);
+            fs.rmSync(root, { recursive: true, force: true });
+            for (const [file, content] of Object.entries(files)) writePrivate(path.join(root, file), content);
+        }
+    }
+
+    private podSpec(name: string, address: string): LocalPodSpec {
+        const claimNames = (this.statefulSet.spec.volumeClaimTemplates ?? []).map((c) => c.metadata.name);
+        return localPodSpec({
+            template: this.statefulSet.spec.template,
+            podName: name,
+            namespace: this.config.namespace,
+            address,
+            claimNames,
+            volumes: {
+                shared: (v) => this.layout.volume(v),
+                emptyDir: (v) => this.layout.emptyDir(name, v),
+                claim: (c) => this.layout.claim(c, name),
+            },
+            secrets: this.secrets,
+            configMaps: { [this.configMap.metadata.name]: this.configMap.data },
+            runnableImages: this.config.runnableImages,
+            baseEnv: { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin" },
+            localEnv: { RESOLVE_CMD, PROBE_HOST: address },
+            localArgs: { [this.config.redisContainer]: redisLocalArgs(address) },
+            nodeName: os.hostname(),
+        });
+    }
+
+    private createPod(name: string, address: string): LocalPod {
+        const spec = this.podSpec(name, address);
+        for (const v of this.statefulSet.spec.template.spec.volumes ?? []) if (v.emptyDir !== undefined) mkdirPrivate(this.layout.emptyDir(name, v.name));
+        for (const c of this.statefulSet.spec.volumeClaimTemplates ?? []) mkdirPrivate(this.layout.claim(c.metadata.name, name));
+        this.addresses.set(name, address);
+        return new LocalPod(spec, {
+            timings: this.config.timings,
+            logFile: this.layout.log(name),
+            cwd: this.layout.dir,
+            changed: () => this.persist(),
+        });
+    }
+
+    private dnsName(pod: string): string {
+        return `${pod}.${this.statefulSet.spec.serviceName}.${this.config.namespace}.svc.${this.config.clusterDomain}`;
+    }
+
+    /** The pods that exist get a record (not-ready ones too: the headless Service publishes them). */
+    private writeHosts(): void {
+        const lines = [...this.pods.values()].map((p) => `${this.dnsName(p.name)} ${p.address}\n`);
+        writePrivate(this.layout.hosts, lines.join(""));
+    }
+
+    private persist(): void {
+        if (this.stopped && !fs.existsSync(this.layout.dir)) return;
+        const pods: PodRecord[] = this.podNames.map((name) => ({
+            name,
+            address: this.pods.get(name)?.address ?? (this.addresses.get(name) as string),
+            processes: this.pods.get(name)?.processes() ?? [],
+        }));
+        if (this.app) pods.push({ name: this.app.name, address: this.app.address, processes: this.app.processes() });
+        writePods(this.layout, { supervisor: recordProcess(process.pid), pods, lastAddress: this.lastAddress, appUrl: this.appUrl });
+    }
+
+    async handle(r: Request): Promise<unknown> {
+        if (this.stopped && r.verb !== "status") throw new Error(`the supervisor of ${this.layout.dir} is stopping`);
+        switch (r.verb) {
+            case "status":
+                return this.status();
+            case "kill":
+                return this.kill(r.pod, r.container);
+            case "delete":
+                return this.serialized(r.pod, () => this.replace(r.pod));
+            case "freeze":
+                return this.serialized(r.pod, async () => this.freeze(r.pod));
+            case "thaw":
+                return this.serialized(r.pod, async () => this.thaw(r.pod));
+            case "roll":
+                return this.roll();
+            case "start-app":
+                return this.startApp();
+            case "restarts":
+                return this.pod(r.pod).restartsLog;
+            case "stop":
+                setImmediate(() => void this.stop().then(() => this.onStopped?.()));
+                return { stopping: this.layout.dir };
+        }
+    }
+
+    /** Called once `stop` finished (the detached supervisor exits then). */
+    onStopped?: () => void;
+
+    /** Verbs on one pod run one after another. */
+    private serialized<T>(pod: string, f: () => Promise<T>): Promise<T> {
+        this.pod(pod);
+        const previous = this.podQueue.get(pod) ?? Promise.resolve();
+        const next = previous.catch(() => undefined).then(f);
+        this.podQueue.set(pod, next);
+        return next;
+    }
+
+    /** The pod named `name`, or a refusal naming the pods there are. */
+    private pod(name: string): LocalPod {
+        const known = [...this.podNames, ...(this.app ? [this.app.name] : [])];
+        if (!known.includes(name)) throw new Error(`pod: no pod named ${JSON.stringify(name)} in ${this.layout.dir}; its pods: ${known.join(", ")}`);
+        const pod = name === this.app?.name ? this.app : this.pods.get(name);
+        if (!pod || this.replacing.has(name)) throw new Error(`pod ${name} is being replaced; try again once it is back (\`npm run local -- status\`)`);
+        return pod;
+    }
+
+    private notFrozen(pod: LocalPod, verb: string): void {
+        if (pod.isFrozen) throw new Error(`${verb}: pod ${pod.name} is frozen (a lost machine: its kubelet cannot act); thaw it first`);
+    }
+
+    private async kill(name: string, container?: string): Promise<KillResult> {
+        const pod = this.pod(name);
+        this.notFrozen(pod, "kill");
+        const { container: killed, pid, at, restart } = await pod.kill(container);
+        this.log(`kill: ${name} container ${killed} (pid ${pid}) SIGKILLed; restart ${restart.delayMs ? `in ${restart.delayMs} ms` : "at once"}`);
+        return { at, pod: name, container: killed, address: pod.address, pid, restartInMs: restart.delayMs, restarts: pod.status().restarts };
+    }
+
+    private freeze(name: string): { pod: string; address: string } {
+        const pod = this.pod(name);
+        pod.freeze();
+        this.log(`freeze: ${name} (${pod.address})`);
+        return { pod: name, address: pod.address };
+    }
+
+    private thaw(name: string): { pod: string; address: string } {
+        const pod = this.pod(name);
+        pod.thaw();
+        this.log(`thaw: ${name} (${pod.address})`);
+        return { pod: name, address: pod.address };
+    }
+
+    /**
+     * Graceful deletion and what the StatefulSet controller then does: the same pod name, its claim
+     * and its data, a new address, fresh emptyDirs, restart count 0.
+     */
+    private async replace(name: string): Promise<DeleteResult> {
+        if (this.app && name === this.app.name) throw new Error(`delete: the app pod is not part of the StatefulSet; use kill`);
+        const t0 = Date.now();
+        const old = this.pod(name);
+        this.notFrozen(old, "delete");
+        this.replacing.add(name);
+        try {
+            this.log(`delete: ${name} (${old.address}): preStop, SIGTERM, grace period ${old.spec.terminationGracePeriodMs} ms`);
+            await old.terminate();
+            const terminatedAfterMs = Date.now() - t0;
+            this.pods.delete(name);
+            this.writeHosts();
+            fs.rmSync(this.layout.podDir(name), { recursive: true, force: true });
+            await sleep(this.config.timings.podStartDelayMs);
+            if (this.stopped) throw new Error(`delete: ${name} was not recreated: the supervisor is stopping`);
+            const inUse = new Set([...this.pods.values()].map((p) => p.address).concat(old.address));
+            const address = nextAddress(this.config.block, this.lastAddress ?? old.address, inUse);
+            this.lastAddress = address;
+            const pod = this.createPod(name, address);
+            this.pods.set(name, pod);
+            this.writeHosts();
+            this.replacing.delete(name);
+            await pod.start();
+            this.persist();
+            const recreatedAfterMs = Date.now() - t0;
+            this.log(`delete: ${name} recreated at ${address} (was ${old.address}) after ${recreatedAfterMs} ms`);
+            return { at: t0, pod: name, oldAddress: old.address, newAddress: address, terminatedAfterMs, recreatedAfterMs };
+        } finally {
+            this.replacing.delete(name);
+        }
+    }
+
+    /** RollingUpdate: highest ordinal first; each pod is replaced only once all are Ready, and must be Ready before the next. */
+    private async roll(): Promise<RollResult> {
+        if (this.rolling) throw new Error("roll: a roll is already in progress");
+        const frozen = [...this.pods.values()].filter((p) => p.isFrozen).map((p) => p.name);
+        if (frozen.length > 0) throw new Error(`roll: ${frozen.join(", ")} frozen: a rolling update would wait for them forever; thaw first`);
+        this.rolling = true;
+        const steps: RollResult["steps"][number][] = [];
+        try {
+            for (const name of rollOrder(this.statefulSet.metadata.name, this.podNames)) {
+                await this.waitReady(this.podNames, `roll: before replacing ${name}, every pod must be Ready`);
+                const t0 = Date.now();
+                const replaced = await this.serialized(name, () => this.replace(name));
+                await this.waitReady([name], `roll: ${name} must be Ready before the next pod`);
+                steps.push({ ...replaced, readyAfterMs: Date.now() - t0 });
+                this.log(`roll: ${name} Ready at ${replaced.newAddress} after ${Date.now() - t0} ms`);
+            }
+            return { steps };
+        } finally {
+            this.rolling = false;
+        }
+    }
+
+    private waitReady(names: readonly string[], what: string): Promise<void> {
+        return waitUntil(
+            what,
+            () => {
+                if (this.stopped) throw new Error(`${what}: the supervisor is stopping`);
+                const notReady = names.filter((n) => !this.pods.get(n)?.status().ready);
+                return notReady.length ? `not Ready: ${notReady.join(", ")}` : undefined;
+            },
+            { timeoutMs: ROLL_READY_TIMEOUT_MS, intervalMs: 100 },
+        );
+    }
+
+    /** Starts the hit counter (once) and resolves when its /readyz answers 200. */
+    private async startApp(): Promise<{ url: string }> {
+        if (!this.app) {
+            const port = await pickAppPort(this.config.app.port);
+            const spec = appPodSpec({
+                bundle: this.layout.appBundle,
+                port,
+                password: this.password,
+                waitReplicas: this.config.app.waitReplicas,
+                baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+                readinessPeriodMs: 1000,
+            });
+            this.app = new LocalPod(spec, {
+                timings: this.config.timings,
+                logFile: this.layout.log(spec.name),
+                cwd: this.layout.dir,
+                changed: () => this.persist(),
+                // The seeds are the pods' current addresses at each start, as DNS names would resolve.
+                envAtStart: () => ({ REDIS_NODES: [...this.pods.values()].map((p) => `${p.address}:6379`).join(",") }),
+            });
+            this.appUrl = `http://127.0.0.1:${port}`;
+            await this.app.start();
+            this.persist();
+        }
+        const app = this.app;
+        await waitUntil(
+            `the hit counter at ${this.appUrl}`,
+            () => (app.status().ready ? undefined : `not ready; see ${this.layout.log(app.name)}`),
+            { timeoutMs: APP_READY_TIMEOUT_MS, intervalMs: 100 },
+        );
+        return { url: this.appUrl as string };
+    }
+
+    async status(): Promise<StatusView> {
+        const transport = new DirectTransport(this.password, 1000);
+        try {
+            const views = await Promise.all(
+                this.podNames.map(async (name): Promise<PodView> => {
+                    const pod = this.pods.get(name);
+                    if (!pod) return replacingView(name, this.addresses.get(name) as string);
+                    return { ...pod.status(), ...(await redisView(pod, transport, this.addresses)) };
+                }),
+            );
+            const states = views.map((v) => v.clusterState).filter((s): s is string => s !== undefined);
+            const app = this.app?.status();
+            return {
+                dir: this.layout.dir,
+                supervisorPid: process.pid,
+                pods: views,
+                clusterState: states.length === 0 ? "unknown" : (states.find((s) => s !== "ok") ?? "ok"),
+                app: app && this.appUrl ? ({ url: this.appUrl, ready: app.ready, restarts: app.restarts, phase: app.phase } satisfies AppView) : undefined,
+            };
+        } finally {
+            await transport.close();
+        }
+    }
+
+    /** Stops the app, then every pod (gracefully, in parallel), then serving; releases the lock. */
+    stop(): Promise<void> {
+        if (!this.stopped) {
+            this.stopped = (async () => {
+                this.log(`supervisor ${process.pid}: stopping every pod`);
+                await this.app?.terminate();
+                await Promise.all([...this.pods.values()].map((p) => p.terminate()));
+                await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+                this.persist();
+                fs.rmSync(this.layout.socket, { force: true });
+                releaseLock(this.layout);
+                this.log(`supervisor ${process.pid}: stopped`);
+            })();
+        }
+        return this.stopped;
+    }
+}
+
+function hostOf(address: string): number {
+    return Number(address.split(".")[3]);
+}
+
+function replacingView(name: string, address: string): PodView {
+    return { name, address, phase: "Pending", frozen: false, ready: false, started: false, restarts: 0, containers: [], createdAt: Date.now(), redisError: "being replaced" };
+}
+
+/** Role, master and cluster_state as the pod's redis-server reports them. */
+async function redisView(pod: LocalPod, transport: DirectTransport, addresses: ReadonlyMap<string, string>): Promise<Partial<PodView>> {
+    if (pod.isFrozen) return { redisError: "frozen" };
+    if (!pod.status().containers[0]?.pid) return { redisError: "not running" };
+    const address = `${pod.address}:6379`;
+    try {
+        const [replication, info] = await Promise.all([transport.call(address, ["INFO", "replication"]), transport.call(address, ["CLUSTER", "INFO"])]);
+        const role = /role:(\w+)/.exec(replication)?.[1] === "master" ? "master" : "replica";
+        const masterHost = /master_host:([^\r\n]+)/.exec(replication)?.[1];
+        const master = masterHost ? ([...addresses].find(([, a]) => a === masterHost)?.[0] ?? masterHost) : undefined;
+        return { role, master: role === "replica" ? master : undefined, clusterState: /cluster_state:(\w+)/.exec(info)?.[1] };
+    } catch (e) {
+        return { redisError: (e as Error).message };
+    }
+}
+
+/** DIR/supervisor.pid, created exclusively: a second supervisor for the same DIR is refused. */
+function acquireLock(layout: Layout): void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+            fs.writeFileSync(layout.lock, JSON.stringify(recordProcess(process.pid)) + "\n", { flag: "wx", mode: 0o600 });
+            return;
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+            const holder = readJson<{ pid: number; startTicks?: number }>(layout.lock);
+            if (holder && isSameProcessAlive(holder)) {
+                throw new SupervisorLockedError(`a supervisor (pid ${holder.pid}) already runs for ${layout.dir}; use its verbs (status, down, …) instead of starting another`);
+            }
+            fs.rmSync(layout.lock, { force: true }); // left by a supervisor that died
+        }
+    }
+    throw new SupervisorLockedError(`could not take the lock ${layout.lock}`);
+}
+
+function releaseLock(layout: Layout): void {
+    const holder = readJson<{ pid: number }>(layout.lock);
+    if (holder?.pid === process.pid) fs.rmSync(layout.lock, { force: true });
+}

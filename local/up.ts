@@ -1,0 +1,252 @@
+/**
+ * `npm run local -- up` and `demo`, as `pulumi up` does it on Kubernetes: render the objects from
+ * the same settings and renderers, hand them to the supervisor (the local "cluster"), wait until
+ * every pod has started, form the cluster with the same engine over the direct transport, then
+ * start the app. A directory that held a cluster before comes back with its data and password.
+ */
+import { ChildProcess, spawn } from "child_process";
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as net from "net";
+import * as path from "path";
+import { bundleServer } from "../components/app/bundle";
+import { waitReplicasFor } from "../components/app/hitCounter";
+import { parseWorkloadSettings } from "../components/config";
+import { FormResult, form } from "../components/formation/form";
+import { DirectTransport } from "../components/formation/transport";
+import { CLUSTER_DOMAIN, PASSWORD_KEY, REDIS_CONTAINER, RedisManifestOptions, redisObjectNames, renderConfigMap, renderStatefulSet } from "../components/redis/manifests";
+import { hitCounterPodLabels } from "../components/app/hitCounter";
+import { APP_NAME, REDIS_NAME } from "../components/stack";
+import { waitUntil } from "../lib/poll";
+import { isAlive } from "../lib/process";
+import { Layout, claimStateDir, mkdirPrivate, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
+import { NoSupervisorError, StatusView, call } from "./protocol";
+import { KUBELET_DEFAULTS, KubeletTimings, initialAddress } from "./rules";
+import { ClusterConfig, passwordOf, readConfig, readPods, readSecrets, runningProcesses, writeConfig, writeSecrets } from "./state";
+import { Supervisor } from "./supervisor";
+import { stopCluster } from "./down";
+
+export interface UpOptions {
+    readonly dir: string;
+    readonly masters?: number;
+    readonly replicas?: number;
+    readonly block?: number;
+    readonly nodeTimeoutMs?: number;
+    readonly appPort?: number;
+    readonly timings?: Partial<KubeletTimings>;
+    /** Progress lines (stderr in the CLI). */
+    readonly log: (line: string) => void;
+}
+
+export interface UpSummary {
+    /** host:port of every Redis pod, masters first (as today's `nodes`). */
+    readonly nodes: string[];
+    readonly password: string;
+    readonly app: string;
+    readonly dir: string;
+    readonly shards: FormResult["shards"];
+    readonly pods: { readonly name: string; readonly address: string; readonly role?: string }[];
+}
+
+/** Where the supervisor runs: its own detached process (`up`) or inside the caller (`demo`). */
+export type Hosting = { readonly kind: "detached" } | { readonly kind: "in-process"; readonly log: (line: string) => void };
+
+export interface Started {
+    readonly layout: Layout;
+    readonly summary: UpSummary;
+    /** The in-process supervisor (demo), to stop on exit. */
+    readonly supervisor?: Supervisor;
+    /** Whether this run created the cluster's state in DIR (a fresh DIR), i.e. owns it. */
+    readonly createdState: boolean;
+}
+
+/** Loopback block of the default cluster: pods on 127.0.1.11 and up. */
+const DEFAULT_BLOCK = 1;
+const SUPERVISOR_MAIN = path.join(__dirname, "supervisorMain.ts");
+
+/** Renders, starts and forms; on any failure stops what it started (and removes the state it created). */
+export async function upCluster(o: UpOptions, hosting: Hosting): Promise<Started> {
+    const { layout, createdState } = await prepare(o);
+    let supervisor: Supervisor | undefined;
+    let child: ChildProcess | undefined;
+    try {
+        if (hosting.kind === "in-process") supervisor = await Supervisor.start(layout.dir, hosting.log);
+        else child = spawnSupervisor(layout);
+        const summary = await formAndServe(layout, o.log, child);
+        return { layout, summary, supervisor, createdState };
+    } catch (e) {
+        if (supervisor) await supervisor.stop();
+        else await stopCluster(layout);
+        if (createdState) removeState(layout.dir, false);
+        throw e;
+    }
+}
+
+/** Checks DIR and the addresses, then writes DIR's config, Secret, objects and app bundle. Nothing is written when a check fails. */
+async function prepare(o: UpOptions): Promise<{ layout: Layout; createdState: boolean }> {
+    const layout = new Layout(o.dir);
+    const problem = stateDirProblem(layout.dir);
+    if (problem) throw new Error(`--dir: ${problem}`);
+    const previous = readConfig(layout);
+    const config = clusterConfig(o, previous, layout);
+    refuseRunning(layout);
+    await refuseTakenAddresses(layout, config);
+    claimStateDir(layout.dir);
+    const settings = parseWorkloadSettings({
+        "redis:masters": String(config.masters),
+        "redis:replicasPerMaster": String(config.replicasPerMaster),
+        "redis:nodeTimeoutMs": String(config.nodeTimeoutMs),
+    });
+    const manifestOptions: RedisManifestOptions = {
+        name: REDIS_NAME,
+        namespace: settings.namespace,
+        redis: settings.redis,
+        clientPodLabels: hitCounterPodLabels(APP_NAME),
+    };
+    const secrets = readSecrets(layout);
+    // A DIR started before keeps its password: its data and clients' settings stay valid.
+    const password = secrets[config.passwordSecret.name]?.[config.passwordSecret.key] ?? randomBytes(18).toString("base64url");
+    writeSecrets(layout, { ...secrets, [config.passwordSecret.name]: { [config.passwordSecret.key]: password } });
+    writeJson(layout.objectFile("statefulset"), renderStatefulSet(manifestOptions));
+    writeJson(layout.objectFile("configmap"), renderConfigMap(manifestOptions));
+    writePrivate(layout.appBundle, bundleServer());
+    writeConfig(layout, config);
+    return { layout, createdState: previous === undefined };
+}
+
+/** The cluster's config: flags over what DIR recorded over the defaults; a DIR keeps its shape and block. */
+function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout: Layout): ClusterConfig {
+    const asked = { masters: o.masters, replicas: o.replicas, block: o.block };
+    if (previous) {
+        const recorded = { masters: previous.masters, replicas: previous.replicasPerMaster, block: previous.block };
+        for (const key of ["masters", "replicas", "block"] as const) {
+            if (asked[key] !== undefined && asked[key] !== recorded[key]) {
+                throw new Error(`--${key}: ${layout.dir} holds a cluster with ${key} ${recorded[key]}, got ${asked[key]}; omit the flag or use another --dir`);
+            }
+        }
+    }
+    const defaults = parseWorkloadSettings({});
+    const names = redisObjectNames(REDIS_NAME);
+    const replicasPerMaster = asked.replicas ?? previous?.replicasPerMaster ?? defaults.redis.replicasPerMaster;
+    return {
+        masters: asked.masters ?? previous?.masters ?? defaults.redis.masters,
+        replicasPerMaster,
+        nodeTimeoutMs: o.nodeTimeoutMs ?? previous?.nodeTimeoutMs ?? defaults.redis.nodeTimeoutMs,
+        block: asked.block ?? previous?.block ?? DEFAULT_BLOCK,
+        namespace: defaults.namespace,
+        clusterDomain: CLUSTER_DOMAIN,
+        passwordSecret: { name: names.secret, key: PASSWORD_KEY },
+        runnableImages: [defaults.redis.image],
+        redisContainer: REDIS_CONTAINER,
+        timings: { ...KUBELET_DEFAULTS, ...previous?.timings, ...o.timings },
+        app: { port: o.appPort ?? previous?.app.port, waitReplicas: waitReplicasFor(replicasPerMaster) },
+    };
+}
+
+function refuseRunning(layout: Layout): void {
+    const lock = fs.existsSync(layout.lock) ? (JSON.parse(fs.readFileSync(layout.lock, "utf8")) as { pid: number }) : undefined;
+    if (lock && isAlive(lock.pid)) {
+        throw new Error(`a supervisor (pid ${lock.pid}) already runs for ${layout.dir}: see \`npm run local -- status --dir ${layout.dir}\`, or stop it with \`down\``);
+    }
+    const left = runningProcesses(layout);
+    if (left.length > 0) {
+        throw new Error(
+            `processes of an earlier run still run in ${layout.dir} (${left.map((p) => `${p.pod} pid ${p.pid}`).join(", ")}): stop them with \`npm run local -- down --dir ${layout.dir}\``,
+        );
+    }
+}
+
+/** Every pod's address must be free: another cluster (or anything) answering there would be joined by mistake. */
+async function refuseTakenAddresses(layout: Layout, config: ClusterConfig): Promise<void> {
+    const recorded = new Map(readPods(layout).pods.map((p) => [p.name, p.address]));
+    const count = config.masters * (1 + config.replicasPerMaster);
+    const addresses = Array.from({ length: count }, (_, i) => recorded.get(`${REDIS_NAME}-${i}`) ?? initialAddress(config.block, i));
+    const taken = (await Promise.all(addresses.map(async (a) => ((await answers(a, 6379)) ? a : undefined)))).filter((a) => a !== undefined);
+    if (taken.length > 0) {
+        throw new Error(
+            `--block: ${taken.map((a) => `${a}:6379`).join(", ")} already answer${taken.length === 1 ? "s" : ""} (another local cluster on block ${config.block}?); stop it or choose another --block`,
+        );
+    }
+}
+
+function answers(host: string, port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const s = net.connect({ host, port, timeout: 1000 });
+        s.once("connect", () => (s.destroy(), resolve(true)));
+        s.once("timeout", () => (s.destroy(), resolve(true)));
+        s.once("error", () => resolve(false));
+    });
+}
+
+/** The detached supervisor: its own process group, output to DIR/logs/supervisor.log, no tie to this terminal. */
+function spawnSupervisor(layout: Layout): ChildProcess {
+    mkdirPrivate(path.dirname(layout.supervisorLog));
+    const fd = fs.openSync(layout.supervisorLog, "a", 0o600);
+    try {
+        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", SUPERVISOR_MAIN, layout.dir], {
+            detached: true,
+            stdio: ["ignore", fd, fd],
+            cwd: path.join(__dirname, ".."),
+            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? layout.dir },
+        });
+        child.unref();
+        return child;
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** Waits until every pod has started, forms the cluster, starts the app. */
+async function formAndServe(layout: Layout, log: (line: string) => void, child: ChildProcess | undefined): Promise<UpSummary> {
+    const config = readConfig(layout) as ClusterConfig;
+    const password = passwordOf(layout, config);
+    let exited: string | undefined;
+    child?.once("exit", (code, signal) => (exited = `the supervisor exited (${signal ?? `code ${code}`}):\n${logTail(layout.supervisorLog)}`));
+    const count = config.masters * (1 + config.replicasPerMaster);
+    log(`[runtime] starting ${count} Redis pods (node-start.sh, probes as in the StatefulSet); state in ${layout.dir}`);
+    let pods: StatusView["pods"] = [];
+    await waitUntil(
+        "every Redis pod started (startup probe passed)",
+        async () => {
+            if (exited) throw new Error(exited);
+            try {
+                pods = (await call<StatusView>(layout, { verb: "status" }, 10_000)).pods;
+            } catch (e) {
+                if (e instanceof NoSupervisorError) return "the supervisor is not serving yet";
+                throw e;
+            }
+            const waiting = pods.filter((p) => !p.started).map((p) => p.name);
+            return waiting.length ? `not started: ${waiting.join(", ")} (see ${path.join(layout.dir, "logs")})` : undefined;
+        },
+        { timeoutMs: 60_000 + 1000 * count, intervalMs: 200 },
+    );
+    const transport = new DirectTransport(password);
+    let formation: FormResult;
+    try {
+        formation = await form({
+            nodes: pods.map((p) => ({ address: `${p.address}:6379`, target: `${p.address}:6379` })),
+            masters: config.masters,
+            replicasPerMaster: config.replicasPerMaster,
+            transport,
+            log: (l) => log(`[formation] ${l}`),
+        });
+    } finally {
+        await transport.close();
+    }
+    log("[app] starting the hit counter");
+    const { url } = await call<{ url: string }>(layout, { verb: "start-app" });
+    const status = await call<StatusView>(layout, { verb: "status" });
+    return {
+        nodes: [...formation.seeds],
+        password,
+        app: url,
+        dir: layout.dir,
+        shards: formation.shards,
+        pods: status.pods.map((p) => ({ name: p.name, address: p.address, role: p.role })),
+    };
+}
+
+export function logTail(file: string, lines = 20): string {
+    if (!fs.existsSync(file)) return "(no log)";
+    return fs.readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+}
