@@ -1,8 +1,10 @@
 /**
- * `npm run local -- drill --dir DIR [--delete]`: the tutorial's failover demo, scripted and
- * measured. Roles before; a client keeps hitting the app while the master that owns `hits` is
- * SIGKILLed (a crash: the kubelet restarts it in place) or deleted (it comes back at a new
- * address); roles after; the write-unavailability window, acknowledged hits, hits lost.
+ * `npm run local -- drill --dir DIR [--delete|--freeze]`: the tutorial's failover demo, scripted
+ * and measured. Roles before; clients keep hitting the app while the master that owns `hits` is
+ * SIGKILLed (a crash: the kubelet restarts it in place), deleted (it comes back at a new address)
+ * or frozen until a replica took over (a machine lost, then back); roles after; the
+ * write-unavailability window, acknowledged hits, hits lost. The failover test and benchmark run
+ * this same drill.
  */
 import { setTimeout as sleep } from "timers/promises";
 import { HITS_KEY } from "../app/hits";
@@ -10,7 +12,8 @@ import { DirectTransport } from "../components/formation/transport";
 import { HitAnswer, HitLoad, acknowledgedHitsLost, analyseAnswers, longestWriteGapMs, writeWindowMs } from "../lib/hitLoad";
 import { waitUntil } from "../lib/poll";
 import { Layout } from "./layout";
-import { DeleteResult, KillResult, PodView, StatusView, call } from "./protocol";
+import { DeleteResult, FreezeResult, KillResult, PodView, StatusView, call } from "./protocol";
+import { renderRoles } from "./statusView";
 import { passwordOf, readConfig } from "./state";
 
 export interface DrillFindings {
@@ -35,8 +38,10 @@ export function drillFindings(answers: readonly HitAnswer[], since: number, fina
     };
 }
 
+export type DrillMode = "kill" | "delete" | "freeze";
+
 export interface DrillReport extends DrillFindings {
-    readonly mode: "kill" | "delete";
+    readonly mode: DrillMode;
     readonly pod: string;
     readonly addressBefore: string;
     readonly addressAfter: string;
@@ -44,13 +49,21 @@ export interface DrillReport extends DrillFindings {
     readonly finalCounter: number;
     readonly before: readonly PodView[];
     readonly after: readonly PodView[];
-    /** From the kill/delete until every pod was Ready again with cluster_state ok. */
+    /** From the disruption until one of the master's replicas reported itself master (undefined: none did). */
+    readonly promotedMs?: number;
+    /** From the disruption until every pod was Ready again with cluster_state ok and the app ready. */
     readonly settledMs: number;
+    /** Acknowledged hits of requests answered before the disruption, and sent after it (both > 0: the load straddled it). */
+    readonly acknowledgedBefore: number;
+    readonly acknowledgedAfter: number;
 }
 
 export interface DrillOptions {
-    readonly mode: "kill" | "delete";
+    readonly mode: DrillMode;
+    /** Concurrent clients of the load (default 4). */
     readonly clients?: number;
+    /** Load before the disruption (ms, default 1000). */
+    readonly warmupMs?: number;
     readonly say: (line: string) => void;
 }
 
@@ -61,10 +74,8 @@ const HEALTHY_TIMEOUT_MS = 30_000;
 async function ownerOfHits(transport: DirectTransport, pods: readonly PodView[]): Promise<PodView> {
     const any = pods.find((p) => p.clusterState === "ok") ?? pods[0];
     const slot = Number(await transport.call(`${any.address}:6379`, ["CLUSTER", "KEYSLOT", HITS_KEY]));
-    const masters = pods.filter((p) => p.role === "master");
-    for (const m of masters) {
-        const nodes = await transport.call(`${m.address}:6379`, ["CLUSTER", "NODES"]);
-        const self = nodes.split("\n").find((l) => l.split(" ")[2]?.includes("myself"));
+    for (const m of pods.filter((p) => p.role === "master")) {
+        const self = (await transport.call(`${m.address}:6379`, ["CLUSTER", "NODES"])).split("\n").find((l) => l.split(" ")[2]?.includes("myself"));
         const ranges = (self?.split(" ").slice(8) ?? []).map((r) => r.split("-").map(Number));
         if (ranges.some(([a, b]) => slot >= a && slot <= (b ?? a))) return m;
     }
@@ -81,6 +92,14 @@ async function withTransport<T>(password: string, f: (t: DirectTransport) => Pro
     }
 }
 
+/** The pod of the master that owns `hits` right now. */
+export async function masterOfHits(layout: Layout): Promise<PodView> {
+    const config = readConfig(layout);
+    if (!config) throw new Error(`--dir: ${layout.dir} holds no local cluster`);
+    const { pods } = await call<StatusView>(layout, { verb: "status" });
+    return withTransport(passwordOf(layout, config), (t) => ownerOfHits(t, pods));
+}
+
 function settled(s: StatusView): string | undefined {
     const notReady = s.pods.filter((p) => !p.ready).map((p) => p.name);
     if (notReady.length) return `not Ready: ${notReady.join(", ")}`;
@@ -89,45 +108,75 @@ function settled(s: StatusView): string | undefined {
     return undefined;
 }
 
+/** Resolves the epoch ms at which one of `heirs` first answered ROLE as master (polled every 20 ms), or undefined once `stop()` is called. */
+function watchPromotion(password: string, heirs: readonly PodView[]): { promotedAt: Promise<number | undefined>; stop: () => void } {
+    let stopped = false;
+    const promotedAt = withTransport(password, async (t) => {
+        while (!stopped) {
+            const roles = await Promise.all(heirs.map((h) => t.call(`${h.address}:6379`, ["ROLE"]).catch(() => "")));
+            if (roles.some((r) => r.startsWith("master"))) return Date.now();
+            await sleep(20);
+        }
+        return undefined;
+    });
+    return { promotedAt, stop: () => (stopped = true) };
+}
+
+/** The disruption itself, through the supervisor; resolves when the supervisor acted, with when (epoch ms). */
+async function disrupt(layout: Layout, victim: PodView, mode: DrillMode, promotedAt: Promise<number | undefined>, say: (l: string) => void): Promise<number> {
+    if (mode === "kill") {
+        const r = await call<KillResult>(layout, { verb: "kill", pod: victim.name });
+        say(`  the kubelet restarts it in place at ${r.address} ${r.restartInMs ? `after a ${r.restartInMs} ms back-off` : "at once"} (restart ${r.restarts})`);
+        return r.at;
+    }
+    if (mode === "delete") {
+        const r = await call<DeleteResult>(layout, { verb: "delete", pod: victim.name });
+        say(`  terminated after ${r.terminatedAfterMs} ms; recreated at ${r.newAddress} with its data after ${r.recreatedAfterMs} ms`);
+        return r.at;
+    }
+    const { at } = await call<FreezeResult>(layout, { verb: "freeze", pod: victim.name });
+    const promoted = await Promise.race([promotedAt, sleep(SETTLE_TIMEOUT_MS).then(() => undefined)]);
+    await call(layout, { verb: "thaw", pod: victim.name });
+    say(`  frozen (SIGSTOP) until ${promoted ? `a replica took over, ${promoted - at} ms later` : "the wait ran out"}; then thawed`);
+    return at;
+}
+
 export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillReport> {
     const config = readConfig(layout);
     if (!config) throw new Error(`--dir: ${layout.dir} holds no local cluster`);
+    const password = passwordOf(layout, config);
     const status = () => call<StatusView>(layout, { verb: "status" });
-    let initial = await status();
-    if (!initial.app) throw new Error(`drill: the app is not running in ${layout.dir}; start the cluster with \`npm run local -- up --dir ${layout.dir}\``);
+    let current = await status();
+    if (!current.app) throw new Error(`drill: the app is not running in ${layout.dir}; start the cluster with \`npm run local -- up --dir ${layout.dir}\``);
     // Right after `up` or a previous drill, readiness probes may still be catching up.
     await waitUntil(
         `drill: every pod Ready and the app serving before the drill (see \`npm run local -- status --dir ${layout.dir}\`)`,
-        async () => settled((initial = await status())),
+        async () => settled((current = await status())),
         { timeoutMs: HEALTHY_TIMEOUT_MS, intervalMs: 200 },
     );
-    const app = initial.app as NonNullable<StatusView["app"]>;
-    const password = passwordOf(layout, config);
-    const victim = await withTransport(password, (t) => ownerOfHits(t, initial.pods));
-    const load = new HitLoad({ url: `${app.url}/`, clients: o.clients ?? 4 });
+    const url = `${current.app?.url}/`;
+    const before = current.pods;
+    const victim = await withTransport(password, (t) => ownerOfHits(t, before));
+    o.say(`Roles before:\n${renderRoles(before)}\n`);
+    const load = new HitLoad({ url, clients: o.clients ?? 4 });
+    const promotion = watchPromotion(password, before.filter((p) => p.role === "replica" && p.master === victim.name));
     try {
-        await sleep(1000);
-        const before = (await status()).pods;
-        o.say(`${o.mode === "kill" ? "SIGKILL" : "delete"} ${victim.name} (${victim.address}), the master of "${HITS_KEY}", while ${o.clients ?? 4} clients keep hitting ${app.url}/`);
-        const acted =
-            o.mode === "kill"
-                ? await call<KillResult>(layout, { verb: "kill", pod: victim.name })
-                : await call<DeleteResult>(layout, { verb: "delete", pod: victim.name });
+        await sleep(o.warmupMs ?? 1000);
+        const verb = { kill: "SIGKILL", delete: "delete", freeze: "freeze" }[o.mode];
+        o.say(`${verb} ${victim.name} (${victim.address}), the master of "${HITS_KEY}", while ${o.clients ?? 4} clients keep hitting ${url}`);
+        const at = await disrupt(layout, victim, o.mode, promotion.promotedAt, o.say);
         // The load's clock at the moment the supervisor acted (same machine, same wall clock).
-        const since = load.now() - (Date.now() - acted.at);
-        const t0 = acted.at;
-        o.say(
-            "restartInMs" in acted
-                ? `  the kubelet restarts it in place at ${acted.address} ${acted.restartInMs ? `after a ${acted.restartInMs} ms back-off` : "at once"} (restart ${acted.restarts})`
-                : `  terminated after ${acted.terminatedAfterMs} ms; recreated at ${acted.newAddress} after ${acted.recreatedAfterMs} ms`,
-        );
+        const since = load.now() - (Date.now() - at);
         await waitUntil("drill: the cluster settles", async () => settled(await status()), { timeoutMs: SETTLE_TIMEOUT_MS, intervalMs: 200 });
-        const settledMs = Date.now() - t0;
+        const settledMs = Date.now() - at;
         await sleep(500); // a little load after recovery: the counter keeps going up
         await load.stop();
+        promotion.stop();
+        const promotedAt = await promotion.promotedAt;
         const after = (await status()).pods;
         const finalCounter = await withTransport(password, async (t) => Number(await t.call(`${(await ownerOfHits(t, after)).address}:6379`, ["GET", HITS_KEY])));
         const back = after.find((p) => p.name === victim.name) as PodView;
+        const acked = load.answers.filter((a) => a.status === 200);
         return {
             mode: o.mode,
             pod: victim.name,
@@ -137,10 +186,14 @@ export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillRe
             finalCounter,
             before,
             after,
+            promotedMs: promotedAt === undefined ? undefined : promotedAt - at,
             settledMs,
+            acknowledgedBefore: acked.filter((a) => a.end < since).length,
+            acknowledgedAfter: acked.filter((a) => a.start >= since).length,
             ...drillFindings(load.answers, since, finalCounter),
         };
     } finally {
+        promotion.stop();
         await load.stop();
     }
 }

@@ -67,6 +67,14 @@ export interface DeleteResult {
     readonly recreatedAfterMs: number;
 }
 
+/** freeze and thaw. */
+export interface FreezeResult {
+    /** When the signal was sent (epoch ms). */
+    readonly at: number;
+    readonly pod: string;
+    readonly address: string;
+}
+
 export interface RollResult {
     readonly steps: readonly (DeleteResult & { readonly readyAfterMs: number })[];
 }

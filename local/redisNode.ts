@@ -1,13 +1,15 @@
 /**
- * Real redis-server processes on loopback addresses, one address per node and the
- * same port for all, like pods. Used by the embedded local cluster, the tests and
- * the benchmarks. Processes are detached and tracked by pidfile, so a CLI can
- * leave them running and a later `down` can stop them.
+ * Bare redis-server processes on loopback addresses, one address per node and the same
+ * port for all, with the shared redis.conf written directly (no start script, no
+ * supervisor). The formation tests and benchmarks use them where the engine, not the pod,
+ * is under test; the embedded local cluster runs pods (local/supervisor.ts). Processes are
+ * detached and tracked by pidfile.
  */
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { renderNodeConf, renderRedisConf } from "../components/redis/redisConf";
+import { isAlive, terminate } from "../lib/process";
 import { setTimeout as sleep } from "timers/promises";
 
 export const REDIS_PORT = 6379;
@@ -61,35 +63,6 @@ export function writeNodeConfig(spec: LocalNodeSpec): string {
     const file = path.join(dataDir, "redis.conf");
     fs.writeFileSync(file, conf, { mode: 0o600 });
     return file;
-}
-
-/** Whether a process with this pid exists (signal 0 checks without signalling). */
-export function isAlive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
-}
-
-/**
- * Sends `signal` to `pid` and waits for it to exit, escalating to SIGKILL after `timeoutMs`.
- * Resolves true once the process is gone (false: it survived even SIGKILL).
- */
-export async function terminate(pid: number, signal: NodeJS.Signals, timeoutMs: number, pollMs: number): Promise<boolean> {
-    if (!isAlive(pid)) return true;
-    process.kill(pid, signal);
-    const deadline = Date.now() + timeoutMs;
-    while (isAlive(pid)) {
-        if (Date.now() > deadline) {
-            process.kill(pid, "SIGKILL");
-            await sleep(100);
-            return !isAlive(pid);
-        }
-        await sleep(pollMs);
-    }
-    return true;
 }
 
 /** One redis-server process. */
@@ -162,14 +135,12 @@ export class LocalRedisNode {
         const deadline = Date.now() + timeoutMs;
         let last = "";
         while (Date.now() < deadline) {
-            const r = spawnSync(
-                "redis-cli",
-                ["--no-auth-warning", "-h", this.host, "-p", String(this.port), "-a", this.spec.password, "INFO", "server"],
-                {
-                    encoding: "utf8",
-                    timeout: 2000,
-                },
-            );
+            // The password travels in the environment: `ps` shows a command line to every user.
+            const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", this.host, "-p", String(this.port), "INFO", "server"], {
+                encoding: "utf8",
+                timeout: 2000,
+                env: { ...process.env, REDISCLI_AUTH: this.spec.password },
+            });
             last = (r.stdout || r.stderr || "").trim();
             const answering = Number(/process_id:(\d+)/.exec(last)?.[1]);
             if (answering === this.pid) return;

@@ -19,7 +19,7 @@ import { appPodSpec, pickAppPort } from "./appPod";
 import { Layout, mkdirPrivate, readJson, writePrivate } from "./layout";
 import { LocalPod } from "./pod";
 import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles } from "./podTemplate";
-import { AppView, DeleteResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
+import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
 import { initialAddress, nextAddress, podName, rollOrder } from "./rules";
 import { ClusterConfig, PodRecord, Secrets, passwordOf, readConfig, readObjects, readPods, readSecrets, writePods } from "./state";
 
@@ -243,18 +243,20 @@ export class Supervisor {
         return { at, pod: name, container: killed, address: pod.address, pid, restartInMs: restart.delayMs, restarts: pod.status().restarts };
     }
 
-    private freeze(name: string): { pod: string; address: string } {
+    private freeze(name: string): FreezeResult {
         const pod = this.pod(name);
+        const at = Date.now();
         pod.freeze();
         this.log(`freeze: ${name} (${pod.address})`);
-        return { pod: name, address: pod.address };
+        return { at, pod: name, address: pod.address };
     }
 
-    private thaw(name: string): { pod: string; address: string } {
+    private thaw(name: string): FreezeResult {
         const pod = this.pod(name);
+        const at = Date.now();
         pod.thaw();
         this.log(`thaw: ${name} (${pod.address})`);
-        return { pod: name, address: pod.address };
+        return { at, pod: name, address: pod.address };
     }
 
     /**

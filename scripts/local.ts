@@ -15,7 +15,7 @@ import * as path from "path";
 import { stopCluster } from "../local/down";
 import { runDrill } from "../local/drill";
 import { Layout, removeState } from "../local/layout";
-import { DeleteResult, KillResult, RollResult, StatusView, call } from "../local/protocol";
+import { DeleteResult, FreezeResult, KillResult, RollResult, StatusView, call } from "../local/protocol";
 import { renderPods, renderRoles, renderStatus } from "../local/statusView";
 import { readConfig } from "../local/state";
 import { KubeletTimings } from "../local/rules";
@@ -48,6 +48,7 @@ interface CliValues {
     container?: string;
     json?: boolean;
     delete?: boolean;
+    freeze?: boolean;
     clients?: number;
 }
 
@@ -73,7 +74,8 @@ const FLAGS: Record<string, FlagSpec> = {
     "--probe-period-scale": { name: "probePeriodScale", help: "multiplies the template's probe periods (default 1)", number: [0.01, 10], commands: STARTING },
     "--container": { name: "container", help: "kill: the container (default: the pod's first, redis)", commands: ["kill"] },
     "--json": { name: "json", help: "status: one JSON document", boolean: true, commands: ["status"] },
-    "--delete": { name: "delete", help: "drill: delete the master's pod (new address) instead of SIGKILL", boolean: true, commands: ["drill"] },
+    "--delete": { name: "delete", help: "drill: delete the master's pod (it comes back at a new address) instead of SIGKILL", boolean: true, commands: ["drill"] },
+    "--freeze": { name: "freeze", help: "drill: freeze the master's pod until a replica took over (a lost machine), then thaw it", boolean: true, commands: ["drill"] },
     "--clients": { name: "clients", help: "drill: concurrent clients (default 4)", int: [1, 64], commands: ["drill"] },
 };
 
@@ -137,6 +139,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     if (v.masters !== undefined && v.masters * (1 + (v.replicas ?? 1)) > 244) {
         throw new UsageError(`--masters/--replicas: ${v.masters * (1 + (v.replicas ?? 1))} pods do not fit in one loopback block (at most 244)`);
     }
+    if (v.delete && v.freeze) throw new UsageError("--delete, --freeze: choose one disruption");
     const temporaryDir = cmd === "demo" && v.dir === undefined;
     return {
         ...v,
@@ -259,7 +262,7 @@ async function podVerb(o: CliOptions): Promise<void> {
         }
         case "freeze":
         case "thaw": {
-            const r = await call<{ pod: string; address: string }>(layout, { verb: o.command, pod });
+            const r = await call<FreezeResult>(layout, { verb: o.command, pod });
             out(o.command === "freeze" ? `froze ${r.pod} (${r.address}): SIGSTOP, its kubelet stops too` : `thawed ${r.pod} (${r.address}): SIGCONT`);
             return;
         }
@@ -282,8 +285,7 @@ async function roll(o: CliOptions): Promise<void> {
 }
 
 async function drill(o: CliOptions): Promise<void> {
-    const r = await runDrill(layoutOf(o), { mode: o.delete ? "delete" : "kill", clients: o.clients, say: out });
-    out(`\nRoles before:\n${renderRoles(r.before)}`);
+    const r = await runDrill(layoutOf(o), { mode: o.delete ? "delete" : o.freeze ? "freeze" : "kill", clients: o.clients, say: out });
     out(`\nRoles after:\n${renderRoles(r.after)}`);
     const moved = r.addressAfter !== r.addressBefore ? `, now at ${r.addressAfter} (was ${r.addressBefore})` : `, at the same address ${r.addressAfter}`;
     const story =
@@ -291,7 +293,8 @@ async function drill(o: CliOptions): Promise<void> {
             ? "its replica took over and it came back as a replica"
             : "it came back before the cluster declared it failed, so it is still master (no failover was needed)";
     out(`\n${r.pod}: ${story}${moved}.`);
-    out(`writes unavailable: ${r.windowMs === undefined ? "never recovered" : `${r.windowMs.toFixed(0)} ms`} (longest gap between acknowledged hits ${r.longestGapMs.toFixed(0)} ms)`);
+    const promoted = r.promotedMs === undefined ? "" : `; a replica took over after ${r.promotedMs} ms`;
+    out(`writes unavailable: ${r.windowMs === undefined ? "never recovered" : `${r.windowMs.toFixed(0)} ms`} (longest gap between acknowledged hits ${r.longestGapMs.toFixed(0)} ms${promoted})`);
     out(`acknowledged hits: ${r.acknowledged}, refused (503, retried): ${r.refused}, counter now ${r.finalCounter}, acknowledged hits lost: ${r.lost}`);
     out(`\n${renderPods(r.after)}`);
     out(JSON.stringify({ ...r, before: r.before.map((p) => ({ name: p.name, address: p.address, role: p.role, master: p.master })), after: r.after.map((p) => ({ name: p.name, address: p.address, role: p.role, master: p.master })) }));

@@ -28,6 +28,7 @@ import { readClusterStates } from "../../components/formation/observe";
 import { DirectTransport } from "../../components/formation/transport";
 import { waitFor } from "../../components/formation/wait";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
+import { median } from "../../lib/stats";
 
 const PASSWORD = "bench-formation";
 /** Same poll interval for both engines' waits. */
@@ -244,11 +245,6 @@ function redisVersion(): string {
     const out = spawnSync("redis-server", ["--version"], { encoding: "utf8" }).stdout;
     return /v=(\S+)/.exec(out)?.[1] ?? "unknown";
 }
-
-const median = (xs: readonly number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 interface Row {
     readonly size: number;

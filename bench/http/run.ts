@@ -22,7 +22,8 @@ import * as path from "path";
 import { bundleServer } from "../../components/app/bundle";
 import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
 import { LocalCluster, startLocalCluster } from "../../local/cluster";
-import { statusOf } from "../failover/load";
+import { becomesOk } from "../../lib/http";
+import { median } from "../../lib/stats";
 import { setTimeout as sleep } from "timers/promises";
 
 const PYTHON = "/usr/bin/python3";
@@ -67,12 +68,7 @@ function arg(name: string, fallback: number): number {
 }
 
 async function waitFor200(url: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-        if ((await statusOf(url)) === 200) return;
-        await sleep(100);
-    }
-    throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
+    if (!(await becomesOk(url, { timeoutMs }))) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
 }
 
 /** Busy clock ticks of the whole machine (every CPU), from /proc/stat. */
@@ -175,11 +171,6 @@ async function measureOnce(target: Target, redisPids: readonly number[], connect
 
 async function warmUp(target: Target, connections: number, seconds: number): Promise<void> {
     await autocannon(target.url, connections, Math.min(3, seconds)); // JIT, connection pools; not counted
-}
-
-function median(values: readonly number[]): number {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** One row from several interleaved runs of the same target: the median of each figure. */

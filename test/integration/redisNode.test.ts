@@ -7,7 +7,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { LocalRedisNode, isAlive, loopbackAddresses } from "../../local/redisNode";
+import { isAlive } from "../../lib/process";
+import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 
 describe("LocalRedisNode (real redis-server)", function () {
     this.timeout(30_000);
@@ -57,7 +58,8 @@ describe("LocalRedisNode (real redis-server)", function () {
             ]),
             /is already served by another redis-server/,
         );
-        const ping = spawnSync("redis-cli", ["--no-auth-warning", "-h", otherHost, "-a", password, "PING"], {
+        const ping = spawnSync("redis-cli", ["--no-auth-warning", "-h", otherHost, "PING"], {
+            env: { ...process.env, REDISCLI_AUTH: password },
             encoding: "utf8",
             timeout: 5000,
         });

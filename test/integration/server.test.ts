@@ -10,7 +10,7 @@ import Redis from "ioredis";
 import { ServerConfig, serverConfig } from "../../app/config";
 import { HITS_KEY } from "../../app/hits";
 import { RunningServer, startServer } from "../../app/server";
-import { pickFreeBlock } from "../../bench/failover/load";
+import { pickFreeBlock } from "../../lib/hitLoad";
 import { LocalCluster, startLocalCluster, stopLocalCluster } from "../../local/cluster";
 import { LocalRedisNode } from "../../local/redisNode";
 

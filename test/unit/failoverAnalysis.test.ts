@@ -1,9 +1,9 @@
 import * as assert from "assert";
-import { HitAnswer, analyseAnswers } from "../../bench/failover/load";
+import { HitAnswer, analyseAnswers } from "../../lib/hitLoad";
 
 const ok = (client: number, start: number, end: number, count: number): HitAnswer => ({ client, start, end, status: 200, count });
 
-describe("failover answer analysis (bench/failover/load.ts)", () => {
+describe("failover answer analysis (lib/hitLoad.ts)", () => {
     it("accepts unique, increasing counts and counts refusals", () => {
         const f = analyseAnswers([ok(0, 0, 5, 1), ok(1, 1, 6, 2), { client: 0, start: 6, end: 7, status: 503 }, ok(0, 8, 9, 3)]);
         assert.deepStrictEqual([f.acknowledged, f.failed, f.maxCount, f.repeated, f.wentBackwards], [3, 1, 3, [], []]);
