@@ -14,7 +14,7 @@ import { waitUntil } from "../lib/poll";
 import { Layout } from "./layout";
 import { DeleteResult, FreezeResult, KillResult, PodView, StatusView, call } from "./protocol";
 import { renderRoles } from "./statusView";
-import { passwordOf, readConfig } from "./state";
+import { ClusterConfig, passwordOf, readConfig } from "./state";
 
 export interface DrillFindings {
     /** From the SIGKILL (or the start of the deletion) to the first acknowledged hit of a request sent after it (undefined: never). */
@@ -142,11 +142,9 @@ async function disrupt(layout: Layout, victim: PodView, mode: DrillMode, promote
 }
 
 export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillReport> {
-    const config = readConfig(layout);
-    if (!config) throw new Error(`--dir: ${layout.dir} holds no local cluster`);
-    const password = passwordOf(layout, config);
     const status = () => call<StatusView>(layout, { verb: "status" });
     let current = await status();
+    const password = passwordOf(layout, readConfig(layout) as ClusterConfig);
     if (!current.app) throw new Error(`drill: the app is not running in ${layout.dir}; start the cluster with \`npm run local -- up --dir ${layout.dir}\``);
     // Right after `up` or a previous drill, readiness probes may still be catching up.
     await waitUntil(

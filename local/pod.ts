@@ -36,6 +36,8 @@ export interface ContainerStatus {
     /** ms until the pending restart (back-off), when waiting. */
     readonly restartInMs?: number;
     readonly lastExit?: string;
+    /** Output of the last failed probe, while the container is not ready. */
+    readonly notReadyBecause?: string;
 }
 
 export interface PodStatus {
@@ -79,6 +81,7 @@ class Container {
     started = false;
     ready = false;
     lastExit?: string;
+    lastProbeFailure?: string;
     restartAt?: number;
     restartTimer?: NodeJS.Timeout;
     /** The restart the kubelet owes this container (it waits for its back-off, or for a thaw). */
@@ -205,10 +208,11 @@ export class LocalPod {
             this.event(`container ${c.spec.name} ${how}`);
             return;
         }
-        const { delayMs, next } = restartDelay(c.backoff, Date.now() - c.startedAt, this.host.timings);
+        const now = Date.now();
+        const { delayMs, next } = restartDelay(c.backoff, now - c.startedAt, this.host.timings);
         c.backoff = next;
         c.restarts++;
-        const record: RestartRecord = { container: c.spec.name, exitedAt: Date.now(), exit: how, delayMs };
+        const record: RestartRecord = { container: c.spec.name, exitedAt: now, exit: how, delayMs };
         this.restartsLog.push(record);
         this.event(`container ${c.spec.name} ${how}; restart ${c.restarts} ${delayMs ? `in ${delayMs} ms (back-off)` : "at once"}`);
         this.scheduleRestart(c, delayMs, record);
@@ -216,12 +220,16 @@ export class LocalPod {
 
     private scheduleRestart(c: Container, delayMs: number, record: RestartRecord): void {
         c.pendingRestart = record;
-        c.restartAt = Date.now() + delayMs;
-        c.restartTimer = setTimeout(() => {
+        c.restartAt = record.exitedAt + delayMs;
+        const due = () => {
+            const early = (c.restartAt ?? 0) - Date.now();
+            // Timers may fire a millisecond early on the wall clock: the back-off is never cut short.
+            if (early > 0) return void (c.restartTimer = setTimeout(due, early));
             c.restartTimer = undefined;
             // A frozen kubelet restarts nothing: thaw() does it then.
             if (this.phase === "Running" && !this.frozen) this.startContainer(c);
-        }, delayMs);
+        };
+        c.restartTimer = setTimeout(due, delayMs);
     }
 
     /** Startup probe until it passes, then liveness and readiness, each on its own period. */
@@ -297,10 +305,14 @@ export class LocalPod {
     private async probe(c: Container, p: LocalProbe, kind: string): Promise<boolean> {
         if ("httpGet" in p.action) {
             const status = await httpStatus(`http://${this.address}:${p.action.httpGet.port}${p.action.httpGet.path}`, p.timeoutMs);
+            if (status < 200 || status >= 400) c.lastProbeFailure = `${kind}: GET ${p.action.httpGet.path} answered ${status || "nothing"}`;
             return status >= 200 && status < 400;
         }
         const { code, output } = await this.exec(c.spec, p.action.exec, p.timeoutMs);
-        if (code !== 0 && kind !== "startup") this.event(`${kind} probe of ${c.spec.name} failed: ${output.slice(0, PROBE_OUTPUT_LIMIT).trim()}`);
+        if (code !== 0) {
+            c.lastProbeFailure = `${kind}: ${output.slice(0, PROBE_OUTPUT_LIMIT).trim() || `exit ${code}`}`;
+            if (kind !== "startup") this.event(`${kind} probe of ${c.spec.name} failed: ${c.lastProbeFailure}`);
+        }
         return code === 0;
     }
 
@@ -422,6 +434,7 @@ export class LocalPod {
                 restarts: c.restarts,
                 restartInMs: !c.record && c.restartAt !== undefined ? Math.max(0, c.restartAt - Date.now()) : undefined,
                 lastExit: c.lastExit,
+                notReadyBecause: c.ready ? undefined : c.lastProbeFailure,
             }),
         );
         return {

@@ -17,7 +17,7 @@ import { waitUntil } from "../lib/poll";
 import { isSameProcessAlive, recordProcess } from "../lib/process";
 import { appPodSpec, pickAppPort } from "./appPod";
 import { Layout, mkdirPrivate, readJson, writePrivate } from "./layout";
-import { LocalPod } from "./pod";
+import { LocalPod, PodStatus } from "./pod";
 import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles } from "./podTemplate";
 import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
 import { initialAddress, nextAddress, podName, rollOrder } from "./rules";
@@ -38,8 +38,8 @@ const RESOLVER = `#!/bin/sh
 exec awk -v n="$1" '$1 == n { print $2; found = 1 } END { exit !found }' "$(dirname "$0")/hosts"
 `;
 
-/** RESOLVE_CMD relative to the pods' working directory (DIR): word splitting cannot break it. */
-const RESOLVE_CMD = "dns/resolve.sh";
+/** RESOLVE_CMD relative to the pods' working directory (DIR): word splitting cannot break it; run by sh, so the file stays 0600. */
+const RESOLVE_CMD = "sh dns/resolve.sh";
 
 /** Waits of `roll` for a pod to become Ready. */
 const ROLL_READY_TIMEOUT_MS = 120_000;
@@ -106,7 +106,6 @@ export class Supervisor {
             if (!this.lastAddress || hostOf(address) > hostOf(this.lastAddress)) this.lastAddress = address;
         });
         writePrivate(this.layout.resolver, RESOLVER);
-        fs.chmodSync(this.layout.resolver, 0o700);
         this.materializeVolumes();
         for (const name of this.podNames) this.pods.set(name, this.createPod(name, this.addresses.get(name) as string));
         this.writeHosts();
@@ -323,7 +322,7 @@ export class Supervisor {
             () => {
                 if (this.stopped) throw new Error(`${what}: the supervisor is stopping`);
                 const notReady = names.filter((n) => !this.pods.get(n)?.status().ready);
-                return notReady.length ? `not Ready: ${notReady.join(", ")}` : undefined;
+                return notReady.length ? `not Ready: ${notReady.map((n) => `${n} (${notReadyBecause(this.pods.get(n)?.status())})`).join(", ")}` : undefined;
             },
             { timeoutMs: ROLL_READY_TIMEOUT_MS, intervalMs: 100 },
         );
@@ -402,6 +401,11 @@ export class Supervisor {
         }
         return this.stopped;
     }
+}
+
+function notReadyBecause(p: PodStatus | undefined): string {
+    if (!p) return "being replaced";
+    return p.containers.map((c) => c.notReadyBecause).find((w) => w) ?? p.phase;
 }
 
 function hostOf(address: string): number {

@@ -1,30 +1,15 @@
 /**
- * The local CLI (scripts/local.ts): flag validation, and up -> status -> down as a real
- * child process against real redis-server (loopback block 127.0.17.x).
+ * The local CLI (scripts/local.ts): flag defaults, and up -> status -> logs -> down as real child
+ * processes against the local pod runtime (loopback block 127.0.17.x).
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
-import * as fs from "fs";
 import * as http from "http";
-import * as os from "os";
 import * as path from "path";
+import { Layout } from "../../local/layout";
+import { StatusView } from "../../local/protocol";
+import { runningProcesses } from "../../local/state";
 import { parseArgs } from "../../scripts/local";
-import { attachLocalNodes } from "../../local/cluster";
-
-const ROOT = path.join(__dirname, "..", "..");
-
-function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(
-        process.execPath,
-        [require.resolve("ts-node/dist/bin.js"), "--transpile-only", path.join(ROOT, "scripts", "local.ts"), ...args],
-        {
-            cwd: ROOT,
-            encoding: "utf8",
-            timeout: 60_000,
-        },
-    );
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { lastJson, removeTempDirs, runCli, tempDir } from "../support/runtime";
 
 function get(url: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
@@ -36,14 +21,24 @@ function get(url: string): Promise<{ status: number; body: string }> {
     });
 }
 
+interface UpJson {
+    nodes: string[];
+    password: string;
+    app: string;
+    shards: unknown[];
+    pods: { name: string; address: string; role: string }[];
+}
+
 describe("local CLI (scripts/local.ts)", function () {
-    this.timeout(90_000);
+    this.timeout(120_000);
+    after(removeTempDirs);
 
     describe("flags", () => {
         // Every refused flag is covered in test/unit/badinput.test.ts; here: defaults and the real exit path.
-        it("defaults: 3 masters, 1 replica, block 1, ./.local/cluster", () => {
+        it("defaults: ./.local/cluster; the shape comes from the DIR or the project's defaults", () => {
             const o = parseArgs(["up"]);
-            assert.deepStrictEqual([o.masters, o.replicas, o.block, o.dir], [3, 1, 1, path.resolve(".local", "cluster")]);
+            assert.deepStrictEqual([o.masters, o.replicas, o.block, o.dir], [undefined, undefined, undefined, path.resolve(".local", "cluster")]);
+            assert.strictEqual(parseArgs(["kill", "redis-0"]).pod, "redis-0");
         });
 
         it("accepts --flag=value", () => {
@@ -58,18 +53,22 @@ describe("local CLI (scripts/local.ts)", function () {
         });
     });
 
-    it("up prints JSON as its last stdout line, the app counts hits, status reports, down stops everything", async () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "formation-cli-"));
+    it("up prints JSON (with the pods) as its last stdout line, the app counts hits, status and logs report, down stops everything", async () => {
+        const dir = path.join(tempDir("cli"), "cluster");
         let stopped = false;
         try {
             const up = runCli(["up", "--masters", "3", "--replicas", "1", "--dir", dir, "--block", "17"]);
             assert.strictEqual(up.status, 0, up.stderr);
-            const lines = up.stdout.trim().split("\n");
-            const summary = JSON.parse(lines[lines.length - 1]) as { nodes: string[]; password: string; app: string; shards: unknown[] };
+            const summary = lastJson<UpJson>(up);
             assert.strictEqual(summary.nodes.length, 6);
             assert.ok(summary.password.length >= 16);
             assert.strictEqual(summary.shards.length, 3);
-            assert.match(up.stdout, /Shard map:/);
+            assert.deepStrictEqual(
+                summary.pods.map((p) => [p.name, p.address]),
+                Array.from({ length: 6 }, (_, i) => [`redis-${i}`, `127.0.17.${11 + i}`]),
+            );
+            assert.deepStrictEqual(summary.pods.map((p) => p.role).sort(), ["master", "master", "master", "replica", "replica", "replica"]);
+            assert.match(up.stdout, /npm run local -- drill --dir /);
 
             const first = await get(`${summary.app}/`);
             const second = await get(`${summary.app}/`);
@@ -79,17 +78,24 @@ describe("local CLI (scripts/local.ts)", function () {
 
             const status = runCli(["status", "--dir", dir]);
             assert.strictEqual(status.status, 0, status.stderr);
-            assert.strictEqual((status.stdout.match(/cluster_state:ok/g) ?? []).length, 6);
-            assert.match(status.stdout, /ready/);
+            assert.strictEqual((status.stdout.match(/^redis-\d .* (ok)$/gm) ?? []).length, 6, status.stdout);
+            assert.match(status.stdout, /^app: http:\/\/127\.0\.0\.1:\d+ +ready/m);
+            const json = lastJson<StatusView>(runCli(["status", "--json", "--dir", dir]));
+            assert.strictEqual(json.clusterState, "ok");
+            assert.deepStrictEqual(json.pods.map((p) => p.restarts), [0, 0, 0, 0, 0, 0]);
+
+            const logs = runCli(["logs", "redis-0", "--dir", dir]);
+            assert.strictEqual(logs.status, 0, logs.stderr);
+            assert.match(logs.stdout, /pod redis-0: container redis started, pid \d+/);
+            assert.match(logs.stdout, /node-start\[redis-0\]: no nodes\.conf yet/);
 
             const down = runCli(["down", "--dir", dir]);
             assert.strictEqual(down.status, 0, down.stderr);
-            assert.match(down.stdout, /stopped 6 redis-server processes and the hit-counter app/);
+            assert.match(down.stdout, /the supervisor stopped every pod and the app/);
             stopped = true;
-            assert.deepStrictEqual(attachLocalNodes(dir), []);
+            assert.deepStrictEqual(runningProcesses(new Layout(dir)), []);
         } finally {
             if (!stopped) runCli(["down", "--dir", dir]);
-            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 });

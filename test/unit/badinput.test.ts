@@ -210,9 +210,9 @@ describe("bad input: the formation provider's check (components/formation/provid
 
 describe("bad input: local CLI flags (scripts/local.ts parseArgs)", () => {
     const cases: ReadonlyArray<readonly [argv: string[], says: RegExp]> = [
-        [[], /^command: expected one of demo, up, down, status, got nothing$/],
-        [["start"], /^command: expected one of demo, up, down, status, got "start"$/],
-        [["up", "--master", "3"], /^unknown flag "--master"; allowed: --masters, --replicas, /],
+        [[], /^command: expected one of demo, up, down, status, kill, delete, freeze, thaw, roll, logs, drill, got nothing$/],
+        [["start"], /^command: expected one of demo, up, down, status, .*, got "start"$/],
+        [["up", "--master", "3"], /^unknown flag "--master"; allowed: --dir, --masters, --replicas, /],
         [["up", "--masters"], /^--masters: a value is required \(masters, integer >= 3/],
         [["up", "--masters", "2"], /^--masters: expected an integer from 3 to 100, got "2"$/],
         [["up", "--masters=3.5"], /^--masters: expected an integer from 3 to 100, got "3.5"$/],
@@ -221,7 +221,16 @@ describe("bad input: local CLI flags (scripts/local.ts parseArgs)", () => {
         [["up", "--app-port", "0"], /^--app-port: expected an integer from 1 to 65535, got "0"$/],
         [["up", "--node-timeout-ms", "100"], /^--node-timeout-ms: expected an integer from 500 to 120000, got "100"$/],
         [["up", "--dir", ""], /^--dir: a value is required/],
-        [["up", "--masters", "100", "--replicas", "5"], /^--masters\/--replicas: 600 nodes do not fit in one loopback block/],
+        [["up", "--masters", "100", "--replicas", "5"], /^--masters\/--replicas: 600 pods do not fit in one loopback block/],
+        [["up", "--probe-period-scale", "0"], /^--probe-period-scale: expected a number from 0.01 to 10, got "0"$/],
+        [["up", "--backoff-initial-ms", "-5"], /^--backoff-initial-ms: expected an integer from 0 to 3600000, got "-5"$/],
+        [["kill"], /^kill: expected one POD name \(e\.g\. redis-0\), got none$/],
+        [["kill", "redis-0", "redis-1"], /^kill: expected one POD name \(e\.g\. redis-0\), got redis-0 redis-1$/],
+        [["status", "redis-0"], /^status: takes no POD argument, got redis-0$/],
+        [["status", "--masters", "3"], /^--masters: not a flag of status \(it applies to demo, up\)$/],
+        [["kill", "redis-0", "--json"], /^--json: not a flag of kill \(it applies to status\)$/],
+        [["status", "--json=yes"], /^--json: takes no value$/],
+        [["drill", "--delete", "--freeze"], /^--delete, --freeze: choose one disruption$/],
     ];
     for (const [argv, says] of cases) {
         it(`${JSON.stringify(argv)} is refused, naming the flag and what is allowed`, () => {
