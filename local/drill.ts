@@ -14,6 +14,7 @@ import { waitUntil } from "../lib/poll";
 import { Layout } from "./layout";
 import { DeleteResult, FreezeResult, KillResult, PodView, StatusView, call } from "./protocol";
 import { renderRoles } from "./statusView";
+import { redisEndpoint } from "./rules";
 import { ClusterConfig, passwordOf, readConfig } from "./state";
 
 export interface DrillFindings {
@@ -73,9 +74,9 @@ const HEALTHY_TIMEOUT_MS = 30_000;
 /** The master that owns `hits`, as the cluster itself answers. */
 async function ownerOfHits(transport: DirectTransport, pods: readonly PodView[]): Promise<PodView> {
     const any = pods.find((p) => p.clusterState === "ok") ?? pods[0];
-    const slot = Number(await transport.call(`${any.address}:6379`, ["CLUSTER", "KEYSLOT", HITS_KEY]));
+    const slot = Number(await transport.call(redisEndpoint(any.address), ["CLUSTER", "KEYSLOT", HITS_KEY]));
     for (const m of pods.filter((p) => p.role === "master")) {
-        const self = (await transport.call(`${m.address}:6379`, ["CLUSTER", "NODES"])).split("\n").find((l) => l.split(" ")[2]?.includes("myself"));
+        const self = (await transport.call(redisEndpoint(m.address), ["CLUSTER", "NODES"])).split("\n").find((l) => l.split(" ")[2]?.includes("myself"));
         const ranges = (self?.split(" ").slice(8) ?? []).map((r) => r.split("-").map(Number));
         if (ranges.some(([a, b]) => slot >= a && slot <= (b ?? a))) return m;
     }
@@ -113,7 +114,7 @@ function watchPromotion(password: string, heirs: readonly PodView[]): { promoted
     let stopped = false;
     const promotedAt = withTransport(password, async (t) => {
         while (!stopped) {
-            const roles = await Promise.all(heirs.map((h) => t.call(`${h.address}:6379`, ["ROLE"]).catch(() => "")));
+            const roles = await Promise.all(heirs.map((h) => t.call(redisEndpoint(h.address), ["ROLE"]).catch(() => "")));
             if (roles.some((r) => r.startsWith("master"))) return Date.now();
             await sleep(20);
         }
@@ -172,7 +173,7 @@ export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillRe
         promotion.stop();
         const promotedAt = await promotion.promotedAt;
         const after = (await status()).pods;
-        const finalCounter = await withTransport(password, async (t) => Number(await t.call(`${(await ownerOfHits(t, after)).address}:6379`, ["GET", HITS_KEY])));
+        const finalCounter = await withTransport(password, async (t) => Number(await t.call(redisEndpoint((await ownerOfHits(t, after)).address), ["GET", HITS_KEY])));
         const back = after.find((p) => p.name === victim.name) as PodView;
         const acked = load.answers.filter((a) => a.status === 200);
         return {

@@ -1,8 +1,9 @@
 /**
  * Pure decisions of the local runtime, each the rule of the Kubernetes component it stands in for:
- * the kubelet's restart back-off, the StatefulSet controller's rolling-update order and pod
- * names, and the address a new pod gets (host-local IPAM hands out the next free address).
+ * the kubelet's restart back-off, the StatefulSet controller's rolling-update order, and the
+ * address a new pod gets (host-local IPAM hands out the next free address).
  */
+import { CLIENT_PORT, podOrdinal } from "../components/shape";
 
 /** The kubelet's timings, all configurable for tests and drills. */
 export interface KubeletTimings {
@@ -49,25 +50,22 @@ export function restartDelay(state: Backoff, ranMs: number, t: KubeletTimings): 
     return { delayMs, next: { nextDelayMs } };
 }
 
-/** `<statefulset>-<ordinal>`. */
-export function podName(statefulSet: string, ordinal: number): string {
-    return `${statefulSet}-${ordinal}`;
-}
-
-/** Ordinal of a StatefulSet pod name, or undefined when the name is not one of its pods. */
-export function ordinalOf(statefulSet: string, name: string): number | undefined {
-    const m = new RegExp(`^${statefulSet.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-(0|[1-9][0-9]*)$`).exec(name);
-    return m ? Number(m[1]) : undefined;
-}
-
 /** The StatefulSet controller's RollingUpdate order: the highest ordinal first. */
 export function rollOrder(statefulSet: string, pods: readonly string[]): string[] {
-    return [...pods].sort((a, b) => (ordinalOf(statefulSet, b) ?? -1) - (ordinalOf(statefulSet, a) ?? -1));
+    return [...pods].sort((a, b) => (podOrdinal(statefulSet, b) ?? -1) - (podOrdinal(statefulSet, a) ?? -1));
+}
+
+/** `address:port` of a pod's Redis: every pod listens on the same client port, as in the StatefulSet. */
+export function redisEndpoint(address: string): string {
+    return `${address}:${CLIENT_PORT}`;
 }
 
 /** First and last host number of pod addresses in a loopback block: 127.0.<block>.11 … .254. */
 export const FIRST_HOST = 11;
 export const LAST_HOST = 254;
+
+/** Pods that fit in one loopback block. */
+export const PODS_PER_BLOCK = LAST_HOST - FIRST_HOST + 1;
 
 export function addressIn(block: number, host: number): string {
     return `127.0.${block}.${host}`;
@@ -76,7 +74,7 @@ export function addressIn(block: number, host: number): string {
 /** The address of a first-time pod `ordinal`: 127.0.<block>.<11 + ordinal>. */
 export function initialAddress(block: number, ordinal: number): string {
     const host = FIRST_HOST + ordinal;
-    if (host > LAST_HOST) throw new Error(`ordinal ${ordinal}: at most ${LAST_HOST - FIRST_HOST + 1} pods fit in one loopback block`);
+    if (host > LAST_HOST) throw new Error(`ordinal ${ordinal}: at most ${PODS_PER_BLOCK} pods fit in one loopback block`);
     return addressIn(block, host);
 }
 
@@ -87,9 +85,8 @@ export function initialAddress(block: number, ordinal: number): string {
  */
 export function nextAddress(block: number, lastHandedOut: string, inUse: ReadonlySet<string>): string {
     const last = Number(lastHandedOut.split(".")[3]);
-    const size = LAST_HOST - FIRST_HOST + 1;
-    for (let step = 1; step <= size; step++) {
-        const host = FIRST_HOST + ((last - FIRST_HOST + step) % size);
+    for (let step = 1; step <= PODS_PER_BLOCK; step++) {
+        const host = FIRST_HOST + ((last - FIRST_HOST + step) % PODS_PER_BLOCK);
         const candidate = addressIn(block, host);
         if (!inUse.has(candidate) && candidate !== lastHandedOut) return candidate;
     }

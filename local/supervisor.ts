@@ -20,7 +20,8 @@ import { Layout, mkdirPrivate, readJson, writePrivate } from "./layout";
 import { LocalPod, PodStatus } from "./pod";
 import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles } from "./podTemplate";
 import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
-import { initialAddress, nextAddress, podName, rollOrder } from "./rules";
+import { podDnsName, podName } from "../components/shape";
+import { initialAddress, nextAddress, redisEndpoint, rollOrder } from "./rules";
 import { ClusterConfig, PodRecord, Secrets, passwordOf, readConfig, readObjects, readPods, readSecrets, writePods } from "./state";
 
 /**
@@ -164,7 +165,7 @@ export class Supervisor {
     }
 
     private dnsName(pod: string): string {
-        return `${pod}.${this.statefulSet.spec.serviceName}.${this.config.namespace}.svc.${this.config.clusterDomain}`;
+        return podDnsName({ statefulSet: this.statefulSet.metadata.name, headlessService: this.statefulSet.spec.serviceName, namespace: this.config.namespace, clusterDomain: this.config.clusterDomain }, pod);
     }
 
     /** The pods that exist get a record (not-ready ones too: the headless Service publishes them). */
@@ -346,7 +347,7 @@ export class Supervisor {
                 cwd: this.layout.dir,
                 changed: () => this.persist(),
                 // The seeds are the pods' current addresses at each start, as DNS names would resolve.
-                envAtStart: () => ({ REDIS_NODES: [...this.pods.values()].map((p) => `${p.address}:6379`).join(",") }),
+                envAtStart: () => ({ REDIS_NODES: [...this.pods.values()].map((p) => redisEndpoint(p.address)).join(",") }),
             });
             this.appUrl = `http://127.0.0.1:${port}`;
             await this.app.start();
@@ -420,7 +421,7 @@ function replacingView(name: string, address: string): PodView {
 async function redisView(pod: LocalPod, transport: DirectTransport, addresses: ReadonlyMap<string, string>): Promise<Partial<PodView>> {
     if (pod.isFrozen) return { redisError: "frozen" };
     if (!pod.status().containers[0]?.pid) return { redisError: "not running" };
-    const address = `${pod.address}:6379`;
+    const address = redisEndpoint(pod.address);
     try {
         const [replication, info] = await Promise.all([transport.call(address, ["INFO", "replication"]), transport.call(address, ["CLUSTER", "INFO"])]);
         const role = /role:(\w+)/.exec(replication)?.[1] === "master" ? "master" : "replica";

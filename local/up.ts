@@ -14,14 +14,15 @@ import { waitReplicasFor } from "../components/app/hitCounter";
 import { parseWorkloadSettings } from "../components/config";
 import { FormResult, form } from "../components/formation/form";
 import { DirectTransport } from "../components/formation/transport";
-import { CLUSTER_DOMAIN, PASSWORD_KEY, REDIS_CONTAINER, RedisManifestOptions, redisObjectNames, renderConfigMap, renderStatefulSet } from "../components/redis/manifests";
+import { PASSWORD_KEY, REDIS_CONTAINER, RedisManifestOptions, redisObjectNames, renderConfigMap, renderStatefulSet } from "../components/redis/manifests";
 import { hitCounterPodLabels } from "../components/app/hitCounter";
+import { CLIENT_PORT, DEFAULT_CLUSTER_DOMAIN, podCount, podName } from "../components/shape";
 import { APP_NAME, REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
 import { isAlive } from "../lib/process";
 import { Layout, claimStateDir, mkdirPrivate, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
 import { NoSupervisorError, StatusView, call } from "./protocol";
-import { KUBELET_DEFAULTS, KubeletTimings, initialAddress } from "./rules";
+import { KUBELET_DEFAULTS, KubeletTimings, initialAddress, redisEndpoint } from "./rules";
 import { ClusterConfig, passwordOf, readConfig, readPods, readSecrets, runningProcesses, writeConfig, writeSecrets } from "./state";
 import { Supervisor } from "./supervisor";
 import { stopCluster } from "./down";
@@ -134,7 +135,7 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
         nodeTimeoutMs: o.nodeTimeoutMs ?? previous?.nodeTimeoutMs ?? defaults.redis.nodeTimeoutMs,
         block: asked.block ?? previous?.block ?? DEFAULT_BLOCK,
         namespace: defaults.namespace,
-        clusterDomain: CLUSTER_DOMAIN,
+        clusterDomain: DEFAULT_CLUSTER_DOMAIN,
         passwordSecret: { name: names.secret, key: PASSWORD_KEY },
         runnableImages: [defaults.redis.image],
         redisContainer: REDIS_CONTAINER,
@@ -159,12 +160,12 @@ function refuseRunning(layout: Layout): void {
 /** Every pod's address must be free: another cluster (or anything) answering there would be joined by mistake. */
 async function refuseTakenAddresses(layout: Layout, config: ClusterConfig): Promise<void> {
     const recorded = new Map(readPods(layout).pods.map((p) => [p.name, p.address]));
-    const count = config.masters * (1 + config.replicasPerMaster);
-    const addresses = Array.from({ length: count }, (_, i) => recorded.get(`${REDIS_NAME}-${i}`) ?? initialAddress(config.block, i));
-    const taken = (await Promise.all(addresses.map(async (a) => ((await answers(a, 6379)) ? a : undefined)))).filter((a) => a !== undefined);
+    const count = podCount(config);
+    const addresses = Array.from({ length: count }, (_, i) => recorded.get(podName(REDIS_NAME, i)) ?? initialAddress(config.block, i));
+    const taken = (await Promise.all(addresses.map(async (a) => ((await answers(a, CLIENT_PORT)) ? a : undefined)))).filter((a) => a !== undefined);
     if (taken.length > 0) {
         throw new Error(
-            `--block: ${taken.map((a) => `${a}:6379`).join(", ")} already answer${taken.length === 1 ? "s" : ""} (another local cluster on block ${config.block}?); stop it or choose another --block`,
+            `--block: ${taken.map((a) => redisEndpoint(a)).join(", ")} already answer${taken.length === 1 ? "s" : ""} (another local cluster on block ${config.block}?); stop it or choose another --block`,
         );
     }
 }
@@ -202,7 +203,7 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
     const password = passwordOf(layout, config);
     let exited: string | undefined;
     child?.once("exit", (code, signal) => (exited = `the supervisor exited (${signal ?? `code ${code}`}):\n${logTail(layout.supervisorLog)}`));
-    const count = config.masters * (1 + config.replicasPerMaster);
+    const count = podCount(config);
     log(`[runtime] starting ${count} Redis pods (node-start.sh, probes as in the StatefulSet); state in ${layout.dir}`);
     let pods: StatusView["pods"] = [];
     await waitUntil(
@@ -224,7 +225,7 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
     let formation: FormResult;
     try {
         formation = await form({
-            nodes: pods.map((p) => ({ address: `${p.address}:6379`, target: `${p.address}:6379` })),
+            nodes: pods.map((p) => ({ address: redisEndpoint(p.address), target: redisEndpoint(p.address) })),
             masters: config.masters,
             replicasPerMaster: config.replicasPerMaster,
             transport,

@@ -18,7 +18,8 @@ import { Layout, removeState } from "../local/layout";
 import { DeleteResult, FreezeResult, KillResult, RollResult, StatusView, call } from "../local/protocol";
 import { renderPods, renderRoles, renderStatus } from "../local/statusView";
 import { readConfig } from "../local/state";
-import { KubeletTimings } from "../local/rules";
+import { MAX_REPLICAS_PER_MASTER, MIN_MASTERS, podCount } from "../components/shape";
+import { KubeletTimings, PODS_PER_BLOCK } from "../local/rules";
 import type { Started, UpSummary } from "../local/up";
 
 export const COMMANDS = ["demo", "up", "down", "status", "kill", "delete", "freeze", "thaw", "roll", "logs", "drill"] as const;
@@ -63,8 +64,8 @@ export interface CliOptions extends CliValues {
 const STARTING: readonly Command[] = ["demo", "up"];
 const FLAGS: Record<string, FlagSpec> = {
     "--dir": { name: "dir", help: "state directory (default .local/cluster; demo: a new private temporary one)", commands: COMMANDS },
-    "--masters": { name: "masters", help: "masters, integer >= 3 (default 3)", int: [3, 100], commands: STARTING },
-    "--replicas": { name: "replicas", help: "replicas per master, integer 0-5 (default 1)", int: [0, 5], commands: STARTING },
+    "--masters": { name: "masters", help: `masters, integer >= ${MIN_MASTERS} (default 3)`, int: [MIN_MASTERS, PODS_PER_BLOCK], commands: STARTING },
+    "--replicas": { name: "replicas", help: `replicas per master, integer 0-${MAX_REPLICAS_PER_MASTER} (default 1)`, int: [0, MAX_REPLICAS_PER_MASTER], commands: STARTING },
     "--block": { name: "block", help: "loopback block: pods on 127.0.<block>.11+ (default 1)", int: [0, 255], commands: STARTING },
     "--app-port": { name: "appPort", help: "hit-counter port on 127.0.0.1 (default: 8080 if free, else any free port)", int: [1, 65535], commands: STARTING },
     "--node-timeout-ms": { name: "nodeTimeoutMs", help: "cluster-node-timeout in ms (default: the project default)", int: [500, 120000], commands: STARTING },
@@ -136,8 +137,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     if (needsPod && positional.length !== 1) throw new UsageError(`${cmd}: expected one POD name (e.g. redis-0), got ${positional.length === 0 ? "none" : positional.join(" ")}`);
     if (!needsPod && positional.length > 0) throw new UsageError(`${cmd}: takes no POD argument, got ${positional.join(" ")}`);
     const v = values as CliValues;
-    if (v.masters !== undefined && v.masters * (1 + (v.replicas ?? 1)) > 244) {
-        throw new UsageError(`--masters/--replicas: ${v.masters * (1 + (v.replicas ?? 1))} pods do not fit in one loopback block (at most 244)`);
+    const pods = podCount({ masters: v.masters ?? MIN_MASTERS, replicasPerMaster: v.replicas ?? 1 });
+    if (pods > PODS_PER_BLOCK) {
+        throw new UsageError(`--masters/--replicas: ${pods} pods do not fit in one loopback block (at most ${PODS_PER_BLOCK})`);
     }
     if (v.delete && v.freeze) throw new UsageError("--delete, --freeze: choose one disruption");
     const temporaryDir = cmd === "demo" && v.dir === undefined;

@@ -56,7 +56,7 @@ describe("bad input with real processes: nothing created, nothing lost", functio
         const dir = tempDir("cli");
         const r = runCli(["up", "--masters", "2", "--dir", dir, "--block", "34"]);
         assert.strictEqual(r.status, 2, r.stderr);
-        assert.match(r.stderr, /--masters: expected an integer from 3 to 100, got "2"/);
+        assert.match(r.stderr, /--masters: expected an integer from 3 to 244, got "2"/);
         assert.match(r.stderr, /usage: npm run demo/);
         assert.deepStrictEqual(fs.readdirSync(dir), []);
         assert.ok(!answersPing("127.0.34.11"), "a redis-server was started");

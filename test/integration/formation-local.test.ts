@@ -48,7 +48,7 @@ describe("local CLI (scripts/local.ts)", function () {
         it("a usage error exits 2 and prints usage", () => {
             const r = runCli(["up", "--masters", "1"]);
             assert.strictEqual(r.status, 2);
-            assert.match(r.stderr, /error: --masters: expected an integer from 3 to 100, got "1"/);
+            assert.match(r.stderr, /error: --masters: expected an integer from 3 to 244, got "1"/);
             assert.match(r.stderr, /usage: npm run demo/);
         });
     });
