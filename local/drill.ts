@@ -76,7 +76,9 @@ async function ownerOfHits(transport: DirectTransport, pods: readonly PodView[])
     const any = pods.find((p) => p.clusterState === "ok") ?? pods[0];
     const slot = Number(await transport.call(redisEndpoint(any.address), ["CLUSTER", "KEYSLOT", HITS_KEY]));
     for (const m of pods.filter((p) => p.role === "master")) {
-        const self = (await transport.call(redisEndpoint(m.address), ["CLUSTER", "NODES"])).split("\n").find((l) => l.split(" ")[2]?.includes("myself"));
+        const self = (await transport.call(redisEndpoint(m.address), ["CLUSTER", "NODES"]))
+            .split("\n")
+            .find((l) => l.split(" ")[2]?.includes("myself"));
         const ranges = (self?.split(" ").slice(8) ?? []).map((r) => r.split("-").map(Number));
         if (ranges.some(([a, b]) => slot >= a && slot <= (b ?? a))) return m;
     }
@@ -124,10 +126,18 @@ function watchPromotion(password: string, heirs: readonly PodView[]): { promoted
 }
 
 /** The disruption itself, through the supervisor; resolves when the supervisor acted, with when (epoch ms). */
-async function disrupt(layout: Layout, victim: PodView, mode: DrillMode, promotedAt: Promise<number | undefined>, say: (l: string) => void): Promise<number> {
+async function disrupt(
+    layout: Layout,
+    victim: PodView,
+    mode: DrillMode,
+    promotedAt: Promise<number | undefined>,
+    say: (l: string) => void,
+): Promise<number> {
     if (mode === "kill") {
         const r = await call<KillResult>(layout, { verb: "kill", pod: victim.name });
-        say(`  the kubelet restarts it in place at ${r.address} ${r.restartInMs ? `after a ${r.restartInMs} ms back-off` : "at once"} (restart ${r.restarts})`);
+        say(
+            `  the kubelet restarts it in place at ${r.address} ${r.restartInMs ? `after a ${r.restartInMs} ms back-off` : "at once"} (restart ${r.restarts})`,
+        );
         return r.at;
     }
     if (mode === "delete") {
@@ -146,7 +156,10 @@ export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillRe
     const status = () => call<StatusView>(layout, { verb: "status" });
     let current = await status();
     const password = passwordOf(layout, readConfig(layout) as ClusterConfig);
-    if (!current.app) throw new Error(`drill: the app is not running in ${layout.dir}; start the cluster with \`npm run local -- up --dir ${layout.dir}\``);
+    if (!current.app)
+        throw new Error(
+            `drill: the app is not running in ${layout.dir}; start the cluster with \`npm run local -- up --dir ${layout.dir}\``,
+        );
     // Right after `up` or a previous drill, readiness probes may still be catching up.
     await waitUntil(
         `drill: every pod Ready and the app serving before the drill (see \`npm run local -- status --dir ${layout.dir}\`)`,
@@ -158,22 +171,32 @@ export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillRe
     const victim = await withTransport(password, (t) => ownerOfHits(t, before));
     o.say(`Roles before:\n${renderRoles(before)}\n`);
     const load = new HitLoad({ url, clients: o.clients ?? 4 });
-    const promotion = watchPromotion(password, before.filter((p) => p.role === "replica" && p.master === victim.name));
+    const promotion = watchPromotion(
+        password,
+        before.filter((p) => p.role === "replica" && p.master === victim.name),
+    );
     try {
         await sleep(o.warmupMs ?? 1000);
         const verb = { kill: "SIGKILL", delete: "delete", freeze: "freeze" }[o.mode];
-        o.say(`${verb} ${victim.name} (${victim.address}), the master of "${HITS_KEY}", while ${o.clients ?? 4} clients keep hitting ${url}`);
+        o.say(
+            `${verb} ${victim.name} (${victim.address}), the master of "${HITS_KEY}", while ${o.clients ?? 4} clients keep hitting ${url}`,
+        );
         const at = await disrupt(layout, victim, o.mode, promotion.promotedAt, o.say);
         // The load's clock at the moment the supervisor acted (same machine, same wall clock).
         const since = load.now() - (Date.now() - at);
-        await waitUntil("drill: the cluster settles", async () => settled(await status()), { timeoutMs: SETTLE_TIMEOUT_MS, intervalMs: 200 });
+        await waitUntil("drill: the cluster settles", async () => settled(await status()), {
+            timeoutMs: SETTLE_TIMEOUT_MS,
+            intervalMs: 200,
+        });
         const settledMs = Date.now() - at;
         await sleep(500); // a little load after recovery: the counter keeps going up
         await load.stop();
         promotion.stop();
         const promotedAt = await promotion.promotedAt;
         const after = (await status()).pods;
-        const finalCounter = await withTransport(password, async (t) => Number(await t.call(redisEndpoint((await ownerOfHits(t, after)).address), ["GET", HITS_KEY])));
+        const finalCounter = await withTransport(password, async (t) =>
+            Number(await t.call(redisEndpoint((await ownerOfHits(t, after)).address), ["GET", HITS_KEY])),
+        );
         const back = after.find((p) => p.name === victim.name) as PodView;
         const acked = load.answers.filter((a) => a.status === 200);
         return {

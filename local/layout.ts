@@ -129,7 +129,8 @@ export function claimStateDir(dir: string): { layout: Layout; created: boolean }
     const created = !fs.existsSync(layout.dir);
     fs.mkdirSync(layout.dir, { recursive: true, mode: 0o700 });
     fs.chmodSync(layout.dir, 0o700);
-    if (!fs.existsSync(layout.marker)) writePrivate(layout.marker, "state of a local Redis Cluster (npm run local); safe to delete once it is down\n");
+    if (!fs.existsSync(layout.marker))
+        writePrivate(layout.marker, "state of a local Redis Cluster (npm run local); safe to delete once it is down\n");
     return { layout, created };
 }
 
@@ -137,7 +138,8 @@ export function claimStateDir(dir: string): { layout: Layout; created: boolean }
 export function removeState(dir: string, removeDir: boolean): string[] {
     const layout = new Layout(dir);
     if (!fs.existsSync(layout.dir)) return [];
-    for (const entry of fs.readdirSync(layout.dir).filter(isStateEntry)) fs.rmSync(path.join(layout.dir, entry), { recursive: true, force: true });
+    for (const entry of fs.readdirSync(layout.dir).filter(isStateEntry))
+        fs.rmSync(path.join(layout.dir, entry), { recursive: true, force: true });
     const left = fs.readdirSync(layout.dir);
     if (removeDir && left.length === 0) fs.rmdirSync(layout.dir);
     return left;

@@ -319,7 +319,12 @@ export class LocalPod {
     /** Runs a command "in the container": with its environment, killed (with what it forked) after `timeoutMs`. */
     private exec(spec: LocalContainer, argv: readonly string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
         return new Promise((resolve) => {
-            const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...spec.env }, cwd: this.host.cwd });
+            const child = spawn(argv[0], argv.slice(1), {
+                detached: true,
+                stdio: ["ignore", "pipe", "pipe"],
+                env: { ...spec.env },
+                cwd: this.host.cwd,
+            });
             let output = "";
             const collect = (d: Buffer) => {
                 if (output.length < 4096) output += d.toString();
@@ -370,7 +375,10 @@ export class LocalPod {
 
     private containerNamed(name: string | undefined): Container {
         const c = name === undefined ? this.containers[0] : this.containers.find((x) => x.spec.name === name);
-        if (!c) throw new Error(`container: pod ${this.name} has no container ${name}; its containers: ${this.containers.map((x) => x.spec.name).join(", ")}`);
+        if (!c)
+            throw new Error(
+                `container: pod ${this.name} has no container ${name}; its containers: ${this.containers.map((x) => x.spec.name).join(", ")}`,
+            );
         return c;
     }
 
@@ -379,7 +387,9 @@ export class LocalPod {
         const c = this.containerNamed(containerName);
         const record = c.record;
         if (!record || this.phase !== "Running") {
-            throw new Error(`pod ${this.name}: container ${c.spec.name} is not running${c.restartAt ? ` (it restarts in ${c.restartAt - Date.now()} ms)` : ""}`);
+            throw new Error(
+                `pod ${this.name}: container ${c.spec.name} is not running${c.restartAt ? ` (it restarts in ${c.restartAt - Date.now()} ms)` : ""}`,
+            );
         }
         this.event(`container ${c.spec.name}: SIGKILL (requested)`);
         const at = Date.now();
@@ -424,19 +434,17 @@ export class LocalPod {
     }
 
     status(): PodStatus {
-        const containers = this.containers.map(
-            (c): ContainerStatus => ({
-                name: c.spec.name,
-                pid: c.record?.pid,
-                state: c.record ? "running" : this.phase === "Running" || this.phase === "Pending" ? "waiting" : "terminated",
-                started: c.started,
-                ready: c.ready,
-                restarts: c.restarts,
-                restartInMs: !c.record && c.restartAt !== undefined ? Math.max(0, c.restartAt - Date.now()) : undefined,
-                lastExit: c.lastExit,
-                notReadyBecause: c.ready ? undefined : c.lastProbeFailure,
-            }),
-        );
+        const containers = this.containers.map((c): ContainerStatus => ({
+            name: c.spec.name,
+            pid: c.record?.pid,
+            state: c.record ? "running" : this.phase === "Running" || this.phase === "Pending" ? "waiting" : "terminated",
+            started: c.started,
+            ready: c.ready,
+            restarts: c.restarts,
+            restartInMs: !c.record && c.restartAt !== undefined ? Math.max(0, c.restartAt - Date.now()) : undefined,
+            lastExit: c.lastExit,
+            notReadyBecause: c.ready ? undefined : c.lastProbeFailure,
+        }));
         return {
             name: this.name,
             address: this.address,

@@ -169,7 +169,8 @@ export function localPodSpec(i: LocalPodInput): LocalPodSpec {
         .filter((c) => !runnable(c))
         .map((c) => `${c.name} (${c.image}: not the Redis image, not run locally)`);
     const containers = i.template.spec.containers.filter(runnable).map((c) => localContainer(c, i, mounts));
-    if (containers.length === 0) throw new PodTemplateError(`pod ${i.podName}: no container runs one of the images ${i.runnableImages.join(", ")}`);
+    if (containers.length === 0)
+        throw new PodTemplateError(`pod ${i.podName}: no container runs one of the images ${i.runnableImages.join(", ")}`);
     return {
         name: i.podName,
         address: i.address,
@@ -207,7 +208,10 @@ function localContainer(c: ContainerJson, i: LocalPodInput, volumes: Map<string,
     for (const [k, v] of Object.entries(vars)) env[k] = mapPath(v);
     Object.assign(env, i.localEnv);
     const command = [...(c.command ?? []), ...(c.args ?? [])];
-    if (command.length === 0) throw new PodTemplateError(`${what}: no command; the local runtime runs explicit commands only (the image's entrypoint is not known here)`);
+    if (command.length === 0)
+        throw new PodTemplateError(
+            `${what}: no command; the local runtime runs explicit commands only (the image's entrypoint is not known here)`,
+        );
     const probe = (p: ProbeJson | undefined, kind: string) => (p ? localProbe(p, c, `${what} ${kind}`, expand) : undefined);
     return {
         name: c.name,
@@ -246,7 +250,8 @@ function resolveEnv(envs: readonly EnvVarJson[], i: LocalPodInput, what: string)
         if (e.value !== undefined) vars[e.name] = expandVars(e.value, vars);
         else if (e.valueFrom?.fieldRef) vars[e.name] = fieldValue(e.valueFrom.fieldRef.fieldPath, i, `${what} env ${e.name}`);
         else if (e.valueFrom?.secretKeyRef) vars[e.name] = keyOf(i.secrets, "Secret", e.valueFrom.secretKeyRef, `${what} env ${e.name}`);
-        else if (e.valueFrom?.configMapKeyRef) vars[e.name] = keyOf(i.configMaps, "ConfigMap", e.valueFrom.configMapKeyRef, `${what} env ${e.name}`);
+        else if (e.valueFrom?.configMapKeyRef)
+            vars[e.name] = keyOf(i.configMaps, "ConfigMap", e.valueFrom.configMapKeyRef, `${what} env ${e.name}`);
         else vars[e.name] = "";
     }
     return vars;

@@ -93,7 +93,10 @@ export function call<T>(layout: Layout, request: Request, timeoutMs = 600_000): 
         }
         const socket = net.connect(layout.socket);
         let answer = "";
-        const timer = setTimeout(() => socket.destroy(new Error(`${request.verb}: the supervisor did not answer within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+            () => socket.destroy(new Error(`${request.verb}: the supervisor did not answer within ${timeoutMs} ms`)),
+            timeoutMs,
+        );
         socket.setEncoding("utf8");
         socket.on("connect", () => socket.write(JSON.stringify(request) + "\n"));
         socket.on("data", (d: string) => (answer += d));
@@ -112,13 +115,17 @@ export function call<T>(layout: Layout, request: Request, timeoutMs = 600_000): 
 }
 
 function noSupervisor(layout: Layout): NoSupervisorError {
-    return new NoSupervisorError(`no supervisor is running for ${layout.dir} (start the cluster with \`npm run local -- up --dir ${layout.dir}\`)`);
+    return new NoSupervisorError(
+        `no supervisor is running for ${layout.dir} (start the cluster with \`npm run local -- up --dir ${layout.dir}\`)`,
+    );
 }
 
 /** Serves requests on DIR's socket with `handle`; every error becomes a refusal with its message. */
 export function serve(layout: Layout, handle: (r: Request) => Promise<unknown>): Promise<net.Server> {
     if (Buffer.byteLength(layout.socket) > 107) {
-        throw new Error(`--dir: ${layout.dir} is too long for a Unix socket path (${layout.socket} is over 107 bytes); use a shorter directory`);
+        throw new Error(
+            `--dir: ${layout.dir} is too long for a Unix socket path (${layout.socket} is over 107 bytes); use a shorter directory`,
+        );
     }
     fs.rmSync(layout.socket, { force: true }); // a dead supervisor's; the lock says none runs
     const server = net.createServer((socket) => {

@@ -64,14 +64,20 @@ export function writeSecrets(layout: Layout, s: Secrets): void {
 
 export function passwordOf(layout: Layout, config: ClusterConfig): string {
     const p = readSecrets(layout)[config.passwordSecret.name]?.[config.passwordSecret.key];
-    if (!p) throw new Error(`${layout.secrets} holds no password (Secret ${config.passwordSecret.name}); is ${layout.dir} a local cluster's directory?`);
+    if (!p)
+        throw new Error(
+            `${layout.secrets} holds no password (Secret ${config.passwordSecret.name}); is ${layout.dir} a local cluster's directory?`,
+        );
     return p;
 }
 
 export function readObjects(layout: Layout): { statefulSet: StatefulSetJson; configMap: ConfigMapJson } {
     const statefulSet = readJson<StatefulSetJson>(layout.objectFile("statefulset"));
     const configMap = readJson<ConfigMapJson>(layout.objectFile("configmap"));
-    if (!statefulSet || !configMap) throw new Error(`${layout.dir} holds no rendered StatefulSet and ConfigMap: start it with \`npm run local -- up --dir ${layout.dir}\``);
+    if (!statefulSet || !configMap)
+        throw new Error(
+            `${layout.dir} holds no rendered StatefulSet and ConfigMap: start it with \`npm run local -- up --dir ${layout.dir}\``,
+        );
     return { statefulSet, configMap };
 }
 

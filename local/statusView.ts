@@ -16,7 +16,14 @@ function stateOf(p: PodView): string {
 
 function table(rows: readonly string[][]): string {
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+    return rows
+        .map((r) =>
+            r
+                .map((cell, i) => cell.padEnd(widths[i]))
+                .join("  ")
+                .trimEnd(),
+        )
+        .join("\n");
 }
 
 export function renderPods(pods: readonly PodView[]): string {
@@ -29,7 +36,13 @@ export function renderPods(pods: readonly PodView[]): string {
 
 export function renderStatus(s: StatusView): string {
     const app = s.app ? `${s.app.url}  ${s.app.ready ? "ready" : "not ready"}  restarts ${s.app.restarts}` : "(not started)";
-    return [renderPods(s.pods), "", `cluster_state: ${s.clusterState}`, `app: ${app}`, `supervisor: pid ${s.supervisorPid}, state in ${s.dir}`].join("\n");
+    return [
+        renderPods(s.pods),
+        "",
+        `cluster_state: ${s.clusterState}`,
+        `app: ${app}`,
+        `supervisor: pid ${s.supervisorPid}, state in ${s.dir}`,
+    ].join("\n");
 }
 
 /** One line per pod, as the tutorial's `redis-cli role` listings read: the role and, for a master, its replicas. */

@@ -79,7 +79,10 @@ export class Supervisor {
     static async start(dir: string, log: (line: string) => void): Promise<Supervisor> {
         const layout = new Layout(dir);
         const config = readConfig(layout);
-        if (!config) throw new Error(`${layout.dir} holds no local cluster (cluster.json): start one with \`npm run local -- up --dir ${layout.dir}\``);
+        if (!config)
+            throw new Error(
+                `${layout.dir} holds no local cluster (cluster.json): start one with \`npm run local -- up --dir ${layout.dir}\``,
+            );
         const { statefulSet, configMap } = readObjects(layout);
         acquireLock(layout);
         const s = new Supervisor(layout, config, statefulSet, configMap, readSecrets(layout), log);
@@ -153,7 +156,8 @@ export class Supervisor {
 
     private createPod(name: string, address: string): LocalPod {
         const spec = this.podSpec(name, address);
-        for (const v of this.statefulSet.spec.template.spec.volumes ?? []) if (v.emptyDir !== undefined) mkdirPrivate(this.layout.emptyDir(name, v.name));
+        for (const v of this.statefulSet.spec.template.spec.volumes ?? [])
+            if (v.emptyDir !== undefined) mkdirPrivate(this.layout.emptyDir(name, v.name));
         for (const c of this.statefulSet.spec.volumeClaimTemplates ?? []) mkdirPrivate(this.layout.claim(c.metadata.name, name));
         this.addresses.set(name, address);
         return new LocalPod(spec, {
@@ -165,7 +169,15 @@ export class Supervisor {
     }
 
     private dnsName(pod: string): string {
-        return podDnsName({ statefulSet: this.statefulSet.metadata.name, headlessService: this.statefulSet.spec.serviceName, namespace: this.config.namespace, clusterDomain: this.config.clusterDomain }, pod);
+        return podDnsName(
+            {
+                statefulSet: this.statefulSet.metadata.name,
+                headlessService: this.statefulSet.spec.serviceName,
+                namespace: this.config.namespace,
+                clusterDomain: this.config.clusterDomain,
+            },
+            pod,
+        );
     }
 
     /** The pods that exist get a record (not-ready ones too: the headless Service publishes them). */
@@ -225,9 +237,11 @@ export class Supervisor {
     /** The pod named `name`, or a refusal naming the pods there are. */
     private pod(name: string): LocalPod {
         const known = [...this.podNames, ...(this.app ? [this.app.name] : [])];
-        if (!known.includes(name)) throw new Error(`pod: no pod named ${JSON.stringify(name)} in ${this.layout.dir}; its pods: ${known.join(", ")}`);
+        if (!known.includes(name))
+            throw new Error(`pod: no pod named ${JSON.stringify(name)} in ${this.layout.dir}; its pods: ${known.join(", ")}`);
         const pod = name === this.app?.name ? this.app : this.pods.get(name);
-        if (!pod || this.replacing.has(name)) throw new Error(`pod ${name} is being replaced; try again once it is back (\`npm run local -- status\`)`);
+        if (!pod || this.replacing.has(name))
+            throw new Error(`pod ${name} is being replaced; try again once it is back (\`npm run local -- status\`)`);
         return pod;
     }
 
@@ -239,8 +253,18 @@ export class Supervisor {
         const pod = this.pod(name);
         this.notFrozen(pod, "kill");
         const { container: killed, pid, at, restart } = await pod.kill(container);
-        this.log(`kill: ${name} container ${killed} (pid ${pid}) SIGKILLed; restart ${restart.delayMs ? `in ${restart.delayMs} ms` : "at once"}`);
-        return { at, pod: name, container: killed, address: pod.address, pid, restartInMs: restart.delayMs, restarts: pod.status().restarts };
+        this.log(
+            `kill: ${name} container ${killed} (pid ${pid}) SIGKILLed; restart ${restart.delayMs ? `in ${restart.delayMs} ms` : "at once"}`,
+        );
+        return {
+            at,
+            pod: name,
+            container: killed,
+            address: pod.address,
+            pid,
+            restartInMs: restart.delayMs,
+            restarts: pod.status().restarts,
+        };
     }
 
     private freeze(name: string): FreezeResult {
@@ -299,7 +323,8 @@ export class Supervisor {
     private async roll(): Promise<RollResult> {
         if (this.rolling) throw new Error("roll: a roll is already in progress");
         const frozen = [...this.pods.values()].filter((p) => p.isFrozen).map((p) => p.name);
-        if (frozen.length > 0) throw new Error(`roll: ${frozen.join(", ")} frozen: a rolling update would wait for them forever; thaw first`);
+        if (frozen.length > 0)
+            throw new Error(`roll: ${frozen.join(", ")} frozen: a rolling update would wait for them forever; thaw first`);
         this.rolling = true;
         const steps: RollResult["steps"][number][] = [];
         try {
@@ -323,7 +348,9 @@ export class Supervisor {
             () => {
                 if (this.stopped) throw new Error(`${what}: the supervisor is stopping`);
                 const notReady = names.filter((n) => !this.pods.get(n)?.status().ready);
-                return notReady.length ? `not Ready: ${notReady.map((n) => `${n} (${notReadyBecause(this.pods.get(n)?.status())})`).join(", ")}` : undefined;
+                return notReady.length
+                    ? `not Ready: ${notReady.map((n) => `${n} (${notReadyBecause(this.pods.get(n)?.status())})`).join(", ")}`
+                    : undefined;
             },
             { timeoutMs: ROLL_READY_TIMEOUT_MS, intervalMs: 100 },
         );
@@ -379,7 +406,10 @@ export class Supervisor {
                 supervisorPid: process.pid,
                 pods: views,
                 clusterState: states.length === 0 ? "unknown" : (states.find((s) => s !== "ok") ?? "ok"),
-                app: app && this.appUrl ? ({ url: this.appUrl, ready: app.ready, restarts: app.restarts, phase: app.phase } satisfies AppView) : undefined,
+                app:
+                    app && this.appUrl
+                        ? ({ url: this.appUrl, ready: app.ready, restarts: app.restarts, phase: app.phase } satisfies AppView)
+                        : undefined,
             };
         } finally {
             await transport.close();
@@ -414,7 +444,18 @@ function hostOf(address: string): number {
 }
 
 function replacingView(name: string, address: string): PodView {
-    return { name, address, phase: "Pending", frozen: false, ready: false, started: false, restarts: 0, containers: [], createdAt: Date.now(), redisError: "being replaced" };
+    return {
+        name,
+        address,
+        phase: "Pending",
+        frozen: false,
+        ready: false,
+        started: false,
+        restarts: 0,
+        containers: [],
+        createdAt: Date.now(),
+        redisError: "being replaced",
+    };
 }
 
 /** Role, master and cluster_state as the pod's redis-server reports them. */
@@ -423,7 +464,10 @@ async function redisView(pod: LocalPod, transport: DirectTransport, addresses: R
     if (!pod.status().containers[0]?.pid) return { redisError: "not running" };
     const address = redisEndpoint(pod.address);
     try {
-        const [replication, info] = await Promise.all([transport.call(address, ["INFO", "replication"]), transport.call(address, ["CLUSTER", "INFO"])]);
+        const [replication, info] = await Promise.all([
+            transport.call(address, ["INFO", "replication"]),
+            transport.call(address, ["CLUSTER", "INFO"]),
+        ]);
         const role = /role:(\w+)/.exec(replication)?.[1] === "master" ? "master" : "replica";
         const masterHost = /master_host:([^\r\n]+)/.exec(replication)?.[1];
         const master = masterHost ? ([...addresses].find(([, a]) => a === masterHost)?.[0] ?? masterHost) : undefined;
@@ -443,7 +487,9 @@ function acquireLock(layout: Layout): void {
             if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
             const holder = readJson<{ pid: number; startTicks?: number }>(layout.lock);
             if (holder && isSameProcessAlive(holder)) {
-                throw new SupervisorLockedError(`a supervisor (pid ${holder.pid}) already runs for ${layout.dir}; use its verbs (status, down, …) instead of starting another`);
+                throw new SupervisorLockedError(
+                    `a supervisor (pid ${holder.pid}) already runs for ${layout.dir}; use its verbs (status, down, …) instead of starting another`,
+                );
             }
             fs.rmSync(layout.lock, { force: true }); // left by a supervisor that died
         }

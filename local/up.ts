@@ -14,7 +14,14 @@ import { waitReplicasFor } from "../components/app/hitCounter";
 import { parseWorkloadSettings } from "../components/config";
 import { FormResult, form } from "../components/formation/form";
 import { DirectTransport } from "../components/formation/transport";
-import { PASSWORD_KEY, REDIS_CONTAINER, RedisManifestOptions, redisObjectNames, renderConfigMap, renderStatefulSet } from "../components/redis/manifests";
+import {
+    PASSWORD_KEY,
+    REDIS_CONTAINER,
+    RedisManifestOptions,
+    redisObjectNames,
+    renderConfigMap,
+    renderStatefulSet,
+} from "../components/redis/manifests";
 import { hitCounterPodLabels } from "../components/app/hitCounter";
 import { CLIENT_PORT, DEFAULT_CLUSTER_DOMAIN, podCount, podName } from "../components/shape";
 import { APP_NAME, REDIS_NAME } from "../components/stack";
@@ -122,7 +129,9 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
         const recorded = { masters: previous.masters, replicas: previous.replicasPerMaster, block: previous.block };
         for (const key of ["masters", "replicas", "block"] as const) {
             if (asked[key] !== undefined && asked[key] !== recorded[key]) {
-                throw new Error(`--${key}: ${layout.dir} holds a cluster with ${key} ${recorded[key]}, got ${asked[key]}; omit the flag or use another --dir`);
+                throw new Error(
+                    `--${key}: ${layout.dir} holds a cluster with ${key} ${recorded[key]}, got ${asked[key]}; omit the flag or use another --dir`,
+                );
             }
         }
     }
@@ -147,7 +156,9 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
 function refuseRunning(layout: Layout): void {
     const lock = fs.existsSync(layout.lock) ? (JSON.parse(fs.readFileSync(layout.lock, "utf8")) as { pid: number }) : undefined;
     if (lock && isAlive(lock.pid)) {
-        throw new Error(`a supervisor (pid ${lock.pid}) already runs for ${layout.dir}: see \`npm run local -- status --dir ${layout.dir}\`, or stop it with \`down\``);
+        throw new Error(
+            `a supervisor (pid ${lock.pid}) already runs for ${layout.dir}: see \`npm run local -- status --dir ${layout.dir}\`, or stop it with \`down\``,
+        );
     }
     const left = runningProcesses(layout);
     if (left.length > 0) {
@@ -162,7 +173,9 @@ async function refuseTakenAddresses(layout: Layout, config: ClusterConfig): Prom
     const recorded = new Map(readPods(layout).pods.map((p) => [p.name, p.address]));
     const count = podCount(config);
     const addresses = Array.from({ length: count }, (_, i) => recorded.get(podName(REDIS_NAME, i)) ?? initialAddress(config.block, i));
-    const taken = (await Promise.all(addresses.map(async (a) => ((await answers(a, CLIENT_PORT)) ? a : undefined)))).filter((a) => a !== undefined);
+    const taken = (await Promise.all(addresses.map(async (a) => ((await answers(a, CLIENT_PORT)) ? a : undefined)))).filter(
+        (a) => a !== undefined,
+    );
     if (taken.length > 0) {
         throw new Error(
             `--block: ${taken.map((a) => redisEndpoint(a)).join(", ")} already answer${taken.length === 1 ? "s" : ""} (another local cluster on block ${config.block}?); stop it or choose another --block`,
@@ -202,7 +215,10 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
     const config = readConfig(layout) as ClusterConfig;
     const password = passwordOf(layout, config);
     let exited: string | undefined;
-    child?.once("exit", (code, signal) => (exited = `the supervisor exited (${signal ?? `code ${code}`}):\n${logTail(layout.supervisorLog)}`));
+    child?.once(
+        "exit",
+        (code, signal) => (exited = `the supervisor exited (${signal ?? `code ${code}`}):\n${logTail(layout.supervisorLog)}`),
+    );
     const count = podCount(config);
     log(`[runtime] starting ${count} Redis pods (node-start.sh, probes as in the StatefulSet); state in ${layout.dir}`);
     let pods: StatusView["pods"] = [];

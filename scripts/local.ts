@@ -64,19 +64,69 @@ export interface CliOptions extends CliValues {
 const STARTING: readonly Command[] = ["demo", "up"];
 const FLAGS: Record<string, FlagSpec> = {
     "--dir": { name: "dir", help: "state directory (default .local/cluster; demo: a new private temporary one)", commands: COMMANDS },
-    "--masters": { name: "masters", help: `masters, integer >= ${MIN_MASTERS} (default 3)`, int: [MIN_MASTERS, PODS_PER_BLOCK], commands: STARTING },
-    "--replicas": { name: "replicas", help: `replicas per master, integer 0-${MAX_REPLICAS_PER_MASTER} (default 1)`, int: [0, MAX_REPLICAS_PER_MASTER], commands: STARTING },
+    "--masters": {
+        name: "masters",
+        help: `masters, integer >= ${MIN_MASTERS} (default 3)`,
+        int: [MIN_MASTERS, PODS_PER_BLOCK],
+        commands: STARTING,
+    },
+    "--replicas": {
+        name: "replicas",
+        help: `replicas per master, integer 0-${MAX_REPLICAS_PER_MASTER} (default 1)`,
+        int: [0, MAX_REPLICAS_PER_MASTER],
+        commands: STARTING,
+    },
     "--block": { name: "block", help: "loopback block: pods on 127.0.<block>.11+ (default 1)", int: [0, 255], commands: STARTING },
-    "--app-port": { name: "appPort", help: "hit-counter port on 127.0.0.1 (default: 8080 if free, else any free port)", int: [1, 65535], commands: STARTING },
-    "--node-timeout-ms": { name: "nodeTimeoutMs", help: "cluster-node-timeout in ms (default: the project default)", int: [500, 120000], commands: STARTING },
-    "--backoff-initial-ms": { name: "backoffInitialMs", help: "kubelet: delay of the 2nd restart of a crashing container, doubling after (default 10000)", int: [0, 3600000], commands: STARTING },
-    "--backoff-max-ms": { name: "backoffMaxMs", help: "kubelet: cap of the restart delay (default 300000)", int: [0, 3600000], commands: STARTING },
-    "--pod-start-delay-ms": { name: "podStartDelayMs", help: "from a deleted pod's end to its replacement's start (default 5000)", int: [0, 600000], commands: STARTING },
-    "--probe-period-scale": { name: "probePeriodScale", help: "multiplies the template's probe periods (default 1)", number: [0.01, 10], commands: STARTING },
+    "--app-port": {
+        name: "appPort",
+        help: "hit-counter port on 127.0.0.1 (default: 8080 if free, else any free port)",
+        int: [1, 65535],
+        commands: STARTING,
+    },
+    "--node-timeout-ms": {
+        name: "nodeTimeoutMs",
+        help: "cluster-node-timeout in ms (default: the project default)",
+        int: [500, 120000],
+        commands: STARTING,
+    },
+    "--backoff-initial-ms": {
+        name: "backoffInitialMs",
+        help: "kubelet: delay of the 2nd restart of a crashing container, doubling after (default 10000)",
+        int: [0, 3600000],
+        commands: STARTING,
+    },
+    "--backoff-max-ms": {
+        name: "backoffMaxMs",
+        help: "kubelet: cap of the restart delay (default 300000)",
+        int: [0, 3600000],
+        commands: STARTING,
+    },
+    "--pod-start-delay-ms": {
+        name: "podStartDelayMs",
+        help: "from a deleted pod's end to its replacement's start (default 5000)",
+        int: [0, 600000],
+        commands: STARTING,
+    },
+    "--probe-period-scale": {
+        name: "probePeriodScale",
+        help: "multiplies the template's probe periods (default 1)",
+        number: [0.01, 10],
+        commands: STARTING,
+    },
     "--container": { name: "container", help: "kill: the container (default: the pod's first, redis)", commands: ["kill"] },
     "--json": { name: "json", help: "status: one JSON document", boolean: true, commands: ["status"] },
-    "--delete": { name: "delete", help: "drill: delete the master's pod (it comes back at a new address) instead of SIGKILL", boolean: true, commands: ["drill"] },
-    "--freeze": { name: "freeze", help: "drill: freeze the master's pod until a replica took over (a lost machine), then thaw it", boolean: true, commands: ["drill"] },
+    "--delete": {
+        name: "delete",
+        help: "drill: delete the master's pod (it comes back at a new address) instead of SIGKILL",
+        boolean: true,
+        commands: ["drill"],
+    },
+    "--freeze": {
+        name: "freeze",
+        help: "drill: freeze the master's pod until a replica took over (a lost machine), then thaw it",
+        boolean: true,
+        commands: ["drill"],
+    },
     "--clients": { name: "clients", help: "drill: concurrent clients (default 4)", int: [1, 64], commands: ["drill"] },
 };
 
@@ -95,12 +145,14 @@ export function usage(): string {
 function parseValue(flag: string, spec: FlagSpec, raw: string): string | number {
     if (spec.int) {
         const [min, max] = spec.int;
-        if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new UsageError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+        if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max)
+            throw new UsageError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
         return Number(raw);
     }
     if (spec.number) {
         const [min, max] = spec.number;
-        if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+        if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) < min || Number(raw) > max)
+            throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
         return Number(raw);
     }
     return raw;
@@ -110,7 +162,9 @@ function parseValue(flag: string, spec: FlagSpec, raw: string): string | number 
 export function parseArgs(argv: readonly string[]): CliOptions {
     const [command, ...rest] = argv;
     if (!COMMANDS.includes(command as Command)) {
-        throw new UsageError(`command: expected one of ${COMMANDS.join(", ")}, got ${command === undefined ? "nothing" : JSON.stringify(command)}`);
+        throw new UsageError(
+            `command: expected one of ${COMMANDS.join(", ")}, got ${command === undefined ? "nothing" : JSON.stringify(command)}`,
+        );
     }
     const cmd = command as Command;
     const values: Record<string, string | number | boolean> = {};
@@ -134,7 +188,10 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         values[spec.name] = parseValue(flag, spec, raw);
     }
     const needsPod = POD_COMMANDS.includes(cmd);
-    if (needsPod && positional.length !== 1) throw new UsageError(`${cmd}: expected one POD name (e.g. redis-0), got ${positional.length === 0 ? "none" : positional.join(" ")}`);
+    if (needsPod && positional.length !== 1)
+        throw new UsageError(
+            `${cmd}: expected one POD name (e.g. redis-0), got ${positional.length === 0 ? "none" : positional.join(" ")}`,
+        );
     if (!needsPod && positional.length > 0) throw new UsageError(`${cmd}: takes no POD argument, got ${positional.join(" ")}`);
     const v = values as CliValues;
     const pods = podCount({ masters: v.masters ?? MIN_MASTERS, replicasPerMaster: v.replicas ?? 1 });
@@ -178,7 +235,9 @@ function printSummary(s: UpSummary, seconds: number, foreground: boolean): void 
     out(`redis-cli:    REDISCLI_AUTH='${s.password}' redis-cli -c -h ${s.nodes[0].split(":")[0]}`);
     out("Pods:");
     for (const p of s.pods) out(`  ${p.name}  ${p.address.padEnd(15)} ${p.role ?? ""}`);
-    out(`Try:          npm run local -- drill --dir ${s.dir}     (the tutorial's failover demo: SIGKILL the master of "hits" under load; --delete: new address)`);
+    out(
+        `Try:          npm run local -- drill --dir ${s.dir}     (the tutorial's failover demo: SIGKILL the master of "hits" under load; --delete: new address)`,
+    );
     out(`              npm run local -- status|kill|delete|freeze|thaw|roll|logs … --dir ${s.dir}`);
     if (!foreground) {
         out(`Stop with:    npm run local -- down --dir ${s.dir}`);
@@ -191,7 +250,16 @@ async function start(o: CliOptions, foreground: boolean): Promise<Started> {
     const t0 = Date.now();
     const log = (line: string) => err(line);
     const started = await upCluster(
-        { dir: o.dir, masters: o.masters, replicas: o.replicas, block: o.block, nodeTimeoutMs: o.nodeTimeoutMs, appPort: o.appPort, timings: timings(o), log },
+        {
+            dir: o.dir,
+            masters: o.masters,
+            replicas: o.replicas,
+            block: o.block,
+            nodeTimeoutMs: o.nodeTimeoutMs,
+            appPort: o.appPort,
+            timings: timings(o),
+            log,
+        },
         foreground ? { kind: "in-process", log: (l) => err(`[runtime] ${l}`) } : { kind: "detached" },
     );
     printSummary(started.summary, (Date.now() - t0) / 1000, foreground);
@@ -225,7 +293,9 @@ async function demo(o: CliOptions): Promise<void> {
         throw e;
     }
     out("Press Ctrl-C to stop everything.");
-    const stoppedElsewhere = new Promise<string>((resolve) => started?.supervisor && (started.supervisor.onStopped = () => resolve("stopped by down")));
+    const stoppedElsewhere = new Promise<string>(
+        (resolve) => started?.supervisor && (started.supervisor.onStopped = () => resolve("stopped by down")),
+    );
     const keepAlive = setInterval(() => undefined, 1 << 30);
     await finish(await Promise.race([signalled, stoppedElsewhere]));
     clearInterval(keepAlive);
@@ -240,7 +310,9 @@ async function down(o: CliOptions): Promise<void> {
     if (!readConfig(layout)) throw new UsageError(`--dir: no local cluster in ${layout.dir}`);
     const r = await stopCluster(layout);
     const how = r.bySupervisor ? "the supervisor stopped every pod and the app" : "no supervisor was running";
-    out(`${how}${r.orphans.length ? `; stopped ${r.orphans.length} processes it left (${[...new Set(r.orphans.map((p) => p.pod))].join(", ")})` : ""} (data stays in ${layout.dir})`);
+    out(
+        `${how}${r.orphans.length ? `; stopped ${r.orphans.length} processes it left (${[...new Set(r.orphans.map((p) => p.pod))].join(", ")})` : ""} (data stays in ${layout.dir})`,
+    );
 }
 
 async function status(o: CliOptions): Promise<void> {
@@ -254,25 +326,34 @@ async function podVerb(o: CliOptions): Promise<void> {
     switch (o.command) {
         case "kill": {
             const r = await call<KillResult>(layout, { verb: "kill", pod, container: o.container });
-            out(`killed ${r.pod}/${r.container} (pid ${r.pid}, SIGKILL); the kubelet restarts it at ${r.address} ${r.restartInMs ? `after a ${r.restartInMs} ms back-off` : "at once"} (restarts: ${r.restarts})`);
+            out(
+                `killed ${r.pod}/${r.container} (pid ${r.pid}, SIGKILL); the kubelet restarts it at ${r.address} ${r.restartInMs ? `after a ${r.restartInMs} ms back-off` : "at once"} (restarts: ${r.restarts})`,
+            );
             return;
         }
         case "delete": {
             const r = await call<DeleteResult>(layout, { verb: "delete", pod });
-            out(`deleted ${r.pod} (${r.oldAddress}): terminated after ${r.terminatedAfterMs} ms; recreated at ${r.newAddress} with its data after ${r.recreatedAfterMs} ms`);
+            out(
+                `deleted ${r.pod} (${r.oldAddress}): terminated after ${r.terminatedAfterMs} ms; recreated at ${r.newAddress} with its data after ${r.recreatedAfterMs} ms`,
+            );
             return;
         }
         case "freeze":
         case "thaw": {
             const r = await call<FreezeResult>(layout, { verb: o.command, pod });
-            out(o.command === "freeze" ? `froze ${r.pod} (${r.address}): SIGSTOP, its kubelet stops too` : `thawed ${r.pod} (${r.address}): SIGCONT`);
+            out(
+                o.command === "freeze"
+                    ? `froze ${r.pod} (${r.address}): SIGSTOP, its kubelet stops too`
+                    : `thawed ${r.pod} (${r.address}): SIGCONT`,
+            );
             return;
         }
         case "logs": {
             const config = readConfig(layout);
             if (!config) throw new UsageError(`--dir: no local cluster in ${layout.dir}`);
             const file = layout.log(pod);
-            if (!fs.existsSync(file)) throw new UsageError(`logs: no log of a pod named ${JSON.stringify(pod)} in ${path.dirname(file)} (pods: redis-0…, app)`);
+            if (!fs.existsSync(file))
+                throw new UsageError(`logs: no log of a pod named ${JSON.stringify(pod)} in ${path.dirname(file)} (pods: redis-0…, app)`);
             process.stdout.write(fs.readFileSync(file));
             return;
         }
@@ -289,17 +370,30 @@ async function roll(o: CliOptions): Promise<void> {
 async function drill(o: CliOptions): Promise<void> {
     const r = await runDrill(layoutOf(o), { mode: o.delete ? "delete" : o.freeze ? "freeze" : "kill", clients: o.clients, say: out });
     out(`\nRoles after:\n${renderRoles(r.after)}`);
-    const moved = r.addressAfter !== r.addressBefore ? `, now at ${r.addressAfter} (was ${r.addressBefore})` : `, at the same address ${r.addressAfter}`;
+    const moved =
+        r.addressAfter !== r.addressBefore
+            ? `, now at ${r.addressAfter} (was ${r.addressBefore})`
+            : `, at the same address ${r.addressAfter}`;
     const story =
         r.roleAfter === "replica"
             ? "its replica took over and it came back as a replica"
             : "it came back before the cluster declared it failed, so it is still master (no failover was needed)";
     out(`\n${r.pod}: ${story}${moved}.`);
     const promoted = r.promotedMs === undefined ? "" : `; a replica took over after ${r.promotedMs} ms`;
-    out(`writes unavailable: ${r.windowMs === undefined ? "never recovered" : `${r.windowMs.toFixed(0)} ms`} (longest gap between acknowledged hits ${r.longestGapMs.toFixed(0)} ms${promoted})`);
-    out(`acknowledged hits: ${r.acknowledged}, refused (503, retried): ${r.refused}, counter now ${r.finalCounter}, acknowledged hits lost: ${r.lost}`);
+    out(
+        `writes unavailable: ${r.windowMs === undefined ? "never recovered" : `${r.windowMs.toFixed(0)} ms`} (longest gap between acknowledged hits ${r.longestGapMs.toFixed(0)} ms${promoted})`,
+    );
+    out(
+        `acknowledged hits: ${r.acknowledged}, refused (503, retried): ${r.refused}, counter now ${r.finalCounter}, acknowledged hits lost: ${r.lost}`,
+    );
     out(`\n${renderPods(r.after)}`);
-    out(JSON.stringify({ ...r, before: r.before.map((p) => ({ name: p.name, address: p.address, role: p.role, master: p.master })), after: r.after.map((p) => ({ name: p.name, address: p.address, role: p.role, master: p.master })) }));
+    out(
+        JSON.stringify({
+            ...r,
+            before: r.before.map((p) => ({ name: p.name, address: p.address, role: p.role, master: p.master })),
+            after: r.after.map((p) => ({ name: p.name, address: p.address, role: p.role, master: p.master })),
+        }),
+    );
     if (r.lost > 0) throw new Error(`${r.lost} acknowledged hits lost`);
 }
 

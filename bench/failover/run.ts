@@ -29,10 +29,30 @@ interface Setup {
 }
 
 const SETUPS: readonly Setup[] = [
-    { label: `3x1 machine lost, node timeout ${DEFAULT_NODE_TIMEOUT_MS} (shipped)`, mode: "freeze", nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS, replicasPerMaster: 1 },
-    { label: `3x1 machine lost, node timeout ${TUTORIAL_NODE_TIMEOUT_MS} (tutorial)`, mode: "freeze", nodeTimeoutMs: TUTORIAL_NODE_TIMEOUT_MS, replicasPerMaster: 1 },
-    { label: `3x1 container crash (SIGKILL), ${DEFAULT_NODE_TIMEOUT_MS}`, mode: "kill", nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS, replicasPerMaster: 1 },
-    { label: `3x1 pod deleted (new address), ${DEFAULT_NODE_TIMEOUT_MS}`, mode: "delete", nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS, replicasPerMaster: 1 },
+    {
+        label: `3x1 machine lost, node timeout ${DEFAULT_NODE_TIMEOUT_MS} (shipped)`,
+        mode: "freeze",
+        nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS,
+        replicasPerMaster: 1,
+    },
+    {
+        label: `3x1 machine lost, node timeout ${TUTORIAL_NODE_TIMEOUT_MS} (tutorial)`,
+        mode: "freeze",
+        nodeTimeoutMs: TUTORIAL_NODE_TIMEOUT_MS,
+        replicasPerMaster: 1,
+    },
+    {
+        label: `3x1 container crash (SIGKILL), ${DEFAULT_NODE_TIMEOUT_MS}`,
+        mode: "kill",
+        nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS,
+        replicasPerMaster: 1,
+    },
+    {
+        label: `3x1 pod deleted (new address), ${DEFAULT_NODE_TIMEOUT_MS}`,
+        mode: "delete",
+        nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS,
+        replicasPerMaster: 1,
+    },
     { label: `3x2 machine lost, ${DEFAULT_NODE_TIMEOUT_MS}`, mode: "freeze", nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS, replicasPerMaster: 2 },
 ];
 
@@ -48,7 +68,10 @@ async function runOnce(setup: Setup, block: number, clients: number): Promise<Dr
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-failover-"));
     const quiet = () => undefined;
     try {
-        const started = await upCluster({ dir, masters: 3, replicas: setup.replicasPerMaster, block, nodeTimeoutMs: setup.nodeTimeoutMs, log: quiet }, { kind: "in-process", log: quiet });
+        const started = await upCluster(
+            { dir, masters: 3, replicas: setup.replicasPerMaster, block, nodeTimeoutMs: setup.nodeTimeoutMs, log: quiet },
+            { kind: "in-process", log: quiet },
+        );
         try {
             return await runDrill(started.layout, { mode: setup.mode, clients, say: quiet });
         } finally {
@@ -64,7 +87,9 @@ const ms = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? 
 async function main(): Promise<void> {
     const runs = intArg("runs", 3);
     const clients = intArg("clients", 12);
-    console.log(`failover benchmark ${new Date().toISOString()}: ${clients} clients, WAIT 1, ${runs} run(s) per setup, interleaved, through the local pod runtime`);
+    console.log(
+        `failover benchmark ${new Date().toISOString()}: ${clients} clients, WAIT 1, ${runs} run(s) per setup, interleaved, through the local pod runtime`,
+    );
     const results = new Map<Setup, DrillReport[]>();
     for (let run = 1; run <= runs; run++) {
         for (const [i, setup] of SETUPS.entries()) {
@@ -76,7 +101,9 @@ async function main(): Promise<void> {
             );
         }
     }
-    console.log("\n| disruption | write-unavailability window: median, worst | longest write gap: median, worst | replica took over, median | acknowledged hits lost |");
+    console.log(
+        "\n| disruption | write-unavailability window: median, worst | longest write gap: median, worst | replica took over, median | acknowledged hits lost |",
+    );
     console.log("|---|---|---|---|---|");
     for (const setup of SETUPS) {
         const rs = results.get(setup) ?? [];

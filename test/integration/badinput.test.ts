@@ -90,7 +90,10 @@ describe("bad input with real processes: nothing created, nothing lost", functio
         it("an unknown pod name: refused, naming the pods there are", () => {
             const r = runCli(["kill", "redis-9", "--dir", dir]);
             assert.strictEqual(r.status, 1, r.stderr);
-            assert.match(r.stderr, /^error: pod: no pod named "redis-9" in .*; its pods: redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, app$/m);
+            assert.match(
+                r.stderr,
+                /^error: pod: no pod named "redis-9" in .*; its pods: redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, app$/m,
+            );
             assert.match(runCli(["logs", "redis-9", "--dir", dir]).stderr, /error: logs: no log of a pod named "redis-9"/);
         });
 
@@ -101,16 +104,22 @@ describe("bad input with real processes: nothing created, nothing lost", functio
         });
 
         it("a second `up` and a second supervisor on the same DIR: refused; the first keeps running, the state is untouched", () => {
-            const files = ["cluster.json", "secrets.json", "pods.json", "supervisor.pid"].map((f) => fs.readFileSync(path.join(dir, f), "utf8"));
+            const files = ["cluster.json", "secrets.json", "pods.json", "supervisor.pid"].map((f) =>
+                fs.readFileSync(path.join(dir, f), "utf8"),
+            );
             const lock = JSON.parse(files[3]) as { pid: number };
             const up = runCli(["up", "--dir", dir]);
             assert.strictEqual(up.status, 1);
             assert.match(up.stderr, new RegExp(`^error: a supervisor \\(pid ${lock.pid}\\) already runs for ${dir}`, "m"));
-            const second = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "local", "supervisorMain.ts"), dir], {
-                cwd: ROOT,
-                encoding: "utf8",
-                timeout: 30_000,
-            });
+            const second = spawnSync(
+                process.execPath,
+                ["-r", "ts-node/register/transpile-only", path.join(ROOT, "local", "supervisorMain.ts"), dir],
+                {
+                    cwd: ROOT,
+                    encoding: "utf8",
+                    timeout: 30_000,
+                },
+            );
             assert.strictEqual(second.status, 1);
             assert.match(second.stderr, new RegExp(`supervisor: a supervisor \\(pid ${lock.pid}\\) already runs for ${dir}`));
             assert.deepStrictEqual(
@@ -124,7 +133,13 @@ describe("bad input with real processes: nothing created, nothing lost", functio
             for (const args of [["status"], ["kill", "redis-0"], ["roll"], ["drill"]]) {
                 const r = runCli([...args, "--dir", empty]);
                 assert.strictEqual(r.status, 1, `${args.join(" ")}: ${r.stderr}`);
-                assert.match(r.stderr, new RegExp(`^error: no supervisor is running for ${empty} \\(start the cluster with \`npm run local -- up --dir ${empty}\`\\)$`, "m"));
+                assert.match(
+                    r.stderr,
+                    new RegExp(
+                        `^error: no supervisor is running for ${empty} \\(start the cluster with \`npm run local -- up --dir ${empty}\`\\)$`,
+                        "m",
+                    ),
+                );
             }
             assert.deepStrictEqual(fs.readdirSync(empty), [], "a refused verb wrote into the directory");
         });
@@ -135,7 +150,10 @@ describe("bad input with real processes: nothing created, nothing lost", functio
             fs.writeFileSync(path.join(foreign, "notes.txt"), "mine");
             const r = runCli(["up", "--dir", foreign, "--block", "34"]);
             assert.strictEqual(r.status, 1);
-            assert.match(r.stderr, /error: --dir: .* holds files that are not a local cluster's state \(notes\.txt\); use an empty or new directory/);
+            assert.match(
+                r.stderr,
+                /error: --dir: .* holds files that are not a local cluster's state \(notes\.txt\); use an empty or new directory/,
+            );
             assert.deepStrictEqual(fs.readdirSync(foreign).sort(), ["cluster.json", "notes.txt"]);
         });
     });

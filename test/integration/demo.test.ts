@@ -27,10 +27,14 @@ interface RunningDemo {
 
 /** Starts the demo and resolves once it serves (its output says so), with every process it started. */
 function startDemo(args: string[]): Promise<RunningDemo> {
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "scripts", "local.ts"), "demo", ...args], {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: ROOT },
-    });
+    const child = spawn(
+        process.execPath,
+        ["-r", "ts-node/register/transpile-only", path.join(ROOT, "scripts", "local.ts"), "demo", ...args],
+        {
+            cwd: ROOT,
+            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: ROOT },
+        },
+    );
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     return new Promise((resolve, reject) => {
         let out = "";
@@ -54,7 +58,10 @@ function refused(host: string): Promise<boolean> {
 }
 
 async function assertNothingLeft(demo: RunningDemo): Promise<void> {
-    assert.ok(await eventually(() => demo.processes.every((p) => !isAlive(p.pid)), { timeoutMs: 5000 }), "a process of the demo is still running");
+    assert.ok(
+        await eventually(() => demo.processes.every((p) => !isAlive(p.pid)), { timeoutMs: 5000 }),
+        "a process of the demo is still running",
+    );
     for (let i = 0; i < 6; i++) assert.ok(await refused(`127.0.103.${11 + i}`), `127.0.103.${11 + i} still answers`);
 }
 
@@ -88,10 +95,16 @@ describe("npm run demo: cleanup and privacy (real processes)", function () {
 
     it("refuses a --dir holding anything but its own state (a planted cluster.json): nothing adopted, started or deleted", async () => {
         const dir = tempDir("planted");
-        fs.writeFileSync(path.join(dir, "cluster.json"), JSON.stringify({ masters: 3, replicasPerMaster: 1, password: "planted-password-123" }));
+        fs.writeFileSync(
+            path.join(dir, "cluster.json"),
+            JSON.stringify({ masters: 3, replicasPerMaster: 1, password: "planted-password-123" }),
+        );
         const r = runCli(["demo", "--dir", dir, ...FLAGS]);
         assert.strictEqual(r.status, 1);
-        assert.match(r.stderr, /error: --dir: .* holds files that are not a local cluster's state \(cluster\.json\); use an empty or new directory/);
+        assert.match(
+            r.stderr,
+            /error: --dir: .* holds files that are not a local cluster's state \(cluster\.json\); use an empty or new directory/,
+        );
         assert.deepStrictEqual(fs.readdirSync(dir), ["cluster.json"]);
         assert.ok(await refused("127.0.103.11"));
     });

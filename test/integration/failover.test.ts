@@ -17,7 +17,10 @@ import { podOf, redisCli, removeTempDirs, startInProcess, waitHealthy } from "..
 
 function assertNothingLost(r: DrillReport): void {
     assert.ok(r.windowMs !== undefined, "writes never succeeded again after the disruption");
-    assert.ok(r.acknowledgedBefore > 0 && r.acknowledgedAfter > 0, `the load must straddle the disruption (${r.acknowledgedBefore} before, ${r.acknowledgedAfter} after)`);
+    assert.ok(
+        r.acknowledgedBefore > 0 && r.acknowledgedAfter > 0,
+        `the load must straddle the disruption (${r.acknowledgedBefore} before, ${r.acknowledgedAfter} after)`,
+    );
     assert.strictEqual(r.lost, 0, `acknowledged hits lost (counter ${r.finalCounter}, ${r.acknowledged} acknowledged)`);
     assert.ok(r.finalCounter >= r.acknowledged, `counter ${r.finalCounter} < ${r.acknowledged} acknowledged hits`);
 }
@@ -38,7 +41,9 @@ describe("hit counter survives SIGKILL of the master that owns `hits` (local pod
 
     it("the killed master restarts in place at once, the app recovers by itself, no acknowledged hit is lost", async () => {
         const r = await runDrill(cluster.layout, { mode: "kill", clients: 12, say: () => undefined });
-        console.log(`      kill ${r.pod}: writes unavailable ${r.windowMs?.toFixed(0)} ms; back as ${r.roleAfter}; ${r.acknowledged} acknowledged, ${r.refused} refused, lost ${r.lost}`);
+        console.log(
+            `      kill ${r.pod}: writes unavailable ${r.windowMs?.toFixed(0)} ms; back as ${r.roleAfter}; ${r.acknowledged} acknowledged, ${r.refused} refused, lost ${r.lost}`,
+        );
         assertNothingLost(r);
         assert.strictEqual(r.addressAfter, r.addressBefore, "a crashed container restarts in its pod, at the same address");
         const s = await waitHealthy(cluster.layout);
@@ -63,7 +68,9 @@ describe("hit counter survives SIGKILL of the master that owns `hits` (local pod
         await waitUntilMaster(cluster, heir.name);
 
         const r = await runDrill(cluster.layout, { mode: "kill", clients: 12, say: () => undefined });
-        console.log(`      second crash of ${r.pod}: replica took over after ${r.promotedMs} ms; writes unavailable ${r.windowMs?.toFixed(0)} ms; back as ${r.roleAfter}; lost ${r.lost}`);
+        console.log(
+            `      second crash of ${r.pod}: replica took over after ${r.promotedMs} ms; writes unavailable ${r.windowMs?.toFixed(0)} ms; back as ${r.roleAfter}; lost ${r.lost}`,
+        );
         assert.strictEqual(r.pod, heir.name);
         assertNothingLost(r);
         const restarts = await call<RestartRecord[]>(cluster.layout, { verb: "restarts", pod: r.pod });

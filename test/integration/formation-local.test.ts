@@ -37,7 +37,10 @@ describe("local CLI (scripts/local.ts)", function () {
         // Every refused flag is covered in test/unit/badinput.test.ts; here: defaults and the real exit path.
         it("defaults: ./.local/cluster; the shape comes from the DIR or the project's defaults", () => {
             const o = parseArgs(["up"]);
-            assert.deepStrictEqual([o.masters, o.replicas, o.block, o.dir], [undefined, undefined, undefined, path.resolve(".local", "cluster")]);
+            assert.deepStrictEqual(
+                [o.masters, o.replicas, o.block, o.dir],
+                [undefined, undefined, undefined, path.resolve(".local", "cluster")],
+            );
             assert.strictEqual(parseArgs(["kill", "redis-0"]).pod, "redis-0");
         });
 
@@ -82,7 +85,10 @@ describe("local CLI (scripts/local.ts)", function () {
             assert.match(status.stdout, /^app: http:\/\/127\.0\.0\.1:\d+ +ready/m);
             const json = lastJson<StatusView>(runCli(["status", "--json", "--dir", dir]));
             assert.strictEqual(json.clusterState, "ok");
-            assert.deepStrictEqual(json.pods.map((p) => p.restarts), [0, 0, 0, 0, 0, 0]);
+            assert.deepStrictEqual(
+                json.pods.map((p) => p.restarts),
+                [0, 0, 0, 0, 0, 0],
+            );
 
             const logs = runCli(["logs", "redis-0", "--dir", dir]);
             assert.strictEqual(logs.status, 0, logs.stderr);

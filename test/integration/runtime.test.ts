@@ -89,20 +89,29 @@ describe("local pod runtime (real processes, 3x1)", function () {
         assert.strictEqual(podOf(after, target.name).restarts, 0, "a recreated pod starts with restart count 0");
         assert.strictEqual(redisCli(r.newAddress, password, "CLUSTER", "MYID"), id, "the pod kept its claim (nodes.conf): same node ID");
         const hosts = fs.readFileSync(cluster.layout.hosts, "utf8");
-        assert.match(hosts, new RegExp(`^${target.name}\\.redis-headless\\.redis\\.svc\\.cluster\\.local ${r.newAddress.replace(/\./g, "\\.")}$`, "m"));
+        assert.match(
+            hosts,
+            new RegExp(`^${target.name}\\.redis-headless\\.redis\\.svc\\.cluster\\.local ${r.newAddress.replace(/\./g, "\\.")}$`, "m"),
+        );
         await assertKeysIntact();
     });
 
     it("freeze of a master: a replica takes over, its frozen kubelet restarts nothing; thaw: it rejoins as a replica", async () => {
         const before = await waitHealthy(cluster.layout);
-        const master = before.pods.find((p) => p.role === "master" && before.pods.some((r) => r.master === p.name)) as (typeof before.pods)[number];
+        const master = before.pods.find(
+            (p) => p.role === "master" && before.pods.some((r) => r.master === p.name),
+        ) as (typeof before.pods)[number];
         const heir = before.pods.find((p) => p.master === master.name) as (typeof before.pods)[number];
 
         await call(cluster.layout, { verb: "freeze", pod: master.name });
-        await waitUntil(`${heir.name} takes over from frozen ${master.name}`, async () => (podOf(await status(cluster.layout), heir.name).role === "master" ? undefined : "not yet"), {
-            timeoutMs: 30_000,
-            intervalMs: 100,
-        });
+        await waitUntil(
+            `${heir.name} takes over from frozen ${master.name}`,
+            async () => (podOf(await status(cluster.layout), heir.name).role === "master" ? undefined : "not yet"),
+            {
+                timeoutMs: 30_000,
+                intervalMs: 100,
+            },
+        );
         // Longer than the liveness probe needs to restart a dead container (10 s x 0.2, threshold 3): none while frozen.
         await new Promise((r) => setTimeout(r, 7000));
         const frozen = podOf(await status(cluster.layout), master.name);
@@ -110,10 +119,14 @@ describe("local pod runtime (real processes, 3x1)", function () {
         assert.strictEqual(frozen.restarts, master.restarts, "the kubelet of a frozen pod restarted its container");
 
         await call(cluster.layout, { verb: "thaw", pod: master.name });
-        await waitUntil(`${master.name} rejoins as a replica of ${heir.name}`, async () => {
-            const p = podOf(await status(cluster.layout), master.name);
-            return p.role === "replica" && p.master === heir.name && p.ready ? undefined : `${p.role} of ${p.master}, ready ${p.ready}`;
-        }, { timeoutMs: 30_000, intervalMs: 100 });
+        await waitUntil(
+            `${master.name} rejoins as a replica of ${heir.name}`,
+            async () => {
+                const p = podOf(await status(cluster.layout), master.name);
+                return p.role === "replica" && p.master === heir.name && p.ready ? undefined : `${p.role} of ${p.master}, ready ${p.ready}`;
+            },
+            { timeoutMs: 30_000, intervalMs: 100 },
+        );
         assert.match(redisCli(master.address, password, "INFO", "replication"), /master_link_status:up/);
         assert.strictEqual(podOf(await status(cluster.layout), master.name).restarts, master.restarts);
         await assertKeysIntact();
@@ -130,13 +143,20 @@ describe("local pod runtime (real processes, 3x1)", function () {
             await load.stop();
         }
         console.log(`      roll: ${r.steps.map((s) => `${s.pod} ${s.readyAfterMs} ms`).join(", ")}`);
-        assert.deepStrictEqual(r.steps.map((s) => s.pod), ["redis-5", "redis-4", "redis-3", "redis-2", "redis-1", "redis-0"]);
+        assert.deepStrictEqual(
+            r.steps.map((s) => s.pod),
+            ["redis-5", "redis-4", "redis-3", "redis-2", "redis-1", "redis-0"],
+        );
         const after = await waitHealthy(cluster.layout);
         for (const p of after.pods) assert.notStrictEqual(p.address, podOf(before, p.name).address, `${p.name} kept its address`);
         const findings = analyseAnswers(load.answers);
         const counter = Number(await withClient((c) => c.get("hits")));
         assert.ok(findings.acknowledged > 0, "no hit was acknowledged during the roll");
-        assert.strictEqual(acknowledgedHitsLost(findings, counter), 0, `acknowledged hits lost (counter ${counter}, highest acknowledged ${findings.maxCount})`);
+        assert.strictEqual(
+            acknowledgedHitsLost(findings, counter),
+            0,
+            `acknowledged hits lost (counter ${counter}, highest acknowledged ${findings.maxCount})`,
+        );
         assertRedisCliCheckClean(`${after.pods[0].address}:6379`, password);
         await assertKeysIntact();
     });
@@ -145,16 +165,21 @@ describe("local pod runtime (real processes, 3x1)", function () {
         const s = await waitHealthy(cluster.layout);
         const replica = s.pods.find((p) => p.role === "replica") as (typeof s.pods)[number];
         for (let i = 0; i < 4; i++) {
-            await eventually(async () => podOf(await status(cluster.layout), replica.name).containers[0].state === "running", { timeoutMs: 10_000 });
+            await eventually(async () => podOf(await status(cluster.layout), replica.name).containers[0].state === "running", {
+                timeoutMs: 10_000,
+            });
             await call(cluster.layout, { verb: "kill", pod: replica.name });
         }
-        await eventually(async () => podOf(await status(cluster.layout), replica.name).containers[0].state === "running", { timeoutMs: 10_000 });
+        await eventually(async () => podOf(await status(cluster.layout), replica.name).containers[0].state === "running", {
+            timeoutMs: 10_000,
+        });
         const restarts = await call<RestartRecord[]>(cluster.layout, { verb: "restarts", pod: replica.name });
         assert.deepStrictEqual(
             restarts.map((x) => x.delayMs),
             [0, BACKOFF.backoffInitialMs, BACKOFF.backoffMaxMs, BACKOFF.backoffMaxMs],
         );
-        for (const x of restarts) assert.ok((x.restartedAt ?? 0) - x.exitedAt >= x.delayMs, `restarted before its back-off: ${JSON.stringify(x)}`);
+        for (const x of restarts)
+            assert.ok((x.restartedAt ?? 0) - x.exitedAt >= x.delayMs, `restarted before its back-off: ${JSON.stringify(x)}`);
         assert.strictEqual(podOf(await status(cluster.layout), replica.name).restarts, 4);
         await waitHealthy(cluster.layout);
     });

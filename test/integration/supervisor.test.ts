@@ -68,7 +68,8 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
         const r = runCli(["up", "--dir", dir, "--block", BLOCK, "--probe-period-scale", "0.2"]);
         assert.strictEqual(r.status, 0, r.stderr);
         up = lastJson<UpJson>(r);
-        for (let i = 0; i < KEYS; i++) assert.strictEqual(redisCli(up.pods[0].address, up.password, "-c", "SET", `kept:{${i}}`, `v${i}`), "OK");
+        for (let i = 0; i < KEYS; i++)
+            assert.strictEqual(redisCli(up.pods[0].address, up.password, "-c", "SET", `kept:{${i}}`, `v${i}`), "OK");
         for (const p of up.pods) redisCli(p.address, up.password, "WAIT", "1", "2000");
     });
     after(() => {
@@ -78,7 +79,10 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
 
     it("keeps DIR private: directories 0700, files and the socket 0600, no password in a log", () => {
         const all = modes(dir);
-        assert.ok(all.some(([p]) => p.includes(path.join("pvc", "data-redis-0", "appendonlydir"))), "the AOF directory exists");
+        assert.ok(
+            all.some(([p]) => p.includes(path.join("pvc", "data-redis-0", "appendonlydir"))),
+            "the AOF directory exists",
+        );
         const wrong = all.filter(([, mode, kind]) => mode !== (kind === "dir" ? 0o700 : 0o600));
         assert.deepStrictEqual(wrong, [], "modes other than 0700 (directories) and 0600 (files)");
         assert.strictEqual(fs.statSync(dir).mode & 0o777, 0o700);
@@ -101,19 +105,31 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
         assert.strictEqual(pods.length, 7, "six Redis pods and the app");
         process.kill(lock.pid, "SIGKILL");
         await new Promise((r) => setTimeout(r, 300));
-        assert.ok(pods.every((p) => isAlive(p.pid)), "a pod died with its supervisor");
+        assert.ok(
+            pods.every((p) => isAlive(p.pid)),
+            "a pod died with its supervisor",
+        );
 
         const status = runCli(["status", "--dir", dir]);
         assert.strictEqual(status.status, 1);
         assert.match(status.stderr, /error: no supervisor is running for /);
         const again = runCli(["up", "--dir", dir]);
         assert.strictEqual(again.status, 1);
-        assert.match(again.stderr, /error: processes of an earlier run still run in .* \(redis-0 pid \d+, .*\): stop them with `npm run local -- down --dir /);
-        assert.ok(pods.every((p) => isAlive(p.pid)), "a refused `up` stopped a pod");
+        assert.match(
+            again.stderr,
+            /error: processes of an earlier run still run in .* \(redis-0 pid \d+, .*\): stop them with `npm run local -- down --dir /,
+        );
+        assert.ok(
+            pods.every((p) => isAlive(p.pid)),
+            "a refused `up` stopped a pod",
+        );
 
         const down = runCli(["down", "--dir", dir]);
         assert.strictEqual(down.status, 0, down.stderr);
-        assert.match(down.stdout, /no supervisor was running; stopped 7 processes it left \(redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, app\)/);
+        assert.match(
+            down.stdout,
+            /no supervisor was running; stopped 7 processes it left \(redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, app\)/,
+        );
         assert.deepStrictEqual(
             pods.filter((p) => isAlive(p.pid)).map((p) => `${p.pod} ${p.pid}`),
             [],
@@ -127,8 +143,12 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
         assert.strictEqual(r.status, 0, r.stderr);
         const back = lastJson<UpJson>(r);
         assert.strictEqual(back.password, up.password);
-        assert.deepStrictEqual(back.pods.map((p) => [p.name, p.address]), up.pods.map((p) => [p.name, p.address]));
+        assert.deepStrictEqual(
+            back.pods.map((p) => [p.name, p.address]),
+            up.pods.map((p) => [p.name, p.address]),
+        );
         assert.strictEqual(readPods(layout).pods.length, 7);
-        for (let i = 0; i < KEYS; i++) assert.strictEqual(redisCli(back.pods[0].address, back.password, "-c", "GET", `kept:{${i}}`), `v${i}`);
+        for (let i = 0; i < KEYS; i++)
+            assert.strictEqual(redisCli(back.pods[0].address, back.password, "-c", "GET", `kept:{${i}}`), `v${i}`);
     });
 });

@@ -2,7 +2,16 @@
 import * as assert from "assert";
 import { parseWorkloadSettings } from "../../components/config";
 import { renderConfigMap, renderStatefulSet } from "../../components/redis/manifests";
-import { ConfigMapJson, EnvVarJson, PodTemplateError, StatefulSetJson, expandVars, localPodSpec, mapMountedPath, volumeFiles } from "../../local/podTemplate";
+import {
+    ConfigMapJson,
+    EnvVarJson,
+    PodTemplateError,
+    StatefulSetJson,
+    expandVars,
+    localPodSpec,
+    mapMountedPath,
+    volumeFiles,
+} from "../../local/podTemplate";
 import { PodView } from "../../local/protocol";
 import { KUBELET_DEFAULTS, NO_BACKOFF, initialAddress, nextAddress, restartDelay, rollOrder } from "../../local/rules";
 import { renderPods, renderRoles } from "../../local/statusView";
@@ -33,13 +42,23 @@ describe("runtime rules: the kubelet's restart back-off", () => {
     });
 
     it("the defaults are the kubelet's: 10 s doubling to 5 min, reset after 10 min", () => {
-        assert.deepStrictEqual([KUBELET_DEFAULTS.backoffInitialMs, KUBELET_DEFAULTS.backoffMaxMs, KUBELET_DEFAULTS.backoffResetMs], [10_000, 300_000, 600_000]);
+        assert.deepStrictEqual(
+            [KUBELET_DEFAULTS.backoffInitialMs, KUBELET_DEFAULTS.backoffMaxMs, KUBELET_DEFAULTS.backoffResetMs],
+            [10_000, 300_000, 600_000],
+        );
     });
 });
 
 describe("runtime rules: StatefulSet names, roll order, addresses", () => {
     it("rolls the highest ordinal first (numerically, not as text); other names last", () => {
-        assert.deepStrictEqual(rollOrder("redis", ["redis-0", "app", "redis-1", "redis-2", "redis-10", "redis-9"]), ["redis-10", "redis-9", "redis-2", "redis-1", "redis-0", "app"]);
+        assert.deepStrictEqual(rollOrder("redis", ["redis-0", "app", "redis-1", "redis-2", "redis-10", "redis-9"]), [
+            "redis-10",
+            "redis-9",
+            "redis-2",
+            "redis-1",
+            "redis-0",
+            "app",
+        ]);
     });
 
     it("first addresses are .11 + ordinal; a block holds 244 pods", () => {
@@ -70,7 +89,11 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
         namespace: "redis",
         address: "127.0.3.13",
         claimNames: ["data"],
-        volumes: { shared: (v: string) => `/D/volumes/${v}`, emptyDir: (v: string) => `/D/pods/redis-2/${v}`, claim: (c: string) => `/D/pvc/${c}-redis-2` },
+        volumes: {
+            shared: (v: string) => `/D/volumes/${v}`,
+            emptyDir: (v: string) => `/D/pods/redis-2/${v}`,
+            claim: (c: string) => `/D/pvc/${c}-redis-2`,
+        },
         secrets: { "redis-auth": { password: "s3cret-password-x" } },
         configMaps: { [cm.metadata.name]: cm.data },
         runnableImages: [settings.redis.image],
@@ -143,14 +166,29 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
     });
 
     it("refuses what it cannot run, naming it: a missing Secret key, an unknown fieldRef, a tcpSocket probe, no command", () => {
-        assert.throws(() => localPodSpec(input({ secrets: {} })), /container redis env REDIS_PASSWORD: Secret redis-auth has no key password/);
+        assert.throws(
+            () => localPodSpec(input({ secrets: {} })),
+            /container redis env REDIS_PASSWORD: Secret redis-auth has no key password/,
+        );
         const spec = sts.spec.template.spec;
         const withEnv = (env: EnvVarJson[]) => ({ ...sts.spec.template, spec: { ...spec, containers: [{ ...spec.containers[0], env }] } });
-        assert.throws(() => localPodSpec(input({ template: withEnv([{ name: "X", valueFrom: { fieldRef: { fieldPath: "spec.serviceAccountName" } } }]) })), /fieldRef spec\.serviceAccountName is not provided/);
-        const withProbe = { ...sts.spec.template, spec: { ...spec, containers: [{ ...spec.containers[0], readinessProbe: { tcpSocket: { port: 6379 } } }] } };
+        assert.throws(
+            () =>
+                localPodSpec(
+                    input({ template: withEnv([{ name: "X", valueFrom: { fieldRef: { fieldPath: "spec.serviceAccountName" } } }]) }),
+                ),
+            /fieldRef spec\.serviceAccountName is not provided/,
+        );
+        const withProbe = {
+            ...sts.spec.template,
+            spec: { ...spec, containers: [{ ...spec.containers[0], readinessProbe: { tcpSocket: { port: 6379 } } }] },
+        };
         assert.throws(() => localPodSpec(input({ template: withProbe })), /readinessProbe: only exec and httpGet probes run locally/);
         const noCommand = { ...sts.spec.template, spec: { ...spec, containers: [{ ...spec.containers[0], command: undefined }] } };
-        assert.throws(() => localPodSpec(input({ template: noCommand })), (e: Error) => e instanceof PodTemplateError && /no command/.test(e.message));
+        assert.throws(
+            () => localPodSpec(input({ template: noCommand })),
+            (e: Error) => e instanceof PodTemplateError && /no command/.test(e.message),
+        );
     });
 
     it("$(VAR) expansion: defined names replaced, $$ escapes, unknown references kept", () => {
@@ -174,7 +212,10 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
         const files = volumeFiles(scripts as NonNullable<typeof scripts>, { [cm.metadata.name]: cm.data }, {});
         assert.deepStrictEqual(Object.keys(files).sort(), ["node-start.sh", "probe.sh"]);
         assert.strictEqual(files["probe.sh"], cm.data["probe.sh"]);
-        assert.throws(() => volumeFiles({ name: "x", configMap: { name: "cm", items: [{ key: "a", path: "../a" }] } }, { cm: { a: "" } }, {}), /leaves the volume/);
+        assert.throws(
+            () => volumeFiles({ name: "x", configMap: { name: "cm", items: [{ key: "a", path: "../a" }] } }, { cm: { a: "" } }, {}),
+            /leaves the volume/,
+        );
     });
 });
 
