@@ -11,8 +11,8 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { setTimeout as sleep } from "timers/promises";
-import { httpStatus } from "../lib/http";
 import { ProcessRecord, isAlive, processStartTicks, signalGroup } from "../lib/process";
+import { execInContainer, runProbe } from "./containerExec";
 import { mkdirPrivate } from "./layout";
 import { LocalContainer, LocalHook, LocalPodSpec, LocalProbe } from "./podTemplate";
 import { Backoff, KubeletTimings, NO_BACKOFF, restartDelay } from "./rules";
@@ -69,8 +69,6 @@ export interface PodHost {
     /** Env computed anew at each container start (e.g. the app's seeds: the pods' current addresses). */
     readonly envAtStart?: () => Record<string, string>;
 }
-
-const PROBE_OUTPUT_LIMIT = 400;
 
 class Container {
     child?: ChildProcess;
@@ -303,47 +301,12 @@ export class LocalPod {
 
     /** Runs one probe; true when it passed. Its output goes to the pod's log only when it fails. */
     private async probe(c: Container, p: LocalProbe, kind: string): Promise<boolean> {
-        if ("httpGet" in p.action) {
-            const status = await httpStatus(`http://${this.address}:${p.action.httpGet.port}${p.action.httpGet.path}`, p.timeoutMs);
-            if (status < 200 || status >= 400) c.lastProbeFailure = `${kind}: GET ${p.action.httpGet.path} answered ${status || "nothing"}`;
-            return status >= 200 && status < 400;
-        }
-        const { code, output } = await this.exec(c.spec, p.action.exec, p.timeoutMs);
-        if (code !== 0) {
-            c.lastProbeFailure = `${kind}: ${output.slice(0, PROBE_OUTPUT_LIMIT).trim() || `exit ${code}`}`;
+        const { passed, output } = await runProbe(p, { address: this.address, env: c.spec.env, cwd: this.host.cwd });
+        if (!passed) {
+            c.lastProbeFailure = `${kind}: ${output}`;
             if (kind !== "startup") this.event(`${kind} probe of ${c.spec.name} failed: ${c.lastProbeFailure}`);
         }
-        return code === 0;
-    }
-
-    /** Runs a command "in the container": with its environment, killed (with what it forked) after `timeoutMs`. */
-    private exec(spec: LocalContainer, argv: readonly string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
-        return new Promise((resolve) => {
-            const child = spawn(argv[0], argv.slice(1), {
-                detached: true,
-                stdio: ["ignore", "pipe", "pipe"],
-                env: { ...spec.env },
-                cwd: this.host.cwd,
-            });
-            let output = "";
-            const collect = (d: Buffer) => {
-                if (output.length < 4096) output += d.toString();
-            };
-            child.stdout?.on("data", collect);
-            child.stderr?.on("data", collect);
-            const timer = setTimeout(() => {
-                output += `\n(timed out after ${timeoutMs} ms)`;
-                if (child.pid) signalGroup(child.pid, "SIGKILL");
-            }, timeoutMs);
-            child.on("error", (e) => {
-                clearTimeout(timer);
-                resolve({ code: 127, output: e.message });
-            });
-            child.on("close", (code) => {
-                clearTimeout(timer);
-                resolve({ code, output });
-            });
-        });
+        return passed;
     }
 
     /** preStop (bounded by the grace period), SIGTERM, the rest of the grace period, SIGKILL. */
@@ -369,8 +332,8 @@ export class LocalPod {
 
     private async runHook(spec: LocalContainer, hook: LocalHook, timeoutMs: number): Promise<void> {
         if ("sleepMs" in hook) return sleep(hook.sleepMs).then(() => undefined);
-        const { code, output } = await this.exec(spec, hook.exec, timeoutMs);
-        if (code !== 0) this.event(`preStop of ${spec.name} exited with ${code}: ${output.slice(0, PROBE_OUTPUT_LIMIT).trim()}`);
+        const { code, output } = await execInContainer(hook.exec, { env: spec.env, cwd: this.host.cwd }, timeoutMs);
+        if (code !== 0) this.event(`preStop of ${spec.name} exited with ${code}: ${output}`);
     }
 
     private containerNamed(name: string | undefined): Container {

@@ -16,8 +16,10 @@ import { DirectTransport } from "../components/formation/transport";
 import { waitUntil } from "../lib/poll";
 import { isSameProcessAlive, recordProcess } from "../lib/process";
 import { appPodSpec, pickAppPort } from "./appPod";
-import { Layout, mkdirPrivate, readJson, writePrivate } from "./layout";
-import { LocalPod, PodStatus } from "./pod";
+import { Layout, mkdirPrivate, writePrivate } from "./layout";
+import { LocalPod } from "./pod";
+import { acquireLock, releaseLock } from "./lock";
+import { notReadyBecause, redisView, replacingView } from "./podViews";
 import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles } from "./podTemplate";
 import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
 import { podDnsName, podName } from "../components/shape";
@@ -45,8 +47,6 @@ const RESOLVE_CMD = "sh dns/resolve.sh";
 /** Waits of `roll` for a pod to become Ready. */
 const ROLL_READY_TIMEOUT_MS = 120_000;
 const APP_READY_TIMEOUT_MS = 30_000;
-
-export class SupervisorLockedError extends Error {}
 
 export class Supervisor {
     private readonly pods = new Map<string, LocalPod>();
@@ -434,70 +434,6 @@ export class Supervisor {
     }
 }
 
-function notReadyBecause(p: PodStatus | undefined): string {
-    if (!p) return "being replaced";
-    return p.containers.map((c) => c.notReadyBecause).find((w) => w) ?? p.phase;
-}
-
 function hostOf(address: string): number {
     return Number(address.split(".")[3]);
-}
-
-function replacingView(name: string, address: string): PodView {
-    return {
-        name,
-        address,
-        phase: "Pending",
-        frozen: false,
-        ready: false,
-        started: false,
-        restarts: 0,
-        containers: [],
-        createdAt: Date.now(),
-        redisError: "being replaced",
-    };
-}
-
-/** Role, master and cluster_state as the pod's redis-server reports them. */
-async function redisView(pod: LocalPod, transport: DirectTransport, addresses: ReadonlyMap<string, string>): Promise<Partial<PodView>> {
-    if (pod.isFrozen) return { redisError: "frozen" };
-    if (!pod.status().containers[0]?.pid) return { redisError: "not running" };
-    const address = redisEndpoint(pod.address);
-    try {
-        const [replication, info] = await Promise.all([
-            transport.call(address, ["INFO", "replication"]),
-            transport.call(address, ["CLUSTER", "INFO"]),
-        ]);
-        const role = /role:(\w+)/.exec(replication)?.[1] === "master" ? "master" : "replica";
-        const masterHost = /master_host:([^\r\n]+)/.exec(replication)?.[1];
-        const master = masterHost ? ([...addresses].find(([, a]) => a === masterHost)?.[0] ?? masterHost) : undefined;
-        return { role, master: role === "replica" ? master : undefined, clusterState: /cluster_state:(\w+)/.exec(info)?.[1] };
-    } catch (e) {
-        return { redisError: (e as Error).message };
-    }
-}
-
-/** DIR/supervisor.pid, created exclusively: a second supervisor for the same DIR is refused. */
-function acquireLock(layout: Layout): void {
-    for (let attempt = 0; attempt < 2; attempt++) {
-        try {
-            fs.writeFileSync(layout.lock, JSON.stringify(recordProcess(process.pid)) + "\n", { flag: "wx", mode: 0o600 });
-            return;
-        } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-            const holder = readJson<{ pid: number; startTicks?: number }>(layout.lock);
-            if (holder && isSameProcessAlive(holder)) {
-                throw new SupervisorLockedError(
-                    `a supervisor (pid ${holder.pid}) already runs for ${layout.dir}; use its verbs (status, down, …) instead of starting another`,
-                );
-            }
-            fs.rmSync(layout.lock, { force: true }); // left by a supervisor that died
-        }
-    }
-    throw new SupervisorLockedError(`could not take the lock ${layout.lock}`);
-}
-
-function releaseLock(layout: Layout): void {
-    const holder = readJson<{ pid: number }>(layout.lock);
-    if (holder?.pid === process.pid) fs.rmSync(layout.lock, { force: true });
 }

@@ -8,7 +8,7 @@ import * as path from "path";
 import { Layout } from "../../local/layout";
 import { StatusView } from "../../local/protocol";
 import { runningProcesses } from "../../local/state";
-import { parseArgs } from "../../scripts/local";
+import { parseArgs } from "../../local/cliArgs";
 import { lastJson, removeTempDirs, runCli, tempDir } from "../support/runtime";
 
 function get(url: string): Promise<{ status: number; body: string }> {

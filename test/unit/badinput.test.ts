@@ -9,7 +9,7 @@ import { CONFIG_KEYS, ConfigError, PROJECT, RawConfig, SECRET_CONFIG_KEYS, parse
 import { FormationInputs, checkFormationInputs, formationProvider } from "../../components/formation/provider";
 import { validFormationInputs } from "../support/formationInputs";
 import { ConfigError as ServerConfigError, parseServerConfig } from "../../app/config";
-import { UsageError, parseArgs } from "../../scripts/local";
+import { UsageError, parseArgs } from "../../local/cliArgs";
 
 const GKE: RawConfig = { "gcp:project": "acme-redis", "gcp:region": "europe-west1" };
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
@@ -208,7 +208,7 @@ describe("bad input: the formation provider's check (components/formation/provid
     });
 });
 
-describe("bad input: local CLI flags (scripts/local.ts parseArgs)", () => {
+describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
     const cases: ReadonlyArray<readonly [argv: string[], says: RegExp]> = [
         [[], /^command: expected one of demo, up, down, status, kill, delete, freeze, thaw, roll, logs, drill, got nothing$/],
         [["start"], /^command: expected one of demo, up, down, status, .*, got "start"$/],
