@@ -51,6 +51,15 @@ describe("local pod runtime (real processes, 3x1)", function () {
         removeTempDirs();
     });
 
+    /** When the kubelet logged `event` for `pod`, the first time after the line holding `after`. */
+    function kubeletEventTime(pod: string, after: string, event: string): number {
+        const lines = fs.readFileSync(cluster.layout.log(pod), "utf8").split("\n");
+        const from = lines.findIndex((l) => l.includes(`pod ${pod}: ${after}`));
+        const line = lines.slice(from).find((l) => l.startsWith("[kubelet ") && l.includes(`pod ${pod}: ${event}`));
+        assert.ok(from >= 0 && line, `no "${event}" after "${after}" in the log of ${pod}`);
+        return Date.parse(line.slice("[kubelet ".length, line.indexOf("]")));
+    }
+
     async function assertKeysIntact(): Promise<void> {
         const values = await withClient((c) => Promise.all(Array.from({ length: KEYS }, (_, i) => c.get(`runtime:{${i}}`))));
         const wrong = values.filter((v, i) => v !== `v${i}`).length;
@@ -147,6 +156,12 @@ describe("local pod runtime (real processes, 3x1)", function () {
             r.steps.map((s) => s.pod),
             ["redis-5", "redis-4", "redis-3", "redis-2", "redis-1", "redis-0"],
         );
+        // Each replaced pod was Ready (its kubelet's readiness probe, from its log) before the next one was deleted.
+        for (let i = 0; i + 1 < r.steps.length; i++) {
+            const readyAt = kubeletEventTime(r.steps[i].pod, `created at ${r.steps[i].newAddress}`, "container redis ready");
+            const nextDeletedAt = kubeletEventTime(r.steps[i + 1].pod, `created at ${r.steps[i + 1].oldAddress}`, "terminating");
+            assert.ok(readyAt <= nextDeletedAt, `${r.steps[i + 1].pod} was deleted before ${r.steps[i].pod} was Ready`);
+        }
         const after = await waitHealthy(cluster.layout);
         for (const p of after.pods) assert.notStrictEqual(p.address, podOf(before, p.name).address, `${p.name} kept its address`);
         const findings = analyseAnswers(load.answers);
