@@ -128,6 +128,10 @@ describe("local pod runtime (real processes, 3x1)", function () {
         assert.strictEqual(frozen.restarts, master.restarts, "the kubelet of a frozen pod restarted its container");
 
         await call(cluster.layout, { verb: "thaw", pod: master.name });
+        // The frozen kubelet ran no probe: a probe of a stopped redis-server would have failed (and been logged) after its 5 s timeout.
+        const log = fs.readFileSync(cluster.layout.log(master.name), "utf8");
+        const whileFrozen = log.slice(log.lastIndexOf(`pod ${master.name}: frozen`), log.lastIndexOf(`pod ${master.name}: thawed`));
+        assert.doesNotMatch(whileFrozen, /probe of redis failed/, "a probe ran while the pod (and its kubelet) was frozen");
         await waitUntil(
             `${master.name} rejoins as a replica of ${heir.name}`,
             async () => {
