@@ -86,21 +86,33 @@ async function demo(o: CliOptions): Promise<void> {
     };
     const signalled = new Promise<string>((resolve) => {
         for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => resolve(s));
+        // Whatever goes wrong later, the pods this demo started are stopped before it exits.
+        process.on("uncaughtException", (e) => resolve(`error: ${e.message}`));
     });
-    try {
-        started = await Promise.race([start({ ...o, dir }, true), signalled.then((s) => Promise.reject(new Error(`${s} while starting`)))]);
-    } catch (e) {
-        if (o.temporaryDir) removeState(dir, true);
-        else if (ownsDir && fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
-        throw e;
+    const starting = start({ ...o, dir }, true).then(
+        (s) => (started = s),
+        (e: Error) => {
+            if (o.temporaryDir) removeState(dir, true);
+            else if (ownsDir && fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+            throw e;
+        },
+    );
+    const interrupted = await Promise.race([starting.then(() => undefined), signalled]);
+    if (interrupted) {
+        // A signal while starting: let the start finish (or fail and clean up after itself), then stop it all.
+        await starting.catch(() => undefined);
+        await finish(interrupted);
+        throw new Error(`${interrupted} while starting`);
     }
     out("Press Ctrl-C to stop everything.");
     const stoppedElsewhere = new Promise<string>(
         (resolve) => started?.supervisor && (started.supervisor.onStopped = () => resolve("stopped by down")),
     );
     const keepAlive = setInterval(() => undefined, 1 << 30);
-    await finish(await Promise.race([signalled, stoppedElsewhere]));
+    const why = await Promise.race([signalled, stoppedElsewhere]);
+    await finish(why);
     clearInterval(keepAlive);
+    if (why.startsWith("error:")) throw new Error(why.slice("error: ".length));
 }
 
 function layoutOf(o: CliOptions): Layout {
