@@ -6,11 +6,11 @@
 import * as fs from "fs";
 import { setTimeout as sleep } from "timers/promises";
 import { eventually } from "../lib/poll";
-import { isSameProcessAlive, signalGroup } from "../lib/process";
+import { ProcessRecord, isSameProcessAlive, signalGroup } from "../lib/process";
 import { Layout, readJson } from "./layout";
 import { ContainerProcess } from "./pod";
-import { NoSupervisorError, call } from "./protocol";
-import { runningProcesses } from "./state";
+import { call } from "./protocol";
+import { readPods, runningProcesses } from "./state";
 
 /** How long stopped processes get between SIGTERM and SIGKILL (the StatefulSet's grace period). */
 const GRACE_MS = 30_000;
@@ -27,17 +27,22 @@ export interface StopReport {
 export async function stopCluster(layout: Layout): Promise<StopReport> {
     let bySupervisor = false;
     let hungSupervisor: number | undefined;
-    const lock = readJson<{ pid: number; startTicks?: number }>(layout.lock);
+    // The lock names the supervisor; pods.json does too, should the lock be gone.
+    const supervisor = readJson<ProcessRecord>(layout.lock) ?? readPods(layout).supervisor;
     try {
         await call(layout, { verb: "stop" }, 10_000);
         bySupervisor = true;
-    } catch (e) {
-        if (!(e instanceof NoSupervisorError) && lock && isSameProcessAlive(lock)) {
-            hungSupervisor = lock.pid;
-            process.kill(lock.pid, "SIGKILL");
+    } catch {
+        if (supervisor && isSameProcessAlive(supervisor)) {
+            // Alive but not answering (or its socket is gone): asked to stop by signal, then killed.
+            hungSupervisor = supervisor.pid;
+            process.kill(supervisor.pid, "SIGTERM");
+            if (!(await eventually(() => !isSameProcessAlive(supervisor), { timeoutMs: GRACE_MS, intervalMs: 50 }))) {
+                process.kill(supervisor.pid, "SIGKILL");
+            }
         }
     }
-    if (lock) await eventually(() => !isSameProcessAlive(lock), { timeoutMs: GRACE_MS + 15_000, intervalMs: 50 });
+    if (supervisor) await eventually(() => !isSameProcessAlive(supervisor), { timeoutMs: GRACE_MS + 15_000, intervalMs: 50 });
     const orphans = runningProcesses(layout);
     for (const p of orphans) signalGroup(p.pid, "SIGTERM");
     if (!(await eventually(() => orphans.every((p) => !isSameProcessAlive(p)), { timeoutMs: GRACE_MS, intervalMs: 50 }))) {
@@ -45,7 +50,7 @@ export async function stopCluster(layout: Layout): Promise<StopReport> {
         await sleep(100);
     }
     // What a dead supervisor left: its lock and socket.
-    if (!lock || !isSameProcessAlive(lock)) {
+    if (!supervisor || !isSameProcessAlive(supervisor)) {
         fs.rmSync(layout.lock, { force: true });
         fs.rmSync(layout.socket, { force: true });
     }

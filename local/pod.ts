@@ -118,8 +118,12 @@ export class LocalPod {
 
     /** The kubelet's own lines in the pod's log. */
     event(line: string): void {
-        mkdirPrivate(path.dirname(this.host.logFile));
-        fs.appendFileSync(this.host.logFile, `[kubelet ${new Date().toISOString()}] pod ${this.name}: ${line}\n`, { mode: 0o600 });
+        try {
+            mkdirPrivate(path.dirname(this.host.logFile));
+            fs.appendFileSync(this.host.logFile, `[kubelet ${new Date().toISOString()}] pod ${this.name}: ${line}\n`, { mode: 0o600 });
+        } catch {
+            // A log line lost (DIR removed under a running supervisor) must not stop the kubelet's work.
+        }
     }
 
     /** Runs the init containers to completion, then starts every container. */

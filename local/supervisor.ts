@@ -186,8 +186,9 @@ export class Supervisor {
         writePrivate(this.layout.hosts, lines.join(""));
     }
 
+    /** Records every pod's address and processes in pods.json (DIR removed under a running supervisor: nothing to record in). */
     private persist(): void {
-        if (this.stopped && !fs.existsSync(this.layout.dir)) return;
+        if (!fs.existsSync(this.layout.dir)) return;
         const pods: PodRecord[] = this.podNames.map((name) => ({
             name,
             address: this.pods.get(name)?.address ?? (this.addresses.get(name) as string),

@@ -13,16 +13,16 @@ async function main(dir: string | undefined): Promise<void> {
     const supervisor = await Supervisor.start(dir, log);
     const exit = () => process.exit(0);
     supervisor.onStopped = exit;
-    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
-        process.on(signal, () => {
-            log(`${signal}: stopping`);
-            void supervisor.stop().then(exit);
-        });
-    }
-    process.on("uncaughtException", (e) => {
-        log(`uncaught: ${e.stack ?? e.message}; stopping every pod`);
-        void supervisor.stop().then(() => process.exit(1));
-    });
+    const stopAndExit = (why: string, code: number) => {
+        log(`${why}: stopping every pod`);
+        supervisor
+            .stop()
+            .catch((e: Error) => log(`while stopping: ${e.stack ?? e.message}`))
+            .finally(() => process.exit(code));
+    };
+    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => stopAndExit(signal, 0));
+    process.on("uncaughtException", (e) => stopAndExit(`uncaught: ${e.stack ?? e.message}`, 1));
+    process.on("unhandledRejection", (e) => stopAndExit(`unhandled: ${(e as Error)?.stack ?? String(e)}`, 1));
 }
 
 main(process.argv[2]).catch((e: Error) => {
