@@ -193,10 +193,11 @@ async function drill(o: CliOptions): Promise<void> {
             ? "its replica took over and it came back as a replica"
             : "it came back before the cluster declared it failed, so it is still master (no failover was needed)";
     out(`\n${r.pod}: ${story}${moved}.`);
-    const promoted = r.promotedMs === undefined ? "" : `; a replica took over after ${r.promotedMs} ms`;
-    out(
-        `writes unavailable: ${r.windowMs === undefined ? "never recovered" : `${r.windowMs.toFixed(0)} ms`} (longest gap between acknowledged hits ${r.longestGapMs.toFixed(0)} ms${promoted})`,
-    );
+    const promoted = r.promotedMs === undefined ? "" : ` (a replica took over after ${r.promotedMs} ms)`;
+    out(`writes unavailable: ${r.longestGapMs.toFixed(0)} ms, the longest time between two acknowledged hits${promoted}`);
+    if (r.promotedMs !== undefined && r.longestGapMs > r.promotedMs + 1000) {
+        out(`  durable hits (WAIT 1) resumed only once ${r.pod} was back as a replica: the promoted master had no replica before`);
+    }
     out(
         `acknowledged hits: ${r.acknowledged}, refused (503, retried): ${r.refused}, counter now ${r.finalCounter}, acknowledged hits lost: ${r.lost}`,
     );
