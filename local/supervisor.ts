@@ -208,9 +208,8 @@ export class Supervisor {
             case "delete":
                 return this.serialized(r.pod, () => this.replace(r.pod));
             case "freeze":
-                return this.serialized(r.pod, async () => this.freeze(r.pod));
             case "thaw":
-                return this.serialized(r.pod, async () => this.thaw(r.pod));
+                return this.serialized(r.pod, async () => this.freezeOrThaw(r.verb, r.pod));
             case "roll":
                 return this.roll();
             case "start-app":
@@ -268,19 +267,13 @@ export class Supervisor {
         };
     }
 
-    private freeze(name: string): FreezeResult {
+    /** SIGSTOP (or SIGCONT) of the whole pod, its kubelet included. */
+    private freezeOrThaw(verb: "freeze" | "thaw", name: string): FreezeResult {
         const pod = this.pod(name);
         const at = Date.now();
-        pod.freeze();
-        this.log(`freeze: ${name} (${pod.address})`);
-        return { at, pod: name, address: pod.address };
-    }
-
-    private thaw(name: string): FreezeResult {
-        const pod = this.pod(name);
-        const at = Date.now();
-        pod.thaw();
-        this.log(`thaw: ${name} (${pod.address})`);
+        if (verb === "freeze") pod.freeze();
+        else pod.thaw();
+        this.log(`${verb}: ${name} (${pod.address})`);
         return { at, pod: name, address: pod.address };
     }
 
