@@ -96,6 +96,7 @@ export class LocalPod {
     private readonly containers: Container[];
     private phase: PodStatus["phase"] = "Pending";
     private frozen = false;
+    private initProcess?: number;
     readonly createdAt = Date.now();
     readonly restartsLog: RestartRecord[] = [];
 
@@ -146,11 +147,16 @@ export class LocalPod {
         for (const c of this.containers) this.startContainer(c);
     }
 
+    /** An init container: runs until it exits (stopped with the pod if the pod is deleted meanwhile). */
     private runToCompletion(spec: LocalContainer): Promise<number | null> {
         return new Promise((resolve) => {
             const child = this.spawn(spec);
+            this.initProcess = child.pid;
             child.on("error", () => resolve(127));
-            child.on("exit", (code) => resolve(code));
+            child.on("exit", (code) => {
+                this.initProcess = undefined;
+                resolve(code);
+            });
         });
     }
 
@@ -388,6 +394,7 @@ export class LocalPod {
         if (this.frozen) this.thaw();
         this.phase = "Terminating";
         this.event(`terminating (grace period ${graceMs} ms)`);
+        if (this.initProcess) signalGroup(this.initProcess, "SIGKILL");
         for (const c of this.containers) if (c.restartTimer) clearTimeout(c.restartTimer);
         await Promise.all(this.containers.map((c) => this.stopContainer(c, graceMs)));
         this.phase = "Terminated";

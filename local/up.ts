@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { bundleServer } from "../components/app/bundle";
-import { waitReplicasFor } from "../components/app/hitCounter";
+import { hitCounterPodLabels, waitReplicasFor } from "../components/app/hitCounter";
 import { parseWorkloadSettings } from "../components/config";
 import { FormResult, form } from "../components/formation/form";
 import { DirectTransport } from "../components/formation/transport";
@@ -22,7 +22,6 @@ import {
     renderConfigMap,
     renderStatefulSet,
 } from "../components/redis/manifests";
-import { hitCounterPodLabels } from "../components/app/hitCounter";
 import { CLIENT_PORT, DEFAULT_CLUSTER_DOMAIN, podCount, podName } from "../components/shape";
 import { APP_NAME, REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";

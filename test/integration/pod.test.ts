@@ -1,0 +1,111 @@
+/**
+ * The kubelet of one local pod (local/pod.ts) with real, tiny processes (sh): init containers before
+ * containers, graceful termination (preStop, SIGTERM, grace period, SIGKILL), a failed liveness probe
+ * restarting the container, and the process group going with its container. No Redis needed.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { isAlive } from "../../lib/process";
+import { eventually } from "../../lib/poll";
+import { LocalPod } from "../../local/pod";
+import { LocalContainer, LocalPodSpec } from "../../local/podTemplate";
+import { KUBELET_DEFAULTS } from "../../local/rules";
+import { removeTempDirs, tempDir } from "../support/runtime";
+
+const sh = (script: string) => ["sh", "-c", script];
+
+function pod(dir: string, containers: LocalContainer[], over: Partial<LocalPodSpec> = {}): LocalPod {
+    return new LocalPod(
+        { name: "p-0", address: "127.0.0.1", initContainers: [], containers, terminationGracePeriodMs: 2000, skipped: [], ...over },
+        {
+            timings: { ...KUBELET_DEFAULTS, backoffInitialMs: 200, backoffMaxMs: 400 },
+            logFile: path.join(dir, "p-0.log"),
+            cwd: dir,
+            changed: () => undefined,
+        },
+    );
+}
+
+const container = (name: string, argv: string[], over: Partial<LocalContainer> = {}): LocalContainer => ({
+    name,
+    image: "local",
+    argv,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    ...over,
+});
+
+describe("a local pod's kubelet (real processes)", function () {
+    this.timeout(30_000);
+    let dir: string;
+    const pods: LocalPod[] = [];
+    beforeEach(() => (dir = tempDir("pod")));
+    afterEach(async () => {
+        await Promise.all(pods.splice(0).map((p) => p.terminate(100)));
+    });
+    after(removeTempDirs);
+    const file = (name: string) => path.join(dir, name);
+    const started = (p: LocalPod) => (pods.push(p), p);
+
+    it("runs the init containers in order, each to completion (a failing one again after its back-off), then the containers", async () => {
+        const p = started(
+            pod(dir, [container("main", sh(`echo main >> ${file("order")}; exec sleep 60`))], {
+                initContainers: [
+                    container("first", sh(`echo first >> ${file("order")}`)),
+                    // Fails on its first run, succeeds on the second.
+                    container("second", sh(`echo second >> ${file("order")}; [ -e ${file("ran")} ] || { touch ${file("ran")}; exit 3; }`)),
+                ],
+            }),
+        );
+        await p.start();
+        assert.ok(
+            await eventually(() => p.status().phase === "Running" && p.status().containers[0].state === "running", { timeoutMs: 5000 }),
+        );
+        assert.deepStrictEqual(fs.readFileSync(file("order"), "utf8").trim().split("\n"), ["first", "second", "second", "main"]);
+        assert.match(fs.readFileSync(file("p-0.log"), "utf8"), /init container second exited with 3; retrying in 0 ms/);
+    });
+
+    it("terminates gracefully: preStop first, then SIGTERM; a process that ignores SIGTERM is killed after the grace period", async () => {
+        const p = started(
+            pod(dir, [
+                container("polite", sh(`trap 'echo term >> ${file("polite")}; exit 0' TERM; while :; do sleep 0.05; done`), {
+                    preStop: { exec: sh(`echo prestop >> ${file("polite")}`) },
+                }),
+                container("stubborn", sh(`trap '' TERM; while :; do sleep 0.05; done`)),
+            ]),
+        );
+        await p.start();
+        await eventually(() => p.status().containers.every((c) => c.state === "running"), { timeoutMs: 5000 });
+        const [polite, stubborn] = p.processes();
+        await p.terminate();
+        assert.deepStrictEqual(fs.readFileSync(file("polite"), "utf8").trim().split("\n"), ["prestop", "term"]);
+        assert.ok(!isAlive(polite.pid) && !isAlive(stubborn.pid));
+        assert.match(fs.readFileSync(file("p-0.log"), "utf8"), /container stubborn still running after the 2000 ms grace period: SIGKILL/);
+        assert.strictEqual(p.status().restarts, 0, "a deleted pod's containers are not restarted");
+    });
+
+    it("a failed liveness probe restarts the container; what the container forked dies with it", async () => {
+        const p = started(
+            pod(dir, [
+                container("worker", sh(`sleep 60 & echo $! > ${file("child")}; while :; do sleep 0.05; done`), {
+                    livenessProbe: {
+                        action: { exec: sh(`[ ! -e ${file("sick")} ]`) },
+                        initialDelayMs: 0,
+                        periodMs: 100,
+                        timeoutMs: 1000,
+                        failureThreshold: 2,
+                        successThreshold: 1,
+                    },
+                }),
+            ]),
+        );
+        await p.start();
+        await eventually(() => fs.existsSync(file("child")), { timeoutMs: 5000 });
+        const forked = Number(fs.readFileSync(file("child"), "utf8"));
+        fs.writeFileSync(file("sick"), "");
+        assert.ok(await eventually(() => p.status().restarts === 1, { timeoutMs: 10_000 }), "the container was not restarted");
+        fs.rmSync(file("sick"));
+        assert.ok(await eventually(() => !isAlive(forked), { timeoutMs: 2000 }), "the forked child outlived its container");
+        assert.match(fs.readFileSync(file("p-0.log"), "utf8"), /container worker: liveness probe failed; restarting it/);
+    });
+});
