@@ -155,14 +155,22 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
         assert.match(pod.skipped.join(), /^exporter \(oliver006\/redis_exporter:[^)]+: not the Redis image, not run locally\)$/);
     });
 
-    it("runs a preStop hook and any further container of the Redis image, as issues 15/17 will add them", () => {
+    it("runs a preStop hook, init containers and any further container of the Redis image, as issues 15/17 will add them", () => {
         const spec = sts.spec.template.spec;
         const agent = { ...spec.containers[0], name: "agent", command: ["sh", "/scripts/agent.sh", "$(POD_NAME)"], lifecycle: undefined };
         const withHook = { ...spec.containers[0], lifecycle: { preStop: { exec: { command: ["sh", "/scripts/prestop.sh"] } } } };
-        const template = { ...sts.spec.template, spec: { ...spec, containers: [withHook, agent, ...spec.containers.slice(1)] } };
+        const init = { ...agent, name: "certs", command: ["sh", "/scripts/certs.sh", "/data"] };
+        const template = {
+            ...sts.spec.template,
+            spec: { ...spec, initContainers: [init], containers: [withHook, agent, ...spec.containers.slice(1)] },
+        };
         const pod = localPodSpec(input({ template }));
         assert.deepStrictEqual(pod.containers[0].preStop, { exec: ["sh", "/D/volumes/scripts/prestop.sh"] });
         assert.deepStrictEqual(pod.containers[1].argv, ["sh", "/D/volumes/scripts/agent.sh", "redis-2"]);
+        assert.deepStrictEqual(
+            pod.initContainers.map((c) => c.argv),
+            [["sh", "/D/volumes/scripts/certs.sh", "/D/pvc/data-redis-2"]],
+        );
     });
 
     it("refuses what it cannot run, naming it: a missing Secret key, an unknown fieldRef, a tcpSocket probe, no command", () => {
