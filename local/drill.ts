@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from "timers/promises";
 import { HITS_KEY } from "../app/hits";
+import { ownsSlot, parseClusterNodes } from "../components/formation/clusterState";
 import { DirectTransport } from "../components/formation/transport";
 import { HitAnswer, HitLoad, acknowledgedHitsLost, analyseAnswers, longestWriteGapMs, writeWindowMs } from "../lib/hitLoad";
 import { waitUntil } from "../lib/poll";
@@ -73,16 +74,14 @@ const HEALTHY_TIMEOUT_MS = 30_000;
 
 /** The master that owns `hits`, as the cluster itself answers. */
 async function ownerOfHits(transport: DirectTransport, pods: readonly PodView[]): Promise<PodView> {
-    const any = pods.find((p) => p.clusterState === "ok") ?? pods[0];
-    const slot = Number(await transport.call(redisEndpoint(any.address), ["CLUSTER", "KEYSLOT", HITS_KEY]));
-    for (const m of pods.filter((p) => p.role === "master")) {
-        const self = (await transport.call(redisEndpoint(m.address), ["CLUSTER", "NODES"]))
-            .split("\n")
-            .find((l) => l.split(" ")[2]?.includes("myself"));
-        const ranges = (self?.split(" ").slice(8) ?? []).map((r) => r.split("-").map(Number));
-        if (ranges.some(([a, b]) => slot >= a && slot <= (b ?? a))) return m;
-    }
-    throw new Error(`no master owns slot ${slot} of "${HITS_KEY}"`);
+    const asked = redisEndpoint((pods.find((p) => p.clusterState === "ok") ?? pods[0]).address);
+    const slot = Number(await transport.call(asked, ["CLUSTER", "KEYSLOT", HITS_KEY]));
+    const owner = parseClusterNodes(await transport.call(asked, ["CLUSTER", "NODES"])).find(
+        (e) => e.flags.includes("master") && !e.flags.includes("fail") && ownsSlot(e, slot),
+    );
+    const pod = owner && pods.find((p) => redisEndpoint(p.address) === owner.address);
+    if (!pod) throw new Error(`no pod is the master of slot ${slot} of "${HITS_KEY}" (asked ${asked}: ${owner?.address ?? "no owner"})`);
+    return pod;
 }
 
 /** Asks the cluster with fresh connections (those opened before a node died stay closed). */
