@@ -124,8 +124,14 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
             await new Promise((r) => setTimeout(r, 2));
         }
         const all = [...commandLines];
-        assert.ok(all.some((c) => c.includes("node-start.sh redis-server")), "the sampling never caught a start script: it proves nothing");
-        assert.ok(all.some((c) => c.includes("probe.sh")), "the sampling never caught a probe: it proves nothing");
+        assert.ok(
+            all.some((c) => c.includes("node-start.sh redis-server")),
+            "the sampling never caught a start script: it proves nothing",
+        );
+        assert.ok(
+            all.some((c) => c.includes("probe.sh")),
+            "the sampling never caught a probe: it proves nothing",
+        );
         assert.deepStrictEqual(
             all.filter((c) => c.includes(up.password)),
             [],
