@@ -93,3 +93,14 @@ export function writePods(layout: Layout, p: PodsFile): void {
 export function runningProcesses(layout: Layout): ContainerProcess[] {
     return readPods(layout).pods.flatMap((p) => p.processes.filter(isSameProcessAlive));
 }
+
+/** A supervisor that died leaves its pods running: a new one must not start the same pods beside them. */
+export function refuseLeftovers(layout: Layout): void {
+    const left = runningProcesses(layout);
+    if (left.length > 0) {
+        throw new Error(
+            `processes of an earlier run still run in ${layout.dir} (${left.map((p) => `${p.pod} pid ${p.pid}`).join(", ")}): ` +
+                `stop them with \`npm run local -- down --dir ${layout.dir}\``,
+        );
+    }
+}

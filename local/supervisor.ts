@@ -14,7 +14,7 @@ import * as path from "path";
 import { setTimeout as sleep } from "timers/promises";
 import { DirectTransport } from "../components/formation/transport";
 import { waitUntil } from "../lib/poll";
-import { isSameProcessAlive, recordProcess } from "../lib/process";
+import { recordProcess } from "../lib/process";
 import { appPodSpec, pickAppPort } from "./appPod";
 import { Layout, mkdirPrivate, writePrivate } from "./layout";
 import { LocalPod } from "./pod";
@@ -24,7 +24,18 @@ import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles
 import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
 import { podDnsName, podName } from "../components/shape";
 import { initialAddress, nextAddress, redisEndpoint, rollOrder } from "./rules";
-import { ClusterConfig, PodRecord, Secrets, passwordOf, readConfig, readObjects, readPods, readSecrets, writePods } from "./state";
+import {
+    ClusterConfig,
+    PodRecord,
+    Secrets,
+    passwordOf,
+    readConfig,
+    readObjects,
+    readPods,
+    readSecrets,
+    refuseLeftovers,
+    writePods,
+} from "./state";
 
 /**
  * What a pod's own network namespace gives redis-server for free and a shared loopback does not:
@@ -96,13 +107,8 @@ export class Supervisor {
     }
 
     private async boot(): Promise<void> {
+        refuseLeftovers(this.layout);
         const leftover = readPods(this.layout);
-        const alive = leftover.pods.flatMap((p) => p.processes).filter(isSameProcessAlive);
-        if (alive.length > 0) {
-            throw new Error(
-                `processes of an earlier run still run in ${this.layout.dir} (${alive.map((p) => `${p.pod} pid ${p.pid}`).join(", ")}): stop them with \`npm run local -- down --dir ${this.layout.dir}\``,
-            );
-        }
         this.lastAddress = leftover.lastAddress;
         this.podNames.forEach((name, i) => {
             const address = leftover.pods.find((p) => p.name === name)?.address ?? initialAddress(this.config.block, i);

@@ -25,11 +25,11 @@ import {
 import { CLIENT_PORT, DEFAULT_CLUSTER_DOMAIN, podCount, podName } from "../components/shape";
 import { APP_NAME, REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
-import { isAlive } from "../lib/process";
-import { Layout, claimStateDir, mkdirPrivate, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
+import { ProcessRecord, isSameProcessAlive } from "../lib/process";
+import { Layout, claimStateDir, mkdirPrivate, readJson, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
 import { NoSupervisorError, StatusView, call } from "./protocol";
 import { KUBELET_DEFAULTS, KubeletTimings, initialAddress, redisEndpoint } from "./rules";
-import { ClusterConfig, passwordOf, readConfig, readPods, readSecrets, runningProcesses, writeConfig, writeSecrets } from "./state";
+import { ClusterConfig, passwordOf, readConfig, readPods, readSecrets, refuseLeftovers, writeConfig, writeSecrets } from "./state";
 import { Supervisor } from "./supervisor";
 import { stopCluster } from "./down";
 
@@ -153,18 +153,13 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
 }
 
 function refuseRunning(layout: Layout): void {
-    const lock = fs.existsSync(layout.lock) ? (JSON.parse(fs.readFileSync(layout.lock, "utf8")) as { pid: number }) : undefined;
-    if (lock && isAlive(lock.pid)) {
+    const lock = readJson<ProcessRecord>(layout.lock);
+    if (lock && isSameProcessAlive(lock)) {
         throw new Error(
             `a supervisor (pid ${lock.pid}) already runs for ${layout.dir}: see \`npm run local -- status --dir ${layout.dir}\`, or stop it with \`down\``,
         );
     }
-    const left = runningProcesses(layout);
-    if (left.length > 0) {
-        throw new Error(
-            `processes of an earlier run still run in ${layout.dir} (${left.map((p) => `${p.pod} pid ${p.pid}`).join(", ")}): stop them with \`npm run local -- down --dir ${layout.dir}\``,
-        );
-    }
+    refuseLeftovers(layout);
 }
 
 /** Every pod's address must be free: another cluster (or anything) answering there would be joined by mistake. */
