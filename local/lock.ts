@@ -1,9 +1,19 @@
 /** DIR/supervisor.pid: one supervisor per DIR. A lock left by a supervisor that died is taken over. */
 import * as fs from "fs";
-import { isSameProcessAlive, recordProcess } from "../lib/process";
+import { ProcessRecord, isSameProcessAlive, recordProcess } from "../lib/process";
 import { Layout, readJson } from "./layout";
 
 export class SupervisorLockedError extends Error {}
+
+/** Refuses when a live supervisor holds DIR's lock. */
+export function refuseIfLocked(layout: Layout): void {
+    const holder = readJson<ProcessRecord>(layout.lock);
+    if (holder && isSameProcessAlive(holder)) {
+        throw new SupervisorLockedError(
+            `a supervisor (pid ${holder.pid}) already runs for ${layout.dir}: use its verbs (\`npm run local -- status --dir ${layout.dir}\`, \`down\`, …) instead of starting another`,
+        );
+    }
+}
 
 /** DIR/supervisor.pid, created exclusively: a second supervisor for the same DIR is refused. */
 export function acquireLock(layout: Layout): void {
@@ -13,12 +23,7 @@ export function acquireLock(layout: Layout): void {
             return;
         } catch (e) {
             if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-            const holder = readJson<{ pid: number; startTicks?: number }>(layout.lock);
-            if (holder && isSameProcessAlive(holder)) {
-                throw new SupervisorLockedError(
-                    `a supervisor (pid ${holder.pid}) already runs for ${layout.dir}; use its verbs (status, down, …) instead of starting another`,
-                );
-            }
+            refuseIfLocked(layout);
             fs.rmSync(layout.lock, { force: true }); // left by a supervisor that died
         }
     }

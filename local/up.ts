@@ -25,11 +25,11 @@ import {
 import { CLIENT_PORT, DEFAULT_CLUSTER_DOMAIN, podCount, podName } from "../components/shape";
 import { APP_NAME, REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
-import { ProcessRecord, isSameProcessAlive } from "../lib/process";
-import { Layout, claimStateDir, mkdirPrivate, readJson, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
+import { Layout, claimStateDir, mkdirPrivate, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
 import { NoSupervisorError, StatusView, call } from "./protocol";
 import { KUBELET_DEFAULTS, KubeletTimings, initialAddress, redisEndpoint } from "./rules";
 import { ClusterConfig, passwordOf, readConfig, readPods, readSecrets, refuseLeftovers, writeConfig, writeSecrets } from "./state";
+import { refuseIfLocked } from "./lock";
 import { Supervisor } from "./supervisor";
 import { stopCluster } from "./down";
 
@@ -153,12 +153,7 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
 }
 
 function refuseRunning(layout: Layout): void {
-    const lock = readJson<ProcessRecord>(layout.lock);
-    if (lock && isSameProcessAlive(lock)) {
-        throw new Error(
-            `a supervisor (pid ${lock.pid}) already runs for ${layout.dir}: see \`npm run local -- status --dir ${layout.dir}\`, or stop it with \`down\``,
-        );
-    }
+    refuseIfLocked(layout);
     refuseLeftovers(layout);
 }
 
