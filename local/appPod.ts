@@ -13,6 +13,8 @@ const PREFERRED_PORT = 8080;
 export interface AppPodOptions {
     readonly bundle: string;
     readonly port: number;
+    /** The operators' listener (/metrics, /healthz): its liveness probe goes there, as in the Deployment. */
+    readonly metricsPort: number;
     readonly password: string;
     readonly waitReplicas: number;
     readonly baseEnv: Readonly<Record<string, string>>;
@@ -21,8 +23,8 @@ export interface AppPodOptions {
 
 /** Pure: the app pod; REDIS_NODES is added at each start from the pods' current addresses. */
 export function appPodSpec(o: AppPodOptions): LocalPodSpec {
-    const probe = (path: string, periodMs: number) => ({
-        action: { httpGet: { path, port: o.port } },
+    const probe = (path: string, port: number, periodMs: number) => ({
+        action: { httpGet: { path, port } },
         initialDelayMs: 0,
         periodMs,
         timeoutMs: 3000,
@@ -43,11 +45,12 @@ export function appPodSpec(o: AppPodOptions): LocalPodSpec {
                     REDIS_PASSWORD: o.password,
                     REDIS_TLS: "false",
                     PORT: String(o.port),
+                    METRICS_PORT: String(o.metricsPort),
                     HOST: "127.0.0.1",
                     WAIT_REPLICAS: String(o.waitReplicas),
                 },
-                readinessProbe: probe("/readyz", o.readinessPeriodMs),
-                livenessProbe: probe("/healthz", 2 * o.readinessPeriodMs),
+                readinessProbe: probe("/readyz", o.port, o.readinessPeriodMs),
+                livenessProbe: probe("/healthz", o.metricsPort, 2 * o.readinessPeriodMs),
             },
         ],
         terminationGracePeriodMs: 15_000,
@@ -70,6 +73,11 @@ export async function pickAppPort(preferred?: number): Promise<number> {
         return preferred;
     }
     if (await portIsFree(PREFERRED_PORT)) return PREFERRED_PORT;
+    return anyFreePort();
+}
+
+/** A port on 127.0.0.1 that nothing listens on now. */
+export function anyFreePort(): Promise<number> {
     return new Promise((resolve, reject) => {
         const s = net.createServer();
         s.once("error", reject);

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from "timers/promises";
 import { DirectTransport } from "../components/formation/transport";
 import { waitUntil } from "../lib/poll";
 import { recordProcess } from "../lib/process";
-import { appPodSpec, pickAppPort } from "./appPod";
+import { anyFreePort, appPodSpec, pickAppPort } from "./appPod";
 import { Layout, mkdirPrivate, writePrivate } from "./layout";
 import { LocalPod } from "./pod";
 import { acquireLock, releaseLock } from "./lock";
@@ -363,6 +363,7 @@ export class Supervisor {
             const spec = appPodSpec({
                 bundle: this.layout.appBundle,
                 port,
+                metricsPort: await anyFreePort(),
                 password: this.password,
                 waitReplicas: this.config.app.waitReplicas,
                 baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },

@@ -13,7 +13,7 @@ import * as path from "path";
 import { setTimeout as sleep } from "timers/promises";
 import { ServerConfig, serverConfig } from "../../app/config";
 import { RunningServer, startServer } from "../../app/server";
-import { pickFreeBlock } from "../../bench/failover/load";
+import { pickFreeBlock } from "../../lib/hitLoad";
 import { LocalCluster, startLocalCluster, stopLocalCluster } from "../../local/cluster";
 
 interface Answer {
