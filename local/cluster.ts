@@ -1,8 +1,9 @@
 /**
- * The embedded local cluster: real redis-server processes on loopback addresses,
- * formed by the same engine as on Kubernetes (components/formation) over the direct
- * transport. State (addresses, password) is kept in DIR/cluster.json (mode 0600) so
- * a later command can find, inspect and stop the processes.
+ * A formed cluster of bare redis-server processes on loopback addresses (local/redisNode.ts),
+ * formed by the same engine as on Kubernetes over the direct transport: the rig of the tests
+ * and benchmarks whose subject is the engine or the app, not the pod. `npm run local` runs pods
+ * instead (local/supervisor.ts). Addresses and password are kept in DIR/cluster.json (0600) so
+ * stopLocalCluster finds the processes again.
  */
 import { randomBytes } from "crypto";
 import * as fs from "fs";
@@ -44,26 +45,26 @@ export interface LocalCluster {
 }
 
 /** What DIR/cluster.json records. */
-export interface LocalClusterState {
+interface LocalClusterState {
     readonly masters: number;
     readonly replicasPerMaster: number;
     readonly password: string;
     readonly nodes: readonly LocalNodeSpec[];
 }
 
-export const STATE_FILE = "cluster.json";
+const STATE_FILE = "cluster.json";
 
 /** Stable name a node announces (nodes.conf keeps it), like a pod's DNS name on Kubernetes. */
 export const localHostname = (index: number) => `redis-${index}.local`;
 
-export function readLocalClusterState(dir: string): LocalClusterState | undefined {
+function readLocalClusterState(dir: string): LocalClusterState | undefined {
     const file = path.join(dir, STATE_FILE);
     if (!fs.existsSync(file)) return undefined;
     return JSON.parse(fs.readFileSync(file, "utf8")) as LocalClusterState;
 }
 
 /** Node processes of DIR that are still running. */
-export function attachLocalNodes(dir: string): LocalRedisNode[] {
+function attachLocalNodes(dir: string): LocalRedisNode[] {
     const state = readLocalClusterState(dir);
     return (state?.nodes ?? []).map((spec) => LocalRedisNode.attach(spec)).filter((n): n is LocalRedisNode => n !== undefined);
 }
