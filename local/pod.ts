@@ -71,7 +71,6 @@ export interface PodHost {
 }
 
 class Container {
-    child?: ChildProcess;
     record?: ContainerProcess;
     startedAt = 0;
     restarts = 0;
@@ -86,8 +85,6 @@ class Container {
     pendingRestart?: RestartRecord;
     /** Bumped on every start and stop: a probe loop or exit handler of an older run does nothing. */
     generation = 0;
-    /** Set while the kubelet itself stops the container (termination, failed liveness). */
-    stopping = false;
     exited: Promise<void> = Promise.resolve();
     constructor(readonly spec: LocalContainer) {}
 }
@@ -178,10 +175,8 @@ export class LocalPod {
         c.restartAt = undefined;
         c.started = !c.spec.startupProbe;
         c.ready = false;
-        c.stopping = false;
         const generation = ++c.generation;
         const child = this.spawn(c.spec);
-        c.child = child;
         c.startedAt = Date.now();
         if (child.pid !== undefined) {
             c.record = { pod: this.name, container: c.spec.name, pid: child.pid, startTicks: processStartTicks(child.pid) };
@@ -205,7 +200,6 @@ export class LocalPod {
     private onContainerExit(c: Container, generation: number, how: string): void {
         if (c.record) signalGroup(c.record.pid, "SIGKILL"); // what the process forked goes with it, as with a cgroup
         c.record = undefined;
-        c.child = undefined;
         c.started = false;
         c.ready = false;
         c.lastExit = how;
@@ -323,7 +317,6 @@ export class LocalPod {
     private async stopContainer(c: Container, graceMs: number): Promise<void> {
         const record = c.record;
         if (!record) return;
-        c.stopping = true;
         const deadline = Date.now() + graceMs;
         if (c.spec.preStop) {
             this.event(`container ${c.spec.name}: running preStop`);
