@@ -1,6 +1,6 @@
 /**
  * Bad input with real processes (loopback block 127.0.34.x): nothing is created and nothing
- * is lost. The program registers no resource on invalid config; the local CLI exits with a
+ * is lost. The program constructs no resource on invalid config; the local CLI exits with a
  * clear message before starting any redis-server; the local runtime refuses unknown pods, a
  * second supervisor, a thaw of a running pod, verbs where nothing runs and foreign directories,
  * and the running cluster keeps its pods and keys; the app exits with code 2 naming the variable.
@@ -38,14 +38,14 @@ describe("bad input with real processes: nothing created, nothing lost", functio
         ["redis:image", "redis 7"],
         ["redis-cluster-gke:kubeconfig", "/home/me/.kube/config"],
     ] as const) {
-        it(`the program with ${key}=${JSON.stringify(value)} fails before registering any resource`, async () => {
+        it(`the program with ${key}=${JSON.stringify(value)} fails before constructing any resource`, async () => {
             const config = { "redis-cluster-gke:target": "existing", [key]: value };
             const secrets = key.endsWith("kubeconfig")
                 ? { [key]: value }
                 : { "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\n" };
             await assert.rejects(runProgram({ config, secrets }), (e: Error) => {
                 assert.ok(e instanceof ProgramFailure, String(e));
-                assert.deepStrictEqual(e.registered, []);
+                assert.deepStrictEqual(e.constructed, []);
                 assert.match(e.message, new RegExp(`${key}: `));
                 return true;
             });

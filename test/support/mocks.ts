@@ -162,19 +162,26 @@ export const projectProgram: Program = () => {
 };
 
 interface Construction {
+    /** "type::name", as the constructor was called. */
+    readonly typeAndName: string;
     readonly resource: pulumi.Resource;
     readonly parent?: pulumi.Resource;
     readonly dependsOn: readonly pulumi.Resource[];
     readonly options: RegisteredResource["options"];
 }
 
-/** Raised when the program fails; carries what was registered (besides the stack) before the failure. */
+/**
+ * Raised when the program fails; carries every resource constructed (besides the stack) before the
+ * failure, as `type::name`. Counted when the constructor runs, not when the registration reaches the
+ * mocks: registration is asynchronous, so a resource built in the same tick as the throw would never
+ * reach `newResource` although `pulumi up` would have sent it to the engine.
+ */
 export class ProgramFailure extends Error {
     constructor(
         readonly cause: unknown,
-        readonly registered: readonly string[],
+        readonly constructed: readonly string[],
     ) {
-        super(`program failed after registering [${registered.join(", ")}]: ${cause instanceof Error ? cause.message : String(cause)}`);
+        super(`program failed after constructing [${constructed.join(", ")}]: ${cause instanceof Error ? cause.message : String(cause)}`);
         this.name = "ProgramFailure";
     }
 }
@@ -187,7 +194,7 @@ function dependencyList(dependsOn: pulumi.ResourceOptions["dependsOn"]): pulumi.
 /**
  * Evaluates `program` (default: the project's) with the given stack config under mocks and returns
  * every registered resource and the outputs. Rejects with a ProgramFailure wrapping the program's
- * error (e.g. a ConfigError) and listing what was registered before it.
+ * error (e.g. a ConfigError) and listing every resource constructed before it.
  */
 export async function runProgram(stackConfig: MockStackConfig = {}, program: Program = projectProgram): Promise<ProgramRun> {
     const registered: { args: pulumi.runtime.MockResourceArgs; state: Record<string, any>; id: string }[] = [];
@@ -217,7 +224,9 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
         stackResource = pulumi.runtime.getStackResource();
         pulumi.runtime.registerStackTransformation((t) => {
             const opts = t.opts as pulumi.CustomResourceOptions;
+            // Runs inside the resource's constructor, synchronously: nothing constructed escapes the count.
             constructions.push({
+                typeAndName: `${t.type}::${t.name}`,
                 resource: t.resource,
                 parent: t.opts.parent,
                 dependsOn: dependencyList(t.opts.dependsOn),
@@ -239,7 +248,7 @@ export async function runProgram(stackConfig: MockStackConfig = {}, program: Pro
     if (failure) {
         throw new ProgramFailure(
             failure.error,
-            registered.filter((r) => r.args.type !== "pulumi:pulumi:Stack").map((r) => `${r.args.type}::${r.args.name}`),
+            constructions.map((c) => c.typeAndName),
         );
     }
 

@@ -4,6 +4,7 @@
  * config registers nothing.
  */
 import { strict as assert } from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { ProgramFailure, ProgramRun, RegisteredResource, runProgram, serverSource } from "../support/mocks";
 import { DEFAULT_NODE_IMAGE } from "../../components/config";
 import { FORMATION_CLUSTER_ROLE_RULES, FORMATION_ROLE_RULES } from "../../components/redis/formationRbac";
@@ -426,13 +427,25 @@ describe("program under mocks: invalid config", function () {
             "redis-cluster-gke:kubeconfig: set in plain text",
         ],
     ] as const) {
-        it(`refuses ${what} before registering any resource`, async () => {
+        it(`refuses ${what} before constructing any resource`, async () => {
             await assert.rejects(runProgram(stackConfig), (err: unknown) => {
                 assert.ok(err instanceof ProgramFailure, String(err));
-                assert.deepEqual(err.registered, []);
+                assert.deepEqual(err.constructed, []);
                 assert.match(err.message, new RegExp(key));
                 return true;
             });
         });
     }
+
+    it("the harness counts a resource constructed in the same tick as the failure (its registration has not reached the mocks yet)", async () => {
+        const program = () => {
+            new pulumi.ComponentResource("test:index:Built", "built-before-the-throw");
+            throw new Error("a check after the first resource");
+        };
+        await assert.rejects(runProgram({}, program), (err: unknown) => {
+            assert.ok(err instanceof ProgramFailure, String(err));
+            assert.deepEqual(err.constructed, ["test:index:Built::built-before-the-throw"]);
+            return true;
+        });
+    });
 });
