@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo, the tests and the benchmarks need on a fresh Debian/Ubuntu machine:
-# redis-server 7 + redis-cli (apt) and the pinned Node dependencies (npm ci). Idempotent: it skips
-# whatever is already there, so the README commands can always start with it.
+# redis-server + redis-cli (apt), checked to be Redis 7 or newer, and the pinned Node dependencies
+# (npm ci). Idempotent: it skips whatever is already there, so the README commands can always start
+# with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,31 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
+
+# Redis 7 or newer, server and cli: the nodes announce hostnames (cluster-announce-hostname,
+# cluster-preferred-endpoint-type), bind their cluster bus to their own address (bind-source-addr)
+# and are given slots with CLUSTER ADDSLOTSRANGE, all new in 7.0. Older apt releases (Debian 11,
+# Ubuntu 22.04) install 6.0, which starts but cannot form this cluster.
+REDIS_MIN_MAJOR=7
+for tool in redis-server redis-cli; do
+  path=$(command -v "$tool")
+  # "Redis server v=7.0.15 sha=… malloc=jemalloc-5.3.0 …" and "redis-cli 7.0.15".
+  version=$("$tool" --version 2>/dev/null | grep -oE '(v=|^redis-cli )[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 | grep -oE '[0-9.]+$' || true)
+  if [ -z "$version" ]; then
+    echo "setup: could not read the version of $path (\`$tool --version\` printed no x.y.z); this project needs Redis $REDIS_MIN_MAJOR or newer." >&2
+    exit 1
+  fi
+  if [ "${version%%.*}" -lt "$REDIS_MIN_MAJOR" ]; then
+    {
+      echo "setup: $tool $version is installed ($path), but this project needs Redis $REDIS_MIN_MAJOR or newer (server and cli)."
+      echo "  Debian 12+ and Ubuntu 24.04+: sudo apt-get install -y redis-server redis-tools gives 7.x."
+      echo "  Older releases: install Redis $REDIS_MIN_MAJOR+ from Redis's own APT repository (steps: https://github.com/redis/redis-debian)"
+      echo "  or build a release from source (make && sudo make install puts both in /usr/local/bin)."
+      echo "  Then make sure the new redis-server and redis-cli come first on PATH, and run this script again."
+    } >&2
+    exit 1
+  fi
+done
 
 # npm ci only when node_modules is absent or older than the lockfile.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
