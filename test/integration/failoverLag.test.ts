@@ -81,9 +81,10 @@ async function lagThenKill(cluster: LocalCluster, waitReplicas: number): Promise
             await sleep(50);
         }
         const slot = Number(await t.call(cluster.seeds[0], ["CLUSTER", "KEYSLOT", HITS_KEY]));
-        const shard = cluster.shards.find((s) => s.slots.some(([a, b]) => slot >= a && slot <= b))!;
-        const master = cluster.nodes.find((n) => n.address === shard.master.address)!;
-        const replica = cluster.nodes.find((n) => n.address === shard.replicas[0].address)!;
+        const shard = cluster.shards.find((s) => s.slots.some(([a, b]) => slot >= a && slot <= b));
+        const master = cluster.nodes.find((n) => n.address === shard?.master.address);
+        const replica = cluster.nodes.find((n) => n.address === shard?.replicas[0]?.address);
+        if (!master || !replica) throw new Error(`no master with a replica owns slot ${slot}: ${JSON.stringify(cluster.shards)}`);
 
         const counts: number[] = [];
         const before: number[] = [];
