@@ -1,6 +1,6 @@
 /**
  * Self-healing after pods restart on new IPs, with real redis-server processes on
- * loopback addresses (block 127.0.30.x). A node "restarts on a new address" like a
+ * this file's loopback block. A node "restarts on a new address" like a
  * pod does: its process stops, node-start.sh runs against its data dir with
  * RESOLVE_CMD mapping every stable name to its current address, and redis-server
  * starts again on the new address with the same data dir (nodes.conf, AOF).
@@ -19,12 +19,15 @@ import { Cluster } from "ioredis";
 import { ClusterNodeEntry, parseClusterNodes } from "../../components/formation/clusterState";
 import { LocalCluster, startLocalCluster, stopLocalCluster } from "../../local/cluster";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
+import { tagForSlot } from "../support/keySlots";
+import { loopbackBlocks } from "../support/loopbackBlocks";
 import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver } from "./startscriptSupport";
 import { setTimeout as sleep } from "timers/promises";
 
-const BLOCK = 30;
+const [BLOCK] = loopbackBlocks(__filename);
 const KEYS = 300;
 const HEAL_TIMEOUT_MS = 30_000;
+const NOADDR_TIMEOUT_MS = 10_000;
 
 function cli(host: string, password: string, ...args: string[]): string {
     const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", host, "-p", "6379", ...args], {
@@ -69,6 +72,28 @@ function notHealedBecause(nodes: readonly LocalRedisNode[], password: string, ex
         if (JSON.stringify(shards) !== JSON.stringify(expectedShards)) return `${n.host} sees shards ${shards.join(" ")}`;
     }
     return undefined;
+}
+
+/**
+ * Polls until some node sees a peer as noaddr (port 0: Redis never dials it again); returns where,
+ * preferring a master (then with one of its slots). Fails when no noaddr shows within
+ * NOADDR_TIMEOUT_MS: then a restart without the script did not break the cluster, and the repair
+ * test after it would prove nothing.
+ */
+async function waitForNoaddr(nodes: readonly LocalRedisNode[], password: string): Promise<{ at: LocalRedisNode; peer: ClusterNodeEntry }> {
+    const deadline = Date.now() + NOADDR_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+        const seen = nodes.flatMap((at) =>
+            parseClusterNodes(cli(at.host, password, "CLUSTER", "NODES"))
+                .filter((e) => e.flags.includes("noaddr"))
+                .map((peer) => ({ at, peer })),
+        );
+        if (seen.length > 0) return seen.find((s) => s.peer.slotCount > 0) ?? seen[0];
+        await sleep(100);
+    }
+    throw new Error(
+        `precondition not met: after a restart on shuffled addresses without node-start.sh, no node marked a peer noaddr within ${NOADDR_TIMEOUT_MS} ms`,
+    );
 }
 
 async function waitUntilHealed(
@@ -255,22 +280,28 @@ describe("self-healing when pods restart on new addresses (real redis-server)", 
         await assertKeysIntact(nodes, cluster.password);
     });
 
-    it("a cluster that was restarted on shuffled addresses WITHOUT the script (peers marked noaddr, port 0) is repaired by the script", async () => {
+    it("a cluster restarted on shuffled addresses WITHOUT the script does not heal (peers marked noaddr, never dialled again), and the script repairs it", async () => {
         const hosts = nodes.map((n) => n.host);
         await Promise.all(nodes.map((n) => n.stop()));
         nodes = await LocalRedisNode.startAll(nodes.map((n, i) => ({ ...n.spec, host: hosts[(i + 1) % hosts.length] })));
-        // Each node dials its peers' old addresses, finds other nodes there and marks those peers
-        // noaddr (port 0), after which Redis never dials them again. Wait for that state to show;
-        // it is the precondition, not a result, so no timing is asserted.
-        let seen = "";
-        for (let i = 0; i < 50 && !seen; i++) {
-            await sleep(100);
-            seen = nodes.map((n) => cli(n.host, cluster.password, "CLUSTER", "NODES")).find((v) => /noaddr/.test(v))
-                ? "peers marked noaddr"
-                : "";
+        // The precondition, asserted: each node dials its peers' old addresses; where it finds another
+        // node there it marks that peer noaddr (port 0) and never dials it again, so the cluster does
+        // not heal by itself. When that peer is a master, the node cannot serve its slots at all.
+        const { at, peer } = await waitForNoaddr(nodes, cluster.password);
+        const why = notHealedBecause(nodes, cluster.password, shardsBefore);
+        assert.ok(why, `the cluster counts as healed without the script, although ${at.host} sees ${peer.id} noaddr`);
+        let reply = "";
+        if (peer.slotCount > 0) {
+            const slot = peer.slotRanges[0][0];
+            reply = cli(at.host, cluster.password, "GET", `{${tagForSlot(slot)}}`).trim();
+            assert.match(
+                reply,
+                new RegExp(`^(MOVED ${slot} :0|CLUSTERDOWN )`),
+                `${at.host} still serves slot ${slot} of a master it sees noaddr`,
+            );
         }
         console.log(
-            `      restarted without node-start.sh: ${seen || "no noaddr seen within 5 s"}; now: ${notHealedBecause(nodes, cluster.password, shardsBefore) ?? "healed"}`,
+            `      restarted without node-start.sh: ${at.host} sees ${peer.flags.join(",")} ${peer.id.slice(0, 8)} at port 0${reply ? ` and answers its slot with "${reply}"` : ""}; not healed: ${why}`,
         );
 
         const since = Date.now();
