@@ -10,6 +10,10 @@ import * as os from "os";
 import * as path from "path";
 import { BUNDLE_TARGET, MAX_BUNDLE_BYTES, bundleServer } from "../../components/app/bundle";
 import { DEFAULT_NODE_IMAGE, nodeMajorOf } from "../../components/configKeys";
+import { loopbackBlocks } from "../support/loopbackBlocks";
+
+/** Its seed is an address on this block where nothing listens. */
+const [BLOCK] = loopbackBlocks(__filename);
 
 function get(url: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
@@ -35,7 +39,7 @@ describe("hit-counter bundle (components/app/bundle.ts)", function () {
     async function startBundle(env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; metricsPort: number }> {
         const child = spawn(process.execPath, [file], {
             cwd: dir,
-            env: { PATH: process.env.PATH, REDIS_NODES: "127.0.20.250:6379", HOST: "127.0.0.1", PORT: "0", ...env },
+            env: { PATH: process.env.PATH, REDIS_NODES: `127.0.${BLOCK}.250:6379`, HOST: "127.0.0.1", PORT: "0", ...env },
             stdio: ["ignore", "pipe", "pipe"],
         });
         children.push(child);

@@ -1,6 +1,6 @@
 /**
  * The local CLI (scripts/local.ts): flag defaults, and up -> status -> logs -> down as real child
- * processes against the local pod runtime (loopback block 127.0.17.x).
+ * processes against the local pod runtime (on this file's loopback block).
  */
 import * as assert from "assert";
 import * as http from "http";
@@ -9,7 +9,10 @@ import { Layout } from "../../local/layout";
 import { StatusView } from "../../local/protocol";
 import { runningProcesses } from "../../local/state";
 import { parseArgs } from "../../local/cliArgs";
+import { loopbackBlocks } from "../support/loopbackBlocks";
 import { lastJson, removeTempDirs, runCli, tempDir } from "../support/runtime";
+
+const [BLOCK] = loopbackBlocks(__filename);
 
 function get(url: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
@@ -60,7 +63,7 @@ describe("local CLI (scripts/local.ts)", function () {
         const dir = path.join(tempDir("cli"), "cluster");
         let stopped = false;
         try {
-            const up = runCli(["up", "--masters", "3", "--replicas", "1", "--dir", dir, "--block", "17"]);
+            const up = runCli(["up", "--masters", "3", "--replicas", "1", "--dir", dir, "--block", String(BLOCK)]);
             assert.strictEqual(up.status, 0, up.stderr);
             const summary = lastJson<UpJson>(up);
             assert.strictEqual(summary.nodes.length, 6);
@@ -68,7 +71,7 @@ describe("local CLI (scripts/local.ts)", function () {
             assert.strictEqual(summary.shards.length, 3);
             assert.deepStrictEqual(
                 summary.pods.map((p) => [p.name, p.address]),
-                Array.from({ length: 6 }, (_, i) => [`redis-${i}`, `127.0.17.${11 + i}`]),
+                Array.from({ length: 6 }, (_, i) => [`redis-${i}`, `127.0.${BLOCK}.${11 + i}`]),
             );
             assert.deepStrictEqual(summary.pods.map((p) => p.role).sort(), ["master", "master", "master", "replica", "replica", "replica"]);
             assert.match(up.stdout, /npm run local -- drill --dir /);

@@ -1,5 +1,5 @@
 /**
- * Scale-out runs that die half-way, against real redis-server (loopback blocks 127.0.16-17.x):
+ * Scale-out runs that die half-way, against real redis-server (on this file's loopback blocks):
  * the next run finishes the open slot moves, evens out the slots and loses no key.
  */
 import * as assert from "assert";
@@ -13,8 +13,10 @@ import { DirectTransport } from "../../components/formation/transport";
 import { LocalCluster, localHostname, startLocalCluster } from "../../local/cluster";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { assertRedisCliCheckClean } from "../support/clusterChecks";
+import { loopbackBlocks } from "../support/loopbackBlocks";
 import { RecordingTransport, nth } from "../support/recordingTransport";
 
+const BLOCKS = loopbackBlocks(__filename);
 const NODE_TIMEOUT_MS = 1000;
 const KEYS = 3000;
 
@@ -114,7 +116,7 @@ describe("interrupted scale-out against real redis-server", function () {
     describe("stopped while a donor's MIGRATING batch was half sent", () => {
         let rig: Rig | undefined;
         before(async () => {
-            rig = await startRig(16);
+            rig = await startRig(BLOCKS[0]);
         });
         after(() => stopRig(rig));
 
@@ -145,7 +147,7 @@ describe("interrupted scale-out against real redis-server", function () {
     describe("stopped between the receiver's and the donor's SETSLOT NODE", () => {
         let rig: Rig | undefined;
         before(async () => {
-            rig = await startRig(17);
+            rig = await startRig(BLOCKS[1]);
         });
         after(() => stopRig(rig));
 
