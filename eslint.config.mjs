@@ -4,7 +4,7 @@ import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
-    { ignores: ["node_modules/", "policy/node_modules/", "bin/", ".local/", "rendered/"] },
+    { ignores: ["node_modules/", "policy/node_modules/", "bin/", ".local/", "rendered/", ".stryker-tmp/", "reports/"] },
     js.configs.recommended,
     ...tseslint.configs.recommended,
     prettier,
