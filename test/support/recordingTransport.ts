@@ -3,32 +3,18 @@
  * and can fail once at a chosen command, the way a run dies half-way: commands of a batch
  * before the failing one have been applied, the rest have not (as `set -e` in an exec).
  */
-import { Reshard, Transport } from "../../components/formation/transport";
+import { Transport } from "../../components/formation/transport";
 
 export class RecordingTransport implements Transport {
-    /** Round trips: one per call, one per callEach, one per reshard. */
+    /** Round trips: one per call, one per callEach. */
     roundTrips = 0;
     private failed = false;
-    /**
-     * Present when the wrapped transport has it (the engine then moves slots through it). It is
-     * seen by `failAt` as the command ["--cluster", "reshard", fromId, toId, slots].
-     */
-    readonly reshard?: (target: string, move: Reshard) => Promise<void>;
 
     constructor(
         private readonly inner: Transport,
         /** Fails (once) on the first command for which this returns true. */
         private readonly failAt?: (target: string, args: readonly string[]) => boolean,
-    ) {
-        const reshard = inner.reshard?.bind(inner);
-        if (reshard) {
-            this.reshard = async (target, move) => {
-                this.roundTrips++;
-                this.check(target, ["--cluster", "reshard", move.fromId, move.toId, String(move.slots)]);
-                return reshard(target, move);
-            };
-        }
-    }
+    ) {}
 
     private check(target: string, args: readonly string[]): void {
         if (!this.failed && this.failAt?.(target, args)) {
