@@ -16,10 +16,10 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { SERVER_DEFAULTS } from "../../app/config";
+import { serverConfig } from "../../app/config";
 import { HITS_KEY } from "../../app/hits";
 import { startServer } from "../../app/server";
-import { ownsSlot, parseClusterNodes } from "../../components/formation/form";
+import { ownsSlot, parseClusterNodes } from "../../components/formation/clusterState";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalCluster, startLocalCluster } from "../../local/cluster";
 import { loopbackBlocks } from "../support/loopbackBlocks";
@@ -61,16 +61,14 @@ interface LagOutcome {
 async function lagThenKill(cluster: LocalCluster, waitReplicas: number): Promise<LagOutcome> {
     const t = new DirectTransport(cluster.password);
     const server = await startServer(
-        {
+        serverConfig({
             redisNodes: cluster.seeds.map((s) => ({ host: s.split(":")[0], port: Number(s.split(":")[1]) })),
             redisPassword: cluster.password,
-            redisTls: false,
             host: "127.0.0.1",
             port: 0,
+            metricsPort: 0,
             waitReplicas,
-            waitTimeoutMs: SERVER_DEFAULTS.waitTimeoutMs,
-            requestTimeoutMs: SERVER_DEFAULTS.requestTimeoutMs,
-        },
+        }),
         { defaultMetrics: false, log: () => undefined },
     );
     try {

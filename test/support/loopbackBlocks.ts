@@ -15,11 +15,13 @@ import * as path from "path";
 
 export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "appBundle.test.ts": [36],
+    "appLimits.test.ts": [140, 141],
     "badinput.test.ts": [34],
     "failover.test.ts": [20, 21, 22, 23, 24],
     "failoverLag.test.ts": [151, 152],
     "formation-local.test.ts": [35],
     "formation.test.ts": [10, 11, 12, 13, 14, 15],
+    "formationTimeout.test.ts": [170],
     "formedReplicaLinks.test.ts": [150],
     "heal.test.ts": [30],
     "heavySlots.test.ts": [153, 154],
@@ -31,6 +33,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "scale.test.ts": [32, 33],
     "server.test.ts": [25, 26, 27, 28, 29],
     "startscript.test.ts": [],
+    "startscriptDns.test.ts": [130],
 };
 
 /** Blocks no test file may take, and why. */

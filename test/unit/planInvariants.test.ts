@@ -10,7 +10,9 @@
  *    an empty move, and does not depend on the order the cluster was read in.
  */
 import * as assert from "assert";
-import { PlanNode, pairReplicas, planFormation, planRebalance, splitSlots, validateShape } from "../../components/formation/plan";
+import { PlanNode, pairReplicas, planFormation, validateShape } from "../../components/formation/placement";
+import { planRebalance } from "../../components/formation/planExisting";
+import { splitSlots } from "../../components/formation/slots";
 import { SLOT_COUNT } from "../../components/shape";
 
 /** How far apart a replica is from its master, as the README defines it: 0 = same k8s node, 1 = same zone, 2 = neither. */
