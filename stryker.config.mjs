@@ -21,6 +21,24 @@ function fn(file, name) {
     return `${file}:${start + 1}-${end + 1}`;
 }
 
+/** The formation planners (pure): which planner runs, placement, a fresh and an existing cluster, slot ranges. */
+export const PLANNERS = [
+    "components/formation/plan.ts",
+    "components/formation/placement.ts",
+    "components/formation/planFresh.ts",
+    "components/formation/planExisting.ts",
+    "components/formation/slots.ts",
+];
+export const CONFIG = ["components/config.ts", "components/configKeys.ts", "components/shape.ts"];
+export const MANIFESTS = "components/redis/manifests.ts";
+/** The formation's pure checks, wherever they live. */
+export const FORMATION_CHECKS = [
+    fn("components/formation/clusterState.ts", "formedPending"),
+    fn("components/formation/provider.ts", "checkFormationInputs"),
+    fn("components/formation/provider.ts", "diffFormation"),
+    fn("components/formation/scaleGuard.ts", "scaleInFailures"),
+];
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
     packageManager: "npm",
@@ -29,18 +47,8 @@ export default {
     checkers: ["typescript"],
     // The type checker drops mutants that would not compile; checking only components/ keeps it fast.
     tsconfigFile: "tsconfig.mutation.json",
-    // The planner, config, shape and manifests whole; from the formation, its pure checks.
-    mutate: [
-        "components/formation/plan.ts",
-        "components/config.ts",
-        "components/configKeys.ts",
-        "components/shape.ts",
-        "components/redis/manifests.ts",
-        fn("components/formation/form.ts", "formedPending"),
-        fn("components/formation/provider.ts", "checkFormationInputs"),
-        fn("components/formation/provider.ts", "diffFormation"),
-        fn("components/formation/scaleGuard.ts", "scaleInFailures"),
-    ],
+    // The planners, config, shape and manifests whole; from the formation, its pure checks.
+    mutate: [...PLANNERS, ...CONFIG, MANIFESTS, ...FORMATION_CHECKS],
     coverageAnalysis: "perTest",
     // Two cores, shared: one test process, one type checker.
     concurrency: 1,

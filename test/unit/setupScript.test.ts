@@ -47,7 +47,8 @@ function runSetup(versions: { server: string; cli: string }): SetupRun {
 
         const r = spawnSync("bash", [path.join(root, "scripts", "setup.sh")], {
             encoding: "utf8",
-            env: { PATH: `${bin}:/usr/bin:/bin`, HOME: root },
+            // The system directories as on a real machine, so only the Redis tools and the installers are fakes.
+            env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, HOME: root },
             timeout: 20_000,
         });
         const called = fs.existsSync(calls) ? fs.readFileSync(calls, "utf8").trim().split("\n") : [];
