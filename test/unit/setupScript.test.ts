@@ -32,8 +32,10 @@ function runSetup(versions: { server: string; cli: string }): SetupRun {
         fs.copyFileSync(SETUP, path.join(root, "scripts", "setup.sh"));
         // node_modules newer than the lockfile: the script has no reason to run npm ci.
         fs.writeFileSync(path.join(root, "package-lock.json"), "{}\n");
-        fs.mkdirSync(path.join(root, "node_modules"));
+        fs.mkdirSync(path.join(root, "node_modules", ".bin"), { recursive: true });
         fs.writeFileSync(path.join(root, "node_modules", ".package-lock.json"), "{}\n");
+        // The pinned Node.js that setup.sh checks after the Redis tools: the one running this test.
+        fs.symlinkSync(process.execPath, path.join(root, "node_modules", ".bin", "node"));
         const past = new Date(Date.now() - 60_000);
         fs.utimesSync(path.join(root, "package-lock.json"), past, past);
 
