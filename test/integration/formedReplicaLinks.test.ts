@@ -116,7 +116,13 @@ describe("form() returns only once every replica's link is up (initial syncs hel
             await sleep(50);
         }
         const callsThen = engine.roundTrips;
-        while (!settled && engine.roundTrips < callsThen + 5 * 2 * nodes.length) await sleep(10);
+        while (!settled && engine.roundTrips < callsThen + 5 * 2 * nodes.length) {
+            assert.ok(
+                Date.now() < deadline,
+                `the engine stopped asking the nodes (${engine.roundTrips - callsThen} calls) without returning`,
+            );
+            await sleep(10);
+        }
 
         assert.ok(
             !settled,
