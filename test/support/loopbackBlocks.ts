@@ -17,6 +17,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "appBundle.test.ts": [36],
     "appLimits.test.ts": [140, 141],
     "badinput.test.ts": [34],
+    "demo.test.ts": [103],
     "failover.test.ts": [20, 21, 22, 23, 24],
     "failoverLag.test.ts": [151, 152],
     "formation-local.test.ts": [35],
@@ -26,14 +27,17 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "heal.test.ts": [30],
     "heavySlots.test.ts": [153, 154],
     "kubernetesExec.test.ts": [18],
+    "pod.test.ts": [],
     "probe.test.ts": [31],
     "rebalance.test.ts": [16, 17],
     "redisNode.test.ts": [9],
     "resume.test.ts": [19],
+    "runtime.test.ts": [100],
     "scale.test.ts": [32, 33],
     "server.test.ts": [25, 26, 27, 28, 29],
     "startscript.test.ts": [],
     "startscriptDns.test.ts": [130],
+    "supervisor.test.ts": [102],
 };
 
 /** Blocks no test file may take, and why. */

@@ -19,7 +19,7 @@ const WRITTEN_BLOCK: readonly RegExp[] = [
     /"--block",\s*"(\d+)"/g, // the CLI's flag
     /--block[= ](\d+)/g,
     /loopbackAddresses\(\s*(\d+)/g,
-    /\b[A-Z_]*BLOCKS?\s*=\s*(\d+)/g,
+    /\b[A-Z_]*BLOCKS?\s*=\s*"?(\d+)/g, // const BLOCK = 30 (or "30")
 ];
 /** A list of blocks: pickFreeBlock([20, 21, …]). */
 const WRITTEN_LIST = /pickFreeBlock\(\[([\d,\s]+)\]/g;
@@ -125,6 +125,7 @@ describe("loopback blocks: every integration test file on blocks of its own", ()
             'const host = "127.0.31.21";',
             "block: await pickFreeBlock([25, 26]),",
             "const BLOCK = 30;",
+            'const BLOCK = "102";',
             "npm run local -- up --block 44",
             "on 127.0.0.1:0, which is not a block",
         ].join("\n");
@@ -138,7 +139,8 @@ describe("loopback blocks: every integration test file on blocks of its own", ()
                 [5, 25],
                 [5, 26],
                 [6, 30],
-                [7, 44],
+                [7, 102],
+                [8, 44],
             ],
         );
     });
