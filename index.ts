@@ -26,3 +26,5 @@ export const redisClientService = stack.redisClientService;
 export const redisClientEndpoint = stack.redisClientEndpoint;
 export const appUrl = stack.appUrl;
 export const redisPassword = stack.redisPassword;
+export const redisCaCertificate = stack.redisCaCertificate;
+export const redisTlsNotAfter = stack.redisTlsNotAfter;

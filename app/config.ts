@@ -124,8 +124,10 @@ export interface ServerConfig extends ServerLimits {
     readonly redisNodes: readonly RedisSeed[];
     /** AUTH password; undefined means the cluster has no password. */
     readonly redisPassword?: string;
-    /** TLS to Redis (certificate checked against the system CAs). */
+    /** TLS to Redis: the server's certificate is checked against `redisCaFile`, or else the system CAs. */
     readonly redisTls: boolean;
+    /** PEM file of the CA that signed Redis' certificate (TLS only). */
+    readonly redisCaFile?: string;
     /** The public listener: hits and a bare readiness answer. */
     readonly port: number;
     readonly host: string;
@@ -215,6 +217,13 @@ export function parseServerConfig(env: ServerEnv): ServerConfig {
         throw new ConfigError(`REDIS_TLS: expected "true" or "false", got "${env.REDIS_TLS}"`);
     }
 
+    const caFile = env.REDIS_CA_FILE?.trim() || undefined;
+    if (caFile !== undefined && tlsRaw !== "true") {
+        throw new ConfigError(
+            `REDIS_CA_FILE: only used with REDIS_TLS=true (got REDIS_TLS "${env.REDIS_TLS ?? ""}"); set REDIS_TLS=true or remove it`,
+        );
+    }
+
     const portRaw = env.PORT?.trim();
     // 0 = any free port (tests, benchmarks); the start line reports the real one.
     const port = portRaw ? parsePort(portRaw, "PORT", 0) : SERVER_DEFAULTS.port;
@@ -232,6 +241,7 @@ export function parseServerConfig(env: ServerEnv): ServerConfig {
         redisNodes,
         redisPassword: password === undefined || password === "" ? undefined : password,
         redisTls: tlsRaw === "true",
+        ...(caFile !== undefined ? { redisCaFile: caFile } : {}),
         port,
         host,
         metricsPort,
@@ -243,7 +253,13 @@ export function parseServerConfig(env: ServerEnv): ServerConfig {
 const OTHER_VARIABLES: ReadonlyArray<readonly [names: string, fallback: string, allowed: string, meaning: string]> = [
     ["`REDIS_NODES`", "required", "`host:port[,host:port…]`", "seeds; on Kubernetes the pods' stable DNS names, from the formation"],
     ["`REDIS_PASSWORD`", "none", "any string", "from the Secret"],
-    ["`REDIS_TLS`", "`false`", "`true`, `false`", "TLS to Redis"],
+    ["`REDIS_TLS`", "`false`", "`true`, `false`", "TLS to Redis; the server's name and certificate are verified"],
+    [
+        "`REDIS_CA_FILE`",
+        "the system CAs",
+        "a PEM file, with `REDIS_TLS=true`",
+        "the CA Redis' certificate must chain to (on Kubernetes, the stack's `redis-ca` ConfigMap)",
+    ],
     [
         "`PORT` / `HOST`",
         `\`${SERVER_DEFAULTS.port}\` / \`${SERVER_DEFAULTS.host}\``,

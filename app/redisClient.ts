@@ -2,8 +2,10 @@
  * The ioredis Cluster client of the hit counter, with the settings that decide how
  * fast it finds a new master after a failover.
  */
+import * as fs from "fs";
 import { Cluster, ClusterOptions } from "ioredis";
-import { ServerConfig } from "./config";
+import { ConnectionOptions } from "tls";
+import { ConfigError, ServerConfig } from "./config";
 
 /**
  * Failover tuning. A command that hits a closed connection or CLUSTERDOWN is retried
@@ -37,16 +39,30 @@ export function clusterOptions(config: ServerConfig): ClusterOptions {
         enableOfflineQueue: false,
         // Never give up reconnecting: the app must recover by itself when Redis returns.
         clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
-        // Seeds are looked up again on every reconnect, so a pod whose IP changed is found
-        // by name; slot owners are announced as names on Kubernetes (preferred-endpoint-type hostname).
+        // Seeds are dialled by the name given, not an address looked up beforehand: with TLS the name
+        // dialled is the name verified (a pod's DNS name is in Redis' certificate, its IP is not).
+        // Node resolves the name at each connect, so a pod whose IP changed is still found.
+        dnsLookup: (address, callback) => callback(null, address),
+        // Slot owners are announced as names on Kubernetes (preferred-endpoint-type hostname).
         redisOptions: {
             password: config.redisPassword,
-            tls: config.redisTls ? {} : undefined,
+            tls: redisTlsOptions(config),
             connectTimeout: s.connectTimeout,
             // TCP keep-alive probes after 10 s idle: a vanished node (no RST) is noticed.
             keepAlive: 10_000,
         },
     };
+}
+
+/** TLS to every node, verified against REDIS_CA_FILE (else the system CAs); undefined without TLS. */
+export function redisTlsOptions(config: Pick<ServerConfig, "redisTls" | "redisCaFile">): ConnectionOptions | undefined {
+    if (!config.redisTls) return undefined;
+    if (config.redisCaFile === undefined) return {};
+    try {
+        return { ca: fs.readFileSync(config.redisCaFile) };
+    } catch (e) {
+        throw new ConfigError(`REDIS_CA_FILE: cannot read ${config.redisCaFile} (${(e as Error).message})`);
+    }
 }
 
 export function createClusterClient(config: ServerConfig): Cluster {

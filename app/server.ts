@@ -267,8 +267,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 /** Program entry: env -> server; SIGTERM/SIGINT -> graceful stop. Exit code 2 on bad configuration. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
     let config: ServerConfig;
+    let running: RunningServer;
     try {
         config = parseServerConfig(env);
+        running = await startServer(config);
     } catch (err) {
         if (err instanceof ConfigError) {
             console.error(`hit-counter: invalid configuration: ${err.message}`);
@@ -276,7 +278,6 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
         }
         throw err;
     }
-    const running = await startServer(config);
     const seeds = config.redisNodes.map((n) => `${n.host}:${n.port}`).join(",");
     const metricsPort = new URL(running.metricsUrl).port;
     console.log(

@@ -29,6 +29,7 @@ import {
 } from "./configKeys";
 import { shapeProblems } from "./shape";
 import { VOLUME_TO_MAXMEMORY, memoryPlan } from "./redis/redisConf";
+import { keyMatchesCertificate } from "./redis/tls";
 
 export {
     APP_SERVICE_TYPES,
@@ -98,8 +99,16 @@ export interface RedisSettings {
     readonly minZones: number;
     /** Secret. Generated with @pulumi/random when absent. */
     readonly password?: string;
-    /** Always false for now: see readWorkload for why `true` is refused. */
-    readonly tls: false;
+    /** TLS on every link (client, replication, cluster bus); see components/redis/tls.ts. */
+    readonly tls: boolean;
+    /** A CA of the user's that signs the server certificate (secret); absent: the stack makes its own. */
+    readonly tlsCa?: UserCa;
+}
+
+/** A CA given in stack config, validated (components/redis/tls.ts). Both values are secrets. */
+export interface UserCa {
+    readonly certificatePem: string;
+    readonly keyPem: string;
 }
 
 export interface AppSettings {
@@ -277,14 +286,7 @@ function readRedis(r: Reader, target: Target | undefined): RedisSettings {
     for (const p of shapeProblems({ masters, replicasPerMaster })) {
         r.errors.push(`${p.field === "masters" ? KEYS.masters.key : KEYS.replicasPerMaster.key}: ${p.reason}`);
     }
-    // TLS needs per-pod certificates (issuer + rotation), `tls-cluster yes` with the bus on TLS, and the
-    // start script, probes, exporter, formation and app all switched to TLS. Half of that would be
-    // an unencrypted cluster that claims to be encrypted, so `true` is refused rather than ignored.
-    if (r.get(KEYS.tls)) {
-        r.errors.push(
-            `${KEYS.tls.key}: true is not supported yet (it needs per-pod certificates and TLS in the start script, probes, exporter, formation and app); use false`,
-        );
-    }
+    const tls = r.get(KEYS.tls);
     const exporter = r.get(KEYS.exporter);
     const { resources, storageSize } = readMemoryAndStorage(r, replicasPerMaster);
     return {
@@ -301,8 +303,36 @@ function readRedis(r: Reader, target: Target | undefined): RedisSettings {
         zoneSpread: r.get(KEYS.zoneSpread),
         minZones: r.get(KEYS.minZones),
         password: r.get(KEYS.password),
-        tls: false,
+        tls,
+        tlsCa: readUserCa(r, tls),
     };
+}
+
+/** `redis:tlsCaCertificate` and `redis:tlsCaKey`: both or neither, only with TLS, and the key must be the certificate's. */
+function readUserCa(r: Reader, tls: boolean): UserCa | undefined {
+    const certificatePem = r.get(KEYS.tlsCaCertificate);
+    const keyPem = r.get(KEYS.tlsCaKey);
+    const given = [KEYS.tlsCaCertificate, KEYS.tlsCaKey].filter((k) => r.has(k)).map((k) => k.key);
+    if (given.length === 0) return undefined;
+    if (!tls) {
+        r.errors.push(
+            `${given.join(", ")}: only used with ${KEYS.tls.key} true; remove ${given.length > 1 ? "them" : "it"} or set ${KEYS.tls.key} true`,
+        );
+        return undefined;
+    }
+    if (given.length === 1) {
+        const missing = given[0] === KEYS.tlsCaKey.key ? KEYS.tlsCaCertificate.key : KEYS.tlsCaKey.key;
+        r.errors.push(`${missing}: required with ${given[0]} (set both, with --secret, or neither)`);
+        return undefined;
+    }
+    if (certificatePem === undefined || keyPem === undefined) return undefined; // each already reported under its key
+    if (!keyMatchesCertificate(certificatePem, keyPem)) {
+        r.errors.push(
+            `${KEYS.tlsCaKey.key}: not the private key of ${KEYS.tlsCaCertificate.key} (the certificate's public key does not match it; the values are not shown)`,
+        );
+        return undefined;
+    }
+    return { certificatePem, keyPem };
 }
 
 /** `target` is undefined when only the in-cluster objects are rendered (no target, no cloud defaults). */

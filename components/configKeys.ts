@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { DEFAULT_NODE_TIMEOUT_MS } from "./redisDefaults";
 import { MAX_NODES, MAX_REPLICAS_PER_MASTER, MIN_MASTERS } from "./shape";
 import { VOLUME_TO_MAXMEMORY } from "./redis/redisConf";
+import { caCertificateProblem, caKeyProblem } from "./redis/tls";
 
 /** Project name from Pulumi.yaml: the namespace of the top-level keys. */
 export const PROJECT = "redis-cluster-gke";
@@ -388,7 +389,39 @@ export const KEYS = {
         "the Redis password",
         { secret: true },
     ),
-    tls: key("redis:tls", flag(false), "`true` is refused: not supported yet (see Limitations)"),
+    tls: key(
+        "redis:tls",
+        flag(true),
+        "TLS on every link: clients, replication and the cluster bus (`tls-port` with the plain port off, `tls-cluster`, `tls-replication`); `false` only for clients that cannot speak TLS, and the policy pack's `redis-tls` then needs its advisory switch (see Security)",
+    ),
+    tlsCaCertificate: key(
+        "redis:tlsCaCertificate",
+        {
+            fallback: undefined as string | undefined,
+            defaultText: "the stack's own CA (@pulumi/tls, ECDSA P-256, 10 years)",
+            allowed: "one PEM root CA certificate (CA:TRUE, valid now and for the next year), with redis:tlsCaKey",
+            parse: (t) => {
+                const problem = caCertificateProblem(t);
+                return problem ? { problem } : { value: t };
+            },
+        },
+        "a CA of yours that signs the server certificate instead of the stack's own; clients then trust that CA",
+        { secret: true },
+    ),
+    tlsCaKey: key(
+        "redis:tlsCaKey",
+        {
+            fallback: undefined as string | undefined,
+            defaultText: "—",
+            allowed: "the PEM private key (RSA, ECDSA or Ed25519, no passphrase) of redis:tlsCaCertificate",
+            parse: (t) => {
+                const problem = caKeyProblem(t);
+                return problem ? { problem } : { value: t };
+            },
+        },
+        "private key of redis:tlsCaCertificate (set both or neither)",
+        { secret: true },
+    ),
     appReplicas: key("app:replicas", wholeNumber(2, 0, 100), "hit-counter replicas"),
     serviceType: key("app:serviceType", oneOf(APP_SERVICE_TYPES, "LoadBalancer"), "type of the hit counter's Service"),
     nodeImage: key<string>(

@@ -15,6 +15,7 @@ import { HitCounterApp, hitCounterPodLabels } from "./app/hitCounter";
 import { renderAppNetworkPolicy } from "./app/networkPolicy";
 import { RedisClusterFormation, ShardOutput } from "./formation/provider";
 import { RedisScaleGuard } from "./formation/scaleGuard";
+import { tlsDigest } from "./redis/tls";
 
 /** Base names of the Kubernetes objects (the namespace keeps stacks on one cluster apart). */
 export const REDIS_NAME = "redis";
@@ -46,6 +47,10 @@ export interface StackOutputs {
     readonly appUrl: pulumi.Output<string>;
     /** Redis password (secret). */
     readonly redisPassword: pulumi.Output<string>;
+    /** With TLS: the CA certificate (PEM) clients verify Redis with. */
+    readonly redisCaCertificate?: pulumi.Output<string>;
+    /** With TLS: when the server certificate expires; `pulumi up` renews it in its last 90 days. */
+    readonly redisTlsNotAfter?: pulumi.Output<string>;
 }
 
 /** The Kubernetes cluster to deploy into, and its provider. */
@@ -106,6 +111,10 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
             passwordSecretName: redis.secret.metadata.name,
             serverSource: inputs.appServerSource,
             replicasPerMaster: settings.redis.replicasPerMaster,
+            redisTls: redis.tls && {
+                caConfigMapName: redis.tls.caConfigMapName,
+                caDigest: redis.tls.caPem.apply((pem) => tlsDigest(pem)),
+            },
             provider,
         },
         { dependsOn: [formation] },
@@ -133,5 +142,7 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         redisClientEndpoint: redis.clientEndpoint,
         appUrl: app.url,
         redisPassword: redis.password,
+        redisCaCertificate: redis.tls?.caPem,
+        redisTlsNotAfter: redis.tls?.notAfter,
     };
 }

@@ -5,6 +5,7 @@
  * preStop pause only lets a load balancer drop the pod, which has no counterpart here.
  */
 import * as net from "net";
+import { NodeAccess } from "../components/formation/transport";
 import { LocalPodSpec } from "./podTemplate";
 
 export const APP_POD = "app";
@@ -15,7 +16,10 @@ export interface AppPodOptions {
     readonly port: number;
     /** The operators' listener (/metrics, /healthz): its liveness probe goes there, as in the Deployment. */
     readonly metricsPort: number;
-    readonly password: string;
+    /** The password and, with TLS, that it is on. */
+    readonly access: NodeAccess;
+    /** With TLS: the CA's file (the Deployment mounts the CA ConfigMap; locally the TLS Secret's copy serves). */
+    readonly caFile?: string;
     readonly waitReplicas: number;
     readonly baseEnv: Readonly<Record<string, string>>;
     readonly readinessPeriodMs: number;
@@ -42,8 +46,9 @@ export function appPodSpec(o: AppPodOptions): LocalPodSpec {
                 argv: [process.execPath, o.bundle],
                 env: {
                     ...o.baseEnv,
-                    REDIS_PASSWORD: o.password,
-                    REDIS_TLS: "false",
+                    REDIS_PASSWORD: o.access.password,
+                    REDIS_TLS: String(o.access.tls !== undefined),
+                    ...(o.access.tls && o.caFile ? { REDIS_CA_FILE: o.caFile } : {}),
                     PORT: String(o.port),
                     METRICS_PORT: String(o.metricsPort),
                     HOST: "127.0.0.1",

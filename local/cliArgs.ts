@@ -36,6 +36,7 @@ interface CliValues {
     delete?: boolean;
     freeze?: boolean;
     clients?: number;
+    tls?: boolean;
 }
 
 export interface CliOptions extends CliValues {
@@ -96,6 +97,12 @@ const FLAGS: Record<string, FlagSpec> = {
         name: "probePeriodScale",
         help: "multiplies the template's probe periods (default 1)",
         number: [0.01, 10],
+        commands: STARTING,
+    },
+    "--tls": {
+        name: "tls",
+        help: "TLS on every link, as on Kubernetes: a new CA and certificate in DIR (a DIR keeps its choice)",
+        boolean: true,
         commands: STARTING,
     },
     "--container": { name: "container", help: "kill: the container (default: the pod's first, redis)", commands: ["kill"] },

@@ -11,7 +11,9 @@ import * as path from "path";
 import { FormNode, FormResult, ShardInfo, form } from "../components/formation/form";
 import { DEFAULT_NODE_TIMEOUT_MS } from "../components/redisDefaults";
 import { validateShape } from "../components/formation/plan";
-import { DirectTransport } from "../components/formation/transport";
+import { DirectTransport, NodeAccess } from "../components/formation/transport";
+import { TlsFiles } from "../components/redis/redisConf";
+import { newLocalTlsSecret, writeTlsFiles } from "./certificates";
 import { LocalNodeSpec, LocalRedisNode, REDIS_PORT, loopbackAddresses, redisServerBinary } from "./redisNode";
 
 export type { ShardInfo } from "../components/formation/form";
@@ -31,11 +33,17 @@ export interface LocalClusterOptions {
     readonly extraConfig?: readonly string[];
     /** Upper bound of each formation wait (default 60 s). */
     readonly formTimeoutMs?: number;
+    /** TLS on every link, with a new CA and a certificate naming the nodes' addresses (in DIR/tls). */
+    readonly tls?: boolean;
 }
 
 export interface LocalCluster {
     readonly dir: string;
     readonly password: string;
+    /** How clients reach the nodes: the password and, with TLS, the CA. */
+    readonly access: NodeAccess;
+    /** With TLS: the CA certificate's file. */
+    readonly caFile?: string;
     readonly nodes: LocalRedisNode[];
     /** host:port of every node, masters first. */
     readonly seeds: string[];
@@ -84,7 +92,11 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     // A DIR started before keeps its password: its data and clients' settings stay valid.
     const password = o.password ?? readLocalClusterState(dir)?.password ?? randomBytes(18).toString("base64url");
     const count = o.masters * (1 + o.replicasPerMaster);
-    const specs: LocalNodeSpec[] = loopbackAddresses(o.block ?? 1, count).map((host, i) => ({
+    const hosts = loopbackAddresses(o.block ?? 1, count);
+    fs.mkdirSync(dir, { recursive: true });
+    const tls: TlsFiles | undefined = o.tls ? writeTlsFiles(path.join(dir, "tls"), newLocalTlsSecret(["localhost"], hosts)) : undefined;
+    const access: NodeAccess = { password, ...(tls ? { tls: { ca: fs.readFileSync(tls.caFile, "utf8") } } : {}) };
+    const specs: LocalNodeSpec[] = hosts.map((host, i) => ({
         host,
         port: REDIS_PORT,
         dir: path.join(dir, `node-${i}`),
@@ -92,8 +104,8 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
         nodeTimeoutMs: o.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS,
         announceHostname: localHostname(i),
         extraConfig: o.extraConfig,
+        tls,
     }));
-    fs.mkdirSync(dir, { recursive: true });
     const state: LocalClusterState = { masters: o.masters, replicasPerMaster: o.replicasPerMaster, password, nodes: specs };
     fs.writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
 
@@ -104,7 +116,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     const nodes = await LocalRedisNode.startAll(specs, startTimeoutMs);
     const stopAll = () => Promise.all(nodes.map((n) => n.stop())).then(() => undefined);
 
-    const transport = new DirectTransport(password);
+    const transport = new DirectTransport(access);
     try {
         const formNodes: FormNode[] = nodes.map((n) => ({ address: n.address, target: n.address }));
         const formation = await form({
@@ -118,6 +130,8 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
         return {
             dir,
             password,
+            access,
+            caFile: tls?.caFile,
             nodes,
             seeds: [...formation.seeds],
             shards: [...formation.shards],

@@ -9,14 +9,14 @@
 import { setTimeout as sleep } from "timers/promises";
 import { HITS_KEY } from "../app/hits";
 import { ownsSlot, parseClusterNodes } from "../components/formation/clusterState";
-import { DirectTransport } from "../components/formation/transport";
+import { DirectTransport, NodeAccess } from "../components/formation/transport";
 import { HitAnswer, HitLoad, acknowledgedHitsLost, analyseAnswers, longestWriteGapMs, writeWindowMs } from "../lib/hitLoad";
 import { waitUntil } from "../lib/poll";
 import { Layout } from "./layout";
 import { DeleteResult, FreezeResult, KillResult, PodView, StatusView, call } from "./protocol";
 import { renderRoles } from "./statusView";
 import { redisEndpoint } from "./rules";
-import { ClusterConfig, passwordOf, readConfig } from "./state";
+import { ClusterConfig, accessOf, readConfig } from "./state";
 
 export interface DrillFindings {
     /** From the SIGKILL (or the start of the deletion) to the first acknowledged hit of a request sent after it (undefined: never). */
@@ -85,8 +85,8 @@ async function ownerOfHits(transport: DirectTransport, pods: readonly PodView[])
 }
 
 /** Asks the cluster with fresh connections (those opened before a node died stay closed). */
-async function withTransport<T>(password: string, f: (t: DirectTransport) => Promise<T>): Promise<T> {
-    const transport = new DirectTransport(password, 2000);
+async function withTransport<T>(access: NodeAccess, f: (t: DirectTransport) => Promise<T>): Promise<T> {
+    const transport = new DirectTransport(access, 2000);
     try {
         return await f(transport);
     } finally {
@@ -99,7 +99,7 @@ export async function masterOfHits(layout: Layout): Promise<PodView> {
     const config = readConfig(layout);
     if (!config) throw new Error(`--dir: ${layout.dir} holds no local cluster`);
     const { pods } = await call<StatusView>(layout, { verb: "status" });
-    return withTransport(passwordOf(layout, config), (t) => ownerOfHits(t, pods));
+    return withTransport(accessOf(layout, config), (t) => ownerOfHits(t, pods));
 }
 
 function settled(s: StatusView): string | undefined {
@@ -111,9 +111,9 @@ function settled(s: StatusView): string | undefined {
 }
 
 /** Resolves the epoch ms at which one of `heirs` first answered ROLE as master (polled every 20 ms), or undefined once `stop()` is called. */
-function watchPromotion(password: string, heirs: readonly PodView[]): { promotedAt: Promise<number | undefined>; stop: () => void } {
+function watchPromotion(access: NodeAccess, heirs: readonly PodView[]): { promotedAt: Promise<number | undefined>; stop: () => void } {
     let stopped = false;
-    const promotedAt = withTransport(password, async (t) => {
+    const promotedAt = withTransport(access, async (t) => {
         while (!stopped) {
             const roles = await Promise.all(heirs.map((h) => t.call(redisEndpoint(h.address), ["ROLE"]).catch(() => "")));
             if (roles.some((r) => r.startsWith("master"))) return Date.now();
@@ -154,7 +154,7 @@ async function disrupt(
 export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillReport> {
     const status = () => call<StatusView>(layout, { verb: "status" });
     let current = await status();
-    const password = passwordOf(layout, readConfig(layout) as ClusterConfig);
+    const access = accessOf(layout, readConfig(layout) as ClusterConfig);
     if (!current.app)
         throw new Error(
             `drill: the app is not running in ${layout.dir}; start the cluster with \`npm run local -- up --dir ${layout.dir}\``,
@@ -167,11 +167,11 @@ export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillRe
     );
     const url = `${current.app?.url}/`;
     const before = current.pods;
-    const victim = await withTransport(password, (t) => ownerOfHits(t, before));
+    const victim = await withTransport(access, (t) => ownerOfHits(t, before));
     o.say(`Roles before:\n${renderRoles(before)}\n`);
     const load = new HitLoad({ url, clients: o.clients ?? 4 });
     const promotion = watchPromotion(
-        password,
+        access,
         before.filter((p) => p.role === "replica" && p.master === victim.name),
     );
     try {
@@ -193,7 +193,7 @@ export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillRe
         promotion.stop();
         const promotedAt = await promotion.promotedAt;
         const after = (await status()).pods;
-        const finalCounter = await withTransport(password, async (t) =>
+        const finalCounter = await withTransport(access, async (t) =>
             Number(await t.call(redisEndpoint((await ownerOfHits(t, after)).address), ["GET", HITS_KEY])),
         );
         const back = after.find((p) => p.name === victim.name) as PodView;

@@ -8,7 +8,7 @@
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { renderNodeConf, renderRedisConf } from "../components/redis/redisConf";
+import { TlsFiles, renderNodeConf, renderRedisConf } from "../components/redis/redisConf";
 import { isAlive, terminate } from "../lib/process";
 import { setTimeout as sleep } from "timers/promises";
 
@@ -26,6 +26,16 @@ export interface LocalNodeSpec {
     readonly announceHostname?: string;
     /** Extra redis.conf directives, one per line (tests: e.g. a different timeout). */
     readonly extraConfig?: readonly string[];
+    /** TLS on every link (the conf the pods get), with this node's certificate files. */
+    readonly tls?: TlsFiles;
+}
+
+/**
+ * redis-cli's arguments to reach `host:port` from this machine: with TLS, the CA it verifies the
+ * server with (redis-cli checks the chain). The password goes in REDISCLI_AUTH, never here.
+ */
+export function redisCliArgs(host: string, port: number = REDIS_PORT, caFile?: string): string[] {
+    return ["--no-auth-warning", "-h", host, "-p", String(port), ...(caFile ? ["--tls", "--cacert", caFile] : [])];
 }
 
 /** Path of redis-server, or a clear error that says how to install it. */
@@ -51,8 +61,15 @@ export function writeNodeConfig(spec: LocalNodeSpec): string {
             dataDir,
             port: spec.port ?? REDIS_PORT,
             preferredEndpointType: "ip",
+            tls: spec.tls !== undefined,
         }) +
-        renderNodeConf({ bind: spec.host, bindSourceAddr: spec.host, announceHostname: spec.announceHostname, password: spec.password }) +
+        renderNodeConf({
+            bind: spec.host,
+            bindSourceAddr: spec.host,
+            announceHostname: spec.announceHostname,
+            password: spec.password,
+            tls: spec.tls,
+        }) +
         [
             `pidfile ${path.join(dataDir, "redis.pid")}`,
             `logfile ${path.join(dataDir, "redis.log")}`,
@@ -136,7 +153,7 @@ export class LocalRedisNode {
         let last = "";
         while (Date.now() < deadline) {
             // The password travels in the environment: `ps` shows a command line to every user.
-            const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", this.host, "-p", String(this.port), "INFO", "server"], {
+            const r = spawnSync("redis-cli", [...redisCliArgs(this.host, this.port, this.spec.tls?.caFile), "INFO", "server"], {
                 encoding: "utf8",
                 timeout: 2000,
                 env: { ...process.env, REDISCLI_AUTH: this.spec.password },

@@ -3,6 +3,8 @@
  * the choices `up` made (cluster.json), the Secrets (secrets.json), the rendered objects, and the
  * pods with their addresses and processes (pods.json, kept current by the supervisor).
  */
+import { NodeAccess } from "../components/formation/transport";
+import { TLS_FILES } from "../components/redis/tls";
 import { Layout, readJson, writeJson } from "./layout";
 import { ConfigMapJson, StatefulSetJson } from "./podTemplate";
 import { KubeletTimings } from "./rules";
@@ -21,6 +23,8 @@ export interface ClusterConfig {
     readonly clusterDomain: string;
     /** Name and key of the Secret holding the password. */
     readonly passwordSecret: { readonly name: string; readonly key: string };
+    /** With TLS (`up --tls`): the TLS Secret (tls.crt, tls.key, ca.crt) the pods mount. */
+    readonly tls?: { readonly secret: string };
     /** Images the runtime runs; containers with any other image are left out. */
     readonly runnableImages: readonly string[];
     /** Name of the Redis container (where redis-server's local network arguments go). */
@@ -69,6 +73,15 @@ export function passwordOf(layout: Layout, config: ClusterConfig): string {
             `${layout.secrets} holds no password (Secret ${config.passwordSecret.name}); is ${layout.dir} a local cluster's directory?`,
         );
     return p;
+}
+
+/** How clients reach the pods: the password and, with TLS, the CA from the TLS Secret. */
+export function accessOf(layout: Layout, config: ClusterConfig): NodeAccess {
+    const password = passwordOf(layout, config);
+    if (!config.tls) return { password };
+    const ca = readSecrets(layout)[config.tls.secret]?.[TLS_FILES.ca];
+    if (!ca) throw new Error(`${layout.secrets} holds no CA (Secret ${config.tls.secret}); is ${layout.dir} a local cluster's directory?`);
+    return { password, tls: { ca } };
 }
 
 export function readObjects(layout: Layout): { statefulSet: StatefulSetJson; configMap: ConfigMapJson } {

@@ -12,7 +12,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { setTimeout as sleep } from "timers/promises";
-import { DirectTransport } from "../components/formation/transport";
+import { DirectTransport, NodeAccess } from "../components/formation/transport";
 import { waitUntil } from "../lib/poll";
 import { recordProcess } from "../lib/process";
 import { anyFreePort, appPodSpec, pickAppPort } from "./appPod";
@@ -23,12 +23,14 @@ import { notReadyBecause, redisView, replacingView } from "./podViews";
 import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles } from "./podTemplate";
 import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
 import { podDnsName, podName } from "../components/shape";
+import { TLS_FILES } from "../components/redis/tls";
+import { TLS_VOLUME } from "../components/redis/paths";
 import { initialAddress, nextAddress, redisEndpoint, rollOrder } from "./rules";
 import {
     ClusterConfig,
     PodRecord,
     Secrets,
-    passwordOf,
+    accessOf,
     readConfig,
     readObjects,
     readPods,
@@ -71,7 +73,7 @@ export class Supervisor {
     private server?: net.Server;
     private rolling = false;
     private stopped?: Promise<void>;
-    private readonly password: string;
+    private readonly access: NodeAccess;
     private readonly podNames: string[];
 
     private constructor(
@@ -82,7 +84,7 @@ export class Supervisor {
         private readonly secrets: Secrets,
         private readonly log: (line: string) => void,
     ) {
-        this.password = passwordOf(layout, config);
+        this.access = accessOf(layout, config);
         this.podNames = Array.from({ length: statefulSet.spec.replicas }, (_, i) => podName(statefulSet.metadata.name, i));
     }
 
@@ -364,7 +366,8 @@ export class Supervisor {
                 bundle: this.layout.appBundle,
                 port,
                 metricsPort: await anyFreePort(),
-                password: this.password,
+                access: this.access,
+                caFile: this.config.tls ? path.join(this.layout.volume(TLS_VOLUME), TLS_FILES.ca) : undefined,
                 waitReplicas: this.config.app.waitReplicas,
                 baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
                 readinessPeriodMs: 1000,
@@ -391,7 +394,7 @@ export class Supervisor {
     }
 
     async status(): Promise<StatusView> {
-        const transport = new DirectTransport(this.password, 1000);
+        const transport = new DirectTransport(this.access, 1000);
         try {
             const views = await Promise.all(
                 this.podNames.map(async (name): Promise<PodView> => {

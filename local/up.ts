@@ -27,8 +27,11 @@ import { APP_NAME, REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
 import { Layout, claimStateDir, mkdirPrivate, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
 import { NoSupervisorError, StatusView, call } from "./protocol";
-import { KUBELET_DEFAULTS, KubeletTimings, initialAddress, redisEndpoint } from "./rules";
-import { ClusterConfig, passwordOf, readConfig, readPods, readSecrets, refuseLeftovers, writeConfig, writeSecrets } from "./state";
+import { FIRST_HOST, KUBELET_DEFAULTS, KubeletTimings, PODS_PER_BLOCK, addressIn, initialAddress, redisEndpoint } from "./rules";
+import { ClusterConfig, accessOf, readConfig, readPods, readSecrets, refuseLeftovers, writeConfig, writeSecrets } from "./state";
+import { TlsSecretData, newLocalTlsSecret, tlsSecretUsable } from "./certificates";
+import { TLS_FILES, serverCertificateNames } from "../components/redis/tls";
+import { TLS_VOLUME } from "../components/redis/paths";
 import { refuseIfLocked } from "./lock";
 import { Supervisor } from "./supervisor";
 import { stopCluster } from "./down";
@@ -40,6 +43,8 @@ export interface UpOptions {
     readonly block?: number;
     readonly nodeTimeoutMs?: number;
     readonly appPort?: number;
+    /** TLS on every link, as on Kubernetes (a DIR keeps the choice it was created with). */
+    readonly tls?: boolean;
     readonly timings?: Partial<KubeletTimings>;
     /** Progress lines (stderr in the CLI). */
     readonly log: (line: string) => void;
@@ -49,6 +54,10 @@ export interface UpSummary {
     /** host:port of every Redis pod, masters first (as today's `nodes`). */
     readonly nodes: string[];
     readonly password: string;
+    /** Each Redis user with its password (today the one `default` user). */
+    readonly users: readonly { readonly name: string; readonly password: string }[];
+    /** With TLS: the CA certificate's file, for clients (`redis-cli --tls --cacert`, ioredis `tls.ca`). */
+    readonly ca?: string;
     readonly app: string;
     readonly dir: string;
     readonly shards: FormResult["shards"];
@@ -103,6 +112,7 @@ async function prepare(o: UpOptions): Promise<{ layout: Layout; createdState: bo
         "redis:masters": String(config.masters),
         "redis:replicasPerMaster": String(config.replicasPerMaster),
         "redis:nodeTimeoutMs": String(config.nodeTimeoutMs),
+        "redis:tls": String(config.tls !== undefined),
     });
     const manifestOptions: RedisManifestOptions = {
         name: REDIS_NAME,
@@ -113,7 +123,10 @@ async function prepare(o: UpOptions): Promise<{ layout: Layout; createdState: bo
     const secrets = readSecrets(layout);
     // A DIR started before keeps its password: its data and clients' settings stay valid.
     const password = secrets[config.passwordSecret.name]?.[config.passwordSecret.key] ?? randomBytes(18).toString("base64url");
-    writeSecrets(layout, { ...secrets, [config.passwordSecret.name]: { [config.passwordSecret.key]: password } });
+    const tlsSecrets = config.tls
+        ? { [config.tls.secret]: localTlsSecret(secrets[config.tls.secret], config.block, settings.namespace) }
+        : {};
+    writeSecrets(layout, { ...secrets, [config.passwordSecret.name]: { [config.passwordSecret.key]: password }, ...tlsSecrets });
     writeJson(layout.objectFile("statefulset"), renderStatefulSet(manifestOptions));
     writeJson(layout.objectFile("configmap"), renderConfigMap(manifestOptions));
     writePrivate(layout.appBundle, bundleServer());
@@ -121,7 +134,24 @@ async function prepare(o: UpOptions): Promise<{ layout: Layout; createdState: bo
     return { layout, createdState: previous === undefined };
 }
 
-/** The cluster's config: flags over what DIR recorded over the defaults; a DIR keeps its shape and block. */
+/**
+ * The TLS Secret of a DIR: the one it kept while its certificate has more than a month to go (the
+ * pods' and clients' CA stays the same), else a new CA and certificate. The certificate names what
+ * the stack's does, plus every address a pod of this block can get, since local clients dial those.
+ */
+function localTlsSecret(kept: TlsSecretData | undefined, block: number, namespace: string): TlsSecretData {
+    if (tlsSecretUsable(kept)) return kept;
+    const names = redisObjectNames(REDIS_NAME);
+    const { dnsNames, ipAddresses } = serverCertificateNames({
+        headlessService: names.headlessService,
+        clientService: names.clientService,
+        namespace,
+    });
+    const podAddresses = Array.from({ length: PODS_PER_BLOCK }, (_, i) => addressIn(block, FIRST_HOST + i));
+    return newLocalTlsSecret(dnsNames, [...ipAddresses, ...podAddresses]);
+}
+
+/** The cluster's config: flags over what DIR recorded over the defaults; a DIR keeps its shape, block and TLS. */
 function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout: Layout): ClusterConfig {
     const asked = { masters: o.masters, replicas: o.replicas, block: o.block };
     if (previous) {
@@ -132,6 +162,11 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
                     `--${key}: ${layout.dir} holds a cluster with ${key} ${recorded[key]}, got ${asked[key]}; omit the flag or use another --dir`,
                 );
             }
+        }
+        if (o.tls && !previous.tls) {
+            throw new Error(
+                `--tls: ${layout.dir} holds a cluster without TLS (its clients connect in plain text); omit the flag or use another --dir`,
+            );
         }
     }
     const defaults = parseWorkloadSettings({});
@@ -145,6 +180,7 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
         namespace: defaults.namespace,
         clusterDomain: DEFAULT_CLUSTER_DOMAIN,
         passwordSecret: { name: names.secret, key: PASSWORD_KEY },
+        ...(o.tls || previous?.tls ? { tls: { secret: names.tlsSecret } } : {}),
         runnableImages: [defaults.redis.image],
         redisContainer: REDIS_CONTAINER,
         timings: { ...KUBELET_DEFAULTS, ...previous?.timings, ...o.timings },
@@ -202,7 +238,7 @@ function spawnSupervisor(layout: Layout): ChildProcess {
 /** Waits until every pod has started, forms the cluster, starts the app. */
 async function formAndServe(layout: Layout, log: (line: string) => void, child: ChildProcess | undefined): Promise<UpSummary> {
     const config = readConfig(layout) as ClusterConfig;
-    const password = passwordOf(layout, config);
+    const access = accessOf(layout, config);
     let exited: string | undefined;
     child?.once(
         "exit",
@@ -226,7 +262,7 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
         },
         { timeoutMs: 60_000 + 1000 * count, intervalMs: 200 },
     );
-    const transport = new DirectTransport(password);
+    const transport = new DirectTransport(access);
     let formation: FormResult;
     try {
         formation = await form({
@@ -244,7 +280,9 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
     const status = await call<StatusView>(layout, { verb: "status" });
     return {
         nodes: [...formation.seeds],
-        password,
+        password: access.password,
+        users: [{ name: "default", password: access.password }],
+        ...(config.tls ? { ca: path.join(layout.volume(TLS_VOLUME), TLS_FILES.ca) } : {}),
         app: url,
         dir: layout.dir,
         shards: formation.shards,

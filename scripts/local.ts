@@ -34,7 +34,9 @@ function printSummary(s: UpSummary, seconds: number, foreground: boolean): void 
     out(`Redis Cluster up in ${seconds.toFixed(1)} s: ${s.pods.length} pods (${s.shards.length} masters), state in ${s.dir}`);
     out(`Hit counter:  ${s.app}/     (try: curl ${s.app}/)`);
     out(`Redis seeds:  ${s.nodes.join(" ")}`);
-    out(`redis-cli:    REDISCLI_AUTH='${s.password}' redis-cli -c -h ${s.nodes[0].split(":")[0]}`);
+    const tls = s.ca ? ` --tls --cacert ${s.ca}` : "";
+    out(`redis-cli:    REDISCLI_AUTH='${s.password}' redis-cli -c -h ${s.nodes[0].split(":")[0]}${tls}`);
+    if (s.ca) out(`TLS:          every link; clients verify the server with the CA ${s.ca}`);
     out("Pods:");
     for (const p of s.pods) out(`  ${p.name}  ${p.address.padEnd(15)} ${p.role ?? ""}`);
     out(
@@ -59,6 +61,7 @@ async function start(o: CliOptions, foreground: boolean): Promise<Started> {
             block: o.block,
             nodeTimeoutMs: o.nodeTimeoutMs,
             appPort: o.appPort,
+            tls: o.tls,
             timings: kubeletTimings(o),
             log,
         },

@@ -10,6 +10,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_METRICS_PORT } from "../../app/config";
 import { AppSettings } from "../config";
 import { PASSWORD_KEY } from "../redis/manifests";
+import { CA_MOUNT } from "../redis/paths";
+import { TLS_FILES } from "../redis/tls";
 
 export const APP_PORT = 8080;
 /** /metrics, /healthz and /readyz with reasons: a container port that the Service does not expose. */
@@ -35,6 +37,8 @@ export interface HitCounterManifestOptions {
     readonly serverSource: pulumi.Input<string>;
     /** Redis replicas per master: a hit is acknowledged once one of them holds it (none: no WAIT). */
     readonly replicasPerMaster: number;
+    /** With TLS: the ConfigMap holding the CA the app verifies Redis with, and the CA's digest (a new CA rolls the app). */
+    readonly redisTls?: { readonly caConfigMapName: pulumi.Input<string>; readonly caDigest: pulumi.Input<string> };
 }
 
 /** WAIT_REPLICAS for the server: one replica when the cluster has replicas, else every hit would be refused. */
@@ -78,7 +82,8 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
     const env: k8s.types.input.core.v1.EnvVar[] = [
         { name: "REDIS_NODES", value: mapInput(o.redisSeeds, (seeds) => seeds.join(",")) },
         { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: o.passwordSecretName, key: PASSWORD_KEY } } },
-        { name: "REDIS_TLS", value: "false" },
+        { name: "REDIS_TLS", value: String(o.redisTls !== undefined) },
+        ...(o.redisTls ? [{ name: "REDIS_CA_FILE", value: `${CA_MOUNT}/${TLS_FILES.ca}` }] : []),
         { name: "PORT", value: String(APP_PORT) },
         { name: "METRICS_PORT", value: String(APP_METRICS_PORT) },
         { name: "HOST", value: "0.0.0.0" },
@@ -101,6 +106,7 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                         "prometheus.io/path": "/metrics",
                         // A new bundle rolls the pods (the ConfigMap name stays the same).
                         ...(bundled ? { "redis-cluster-gke/server-sha256": mapInput(o.serverSource, sha256) } : {}),
+                        ...(o.redisTls ? { "redis-cluster-gke/ca-sha256": o.redisTls.caDigest } : {}),
                     },
                 },
                 spec: {
@@ -149,10 +155,16 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                                 readOnlyRootFilesystem: true,
                                 capabilities: { drop: ["ALL"] },
                             },
-                            volumeMounts: bundled ? [{ name: "server", mountPath: "/app", readOnly: true }] : [],
+                            volumeMounts: [
+                                ...(bundled ? [{ name: "server", mountPath: "/app", readOnly: true }] : []),
+                                ...(o.redisTls ? [{ name: "redis-ca", mountPath: CA_MOUNT, readOnly: true }] : []),
+                            ],
                         },
                     ],
-                    volumes: bundled ? [{ name: "server", configMap: { name: serverConfigMapName(o.name) } }] : [],
+                    volumes: [
+                        ...(bundled ? [{ name: "server", configMap: { name: serverConfigMapName(o.name) } }] : []),
+                        ...(o.redisTls ? [{ name: "redis-ca", configMap: { name: o.redisTls.caConfigMapName } }] : []),
+                    ],
                 },
             },
         },

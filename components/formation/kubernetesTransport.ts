@@ -5,15 +5,18 @@
  * password never crosses the API. Also lists the StatefulSet's pods with their k8s node and zone.
  */
 import type { Writable } from "stream";
+import { REDIS_CLI_HELPER } from "../redis/paths";
 import { CLIENT_PORT } from "../shape";
 import { FORMATION_DEFAULTS } from "./defaults";
 import { PASSWORD_ARG, Reshard, Transport } from "./transport";
 
 /**
- * The command exec'd in the pod for `args`: `sh -c` so REDISCLI_AUTH comes from the
- * container's own REDIS_PASSWORD; every argument travels as a positional parameter
- * (no quoting issues), and PASSWORD_ARG becomes "$REDIS_PASSWORD" expanded in the pod.
- * `-e` makes redis-cli exit non-zero on an error reply.
+ * The command exec'd in the pod for `args`: `sh -c` sources the pod's redis-cli helper
+ * (components/redis/rediscli.sh, passed as `$0`), whose `rcli` connects the way every in-pod
+ * script does: to the pod's own Redis, with TLS when the pod has its certificates, with the
+ * password from the container's own env. Every argument travels as a positional parameter (no
+ * quoting issues), and PASSWORD_ARG becomes "$REDIS_PASSWORD" expanded in the pod. `-e` makes
+ * redis-cli exit non-zero on an error reply.
  */
 export function buildExecCommand(args: readonly string[], port = CLIENT_PORT): string[] {
     return buildExecScript([args], port);
@@ -34,11 +37,9 @@ export function buildExecScript(commands: readonly (readonly string[])[], port =
         });
         return words.join(" ");
     });
-    const cli = `redis-cli --no-auth-warning -e -h 127.0.0.1 -p ${port}`;
-    // A single command execs redis-cli directly so its exit status is the exec's; several share a
-    // short shell function, which keeps the exec URL small (see FORMATION_DEFAULTS.maxExecUrlChars).
-    const body = lines.length === 1 ? `exec ${cli} ${lines[0]}` : `r() { ${cli} "$@"; }; set -e; ${lines.map((l) => `r ${l}`).join("; ")}`;
-    return ["sh", "-c", `export REDISCLI_AUTH="$REDIS_PASSWORD"; ${body}`, "redis-cli", ...positional];
+    // The last command's exit status is the exec's; `set -e` stops at the first failure.
+    const body = lines.map((l) => `rcli -e ${l}`).join("; ");
+    return ["sh", "-c", `. "$0"; PROBE_CLIENT_PORT=${port}; set -e; ${body}`, REDIS_CLI_HELPER, ...positional];
 }
 
 /** Where an exec goes: the parts of its request path. */

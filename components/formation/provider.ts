@@ -23,7 +23,7 @@ import * as shape from "../shape";
 import { waitFor } from "./wait";
 
 /** Bump when the provider's behaviour changes, so existing stacks run the new code (Pulumi does not diff code). */
-export const FORMATION_PROVIDER_VERSION = "1.1.0";
+export const FORMATION_PROVIDER_VERSION = "1.2.0";
 
 /** Resolved inputs as the provider receives them. */
 export interface FormationInputs {

@@ -11,6 +11,21 @@ import { FORMATION_DEFAULTS } from "./defaults";
 /** Stands for the Redis password inside a command (e.g. MIGRATE … AUTH <password>); each transport fills it in its own way. */
 export const PASSWORD_ARG = "\u0000redis-password\u0000";
 
+/**
+ * How a client authenticates to a node and checks it: the one source of the direct transport's
+ * connection options (and of tests' and tools' ioredis clients, through ioredisAccessOptions).
+ */
+export interface NodeAccess {
+    readonly password: string;
+    /** TLS, with the CA (PEM) the node's certificate must chain to; the name dialled is the name verified. Absent: plain TCP. */
+    readonly tls?: { readonly ca: string };
+}
+
+/** ioredis' options for `access`. */
+export function ioredisAccessOptions(access: NodeAccess): { password: string; tls?: { ca: string } } {
+    return { password: access.password, ...(access.tls ? { tls: { ca: access.tls.ca } } : {}) };
+}
+
 /** A node as the transport reaches it. */
 export interface NodeTarget {
     /** host:port as Redis announces it (what CLUSTER NODES and MEET use). */
@@ -64,10 +79,15 @@ export class DirectTransport implements Transport {
     private readonly clients = new Map<string, import("ioredis").Redis>();
     private closed = false;
 
+    private readonly access: NodeAccess;
+
+    /** `access`: a password alone connects without TLS. */
     constructor(
-        private readonly password: string,
+        access: NodeAccess | string,
         private readonly commandTimeoutMs: number = FORMATION_DEFAULTS.directCommandTimeoutMs,
-    ) {}
+    ) {
+        this.access = typeof access === "string" ? { password: access } : access;
+    }
 
     private client(target: string): import("ioredis").Redis {
         // A closed transport stays closed: a late call must not reconnect (a new node may have the address now).
@@ -79,7 +99,7 @@ export class DirectTransport implements Transport {
             c = new Redis({
                 host,
                 port,
-                password: this.password,
+                ...ioredisAccessOptions(this.access),
                 lazyConnect: false,
                 enableAutoPipelining: true,
                 maxRetriesPerRequest: 1,
@@ -96,7 +116,7 @@ export class DirectTransport implements Transport {
     }
 
     async call(target: string, args: readonly string[]): Promise<string> {
-        const [command, ...rest] = args.map((a) => (a === PASSWORD_ARG ? this.password : a));
+        const [command, ...rest] = args.map((a) => (a === PASSWORD_ARG ? this.access.password : a));
         const reply = await this.client(target).call(command, ...rest);
         return replyToText(reply);
     }

@@ -12,6 +12,8 @@ import { GKE_RETAIN_STORAGE_CLASS, RedisSettings, quantityBytes } from "../confi
 import { CLIENT_PORT, PodNaming, busPort, podCount, podDnsName } from "../shape";
 import { FormationRbacManifests, renderFormationRbac } from "./formationRbac";
 import { MemoryPlan, memoryPlan, renderRedisConf } from "./redisConf";
+import { CA_MOUNT, SCRIPTS_MOUNT, TLS_MOUNT, TLS_VOLUME } from "./paths";
+import { TLS_FILES } from "./tls";
 
 export type NamespaceManifest = k8s.types.input.core.v1.Namespace;
 export type SecretManifest = k8s.types.input.core.v1.Secret;
@@ -63,6 +65,15 @@ export interface RedisManifestOptions {
     readonly clientPodLabels: LabelSelectorMatch;
 }
 
+/** The certificates of a TLS cluster (PEM; Outputs under Pulumi, plain text locally and in `npm run render`). */
+export interface TlsMaterial {
+    readonly certificatePem: pulumi.Input<string>;
+    readonly keyPem: pulumi.Input<string>;
+    readonly caPem: pulumi.Input<string>;
+    /** components/redis/tls.ts tlsDigest of the CA and the certificate: a new one rolls the pods. */
+    readonly digest: pulumi.Input<string>;
+}
+
 /** Names of every object, so other components (app, formation, outputs) never guess them. */
 export interface RedisObjectNames {
     readonly statefulSet: string;
@@ -72,6 +83,10 @@ export interface RedisObjectNames {
     readonly configMap: string;
     readonly podDisruptionBudget: string;
     readonly networkPolicy: string;
+    /** The server certificate, its key and the CA (kubernetes.io/tls), mounted by the Redis pods. */
+    readonly tlsSecret: string;
+    /** The CA certificate alone, for clients (the app, other applications). */
+    readonly caConfigMap: string;
 }
 
 export function redisObjectNames(name: string): RedisObjectNames {
@@ -83,6 +98,8 @@ export function redisObjectNames(name: string): RedisObjectNames {
         configMap: `${name}-config`,
         podDisruptionBudget: name,
         networkPolicy: name,
+        tlsSecret: `${name}-tls`,
+        caConfigMap: `${name}-ca`,
     };
 }
 
@@ -124,13 +141,38 @@ export function renderPasswordSecret(o: RedisManifestOptions, password: pulumi.I
     };
 }
 
+/** The TLS Secret: what `tls-cert-file`, `tls-key-file` and `tls-ca-cert-file` read in every Redis pod. */
+export function renderTlsSecret(o: RedisManifestOptions, tls: TlsMaterial): SecretManifest {
+    return {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: metadata(o, redisObjectNames(o.name).tlsSecret),
+        type: "kubernetes.io/tls",
+        stringData: { [TLS_FILES.certificate]: tls.certificatePem, [TLS_FILES.key]: tls.keyPem, [TLS_FILES.ca]: tls.caPem },
+    };
+}
+
+/** The CA certificate as clients mount it (public, so a ConfigMap, as Kubernetes' own kube-root-ca.crt). */
+export function renderCaConfigMap(o: RedisManifestOptions, caPem: pulumi.Input<string>): ConfigMapManifest {
+    return {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: metadata(o, redisObjectNames(o.name).caConfigMap),
+        data: { [TLS_FILES.ca]: caPem },
+    };
+}
+
 /** maxmemory and buffer limits of these pods, from their memory limit (the rule: redisConf.ts MemoryPlan). */
 export function redisMemoryPlan(redis: RedisSettings): MemoryPlan {
     return memoryPlan(quantityBytes(redis.resources.limits.memory), redis.replicasPerMaster);
 }
 
+/** The container scripts of the ConfigMap: the start script, the probes, and the redis-cli helper both source. */
+export const CONTAINER_SCRIPTS = ["node-start.sh", "probe.sh", "rediscli.sh"] as const;
+export type ContainerScript = (typeof CONTAINER_SCRIPTS)[number];
+
 /** Reads a container script shipped next to this file (components/redis/*.sh). */
-export function readScript(file: "node-start.sh" | "probe.sh"): string {
+export function readScript(file: ContainerScript): string {
     const p = path.join(SCRIPTS_DIR, file);
     if (!fs.existsSync(p)) throw new Error(`${p} is missing: the Redis container cannot start without it`);
     return fs.readFileSync(p, "utf8");
@@ -148,9 +190,9 @@ export function renderConfigMap(o: RedisManifestOptions): ConfigMapManifest {
                 port: CLIENT_PORT,
                 preferredEndpointType: "hostname",
                 memory: redisMemoryPlan(o.redis),
+                tls: o.redis.tls,
             }),
-            "node-start.sh": readScript("node-start.sh"),
-            "probe.sh": readScript("probe.sh"),
+            ...Object.fromEntries(CONTAINER_SCRIPTS.map((script) => [script, readScript(script)])),
         },
     };
 }
@@ -203,11 +245,12 @@ export function redisContainerEnv(o: RedisManifestOptions): EnvVar[] {
         { name: "REDIS_DATA_DIR", value: "/data" },
         { name: "REDIS_SHARED_CONF", value: "/conf/redis.conf" },
         { name: "REDIS_RUNTIME_CONF", value: "/run/redis/redis.conf" },
+        ...(o.redis.tls ? [{ name: "REDIS_TLS_DIR", value: TLS_MOUNT }] : []),
     ];
 }
 
 function probe(mode: "ready" | "live", periodSeconds: number, failureThreshold: number): Probe {
-    return { exec: { command: ["sh", "/scripts/probe.sh", mode] }, periodSeconds, timeoutSeconds: 5, failureThreshold };
+    return { exec: { command: ["sh", `${SCRIPTS_MOUNT}/probe.sh`, mode] }, periodSeconds, timeoutSeconds: 5, failureThreshold };
 }
 
 const restrictedContainerSecurity: k8s.types.input.core.v1.SecurityContext = {
@@ -220,7 +263,7 @@ function redisContainer(o: RedisManifestOptions): Container {
     return {
         name: REDIS_CONTAINER,
         image: o.redis.image,
-        command: ["sh", "/scripts/node-start.sh", "redis-server", "/run/redis/redis.conf"],
+        command: ["sh", `${SCRIPTS_MOUNT}/node-start.sh`, "redis-server", "/run/redis/redis.conf"],
         ports: [
             { name: "client", containerPort: CLIENT_PORT },
             { name: "bus", containerPort: busPort() },
@@ -235,19 +278,34 @@ function redisContainer(o: RedisManifestOptions): Container {
         volumeMounts: [
             { name: "data", mountPath: "/data" },
             { name: "config", mountPath: "/conf", readOnly: true },
-            { name: "scripts", mountPath: "/scripts", readOnly: true },
+            { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true },
             { name: "run", mountPath: "/run/redis" },
+            ...(o.redis.tls ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT, readOnly: true }] : []),
         ],
     };
 }
 
+/**
+ * The exporter scrapes its own pod: over TLS it dials `rediss://localhost` and verifies the server
+ * against the CA (the certificate names localhost), with the CA alone mounted (not the key).
+ */
 function exporterContainer(o: RedisManifestOptions): Container {
+    const tls = o.redis.tls
+        ? {
+              env: [
+                  { name: "REDIS_ADDR", value: `rediss://localhost:${CLIENT_PORT}` },
+                  { name: "REDIS_EXPORTER_TLS_CA_CERT_FILE", value: `${CA_MOUNT}/${TLS_FILES.ca}` },
+              ],
+              volumeMounts: [{ name: "tls-ca", mountPath: CA_MOUNT, readOnly: true }],
+          }
+        : { env: [{ name: "REDIS_ADDR", value: `redis://localhost:${CLIENT_PORT}` }], volumeMounts: [] };
     return {
         name: EXPORTER_CONTAINER,
         image: o.redis.exporterImage,
         args: [...EXPORTER_ARGS],
         ports: [{ name: "metrics", containerPort: METRICS_PORT }],
-        env: [{ name: "REDIS_ADDR", value: `redis://localhost:${CLIENT_PORT}` }, secretEnv(o, "REDIS_PASSWORD")],
+        env: [...tls.env, secretEnv(o, "REDIS_PASSWORD")],
+        ...(tls.volumeMounts.length ? { volumeMounts: tls.volumeMounts } : {}),
         resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
         readinessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 10 },
         securityContext: restrictedContainerSecurity,
@@ -282,8 +340,40 @@ export function configDigest(o: RedisManifestOptions): string {
     return hash.digest("hex");
 }
 
-/** masters × (1 + replicas) pods started in parallel; formation (not the pod order) decides roles. */
-export function renderStatefulSet(o: RedisManifestOptions): StatefulSetManifest {
+/** The pod's volumes: the ConfigMap's conf and scripts, the runtime conf's emptyDir and, with TLS, the Secret. */
+function podVolumes(o: RedisManifestOptions): k8s.types.input.core.v1.Volume[] {
+    const names = redisObjectNames(o.name);
+    const tls: k8s.types.input.core.v1.Volume[] = o.redis.tls
+        ? [
+              // Group-readable: fsGroup is Redis' gid, so Redis reads its key and nobody else in the pod needs it.
+              { name: TLS_VOLUME, secret: { secretName: names.tlsSecret, defaultMode: 0o440 } },
+              ...(o.redis.exporter
+                  ? [
+                        {
+                            name: "tls-ca",
+                            secret: { secretName: names.tlsSecret, items: [{ key: TLS_FILES.ca, path: TLS_FILES.ca }], defaultMode: 0o444 },
+                        },
+                    ]
+                  : []),
+          ]
+        : [];
+    return [
+        { name: "config", configMap: { name: names.configMap, items: [{ key: "redis.conf", path: "redis.conf" }] } },
+        {
+            name: "scripts",
+            configMap: { name: names.configMap, items: CONTAINER_SCRIPTS.map((script) => ({ key: script, path: script })) },
+        },
+        { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+        ...tls,
+    ];
+}
+
+/**
+ * masters × (1 + replicas) pods started in parallel; formation (not the pod order) decides roles.
+ * `tlsDigest` (TlsMaterial.digest) rolls the pods when a certificate is renewed: Redis reads its
+ * certificate files when it starts.
+ */
+export function renderStatefulSet(o: RedisManifestOptions, tlsDigest?: pulumi.Input<string>): StatefulSetManifest {
     const names = redisObjectNames(o.name);
     const labels = redisPodLabels(o.name);
     const containers = [redisContainer(o), ...(o.redis.exporter ? [exporterContainer(o)] : [])];
@@ -305,6 +395,7 @@ export function renderStatefulSet(o: RedisManifestOptions): StatefulSetManifest 
                     annotations: {
                         // A changed redis.conf or script rolls the pods one at a time (readiness-gated).
                         "redis-cluster-gke/config-sha256": configDigest(o),
+                        ...(tlsDigest !== undefined ? { "redis-cluster-gke/tls-sha256": tlsDigest } : {}),
                         ...(o.redis.exporter
                             ? {
                                   "prometheus.io/scrape": "true",
@@ -328,20 +419,7 @@ export function renderStatefulSet(o: RedisManifestOptions): StatefulSetManifest 
                     automountServiceAccountToken: false,
                     topologySpreadConstraints: topologySpread(o),
                     containers,
-                    volumes: [
-                        { name: "config", configMap: { name: names.configMap, items: [{ key: "redis.conf", path: "redis.conf" }] } },
-                        {
-                            name: "scripts",
-                            configMap: {
-                                name: names.configMap,
-                                items: [
-                                    { key: "node-start.sh", path: "node-start.sh" },
-                                    { key: "probe.sh", path: "probe.sh" },
-                                ],
-                            },
-                        },
-                        { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
-                    ],
+                    volumes: podVolumes(o),
                 },
             },
             volumeClaimTemplates: [
@@ -445,18 +523,26 @@ export interface RedisManifests {
     readonly formationRbac: FormationRbacManifests;
     /** When `redis:podMonitoring` is on. */
     readonly podMonitoring?: PodMonitoringManifest;
+    /** With TLS: the certificates (Redis pods) and the CA (clients). */
+    readonly tlsSecret?: SecretManifest;
+    readonly caConfigMap?: ConfigMapManifest;
 }
 
-export function renderRedisManifests(o: RedisManifestOptions, password: pulumi.Input<string>): RedisManifests {
+/** Every object; `tls` is required exactly when `o.redis.tls` is on. */
+export function renderRedisManifests(o: RedisManifestOptions, password: pulumi.Input<string>, tls?: TlsMaterial): RedisManifests {
+    if (o.redis.tls !== (tls !== undefined)) {
+        throw new Error(`tls: redis.tls is ${o.redis.tls} but certificates were ${tls ? "given" : "not given"}; they go together`);
+    }
     return {
         secret: renderPasswordSecret(o, password),
         configMap: renderConfigMap(o),
         headlessService: renderHeadlessService(o),
         clientService: renderClientService(o),
-        statefulSet: renderStatefulSet(o),
+        statefulSet: renderStatefulSet(o, tls?.digest),
         podDisruptionBudget: renderPodDisruptionBudget(o),
         networkPolicy: renderNetworkPolicy(o),
         formationRbac: renderFormationRbac({ name: o.name, namespace: o.namespace, labels: redisPodLabels(o.name) }),
         ...(o.redis.podMonitoring ? { podMonitoring: renderPodMonitoring(o) } : {}),
+        ...(tls ? { tlsSecret: renderTlsSecret(o, tls), caConfigMap: renderCaConfigMap(o, tls.caPem) } : {}),
     };
 }

@@ -33,8 +33,11 @@
 # and one attempt, cut off after RESOLVE_TIMEOUT_SECONDS; after REPAIR_BUDGET_SECONDS
 # the remaining peers keep their last known IPs without a lookup.
 #
+# With REDIS_TLS_DIR (the mounted TLS Secret) the runtime conf also points Redis at its
+# certificate, key and CA there; the shared conf then says TLS on every link.
+#
 # Plain POSIX sh + awk: the pinned Redis image guarantees no bash.
-# Env: POD_IP, POD_HOSTNAME, REDIS_PASSWORD (required); POD_NAME (logs);
+# Env: POD_IP, POD_HOSTNAME, REDIS_PASSWORD (required); POD_NAME (logs); REDIS_TLS_DIR;
 #      REDIS_DATA_DIR (/data), REDIS_SHARED_CONF (/conf/redis.conf),
 #      REDIS_RUNTIME_CONF (/run/redis/redis.conf), REDIS_NODES_CONF
 #      (REDIS_DATA_DIR/nodes.conf); RESOLVE_CMD: a command that takes a name and
@@ -81,6 +84,14 @@ case "$REDIS_PASSWORD" in
 esac
 [ -d "$DATA_DIR" ] || fail "REDIS_DATA_DIR $DATA_DIR is not a directory (the data volume must be mounted there)"
 [ -r "$SHARED_CONF" ] || fail "REDIS_SHARED_CONF $SHARED_CONF is not readable (the ConfigMap must be mounted there)"
+TLS_DIR=${REDIS_TLS_DIR:-}
+if [ -n "$TLS_DIR" ]; then
+    for f in tls.crt tls.key ca.crt; do
+        [ -r "$TLS_DIR/$f" ] || fail "REDIS_TLS_DIR $TLS_DIR has no readable $f (the TLS Secret must be mounted there)"
+    done
+elif grep -q '^tls-port ' "$SHARED_CONF"; then
+    fail "REDIS_TLS_DIR is not set, but $SHARED_CONF turns TLS on: mount the TLS Secret and set REDIS_TLS_DIR to it"
+fi
 
 # --- 1. runtime redis.conf -------------------------------------------------------
 # redis.conf strings: double-quoted with backslash escapes.
@@ -100,6 +111,12 @@ mkdir -p "$(dirname "$RUNTIME_CONF")"
     printf 'masterauth "%s"\n' "$quoted_password"
     echo "cluster-announce-ip $POD_IP"
     echo "cluster-announce-hostname $POD_HOSTNAME"
+    if [ -n "$TLS_DIR" ]; then
+        quoted_tls_dir=$(conf_quote "$TLS_DIR")
+        printf 'tls-cert-file "%s/tls.crt"\n' "$quoted_tls_dir"
+        printf 'tls-key-file "%s/tls.key"\n' "$quoted_tls_dir"
+        printf 'tls-ca-cert-file "%s/ca.crt"\n' "$quoted_tls_dir"
+    fi
 } >"$RUNTIME_CONF.tmp"
 chmod 600 "$RUNTIME_CONF.tmp"
 mv -f "$RUNTIME_CONF.tmp" "$RUNTIME_CONF"

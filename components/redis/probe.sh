@@ -14,19 +14,15 @@
 # and a formed node turns ready as soon as enough masters are back for
 # cluster_state:ok.
 #
-# Env: REDIS_PASSWORD (sent as REDISCLI_AUTH, never on the command line),
-#      PROBE_HOST (127.0.0.1), PROBE_CLIENT_PORT (6379). Not REDIS_PORT:
-#      Kubernetes service links set that variable when a Service is named "redis".
+# How it reaches the node (host, port, TLS, password) is rediscli.sh's, beside this script:
+# PROBE_HOST, PROBE_CLIENT_PORT, REDIS_TLS_DIR, REDIS_PASSWORD.
 set -u
 
 mode=${1:-}
-host=${PROBE_HOST:-127.0.0.1}
-port=${PROBE_CLIENT_PORT:-6379}
-REDISCLI_AUTH=${REDIS_PASSWORD:-}
-export REDISCLI_AUTH
+. "$(dirname "$0")/rediscli.sh"
 
 cli() {
-    redis-cli --no-auth-warning -h "$host" -p "$port" "$@" 2>&1 | tr -d '\r'
+    rcli "$@" 2>&1 | tr -d '\r'
 }
 
 ping_answer=$(cli PING)

@@ -18,6 +18,8 @@ import {
     REDIS_CONTAINER,
 } from "./manifests";
 import { seedEndpoints, serviceEndpoint } from "../shape";
+import { RedisCertificates } from "./certificates";
+import { serverCertificateNames } from "./tls";
 
 /**
  * Characters a generated password may contain besides letters and digits: URL-unreserved, so the
@@ -59,6 +61,12 @@ export class RedisCluster extends pulumi.ComponentResource {
     /** Gives pods their stable DNS names; formation and clients need it, pod start does not. */
     public readonly headlessService: k8s.core.v1.Service;
     public readonly secret: k8s.core.v1.Secret;
+    /** With TLS: the CA clients trust, the ConfigMap that holds it, and when the server certificate expires. */
+    public readonly tls?: {
+        readonly caPem: pulumi.Output<string>;
+        readonly caConfigMapName: pulumi.Output<string>;
+        readonly notAfter: pulumi.Output<string>;
+    };
 
     constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-cluster-gke:redis:RedisCluster", name, {}, opts);
@@ -87,10 +95,29 @@ export class RedisCluster extends pulumi.ComponentResource {
             ? [new k8s.storage.v1.StorageClass(`${name}-storage-class`, renderRetainStorageClass(args.retainOnDestroy), k8sOpts)]
             : [];
         const inNamespace: pulumi.CustomResourceOptions = { ...k8sOpts, dependsOn: [namespace] };
-        const m = renderRedisManifests(manifestOptions, this.password);
+        const certificates = args.redis.tls
+            ? new RedisCertificates(
+                  `${name}-tls`,
+                  {
+                      ...serverCertificateNames({
+                          headlessService: this.names.headlessService,
+                          clientService: this.names.clientService,
+                          namespace: args.namespace,
+                      }),
+                      userCa: args.redis.tlsCa,
+                  },
+                  { parent: this },
+              )
+            : undefined;
+        const m = renderRedisManifests(manifestOptions, this.password, certificates?.material);
 
         this.secret = new k8s.core.v1.Secret(`${name}-secret`, m.secret, inNamespace);
         const configMap = new k8s.core.v1.ConfigMap(`${name}-config`, m.configMap, inNamespace);
+        const tlsSecret = m.tlsSecret ? [new k8s.core.v1.Secret(`${name}-tls-secret`, m.tlsSecret, inNamespace)] : [];
+        if (certificates && m.caConfigMap) {
+            const caConfigMap = new k8s.core.v1.ConfigMap(`${name}-ca`, m.caConfigMap, inNamespace);
+            this.tls = { caPem: certificates.caPem, caConfigMapName: caConfigMap.metadata.name, notAfter: certificates.notAfter };
+        }
         // Not a dependency of the StatefulSet: Pulumi waits for a Service's endpoints, which exist only
         // once the pods do. A first start needs no DNS (nodes.conf is empty); restarts find it in place.
         this.headlessService = new k8s.core.v1.Service(`${name}-headless`, m.headlessService, inNamespace);
@@ -98,7 +125,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         // Pods need their Secret and ConfigMap before they start.
         this.statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, m.statefulSet, {
             ...inNamespace,
-            dependsOn: [namespace, this.secret, configMap, ...storageClass],
+            dependsOn: [namespace, this.secret, configMap, ...tlsSecret, ...storageClass],
         });
         const pdb = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, m.podDisruptionBudget, inNamespace);
         const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, m.networkPolicy, inNamespace);

@@ -61,6 +61,18 @@ export interface RedisConfOptions {
     readonly preferredEndpointType: "hostname" | "ip";
     /** maxmemory and buffer limits; derived from the container limit on Kubernetes (none locally). */
     readonly memory?: MemoryPlan;
+    /**
+     * TLS on every link: clients on `port` over TLS with the plain port off, the cluster bus and
+     * replication over TLS. The certificate files are per node (renderNodeConf, node-start.sh).
+     */
+    readonly tls?: boolean;
+}
+
+/** A node's certificate, key and CA files (TLS). */
+export interface TlsFiles {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly caFile: string;
 }
 
 /** What differs per node. Secrets are passed separately so the shared part can live in a ConfigMap. */
@@ -75,12 +87,14 @@ export interface RedisNodeConfOptions {
     readonly announceIp?: string;
     /** requirepass + masterauth. */
     readonly password: string;
+    /** With a TLS conf: where this node's certificate, key and CA are. */
+    readonly tls?: TlsFiles;
 }
 
 /** The shared, secret-free part of redis.conf (one line a directive). */
 export function renderRedisConf(o: RedisConfOptions): string {
     const lines = [
-        `port ${o.port}`,
+        ...(o.tls ? tlsDirectives(o.port) : [`port ${o.port}`]),
         ...(o.dataDir ? [`dir ${quoteConfValue(o.dataDir)}`] : []),
         "cluster-enabled yes",
         // nodes.conf on the volume: a restarted pod keeps its node ID and slots.
@@ -116,6 +130,26 @@ export function renderRedisConf(o: RedisConfOptions): string {
     return lines.join("\n") + "\n";
 }
 
+/**
+ * TLS on every link. `port 0` closes the plain port, so nothing reaches Redis unencrypted. Clients
+ * (`tls-auth-clients optional`) authenticate with their password and verify the server with the CA;
+ * a client that does present a certificate must present one the CA signed. The cluster bus always
+ * requires one (Redis accepts bus connections with client authentication on, whatever this says), so
+ * only holders of the pod certificate take part in the cluster; replicas present it to their master.
+ */
+function tlsDirectives(port: number): string[] {
+    return ["port 0", `tls-port ${port}`, "tls-cluster yes", "tls-replication yes", "tls-auth-clients optional"];
+}
+
+/** The directives that point a node at its TLS files (what node-start.sh writes from REDIS_TLS_DIR in a pod). */
+export function renderTlsFilesConf(files: TlsFiles): string {
+    return [
+        `tls-cert-file ${quoteConfValue(files.certFile)}`,
+        `tls-key-file ${quoteConfValue(files.keyFile)}`,
+        `tls-ca-cert-file ${quoteConfValue(files.caFile)}`,
+    ].join("\n");
+}
+
 /** Directives that differ per node, including the password (never written to a ConfigMap). */
 export function renderNodeConf(o: RedisNodeConfOptions): string {
     if (!o.password) {
@@ -127,6 +161,7 @@ export function renderNodeConf(o: RedisNodeConfOptions): string {
     if (o.announceIp) lines.push(`cluster-announce-ip ${o.announceIp}`);
     if (o.announceHostname) lines.push(`cluster-announce-hostname ${o.announceHostname}`);
     lines.push(`requirepass ${quoteConfValue(o.password)}`, `masterauth ${quoteConfValue(o.password)}`);
+    if (o.tls) lines.push(renderTlsFilesConf(o.tls));
     return lines.join("\n") + "\n";
 }
 

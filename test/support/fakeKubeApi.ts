@@ -7,7 +7,10 @@
  *
  * Inside a pod, 127.0.0.1 is the pod's own Redis. Here every "pod" is a redis-server on its
  * own loopback address, so a `redis-cli` shim first on PATH turns `-h 127.0.0.1` into the
- * pod's address: the one stand-in for the pod's network namespace.
+ * pod's address: the one stand-in for the pod's network namespace. Its mount namespace is
+ * played as the local runtime plays it (local/podTemplate.ts mapMountedPath): an argument or env
+ * value under a mount path becomes the local directory; every pod has the ConfigMap's scripts at
+ * /scripts (this repository's components/redis).
  *
  * Given RBAC rules, it authorizes every request the way an API server does for a user bound to
  * a Role in its namespace and a ClusterRole: anything the rules do not grant is refused with 403
@@ -21,6 +24,8 @@ import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import { WebSocket, WebSocketServer } from "ws";
+import { SCRIPTS_MOUNT } from "../../components/redis/paths";
+import { mapMountedPath } from "../../local/podTemplate";
 
 export interface FakePod {
     readonly name: string;
@@ -30,7 +35,17 @@ export interface FakePod {
     readonly ready: boolean;
     /** The container's env (REDIS_PASSWORD). */
     readonly env: Readonly<Record<string, string>>;
+    /** Mounts besides /scripts, e.g. the TLS Secret's directory at /tls. */
+    readonly mounts?: readonly Mount[];
 }
+
+interface Mount {
+    readonly mountPath: string;
+    readonly local: string;
+}
+
+/** The scripts volume of every Redis pod: the files the ConfigMap ships. */
+const SCRIPTS: Mount = { mountPath: SCRIPTS_MOUNT, local: path.resolve(__dirname, "../../components/redis") };
 
 export interface FakeNode {
     readonly name: string;
@@ -281,8 +296,11 @@ export class FakeKubeApi {
             finish({ status: "Failure", message: `pods "${exec.pod}" not found`, reason: "NotFound", code: 404 });
             return;
         }
-        const child = spawn(exec.command[0], exec.command.slice(1), {
-            env: { ...pod.env, PATH: `${this.shimDir}:${process.env.PATH ?? "/usr/bin:/bin"}`, POD_ADDRESS: pod.ip },
+        const mounts = [SCRIPTS, ...(pod.mounts ?? [])];
+        const local = (s: string) => mapMountedPath(s, mounts);
+        const env = Object.fromEntries(Object.entries(pod.env).map(([k, v]) => [k, local(v)]));
+        const child = spawn(local(exec.command[0]), exec.command.slice(1).map(local), {
+            env: { ...env, PATH: `${this.shimDir}:${process.env.PATH ?? "/usr/bin:/bin"}`, POD_ADDRESS: pod.ip },
             stdio: ["ignore", "pipe", "pipe"],
         });
         child.stdout.on("data", (d: Buffer) => frame(STDOUT, d));
