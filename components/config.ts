@@ -315,14 +315,12 @@ function readUserCa(r: Reader, tls: boolean): UserCa | undefined {
     const given = [KEYS.tlsCaCertificate, KEYS.tlsCaKey].filter((k) => r.has(k)).map((k) => k.key);
     if (given.length === 0) return undefined;
     if (!tls) {
-        r.errors.push(
-            `${given.join(", ")}: only used with ${KEYS.tls.key} true; remove ${given.length > 1 ? "them" : "it"} or set ${KEYS.tls.key} true`,
-        );
+        for (const key of given) r.errors.push(`${key}: only used with ${KEYS.tls.key} true; remove it or set ${KEYS.tls.key} true`);
         return undefined;
     }
     if (given.length === 1) {
         const missing = given[0] === KEYS.tlsCaKey.key ? KEYS.tlsCaCertificate.key : KEYS.tlsCaKey.key;
-        r.errors.push(`${missing}: required with ${given[0]} (set both, with --secret, or neither)`);
+        r.errors.push(`${given[0]}: needs ${missing} too (set both, with --secret, or neither)`);
         return undefined;
     }
     if (certificatePem === undefined || keyPem === undefined) return undefined; // each already reported under its key

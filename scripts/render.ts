@@ -4,7 +4,10 @@
  * kubectl or import them into Rancher, as in the tutorial. Same pure renderers as `pulumi up`.
  *
  * The Secret needs a real password: taken from $REDIS_PASSWORD when set, otherwise generated here
- * (crypto.randomBytes). The file headers say which.
+ * (crypto.randomBytes). The file headers say which. With TLS (the default) the TLS Secret needs real
+ * certificates too: a server certificate issued here (lib/x509.ts) by the CA of `redis:tlsCaCertificate`
+ * when set, else by a new CA, with the names and validity `pulumi up` gives them. Renewing them is then
+ * the kubectl user's job: render again before the server certificate's year is over.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -14,6 +17,7 @@ import { RawConfig, WorkloadSettings, parseWorkloadSettings } from "../component
 import { CLIENT_PORT, podCount, seedEndpoints } from "../components/shape";
 import {
     REDIS_CONTAINER,
+    TlsMaterial,
     podNaming,
     redisObjectNames,
     redisPodLabels,
@@ -31,6 +35,17 @@ import {
 } from "../components/app/hitCounter";
 import { bundleServer } from "../components/app/bundle";
 import { APP_NAME, REDIS_NAME } from "../components/stack";
+import { REDIS_CLI_HELPER } from "../components/redis/paths";
+import {
+    CA_COMMON_NAME,
+    CA_VALIDITY_HOURS,
+    SERVER_CERTIFICATE_USES,
+    SERVER_COMMON_NAME,
+    SERVER_VALIDITY_HOURS,
+    serverCertificateNames,
+    tlsDigest,
+} from "../components/redis/tls";
+import { KeyPair, newCertificateAuthority, newSignedCertificate } from "../lib/x509";
 
 export interface RenderOptions {
     readonly settings: WorkloadSettings;
@@ -39,6 +54,8 @@ export interface RenderOptions {
     readonly passwordSource: string;
     /** Bundled hit-counter server; required unless `app:image` is set. */
     readonly serverSource?: string;
+    /** With TLS: the certificates (renderCertificates), required exactly when `redis:tls` is on. */
+    readonly tls?: TlsMaterial;
 }
 
 /** A rendered object: file name and plain Kubernetes object. */
@@ -56,7 +73,7 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
         redis: settings.redis,
         clientPodLabels: hitCounterPodLabels(APP_NAME),
     };
-    const redis = renderRedisManifests(redisOptions, o.password);
+    const redis = renderRedisManifests(redisOptions, o.password, o.tls);
     const appOptions = {
         name: APP_NAME,
         namespace: settings.namespace,
@@ -65,13 +82,18 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
         passwordSecretName: redisObjectNames(REDIS_NAME).secret,
         serverSource: o.serverSource ?? "",
         replicasPerMaster: settings.redis.replicasPerMaster,
+        ...(o.tls
+            ? { redisTls: { caConfigMapName: redisObjectNames(REDIS_NAME).caConfigMap, caDigest: tlsDigest(String(o.tls.caPem)) } }
+            : {}),
     };
     if (runsBundledServer(settings.app) && !o.serverSource)
         throw new Error("serverSource: the bundled hit-counter server is required unless app:image is set");
     const objects: unknown[] = [
         renderNamespace(settings.namespace),
         redis.secret,
+        ...(redis.tlsSecret ? [redis.tlsSecret] : []),
         redis.configMap,
+        ...(redis.caConfigMap ? [redis.caConfigMap] : []),
         redis.headlessService,
         redis.clientService,
         redis.statefulSet,
@@ -111,10 +133,11 @@ export function formationNote(settings: WorkloadSettings): string {
         "After `kubectl apply -f .` and all pods are Ready, form it once from any pod:",
         "",
         `  kubectl -n ${settings.namespace} exec ${names.statefulSet}-0 -c ${REDIS_CONTAINER} -- sh -c \\`,
-        `    'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --cluster create --cluster-replicas ${settings.redis.replicasPerMaster} --cluster-yes \\`,
+        `    '. ${REDIS_CLI_HELPER}; rcli --cluster create --cluster-replicas ${settings.redis.replicasPerMaster} --cluster-yes \\`,
         `     $(for h in ${hosts.join(" ")}; do echo "$(getent hosts $h | cut -d" " -f1):${CLIENT_PORT}"; done)'`,
         "",
-        `(${podCount(settings.redis)} pods; redis-cli does not check which k8s node each pod runs on.)`,
+        `(${podCount(settings.redis)} pods; redis-cli does not check which k8s node each pod runs on. ${REDIS_CLI_HELPER}`,
+        "connects as the probes do: to the pod's own Redis, with TLS when it is on, with the password from the pod's env.)",
         "",
     ].join("\n");
 }
@@ -138,6 +161,7 @@ export function writeRendered(outDir: string, o: RenderOptions): string[] {
     const header = [
         "# Rendered by `npm run render` (redis-cluster-gke) from the same code `pulumi up` runs.",
         `# Password in the Secret: ${o.passwordSource}.`,
+        ...(o.tls ? [`# Certificates in the TLS Secret: ${certificateSource(o.settings)}.`] : []),
         "",
     ].join("\n");
     const written = renderObjects(o).map(({ file, object }) => {
@@ -160,6 +184,32 @@ export function renderPassword(env: Readonly<Record<string, string | undefined>>
     };
 }
 
+function certificateSource(settings: WorkloadSettings): string {
+    const days = SERVER_VALIDITY_HOURS / 24;
+    return settings.redis.tlsCa
+        ? `a server certificate issued by this run with redis:tlsCaCertificate's CA, valid ${days} days`
+        : `a new CA (in the CA ConfigMap) and a server certificate issued by this run, valid ${days} days`;
+}
+
+/** The TLS Secret's certificates, as `pulumi up` issues them: the user's CA, or a new one. */
+export function renderCertificates(settings: WorkloadSettings): TlsMaterial {
+    const ca: KeyPair = settings.redis.tlsCa
+        ? { certPem: settings.redis.tlsCa.certificatePem, keyPem: settings.redis.tlsCa.keyPem }
+        : newCertificateAuthority(CA_COMMON_NAME, CA_VALIDITY_HOURS / 24);
+    const names = redisObjectNames(REDIS_NAME);
+    const sans = serverCertificateNames({
+        headlessService: names.headlessService,
+        clientService: names.clientService,
+        namespace: settings.namespace,
+    });
+    const server = newSignedCertificate(
+        ca,
+        { commonName: SERVER_COMMON_NAME, ...sans, uses: [...SERVER_CERTIFICATE_USES] },
+        SERVER_VALIDITY_HOURS / 24,
+    );
+    return { certificatePem: server.certPem, keyPem: server.keyPem, caPem: ca.certPem, digest: tlsDigest(ca.certPem, server.certPem) };
+}
+
 function main(argv: readonly string[]): void {
     const outIndex = argv.indexOf("--out");
     const outDir = outIndex >= 0 ? argv[outIndex + 1] : undefined;
@@ -174,6 +224,7 @@ function main(argv: readonly string[]): void {
         password,
         passwordSource: source,
         serverSource: runsBundledServer(settings.app) ? bundleServer() : undefined,
+        tls: settings.redis.tls ? renderCertificates(settings) : undefined,
     });
     console.log(`wrote ${files.length} files to ${outDir} (password ${source}); see FORMING.txt`);
 }

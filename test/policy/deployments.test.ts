@@ -183,8 +183,8 @@ describe("Pulumi Deployments readiness", () => {
                 `execs: ${execs.join(", ")}`,
             );
             assert.ok(
-                execs.some((u) => u.includes("command=redis-cli") || decodeURIComponent(u).includes("redis-cli")),
-                "redis-cli runs inside the pod",
+                execs.some((u) => decodeURIComponent(u).includes("command=/scripts/rediscli.sh")),
+                "redis-cli runs inside the pod, through the pod's own helper",
             );
             assert.deepEqual(spawned, []);
             assert.ok(dialled.length > 0);

@@ -20,6 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, loadSettings } from "../../components/config";
 import { composeStack, StackOutputs } from "../../components/stack";
 import { bundleServer } from "../../components/app/bundle";
+import { issueCertificate, newPrivateKeyPem } from "../../lib/x509";
 
 /** Marker Pulumi puts around secret values in serialized properties (see @pulumi/pulumi runtime/rpc). */
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -85,9 +86,63 @@ export interface ProgramRun {
 /** A program: registers resources and returns outputs (values may be Outputs). */
 export type Program = () => Record<string, unknown> | Promise<Record<string, unknown>>;
 
+/**
+ * @pulumi/tls as its provider would answer: real keys and certificates (lib/x509.ts) from the inputs,
+ * so tests can verify what the program asked for (names, uses, validity, the signing CA). A
+ * CertRequest's PEM carries its inputs as JSON instead of a PKCS#10 request: only the mocked
+ * LocallySignedCert reads it.
+ */
+function mockedTlsState(type: string, inputs: Record<string, any>): Record<string, any> | undefined {
+    const hours = (h: unknown) => Number(h) * 3_600_000;
+    const validity = () => ({ notBefore: new Date(), notAfter: new Date(Date.now() + hours(inputs.validityPeriodHours)) });
+    const dates = (spec: { notBefore: Date; notAfter: Date }) => ({
+        validityStartTime: spec.notBefore.toISOString(),
+        validityEndTime: spec.notAfter.toISOString(),
+        readyForRenewal: false,
+    });
+    switch (type) {
+        case "tls:index/privateKey:PrivateKey": {
+            const privateKeyPem = newPrivateKeyPem();
+            const publicKeyPem = crypto.createPublicKey(privateKeyPem).export({ type: "spki", format: "pem" });
+            return { ...inputs, privateKeyPem, privateKeyPemPkcs8: privateKeyPem, publicKeyPem };
+        }
+        case "tls:index/selfSignedCert:SelfSignedCert": {
+            const spec = {
+                ...validity(),
+                commonName: inputs.subject?.commonName ?? "mock",
+                isCa: inputs.isCaCertificate === true,
+                uses: inputs.allowedUses,
+            };
+            return { ...inputs, certPem: issueCertificate(spec, inputs.privateKeyPem, { keyPem: inputs.privateKeyPem }), ...dates(spec) };
+        }
+        case "tls:index/certRequest:CertRequest": {
+            const { subject, dnsNames, ipAddresses } = inputs;
+            const publicKeyPem = crypto.createPublicKey(inputs.privateKeyPem).export({ type: "spki", format: "pem" });
+            const body = Buffer.from(JSON.stringify({ publicKeyPem, subject, dnsNames, ipAddresses })).toString("base64");
+            return { ...inputs, certRequestPem: `-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE REQUEST-----\n` };
+        }
+        case "tls:index/locallySignedCert:LocallySignedCert": {
+            const request = JSON.parse(Buffer.from(String(inputs.certRequestPem).split("\n")[1], "base64").toString("utf8"));
+            const spec = {
+                ...validity(),
+                commonName: request.subject?.commonName ?? "mock",
+                dnsNames: request.dnsNames,
+                ipAddresses: request.ipAddresses,
+                uses: inputs.allowedUses,
+            };
+            const certPem = issueCertificate(spec, request.publicKeyPem, { certPem: inputs.caCertPem, keyPem: inputs.caPrivateKeyPem });
+            return { ...inputs, certPem, ...dates(spec) };
+        }
+        default:
+            return undefined;
+    }
+}
+
 /** Mocked provider outputs that the real providers would compute, keyed by type token. */
 function mockedState(args: pulumi.runtime.MockResourceArgs): Record<string, any> {
     const inputs = args.inputs as Record<string, any>;
+    const tls = mockedTlsState(args.type, unwrapSecrets(inputs) as Record<string, any>);
+    if (tls) return tls;
     switch (args.type) {
         case "random:index/randomPassword:RandomPassword": {
             const alphabet =

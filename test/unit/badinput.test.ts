@@ -9,11 +9,43 @@ import { CONFIG_KEYS, ConfigError, PROJECT, RawConfig, SECRET_CONFIG_KEYS, parse
 import { FormationInputs, checkFormationInputs, formationProvider } from "../../components/formation/provider";
 import { validFormationInputs } from "../support/formationInputs";
 import { ConfigError as ServerConfigError, parseServerConfig } from "../../app/config";
+import { redisTlsOptions } from "../../app/redisClient";
 import { UsageError, parseArgs } from "../../local/cliArgs";
+import * as crypto from "crypto";
+import { issueCertificate, newCertificateAuthority, newPrivateKeyPem, newSignedCertificate } from "../../lib/x509";
 
 const GKE: RawConfig = { "gcp:project": "acme-redis", "gcp:region": "europe-west1" };
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
 const EXISTING: RawConfig = { [`${PROJECT}:target`]: "existing", [`${PROJECT}:kubeconfig`]: KUBECONFIG };
+
+/** CAs that must be refused, and one that must not, issued here (lib/x509.ts). */
+const DAY = 86_400_000;
+const GOOD_CA = newCertificateAuthority("our CA", 3650);
+const CA_WITH = (extra: RawConfig): RawConfig => ({
+    ...GKE,
+    "redis:tlsCaCertificate": GOOD_CA.certPem,
+    "redis:tlsCaKey": GOOD_CA.keyPem,
+    ...extra,
+});
+const caSpec = (from: number, to: number) => ({
+    commonName: "bad CA",
+    isCa: true,
+    uses: ["cert_signing"] as const,
+    notBefore: new Date(from),
+    notAfter: new Date(to),
+});
+const EXPIRED_CA = (() => {
+    const keyPem = newPrivateKeyPem();
+    return issueCertificate(caSpec(Date.now() - 400 * DAY, Date.now() - DAY), keyPem, { keyPem });
+})();
+const SHORT_LIVED_CA = newCertificateAuthority("expires soon", 100).certPem;
+const LEAF = newSignedCertificate(GOOD_CA, { commonName: "not a CA", dnsNames: ["x"], uses: ["server_auth"] }, 365).certPem;
+const INTERMEDIATE = issueCertificate(caSpec(Date.now() - DAY, Date.now() + 3000 * DAY), newPrivateKeyPem(), GOOD_CA);
+const ENCRYPTED_KEY = crypto.generateKeyPairSync("ec", {
+    namedCurve: "prime256v1",
+    privateKeyEncoding: { type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "secret" },
+    publicKeyEncoding: { type: "spki", format: "pem" },
+}).privateKey;
 
 /**
  * One bad value per stack config key (several for some), with what the message must say
@@ -61,8 +93,29 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["redis:memoryLimit", "200Mi", /below 256Mi/],
     ["redis:password", "short", /at least 16 printable ASCII characters without spaces \(the value is not shown\)/],
     ["redis:password", "has spaces in it but long enough", /without spaces/],
-    ["redis:tls", "true", /not supported yet .* use false/],
     ["redis:tls", "maybe", /use true or false/],
+    ["redis:tlsCaCertificate", "-----BEGIN PRIVATE KEY-----", /not a PEM certificate/],
+    ["redis:tlsCaCertificate", "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n", /not a parseable certificate/],
+    ["redis:tlsCaCertificate", EXPIRED_CA, /expired on 20\d\d-.*; renew the CA/],
+    [
+        "redis:tlsCaCertificate",
+        SHORT_LIVED_CA,
+        /expires on 20\d\d-.*before the 365-day server certificate it would sign; renew the CA first/,
+    ],
+    ["redis:tlsCaCertificate", LEAF, /CN=not a CA is not a CA \(its basicConstraints do not say CA:TRUE\)/],
+    ["redis:tlsCaCertificate", INTERMEDIATE, /not self-signed: an intermediate CA needs its chain/],
+    ["redis:tlsCaCertificate", GOOD_CA.certPem + GOOD_CA.certPem, /2 certificates; give exactly one/],
+    ["redis:tlsCaCertificate", GOOD_CA.certPem, /needs redis:tlsCaKey too/],
+    [
+        "redis:tlsCaCertificate",
+        GOOD_CA.certPem,
+        /only used with redis:tls true/,
+        { ...GKE, "redis:tls": "false", "redis:tlsCaKey": GOOD_CA.keyPem },
+    ],
+    ["redis:tlsCaKey", "my key", /not a PEM private key/],
+    ["redis:tlsCaKey", ENCRYPTED_KEY, /an encrypted key; give it without a passphrase/],
+    ["redis:tlsCaKey", newPrivateKeyPem(), /not the private key of redis:tlsCaCertificate/, CA_WITH({})],
+    ["redis:tlsCaKey", GOOD_CA.keyPem, /needs redis:tlsCaCertificate too/],
     ["app:replicas", "-2", /use a whole number from 0 to 100/],
     ["app:serviceType", "Ingress", /use one of LoadBalancer, ClusterIP, NodePort/],
     ["app:image", "my image", /use an image reference/],
@@ -100,14 +153,14 @@ describe("bad input: stack config (components/config.ts parseSettings)", () => {
             const line = e.message.split("\n").find((l) => l.includes(`- ${key}:`));
             assert.ok(line, `no line names ${key}:\n${e.message}`);
             assert.match(line, says);
-            if (key === "redis:password" || key.endsWith(":kubeconfig"))
-                assert.ok(!e.message.includes(value), "the secret value is echoed");
+            if (SECRET_CONFIG_KEYS.has(key)) assert.ok(!e.message.includes(value), "the secret value is echoed");
         });
     }
 
     it("the defaults and the example values pass (the cases above fail for their value, not for the base)", () => {
         assert.doesNotThrow(() => parseSettings(GKE, SECRET_CONFIG_KEYS));
         assert.doesNotThrow(() => parseSettings(EXISTING, SECRET_CONFIG_KEYS));
+        assert.strictEqual(parseSettings(CA_WITH({}), SECRET_CONFIG_KEYS).redis.tlsCa?.certificatePem, GOOD_CA.certPem);
         assert.doesNotThrow(() =>
             parseSettings(
                 {
@@ -126,7 +179,12 @@ describe("bad input: stack config (components/config.ts parseSettings)", () => {
 
     it("a secret key set in plain text is refused (the engine did not list it as secret)", () => {
         for (const key of SECRET_CONFIG_KEYS) {
-            const raw = { ...EXISTING, "redis:password": "a-long-enough-password-01" };
+            const raw = {
+                ...EXISTING,
+                "redis:password": "a-long-enough-password-01",
+                "redis:tlsCaCertificate": GOOD_CA.certPem,
+                "redis:tlsCaKey": GOOD_CA.keyPem,
+            };
             const e = (() => {
                 try {
                     parseSettings(raw, new Set([...SECRET_CONFIG_KEYS].filter((k) => k !== key)));
@@ -255,6 +313,10 @@ describe("bad input: the app's environment (app/config.ts parseServerConfig)", (
         [{ REDIS_NODES: "redis-0:6379,,redis-1:6379" }, /^REDIS_NODES entry "": expected host:port/],
         [{ REDIS_NODES: "redis-0:99999" }, /^REDIS_NODES entry "redis-0:99999": expected a port number 1-65535/],
         [{ REDIS_TLS: "yes" }, /^REDIS_TLS: expected "true" or "false", got "yes"$/],
+        [
+            { REDIS_CA_FILE: "/tls-ca/ca.crt" },
+            /^REDIS_CA_FILE: only used with REDIS_TLS=true \(got REDIS_TLS ""\); set REDIS_TLS=true or remove it$/,
+        ],
         [{ PORT: "http" }, /^PORT: expected a port number 0-65535, got "http"$/],
         [{ PORT: "70000" }, /^PORT: expected a port number 0-65535/],
         [{ HOST: "0.0.0.0 ::" }, /^HOST: expected an address to listen on/],
@@ -283,4 +345,12 @@ describe("bad input: the app's environment (app/config.ts parseServerConfig)", (
             );
         });
     }
+
+    it("a CA file that cannot be read stops the server before it serves, naming REDIS_CA_FILE", () => {
+        const config = parseServerConfig({ ...base, REDIS_TLS: "true", REDIS_CA_FILE: "/nonexistent/ca.crt" });
+        assert.throws(
+            () => redisTlsOptions(config),
+            (e: Error) => e instanceof ServerConfigError && /^REDIS_CA_FILE: cannot read \/nonexistent\/ca\.crt \(ENOENT/.test(e.message),
+        );
+    });
 });

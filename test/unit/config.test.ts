@@ -16,6 +16,7 @@ import {
 } from "../../components/config";
 import { podCount } from "../../components/shape";
 import { configReferenceTable } from "../../components/configKeys";
+import { newCertificateAuthority } from "../../lib/x509";
 
 const GKE: RawConfig = { "gcp:project": "acme-redis", "gcp:region": "europe-west1" };
 const EXISTING: RawConfig = {
@@ -34,6 +35,9 @@ function refuses(raw: RawConfig, ...fragments: string[]): void {
         },
     );
 }
+
+/** A CA of the user's (lib/x509.ts), for redis:tlsCaCertificate / redis:tlsCaKey. */
+const USER_CA = newCertificateAuthority("our CA", 3650);
 
 describe("config: parseSettings", () => {
     it("fills every default for a minimal GKE stack", () => {
@@ -64,7 +68,8 @@ describe("config: parseSettings", () => {
         assert.equal(s.redis.storageSize, "1Gi");
         assert.equal(s.redis.storageClass, "redis-retain");
         assert.equal(s.redis.password, undefined);
-        assert.equal(s.redis.tls, false);
+        assert.equal(s.redis.tls, true, "TLS is on by default");
+        assert.equal(s.redis.tlsCa, undefined, "the stack makes its own CA");
         assert.deepEqual(s.redis.resources, { requests: { cpu: "100m", memory: "512Mi" }, limits: { cpu: "1", memory: "512Mi" } });
         assert.equal(s.redis.zoneSpread, "required");
         assert.equal(s.redis.minZones, 3);
@@ -107,7 +112,9 @@ describe("config: parseSettings", () => {
                 "redis:podMonitoring": "false",
                 "redis-cluster-gke:retainOnDestroy": "false",
                 "redis:password": "correct-horse-battery-staple",
-                "redis:tls": "false",
+                "redis:tls": "true",
+                "redis:tlsCaCertificate": USER_CA.certPem,
+                "redis:tlsCaKey": USER_CA.keyPem,
                 "app:replicas": "3",
                 "app:serviceType": "ClusterIP",
                 "app:image": "ghcr.io/acme/hit-counter:1.0.0",
@@ -129,6 +136,7 @@ describe("config: parseSettings", () => {
         assert.equal(s.redis.minZones, 2);
         assert.deepEqual(s.redis.metricsNamespaces, ["monitoring", "gmp-system"]);
         assert.equal(s.redis.podMonitoring, false);
+        assert.deepEqual(s.redis.tlsCa, { certificatePem: USER_CA.certPem, keyPem: USER_CA.keyPem });
         assert.equal(s.retainOnDestroy, false);
         assert.equal(s.createRetainStorageClass, false, "an existing cluster gets no GKE StorageClass");
         assert.deepEqual(s.app, {
@@ -138,7 +146,7 @@ describe("config: parseSettings", () => {
             nodeImage: "node:24.20.0-alpine3.24",
         });
         // The documented key list is the parser's key list.
-        assert.equal(Object.keys(CONFIG_KEYS).length, 35);
+        assert.equal(Object.keys(CONFIG_KEYS).length, 37);
     });
 
     it("reads the GKE keys: deletion protection, private nodes, authorized networks", () => {
@@ -261,8 +269,25 @@ describe("config: parseSettings", () => {
         refuses({ ...GKE, "redis:exporter": "yes" }, "redis:exporter", "true or false");
     });
 
-    it("refuses tls true with a reason instead of silently running without TLS", () => {
-        refuses({ ...GKE, "redis:tls": "true" }, "redis:tls", "not supported yet", "use false");
+    it("TLS can be switched off (for clients that cannot speak it); a CA of the user's is refused with it, not ignored", () => {
+        assert.equal(parseSettings({ ...GKE, "redis:tls": "false" }, SECRET_CONFIG_KEYS).redis.tls, false);
+        refuses(
+            { ...GKE, "redis:tls": "false", "redis:tlsCaCertificate": USER_CA.certPem, "redis:tlsCaKey": USER_CA.keyPem },
+            "redis:tlsCaCertificate: only used with redis:tls true",
+            "redis:tlsCaKey: only used with redis:tls true",
+        );
+    });
+
+    it("a user's CA whose key is another's is refused without showing either", () => {
+        const other = newCertificateAuthority("other CA", 3650);
+        assert.throws(
+            () => parseSettings({ ...GKE, "redis:tlsCaCertificate": USER_CA.certPem, "redis:tlsCaKey": other.keyPem }, SECRET_CONFIG_KEYS),
+            (err: Error) => {
+                assert.match(err.message, /redis:tlsCaKey: not the private key of redis:tlsCaCertificate/);
+                assert.ok(!err.message.includes("PRIVATE KEY") && !err.message.includes("CERTIFICATE-----"));
+                return true;
+            },
+        );
     });
 
     it("refuses a weak password without echoing it", () => {

@@ -27,6 +27,7 @@ import {
 } from "../../components/app/hitCounter";
 import { APP_METRICS_PORT_NAME, renderAppNetworkPolicy } from "../../components/app/networkPolicy";
 import { nodeAccountId, renderGkeKubeconfig } from "../../components/gke";
+import { testTlsMaterial } from "../support/tls";
 
 function options(raw: RawConfig = {}): RedisManifestOptions {
     const s = parseWorkloadSettings(raw);
@@ -36,7 +37,10 @@ function options(raw: RawConfig = {}): RedisManifestOptions {
 // The manifests are plain objects typed with @pulumi/kubernetes input types; here they are plain values.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Plain = any;
-const render = (raw: RawConfig = {}): Record<string, Plain> => renderRedisManifests(options(raw), "test-password-0123456789") as Plain;
+const render = (raw: RawConfig = {}): Record<string, Plain> => {
+    const o = options(raw);
+    return renderRedisManifests(o, "test-password-0123456789", o.redis.tls ? testTlsMaterial() : undefined) as Plain;
+};
 
 describe("manifests: redis.conf and scripts (ConfigMap)", () => {
     it("redis.conf: cluster mode, nodes.conf on the volume, AOF only, node timeout, hostnames, memory from the limit", () => {
@@ -69,9 +73,9 @@ describe("manifests: redis.conf and scripts (ConfigMap)", () => {
         assert.doesNotMatch(data["redis.conf"], /requirepass|masterauth|protected-mode no/);
     });
 
-    it("ships the start and probe scripts exactly as they are in components/redis", () => {
+    it("ships the start and probe scripts and their redis-cli helper exactly as they are in components/redis", () => {
         const data = render().configMap.data;
-        for (const file of ["node-start.sh", "probe.sh"]) {
+        for (const file of ["node-start.sh", "probe.sh", "rediscli.sh"]) {
             assert.equal(data[file], fs.readFileSync(path.join(__dirname, "..", "..", "components", "redis", file), "utf8"));
         }
     });
@@ -304,6 +308,72 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
     });
 });
 
+describe("manifests: TLS (on by default)", () => {
+    const tls = render();
+    const plain = render({ "redis:tls": "false" });
+    const containers = (m: Plain) => Object.fromEntries(m.statefulSet.spec.template.spec.containers.map((c: Plain) => [c.name, c]));
+    const envOf = (c: Plain) => Object.fromEntries((c.env as Plain[]).map((e) => [e.name, e.value ?? e.valueFrom]));
+    const volume = (m: Plain, name: string) => m.statefulSet.spec.template.spec.volumes.find((v: Plain) => v.name === name);
+
+    it("redis.conf: the plain port off, TLS on the client port, the cluster bus and replication; client certificates optional", () => {
+        const lines = tls.configMap.data["redis.conf"].split("\n");
+        for (const line of ["port 0", "tls-port 6379", "tls-cluster yes", "tls-replication yes", "tls-auth-clients optional"])
+            assert.ok(lines.includes(line), `redis.conf lacks "${line}"`);
+        assert.ok(!lines.includes("port 6379"));
+        const plainLines = plain.configMap.data["redis.conf"].split("\n");
+        assert.ok(plainLines.includes("port 6379"));
+        assert.ok(!plainLines.some((l: string) => l.startsWith("tls-")), "no TLS directive without TLS");
+    });
+
+    it("the TLS Secret holds the certificate, its key and the CA; clients get the CA alone from a ConfigMap", () => {
+        const material = testTlsMaterial();
+        assert.equal(tls.tlsSecret.type, "kubernetes.io/tls");
+        assert.equal(tls.tlsSecret.metadata.name, "redis-tls");
+        assert.deepEqual(tls.tlsSecret.stringData, {
+            "tls.crt": material.certificatePem,
+            "tls.key": material.keyPem,
+            "ca.crt": material.caPem,
+        });
+        assert.deepEqual(tls.caConfigMap.data, { "ca.crt": material.caPem });
+        assert.equal(plain.tlsSecret, undefined);
+        assert.equal(plain.caConfigMap, undefined);
+        assert.throws(
+            () => renderRedisManifests(options(), "test-password-0123456789"),
+            /^Error: tls: redis\.tls is true but certificates were not given/,
+        );
+    });
+
+    it("Redis mounts the Secret read-only (group-readable for Redis' fsGroup) at REDIS_TLS_DIR; a new certificate rolls the pods", () => {
+        const redis = containers(tls).redis;
+        assert.equal(envOf(redis).REDIS_TLS_DIR, "/tls");
+        assert.deepEqual(
+            redis.volumeMounts.find((m: Plain) => m.mountPath === "/tls"),
+            { name: "tls", mountPath: "/tls", readOnly: true },
+        );
+        assert.deepEqual(volume(tls, "tls").secret, { secretName: "redis-tls", defaultMode: 0o440 });
+        assert.equal(tls.statefulSet.spec.template.metadata.annotations["redis-cluster-gke/tls-sha256"], testTlsMaterial().digest);
+        const plainRedis = containers(plain).redis;
+        assert.equal(envOf(plainRedis).REDIS_TLS_DIR, undefined);
+        assert.equal(volume(plain, "tls"), undefined);
+        assert.equal(plain.statefulSet.spec.template.metadata.annotations["redis-cluster-gke/tls-sha256"], undefined);
+    });
+
+    it("the exporter scrapes rediss://localhost and verifies it with the CA, mounted without the key", () => {
+        const exporter = containers(tls).exporter;
+        assert.equal(envOf(exporter).REDIS_ADDR, "rediss://localhost:6379");
+        assert.equal(envOf(exporter).REDIS_EXPORTER_TLS_CA_CERT_FILE, "/tls-ca/ca.crt");
+        assert.deepEqual(exporter.volumeMounts, [{ name: "tls-ca", mountPath: "/tls-ca", readOnly: true }]);
+        assert.deepEqual(volume(tls, "tls-ca").secret.items, [{ key: "ca.crt", path: "ca.crt" }]);
+        assert.equal(envOf(containers(plain).exporter).REDIS_ADDR, "redis://localhost:6379");
+        assert.equal(volume(render({ "redis:exporter": "false" }), "tls-ca"), undefined);
+    });
+
+    it("the probes and the start script get the redis-cli helper from the scripts volume", () => {
+        const items = volume(tls, "scripts").configMap.items.map((i: Plain) => i.path);
+        assert.deepEqual(items, ["node-start.sh", "probe.sh", "rediscli.sh"]);
+    });
+});
+
 describe("hit-counter manifests", () => {
     const m = render();
     const appOptions = (replicasPerMaster = 1): HitCounterManifestOptions => ({
@@ -405,6 +475,23 @@ describe("hit-counter manifests", () => {
             dns.ports.map((p: Plain) => `${p.protocol}/${p.port}`),
             ["UDP/53", "TCP/53"],
         );
+    });
+
+    it("with TLS: REDIS_TLS on, the CA from the CA ConfigMap as REDIS_CA_FILE, and a new CA rolls the app", () => {
+        const d = renderDeployment({ ...appOptions(), redisTls: { caConfigMapName: "redis-ca", caDigest: "abc" } }) as Plain;
+        const c = d.spec.template.spec.containers[0];
+        const env = Object.fromEntries(c.env.map((e: Plain) => [e.name, e.value]));
+        assert.equal(env.REDIS_TLS, "true");
+        assert.equal(env.REDIS_CA_FILE, "/tls-ca/ca.crt");
+        assert.deepEqual(
+            c.volumeMounts.find((m: Plain) => m.mountPath === "/tls-ca"),
+            { name: "redis-ca", mountPath: "/tls-ca", readOnly: true },
+        );
+        assert.deepEqual(d.spec.template.spec.volumes.find((v: Plain) => v.name === "redis-ca").configMap, { name: "redis-ca" });
+        assert.equal(d.spec.template.metadata.annotations["redis-cluster-gke/ca-sha256"], "abc");
+        const none = deployment(1);
+        assert.equal(none.spec.template.metadata.annotations["redis-cluster-gke/ca-sha256"], undefined);
+        assert.ok(!none.spec.template.spec.containers[0].env.some((e: Plain) => e.name === "REDIS_CA_FILE"));
     });
 
     it("waits for a replica only where the cluster has replicas (replicasPerMaster 0 would refuse every hit)", () => {

@@ -8,6 +8,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { ProgramFailure, ProgramRun, RegisteredResource, runProgram, serverSource } from "../support/mocks";
 import { DEFAULT_NODE_IMAGE } from "../../components/config";
 import { FORMATION_CLUSTER_ROLE_RULES, FORMATION_ROLE_RULES } from "../../components/redis/formationRbac";
+import * as crypto from "crypto";
+import { tlsDigest } from "../../components/redis/tls";
+import { newCertificateAuthority, newSignedCertificate } from "../../lib/x509";
 
 const GKE_CONFIG = { config: { "redis-cluster-gke:target": "gke", "gcp:project": "acme-redis", "gcp:region": "europe-west1" } };
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
@@ -20,6 +23,9 @@ const EXISTING_CONFIG = {
     },
     secrets: { "redis-cluster-gke:kubeconfig": KUBECONFIG, "redis:password": "a-configured-password-0123456789" },
 };
+
+/** A server certificate offered as a CA (must be refused). */
+const LEAF = newSignedCertificate(newCertificateAuthority("some CA", 3650), { commonName: "leaf", uses: ["server_auth"] }, 365);
 
 const T = {
     provider: "pulumi:providers:kubernetes",
@@ -64,13 +70,13 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         const run = getRun();
         const provider = run.one(T.provider);
         const objects = k8sObjects(run);
-        // 18 everywhere (the app has its own PDB); on GKE also the Retain StorageClass and the PodMonitoring.
-        assert.equal(objects.length, expected.gke ? 20 : 18);
+        // 20 everywhere (the app has its own PDB; TLS adds its Secret and the CA's ConfigMap); on GKE also
+        // the Retain StorageClass and the PodMonitoring.
+        assert.equal(objects.length, expected.gke ? 22 : 20);
         for (const r of objects) assert.equal(r.providerUrn, provider.urn, `${r.type} ${r.name} does not use the target's provider`);
         const counts = countByType(run);
         for (const type of [
             T.namespace,
-            T.secret,
             T.statefulSet,
             T.deployment,
             T.formation,
@@ -84,7 +90,8 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         ]) {
             assert.equal(counts[type], 1, type);
         }
-        assert.equal(counts[T.configMap], 2); // redis.conf + scripts, and the app's bundled server
+        assert.equal(counts[T.configMap], 3); // redis.conf + scripts, the CA, and the app's bundled server
+        assert.equal(counts[T.secret], 2); // the password, the certificates
         assert.equal(counts[T.service], 3); // headless, client, app
         assert.equal(counts[T.networkPolicy], 2); // Redis, app
         assert.equal(counts[T.pdb], 2); // Redis, app
@@ -169,7 +176,7 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
 
     it("the password is secret everywhere: Secret data, output; never in a ConfigMap", () => {
         const run = getRun();
-        const secret = run.one(T.secret);
+        const secret = run.one(T.secret, "redis-secret");
         assert.ok(
             secret.secretPaths.some((p) => p.startsWith("stringData")),
             `Secret inputs not secret: ${secret.secretPaths}`,
@@ -223,6 +230,7 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
             "appUrl",
             "kubeconfig",
             "namespace",
+            "redisCaCertificate",
             "redisClientEndpoint",
             "redisClientService",
             "redisPassword",
@@ -230,6 +238,7 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
             "redisPlacementWarnings",
             "redisSeeds",
             "redisShards",
+            "redisTlsNotAfter",
         ]);
         assert.equal(getRun().outputs.namespace.value, expected.namespace);
         assert.equal(getRun().outputs.redisClientEndpoint.value, `redis.${expected.namespace}.svc.cluster.local:6379`);
@@ -362,7 +371,7 @@ describe("program under mocks: target existing", function () {
 
     it("uses the configured password instead of generating one", () => {
         assert.equal(run.ofType(T.password).length, 0);
-        assert.equal(run.one(T.secret).inputs.stringData.password, "a-configured-password-0123456789");
+        assert.equal(run.one(T.secret, "redis-secret").inputs.stringData.password, "a-configured-password-0123456789");
     });
 });
 
@@ -402,11 +411,117 @@ describe("program under mocks: settings switches", function () {
             ["redis"],
         );
         assert.equal(run.one(T.networkPolicy, "redis-network-policy").inputs.spec.ingress.length, 2);
-        assert.equal(run.ofType(T.configMap).length, 1);
+        assert.deepEqual(
+            run.ofType(T.configMap).map((c) => c.name),
+            ["redis-config", "redis-ca"],
+        );
         const app = run.one(T.deployment).inputs.spec.template.spec.containers[0];
         assert.equal(app.image, "ghcr.io/acme/hit-counter:1.0.0");
         assert.equal(app.command, undefined);
         assert.equal(run.outputs.appUrl.value, "http://hit-counter.cache.svc");
+    });
+});
+
+describe("program under mocks: TLS (@pulumi/tls, evaluated by its mocked provider)", function () {
+    let run: ProgramRun;
+    before(async () => {
+        run = await runProgram(EXISTING_CONFIG);
+    });
+    const tlsType = (kind: string) => `tls:index/${kind[0].toLowerCase()}${kind.slice(1)}:${kind}`;
+    const material = () => {
+        const secret = run.one(T.secret, "redis-tls-secret");
+        return { secret, ca: String(secret.inputs.stringData["ca.crt"]), cert: String(secret.inputs.stringData["tls.crt"]) };
+    };
+
+    it("the stack's own CA (10 years, renewed in its last year) signs a one-year server certificate renewed in its last 90 days", () => {
+        const [ca] = run.ofType(tlsType("SelfSignedCert"));
+        assert.equal(ca.inputs.isCaCertificate, true);
+        assert.deepEqual([ca.inputs.validityPeriodHours, ca.inputs.earlyRenewalHours], [87600, 8760]);
+        assert.deepEqual(ca.inputs.allowedUses, ["cert_signing", "crl_signing"]);
+        const leaf = run.one(tlsType("LocallySignedCert"));
+        assert.deepEqual([leaf.inputs.validityPeriodHours, leaf.inputs.earlyRenewalHours], [8760, 2160]);
+        assert.deepEqual(leaf.inputs.allowedUses, ["digital_signature", "server_auth", "client_auth"]);
+        assert.equal(leaf.inputs.caCertPem, ca.state.certPem);
+        assert.ok(leaf.secretPaths.includes("caPrivateKeyPem"), "the CA key reaches the signer as a secret");
+        assert.deepEqual(
+            run.ofType(tlsType("PrivateKey")).map((k) => [k.name, k.inputs.algorithm, k.inputs.ecdsaCurve]),
+            [
+                ["redis-tls-ca-key", "ECDSA", "P256"],
+                ["redis-tls-server-key", "ECDSA", "P256"],
+            ],
+        );
+        const certificates = run.one("redis-cluster-gke:redis:RedisCertificates");
+        assert.equal(certificates.parentUrn, run.one(T.redisComponent).urn);
+        for (const r of run.resources.filter((x) => x.type.startsWith("tls:"))) assert.equal(r.parentUrn, certificates.urn, r.name);
+        assert.equal(run.outputs.redisTlsNotAfter.value, leaf.state.validityEndTime);
+    });
+
+    it("the TLS Secret: a server certificate for every pod's DNS name and the client Service, for servers and clients, signed by the CA clients get", () => {
+        const { secret, ca, cert } = material();
+        assert.equal(secret.inputs.type, "kubernetes.io/tls");
+        assert.ok(
+            secret.secretPaths.some((p) => p.startsWith("stringData")),
+            "the key is a secret",
+        );
+        const x509 = new crypto.X509Certificate(cert);
+        assert.ok(x509.verify(new crypto.X509Certificate(ca).publicKey), "signed by the CA");
+        assert.ok(x509.checkPrivateKey(crypto.createPrivateKey(String(secret.inputs.stringData["tls.key"]))));
+        for (const host of ["redis-11.redis-headless.cache.svc.cluster.local", "redis.cache.svc.cluster.local", "redis", "localhost"])
+            assert.ok(x509.checkHost(host), `${host} is not in ${x509.subjectAltName}`);
+        assert.ok(!x509.checkHost("redis-0.redis-headless.redis.svc.cluster.local"), "another namespace's name");
+        assert.deepEqual(x509.keyUsage, ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"], "server and client authentication");
+        assert.deepEqual(run.one(T.configMap, "redis-ca").inputs.data, { "ca.crt": ca });
+        assert.equal(run.outputs.redisCaCertificate.value, ca);
+        assert.equal(run.outputs.redisCaCertificate.secret, false, "the CA certificate is public");
+    });
+
+    it("the pods start after their certificates exist and roll when one changes; the app verifies Redis with the CA and rolls with it", () => {
+        const { secret, ca, cert } = material();
+        const sts = run.one(T.statefulSet);
+        assert.ok(sts.dependsOnUrns.includes(secret.urn));
+        assert.equal(sts.inputs.spec.template.metadata.annotations["redis-cluster-gke/tls-sha256"], tlsDigest(ca, cert));
+        const deployment = run.one(T.deployment).inputs.spec.template;
+        const env = Object.fromEntries(deployment.spec.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+        assert.deepEqual([env.REDIS_TLS, env.REDIS_CA_FILE], ["true", "/tls-ca/ca.crt"]);
+        assert.equal(
+            deployment.spec.volumes.find((v: { name: string }) => v.name === "redis-ca").configMap.name,
+            run.one(T.configMap, "redis-ca").inputs.metadata.name,
+        );
+        assert.equal(deployment.metadata.annotations["redis-cluster-gke/ca-sha256"], tlsDigest(ca));
+    });
+
+    it("with redis:tlsCaCertificate the user's CA signs the server certificate and no CA is created", async () => {
+        const userCa = newCertificateAuthority("acme root", 3650);
+        const own = await runProgram({
+            config: EXISTING_CONFIG.config,
+            secrets: { ...EXISTING_CONFIG.secrets, "redis:tlsCaCertificate": userCa.certPem, "redis:tlsCaKey": userCa.keyPem },
+        });
+        assert.deepEqual(own.ofType(tlsType("SelfSignedCert")), []);
+        assert.deepEqual(
+            own.ofType(tlsType("PrivateKey")).map((k) => k.name),
+            ["redis-tls-server-key"],
+        );
+        const leaf = own.one(tlsType("LocallySignedCert"));
+        assert.equal(leaf.inputs.caCertPem, userCa.certPem);
+        assert.ok(leaf.secretPaths.includes("caPrivateKeyPem"));
+        const cert = new crypto.X509Certificate(String(own.one(T.secret, "redis-tls-secret").inputs.stringData["tls.crt"]));
+        assert.ok(
+            cert.checkIssued(new crypto.X509Certificate(userCa.certPem)) &&
+                cert.verify(new crypto.X509Certificate(userCa.certPem).publicKey),
+        );
+        assert.equal(own.outputs.redisCaCertificate.value, userCa.certPem);
+        assert.ok(!JSON.stringify(own.outputs).includes(userCa.keyPem.split("\n")[1]), "the CA key is in no output");
+    });
+
+    it("redis:tls false: no certificate, no TLS Secret, the app connects in plain text", async () => {
+        const plain = await runProgram({ config: { ...EXISTING_CONFIG.config, "redis:tls": "false" }, secrets: EXISTING_CONFIG.secrets });
+        assert.deepEqual(
+            plain.resources.filter((r) => r.type.startsWith("tls:") || r.name.startsWith("redis-tls") || r.name === "redis-ca"),
+            [],
+        );
+        const env = plain.one(T.deployment).inputs.spec.template.spec.containers[0].env;
+        assert.equal(env.find((e: { name: string }) => e.name === "REDIS_TLS").value, "false");
+        assert.equal(plain.outputs.redisCaCertificate.value, undefined);
     });
 });
 
@@ -425,6 +540,14 @@ describe("program under mocks: invalid config", function () {
             "the kubeconfig set without --secret",
             { config: { "redis-cluster-gke:target": "existing", "redis-cluster-gke:kubeconfig": KUBECONFIG } },
             "redis-cluster-gke:kubeconfig: set in plain text",
+        ],
+        [
+            "a CA certificate that is not a CA",
+            {
+                config: GKE_CONFIG.config,
+                secrets: { "redis:tlsCaCertificate": LEAF.certPem, "redis:tlsCaKey": LEAF.keyPem },
+            },
+            "redis:tlsCaCertificate: .* is not a CA",
         ],
     ] as const) {
         it(`refuses ${what} before constructing any resource`, async () => {

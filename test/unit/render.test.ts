@@ -5,7 +5,9 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { parseWorkloadSettings } from "../../components/config";
-import { parseSetFlags, renderObjects, renderPassword, writeRendered } from "../../scripts/render";
+import * as crypto from "crypto";
+import { parseSetFlags, renderCertificates, renderObjects, renderPassword, writeRendered } from "../../scripts/render";
+import { newCertificateAuthority } from "../../lib/x509";
 import { serverSource } from "../support/mocks";
 
 /** Validates one object against the Kubernetes OpenAPI schema of its apiVersion/kind (kubernetes-models). */
@@ -42,6 +44,8 @@ describe("render: YAML for kubectl and Rancher", function () {
         assert.deepEqual(kinds, [
             "Namespace",
             "Secret",
+            "Secret",
+            "ConfigMap",
             "ConfigMap",
             "Service",
             "Service",
@@ -67,7 +71,24 @@ describe("render: YAML for kubectl and Rancher", function () {
         }
         const secret = YAML.parse(fs.readFileSync(path.join(out, files[1]), "utf8"));
         assert.equal(secret.stringData.password, "rendered-password-for-test-0123");
-        assert.ok(fs.readFileSync(path.join(out, "FORMING.txt"), "utf8").includes("redis-cli --cluster create --cluster-replicas 1"));
+        assert.ok(
+            fs
+                .readFileSync(path.join(out, "FORMING.txt"), "utf8")
+                .includes(". /scripts/rediscli.sh; rcli --cluster create --cluster-replicas 1"),
+        );
+        // Real certificates: the server's, for the pods' names, signed by the CA that clients get.
+        const tlsSecret = YAML.parse(fs.readFileSync(path.join(out, files[2]), "utf8"));
+        const ca = YAML.parse(fs.readFileSync(path.join(out, files[4]), "utf8")).data["ca.crt"];
+        assert.equal(tlsSecret.type, "kubernetes.io/tls");
+        assert.equal(tlsSecret.stringData["ca.crt"], ca);
+        const cert = new crypto.X509Certificate(tlsSecret.stringData["tls.crt"]);
+        assert.ok(cert.verify(new crypto.X509Certificate(ca).publicKey));
+        assert.ok(cert.checkPrivateKey(crypto.createPrivateKey(tlsSecret.stringData["tls.key"])));
+        assert.ok(cert.checkHost("redis-4.redis-headless.redis.svc.cluster.local"));
+        assert.match(
+            fs.readFileSync(path.join(out, files[2]), "utf8"),
+            /^# Certificates in the TLS Secret: a new CA .* issued by this run, valid 365 days\.$/m,
+        );
     });
 
     it("generates a password when none is given, and says so in every file", () => {
@@ -78,7 +99,13 @@ describe("render: YAML for kubectl and Rancher", function () {
         assert.match(a.source, /generated randomly/);
         const dir = path.join(out, "generated");
         const settings = parseWorkloadSettings(parseSetFlags(["--set", "redis:masters=4"]));
-        writeRendered(dir, { settings, password: a.password, passwordSource: a.source, serverSource: serverSource() });
+        writeRendered(dir, {
+            settings,
+            password: a.password,
+            passwordSource: a.source,
+            serverSource: serverSource(),
+            tls: renderCertificates(settings),
+        });
         const secretFile = fs.readdirSync(dir).find((f) => f.includes("-secret-"))!;
         const text = fs.readFileSync(path.join(dir, secretFile), "utf8");
         assert.match(text, /Password in the Secret: generated randomly by this run/);
@@ -95,6 +122,22 @@ describe("render: YAML for kubectl and Rancher", function () {
         assert.equal(sts.spec.replicas, 8);
     });
 
+    it("with redis:tlsCaCertificate the server certificate is that CA's; without TLS, no certificates at all", () => {
+        const userCa = newCertificateAuthority("our CA", 3650);
+        const settings = parseWorkloadSettings({ "redis:tlsCaCertificate": userCa.certPem, "redis:tlsCaKey": userCa.keyPem });
+        const tls = renderCertificates(settings);
+        assert.equal(tls.caPem, userCa.certPem);
+        assert.ok(new crypto.X509Certificate(String(tls.certificatePem)).checkIssued(new crypto.X509Certificate(userCa.certPem)));
+        const plain = parseWorkloadSettings({ "redis:tls": "false" });
+        const kinds = renderObjects({
+            settings: plain,
+            password: "x".repeat(32),
+            passwordSource: "test",
+            serverSource: serverSource(),
+        }).map((o) => o.file);
+        assert.ok(!kinds.some((f) => f.includes("redis-tls") || f.includes("redis-ca")), kinds.join(", "));
+    });
+
     it("refuses a malformed --set and invalid settings", () => {
         assert.throws(() => parseSetFlags(["--set", "redis:masters"]), /--set: expected namespace:key=value/);
         assert.throws(() => parseWorkloadSettings(parseSetFlags(["--set", "redis:masters=2"])), /redis:masters/);
@@ -108,16 +151,20 @@ describe("render: YAML for kubectl and Rancher", function () {
             "app:serviceType": "ClusterIP",
             "app:image": "ghcr.io/acme/hit-counter:1.0.0",
         });
-        const objects = renderObjects({ settings, password: "x".repeat(32), passwordSource: "test" });
+        const objects = renderObjects({ settings, password: "x".repeat(32), passwordSource: "test", tls: renderCertificates(settings) });
         assert.ok(!objects.some((o) => o.file.includes("hit-counter-server")), "no server ConfigMap with a ready-made image");
         for (const { file, object } of objects) assert.doesNotThrow(() => validate(object), file);
     });
 
     it("the bundled server fits in its ConfigMap", () => {
         const settings = parseWorkloadSettings({});
-        const cm = renderObjects({ settings, password: "x".repeat(32), passwordSource: "test", serverSource: serverSource() }).find((o) =>
-            o.file.includes("hit-counter-server"),
-        )!;
+        const cm = renderObjects({
+            settings,
+            password: "x".repeat(32),
+            passwordSource: "test",
+            serverSource: serverSource(),
+            tls: renderCertificates(settings),
+        }).find((o) => o.file.includes("hit-counter-server"))!;
         assert.ok(Buffer.byteLength(YAML.stringify(cm.object)) < 1024 * 1024);
     });
 });

@@ -218,7 +218,7 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
     it("ConfigMap volumes hold exactly the listed items of the object's data", () => {
         const scripts = sts.spec.template.spec.volumes?.find((v) => v.name === "scripts");
         const files = volumeFiles(scripts as NonNullable<typeof scripts>, { [cm.metadata.name]: cm.data }, {});
-        assert.deepStrictEqual(Object.keys(files).sort(), ["node-start.sh", "probe.sh"]);
+        assert.deepStrictEqual(Object.keys(files).sort(), ["node-start.sh", "probe.sh", "rediscli.sh"]);
         assert.strictEqual(files["probe.sh"], cm.data["probe.sh"]);
         assert.throws(
             () => volumeFiles({ name: "x", configMap: { name: "cm", items: [{ key: "a", path: "../a" }] } }, { cm: { a: "" } }, {}),

@@ -46,6 +46,7 @@ describe("hit-counter server configuration (app/config.ts)", () => {
             ...base,
             REDIS_PASSWORD: "s3cret",
             REDIS_TLS: "true",
+            REDIS_CA_FILE: "/tls-ca/ca.crt",
             PORT: "9000",
             HOST: "127.0.0.1",
             WAIT_REPLICAS: "0",
@@ -65,6 +66,7 @@ describe("hit-counter server configuration (app/config.ts)", () => {
             ["s3cret", true, 9000, "127.0.0.1", 0, 50, 1500, 9100],
         );
         assert.deepStrictEqual(limitsOf(c), [100, 10, 2, 20, 2000, 2000, 620_000]);
+        assert.strictEqual(c.redisCaFile, "/tls-ca/ca.crt");
         assert.strictEqual(parseServerConfig({ ...base, PORT: "0", METRICS_PORT: "0" }).metricsPort, 0, "both on any free port");
     });
 
