@@ -50,6 +50,7 @@ import {
     isPinnedImage,
     namedPorts,
     parseImage,
+    parseRedisConf,
     pdbAllowedDisruptions,
     podLabels,
     podTemplateOf,
@@ -210,6 +211,47 @@ export const redisMasterauth: ResourceValidationPolicy = {
                             : ": nodes run without a password."),
                 );
             }
+        }
+    }),
+};
+
+const TLS_FILE_DIRECTIVES = ["tls-cert-file", "tls-key-file", "tls-ca-cert-file"] as const;
+
+/** What a redis.conf (with the start scripts that complete it) leaves unencrypted, one sentence each. */
+function plainTextLinks(conf: ReturnType<typeof parseRedisConf>, scripts: readonly string[]): string[] {
+    const found: string[] = [];
+    const tlsPort = Number(conf.get("tls-port") ?? 0);
+    // Redis listens on 6379 in plain text unless told `port 0`.
+    const plainPort = conf.get("port") ?? String(REDIS_CLIENT_PORT);
+    if (plainPort !== "0")
+        found.push(
+            `the plain port is open (\`port ${plainPort}\`): clients and their passwords cross the network unencrypted (set \`port 0\`)`,
+        );
+    if (!(tlsPort > 0)) found.push("no `tls-port`: clients cannot connect over TLS");
+    if (conf.get("tls-cluster") !== "yes")
+        found.push("no `tls-cluster yes`: the cluster bus runs in plain text, and anyone who reaches it can join the cluster");
+    if (conf.get("tls-replication") !== "yes")
+        found.push("no `tls-replication yes`: replicas copy every key from their master in plain text");
+    const files = TLS_FILE_DIRECTIVES.filter((d) => !conf.has(d) && !scriptSetsDirective(scripts, d));
+    if (files.length > 0)
+        found.push(`nothing sets ${files.map((d) => `\`${d}\``).join(", ")} (redis.conf or a start script): Redis has no certificate`);
+    return found;
+}
+
+export const redisTls: ResourceValidationPolicy = {
+    name: "redis-tls",
+    description:
+        "Redis speaks TLS on every link: clients (the plain port closed), replication and the cluster bus, with its certificate, key and CA configured.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps:
+        "Keep `redis:tls` true (the default): redis.conf gets `port 0`, `tls-port 6379`, `tls-cluster yes`, `tls-replication yes`, and the start script points Redis at the mounted TLS Secret. " +
+        'Clients that cannot speak TLS: set this policy advisory for the stack (`{"redis-tls": {"enforcementLevel": "advisory"}}`), knowing passwords and data then cross the network in plain text.',
+    validateResource: forType<IConfigMap>(TYPES.configMap, (cm, args, report) => {
+        const shipped = redisConfigOf(cm) ?? args.notApplicable("no cluster redis.conf in this ConfigMap");
+        for (const conf of shipped.confs) {
+            const links = plainTextLinks(conf, shipped.scripts);
+            if (links.length > 0) report(`Redis is not encrypted end to end: ${links.join("; ")}.`);
         }
     }),
 };
@@ -965,6 +1007,7 @@ export const resourcePolicies: readonly ResourceValidationPolicy[] = [
     redisPasswordFromSecret,
     redisProtectedMode,
     redisMasterauth,
+    redisTls,
     redisPersistence,
     redisClusterSize,
     redisImagePinned,

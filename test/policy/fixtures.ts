@@ -78,7 +78,10 @@ export function redisConfigMap(): IConfigMap {
         metadata: { name: "redis-conf", namespace: ns },
         data: {
             "redis.conf": [
-                "port 6379",
+                "port 0",
+                "tls-port 6379",
+                "tls-cluster yes",
+                "tls-replication yes",
                 "cluster-enabled yes",
                 "cluster-node-timeout 2000",
                 "appendonly yes",
@@ -89,6 +92,7 @@ export function redisConfigMap(): IConfigMap {
                 "#!/bin/sh",
                 "# requirepass and masterauth come from the Secret, never from this ConfigMap",
                 '{ echo "include $REDIS_SHARED_CONF"; echo "requirepass \\"$REDIS_PASSWORD\\""; echo "masterauth \\"$REDIS_PASSWORD\\""; } > "$REDIS_RUNTIME_CONF"',
+                '{ echo "tls-cert-file $REDIS_TLS_DIR/tls.crt"; echo "tls-key-file $REDIS_TLS_DIR/tls.key"; echo "tls-ca-cert-file $REDIS_TLS_DIR/ca.crt"; } >> "$REDIS_RUNTIME_CONF"',
                 'exec "$@"',
             ].join("\n"),
         },

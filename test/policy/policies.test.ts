@@ -104,6 +104,41 @@ const cases: Record<string, BadCase[]> = {
             says: /'masterauth'.*never sync/,
         },
     ],
+    "redis-tls": [
+        {
+            why: "the tutorial's plain port, no TLS at all",
+            stack: () =>
+                withChange<IConfigMap>(
+                    "configMap",
+                    setConf(/port 0\ntls-port 6379\ntls-cluster yes\ntls-replication yes\n/, "port 6379\n"),
+                ),
+            says: /the plain port is open \(`port 6379`\).*no `tls-port`.*no `tls-cluster yes`.*no `tls-replication yes`/,
+        },
+        {
+            why: "TLS for clients while the plain port stays open (Redis' default when `port` is absent)",
+            stack: () => withChange<IConfigMap>("configMap", setConf(/port 0\n/, "")),
+            says: /^Redis is not encrypted end to end: the plain port is open \(`port 6379`\)[^;]*\.$/,
+        },
+        {
+            why: "the cluster bus in plain text",
+            stack: () => withChange<IConfigMap>("configMap", setConf(/tls-cluster yes/, "tls-cluster no")),
+            says: /^Redis is not encrypted end to end: no `tls-cluster yes`: the cluster bus runs in plain text[^;]*\.$/,
+        },
+        {
+            why: "replication in plain text",
+            stack: () => withChange<IConfigMap>("configMap", setConf(/tls-replication yes\n/, "")),
+            says: /^Redis is not encrypted end to end: no `tls-replication yes`[^;]*\.$/,
+        },
+        {
+            why: "no certificate anywhere",
+            stack: () =>
+                withChange<IConfigMap>(
+                    "configMap",
+                    (cm) => void (cm.data!["node-start.sh"] = cm.data!["node-start.sh"].replace(/\n.*tls-cert-file.*\n/, "\n")),
+                ),
+            says: /nothing sets `tls-cert-file`, `tls-key-file`, `tls-ca-cert-file`/,
+        },
+    ],
     "redis-persistence": [
         {
             why: "no volumeClaimTemplates",

@@ -11,7 +11,7 @@ import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { ProgramRun, runProgram } from "../support/mocks";
 import { resourcePolicies, stackPolicies } from "../../policy/policies";
 import { isFormation } from "../../policy/shapes";
-import { Outcome, SubjectResource, emptyOutcome, runResourcePolicy, runStackPolicy, violated } from "./harness";
+import { Outcome, PackConfig, SubjectResource, emptyOutcome, runResourcePolicy, runStackPolicy, violated } from "./harness";
 
 /** Outputs of RedisClusterFormation that only its provider computes. */
 const FORMATION_OUTPUTS = ["seeds", "shards", "placementOk", "placementWarnings", "clusterState"];
@@ -41,17 +41,17 @@ function asStackSubject(r: ProgramRun["resources"][number], phase: Phase): Subje
     return { type: r.type, name: r.name, urn: r.urn, props };
 }
 
-async function evaluate(run: ProgramRun, phase: Phase): Promise<Outcome> {
+async function evaluate(run: ProgramRun, phase: Phase, config: PackConfig = {}): Promise<Outcome> {
     const custom = run.resources.filter((r) => r.custom);
     const out = emptyOutcome();
     for (const p of resourcePolicies) {
-        for (const r of custom) await runResourcePolicy(p, { type: r.type, name: r.name, urn: r.urn, props: r.inputs }, {}, out);
+        for (const r of custom) await runResourcePolicy(p, { type: r.type, name: r.name, urn: r.urn, props: r.inputs }, config, out);
     }
     for (const p of stackPolicies)
         await runStackPolicy(
             p,
             custom.map((r) => asStackSubject(r, phase)),
-            {},
+            config,
             out,
         );
     return out;
@@ -94,7 +94,7 @@ describe("policy pack: the project's own program under mocks", function () {
                 ]) {
                     assert.ok(applied(policy, "kubernetes:apps/v1:StatefulSet"), policy);
                 }
-                for (const policy of ["redis-protected-mode", "redis-masterauth", "redis-node-timeout"]) {
+                for (const policy of ["redis-protected-mode", "redis-masterauth", "redis-tls", "redis-node-timeout"]) {
                     assert.ok(applied(policy, "kubernetes:core/v1:ConfigMap"), policy);
                 }
                 const formation = run.resources.find((r) => isFormation(r.type, r.inputs));
@@ -122,4 +122,14 @@ describe("policy pack: the project's own program under mocks", function () {
             });
         });
     }
+
+    it("redis:tls false fails redis-tls alone, as mandatory; the documented advisory switch lets it through with a warning", async () => {
+        const plain = await runProgram({ ...TARGETS.existing, config: { ...TARGETS.existing.config, "redis:tls": "false" } });
+        const out = await evaluate(plain, "update");
+        assert.deepEqual(violated(out, "mandatory"), ["redis-tls"]);
+        assert.match(out.violations[0].message, /the plain port is open \(`port 6379`\)/);
+        const switched = await evaluate(plain, "update", { "redis-tls": { enforcementLevel: "advisory" } });
+        assert.deepEqual(violated(switched, "mandatory"), []);
+        assert.deepEqual(violated(switched, "advisory"), ["redis-tls"]);
+    });
 });

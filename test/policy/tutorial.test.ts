@@ -60,6 +60,7 @@ describe("policy pack: the tutorial's original manifests", () => {
             "redis-protected-mode", // `protected-mode no` without requirepass
             "redis-resources", // no requests or limits
             "redis-spread", // nothing keeps a master and its replica apart
+            "redis-tls", // port 6379 in plain text, the bus and replication too
             "redis-version", // redis:5.0.1-alpine
         ]);
         // cluster-node-timeout 15000: ~17 s of failed writes per master loss.
