@@ -1,7 +1,10 @@
 /**
  * The formation provider end to end over the Kubernetes exec transport: @kubernetes/client-node
  * opens exec WebSockets to a stand-in API server (test/support/fakeKubeApi.ts), which runs the
- * exec'd script for real against real redis-server "pods" (loopback block 127.0.18.x).
+ * exec'd script for real against real redis-server "pods" (loopback block 127.0.18.x). The pods
+ * speak TLS on every link with their certificates mounted at /tls, as the stack ships them (the
+ * non-default-port pods below are plain): the exec'd redis-cli finds them through the pod's own
+ * helper, and `redis-cli --cluster reshard` and the MIGRATEs it makes the nodes send run over TLS.
  * The server enforces the formation's Role and ClusterRole as the stack ships them
  * (components/redis/formationRbac.ts) and refuses anything else with 403: every test here also
  * shows the formation needs no more than those rules.
@@ -13,7 +16,9 @@ import * as path from "path";
 import { parseClusterNodes } from "../../components/formation/clusterState";
 import { FormationOutputs, formationProvider } from "../../components/formation/provider";
 import { KubernetesTransport } from "../../components/formation/kubernetesTransport";
-import { DirectTransport } from "../../components/formation/transport";
+import { DirectTransport, ioredisAccessOptions } from "../../components/formation/transport";
+import { TlsFiles } from "../../components/redis/redisConf";
+import { caOf, testTlsFiles } from "../support/tls";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { assertRedisCliCheckClean } from "../support/clusterChecks";
 import { FakeKubeApi, FakePod } from "../support/fakeKubeApi";
@@ -30,10 +35,24 @@ function shippedRbac(): RbacRules {
 
 const PASSWORD = "exec-only-secret";
 const NODE_TIMEOUT_MS = 1000;
+const BLOCK = 18;
 
-describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli and redis-server)", function () {
+/** A TLS pod as the stand-in API server runs it: the container's env and the TLS Secret at /tls. */
+function tlsPod(name: string, n: LocalRedisNode, nodeName: string, tls: TlsFiles): FakePod {
+    return {
+        name,
+        ip: n.host,
+        nodeName,
+        ready: true,
+        env: { REDIS_PASSWORD: PASSWORD, REDIS_TLS_DIR: "/tls" },
+        mounts: [{ mountPath: "/tls", local: path.dirname(tls.caFile) }],
+    };
+}
+
+describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli and redis-server, TLS)", function () {
     this.timeout(120_000);
     let dir: string;
+    let tls: TlsFiles;
     let nodes: LocalRedisNode[] = [];
     let api: FakeKubeApi;
     let direct: DirectTransport;
@@ -41,29 +60,25 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
 
     before(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "kube-exec-"));
+        tls = testTlsFiles(dir, loopbackAddresses(BLOCK, 8));
         nodes = await LocalRedisNode.startAll(
-            loopbackAddresses(18, 6).map((host, i) => ({
+            loopbackAddresses(BLOCK, 6).map((host, i) => ({
                 host,
                 dir: path.join(dir, `redis-${i}`),
                 password: PASSWORD,
                 nodeTimeoutMs: NODE_TIMEOUT_MS,
+                tls,
             })),
         );
         // Three k8s nodes in three zones, two pods on each: redis-i and redis-(i+3) share node-(i mod 3).
-        const pods: FakePod[] = nodes.map((n, i) => ({
-            name: `redis-${i}`,
-            ip: n.host,
-            nodeName: `node-${i % 3}`,
-            ready: true,
-            env: { REDIS_PASSWORD: PASSWORD },
-        }));
+        const pods: FakePod[] = nodes.map((n, i) => tlsPod(`redis-${i}`, n, `node-${i % 3}`, tls));
         api = await FakeKubeApi.start(
             "redis",
             pods,
             ["a", "b", "c"].map((z, i) => ({ name: `node-${i}`, zone: `europe-west1-${z}` })),
             shippedRbac(),
         );
-        direct = new DirectTransport(PASSWORD);
+        direct = new DirectTransport({ password: PASSWORD, tls: { ca: caOf(tls) } });
     });
 
     after(async () => {
@@ -93,7 +108,10 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
             created.seeds.every((seed) => /^redis-\d\.redis-headless\.redis\.svc\.cluster\.local:6379$/.test(seed)),
             created.seeds.join(", "),
         );
-        assertRedisCliCheckClean(nodes[0].address, PASSWORD);
+        assertRedisCliCheckClean(nodes[0].address, PASSWORD, tls.caFile);
+        // TLS only: the plain port is closed, so every exec'd redis-cli spoke TLS (the helper read REDIS_TLS_DIR).
+        assert.strictEqual(await direct.call(nodes[0].address, ["CONFIG", "GET", "port"]), "port\n0");
+        assert.ok(api.execs.every((e) => e.command[3] === "/scripts/rediscli.sh" && !e.command.join(" ").includes("--tls")));
 
         // Everything went through pods/<name>/exec of the redis container, and the password never left the pods.
         assert.ok(api.execs.length > 10, `${api.execs.length} execs`);
@@ -135,25 +153,24 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
 
     it("update to 4 masters (8 pods) moves a quarter of the slots with their keys: redis-cli --cluster reshard in a pod, one exec per move", async () => {
         const { Cluster } = await import("ioredis");
-        const client = new Cluster([{ host: nodes[0].host, port: 6379 }], { redisOptions: { password: PASSWORD } });
+        const client = new Cluster([{ host: nodes[0].host, port: 6379 }], {
+            redisOptions: ioredisAccessOptions({ password: PASSWORD, tls: { ca: caOf(tls) } }),
+        });
         const added = await LocalRedisNode.startAll(
-            loopbackAddresses(18, 8)
+            loopbackAddresses(BLOCK, 8)
                 .slice(6)
-                .map((host, i) => ({ host, dir: path.join(dir, `redis-${6 + i}`), password: PASSWORD, nodeTimeoutMs: NODE_TIMEOUT_MS })),
+                .map((host, i) => ({
+                    host,
+                    dir: path.join(dir, `redis-${6 + i}`),
+                    password: PASSWORD,
+                    nodeTimeoutMs: NODE_TIMEOUT_MS,
+                    tls,
+                })),
         );
         nodes.push(...added);
         try {
             await Promise.all(Array.from({ length: 1000 }, (_, i) => client.set(`exec:${i}`, `v${i}`)));
-            api.pods = [
-                ...api.pods,
-                ...added.map((n, i) => ({
-                    name: `redis-${6 + i}`,
-                    ip: n.host,
-                    nodeName: `node-${i}`,
-                    ready: true,
-                    env: { REDIS_PASSWORD: PASSWORD },
-                })),
-            ];
+            api.pods = [...api.pods, ...added.map((n, i) => tlsPod(`redis-${6 + i}`, n, `node-${i}`, tls))];
             const execsBefore = api.execs.length;
             const started = Date.now();
             const inputs = {
@@ -258,7 +275,7 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
     });
 
     it("a pod whose REDIS_PASSWORD is wrong fails with Redis's authentication error, naming the pod", async () => {
-        api.pods = api.pods.map((p) => (p.name === "redis-2" ? { ...p, env: { REDIS_PASSWORD: "not-the-password" } } : p));
+        api.pods = api.pods.map((p) => (p.name === "redis-2" ? { ...p, env: { ...p.env, REDIS_PASSWORD: "not-the-password" } } : p));
         const t = new KubernetesTransport({ kubeconfig: api.kubeconfig(), namespace: "redis", container: "redis" });
         try {
             await assert.rejects(t.call("redis-2", ["PING"]), (e: Error) => {
@@ -266,7 +283,7 @@ describe("formation over Kubernetes exec (client-node WebSockets, real redis-cli
                 return true;
             });
         } finally {
-            api.pods = api.pods.map((p) => (p.name === "redis-2" ? { ...p, env: { REDIS_PASSWORD: PASSWORD } } : p));
+            api.pods = api.pods.map((p) => (p.name === "redis-2" ? { ...p, env: { ...p.env, REDIS_PASSWORD: PASSWORD } } : p));
         }
     });
 });
@@ -282,7 +299,7 @@ describe("formation over Kubernetes exec with a non-default client port (real re
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "kube-exec-port-"));
         // Same loopback block as above, another port: these "pods" listen on 7100 (bus 17100) only.
         nodes = await LocalRedisNode.startAll(
-            loopbackAddresses(18, 3).map((host, i) => ({
+            loopbackAddresses(BLOCK, 3).map((host, i) => ({
                 host,
                 port: PORT,
                 dir: path.join(dir, `redis-${i}`),
@@ -330,10 +347,10 @@ describe("formation over Kubernetes exec with a non-default client port (real re
             outs.shards.every((s) => s.master.address.endsWith(`:${PORT}`)),
             outs.shards.map((s) => s.master.address).join(", "),
         );
-        // Every exec'd redis-cli was told the pod's real port.
-        const cliExecs = api.execs.filter((e) => e.command.join(" ").includes("redis-cli"));
-        assert.ok(cliExecs.length > 0);
-        for (const e of cliExecs) assert.match(e.command.join(" "), new RegExp(`-p ${PORT}\\b`), e.command.join(" "));
+        // Every exec'd redis-cli was told the pod's real port (the helper reads PROBE_CLIENT_PORT).
+        const cliExecs = api.execs.filter((e) => e.command[3] === "/scripts/rediscli.sh");
+        assert.ok(cliExecs.length > 0 && cliExecs.length === api.execs.length);
+        for (const e of cliExecs) assert.match(e.command[2], new RegExp(`PROBE_CLIENT_PORT=${PORT};`), e.command.join(" "));
         assert.deepStrictEqual(api.denied, []);
     });
 });

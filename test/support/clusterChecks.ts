@@ -4,9 +4,9 @@ import { spawnSync } from "child_process";
 import { FormResult } from "../../components/formation/form";
 import { Transport } from "../../components/formation/transport";
 
-/** `redis-cli --cluster check` from `address`: its whole output. */
-export function redisCliCheck(address: string, password: string): string {
-    const r = spawnSync("redis-cli", ["--cluster", "check", address], {
+/** `redis-cli --cluster check` from `address` (with TLS when given the CA's file): its whole output. */
+export function redisCliCheck(address: string, password: string, caFile?: string): string {
+    const r = spawnSync("redis-cli", [...(caFile ? ["--tls", "--cacert", caFile] : []), "--cluster", "check", address], {
         encoding: "utf8",
         env: { ...process.env, REDISCLI_AUTH: password },
     });
@@ -14,8 +14,8 @@ export function redisCliCheck(address: string, password: string): string {
 }
 
 /** redis-cli finds all slots covered and nothing to warn about (no open slots, no disagreement). */
-export function assertRedisCliCheckClean(address: string, password: string): void {
-    const out = redisCliCheck(address, password);
+export function assertRedisCliCheckClean(address: string, password: string, caFile?: string): void {
+    const out = redisCliCheck(address, password, caFile);
     assert.match(out, /\[OK\] All 16384 slots covered/);
     assert.doesNotMatch(out, /\[WARNING\]|\[ERR\]/, out);
 }
