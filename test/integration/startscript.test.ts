@@ -250,6 +250,36 @@ for (const shell of POSIX_SHELLS) {
             );
         });
 
+        it("with REDIS_TLS_DIR the runtime conf also points Redis at the Secret's certificate, key and CA", () => {
+            const tlsDir = path.join(dir, "tls secret");
+            fs.mkdirSync(tlsDir);
+            for (const f of ["tls.crt", "tls.key", "ca.crt"]) fs.writeFileSync(path.join(tlsDir, f), "pem");
+            const r = runNodeStart(shell, { ...env, REDIS_TLS_DIR: tlsDir });
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            const lines = fs.readFileSync(env.REDIS_RUNTIME_CONF, "utf8").trimEnd().split("\n");
+            assert.deepStrictEqual(lines.slice(-3), [
+                `tls-cert-file "${tlsDir}/tls.crt"`,
+                `tls-key-file "${tlsDir}/tls.key"`,
+                `tls-ca-cert-file "${tlsDir}/ca.crt"`,
+            ]);
+        });
+
+        it("refuses TLS half set up: a TLS Secret without its key, or a TLS redis.conf without REDIS_TLS_DIR", () => {
+            const tlsDir = path.join(dir, "tls");
+            fs.mkdirSync(tlsDir);
+            for (const f of ["tls.crt", "ca.crt"]) fs.writeFileSync(path.join(tlsDir, f), "pem");
+            const noKey = runNodeStart(shell, { ...env, REDIS_TLS_DIR: tlsDir });
+            assert.strictEqual(noKey.status, 64);
+            assert.match(noKey.stderr, /REDIS_TLS_DIR .*tls has no readable tls\.key \(the TLS Secret must be mounted there\)/);
+            fs.writeFileSync(env.REDIS_SHARED_CONF, "port 0\ntls-port 6379\ncluster-enabled yes\n");
+            const noDir = runNodeStart(shell, env);
+            assert.strictEqual(noDir.status, 64);
+            assert.match(noDir.stderr, /REDIS_TLS_DIR is not set, but .*shared\.conf turns TLS on/);
+            assert.doesNotMatch(noKey.stdout + noDir.stdout, /exec-reached/);
+            assert.ok(!fs.existsSync(env.REDIS_RUNTIME_CONF));
+        });
+
         it("a new node (no nodes.conf) creates none, records its own address and execs the command with its arguments", () => {
             const r = runNodeStart(shell, env, ["sh", "-c", 'echo "args: $*"', "sh", "redis-server", "/run/redis/redis.conf"]);
 
@@ -306,8 +336,8 @@ for (const shell of POSIX_SHELLS) {
     });
 }
 
-describe("node-start.sh and probe.sh are POSIX sh", () => {
-    for (const file of ["node-start.sh", "probe.sh"]) {
+describe("node-start.sh, probe.sh and rediscli.sh are POSIX sh", () => {
+    for (const file of ["node-start.sh", "probe.sh", "rediscli.sh"]) {
         for (const shell of POSIX_SHELLS) {
             it(`${file} parses under ${shell.join(" ")} -n`, () => {
                 const r = spawnSync(shell[0], [...shell.slice(1), "-n", path.resolve(__dirname, "../../components/redis", file)], {
