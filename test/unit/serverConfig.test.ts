@@ -2,6 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigError, SERVER_DEFAULTS, SERVER_LIMITS, ServerConfig, parseServerConfig, serverEnvironmentTable } from "../../app/config";
+import * as os from "os";
+import { clusterOptions } from "../../app/redisClient";
 
 /** The HTTP and queue limits of a configuration, in a fixed order. */
 const limitsOf = (c: ServerConfig) => [
@@ -125,5 +127,34 @@ describe("hit-counter server configuration (app/config.ts)", () => {
             readme.includes(serverEnvironmentTable()),
             `README's hit-counter variables table differs; replace it with (npm run -s docs:app-env):\n${serverEnvironmentTable()}`,
         );
+    });
+});
+
+describe("the app's Redis client options (app/redisClient.ts)", () => {
+    const config = (env: Record<string, string>) =>
+        parseServerConfig({ REDIS_NODES: "redis-0.redis-headless.redis.svc.cluster.local:6379", ...env });
+
+    it("dials seeds by the name given, which TLS then verifies (a pod's certificate names its DNS name, not its IP)", async () => {
+        const lookup = clusterOptions(config({})).dnsLookup;
+        assert.ok(lookup, "a dnsLookup that keeps names");
+        const resolved = await new Promise<string>((resolve, reject) =>
+            lookup("redis-0.redis-headless.redis.svc.cluster.local", (e, a) => (e ? reject(e) : resolve(a))),
+        );
+        assert.strictEqual(resolved, "redis-0.redis-headless.redis.svc.cluster.local");
+    });
+
+    it("TLS with REDIS_CA_FILE trusts that CA only; without it the system CAs; no TLS without REDIS_TLS", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "app-ca-"));
+        try {
+            const ca = path.join(dir, "ca.crt");
+            fs.writeFileSync(ca, "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n");
+            assert.deepStrictEqual(clusterOptions(config({ REDIS_TLS: "true", REDIS_CA_FILE: ca })).redisOptions?.tls, {
+                ca: fs.readFileSync(ca),
+            });
+            assert.deepStrictEqual(clusterOptions(config({ REDIS_TLS: "true" })).redisOptions?.tls, {});
+            assert.strictEqual(clusterOptions(config({})).redisOptions?.tls, undefined);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
