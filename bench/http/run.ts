@@ -5,7 +5,9 @@
  * same local 6-node cluster, each driven by autocannon (its own process) with the same
  * connections and duration, one after the other in one run. Ours runs as it ships: the
  * esbuild bundle under plain node. Modes: durable (WAIT 1, the default) and fast
- * (WAIT_REPLICAS=0, no replica confirmation).
+ * (WAIT_REPLICAS=0, no replica confirmation). A second cluster, identical but with TLS on every
+ * link (as the stack ships it on Kubernetes), serves a durable row of its own: what TLS costs,
+ * measured in the same run as plain.
  *
  * A floor row runs a bare Node http server answering the same sentence from memory
  * (floor_server.js, no Redis) under the same load: no Node service can beat its p99 on
@@ -31,6 +33,9 @@ const FLASK_APP = path.join(__dirname, "flask_app.py");
 const FLOOR_SERVER = path.join(__dirname, "floor_server.js");
 const AUTOCANNON = require.resolve("autocannon/autocannon.js");
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ of /proc on Linux
+/** The plain cluster's loopback block, and the TLS cluster's. */
+const BLOCK = 58;
+const TLS_BLOCK = 239;
 
 interface Measured {
     readonly name: string;
@@ -132,13 +137,16 @@ function autocannon(url: string, connections: number, seconds: number): Promise<
 interface Target {
     readonly name: string;
     readonly url: string;
+    /** The Redis processes this target's server talks to (their CPU is counted as Redis'). */
+    readonly redisPids: readonly number[];
     /** The hit counter's operators' listener (/metrics). */
     readonly metricsUrl?: string;
     /** Process group of the server (its CPU is counted as the server's). */
     readonly pgid: number;
 }
 
-async function measureOnce(target: Target, redisPids: readonly number[], connections: number, seconds: number): Promise<Measured> {
+async function measureOnce(target: Target, connections: number, seconds: number): Promise<Measured> {
+    const redisPids = target.redisPids;
     const ticks = () => ({
         machine: machineBusyTicks(),
         // autocannon is our child: once waited for, its CPU is in our children's ticks.
@@ -240,6 +248,7 @@ async function main(): Promise<void> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hitcounter-bench-http-"));
     const children: ChildProcess[] = [];
     let cluster: LocalCluster | undefined;
+    let tlsCluster: LocalCluster | undefined;
     try {
         console.log(
             `HTTP benchmark ${new Date().toISOString()}: ${connections} connections, ${seconds} s each, ${rounds} round(s), ${os.cpus().length} CPUs, autocannon in its own process`,
@@ -248,12 +257,26 @@ async function main(): Promise<void> {
             masters: 3,
             replicasPerMaster: 1,
             dir: path.join(dir, "cluster"),
-            block: 58,
+            block: BLOCK,
             nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS,
+        });
+        tlsCluster = await startLocalCluster({
+            masters: 3,
+            replicasPerMaster: 1,
+            dir: path.join(dir, "tls-cluster"),
+            block: TLS_BLOCK,
+            nodeTimeoutMs: DEFAULT_NODE_TIMEOUT_MS,
+            tls: true,
         });
         const redisPids = cluster.nodes.map((n) => n.pid);
         const seeds = cluster.seeds.join(",");
         const baseEnv = { PATH: process.env.PATH, REDIS_NODES: seeds, REDIS_PASSWORD: cluster.password, HOST: "127.0.0.1" };
+        const tlsEnv = {
+            REDIS_NODES: tlsCluster.seeds.join(","),
+            REDIS_PASSWORD: tlsCluster.password,
+            REDIS_TLS: "true",
+            REDIS_CA_FILE: tlsCluster.caFile,
+        };
         const start = async (
             name: string,
             cmd: string,
@@ -274,22 +297,25 @@ async function main(): Promise<void> {
                 path.join(dir, log),
             );
             children.push(child);
-            return { name, url: `${url}/`, pgid: child.pid! };
+            return { name, url: `${url}/`, pgid: child.pid!, redisPids: env.REDIS_TLS === "true" ? tlsPids : redisPids };
         };
+        const tlsPids = tlsCluster.nodes.map((n) => n.pid);
 
         const flask = await start("tutorial Flask app (dev server, debug=True)", PYTHON, [FLASK_APP], {}, 15_800, "/", "flask.log");
         await warmUp(flask, connections, seconds);
-        const anchor = await measureOnce(flask, redisPids, connections, seconds);
+        const anchor = await measureOnce(flask, connections, seconds);
         await killGroup(children.pop());
 
         const bundle = path.join(dir, "server.js");
         fs.writeFileSync(bundle, bundleServer());
         const durableName = "hit counter, durable (WAIT 1)";
+        const tlsName = "hit counter, durable (WAIT 1), TLS on every link";
         const modes: Record<string, [string, NodeJS.ProcessEnv]> = {
             durable: [durableName, { WAIT_REPLICAS: "1" }],
+            tls: [tlsName, { WAIT_REPLICAS: "1", ...tlsEnv }],
             fast: ["hit counter, fast (WAIT_REPLICAS=0)", { WAIT_REPLICAS: "0" }],
         };
-        const order = process.argv.includes("--fast-first") ? ["fast", "durable"] : ["durable", "fast"];
+        const order = process.argv.includes("--fast-first") ? ["fast", "durable", "tls"] : ["durable", "tls", "fast"];
         // Every server stays up for the whole run (idle ones cost no CPU) so rounds interleave them.
         const targets: Target[] = [
             await start("floor: bare Node http, no Redis", process.execPath, [FLOOR_SERVER], {}, 15_809, "/", "floor.log"),
@@ -312,7 +338,7 @@ async function main(): Promise<void> {
         const runs = new Map<string, Measured[]>(targets.map((t) => [t.name, []]));
         for (let round = 1; round <= rounds; round++) {
             if (rounds > 1) console.log(`round ${round}/${rounds}`);
-            for (const t of targets) runs.get(t.name)!.push(await measureOnce(t, redisPids, connections, seconds));
+            for (const t of targets) runs.get(t.name)!.push(await measureOnce(t, connections, seconds));
         }
         for (const t of targets.slice(1))
             console.log(
@@ -321,10 +347,11 @@ async function main(): Promise<void> {
         const rows = targets.map((t) => medianOf(runs.get(t.name)!));
         const floor = rows[0];
         const durable = rows.find((r) => r.name === durableName)!;
+        const withTls = rows.find((r) => r.name === tlsName)!;
 
         console.log(`\n| app | req/s | p50 ms | p99 ms | errors | non-2xx | req/s vs Flask | other processes' CPU (cores) |`);
         console.log(`|---|---|---|---|---|---|---|---|`);
-        for (const m of [anchor, floor, durable, ...rows.filter((r) => r !== floor && r !== durable)]) {
+        for (const m of [anchor, floor, durable, withTls, ...rows.filter((r) => r !== floor && r !== durable && r !== withTls)]) {
             console.log(
                 `| ${m.name} | ${m.reqPerSec.toFixed(0)} | ${m.p50} | ${m.p99} | ${m.errors} | ${m.non2xx} | ${(m.reqPerSec / anchor.reqPerSec).toFixed(1)}x | ${m.cpu.others.toFixed(2)} |`,
             );
@@ -342,12 +369,18 @@ async function main(): Promise<void> {
                     .join("; ")})`,
             );
         console.log(
+            `\nTLS on every link vs plain, durable, same run: req/s ${(withTls.reqPerSec / durable.reqPerSec).toFixed(2)}x, ` +
+                `p50 ${withTls.p50} vs ${durable.p50} ms, p99 ${withTls.p99} vs ${durable.p99} ms; ` +
+                `Redis CPU ${withTls.cpu.redis.toFixed(2)} vs ${durable.cpu.redis.toFixed(2)} cores, server CPU ${withTls.cpu.server.toFixed(2)} vs ${durable.cpu.server.toFixed(2)} cores`,
+        );
+        console.log(
             `\ngoal (durable mode): >= 10x Flask req/s: ${durable.reqPerSec / anchor.reqPerSec >= 10 ? "met" : "NOT met"}; ` +
                 `p99 <= 5 ms: ${durable.p99 <= 5 ? "met" : `NOT met (${durable.p99} ms; the Redis-less floor's p99 in the same run: ${floor.p99} ms)`}`,
         );
     } finally {
         for (const c of children) await killGroup(c);
         await cluster?.stop();
+        await tlsCluster?.stop();
         fs.rmSync(dir, { recursive: true, force: true });
     }
 }
