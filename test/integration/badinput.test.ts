@@ -128,6 +128,20 @@ describe("bad input with real processes: nothing created, nothing lost", functio
             );
         });
 
+        it("`up --tls` on a cluster made without TLS: refused naming --tls (its clients speak plain text), the state untouched", () => {
+            const files = ["cluster.json", "secrets.json"].map((f) => fs.readFileSync(path.join(dir, f), "utf8"));
+            const up = runCli(["up", "--tls", "--dir", dir]);
+            assert.strictEqual(up.status, 1);
+            assert.match(
+                up.stderr,
+                /^error: --tls: .* holds a cluster without TLS \(its clients connect in plain text\); omit the flag or use another --dir$/m,
+            );
+            assert.deepStrictEqual(
+                ["cluster.json", "secrets.json"].map((f) => fs.readFileSync(path.join(dir, f), "utf8")),
+                files,
+            );
+        });
+
         it("a verb on a DIR where no supervisor runs: refused, saying how to start one", () => {
             const empty = tempDir("nothing");
             for (const args of [["status"], ["kill", "redis-0"], ["drill"]]) {
