@@ -20,8 +20,9 @@ import { StatusView } from "../../local/protocol";
 import { ioredisAccessOptions } from "../../components/formation/transport";
 import { newLocalTlsSecret } from "../../local/certificates";
 import { lastJson, removeTempDirs, runCli, status, tempDir, waitHealthy } from "../support/runtime";
+import { loopbackBlocks } from "../support/loopbackBlocks";
 
-const BLOCK = 230;
+const [BLOCK] = loopbackBlocks(__filename);
 const FLAGS = ["--block", String(BLOCK), "--probe-period-scale", "0.2", "--pod-start-delay-ms", "1000"];
 
 /** How a TLS handshake with `options` ends: the server's certificate, or the error that ended it. */

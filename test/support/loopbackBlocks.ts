@@ -38,6 +38,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "startscript.test.ts": [],
     "startscriptDns.test.ts": [130],
     "supervisor.test.ts": [102],
+    "tls.test.ts": [230],
 };
 
 /** Blocks no test file may take, and why. */
