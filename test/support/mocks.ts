@@ -138,10 +138,27 @@ function mockedTlsState(type: string, inputs: Record<string, any>): Record<strin
     }
 }
 
+/**
+ * The @pulumi/tls states issued so far, by type, name and inputs: the real provider keeps a key and a
+ * certificate in the stack's state while their inputs do not change, so a second program run (an update
+ * under mocks) gets the same ones, as `pulumi up` would, instead of fresh keys that would roll every pod.
+ */
+const issuedTlsStates = new Map<string, Record<string, any>>();
+
+function mockedTlsStateKept(args: pulumi.runtime.MockResourceArgs): Record<string, any> | undefined {
+    const inputs = unwrapSecrets(args.inputs) as Record<string, any>;
+    const key = `${args.type}\0${args.name}\0${JSON.stringify(inputs)}`;
+    const kept = issuedTlsStates.get(key);
+    if (kept) return kept;
+    const state = mockedTlsState(args.type, inputs);
+    if (state) issuedTlsStates.set(key, state);
+    return state;
+}
+
 /** Mocked provider outputs that the real providers would compute, keyed by type token. */
 function mockedState(args: pulumi.runtime.MockResourceArgs): Record<string, any> {
     const inputs = args.inputs as Record<string, any>;
-    const tls = mockedTlsState(args.type, unwrapSecrets(inputs) as Record<string, any>);
+    const tls = mockedTlsStateKept(args);
     if (tls) return tls;
     switch (args.type) {
         case "random:index/randomPassword:RandomPassword": {
