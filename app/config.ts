@@ -122,8 +122,12 @@ export type ServerLimits = { readonly [K in keyof typeof SERVER_LIMITS]: number 
 export interface ServerConfig extends ServerLimits {
     /** Seed nodes; the client discovers the rest of the cluster from them. */
     readonly redisNodes: readonly RedisSeed[];
+    /** The ACL user (REDIS_USERNAME); undefined: `default`. */
+    readonly redisUsername?: string;
     /** AUTH password; undefined means the cluster has no password. */
     readonly redisPassword?: string;
+    /** A file holding the password (REDIS_PASSWORD_FILE), re-read while the server runs (app/credentials.ts). */
+    readonly redisPasswordFile?: string;
     /** TLS to Redis: the server's certificate is checked against `redisCaFile`, or else the system CAs. */
     readonly redisTls: boolean;
     /** PEM file of the CA that signed Redis' certificate (TLS only). */
@@ -237,9 +241,19 @@ export function parseServerConfig(env: ServerEnv): ServerConfig {
     if (/\s/.test(host)) throw new ConfigError(`HOST: expected an address to listen on (e.g. 0.0.0.0 or ::), got "${env.HOST}"`);
 
     const password = env.REDIS_PASSWORD;
+    const passwordFile = env.REDIS_PASSWORD_FILE?.trim() || undefined;
+    if (passwordFile !== undefined && password) {
+        throw new ConfigError("REDIS_PASSWORD_FILE: set either it or REDIS_PASSWORD, not both (the file is re-read; the variable is not)");
+    }
+    const username = env.REDIS_USERNAME?.trim() || undefined;
+    if (username !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(username)) {
+        throw new ConfigError(`REDIS_USERNAME: expected an ACL user name (letters, digits, '.', '_', '-'), got "${env.REDIS_USERNAME}"`);
+    }
     return {
         redisNodes,
+        ...(username !== undefined ? { redisUsername: username } : {}),
         redisPassword: password === undefined || password === "" ? undefined : password,
+        ...(passwordFile !== undefined ? { redisPasswordFile: passwordFile } : {}),
         redisTls: tlsRaw === "true",
         ...(caFile !== undefined ? { redisCaFile: caFile } : {}),
         port,
@@ -252,7 +266,14 @@ export function parseServerConfig(env: ServerEnv): ServerConfig {
 /** Variables that are not tunable numbers, as the README lists them (Markdown cells). */
 const OTHER_VARIABLES: ReadonlyArray<readonly [names: string, fallback: string, allowed: string, meaning: string]> = [
     ["`REDIS_NODES`", "required", "`host:port[,host:port…]`", "seeds; on Kubernetes the pods' stable DNS names, from the formation"],
-    ["`REDIS_PASSWORD`", "none", "any string", "from the Secret"],
+    ["`REDIS_USERNAME`", "`default`", "an ACL user name", "on Kubernetes `hitcounter`, the app's own user"],
+    ["`REDIS_PASSWORD`", "none", "any string", "the user's password; or:"],
+    [
+        "`REDIS_PASSWORD_FILE`",
+        "none",
+        "a file, not with `REDIS_PASSWORD`",
+        "the user's password, re-read every second: a rotated password is used for new connections without a restart (on Kubernetes the app user's Secret)",
+    ],
     ["`REDIS_TLS`", "`false`", "`true`, `false`", "TLS to Redis; the server's name and certificate are verified"],
     [
         "`REDIS_CA_FILE`",

@@ -6,6 +6,7 @@ import * as fs from "fs";
 import { Cluster, ClusterOptions } from "ioredis";
 import { ConnectionOptions } from "tls";
 import { ConfigError, ServerConfig } from "./config";
+import { readPasswordFile } from "./credentials";
 
 /**
  * Failover tuning. A command that hits a closed connection or CLUSTERDOWN is retried
@@ -45,7 +46,10 @@ export function clusterOptions(config: ServerConfig): ClusterOptions {
         dnsLookup: (address, callback) => callback(null, address),
         // Slot owners are announced as names on Kubernetes (preferred-endpoint-type hostname).
         redisOptions: {
-            password: config.redisPassword,
+            ...(config.redisUsername !== undefined ? { username: config.redisUsername } : {}),
+            password: config.redisPasswordFile !== undefined ? readPasswordFile(config.redisPasswordFile) : config.redisPassword,
+            // No CLIENT SETINFO: the app's ACL user runs only what the hit counter needs.
+            disableClientInfo: true,
             tls: redisTlsOptions(config),
             connectTimeout: s.connectTimeout,
             // TCP keep-alive probes after 10 s idle: a vanished node (no RST) is noticed.

@@ -19,6 +19,7 @@ import { HitFailureReason, HitNotRecordedError, HitRecorder } from "./hits";
 import { boundedServer, listen, perConnectionLimits, reply, urlOf, wantsJson } from "./http";
 import { createMetrics, ServerMetrics } from "./metrics";
 import { CLIENT_FAILOVER_SETTINGS, createClusterClient } from "./redisClient";
+import { watchPasswordFile } from "./credentials";
 
 export interface RunningServer {
     /** http://host:port of the public listener (host 127.0.0.1 when bound to all addresses). */
@@ -95,6 +96,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     const redis = createClusterClient(config);
     // Failovers produce bursts of identical errors; one line a second is enough.
     redis.on("error", (err: Error) => logLimited("redis", `redis: ${err.message}`));
+    const stopWatchingPassword = config.redisPasswordFile ? watchPasswordFile(config.redisPasswordFile, redis, log) : () => undefined;
     const hits = new HitRecorder(redis, {
         waitReplicas: config.waitReplicas,
         waitTimeoutMs: config.waitTimeoutMs,
@@ -228,6 +230,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     } catch (err) {
         // Nothing is left behind by a failed start: no listener, no Redis connection.
         server.close();
+        stopWatchingPassword();
         redis.disconnect();
         throw err;
     }
@@ -246,6 +249,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             const adminClosed = new Promise<void>((resolve) => admin.close(() => resolve()));
             admin.closeAllConnections();
             await adminClosed;
+            stopWatchingPassword();
             const ended = new Promise<void>((resolve) => (redis.status === "end" ? resolve() : redis.once("end", () => resolve())));
             await redis.quit().catch(() => redis.disconnect());
             await withTimeout(ended, 2000, "Redis QUIT").catch(() => redis.disconnect());

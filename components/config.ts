@@ -30,6 +30,8 @@ import {
 import { shapeProblems } from "./shape";
 import { VOLUME_TO_MAXMEMORY, memoryPlan } from "./redis/redisConf";
 import { keyMatchesCertificate } from "./redis/tls";
+import { ACL_USERS, AclUserName } from "./redis/acl";
+import { AllowedClient } from "./redis/allowedClients";
 
 export {
     APP_SERVICE_TYPES,
@@ -97,8 +99,12 @@ export interface RedisSettings {
     /** `required`: a hard zone constraint with `minZones` as minDomains; `preferred`: best effort. */
     readonly zoneSpread: ZoneSpread;
     readonly minZones: number;
-    /** Secret. Generated with @pulumi/random when absent. */
-    readonly password?: string;
+    /** Each ACL user's password given in config (secret); a user left out gets a generated one (@pulumi/random). */
+    readonly passwords: Readonly<Partial<Record<AclUserName, string>>>;
+    /** A new value regenerates every generated password (the rotation trigger). */
+    readonly passwordRotation?: string;
+    /** Other applications admitted to the client port (NetworkPolicy); they connect as the `client` user. */
+    readonly allowedClients: readonly AllowedClient[];
     /** TLS on every link (client, replication, cluster bus); see components/redis/tls.ts. */
     readonly tls: boolean;
     /** A CA of the user's that signs the server certificate (secret); absent: the stack makes its own. */
@@ -302,10 +308,22 @@ function readRedis(r: Reader, target: Target | undefined): RedisSettings {
         resources,
         zoneSpread: r.get(KEYS.zoneSpread),
         minZones: r.get(KEYS.minZones),
-        password: r.get(KEYS.password),
+        passwords: readPasswords(r),
+        passwordRotation: r.get(KEYS.passwordRotation),
+        allowedClients: r.get(KEYS.allowedClients),
         tls,
         tlsCa: readUserCa(r, tls),
     };
+}
+
+/** The passwords given in config, by user (a user without one gets a generated password). */
+function readPasswords(r: Reader): Partial<Record<AclUserName, string>> {
+    const given: Partial<Record<AclUserName, string>> = {};
+    for (const user of ACL_USERS) {
+        const value = r.get(KEYS[`${user}Password`]);
+        if (value !== undefined) given[user] = value;
+    }
+    return given;
 }
 
 /** `redis:tlsCaCertificate` and `redis:tlsCaKey`: both or neither, only with TLS, and the key must be the certificate's. */

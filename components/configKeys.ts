@@ -9,6 +9,8 @@ import { DEFAULT_NODE_TIMEOUT_MS } from "./redisDefaults";
 import { MAX_NODES, MAX_REPLICAS_PER_MASTER, MIN_MASTERS } from "./shape";
 import { VOLUME_TO_MAXMEMORY } from "./redis/redisConf";
 import { caCertificateProblem, caKeyProblem } from "./redis/tls";
+import { ACL_RULES, AclUserName, PASSWORD_RULE, passwordProblem } from "./redis/acl";
+import { ALLOWED_CLIENTS_HELP, AllowedClient, parseAllowedClients } from "./redis/allowedClients";
 
 /** Project name from Pulumi.yaml: the namespace of the top-level keys. */
 export const PROJECT = "redis-cluster-gke";
@@ -88,7 +90,7 @@ const IMAGE_HELP =
 const GCP_PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const GCP_REGION = /^[a-z]+(-[a-z]+)+[0-9]+$/;
 const MACHINE_TYPE = /^[a-z0-9]+(-[a-z0-9]+)+$/;
-const PASSWORD = /^[\x21-\x7e]{16,}$/;
+const ROTATION_TRIGGER = /^[A-Za-z0-9._-]{1,63}$/;
 const QUANTITY_HELP = "a Kubernetes quantity such as 512Mi or 1Gi";
 const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 /** Shorter prefixes than this are a large part of the internet, not "my networks". */
@@ -212,6 +214,24 @@ function key<T>(
     extra: Partial<Pick<ConfigKey<T>, "secret" | "defaultText">> = {},
 ): ConfigKey<T> {
     return { key: name, ...kind, meaning, ...extra };
+}
+
+/** `redis:<user>Password`: a user's password, generated when absent. */
+function userPassword(user: AclUserName): ConfigKey<string | undefined> {
+    return key(
+        `redis:${user}Password`,
+        {
+            fallback: undefined as string | undefined,
+            defaultText: "generated (@pulumi/random, 32 characters)",
+            allowed: PASSWORD_RULE,
+            parse: (t) => {
+                const problem = passwordProblem(t);
+                return problem ? { problem } : { value: t };
+            },
+        },
+        `password of the ACL user \`${user}\` (${ACL_RULES[user].purpose}); changing it rotates it (see Security)`,
+        { secret: true },
+    );
 }
 
 // --- the keys ----------------------------------------------------------------------------------
@@ -378,16 +398,28 @@ export const KEYS = {
         matching(QUANTITY, `${QUANTITY_HELP}, at least ${MIN_MEMORY_LIMIT}`, "512Mi"),
         "memory of each Redis container, request = limit; `maxmemory` = 1/2 of it, the rest is for the fork and buffers (see Memory and disk)",
     ),
-    password: key(
-        "redis:password",
+    adminPassword: userPassword("admin"),
+    replicationPassword: userPassword("replication"),
+    hitcounterPassword: userPassword("hitcounter"),
+    clientPassword: userPassword("client"),
+    exporterPassword: userPassword("exporter"),
+    passwordRotation: key(
+        "redis:passwordRotation",
+        matching(ROTATION_TRIGGER, "up to 63 letters, digits, '.', '_' or '-' (e.g. a date: 2026-12-01)", undefined, "—"),
+        "rotation trigger: a new value gives every generated password a new value; `pulumi up` then rotates them without refusing a client (see Security, Password rotation)",
+    ),
+    allowedClients: key(
+        "redis:allowedClients",
         {
-            fallback: undefined as string | undefined,
-            defaultText: "generated (@pulumi/random, 32 characters)",
-            allowed: "at least 16 printable ASCII characters without spaces",
-            parse: (t) => (PASSWORD.test(t) ? { value: t } : { problem: "use at least 16 printable ASCII characters without spaces" }),
+            fallback: [] as readonly AllowedClient[],
+            defaultText: "none (only the hit counter)",
+            allowed: ALLOWED_CLIENTS_HELP,
+            parse: (t) => {
+                const parsed = parseAllowedClients(t);
+                return "problem" in parsed ? { problem: `${parsed.problem}; use ${ALLOWED_CLIENTS_HELP}` } : parsed;
+            },
         },
-        "the Redis password",
-        { secret: true },
+        "other applications admitted to the client port by the NetworkPolicy; they connect as the `client` user (stack output `redisClientAccess`)",
     ),
     tls: key(
         "redis:tls",
@@ -458,6 +490,8 @@ export const CONFIG_KEYS: Readonly<Record<string, string>> = Object.fromEntries(
 
 /** Keys this program read once and refuses now, with what to do instead. */
 export const RETIRED_KEYS: Readonly<Record<string, string>> = {
+    "redis:password":
+        "no longer read: every client has its own ACL user now (the `default` user is off); set the user's own key instead (redis:adminPassword, redis:replicationPassword, redis:hitcounterPassword, redis:clientPassword, redis:exporterPassword) and remove this one (pulumi config rm redis:password)",
     "redis:memoryRequest":
         "no longer read: the memory request always equals redis:memoryLimit (a Redis pod above its request is the first one evicted or OOM-killed on a busy node); remove the key (pulumi config rm redis:memoryRequest)",
 };

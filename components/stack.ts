@@ -10,12 +10,14 @@ import { Settings } from "./config";
 import { GkeCluster, nodeAccountId } from "./gke";
 import { ExistingCluster } from "./kubernetes";
 import { RedisCluster } from "./redis/redisCluster";
-import { redisPodLabels } from "./redis/manifests";
 import { HitCounterApp, hitCounterPodLabels } from "./app/hitCounter";
 import { renderAppNetworkPolicy } from "./app/networkPolicy";
 import { RedisClusterFormation, ShardOutput } from "./formation/provider";
 import { RedisScaleGuard } from "./formation/scaleGuard";
 import { tlsDigest } from "./redis/tls";
+import { ADMIN_USER, APP_USER, CLIENT_USER, passwordHash } from "./redis/acl";
+import { PASSWORD_KEY, USERNAME_KEY, redisPodLabels } from "./redis/manifests";
+import { RedisAclRotation, RotationPhase } from "./formation/aclProvider";
 
 /** Base names of the Kubernetes objects (the namespace keeps stacks on one cluster apart). */
 export const REDIS_NAME = "redis";
@@ -45,12 +47,41 @@ export interface StackOutputs {
     /** `<service>.<namespace>.svc.cluster.local:6379`. */
     readonly redisClientEndpoint: pulumi.Output<string>;
     readonly appUrl: pulumi.Output<string>;
-    /** Redis password (secret). */
-    readonly redisPassword: pulumi.Output<string>;
+    /** The admin user's password (secret): operators connect with `--user admin`. */
+    readonly redisAdminPassword: pulumi.Output<string>;
+    /** What another application needs to connect (README, Client access). */
+    readonly redisClientAccess: pulumi.Output<ClientAccess>;
     /** With TLS: the CA certificate (PEM) clients verify Redis with. */
     readonly redisCaCertificate?: pulumi.Output<string>;
     /** With TLS: when the server certificate expires; `pulumi up` renews it in its last 90 days. */
     readonly redisTlsNotAfter?: pulumi.Output<string>;
+}
+
+/** What an application admitted by `redis:allowedClients` needs to connect, as a stack output. */
+export interface ClientAccess {
+    /** `<client Service>.<namespace>.svc.cluster.local:6379`: a seed that resolves from any namespace. */
+    readonly endpoint: string;
+    readonly tls: boolean;
+    /** Its ACL user, and the Secret (in the Redis namespace) that holds the user's name and password. */
+    readonly username: string;
+    readonly secret: { readonly namespace: string; readonly name: string; readonly usernameKey: string; readonly passwordKey: string };
+    /** With TLS: the CA certificate (PEM) and the ConfigMap that holds it. */
+    readonly caCertificate?: string;
+    readonly caConfigMap?: string;
+}
+
+function clientAccess(redis: RedisCluster, settings: Settings): pulumi.Output<ClientAccess> {
+    const secret = redis.userSecrets[CLIENT_USER];
+    if (!secret) throw new Error(`the ${CLIENT_USER} user's Secret is missing`);
+    return pulumi
+        .all([redis.clientEndpoint, redis.namespace, secret.metadata.name, redis.tls?.caPem, redis.tls?.caConfigMapName])
+        .apply(([endpoint, namespace, name, ca, caConfigMap]) => ({
+            endpoint,
+            tls: settings.redis.tls,
+            username: CLIENT_USER,
+            secret: { namespace, name, usernameKey: USERNAME_KEY, passwordKey: PASSWORD_KEY },
+            ...(ca !== undefined ? { caCertificate: ca, caConfigMap } : {}),
+        }));
 }
 
 /** The Kubernetes cluster to deploy into, and its provider. */
@@ -78,7 +109,6 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
             redis: settings.redis,
             provider,
             clientPodLabels: hitCounterPodLabels(APP_NAME),
-            password: settings.redis.password,
             retainOnDestroy: settings.retainOnDestroy,
             createRetainStorageClass: settings.createRetainStorageClass,
         },
@@ -101,6 +131,25 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         { dependsOn: [redis.statefulSet, redis.headlessService] },
     );
 
+    // A password rotation, around the app's rollout: new passwords next to the old on every node,
+    // then the app rolls onto its new one, then only the new ones are left (components/redis/acl.ts).
+    const aclStep = (phase: RotationPhase, dependsOn: pulumi.Input<pulumi.Resource>[]) =>
+        new RedisAclRotation(
+            `${REDIS_NAME}-acl-${phase}`,
+            {
+                kubeconfig,
+                namespace: redis.namespace,
+                statefulSetName: redis.statefulSet.metadata.name,
+                containerName: redis.redisContainerName,
+                phase,
+                passwords: redis.passwords,
+            },
+            { dependsOn },
+        );
+    const aclAdd = aclStep("add", [formation, redis.usersSecret]);
+
+    const appSecret = redis.userSecrets[APP_USER];
+    if (!appSecret) throw new Error(`the ${APP_USER} user's Secret is missing`);
     // The app starts against a formed cluster: its seeds come from the formation.
     const app = new HitCounterApp(
         APP_NAME,
@@ -108,7 +157,8 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
             namespace: redis.namespace,
             app: settings.app,
             redisSeeds: formation.seeds,
-            passwordSecretName: redis.secret.metadata.name,
+            userSecretName: appSecret.metadata.name,
+            passwordDigest: redis.passwords[APP_USER].apply((p) => passwordHash(`${APP_USER}:${p}`)),
             serverSource: inputs.appServerSource,
             replicasPerMaster: settings.redis.replicasPerMaster,
             redisTls: redis.tls && {
@@ -117,8 +167,9 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
             },
             provider,
         },
-        { dependsOn: [formation] },
+        { dependsOn: [formation, aclAdd] },
     );
+    aclStep("prune", [app]);
     new k8s.networking.v1.NetworkPolicy(
         `${APP_NAME}-network-policy`,
         renderAppNetworkPolicy({
@@ -141,7 +192,8 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         redisClientService: redis.names.clientService,
         redisClientEndpoint: redis.clientEndpoint,
         appUrl: app.url,
-        redisPassword: redis.password,
+        redisAdminPassword: redis.passwords[ADMIN_USER],
+        redisClientAccess: clientAccess(redis, settings),
         redisCaCertificate: redis.tls?.caPem,
         redisTlsNotAfter: redis.tls?.notAfter,
     };

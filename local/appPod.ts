@@ -16,8 +16,10 @@ export interface AppPodOptions {
     readonly port: number;
     /** The operators' listener (/metrics, /healthz): its liveness probe goes there, as in the Deployment. */
     readonly metricsPort: number;
-    /** The password and, with TLS, that it is on. */
+    /** The app's ACL user and, with TLS, that it is on (the password is read from `passwordFile`). */
     readonly access: NodeAccess;
+    /** The app user's password file: the users Secret's copy, which a rotation updates in place. */
+    readonly passwordFile: string;
     /** With TLS: the CA's file (the Deployment mounts the CA ConfigMap; locally the TLS Secret's copy serves). */
     readonly caFile?: string;
     readonly waitReplicas: number;
@@ -46,7 +48,8 @@ export function appPodSpec(o: AppPodOptions): LocalPodSpec {
                 argv: [process.execPath, o.bundle],
                 env: {
                     ...o.baseEnv,
-                    REDIS_PASSWORD: o.access.password,
+                    ...(o.access.username ? { REDIS_USERNAME: o.access.username } : {}),
+                    REDIS_PASSWORD_FILE: o.passwordFile,
                     REDIS_TLS: String(o.access.tls !== undefined),
                     ...(o.access.tls && o.caFile ? { REDIS_CA_FILE: o.caFile } : {}),
                     PORT: String(o.port),

@@ -6,8 +6,22 @@
 import * as path from "path";
 import { MAX_REPLICAS_PER_MASTER, MIN_MASTERS, podCount } from "../components/shape";
 import { KubeletTimings, PODS_PER_BLOCK } from "./rules";
+import { ACL_USERS } from "../components/redis/acl";
 
-export const COMMANDS = ["demo", "up", "down", "status", "kill", "delete", "freeze", "thaw", "roll", "logs", "drill"] as const;
+export const COMMANDS = [
+    "demo",
+    "up",
+    "down",
+    "status",
+    "kill",
+    "delete",
+    "freeze",
+    "thaw",
+    "roll",
+    "logs",
+    "drill",
+    "rotate-password",
+] as const;
 export type Command = (typeof COMMANDS)[number];
 const POD_COMMANDS: readonly Command[] = ["kill", "delete", "freeze", "thaw", "logs"];
 
@@ -37,6 +51,7 @@ interface CliValues {
     freeze?: boolean;
     clients?: number;
     tls?: boolean;
+    user?: string;
 }
 
 export interface CliOptions extends CliValues {
@@ -120,6 +135,11 @@ const FLAGS: Record<string, FlagSpec> = {
         commands: ["drill"],
     },
     "--clients": { name: "clients", help: "drill: concurrent clients (default 4)", int: [1, 64], commands: ["drill"] },
+    "--user": {
+        name: "user",
+        help: `rotate-password: the ACL user whose password changes, one of ${ACL_USERS.join(", ")} (default: every user)`,
+        commands: ["rotate-password"],
+    },
 };
 
 export class UsageError extends Error {}
@@ -127,7 +147,7 @@ export class UsageError extends Error {}
 export function usage(): string {
     return [
         "usage: npm run demo",
-        "       npm run local -- up|down|status|roll|drill [flags]",
+        "       npm run local -- up|down|status|roll|drill|rotate-password [flags]",
         "       npm run local -- kill|delete|freeze|thaw|logs POD [flags]",
         "flags:",
         ...Object.entries(FLAGS).map(([flag, f]) => `  ${flag.padEnd(22)} ${f.help}`),
@@ -191,6 +211,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         throw new UsageError(`--masters/--replicas: ${pods} pods do not fit in one loopback block (at most ${PODS_PER_BLOCK})`);
     }
     if (v.delete && v.freeze) throw new UsageError("--delete, --freeze: choose one disruption");
+    if (v.user !== undefined && !(ACL_USERS as readonly string[]).includes(v.user)) {
+        throw new UsageError(`--user: expected one of ${ACL_USERS.join(", ")}, got ${JSON.stringify(v.user)}`);
+    }
     const temporaryDir = cmd === "demo" && v.dir === undefined;
     return {
         ...v,

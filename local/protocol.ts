@@ -15,6 +15,7 @@ export type Request =
     | { readonly verb: "thaw"; readonly pod: string }
     | { readonly verb: "roll" }
     | { readonly verb: "start-app" }
+    | { readonly verb: "sync-secrets" }
     | { readonly verb: "restarts"; readonly pod: string }
     | { readonly verb: "stop" };
 

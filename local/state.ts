@@ -5,6 +5,7 @@
  */
 import { NodeAccess } from "../components/formation/transport";
 import { TLS_FILES } from "../components/redis/tls";
+import { ACL_USERS, ADMIN_USER, AclUserName, REPLICATION_USER } from "../components/redis/acl";
 import { Layout, readJson, writeJson } from "./layout";
 import { ConfigMapJson, StatefulSetJson } from "./podTemplate";
 import { KubeletTimings } from "./rules";
@@ -21,8 +22,8 @@ export interface ClusterConfig {
     readonly namespace: string;
     /** Cluster DNS domain of pod names: <pod>.<service>.<namespace>.svc.<domain>. */
     readonly clusterDomain: string;
-    /** Name and key of the Secret holding the password. */
-    readonly passwordSecret: { readonly name: string; readonly key: string };
+    /** The users Secret: one key a user (components/redis/acl.ts ACL_USERS), mounted by every pod. */
+    readonly usersSecret: string;
     /** With TLS (`up --tls`): the TLS Secret (tls.crt, tls.key, ca.crt) the pods mount. */
     readonly tls?: { readonly secret: string };
     /** Images the runtime runs; containers with any other image are left out. */
@@ -66,22 +67,25 @@ export function writeSecrets(layout: Layout, s: Secrets): void {
     writeJson(layout.secrets, s);
 }
 
-export function passwordOf(layout: Layout, config: ClusterConfig): string {
-    const p = readSecrets(layout)[config.passwordSecret.name]?.[config.passwordSecret.key];
-    if (!p)
+/** Every user's password, from the users Secret. */
+export function usersOf(layout: Layout, config: ClusterConfig): Record<AclUserName, string> {
+    const secret = readSecrets(layout)[config.usersSecret] ?? {};
+    const missing = ACL_USERS.filter((u) => !secret[u]);
+    if (missing.length)
         throw new Error(
-            `${layout.secrets} holds no password (Secret ${config.passwordSecret.name}); is ${layout.dir} a local cluster's directory?`,
+            `${layout.secrets} holds no password for ${missing.join(", ")} (Secret ${config.usersSecret}); is ${layout.dir} a local cluster's directory?`,
         );
-    return p;
+    return Object.fromEntries(ACL_USERS.map((u) => [u, secret[u]])) as Record<AclUserName, string>;
 }
 
-/** How clients reach the pods: the password and, with TLS, the CA from the TLS Secret. */
-export function accessOf(layout: Layout, config: ClusterConfig): NodeAccess {
-    const password = passwordOf(layout, config);
-    if (!config.tls) return { password };
+/** How clients reach the pods as `user` (default admin): its password and, with TLS, the CA from the TLS Secret. */
+export function accessOf(layout: Layout, config: ClusterConfig, user: AclUserName = ADMIN_USER): NodeAccess {
+    const users = usersOf(layout, config);
+    const access: NodeAccess = { username: user, password: users[user], replicationPassword: users[REPLICATION_USER] };
+    if (!config.tls) return access;
     const ca = readSecrets(layout)[config.tls.secret]?.[TLS_FILES.ca];
     if (!ca) throw new Error(`${layout.secrets} holds no CA (Secret ${config.tls.secret}); is ${layout.dir} a local cluster's directory?`);
-    return { password, tls: { ca } };
+    return { ...access, tls: { ca } };
 }
 
 export function readObjects(layout: Layout): { statefulSet: StatefulSetJson; configMap: ConfigMapJson } {

@@ -24,7 +24,8 @@ import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles
 import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
 import { podDnsName, podName } from "../components/shape";
 import { TLS_FILES } from "../components/redis/tls";
-import { TLS_VOLUME } from "../components/redis/paths";
+import { TLS_VOLUME, USERS_VOLUME } from "../components/redis/paths";
+import { APP_USER } from "../components/redis/acl";
 import { initialAddress, nextAddress, redisEndpoint, rollOrder } from "./rules";
 import {
     ClusterConfig,
@@ -73,7 +74,7 @@ export class Supervisor {
     private server?: net.Server;
     private rolling = false;
     private stopped?: Promise<void>;
-    private readonly access: NodeAccess;
+    private access: NodeAccess;
     private readonly podNames: string[];
 
     private constructor(
@@ -81,7 +82,7 @@ export class Supervisor {
         private readonly config: ClusterConfig,
         private readonly statefulSet: StatefulSetJson,
         private readonly configMap: ConfigMapJson,
-        private readonly secrets: Secrets,
+        private secrets: Secrets,
         private readonly log: (line: string) => void,
     ) {
         this.access = accessOf(layout, config);
@@ -127,16 +128,30 @@ export class Supervisor {
         this.log(`supervisor ${process.pid}: ${this.pods.size} pods started in ${this.layout.dir}`);
     }
 
-    /** ConfigMap and Secret volumes, written once for every pod (a pod sees exactly the object's data). */
+    /**
+     * ConfigMap and Secret volumes, shared by every pod (a pod sees exactly the object's data). Each
+     * file is replaced atomically, so a running pod reading one during a sync sees the old or the new
+     * content, as with the kubelet's updates of a mounted Secret.
+     */
     private materializeVolumes(): void {
         const configMaps = { [this.configMap.metadata.name]: this.configMap.data };
         for (const v of this.statefulSet.spec.template.spec.volumes ?? []) {
             const files = volumeFiles(v, configMaps, this.secrets);
             if (Object.keys(files).length === 0) continue;
             const root = this.layout.volume(v.name);
-            fs.rmSync(root, { recursive: true, force: true });
             for (const [file, content] of Object.entries(files)) writePrivate(path.join(root, file), content);
+            for (const left of fs.readdirSync(root).filter((f) => !(f in files))) fs.rmSync(path.join(root, left), { recursive: true });
         }
+    }
+
+    /** The kubelet's update of mounted Secrets: DIR's secrets.json changed (a password rotation), the pods' files follow. */
+    private syncSecrets(): { volumes: string[] } {
+        this.secrets = readSecrets(this.layout);
+        this.access = accessOf(this.layout, this.config);
+        this.materializeVolumes();
+        const volumes = (this.statefulSet.spec.template.spec.volumes ?? []).filter((v) => v.secret).map((v) => v.name);
+        this.log(`sync-secrets: the Secret volumes ${volumes.join(", ")} hold secrets.json's data`);
+        return { volumes };
     }
 
     private podSpec(name: string, address: string): LocalPodSpec {
@@ -222,6 +237,8 @@ export class Supervisor {
                 return this.roll();
             case "start-app":
                 return this.startApp();
+            case "sync-secrets":
+                return this.syncSecrets();
             case "restarts":
                 return this.pod(r.pod).restartsLog;
             case "stop":
@@ -366,7 +383,8 @@ export class Supervisor {
                 bundle: this.layout.appBundle,
                 port,
                 metricsPort: await anyFreePort(),
-                access: this.access,
+                access: accessOf(this.layout, this.config, APP_USER),
+                passwordFile: path.join(this.layout.volume(USERS_VOLUME), APP_USER),
                 caFile: this.config.tls ? path.join(this.layout.volume(TLS_VOLUME), TLS_FILES.ca) : undefined,
                 waitReplicas: this.config.app.waitReplicas,
                 baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },

@@ -14,21 +14,15 @@ import { hitCounterPodLabels, waitReplicasFor } from "../components/app/hitCount
 import { parseWorkloadSettings } from "../components/config";
 import { FormResult, form } from "../components/formation/form";
 import { DirectTransport } from "../components/formation/transport";
-import {
-    PASSWORD_KEY,
-    REDIS_CONTAINER,
-    RedisManifestOptions,
-    redisObjectNames,
-    renderConfigMap,
-    renderStatefulSet,
-} from "../components/redis/manifests";
+import { REDIS_CONTAINER, RedisManifestOptions, redisObjectNames, renderConfigMap, renderStatefulSet } from "../components/redis/manifests";
 import { CLIENT_PORT, DEFAULT_CLUSTER_DOMAIN, podCount, podName } from "../components/shape";
 import { APP_NAME, REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
 import { Layout, claimStateDir, mkdirPrivate, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
 import { NoSupervisorError, StatusView, call } from "./protocol";
 import { FIRST_HOST, KUBELET_DEFAULTS, KubeletTimings, PODS_PER_BLOCK, addressIn, initialAddress, redisEndpoint } from "./rules";
-import { ClusterConfig, accessOf, readConfig, readPods, readSecrets, refuseLeftovers, writeConfig, writeSecrets } from "./state";
+import { ClusterConfig, accessOf, readConfig, readPods, readSecrets, refuseLeftovers, usersOf, writeConfig, writeSecrets } from "./state";
+import { ACL_USERS } from "../components/redis/acl";
 import { TlsSecretData, newLocalTlsSecret, tlsSecretUsable } from "./certificates";
 import { TLS_FILES, serverCertificateNames } from "../components/redis/tls";
 import { TLS_VOLUME } from "../components/redis/paths";
@@ -53,8 +47,9 @@ export interface UpOptions {
 export interface UpSummary {
     /** host:port of every Redis pod, masters first (as today's `nodes`). */
     readonly nodes: string[];
+    /** The admin user's password (`redis-cli --user admin`). */
     readonly password: string;
-    /** Each Redis user with its password (today the one `default` user). */
+    /** Each ACL user with its password (`default` is off). */
     readonly users: readonly { readonly name: string; readonly password: string }[];
     /** With TLS: the CA certificate's file, for clients (`redis-cli --tls --cacert`, ioredis `tls.ca`). */
     readonly ca?: string;
@@ -121,12 +116,13 @@ async function prepare(o: UpOptions): Promise<{ layout: Layout; createdState: bo
         clientPodLabels: hitCounterPodLabels(APP_NAME),
     };
     const secrets = readSecrets(layout);
-    // A DIR started before keeps its password: its data and clients' settings stay valid.
-    const password = secrets[config.passwordSecret.name]?.[config.passwordSecret.key] ?? randomBytes(18).toString("base64url");
+    // A DIR started before keeps its passwords: its data and clients' settings stay valid.
+    const kept = secrets[config.usersSecret] ?? {};
+    const users = Object.fromEntries(ACL_USERS.map((u) => [u, kept[u] ?? newPassword()]));
     const tlsSecrets = config.tls
         ? { [config.tls.secret]: localTlsSecret(secrets[config.tls.secret], config.block, settings.namespace) }
         : {};
-    writeSecrets(layout, { ...secrets, [config.passwordSecret.name]: { [config.passwordSecret.key]: password }, ...tlsSecrets });
+    writeSecrets(layout, { ...secrets, [config.usersSecret]: users, ...tlsSecrets });
     writeJson(layout.objectFile("statefulset"), renderStatefulSet(manifestOptions));
     writeJson(layout.objectFile("configmap"), renderConfigMap(manifestOptions));
     writePrivate(layout.appBundle, bundleServer());
@@ -179,13 +175,18 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
         block: asked.block ?? previous?.block ?? DEFAULT_BLOCK,
         namespace: defaults.namespace,
         clusterDomain: DEFAULT_CLUSTER_DOMAIN,
-        passwordSecret: { name: names.secret, key: PASSWORD_KEY },
+        usersSecret: names.usersSecret,
         ...(o.tls || previous?.tls ? { tls: { secret: names.tlsSecret } } : {}),
         runnableImages: [defaults.redis.image],
         redisContainer: REDIS_CONTAINER,
         timings: { ...KUBELET_DEFAULTS, ...previous?.timings, ...o.timings },
         app: { port: o.appPort ?? previous?.app.port, waitReplicas: waitReplicasFor(replicasPerMaster) },
     };
+}
+
+/** A password for a local user: 24 URL-safe characters, within the ACL password rule. */
+export function newPassword(): string {
+    return randomBytes(18).toString("base64url");
 }
 
 function refuseRunning(layout: Layout): void {
@@ -239,6 +240,7 @@ function spawnSupervisor(layout: Layout): ChildProcess {
 async function formAndServe(layout: Layout, log: (line: string) => void, child: ChildProcess | undefined): Promise<UpSummary> {
     const config = readConfig(layout) as ClusterConfig;
     const access = accessOf(layout, config);
+    const users = usersOf(layout, config);
     let exited: string | undefined;
     child?.once(
         "exit",
@@ -281,7 +283,7 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
     return {
         nodes: [...formation.seeds],
         password: access.password,
-        users: [{ name: "default", password: access.password }],
+        users: ACL_USERS.map((name) => ({ name, password: users[name] })),
         ...(config.tls ? { ca: path.join(layout.volume(TLS_VOLUME), TLS_FILES.ca) } : {}),
         app: url,
         dir: layout.dir,

@@ -7,6 +7,7 @@
  *   npm run local -- up [--dir DIR]            start the supervisor, form, serve; returns (last stdout line: JSON)
  *   npm run local -- status [--json]           pods, roles, restarts, readiness, cluster_state, the app
  *   npm run local -- kill|delete|freeze|thaw POD, roll, logs POD, drill [--delete|--freeze]
+ *   npm run local -- rotate-password [--user NAME]   new passwords without a refused hit (new next to old, clients move, old removed)
  *   npm run local -- down                      stop the supervisor and everything under it (data stays)
  */
 import * as fs from "fs";
@@ -20,6 +21,7 @@ import { renderPods, renderRoles, renderStatus } from "../local/statusView";
 import { readConfig } from "../local/state";
 import { CliOptions, UsageError, kubeletTimings, parseArgs, usage } from "../local/cliArgs";
 import type { Started, UpSummary } from "../local/up";
+import type { AclUserName } from "../components/redis/acl";
 
 /** Writes to stdout/stderr that never throw: a closed pipe (EPIPE) must not stop the cleanup. */
 const out = (line: string) => write(process.stdout, line);
@@ -35,7 +37,7 @@ function printSummary(s: UpSummary, seconds: number, foreground: boolean): void 
     out(`Hit counter:  ${s.app}/     (try: curl ${s.app}/)`);
     out(`Redis seeds:  ${s.nodes.join(" ")}`);
     const tls = s.ca ? ` --tls --cacert ${s.ca}` : "";
-    out(`redis-cli:    REDISCLI_AUTH='${s.password}' redis-cli -c -h ${s.nodes[0].split(":")[0]}${tls}`);
+    out(`redis-cli:    REDISCLI_AUTH='${s.password}' redis-cli --user admin -c -h ${s.nodes[0].split(":")[0]}${tls}`);
     if (s.ca) out(`TLS:          every link; clients verify the server with the CA ${s.ca}`);
     out("Pods:");
     for (const p of s.pods) out(`  ${p.name}  ${p.address.padEnd(15)} ${p.role ?? ""}`);
@@ -215,6 +217,18 @@ async function drill(o: CliOptions): Promise<void> {
     if (r.lost > 0) throw new Error(`${r.lost} acknowledged hits lost`);
 }
 
+async function rotatePassword(o: CliOptions): Promise<void> {
+    const { rotateLocalPasswords } = await import("../local/rotate");
+    const users = o.user === undefined ? undefined : [o.user as AclUserName];
+    const r = await rotateLocalPasswords(layoutOf(o), { users, log: err });
+    const refused = Object.entries(r.oldRefused).map(([u, ok]) => `${u}: ${ok ? "refused on every pod" : "STILL ACCEPTED somewhere"}`);
+    out(
+        `rotated ${r.users.join(", ")} on ${r.nodes.length} pods in ${(r.durationMs / 1000).toFixed(1)} s; old passwords: ${refused.join("; ")}`,
+    );
+    out(JSON.stringify(r));
+    if (Object.values(r.oldRefused).some((ok) => !ok)) throw new Error("an old password is still accepted");
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
     const o = parseArgs(argv);
     process.umask(0o077);
@@ -232,6 +246,8 @@ export async function main(argv: readonly string[]): Promise<void> {
             return roll(o);
         case "drill":
             return drill(o);
+        case "rotate-password":
+            return rotatePassword(o);
         default:
             return podVerb(o);
     }

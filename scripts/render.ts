@@ -3,8 +3,8 @@
  * stack as YAML (one file per object, numbered in apply order), for people who apply them with
  * kubectl or import them into Rancher, as in the tutorial. Same pure renderers as `pulumi up`.
  *
- * The Secret needs a real password: taken from $REDIS_PASSWORD when set, otherwise generated here
- * (crypto.randomBytes). The file headers say which. With TLS (the default) the TLS Secret needs real
+ * The users Secret needs real passwords: each user's from `--set redis:<user>Password=…` when given,
+ * otherwise generated here (crypto.randomBytes). The file headers say which. With TLS (the default) the TLS Secret needs real
  * certificates too: a server certificate issued here (lib/x509.ts) by the CA of `redis:tlsCaCertificate`
  * when set, else by a new CA, with the names and validity `pulumi up` gives them. Renewing them is then
  * the kubectl user's job: render again before the server certificate's year is over.
@@ -23,6 +23,7 @@ import {
     redisPodLabels,
     renderNamespace,
     renderRedisManifests,
+    userSecretName,
 } from "../components/redis/manifests";
 import { renderAppNetworkPolicy } from "../components/app/networkPolicy";
 import {
@@ -36,6 +37,7 @@ import {
 import { bundleServer } from "../components/app/bundle";
 import { APP_NAME, REDIS_NAME } from "../components/stack";
 import { REDIS_CLI_HELPER } from "../components/redis/paths";
+import { ACL_USERS, APP_USER, AclUserName } from "../components/redis/acl";
 import {
     CA_COMMON_NAME,
     CA_VALIDITY_HOURS,
@@ -49,8 +51,9 @@ import { KeyPair, newCertificateAuthority, newSignedCertificate } from "../lib/x
 
 export interface RenderOptions {
     readonly settings: WorkloadSettings;
-    readonly password: string;
-    /** Where the password came from, for the file headers. */
+    /** Every ACL user's password. */
+    readonly passwords: Readonly<Record<AclUserName, string>>;
+    /** Where the passwords came from, for the file headers. */
     readonly passwordSource: string;
     /** Bundled hit-counter server; required unless `app:image` is set. */
     readonly serverSource?: string;
@@ -73,13 +76,13 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
         redis: settings.redis,
         clientPodLabels: hitCounterPodLabels(APP_NAME),
     };
-    const redis = renderRedisManifests(redisOptions, o.password, o.tls);
+    const redis = renderRedisManifests(redisOptions, o.passwords, o.tls);
     const appOptions = {
         name: APP_NAME,
         namespace: settings.namespace,
         app: settings.app,
         redisSeeds: seedEndpoints(podNaming(redisOptions), redisOptions.redis),
-        passwordSecretName: redisObjectNames(REDIS_NAME).secret,
+        userSecretName: userSecretName(REDIS_NAME, APP_USER),
         serverSource: o.serverSource ?? "",
         replicasPerMaster: settings.redis.replicasPerMaster,
         ...(o.tls
@@ -90,7 +93,8 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
         throw new Error("serverSource: the bundled hit-counter server is required unless app:image is set");
     const objects: unknown[] = [
         renderNamespace(settings.namespace),
-        redis.secret,
+        redis.usersSecret,
+        ...Object.values(redis.userSecrets),
         ...(redis.tlsSecret ? [redis.tlsSecret] : []),
         redis.configMap,
         ...(redis.caConfigMap ? [redis.caConfigMap] : []),
@@ -137,7 +141,7 @@ export function formationNote(settings: WorkloadSettings): string {
         `     $(for h in ${hosts.join(" ")}; do echo "$(getent hosts $h | cut -d" " -f1):${CLIENT_PORT}"; done)'`,
         "",
         `(${podCount(settings.redis)} pods; redis-cli does not check which k8s node each pod runs on. ${REDIS_CLI_HELPER}`,
-        "connects as the probes do: to the pod's own Redis, with TLS when it is on, with the password from the pod's env.)",
+        "connects as the probes do: to the pod's own Redis, with TLS when it is on, as the admin user with its password from the pod's users Secret.)",
         "",
     ].join("\n");
 }
@@ -160,7 +164,7 @@ export function writeRendered(outDir: string, o: RenderOptions): string[] {
     fs.mkdirSync(outDir, { recursive: true });
     const header = [
         "# Rendered by `npm run render` (redis-cluster-gke) from the same code `pulumi up` runs.",
-        `# Password in the Secret: ${o.passwordSource}.`,
+        `# Passwords in the users Secret: ${o.passwordSource}.`,
         ...(o.tls ? [`# Certificates in the TLS Secret: ${certificateSource(o.settings)}.`] : []),
         "",
     ].join("\n");
@@ -174,14 +178,14 @@ export function writeRendered(outDir: string, o: RenderOptions): string[] {
     return [...written, note];
 }
 
-/** $REDIS_PASSWORD when set, else a fresh random one: never a placeholder in a Secret someone applies. */
-export function renderPassword(env: Readonly<Record<string, string | undefined>>): { password: string; source: string } {
-    const fromEnv = env.REDIS_PASSWORD;
-    if (fromEnv) return { password: fromEnv, source: "taken from $REDIS_PASSWORD" };
-    return {
-        password: crypto.randomBytes(24).toString("base64url"),
-        source: "generated randomly by this run (crypto.randomBytes, 32 URL-safe characters)",
-    };
+/** Each user's password from `--set redis:<user>Password=…`, else a fresh random one: never a placeholder in a Secret someone applies. */
+export function renderPasswords(settings: WorkloadSettings): { passwords: Record<AclUserName, string>; source: string } {
+    const given = ACL_USERS.filter((u) => settings.redis.passwords[u] !== undefined);
+    const passwords = Object.fromEntries(
+        ACL_USERS.map((u) => [u, settings.redis.passwords[u] ?? crypto.randomBytes(24).toString("base64url")]),
+    ) as Record<AclUserName, string>;
+    const generated = "generated randomly by this run (crypto.randomBytes, 32 URL-safe characters)";
+    return { passwords, source: given.length ? `${given.join(", ")} from --set, the others ${generated}` : generated };
 }
 
 function certificateSource(settings: WorkloadSettings): string {
@@ -214,19 +218,21 @@ function main(argv: readonly string[]): void {
     const outIndex = argv.indexOf("--out");
     const outDir = outIndex >= 0 ? argv[outIndex + 1] : undefined;
     if (!outDir) {
-        console.error("usage: npm run render -- --out DIR [--set redis:masters=5 ...]   (password: $REDIS_PASSWORD or generated)");
+        console.error(
+            "usage: npm run render -- --out DIR [--set redis:masters=5 ...]   (passwords: --set redis:<user>Password=… or generated)",
+        );
         process.exit(2);
     }
     const settings = parseWorkloadSettings(parseSetFlags(argv));
-    const { password, source } = renderPassword(process.env);
+    const { passwords, source } = renderPasswords(settings);
     const files = writeRendered(outDir, {
         settings,
-        password,
+        passwords,
         passwordSource: source,
         serverSource: runsBundledServer(settings.app) ? bundleServer() : undefined,
         tls: settings.redis.tls ? renderCertificates(settings) : undefined,
     });
-    console.log(`wrote ${files.length} files to ${outDir} (password ${source}); see FORMING.txt`);
+    console.log(`wrote ${files.length} files to ${outDir} (passwords ${source}); see FORMING.txt`);
 }
 
 if (require.main === module) {

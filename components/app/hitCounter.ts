@@ -10,8 +10,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_METRICS_PORT } from "../../app/config";
 import { AppSettings } from "../config";
 import { PASSWORD_KEY } from "../redis/manifests";
-import { CA_MOUNT } from "../redis/paths";
+import { CA_MOUNT, USER_SECRET_MOUNT } from "../redis/paths";
+import { APP_USER } from "../redis/acl";
 import { TLS_FILES } from "../redis/tls";
+import { mapInput } from "../input";
+
+export { mapInput };
 
 export const APP_PORT = 8080;
 /** /metrics, /healthz and /readyz with reasons: a container port that the Service does not expose. */
@@ -31,8 +35,10 @@ export interface HitCounterManifestOptions {
     readonly app: AppSettings;
     /** `host:port` seeds of the Redis Cluster (REDIS_NODES). */
     readonly redisSeeds: pulumi.Input<string[]>;
-    /** Secret holding the Redis password under `password`. */
-    readonly passwordSecretName: pulumi.Input<string>;
+    /** The app user's own Secret (`username`, `password`), mounted at USER_SECRET_MOUNT. */
+    readonly userSecretName: pulumi.Input<string>;
+    /** A digest of the app user's password: a rotated password rolls the app (the rotation's phase 2). */
+    readonly passwordDigest?: pulumi.Input<string>;
     /** Bundled server (one CommonJS file); unused when `app.image` is set. */
     readonly serverSource: pulumi.Input<string>;
     /** Redis replicas per master: a hit is acknowledged once one of them holds it (none: no WAIT). */
@@ -81,7 +87,9 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
     const bundled = runsBundledServer(o.app);
     const env: k8s.types.input.core.v1.EnvVar[] = [
         { name: "REDIS_NODES", value: mapInput(o.redisSeeds, (seeds) => seeds.join(",")) },
-        { name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: o.passwordSecretName, key: PASSWORD_KEY } } },
+        { name: "REDIS_USERNAME", value: APP_USER },
+        // A file, not env: the server re-reads it when the kubelet updates the Secret (app/credentials.ts).
+        { name: "REDIS_PASSWORD_FILE", value: `${USER_SECRET_MOUNT}/${PASSWORD_KEY}` },
         { name: "REDIS_TLS", value: String(o.redisTls !== undefined) },
         ...(o.redisTls ? [{ name: "REDIS_CA_FILE", value: `${CA_MOUNT}/${TLS_FILES.ca}` }] : []),
         { name: "PORT", value: String(APP_PORT) },
@@ -107,6 +115,7 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                         // A new bundle rolls the pods (the ConfigMap name stays the same).
                         ...(bundled ? { "redis-cluster-gke/server-sha256": mapInput(o.serverSource, sha256) } : {}),
                         ...(o.redisTls ? { "redis-cluster-gke/ca-sha256": o.redisTls.caDigest } : {}),
+                        ...(o.passwordDigest !== undefined ? { "redis-cluster-gke/password-sha256": o.passwordDigest } : {}),
                     },
                 },
                 spec: {
@@ -157,12 +166,17 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                             },
                             volumeMounts: [
                                 ...(bundled ? [{ name: "server", mountPath: "/app", readOnly: true }] : []),
+                                { name: "redis-user", mountPath: USER_SECRET_MOUNT, readOnly: true },
                                 ...(o.redisTls ? [{ name: "redis-ca", mountPath: CA_MOUNT, readOnly: true }] : []),
                             ],
                         },
                     ],
                     volumes: [
                         ...(bundled ? [{ name: "server", configMap: { name: serverConfigMapName(o.name) } }] : []),
+                        {
+                            name: "redis-user",
+                            secret: { secretName: o.userSecretName, items: [{ key: PASSWORD_KEY, path: PASSWORD_KEY }] },
+                        },
                         ...(o.redisTls ? [{ name: "redis-ca", configMap: { name: o.redisTls.caConfigMapName } }] : []),
                     ],
                 },
@@ -192,14 +206,6 @@ export function renderAppPodDisruptionBudget(o: HitCounterManifestOptions): k8s.
         metadata: { name: o.name, namespace: o.namespace, labels: hitCounterPodLabels(o.name) },
         spec: { maxUnavailable: 1, selector: { matchLabels: hitCounterPodLabels(o.name) } },
     };
-}
-
-/** f applied to a plain value stays plain (so `npm run render` gets plain YAML); an Output stays an Output. */
-export function mapInput<T, U>(value: pulumi.Input<T>, f: (v: T) => U): pulumi.Input<U> {
-    if (pulumi.Output.isInstance(value) || value instanceof Promise) {
-        return pulumi.output(value).apply((v) => f(v as T)) as pulumi.Output<U>;
-    }
-    return f(value as T);
 }
 
 function sha256(text: string): string {

@@ -6,7 +6,7 @@
  */
 import { FORMATION_DEFAULTS } from "./defaults";
 import { SlotRange } from "./slots";
-import { NodeTarget, PASSWORD_ARG, Transport, splitAddress } from "./transport";
+import { NodeTarget, PASSWORD_ARG, Transport, USER_ARG, splitAddress } from "./transport";
 
 /** A command's arguments, as Transport.call takes them. */
 export type Command = readonly string[];
@@ -56,13 +56,13 @@ export const getKeysInSlot = (slot: number, count: number = FORMATION_DEFAULTS.k
 /** CLUSTER COUNTKEYSINSLOT slot. */
 export const countKeysInSlot = (slot: number): Command => ["CLUSTER", "COUNTKEYSINSLOT", String(slot)];
 /**
- * MIGRATE of `keys` to the node at `address`, authenticated with the cluster's password (each transport
- * fills PASSWORD_ARG in its own way). No REPLACE: a key already on the target means something is
+ * MIGRATE of `keys` to the node at `address`, authenticated as the transport's own user (each transport
+ * fills USER_ARG and PASSWORD_ARG in its own way). No REPLACE: a key already on the target means something is
  * wrong, and failing beats overwriting it.
  */
 export function migrateKeys(address: string, keys: readonly string[], timeoutMs: number = FORMATION_DEFAULTS.migrateTimeoutMs): Command {
     const [host, port] = splitAddress(address);
-    return ["MIGRATE", host, String(port), "", "0", String(timeoutMs), "AUTH", PASSWORD_ARG, "KEYS", ...keys];
+    return ["MIGRATE", host, String(port), "", "0", String(timeoutMs), "AUTH2", USER_ARG, PASSWORD_ARG, "KEYS", ...keys];
 }
 
 /** Sends one command to one node; resolves with the reply as text. */

@@ -1,6 +1,6 @@
 /**
  * The Kubernetes transport: `redis-cli` exec'd inside each pod through the Kubernetes API
- * (@kubernetes/client-node), with REDISCLI_AUTH taken from the container's own REDIS_PASSWORD,
+ * (@kubernetes/client-node), as the admin user with its password from the pod's own users Secret,
  * so it works from a laptop or a Pulumi Deployments runner without ClusterIP access and the
  * password never crosses the API. Also lists the StatefulSet's pods with their k8s node and zone.
  */
@@ -8,14 +8,15 @@ import type { Writable } from "stream";
 import { REDIS_CLI_HELPER } from "../redis/paths";
 import { CLIENT_PORT } from "../shape";
 import { FORMATION_DEFAULTS } from "./defaults";
-import { PASSWORD_ARG, Reshard, Transport } from "./transport";
+import { PASSWORD_ARG, REPLICATION_PASSWORD_ARG, Reshard, Transport, USER_ARG } from "./transport";
 
 /**
  * The command exec'd in the pod for `args`: `sh -c` sources the pod's redis-cli helper
  * (components/redis/rediscli.sh, passed as `$0`), whose `rcli` connects the way every in-pod
  * script does: to the pod's own Redis, with TLS when the pod has its certificates, with the
- * password from the container's own env. Every argument travels as a positional parameter (no
- * quoting issues), and PASSWORD_ARG becomes "$REDIS_PASSWORD" expanded in the pod. `-e` makes
+ * admin password from the pod's own users Secret. Every argument travels as a positional parameter
+ * (no quoting issues); USER_ARG, PASSWORD_ARG and REPLICATION_PASSWORD_ARG become the pod's own
+ * values, expanded in the pod. `-e` makes
  * redis-cli exit non-zero on an error reply.
  */
 export function buildExecCommand(args: readonly string[], port = CLIENT_PORT): string[] {
@@ -31,7 +32,9 @@ export function buildExecScript(commands: readonly (readonly string[])[], port =
     const positional: string[] = [];
     const lines = commands.map((args) => {
         const words = args.map((a) => {
-            if (a === PASSWORD_ARG) return '"$REDIS_PASSWORD"';
+            if (a === PASSWORD_ARG) return '"$REDISCLI_AUTH"';
+            if (a === USER_ARG) return '"${REDIS_CLI_USER:-default}"';
+            if (a === REPLICATION_PASSWORD_ARG) return '"$(cat "$REDIS_USERS_DIR/replication")"';
             positional.push(a);
             return `"\${${positional.length}}"`;
         });
@@ -202,6 +205,12 @@ export class KubernetesTransport implements Transport {
 
     private target(pod: string): ExecTarget {
         return { namespace: this.namespace, pod, container: this.container };
+    }
+
+    /** sha256 of the pod's own copy of `user`'s password (the mounted users Secret, which the kubelet updates in place). */
+    async credentialDigest(pod: string, user: string): Promise<string> {
+        const script = 'sha256sum < "$REDIS_USERS_DIR/$1" | cut -c1-64';
+        return (await this.exec(pod, ["sh", "-c", script, "sh", user], `sha256 of the mounted ${user} password`)).trim();
     }
 
     /** `redis-cli --cluster reshard` in `pod`, without prompts; on failure, the end of its output. */

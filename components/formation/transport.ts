@@ -8,22 +8,33 @@
  */
 import { FORMATION_DEFAULTS } from "./defaults";
 
-/** Stands for the Redis password inside a command (e.g. MIGRATE … AUTH <password>); each transport fills it in its own way. */
+/** Stand for the transport's own user and password inside a command (MIGRATE … AUTH2 <user> <password>); each transport fills them in its own way. */
+export const USER_ARG = "\u0000redis-user\u0000";
 export const PASSWORD_ARG = "\u0000redis-password\u0000";
+/** Stands for the replication user's password (CONFIG SET masterauth during a rotation): the pod's own copy over exec. */
+export const REPLICATION_PASSWORD_ARG = "\u0000redis-replication-password\u0000";
 
 /**
  * How a client authenticates to a node and checks it: the one source of the direct transport's
  * connection options (and of tests' and tools' ioredis clients, through ioredisAccessOptions).
  */
 export interface NodeAccess {
+    /** The ACL user; absent: `default` (a bare node with requirepass). */
+    readonly username?: string;
     readonly password: string;
+    /** The replication user's password, for a rotation's CONFIG SET masterauth (REPLICATION_PASSWORD_ARG). */
+    readonly replicationPassword?: string;
     /** TLS, with the CA (PEM) the node's certificate must chain to; the name dialled is the name verified. Absent: plain TCP. */
     readonly tls?: { readonly ca: string };
 }
 
 /** ioredis' options for `access`. */
-export function ioredisAccessOptions(access: NodeAccess): { password: string; tls?: { ca: string } } {
-    return { password: access.password, ...(access.tls ? { tls: { ca: access.tls.ca } } : {}) };
+export function ioredisAccessOptions(access: NodeAccess): { username?: string; password: string; tls?: { ca: string } } {
+    return {
+        ...(access.username ? { username: access.username } : {}),
+        password: access.password,
+        ...(access.tls ? { tls: { ca: access.tls.ca } } : {}),
+    };
 }
 
 /** A node as the transport reaches it. */
@@ -116,9 +127,18 @@ export class DirectTransport implements Transport {
     }
 
     async call(target: string, args: readonly string[]): Promise<string> {
-        const [command, ...rest] = args.map((a) => (a === PASSWORD_ARG ? this.access.password : a));
+        const [command, ...rest] = args.map((a) => this.fill(a));
         const reply = await this.client(target).call(command, ...rest);
         return replyToText(reply);
+    }
+
+    /** The placeholders' values: this transport's own credentials. */
+    private fill(arg: string): string {
+        if (arg === PASSWORD_ARG) return this.access.password;
+        if (arg === USER_ARG) return this.access.username ?? "default";
+        if (arg !== REPLICATION_PASSWORD_ARG) return arg;
+        if (this.access.replicationPassword === undefined) throw new Error("this transport was given no replication password");
+        return this.access.replicationPassword;
     }
 
     async callEach(target: string, commands: readonly (readonly string[])[]): Promise<void> {

@@ -12,8 +12,10 @@ import { GKE_RETAIN_STORAGE_CLASS, RedisSettings, quantityBytes } from "../confi
 import { CLIENT_PORT, PodNaming, busPort, podCount, podDnsName } from "../shape";
 import { FormationRbacManifests, renderFormationRbac } from "./formationRbac";
 import { MemoryPlan, memoryPlan, renderRedisConf } from "./redisConf";
-import { CA_MOUNT, SCRIPTS_MOUNT, TLS_MOUNT, TLS_VOLUME } from "./paths";
+import { ACL_TEMPLATE_PATH, CA_MOUNT, SCRIPTS_MOUNT, TLS_MOUNT, TLS_VOLUME, USERS_MOUNT, USERS_VOLUME } from "./paths";
 import { TLS_FILES } from "./tls";
+import { mapInput } from "../input";
+import { ACL_USERS, APP_USER, AclUserName, CLIENT_USER, EXPORTER_USER, passwordHash, renderAclTemplate } from "./acl";
 
 export type NamespaceManifest = k8s.types.input.core.v1.Namespace;
 export type SecretManifest = k8s.types.input.core.v1.Secret;
@@ -41,8 +43,11 @@ export type LabelSelectorMatch = Record<string, string>;
 export const METRICS_PORT = 9121;
 export const REDIS_CONTAINER = "redis";
 export const EXPORTER_CONTAINER = "exporter";
-/** Secret key holding the password (shared by Redis, the exporter and the app). */
+/** Keys of a user's own Secret (`<name>-user-<user>`): what a client mounts or references. */
+export const USERNAME_KEY = "username";
 export const PASSWORD_KEY = "password";
+/** The users whose own Secret exists: the clients that are not Redis itself. */
+export const CLIENT_SECRET_USERS: readonly AclUserName[] = [APP_USER, CLIENT_USER, EXPORTER_USER];
 /** Redis' uid/gid in the official Debian image. */
 const REDIS_UID = 999;
 const SCRIPTS_DIR = __dirname;
@@ -79,7 +84,8 @@ export interface RedisObjectNames {
     readonly statefulSet: string;
     readonly headlessService: string;
     readonly clientService: string;
-    readonly secret: string;
+    /** Every user's password, one key a user: mounted by the Redis pods only. */
+    readonly usersSecret: string;
     readonly configMap: string;
     readonly podDisruptionBudget: string;
     readonly networkPolicy: string;
@@ -94,7 +100,7 @@ export function redisObjectNames(name: string): RedisObjectNames {
         statefulSet: name,
         headlessService: `${name}-headless`,
         clientService: name,
-        secret: `${name}-auth`,
+        usersSecret: `${name}-users`,
         configMap: `${name}-config`,
         podDisruptionBudget: name,
         networkPolicy: name,
@@ -102,6 +108,14 @@ export function redisObjectNames(name: string): RedisObjectNames {
         caConfigMap: `${name}-ca`,
     };
 }
+
+/** A user's own Secret (`username`, `password`): what its client references. */
+export function userSecretName(name: string, user: AclUserName): string {
+    return `${name}-user-${user}`;
+}
+
+/** Every user's password, as the Redis pods and the rotation read them. */
+export type UserPasswords = Readonly<Record<AclUserName, pulumi.Input<string>>>;
 
 /** Labels on every Redis pod (and the selector of every Redis object). */
 export function redisPodLabels(name: string): LabelSelectorMatch {
@@ -130,14 +144,29 @@ function metadata(o: RedisManifestOptions, name: string) {
     return { name, namespace: o.namespace, labels: redisPodLabels(o.name) };
 }
 
-/** The password Secret (Redis, exporter and app read it from here; it never enters a ConfigMap). */
-export function renderPasswordSecret(o: RedisManifestOptions, password: pulumi.Input<string>): SecretManifest {
+/**
+ * Every user's password, one key a user (the Redis pods mount it at USERS_MOUNT; a password never
+ * enters a ConfigMap). Mounted, not env: the kubelet updates the files of running pods, so in-pod
+ * scripts use a rotated admin password without a restart.
+ */
+export function renderUsersSecret(o: RedisManifestOptions, passwords: UserPasswords): SecretManifest {
     return {
         apiVersion: "v1",
         kind: "Secret",
-        metadata: metadata(o, redisObjectNames(o.name).secret),
+        metadata: metadata(o, redisObjectNames(o.name).usersSecret),
         type: "Opaque",
-        stringData: { [PASSWORD_KEY]: password },
+        stringData: Object.fromEntries(ACL_USERS.map((u) => [u, passwords[u]])),
+    };
+}
+
+/** One client user's own Secret: its name and password, all a client needs besides the CA. */
+export function renderUserSecret(o: RedisManifestOptions, user: AclUserName, password: pulumi.Input<string>): SecretManifest {
+    return {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: metadata(o, userSecretName(o.name, user)),
+        type: "Opaque",
+        stringData: { [USERNAME_KEY]: user, [PASSWORD_KEY]: password },
     };
 }
 
@@ -185,6 +214,7 @@ export function renderConfigMap(o: RedisManifestOptions): ConfigMapManifest {
         kind: "ConfigMap",
         metadata: metadata(o, redisObjectNames(o.name).configMap),
         data: {
+            "users.acl": renderAclTemplate(),
             "redis.conf": renderRedisConf({
                 nodeTimeoutMs: o.redis.nodeTimeoutMs,
                 port: CLIENT_PORT,
@@ -225,10 +255,6 @@ export function renderClientService(o: RedisManifestOptions): ServiceManifest {
     };
 }
 
-function secretEnv(o: RedisManifestOptions, name: string): EnvVar {
-    return { name, valueFrom: { secretKeyRef: { name: redisObjectNames(o.name).secret, key: PASSWORD_KEY } } };
-}
-
 function fieldEnv(name: string, fieldPath: string): EnvVar {
     return { name, valueFrom: { fieldRef: { fieldPath } } };
 }
@@ -241,7 +267,8 @@ export function redisContainerEnv(o: RedisManifestOptions): EnvVar[] {
         fieldEnv("POD_IP", "status.podIP"),
         // Kubernetes expands $(VAR) from variables defined above: the same name podDnsName gives every pod.
         { name: "POD_HOSTNAME", value: podDnsName({ ...podNaming(o), namespace: "$(POD_NAMESPACE)" }, "$(POD_NAME)") },
-        secretEnv(o, "REDIS_PASSWORD"),
+        { name: "REDIS_USERS_DIR", value: USERS_MOUNT },
+        { name: "REDIS_ACL_TEMPLATE", value: ACL_TEMPLATE_PATH },
         { name: "REDIS_DATA_DIR", value: "/data" },
         { name: "REDIS_SHARED_CONF", value: "/conf/redis.conf" },
         { name: "REDIS_RUNTIME_CONF", value: "/run/redis/redis.conf" },
@@ -280,6 +307,7 @@ function redisContainer(o: RedisManifestOptions): Container {
             { name: "config", mountPath: "/conf", readOnly: true },
             { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true },
             { name: "run", mountPath: "/run/redis" },
+            { name: USERS_VOLUME, mountPath: USERS_MOUNT, readOnly: true },
             ...(o.redis.tls ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT, readOnly: true }] : []),
         ],
     };
@@ -304,7 +332,14 @@ function exporterContainer(o: RedisManifestOptions): Container {
         image: o.redis.exporterImage,
         args: [...EXPORTER_ARGS],
         ports: [{ name: "metrics", containerPort: METRICS_PORT }],
-        env: [...tls.env, secretEnv(o, "REDIS_PASSWORD")],
+        env: [
+            ...tls.env,
+            { name: "REDIS_USER", value: EXPORTER_USER },
+            {
+                name: "REDIS_PASSWORD",
+                valueFrom: { secretKeyRef: { name: userSecretName(o.name, EXPORTER_USER), key: PASSWORD_KEY } },
+            },
+        ],
         ...(tls.volumeMounts.length ? { volumeMounts: tls.volumeMounts } : {}),
         resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
         readinessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 10 },
@@ -358,12 +393,20 @@ function podVolumes(o: RedisManifestOptions): k8s.types.input.core.v1.Volume[] {
           ]
         : [];
     return [
-        { name: "config", configMap: { name: names.configMap, items: [{ key: "redis.conf", path: "redis.conf" }] } },
+        {
+            name: "config",
+            configMap: {
+                name: names.configMap,
+                items: ["redis.conf", "users.acl"].map((key) => ({ key, path: key })),
+            },
+        },
         {
             name: "scripts",
             configMap: { name: names.configMap, items: CONTAINER_SCRIPTS.map((script) => ({ key: script, path: script })) },
         },
         { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+        // Group-readable (fsGroup is Redis' gid), as the TLS key.
+        { name: USERS_VOLUME, secret: { secretName: names.usersSecret, defaultMode: 0o440 } },
         ...tls,
     ];
 }
@@ -373,7 +416,11 @@ function podVolumes(o: RedisManifestOptions): k8s.types.input.core.v1.Volume[] {
  * `tlsDigest` (TlsMaterial.digest) rolls the pods when a certificate is renewed: Redis reads its
  * certificate files when it starts.
  */
-export function renderStatefulSet(o: RedisManifestOptions, tlsDigest?: pulumi.Input<string>): StatefulSetManifest {
+export function renderStatefulSet(
+    o: RedisManifestOptions,
+    tlsDigest?: pulumi.Input<string>,
+    exporterPassword?: pulumi.Input<string>,
+): StatefulSetManifest {
     const names = redisObjectNames(o.name);
     const labels = redisPodLabels(o.name);
     const containers = [redisContainer(o), ...(o.redis.exporter ? [exporterContainer(o)] : [])];
@@ -396,6 +443,14 @@ export function renderStatefulSet(o: RedisManifestOptions, tlsDigest?: pulumi.In
                         // A changed redis.conf or script rolls the pods one at a time (readiness-gated).
                         "redis-cluster-gke/config-sha256": configDigest(o),
                         ...(tlsDigest !== undefined ? { "redis-cluster-gke/tls-sha256": tlsDigest } : {}),
+                        // The exporter reads its password from env once: a rotated one rolls the pods.
+                        ...(o.redis.exporter && exporterPassword !== undefined
+                            ? {
+                                  "redis-cluster-gke/exporter-password-sha256": mapInput(exporterPassword, (p) =>
+                                      passwordHash(`exporter:${p}`),
+                                  ),
+                              }
+                            : {}),
                         ...(o.redis.exporter
                             ? {
                                   "prometheus.io/scrape": "true",
@@ -461,7 +516,10 @@ export function renderNetworkPolicy(o: RedisManifestOptions): NetworkPolicyManif
                 { protocol: "TCP", port: busPort() },
             ],
         },
-        { from: [{ podSelector: { matchLabels: o.clientPodLabels } }], ports: [{ protocol: "TCP", port: CLIENT_PORT }] },
+        {
+            from: [{ podSelector: { matchLabels: o.clientPodLabels } }, ...allowedClientPeers(o)],
+            ports: [{ protocol: "TCP", port: CLIENT_PORT }],
+        },
     ];
     if (o.redis.exporter) {
         ingress.push({
@@ -477,6 +535,17 @@ export function renderNetworkPolicy(o: RedisManifestOptions): NetworkPolicyManif
         metadata: metadata(o, redisObjectNames(o.name).networkPolicy),
         spec: { podSelector: { matchLabels: redisPodLabels(o.name) }, policyTypes: ["Ingress"], ingress },
     };
+}
+
+/**
+ * `redis:allowedClients` as NetworkPolicy peers: a namespace (by the label Kubernetes sets) and, in
+ * the same peer (so both must match), the pods' labels.
+ */
+function allowedClientPeers(o: RedisManifestOptions): k8s.types.input.networking.v1.NetworkPolicyPeer[] {
+    return o.redis.allowedClients.map((c) => ({
+        namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: c.namespace } },
+        ...(c.podLabels ? { podSelector: { matchLabels: { ...c.podLabels } } } : {}),
+    }));
 }
 
 /** GKE Managed Prometheus scrapes what a PodMonitoring selects (it ignores prometheus.io/* annotations). */
@@ -512,7 +581,9 @@ export function renderRetainStorageClass(retain: boolean): StorageClassManifest 
 
 /** Every Redis object except the Namespace and the StorageClass, in apply order. */
 export interface RedisManifests {
-    readonly secret: SecretManifest;
+    readonly usersSecret: SecretManifest;
+    /** The client users' own Secrets (CLIENT_SECRET_USERS), by user. */
+    readonly userSecrets: Readonly<Partial<Record<AclUserName, SecretManifest>>>;
     readonly configMap: ConfigMapManifest;
     readonly headlessService: ServiceManifest;
     readonly clientService: ServiceManifest;
@@ -529,16 +600,17 @@ export interface RedisManifests {
 }
 
 /** Every object; `tls` is required exactly when `o.redis.tls` is on. */
-export function renderRedisManifests(o: RedisManifestOptions, password: pulumi.Input<string>, tls?: TlsMaterial): RedisManifests {
+export function renderRedisManifests(o: RedisManifestOptions, passwords: UserPasswords, tls?: TlsMaterial): RedisManifests {
     if (o.redis.tls !== (tls !== undefined)) {
         throw new Error(`tls: redis.tls is ${o.redis.tls} but certificates were ${tls ? "given" : "not given"}; they go together`);
     }
     return {
-        secret: renderPasswordSecret(o, password),
+        usersSecret: renderUsersSecret(o, passwords),
+        userSecrets: Object.fromEntries(CLIENT_SECRET_USERS.map((u) => [u, renderUserSecret(o, u, passwords[u])])),
         configMap: renderConfigMap(o),
         headlessService: renderHeadlessService(o),
         clientService: renderClientService(o),
-        statefulSet: renderStatefulSet(o, tls?.digest),
+        statefulSet: renderStatefulSet(o, tls?.digest, passwords[EXPORTER_USER]),
         podDisruptionBudget: renderPodDisruptionBudget(o),
         networkPolicy: renderNetworkPolicy(o),
         formationRbac: renderFormationRbac({ name: o.name, namespace: o.namespace, labels: redisPodLabels(o.name) }),

@@ -5,8 +5,17 @@
 # 1. Writes the runtime redis.conf (mode 0600): an `include` of the shared,
 #    secret-free conf from the ConfigMap plus `dir REDIS_DATA_DIR` (Redis keeps
 #    nodes.conf and the AOF exactly where this script repairs them; the local
-#    runtime mounts the volume elsewhere than /data), the password and this
-#    pod's announced IP and stable hostname.
+#    runtime mounts the volume elsewhere than /data), the ACL file, the replication
+#    user and its password (masteruser/masterauth) and this pod's announced IP and
+#    stable hostname.
+# 1b. Writes the node's ACL file (REDIS_DATA_DIR/users.acl, mode 0600, on the volume):
+#    one line a user from the secret-free template (REDIS_ACL_TEMPLATE, the ConfigMap's
+#    users.acl) plus the sha256 of the user's password from the users Secret
+#    (REDIS_USERS_DIR/<user>), plus every hash the node's previous ACL file held for
+#    that user. ACL SAVE (run by a rotation) keeps that file current, so a pod that
+#    restarts in the middle of a rotation accepts the old and the new password, as
+#    its peers do; the rotation's last phase leaves only the new one. The plain
+#    passwords never reach the volume.
 # 2. Repairs nodes.conf on the volume. Pods get new IPs when they restart and Redis
 #    never re-resolves a peer's address by itself, so after several pods restart
 #    together every node holds stale addresses and the cluster stays down. Redis 7
@@ -37,7 +46,7 @@
 # certificate, key and CA there; the shared conf then says TLS on every link.
 #
 # Plain POSIX sh + awk: the pinned Redis image guarantees no bash.
-# Env: POD_IP, POD_HOSTNAME, REDIS_PASSWORD (required); POD_NAME (logs); REDIS_TLS_DIR;
+# Env: POD_IP, POD_HOSTNAME, REDIS_USERS_DIR, REDIS_ACL_TEMPLATE (required); POD_NAME (logs); REDIS_TLS_DIR;
 #      REDIS_DATA_DIR (/data), REDIS_SHARED_CONF (/conf/redis.conf),
 #      REDIS_RUNTIME_CONF (/run/redis/redis.conf), REDIS_NODES_CONF
 #      (REDIS_DATA_DIR/nodes.conf); RESOLVE_CMD: a command that takes a name and
@@ -72,16 +81,17 @@ PEER_MAP=$DATA_DIR/peer-ips.map
 
 POD_IP=${POD_IP:-}
 POD_HOSTNAME=${POD_HOSTNAME:-}
-REDIS_PASSWORD=${REDIS_PASSWORD:-}
+USERS_DIR=${REDIS_USERS_DIR:-}
+ACL_TEMPLATE=${REDIS_ACL_TEMPLATE:-}
+ACL_FILE=$DATA_DIR/users.acl
 is_ipv4 "$POD_IP" || fail "POD_IP must be this pod's IPv4 address (fieldRef status.podIP), got '$POD_IP'"
 case "$POD_HOSTNAME" in
     "" | *[!A-Za-z0-9.-]*) fail "POD_HOSTNAME must be this pod's stable DNS name (letters, digits, '.', '-'), got '$POD_HOSTNAME'" ;;
 esac
-[ -n "$REDIS_PASSWORD" ] || fail "REDIS_PASSWORD is empty: a node never starts without a password (requirepass + masterauth)"
-case "$REDIS_PASSWORD" in
-    *"
-"*) fail "REDIS_PASSWORD must be a single line" ;;
-esac
+[ -n "$USERS_DIR" ] && [ -d "$USERS_DIR" ] ||
+    fail "REDIS_USERS_DIR '$USERS_DIR' is not a directory: mount the users Secret there (one file a user); a node never starts without its users"
+[ -n "$ACL_TEMPLATE" ] && [ -r "$ACL_TEMPLATE" ] ||
+    fail "REDIS_ACL_TEMPLATE '$ACL_TEMPLATE' is not readable (the ConfigMap's users.acl must be mounted there)"
 [ -d "$DATA_DIR" ] || fail "REDIS_DATA_DIR $DATA_DIR is not a directory (the data volume must be mounted there)"
 [ -r "$SHARED_CONF" ] || fail "REDIS_SHARED_CONF $SHARED_CONF is not readable (the ConfigMap must be mounted there)"
 TLS_DIR=${REDIS_TLS_DIR:-}
@@ -98,16 +108,57 @@ fi
 conf_quote() {
     printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'
 }
-quoted_password=$(conf_quote "$REDIS_PASSWORD")
+
+# A user's password from the users Secret: one line, no spaces (the ACL file splits on them).
+user_password() {
+    [ -r "$USERS_DIR/$1" ] || fail "the users Secret has no password for user '$1' ($USERS_DIR/$1 is not readable)"
+    pw=$(cat "$USERS_DIR/$1")
+    case "$pw" in
+        "" | *" "* | *"	"* | *"
+"*) fail "the password of user '$1' ($USERS_DIR/$1) must be one line without spaces, and not empty" ;;
+    esac
+    printf '%s' "$pw"
+}
+
+sha256_of() {
+    printf '%s' "$1" | sha256sum | awk '{ print $1 }'
+}
+
+# --- 1b. the ACL file -----------------------------------------------------------------
+umask 077
+: >"$ACL_FILE.tmp"
+while read -r keyword user rules; do
+    [ "$keyword" = "user" ] || continue
+    if [ "$user" = "default" ]; then
+        echo "user default $rules" >>"$ACL_FILE.tmp"
+        continue
+    fi
+    password=$(user_password "$user")
+    hash=$(sha256_of "$password")
+    kept=""
+    if [ -f "$ACL_FILE" ]; then
+        kept=$(awk -v u="$user" -v h="#$hash" '$1 == "user" && $2 == u {
+            for (i = 3; i <= NF; i++) if ($i ~ /^#[0-9a-f]+$/ && length($i) == 65 && $i != h) printf " %s", $i
+        }' "$ACL_FILE")
+    fi
+    [ -z "$kept" ] || log "user $user: the previous ACL file also accepts$(echo "$kept" | awk '{ for (i = 1; i <= NF; i++) printf " %s…", substr($i, 1, 9) }') (a rotation in progress)"
+    echo "user $user $rules #$hash$kept" >>"$ACL_FILE.tmp"
+done <"$ACL_TEMPLATE"
+grep -q '^user default ' "$ACL_FILE.tmp" || fail "REDIS_ACL_TEMPLATE $ACL_TEMPLATE has no 'user default' line: Redis would create default with no password"
+mv -f "$ACL_FILE.tmp" "$ACL_FILE"
+
+replication_password=$(user_password replication)
+quoted_password=$(conf_quote "$replication_password")
+quoted_acl_file=$(conf_quote "$ACL_FILE")
 quoted_data_dir=$(conf_quote "$DATA_DIR")
 quoted_shared_conf=$(conf_quote "$SHARED_CONF")
-umask 077
 mkdir -p "$(dirname "$RUNTIME_CONF")"
 {
     # printf, not echo: dash's echo would eat the escaping backslashes.
     printf 'include "%s"\n' "$quoted_shared_conf"
     printf 'dir "%s"\n' "$quoted_data_dir"
-    printf 'requirepass "%s"\n' "$quoted_password"
+    printf 'aclfile "%s"\n' "$quoted_acl_file"
+    echo "masteruser replication"
     printf 'masterauth "%s"\n' "$quoted_password"
     echo "cluster-announce-ip $POD_IP"
     echo "cluster-announce-hostname $POD_HOSTNAME"

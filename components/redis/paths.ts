@@ -12,3 +12,10 @@ export const TLS_MOUNT = "/tls";
 export const TLS_VOLUME = "tls";
 /** The CA certificate alone, in the exporter and the app. */
 export const CA_MOUNT = "/tls-ca";
+/** Every user's password (the users Secret), one file a user, in the Redis container (REDIS_USERS_DIR). */
+export const USERS_MOUNT = "/users";
+export const USERS_VOLUME = "users";
+/** The secret-free ACL template (ConfigMap `users.acl`) the start script turns into the node's aclfile. */
+export const ACL_TEMPLATE_PATH = "/conf/users.acl";
+/** A client user's own Secret in the app (`password`), re-read when the kubelet updates it. */
+export const USER_SECRET_MOUNT = "/redis-user";

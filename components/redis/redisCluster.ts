@@ -20,12 +20,34 @@ import {
 import { seedEndpoints, serviceEndpoint } from "../shape";
 import { RedisCertificates } from "./certificates";
 import { serverCertificateNames } from "./tls";
+import { ACL_USERS, AclUserName } from "./acl";
 
 /**
  * Characters a generated password may contain besides letters and digits: URL-unreserved, so the
  * password is safe in redis.conf quoting, shell, and `redis://:pw@host` URLs alike.
  */
 export const PASSWORD_SPECIALS = "-_.~";
+
+/**
+ * Each user's password: the one given in config, else a generated one whose `keepers` hold the
+ * rotation trigger (`redis:passwordRotation`), so a new trigger gives it a new value.
+ */
+function userPasswords(name: string, redis: RedisSettings, parent: pulumi.Resource): Record<AclUserName, pulumi.Output<string>> {
+    const keepers = redis.passwordRotation !== undefined ? { rotation: redis.passwordRotation } : undefined;
+    const entries = ACL_USERS.map((user) => {
+        const given = redis.passwords[user];
+        const password =
+            given !== undefined
+                ? pulumi.output(given)
+                : new random.RandomPassword(
+                      `${name}-${user}-password`,
+                      { length: 32, special: true, overrideSpecial: PASSWORD_SPECIALS, ...(keepers ? { keepers } : {}) },
+                      { parent },
+                  ).result;
+        return [user, pulumi.secret(password)] as const;
+    });
+    return Object.fromEntries(entries) as Record<AclUserName, pulumi.Output<string>>;
+}
 
 export interface RedisClusterArgs {
     /** Namespace to create; everything of this cluster lives in it. */
@@ -35,8 +57,7 @@ export interface RedisClusterArgs {
     readonly provider: k8s.Provider;
     /** Labels of the pods that may connect as clients (the app). */
     readonly clientPodLabels: LabelSelectorMatch;
-    /** Password (secret); generated with @pulumi/random when absent. */
-    readonly password?: pulumi.Input<string>;
+
     /**
      * Keep the Namespace, and with it the PVCs and the data, when the stack deletes it (`pulumi
      * destroy`, or a new namespace name that replaces it): Pulumi then only forgets it.
@@ -55,12 +76,15 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly seeds: pulumi.Output<string[]>;
     /** `<client Service>.<namespace>.svc.cluster.local:6379`: resolves from any namespace. */
     public readonly clientEndpoint: pulumi.Output<string>;
-    /** The password, secret. */
-    public readonly password: pulumi.Output<string>;
+    /** Every ACL user's password (secret), given in config or generated. */
+    public readonly passwords: Readonly<Record<AclUserName, pulumi.Output<string>>>;
     public readonly statefulSet: k8s.apps.v1.StatefulSet;
     /** Gives pods their stable DNS names; formation and clients need it, pod start does not. */
     public readonly headlessService: k8s.core.v1.Service;
-    public readonly secret: k8s.core.v1.Secret;
+    /** Every user's password, mounted by the Redis pods. */
+    public readonly usersSecret: k8s.core.v1.Secret;
+    /** The client users' own Secrets (hitcounter, client, exporter). */
+    public readonly userSecrets: Readonly<Partial<Record<AclUserName, k8s.core.v1.Secret>>>;
     /** With TLS: the CA clients trust, the ConfigMap that holds it, and when the server certificate expires. */
     public readonly tls?: {
         readonly caPem: pulumi.Output<string>;
@@ -73,15 +97,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         const manifestOptions = { name, namespace: args.namespace, redis: args.redis, clientPodLabels: args.clientPodLabels };
         this.names = redisObjectNames(name);
 
-        const password =
-            args.password !== undefined
-                ? pulumi.secret(args.password)
-                : new random.RandomPassword(
-                      `${name}-password`,
-                      { length: 32, special: true, overrideSpecial: PASSWORD_SPECIALS },
-                      { parent: this },
-                  ).result;
-        this.password = pulumi.secret(password);
+        this.passwords = userPasswords(name, args.redis, this);
 
         const k8sOpts: pulumi.CustomResourceOptions = { parent: this, provider: args.provider };
         // Every other object depends on the Namespace, so the component's dependsOn (the scale guard) holds them all.
@@ -109,9 +125,15 @@ export class RedisCluster extends pulumi.ComponentResource {
                   { parent: this },
               )
             : undefined;
-        const m = renderRedisManifests(manifestOptions, this.password, certificates?.material);
+        const m = renderRedisManifests(manifestOptions, this.passwords, certificates?.material);
 
-        this.secret = new k8s.core.v1.Secret(`${name}-secret`, m.secret, inNamespace);
+        this.usersSecret = new k8s.core.v1.Secret(`${name}-users-secret`, m.usersSecret, inNamespace);
+        this.userSecrets = Object.fromEntries(
+            Object.entries(m.userSecrets).map(([user, secret]) => [
+                user,
+                new k8s.core.v1.Secret(`${name}-user-${user}`, secret, inNamespace),
+            ]),
+        );
         const configMap = new k8s.core.v1.ConfigMap(`${name}-config`, m.configMap, inNamespace);
         const tlsSecret = m.tlsSecret ? [new k8s.core.v1.Secret(`${name}-tls-secret`, m.tlsSecret, inNamespace)] : [];
         if (certificates && m.caConfigMap) {
@@ -125,7 +147,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         // Pods need their Secret and ConfigMap before they start.
         this.statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, m.statefulSet, {
             ...inNamespace,
-            dependsOn: [namespace, this.secret, configMap, ...tlsSecret, ...storageClass],
+            dependsOn: [namespace, this.usersSecret, ...Object.values(this.userSecrets), configMap, ...tlsSecret, ...storageClass],
         });
         const pdb = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, m.podDisruptionBudget, inNamespace);
         const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, m.networkPolicy, inNamespace);
@@ -141,7 +163,6 @@ export class RedisCluster extends pulumi.ComponentResource {
             namespace: this.namespace,
             seeds: this.seeds,
             clientEndpoint: this.clientEndpoint,
-            password: this.password,
             statefulSetName: this.statefulSet.metadata.name,
             podDisruptionBudgetName: pdb.metadata.name,
             networkPolicyName: networkPolicy.metadata.name,

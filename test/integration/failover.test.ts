@@ -11,9 +11,9 @@ import { waitUntil } from "../../lib/poll";
 import { DrillReport, masterOfHits, runDrill } from "../../local/drill";
 import { RestartRecord, call } from "../../local/protocol";
 import { KUBELET_DEFAULTS } from "../../local/rules";
-import { passwordOf, readConfig } from "../../local/state";
+import { readConfig, usersOf } from "../../local/state";
 import { Started } from "../../local/up";
-import { podOf, redisCli, removeTempDirs, startInProcess, waitHealthy } from "../support/runtime";
+import { Credentials, admin, podOf, redisCli, removeTempDirs, startInProcess, waitHealthy } from "../support/runtime";
 
 function assertNothingLost(r: DrillReport): void {
     assert.ok(r.windowMs !== undefined, "writes never succeeded again after the disruption");
@@ -28,11 +28,11 @@ function assertNothingLost(r: DrillReport): void {
 describe("hit counter survives SIGKILL of the master that owns `hits` (local pod runtime, real redis-server)", function () {
     this.timeout(180_000);
     let cluster: Started;
-    let password: string;
+    let password: Credentials;
 
     before(async () => {
         cluster = await startInProcess(await pickFreeBlock([20, 21, 22, 23, 24]), {}, "failover");
-        password = passwordOf(cluster.layout, readConfig(cluster.layout) as NonNullable<ReturnType<typeof readConfig>>);
+        password = admin(usersOf(cluster.layout, readConfig(cluster.layout) as NonNullable<ReturnType<typeof readConfig>>).admin);
     });
     after(async () => {
         await cluster?.supervisor?.stop();

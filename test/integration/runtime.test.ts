@@ -12,10 +12,10 @@ import { Cluster } from "ioredis";
 import { HitLoad, acknowledgedHitsLost, analyseAnswers } from "../../lib/hitLoad";
 import { eventually, waitUntil } from "../../lib/poll";
 import { DeleteResult, RestartRecord, RollResult, call } from "../../local/protocol";
-import { passwordOf, readConfig } from "../../local/state";
+import { readConfig, usersOf } from "../../local/state";
 import { Started } from "../../local/up";
 import { assertRedisCliCheckClean } from "../support/clusterChecks";
-import { FAST_TIMINGS, podOf, redisCli, removeTempDirs, startInProcess, status, waitHealthy } from "../support/runtime";
+import { Credentials, FAST_TIMINGS, admin, podOf, redisCli, removeTempDirs, startInProcess, status, waitHealthy } from "../support/runtime";
 
 const BLOCK = 100;
 const BACKOFF = { backoffInitialMs: 400, backoffMaxMs: 800 };
@@ -24,14 +24,14 @@ const KEYS = 200;
 describe("local pod runtime (real processes, 3x1)", function () {
     this.timeout(180_000);
     let cluster: Started;
-    let password: string;
+    let password: Credentials;
 
     /** A cluster client seeded with the pods' current addresses (pods move: old seeds go stale). */
     async function withClient<T>(f: (c: Cluster) => Promise<T>): Promise<T> {
         const s = await status(cluster.layout);
         const client = new Cluster(
             s.pods.map((p) => ({ host: p.address, port: 6379 })),
-            { redisOptions: { password } },
+            { redisOptions: { username: "admin", password: cluster.summary.password } },
         );
         try {
             return await f(client);
@@ -42,7 +42,7 @@ describe("local pod runtime (real processes, 3x1)", function () {
 
     before(async () => {
         cluster = await startInProcess(BLOCK, { ...FAST_TIMINGS, ...BACKOFF }, "pods");
-        password = passwordOf(cluster.layout, readConfig(cluster.layout) as NonNullable<ReturnType<typeof readConfig>>);
+        password = admin(usersOf(cluster.layout, readConfig(cluster.layout) as NonNullable<ReturnType<typeof readConfig>>).admin);
         await withClient((c) => Promise.all(Array.from({ length: KEYS }, (_, i) => c.set(`runtime:{${i}}`, `v${i}`))));
         for (const m of cluster.summary.shards) redisCli(m.master.address.split(":")[0], password, "WAIT", "1", "2000");
     });

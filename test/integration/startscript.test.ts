@@ -8,7 +8,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver } from "./startscriptSupport";
+import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver, writeUsers } from "./startscriptSupport";
+import { ACL_USERS, passwordHash } from "../../components/redis/acl";
 
 // IDs and lines as a Redis 7.0 node writes them (taken from a real 3x1 cluster of this project).
 const ID = {
@@ -64,7 +65,8 @@ for (const shell of POSIX_SHELLS) {
         let dataDir: string;
         let hostsFile: string;
         let env: Record<string, string>;
-        const password = `p"w\\ with spaces 'and' $dollar`;
+        // No spaces (the ACL file splits on them), but what redis.conf quoting must escape.
+        const password = `p"w\\'and'$dollar`;
 
         beforeEach(() => {
             dir = fs.mkdtempSync(path.join(os.tmpdir(), "startscript-"));
@@ -76,7 +78,7 @@ for (const shell of POSIX_SHELLS) {
                 POD_NAME: "redis-0",
                 POD_IP: "10.4.7.70",
                 POD_HOSTNAME: name(0),
-                REDIS_PASSWORD: password,
+                ...writeUsers(dir, { replication: password }),
                 REDIS_DATA_DIR: dataDir,
                 REDIS_SHARED_CONF: path.join(dir, "shared.conf"),
                 REDIS_RUNTIME_CONF: path.join(dir, "run", "redis.conf"),
@@ -230,7 +232,7 @@ for (const shell of POSIX_SHELLS) {
             assert.strictEqual(addressOf(readConf(), ID.r5), "10.4.9.5:6379@16379,");
         });
 
-        it("writes the runtime redis.conf with mode 0600: include, data dir, password escaped, announced IP and hostname", () => {
+        it("writes the runtime redis.conf with mode 0600: include, data dir, ACL file, replication user and password escaped, announced IP and hostname", () => {
             const r = runNodeStart(shell, env);
 
             assert.strictEqual(r.status, 0, r.stderr);
@@ -241,8 +243,9 @@ for (const shell of POSIX_SHELLS) {
                 [
                     `include "${env.REDIS_SHARED_CONF}"`,
                     `dir "${dataDir}"`,
-                    `requirepass "p\\"w\\\\ with spaces 'and' $dollar"`,
-                    `masterauth "p\\"w\\\\ with spaces 'and' $dollar"`,
+                    `aclfile "${dataDir}/users.acl"`,
+                    "masteruser replication",
+                    `masterauth "p\\"w\\\\'and'$dollar"`,
                     "cluster-announce-ip 10.4.7.70",
                     `cluster-announce-hostname ${name(0)}`,
                     "",
@@ -298,8 +301,16 @@ for (const shell of POSIX_SHELLS) {
             ["POD_IP not IPv4", { POD_IP: "10.4.300.1" }, /POD_IP must be this pod's IPv4 address .* got '10\.4\.300\.1'/],
             ["POD_HOSTNAME missing", { POD_HOSTNAME: undefined }, /POD_HOSTNAME must be this pod's stable DNS name/],
             ["POD_HOSTNAME with a space", { POD_HOSTNAME: "redis 0" }, /POD_HOSTNAME must be .* got 'redis 0'/],
-            ["REDIS_PASSWORD empty", { REDIS_PASSWORD: "" }, /REDIS_PASSWORD is empty/],
-            ["REDIS_PASSWORD multi-line", { REDIS_PASSWORD: "a\nb" }, /REDIS_PASSWORD must be a single line/],
+            [
+                "REDIS_USERS_DIR missing",
+                { REDIS_USERS_DIR: undefined },
+                /REDIS_USERS_DIR '' is not a directory: mount the users Secret there/,
+            ],
+            [
+                "REDIS_ACL_TEMPLATE missing",
+                { REDIS_ACL_TEMPLATE: "/nonexistent/users.acl" },
+                /REDIS_ACL_TEMPLATE '\/nonexistent\/users\.acl' is not readable/,
+            ],
             ["data dir missing", { REDIS_DATA_DIR: "/nonexistent/data" }, /REDIS_DATA_DIR \/nonexistent\/data is not a directory/],
             [
                 "shared conf missing",
@@ -327,6 +338,70 @@ for (const shell of POSIX_SHELLS) {
                 assert.ok(!fs.existsSync(env.REDIS_RUNTIME_CONF));
             });
         }
+
+        const aclLines = () => fs.readFileSync(path.join(dataDir, "users.acl"), "utf8").trimEnd().split("\n");
+        const lineOf = (user: string) => aclLines().find((l) => l.startsWith(`user ${user} `)) ?? "";
+
+        it("writes the ACL file (0600, on the volume): default off, each user's template rules and the sha256 of its password, never the password", () => {
+            const r = runNodeStart(shell, env);
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.strictEqual(fs.statSync(path.join(dataDir, "users.acl")).mode & 0o777, 0o600);
+            assert.strictEqual(aclLines()[0], "user default off resetpass resetkeys resetchannels -@all");
+            assert.deepStrictEqual(
+                aclLines().map((l) => l.split(" ")[1]),
+                ["default", ...ACL_USERS],
+            );
+            const template = fs.readFileSync(env.REDIS_ACL_TEMPLATE, "utf8").trimEnd().split("\n");
+            for (const user of ACL_USERS) {
+                const own = fs.readFileSync(path.join(env.REDIS_USERS_DIR, user), "utf8");
+                const rules = template.find((l) => l.startsWith(`user ${user} `));
+                assert.strictEqual(lineOf(user), `${rules} #${passwordHash(own)}`);
+                assert.ok(!fs.readFileSync(path.join(dataDir, "users.acl"), "utf8").includes(own), `${user}'s password in the file`);
+            }
+        });
+
+        it("a restart in the middle of a rotation keeps the hashes the node's previous ACL file held (old and new both work)", () => {
+            const old = passwordHash(fs.readFileSync(path.join(env.REDIS_USERS_DIR, "hitcounter"), "utf8"));
+            assert.strictEqual(runNodeStart(shell, env).status, 0);
+            // A rotation's phase 1 added the new password and saved it (ACL SAVE writes the file); the Secret now holds the new one.
+            const added = passwordHash("the-new-hitcounter-password-01");
+            fs.writeFileSync(
+                path.join(dataDir, "users.acl"),
+                aclLines()
+                    .map((l) => (l.startsWith("user hitcounter ") ? `${l} #${added}` : l))
+                    .join("\n") + "\n",
+            );
+            fs.writeFileSync(path.join(env.REDIS_USERS_DIR, "hitcounter"), "the-new-hitcounter-password-01");
+
+            const r = runNodeStart(shell, env);
+
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.match(lineOf("hitcounter"), new RegExp(` #${added} #${old}$`));
+            assert.match(r.stderr, /user hitcounter: the previous ACL file also accepts #[0-9a-f]{8}… \(a rotation in progress\)/);
+            // Phase 3 pruned and saved: only the new hash; the next start keeps only it.
+            fs.writeFileSync(
+                path.join(dataDir, "users.acl"),
+                aclLines()
+                    .map((l) => (l.startsWith("user hitcounter ") ? l.replace(` #${old}`, "") : l))
+                    .join("\n") + "\n",
+            );
+            assert.strictEqual(runNodeStart(shell, env).status, 0);
+            assert.match(lineOf("hitcounter"), new RegExp(` #${added}$`));
+        });
+
+        it("refuses a users Secret without a user's password, or with one that has a space: clear message, nothing started", () => {
+            fs.rmSync(path.join(env.REDIS_USERS_DIR, "exporter"));
+            const missing = runNodeStart(shell, env);
+            assert.strictEqual(missing.status, 64);
+            assert.match(missing.stderr, /the users Secret has no password for user 'exporter'/);
+            fs.writeFileSync(path.join(env.REDIS_USERS_DIR, "exporter"), "two words-0123456789");
+            const spaced = runNodeStart(shell, env);
+            assert.strictEqual(spaced.status, 64);
+            assert.match(spaced.stderr, /the password of user 'exporter' .* must be one line without spaces/);
+            assert.doesNotMatch(missing.stdout + spaced.stdout, /exec-reached/);
+            assert.ok(!fs.existsSync(env.REDIS_RUNTIME_CONF));
+        });
 
         it("without a command it prints usage and fails", () => {
             const r = runNodeStart(shell, env, []);

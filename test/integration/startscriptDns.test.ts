@@ -14,7 +14,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { NODE_START_SCRIPT } from "./startscriptSupport";
+import { NODE_START_SCRIPT, writeUsers } from "./startscriptSupport";
 
 const DNS_ADDRESS = "127.0.130.53";
 /** A second address on the namespace's loopback: glibc then counts the host as having IPv4. */
@@ -130,7 +130,7 @@ function runWithDns(
             POD_NAME: "redis-0",
             POD_IP: "10.4.7.70",
             POD_HOSTNAME: peerName(0),
-            REDIS_PASSWORD: "dns-test-password",
+            ...writeUsers(dir),
             REDIS_DATA_DIR: data,
             REDIS_SHARED_CONF: path.join(dir, "shared.conf"),
             REDIS_RUNTIME_CONF: path.join(dir, "run", "redis.conf"),

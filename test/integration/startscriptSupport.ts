@@ -5,6 +5,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { ACL_USERS, AclUserName, renderAclTemplate } from "../../components/redis/acl";
 
 export const NODE_START_SCRIPT = path.resolve(__dirname, "../../components/redis/node-start.sh");
 
@@ -53,3 +54,16 @@ export function runNodeStart(
 export const POSIX_SHELLS: ReadonlyArray<readonly string[]> = [["dash"], ["bash", "--posix"]].filter(
     (s) => spawnSync("sh", ["-c", `command -v ${s[0]}`]).status === 0,
 );
+
+/**
+ * The users Secret (one file a user) and the ACL template as the pod mounts them, in `dir`; returns
+ * the env that points node-start.sh at them. `passwords` overrides some users' passwords.
+ */
+export function writeUsers(dir: string, passwords: Partial<Record<AclUserName, string>> = {}): Record<string, string> {
+    const users = path.join(dir, "users");
+    fs.mkdirSync(users, { recursive: true });
+    for (const u of ACL_USERS) fs.writeFileSync(path.join(users, u), passwords[u] ?? `${u}-password-0123456789`);
+    const template = path.join(dir, "users.acl");
+    fs.writeFileSync(template, renderAclTemplate());
+    return { REDIS_USERS_DIR: users, REDIS_ACL_TEMPLATE: template };
+}

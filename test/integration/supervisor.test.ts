@@ -12,7 +12,7 @@ import * as path from "path";
 import { isAlive } from "../../lib/process";
 import { Layout, readJson } from "../../local/layout";
 import { readPods, runningProcesses } from "../../local/state";
-import { ROOT, lastJson, redisCli, removeTempDirs, runCli, tempDir } from "../support/runtime";
+import { ROOT, admin, lastJson, redisCli, removeTempDirs, runCli, tempDir } from "../support/runtime";
 
 const BLOCK = "102";
 const KEYS = 50;
@@ -91,8 +91,8 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
         assert.strictEqual(r.status, 0, r.stderr);
         up = lastJson<UpJson>(r);
         for (let i = 0; i < KEYS; i++)
-            assert.strictEqual(redisCli(up.pods[0].address, up.password, "-c", "SET", `kept:{${i}}`, `v${i}`), "OK");
-        for (const p of up.pods) redisCli(p.address, up.password, "WAIT", "1", "2000");
+            assert.strictEqual(redisCli(up.pods[0].address, admin(up.password), "-c", "SET", `kept:{${i}}`, `v${i}`), "OK");
+        for (const p of up.pods) redisCli(p.address, admin(up.password), "WAIT", "1", "2000");
     });
     after(() => {
         runCli(["down", "--dir", dir]);
@@ -188,6 +188,6 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
         );
         assert.strictEqual(readPods(layout).pods.length, 7);
         for (let i = 0; i < KEYS; i++)
-            assert.strictEqual(redisCli(back.pods[0].address, back.password, "-c", "GET", `kept:{${i}}`), `v${i}`);
+            assert.strictEqual(redisCli(back.pods[0].address, admin(back.password), "-c", "GET", `kept:{${i}}`), `v${i}`);
     });
 });

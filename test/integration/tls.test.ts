@@ -83,15 +83,27 @@ describe("TLS on every link: npm run local -- up --tls (real processes, 3x1)", f
 
     const hosts = (s: StatusView) => s.pods.map((p) => p.address);
     const client = () =>
-        new Redis({ host: summary.pods[0].address, port: 6379, ...ioredisAccessOptions({ password: summary.password, tls: { ca } }) });
+        new Redis({
+            host: summary.pods[0].address,
+            port: 6379,
+            ...ioredisAccessOptions({ username: "admin", password: summary.password, tls: { ca } }),
+        });
 
     it("up --tls reports the CA's file and the users; every pod formed and Ready (the probes speak TLS) with the plain port closed", async () => {
         assert.ok(new crypto.X509Certificate(ca).ca, `${summary.ca} is not a CA certificate`);
-        assert.deepStrictEqual(summary.users, [{ name: "default", password: summary.password }]);
+        assert.deepStrictEqual(
+            summary.users.map((u) => u.name),
+            ["admin", "replication", "hitcounter", "client", "exporter"],
+        );
+        assert.strictEqual(summary.users[0].password, summary.password, "`password` is the admin user's");
         assert.strictEqual(summary.shards.length, 3);
         const s = await waitHealthy(layout);
         for (const host of hosts(s)) {
-            const node = new Redis({ host, port: 6379, ...ioredisAccessOptions({ password: summary.password, tls: { ca } }) });
+            const node = new Redis({
+                host,
+                port: 6379,
+                ...ioredisAccessOptions({ username: "admin", password: summary.password, tls: { ca } }),
+            });
             try {
                 const conf = (await node.call("CONFIG", "GET", "*port*")) as string[];
                 const get = (k: string) => conf[conf.indexOf(k) + 1];
@@ -110,7 +122,7 @@ describe("TLS on every link: npm run local -- up --tls (real processes, 3x1)", f
     it("a client with the CA writes and reads across the cluster; the app counts hits over TLS", async () => {
         const cluster = new Cluster(
             summary.pods.map((p) => ({ host: p.address, port: 6379 })),
-            { redisOptions: ioredisAccessOptions({ password: summary.password, tls: { ca } }) },
+            { redisOptions: ioredisAccessOptions({ username: "admin", password: summary.password, tls: { ca } }) },
         );
         try {
             await Promise.all(Array.from({ length: 100 }, (_, i) => cluster.set(`tls:{${i}}`, `v${i}`)));

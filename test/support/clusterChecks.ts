@@ -3,19 +3,21 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { FormResult } from "../../components/formation/form";
 import { Transport } from "../../components/formation/transport";
+import { Credentials, cliAuth } from "./runtime";
 
 /** `redis-cli --cluster check` from `address` (with TLS when given the CA's file): its whole output. */
-export function redisCliCheck(address: string, password: string, caFile?: string): string {
-    const r = spawnSync("redis-cli", [...(caFile ? ["--tls", "--cacert", caFile] : []), "--cluster", "check", address], {
+export function redisCliCheck(address: string, credentials: Credentials, caFile?: string): string {
+    const auth = cliAuth(credentials);
+    const r = spawnSync("redis-cli", [...auth.args, ...(caFile ? ["--tls", "--cacert", caFile] : []), "--cluster", "check", address], {
         encoding: "utf8",
-        env: { ...process.env, REDISCLI_AUTH: password },
+        env: auth.env,
     });
     return r.stdout + r.stderr;
 }
 
 /** redis-cli finds all slots covered and nothing to warn about (no open slots, no disagreement). */
-export function assertRedisCliCheckClean(address: string, password: string, caFile?: string): void {
-    const out = redisCliCheck(address, password, caFile);
+export function assertRedisCliCheckClean(address: string, credentials: Credentials, caFile?: string): void {
+    const out = redisCliCheck(address, credentials, caFile);
     assert.match(out, /\[OK\] All 16384 slots covered/);
     assert.doesNotMatch(out, /\[WARNING\]|\[ERR\]/, out);
 }

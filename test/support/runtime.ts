@@ -82,11 +82,24 @@ export async function waitHealthy(layout: Layout, timeoutMs = 60_000): Promise<S
     return last as StatusView;
 }
 
+/** A password alone (the `default` user of a bare node), or an ACL user and its password (local pods: admin). */
+export type Credentials = string | { readonly username: string; readonly password: string };
+
+/** redis-cli's arguments and environment for `c`: the password in the environment, never on the command line. */
+export function cliAuth(c: Credentials): { args: string[]; env: NodeJS.ProcessEnv } {
+    const password = typeof c === "string" ? c : c.password;
+    return { args: typeof c === "string" ? [] : ["--user", c.username], env: { ...process.env, REDISCLI_AUTH: password } };
+}
+
+/** The admin user of a local cluster of pods (`npm run local -- up`). */
+export const admin = (password: string): Credentials => ({ username: "admin", password });
+
 /** redis-cli against one node; the password in the environment, never on the command line. */
-export function redisCli(host: string, password: string, ...args: string[]): string {
-    const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", host, "-p", "6379", ...args], {
+export function redisCli(host: string, credentials: Credentials, ...args: string[]): string {
+    const auth = cliAuth(credentials);
+    const r = spawnSync("redis-cli", ["--no-auth-warning", "-h", host, "-p", "6379", ...auth.args, ...args], {
         encoding: "utf8",
-        env: { ...process.env, REDISCLI_AUTH: password },
+        env: auth.env,
         timeout: 5000,
     });
     return (r.stdout ?? "").replace(/\r/g, "").trim();

@@ -91,8 +91,43 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["redis:cpuLimit", "2 cores", /use a CPU quantity/],
     ["redis:memoryLimit", "lots", /use a Kubernetes quantity/],
     ["redis:memoryLimit", "200Mi", /below 256Mi/],
-    ["redis:password", "short", /at least 16 printable ASCII characters without spaces \(the value is not shown\)/],
-    ["redis:password", "has spaces in it but long enough", /without spaces/],
+    ["redis:adminPassword", "hunter2hunter2", /too short \(14 characters\); use 16 to 128 characters: letters, digits .*\(the value is not shown\)/],
+    [
+        "redis:hitcounterPassword",
+        "has spaces in it but long enough",
+        /holds a space, which is not allowed; use 16 to 128 characters.*no spaces/,
+    ],
+    [
+        "redis:clientPassword",
+        ">starts-with-an-operator",
+        /holds '>', which is not allowed; .*Redis' ACL rules read '>' and '<' as password operators/,
+    ],
+    ["redis:replicationPassword", 'a-"quoted"-password-0123', /holds '"', which is not allowed; .*no spaces, quotes/],
+    ["redis:exporterPassword", "x".repeat(129), /too long \(129 characters\)/],
+    ["redis:password", "a-long-enough-password-01", /no longer read: every client has its own ACL user now.*redis:adminPassword/],
+    ["redis:passwordRotation", "next week", /use up to 63 letters, digits/],
+    ["redis:allowedClients", "shop", /not a list; use a JSON or YAML list of \{namespace, podLabels\}/],
+    ["redis:allowedClients", '[{"namespace":"Shop"}]', /item 0: namespace "Shop" is not a namespace name \(a DNS label\)/],
+    [
+        "redis:allowedClients",
+        '[{"namespace":"shop","podLabels":{"app name":"cart"}}]',
+        /item 0: label key "app name" is not a valid label name/,
+    ],
+    [
+        "redis:allowedClients",
+        '[{"namespace":"shop","podLabels":{"-x.io/app":"cart"}}]',
+        /label key "-x.io\/app": its prefix is not a DNS subdomain/,
+    ],
+    [
+        "redis:allowedClients",
+        '[{"namespace":"shop","podLabels":{"app":"cart shop"}}]',
+        /label app's value "cart shop" is not a valid label value/,
+    ],
+    [
+        "redis:allowedClients",
+        '[{"namespace":"shop","pods":{"app":"cart"}}]',
+        /item 0 has unknown field pods \(known: namespace, podLabels\)/,
+    ],
     ["redis:tls", "maybe", /use true or false/],
     ["redis:tlsCaCertificate", "-----BEGIN PRIVATE KEY-----", /not a PEM certificate/],
     ["redis:tlsCaCertificate", "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n", /not a parseable certificate/],
@@ -181,7 +216,11 @@ describe("bad input: stack config (components/config.ts parseSettings)", () => {
         for (const key of SECRET_CONFIG_KEYS) {
             const raw = {
                 ...EXISTING,
-                "redis:password": "a-long-enough-password-01",
+                "redis:adminPassword": "a-long-enough-password-01",
+                "redis:replicationPassword": "a-long-enough-password-02",
+                "redis:hitcounterPassword": "a-long-enough-password-03",
+                "redis:clientPassword": "a-long-enough-password-04",
+                "redis:exporterPassword": "a-long-enough-password-05",
                 "redis:tlsCaCertificate": GOOD_CA.certPem,
                 "redis:tlsCaKey": GOOD_CA.keyPem,
             };
@@ -268,7 +307,7 @@ describe("bad input: the formation provider's check (components/formation/provid
 
 describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
     const cases: ReadonlyArray<readonly [argv: string[], says: RegExp]> = [
-        [[], /^command: expected one of demo, up, down, status, kill, delete, freeze, thaw, roll, logs, drill, got nothing$/],
+        [[], /^command: expected one of demo, up, down, status, kill, delete, freeze, thaw, roll, logs, drill, rotate-password, got nothing$/],
         [["start"], /^command: expected one of demo, up, down, status, .*, got "start"$/],
         [["up", "--master", "3"], /^unknown flag "--master"; allowed: --dir, --masters, --replicas, /],
         [["up", "--masters"], /^--masters: a value is required \(masters, integer >= 3/],
@@ -289,6 +328,8 @@ describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
         [["kill", "redis-0", "--json"], /^--json: not a flag of kill \(it applies to status\)$/],
         [["status", "--json=yes"], /^--json: takes no value$/],
         [["drill", "--delete", "--freeze"], /^--delete, --freeze: choose one disruption$/],
+        [["rotate-password", "--user", "default"], /^--user: expected one of admin, replication, hitcounter, client, exporter, got "default"$/],
+        [["up", "--user", "admin"], /^--user: not a flag of up \(it applies to rotate-password\)$/],
     ];
     for (const [argv, says] of cases) {
         it(`${JSON.stringify(argv)} is refused, naming the flag and what is allowed`, () => {

@@ -67,7 +67,8 @@ describe("config: parseSettings", () => {
         assert.equal(s.redis.nodeTimeoutMs, DEFAULT_NODE_TIMEOUT_MS);
         assert.equal(s.redis.storageSize, "1Gi");
         assert.equal(s.redis.storageClass, "redis-retain");
-        assert.equal(s.redis.password, undefined);
+        assert.deepEqual(s.redis.passwords, {}, "every user gets a generated password");
+        assert.deepEqual(s.redis.allowedClients, []);
         assert.equal(s.redis.tls, true, "TLS is on by default");
         assert.equal(s.redis.tlsCa, undefined, "the stack makes its own CA");
         assert.deepEqual(s.redis.resources, { requests: { cpu: "100m", memory: "512Mi" }, limits: { cpu: "1", memory: "512Mi" } });
@@ -111,7 +112,7 @@ describe("config: parseSettings", () => {
                 "redis:metricsNamespaces": "monitoring, gmp-system",
                 "redis:podMonitoring": "false",
                 "redis-cluster-gke:retainOnDestroy": "false",
-                "redis:password": "correct-horse-battery-staple",
+                "redis:adminPassword": "correct-horse-battery-staple",
                 "redis:tls": "true",
                 "redis:tlsCaCertificate": USER_CA.certPem,
                 "redis:tlsCaKey": USER_CA.keyPem,
@@ -131,7 +132,7 @@ describe("config: parseSettings", () => {
         assert.equal(s.redis.nodeTimeoutMs, 5000);
         assert.equal(s.redis.storageClass, "premium-rwo");
         assert.deepEqual(s.redis.resources, { requests: { cpu: "250m", memory: "2Gi" }, limits: { cpu: "2", memory: "2Gi" } });
-        assert.equal(s.redis.password, "correct-horse-battery-staple");
+        assert.deepEqual(s.redis.passwords, { admin: "correct-horse-battery-staple" });
         assert.equal(s.redis.zoneSpread, "preferred");
         assert.equal(s.redis.minZones, 2);
         assert.deepEqual(s.redis.metricsNamespaces, ["monitoring", "gmp-system"]);
@@ -146,7 +147,7 @@ describe("config: parseSettings", () => {
             nodeImage: "node:24.20.0-alpine3.24",
         });
         // The documented key list is the parser's key list.
-        assert.equal(Object.keys(CONFIG_KEYS).length, 37);
+        assert.equal(Object.keys(CONFIG_KEYS).length, 43);
     });
 
     it("reads the GKE keys: deletion protection, private nodes, authorized networks", () => {
@@ -210,12 +211,12 @@ describe("config: parseSettings", () => {
 
     it("refuses the password and the kubeconfig set in plain text, with the command that fixes it and without the value", () => {
         const password = "a-plain-text-password-0123";
-        const raw = { ...EXISTING, "redis:password": password };
+        const raw = { ...EXISTING, "redis:adminPassword": password };
         assert.throws(
             () => parseSettings(raw, new Set()),
             (err: Error) => {
                 assert.ok(err instanceof ConfigError);
-                for (const key of ["redis:password", "redis-cluster-gke:kubeconfig"]) {
+                for (const key of ["redis:adminPassword", "redis-cluster-gke:kubeconfig"]) {
                     assert.ok(
                         err.message.includes(`${key}: set in plain text`) &&
                             err.message.includes(`pulumi config set --secret ${key} "$(pulumi config get ${key})"`),
@@ -227,7 +228,7 @@ describe("config: parseSettings", () => {
             },
         );
         // Set as secrets (the engine lists them), both are accepted; other keys may be secret too.
-        assert.doesNotThrow(() => parseSettings(raw, new Set(["redis:password", "redis-cluster-gke:kubeconfig", "redis:masters"])));
+        assert.doesNotThrow(() => parseSettings(raw, new Set(["redis:adminPassword", "redis-cluster-gke:kubeconfig", "redis:masters"])));
         // Absent keys need nothing.
         assert.doesNotThrow(() => parseSettings(GKE, new Set()));
     });
@@ -292,9 +293,9 @@ describe("config: parseSettings", () => {
 
     it("refuses a weak password without echoing it", () => {
         assert.throws(
-            () => parseSettings({ ...GKE, "redis:password": "hunter2" }, SECRET_CONFIG_KEYS),
+            () => parseSettings({ ...GKE, "redis:adminPassword": "hunter2" }, SECRET_CONFIG_KEYS),
             (err: Error) => {
-                assert.match(err.message, /redis:password: use at least 16/);
+                assert.match(err.message, /redis:adminPassword: too short \(7 characters\); use 16 to 128 characters: letters, digits/);
                 assert.ok(!err.message.includes("hunter2"));
                 return true;
             },

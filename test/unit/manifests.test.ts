@@ -28,6 +28,7 @@ import {
 import { APP_METRICS_PORT_NAME, renderAppNetworkPolicy } from "../../components/app/networkPolicy";
 import { nodeAccountId, renderGkeKubeconfig } from "../../components/gke";
 import { testTlsMaterial } from "../support/tls";
+import { TEST_PASSWORDS } from "../support/passwords";
 
 function options(raw: RawConfig = {}): RedisManifestOptions {
     const s = parseWorkloadSettings(raw);
@@ -39,7 +40,7 @@ function options(raw: RawConfig = {}): RedisManifestOptions {
 type Plain = any;
 const render = (raw: RawConfig = {}): Record<string, Plain> => {
     const o = options(raw);
-    return renderRedisManifests(o, "test-password-0123456789", o.redis.tls ? testTlsMaterial() : undefined) as Plain;
+    return renderRedisManifests(o, TEST_PASSWORDS, o.redis.tls ? testTlsMaterial() : undefined) as Plain;
 };
 
 describe("manifests: redis.conf and scripts (ConfigMap)", () => {
@@ -108,12 +109,14 @@ describe("manifests: StatefulSet", () => {
     const pod = sts.spec.template.spec;
     const redis = pod.containers.find((c: Plain) => c.name === "redis");
 
-    it("sets the start script's env contract, the password from the Secret", () => {
+    it("sets the start script's env contract, the users from the mounted Secret", () => {
         const env = Object.fromEntries(redisContainerEnv(options()).map((e: Plain) => [e.name, e.value ?? e.valueFrom]));
         assert.deepEqual(env.POD_IP, { fieldRef: { fieldPath: "status.podIP" } });
         assert.deepEqual(env.POD_NAME, { fieldRef: { fieldPath: "metadata.name" } });
         assert.equal(env.POD_HOSTNAME, "$(POD_NAME).redis-headless.$(POD_NAMESPACE).svc.cluster.local");
-        assert.deepEqual(env.REDIS_PASSWORD, { secretKeyRef: { name: "redis-auth", key: "password" } });
+        assert.equal(env.REDIS_PASSWORD, undefined, "no password in the env: the users Secret is mounted");
+        assert.equal(env.REDIS_USERS_DIR, "/users");
+        assert.equal(env.REDIS_ACL_TEMPLATE, "/conf/users.acl");
         assert.equal(env.REDIS_RUNTIME_CONF, "/run/redis/redis.conf");
         assert.equal(env.REDIS_SHARED_CONF, "/conf/redis.conf");
         assert.equal(env.REDIS_DATA_DIR, "/data");
@@ -182,7 +185,8 @@ describe("manifests: StatefulSet", () => {
         assert.equal(exporter.image, DEFAULT_EXPORTER_IMAGE);
         assert.deepEqual(exporter.args, ["--disable-scrape-endpoint", "--disable-exporting-key-values"]);
         assert.equal(exporter.ports[0].containerPort, 9121);
-        assert.ok(exporter.env.some((e: Plain) => e.name === "REDIS_PASSWORD" && e.valueFrom.secretKeyRef.name === "redis-auth"));
+        assert.ok(exporter.env.some((e: Plain) => e.name === "REDIS_USER" && e.value === "exporter"));
+        assert.ok(exporter.env.some((e: Plain) => e.name === "REDIS_PASSWORD" && e.valueFrom.secretKeyRef.name === "redis-user-exporter"));
         const without = render({ "redis:exporter": "false" }).statefulSet.spec.template.spec.containers;
         assert.deepEqual(
             without.map((c: Plain) => c.name),
@@ -338,7 +342,7 @@ describe("manifests: TLS (on by default)", () => {
         assert.equal(plain.tlsSecret, undefined);
         assert.equal(plain.caConfigMap, undefined);
         assert.throws(
-            () => renderRedisManifests(options(), "test-password-0123456789"),
+            () => renderRedisManifests(options(), TEST_PASSWORDS),
             /^Error: tls: redis\.tls is true but certificates were not given/,
         );
     });
@@ -381,7 +385,7 @@ describe("hit-counter manifests", () => {
         namespace: "redis",
         app: parseWorkloadSettings({}).app,
         redisSeeds: ["a:6379"],
-        passwordSecretName: "redis-auth",
+        userSecretName: "redis-user-hitcounter",
         serverSource: "x",
         replicasPerMaster,
     });
@@ -425,7 +429,7 @@ describe("hit-counter manifests", () => {
             namespace: "redis",
             app: s.app,
             redisSeeds: ["a:6379", "b:6379"],
-            passwordSecretName: "redis-auth",
+            userSecretName: "redis-user-hitcounter",
             serverSource: "console.log(1)",
             replicasPerMaster: 1,
         }) as Plain;
@@ -434,7 +438,8 @@ describe("hit-counter manifests", () => {
         assert.equal(env.REDIS_TLS, "false");
         assert.equal(env.PORT, "8080");
         assert.equal(env.WAIT_REPLICAS, "1");
-        assert.deepEqual(env.REDIS_PASSWORD, { secretKeyRef: { name: "redis-auth", key: "password" } });
+        assert.equal(env.REDIS_USERNAME, "hitcounter");
+        assert.equal(env.REDIS_PASSWORD_FILE, "/redis-user/password");
         const c = d.spec.template.spec.containers[0];
         assert.equal(c.readinessProbe.httpGet.path, "/readyz");
         assert.equal(c.livenessProbe.httpGet.path, "/healthz");

@@ -7,7 +7,7 @@ import * as path from "path";
 import type { V1NodeList, V1PodList } from "@kubernetes/client-node";
 import { FORMATION_DEFAULTS } from "../../components/formation/defaults";
 import { keyGroups } from "../../components/formation/migrate";
-import { PASSWORD_ARG, replyToText, splitAddress } from "../../components/formation/transport";
+import { PASSWORD_ARG, REPLICATION_PASSWORD_ARG, USER_ARG, replyToText, splitAddress } from "../../components/formation/transport";
 import {
     buildExecCommand,
     buildExecScript,
@@ -54,10 +54,13 @@ describe("formation transports (components/formation/transport.ts, kubernetesTra
             assert.deepStrictEqual(cmd.slice(3), ["/scripts/rediscli.sh", "CLUSTER", "MEET", "10.0.0.2", "6379"]);
         });
 
-        it('PASSWORD_ARG becomes "$REDIS_PASSWORD" in the script and never an argument', () => {
-            const cmd = buildExecCommand(["MIGRATE", "10.0.0.3", "6379", "", "0", "5000", "AUTH", PASSWORD_ARG, "KEYS", "a b", "c"]);
-            assert.ok(!cmd.includes(PASSWORD_ARG));
-            assert.match(cmd[2], /"\$\{7\}" "\$REDIS_PASSWORD" "\$\{8\}"/);
+        it("USER_ARG, PASSWORD_ARG and REPLICATION_PASSWORD_ARG become the pod's own values in the script, never an argument", () => {
+            const cmd = buildExecCommand(["MIGRATE", "10.0.0.3", "6379", "", "0", "5000", "AUTH2", USER_ARG, PASSWORD_ARG, "KEYS", "a b", "c"]);
+            assert.ok(!cmd.includes(PASSWORD_ARG) && !cmd.includes(USER_ARG));
+            assert.match(cmd[2], /"\$\{7\}" "\$\{REDIS_CLI_USER:-default\}" "\$REDISCLI_AUTH" "\$\{8\}"/);
+            const masterauth = buildExecCommand(["CONFIG", "SET", "masterauth", REPLICATION_PASSWORD_ARG]);
+            assert.ok(!masterauth.includes(REPLICATION_PASSWORD_ARG));
+            assert.match(masterauth[2], /"\$\{3\}" "\$\(cat "\$REDIS_USERS_DIR\/replication"\)"$/);
         });
 
         it("runs as built: redis-cli gets the pod's connection, the password from its env, the arguments intact (quotes, spaces, $, empty)", () => {

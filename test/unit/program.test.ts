@@ -21,7 +21,7 @@ const EXISTING_CONFIG = {
         "redis:masters": "4",
         "redis:replicasPerMaster": "2",
     },
-    secrets: { "redis-cluster-gke:kubeconfig": KUBECONFIG, "redis:password": "a-configured-password-0123456789" },
+    secrets: { "redis-cluster-gke:kubeconfig": KUBECONFIG, "redis:adminPassword": "a-configured-password-0123456789" },
 };
 
 /** A server certificate offered as a CA (must be refused). */
@@ -45,6 +45,7 @@ const T = {
     storageClass: "kubernetes:storage.k8s.io/v1:StorageClass",
     podMonitoring: "kubernetes:monitoring.googleapis.com/v1:PodMonitoring",
     formation: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation",
+    aclRotation: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisAclRotation",
     redisComponent: "redis-cluster-gke:redis:RedisCluster",
     appComponent: "redis-cluster-gke:app:HitCounterApp",
     password: "random:index/randomPassword:RandomPassword",
@@ -70,9 +71,9 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         const run = getRun();
         const provider = run.one(T.provider);
         const objects = k8sObjects(run);
-        // 20 everywhere (the app has its own PDB; TLS adds its Secret and the CA's ConfigMap); on GKE also
-        // the Retain StorageClass and the PodMonitoring.
-        assert.equal(objects.length, expected.gke ? 22 : 20);
+        // 23 everywhere (the app has its own PDB; TLS adds its Secret and the CA's ConfigMap; three client
+        // users have their own Secret); on GKE also the Retain StorageClass and the PodMonitoring.
+        assert.equal(objects.length, expected.gke ? 25 : 23);
         for (const r of objects) assert.equal(r.providerUrn, provider.urn, `${r.type} ${r.name} does not use the target's provider`);
         const counts = countByType(run);
         for (const type of [
@@ -91,7 +92,8 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
             assert.equal(counts[type], 1, type);
         }
         assert.equal(counts[T.configMap], 3); // redis.conf + scripts, the CA, and the app's bundled server
-        assert.equal(counts[T.secret], 2); // the password, the certificates
+        assert.equal(counts[T.secret], 5); // the users, the hit counter's, the client's and the exporter's own, the certificates
+        assert.equal(counts[T.aclRotation], 2); // the rotation's add and prune phases
         assert.equal(counts[T.service], 3); // headless, client, app
         assert.equal(counts[T.networkPolicy], 2); // Redis, app
         assert.equal(counts[T.pdb], 2); // Redis, app
@@ -174,18 +176,64 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         assert.equal(run.outputs.appUrl.value, "http://198.51.100.7");
     });
 
-    it("the password is secret everywhere: Secret data, output; never in a ConfigMap", () => {
+    it("every user's password is secret everywhere: the Secrets' data, the admin output; never in a ConfigMap, a pod template or a rotation step", () => {
         const run = getRun();
-        const secret = run.one(T.secret, "redis-secret");
-        assert.ok(
-            secret.secretPaths.some((p) => p.startsWith("stringData")),
-            `Secret inputs not secret: ${secret.secretPaths}`,
-        );
-        const password = run.outputs.redisPassword;
-        assert.equal(password.secret, true);
-        assert.equal(secret.inputs.stringData.password, password.value);
-        for (const cm of run.ofType(T.configMap)) assert.ok(!JSON.stringify(cm.inputs).includes(String(password.value)), cm.name);
-        assert.ok(!JSON.stringify(run.one(T.statefulSet).inputs).includes(String(password.value)));
+        const users = run.one(T.secret, "redis-users-secret");
+        assert.deepEqual(Object.keys(users.inputs.stringData).sort(), ["admin", "client", "exporter", "hitcounter", "replication"]);
+        const passwords = Object.values(users.inputs.stringData as Record<string, string>);
+        assert.equal(new Set(passwords).size, 5, "each user has its own password");
+        for (const [name, user] of [
+            ["redis-user-hitcounter", "hitcounter"],
+            ["redis-user-client", "client"],
+            ["redis-user-exporter", "exporter"],
+        ]) {
+            const own = run.one(T.secret, name);
+            assert.deepEqual(own.inputs.stringData, { username: user, password: users.inputs.stringData[user] }, name);
+        }
+        for (const secret of run.ofType(T.secret)) {
+            assert.ok(
+                secret.secretPaths.some((p) => p.startsWith("stringData")),
+                `${secret.name} inputs not secret: ${secret.secretPaths}`,
+            );
+        }
+        assert.equal(run.outputs.redisAdminPassword.secret, true);
+        assert.equal(run.outputs.redisAdminPassword.value, users.inputs.stringData.admin);
+        const elsewhere = [...run.ofType(T.configMap), run.one(T.statefulSet), run.one(T.deployment), ...run.ofType(T.aclRotation)];
+        for (const r of elsewhere) for (const p of passwords) assert.ok(!JSON.stringify(r.inputs).includes(p), `a password in ${r.name}`);
+    });
+
+    it("a rotation's phases are ordered around the app: add after the formation and the users Secret, the app after add, prune after the app", () => {
+        const run = getRun();
+        const add = run.one(T.aclRotation, "redis-acl-add");
+        const prune = run.one(T.aclRotation, "redis-acl-prune");
+        assert.deepEqual([add.inputs.phase, prune.inputs.phase], ["add", "prune"]);
+        assert.deepEqual(add.dependsOnUrns, [run.one(T.formation).urn, run.one(T.secret, "redis-users-secret").urn]);
+        assert.ok(run.one(T.appComponent).dependsOnUrns.includes(add.urn));
+        assert.deepEqual(prune.dependsOnUrns, [run.one(T.appComponent).urn]);
+        const users = run.one(T.secret, "redis-users-secret").inputs.stringData as Record<string, string>;
+        const sha = (p: string) => crypto.createHash("sha256").update(p).digest("hex");
+        assert.deepEqual(add.inputs.hashes, Object.fromEntries(Object.entries(users).map(([u, p]) => [u, sha(p)])));
+        assert.ok(add.secretPaths.includes("hashes") && add.secretPaths.includes("kubeconfig"));
+    });
+
+    it("the Redis pods mount the users Secret and the ACL template; the exporter connects as its own user and rolls with its password", () => {
+        const run = getRun();
+        const sts = run.one(T.statefulSet).inputs.spec.template;
+        const env = Object.fromEntries(redisContainer(run).env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+        assert.equal(env.REDIS_USERS_DIR, "/users");
+        assert.equal(env.REDIS_ACL_TEMPLATE, "/conf/users.acl");
+        assert.ok(!("REDIS_PASSWORD" in env), "no password in the Redis container's env");
+        assert.deepEqual(sts.spec.volumes.find((v: { name: string }) => v.name === "users").secret, {
+            secretName: "redis-users",
+            defaultMode: 0o440,
+        });
+        const exporter = sts.spec.containers.find((c: { name: string }) => c.name === "exporter");
+        assert.equal(exporter.env.find((e: { name: string }) => e.name === "REDIS_USER").value, "exporter");
+        assert.deepEqual(exporter.env.find((e: { name: string }) => e.name === "REDIS_PASSWORD").valueFrom.secretKeyRef, {
+            name: "redis-user-exporter",
+            key: "password",
+        });
+        assert.match(sts.metadata.annotations["redis-cluster-gke/exporter-password-sha256"], /^[0-9a-f]{64}$/);
     });
 
     it("the kubeconfig is secret: in the provider, in the formation's inputs and as an output", () => {
@@ -202,7 +250,7 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         // Pulumi waits for a Service's endpoints: the StatefulSet must not wait for its own Services.
         const sts = run.one(T.statefulSet);
         for (const s of run.ofType(T.service)) assert.ok(!sts.dependsOnUrns.includes(s.urn), s.name);
-        assert.deepEqual(run.one(T.appComponent).dependsOnUrns, [formation.urn]);
+        assert.deepEqual(run.one(T.appComponent).dependsOnUrns, [formation.urn, run.one(T.aclRotation, "redis-acl-add").urn]);
         assert.equal(formation.inputs.masters * (1 + formation.inputs.replicasPerMaster), expected.pods);
         assert.equal(formation.inputs.containerName, "redis");
         assert.equal(formation.inputs.headlessServiceName, "redis-headless");
@@ -221,8 +269,17 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         assert.equal(container.image, DEFAULT_NODE_IMAGE);
         assert.match(container.image, /^node:24\.\d+\.\d+-alpine[\d.]+@sha256:[0-9a-f]{64}$/, "Node 24 LTS, pinned by tag and digest");
         assert.deepEqual(container.command, ["node", "/app/server.js"]);
-        const passwordEnv = container.env.find((e: { name: string }) => e.name === "REDIS_PASSWORD");
-        assert.deepEqual(passwordEnv.valueFrom.secretKeyRef, { name: "redis-auth", key: "password" });
+        const env = Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+        assert.equal(env.REDIS_USERNAME, "hitcounter");
+        assert.equal(env.REDIS_PASSWORD_FILE, "/redis-user/password");
+        assert.ok(!("REDIS_PASSWORD" in env));
+        const spec = run.one(T.deployment).inputs.spec.template.spec;
+        assert.deepEqual(spec.volumes.find((v: { name: string }) => v.name === "redis-user").secret, {
+            secretName: "redis-user-hitcounter",
+            items: [{ key: "password", path: "password" }],
+        });
+        const digest = run.one(T.deployment).inputs.spec.template.metadata.annotations["redis-cluster-gke/password-sha256"];
+        assert.match(digest, /^[0-9a-f]{64}$/, "a rotated app password rolls the app (phase 2)");
     });
 
     it("exports every documented output", () => {
@@ -230,10 +287,11 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
             "appUrl",
             "kubeconfig",
             "namespace",
+            "redisAdminPassword",
             "redisCaCertificate",
+            "redisClientAccess",
             "redisClientEndpoint",
             "redisClientService",
-            "redisPassword",
             "redisPlacementOk",
             "redisPlacementWarnings",
             "redisSeeds",
@@ -344,11 +402,36 @@ describe("program under mocks: target gke", function () {
         assert.equal(other.one(T.storageClass).inputs.reclaimPolicy, "Delete");
     });
 
-    it("generates the password with @pulumi/random (URL- and redis.conf-safe characters)", () => {
-        const random = run.one(T.password);
-        assert.equal(random.inputs.length, 32);
-        assert.equal(random.inputs.overrideSpecial, "-_.~");
-        assert.equal(run.outputs.redisPassword.value, random.state.result);
+    it("generates each user's password with @pulumi/random (URL- and redis.conf-safe characters)", () => {
+        const randoms = run.ofType(T.password);
+        assert.deepEqual(
+            randoms.map((r) => r.name),
+            [
+                "redis-admin-password",
+                "redis-replication-password",
+                "redis-hitcounter-password",
+                "redis-client-password",
+                "redis-exporter-password",
+            ],
+        );
+        for (const random of randoms) {
+            assert.equal(random.inputs.length, 32);
+            assert.equal(random.inputs.overrideSpecial, "-_.~");
+            assert.equal(random.inputs.keepers, undefined, "no rotation trigger set");
+        }
+        assert.equal(run.outputs.redisAdminPassword.value, run.one(T.password, "redis-admin-password").state.result);
+    });
+
+    it("the client access output: the endpoint with the full cluster domain, the client user's Secret, the CA", () => {
+        const access = run.outputs.redisClientAccess;
+        assert.equal(access.secret, false, "nothing secret in it: the password stays in the Secret it names");
+        const value = access.value as Record<string, unknown>;
+        assert.equal(value.endpoint, "redis.redis.svc.cluster.local:6379");
+        assert.equal(value.username, "client");
+        assert.equal(value.tls, true);
+        assert.deepEqual(value.secret, { namespace: "redis", name: "redis-user-client", usernameKey: "username", passwordKey: "password" });
+        assert.equal(value.caCertificate, run.outputs.redisCaCertificate.value);
+        assert.equal(value.caConfigMap, "redis-ca");
     });
 });
 
@@ -369,9 +452,13 @@ describe("program under mocks: target existing", function () {
         assert.equal(run.outputs.kubeconfig.value, KUBECONFIG);
     });
 
-    it("uses the configured password instead of generating one", () => {
-        assert.equal(run.ofType(T.password).length, 0);
-        assert.equal(run.one(T.secret, "redis-secret").inputs.stringData.password, "a-configured-password-0123456789");
+    it("uses a configured password instead of generating one; the other users' are generated", () => {
+        assert.equal(run.ofType(T.password).length, 4);
+        assert.equal(
+            run.ofType(T.password).find((r) => r.name === "redis-admin-password"),
+            undefined,
+        );
+        assert.equal(run.one(T.secret, "redis-users-secret").inputs.stringData.admin, "a-configured-password-0123456789");
     });
 });
 
@@ -389,7 +476,7 @@ describe("program under mocks: index.ts, the Pulumi entry point", function () {
             viaIndex.resources.map((r) => r.urn),
             viaStack.resources.map((r) => r.urn),
         );
-        assert.equal(viaIndex.outputs.redisPassword.secret, true);
+        assert.equal(viaIndex.outputs.redisAdminPassword.secret, true);
         assert.equal(viaIndex.outputs.kubeconfig.secret, true);
     });
 });
@@ -532,9 +619,29 @@ describe("program under mocks: invalid config", function () {
         ["existing without kubeconfig", { config: { "redis-cluster-gke:target": "existing" } }, "redis-cluster-gke:kubeconfig"],
         ["a non-numeric storage size", { config: { ...GKE_CONFIG.config, "redis:storageSize": "ten" } }, "redis:storageSize"],
         [
-            "the password set without --secret",
-            { config: { ...GKE_CONFIG.config, "redis:password": "a-plain-text-password-0123" } },
-            "redis:password: set in plain text",
+            "a password set without --secret",
+            { config: { ...GKE_CONFIG.config, "redis:adminPassword": "a-plain-text-password-0123" } },
+            "redis:adminPassword: set in plain text",
+        ],
+        [
+            "a password Redis' ACL rules cannot take",
+            { config: GKE_CONFIG.config, secrets: { "redis:hitcounterPassword": "with a space in it, 0123" } },
+            "redis:hitcounterPassword: holds a space, which is not allowed; use 16 to 128 characters",
+        ],
+        [
+            "a short password",
+            { config: GKE_CONFIG.config, secrets: { "redis:replicationPassword": "short" } },
+            "redis:replicationPassword: too short",
+        ],
+        [
+            "an allowed client whose selector is not a label selector",
+            { config: { ...GKE_CONFIG.config, "redis:allowedClients": '[{"namespace":"shop","podLabels":{"app/":"x"}}]' } },
+            'redis:allowedClients: .*label key "app/" is not a valid label name',
+        ],
+        [
+            "the retired single password",
+            { config: GKE_CONFIG.config, secrets: { "redis:password": "a-long-enough-password-01" } },
+            "redis:password: no longer read",
         ],
         [
             "the kubeconfig set without --secret",

@@ -6,7 +6,8 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { parseWorkloadSettings } from "../../components/config";
 import * as crypto from "crypto";
-import { parseSetFlags, renderCertificates, renderObjects, renderPassword, writeRendered } from "../../scripts/render";
+import { TEST_PASSWORDS } from "../support/passwords";
+import { parseSetFlags, renderCertificates, renderObjects, renderPasswords, writeRendered } from "../../scripts/render";
 import { newCertificateAuthority } from "../../lib/x509";
 import { serverSource } from "../support/mocks";
 
@@ -30,10 +31,10 @@ describe("render: YAML for kubectl and Rancher", function () {
         );
     });
 
-    it("npm run render writes every object, each valid against the Kubernetes schema, with a real password", () => {
-        execFileSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", "scripts/render.ts", "--out", out], {
+    it("npm run render writes every object, each valid against the Kubernetes schema, with real passwords", () => {
+        const script = [require.resolve("ts-node/dist/bin"), "--transpile-only", "scripts/render.ts", "--out", out];
+        execFileSync(process.execPath, [...script, "--set", "redis:adminPassword=rendered-password-for-test-0123"], {
             cwd: path.join(__dirname, "..", ".."),
-            env: { ...process.env, REDIS_PASSWORD: "rendered-password-for-test-0123" },
             stdio: "pipe",
         });
         const files = fs
@@ -43,6 +44,9 @@ describe("render: YAML for kubectl and Rancher", function () {
         const kinds = files.map((f) => YAML.parse(fs.readFileSync(path.join(out, f), "utf8")).kind);
         assert.deepEqual(kinds, [
             "Namespace",
+            "Secret",
+            "Secret",
+            "Secret",
             "Secret",
             "Secret",
             "ConfigMap",
@@ -65,20 +69,24 @@ describe("render: YAML for kubectl and Rancher", function () {
         ]);
         for (const f of files) {
             const text = fs.readFileSync(path.join(out, f), "utf8");
-            assert.match(text, /^# Password in the Secret: taken from \$REDIS_PASSWORD\.$/m, f);
+            assert.match(text, /^# Passwords in the users Secret: admin from --set, the others generated randomly by this run/m, f);
             assert.doesNotMatch(text, /\[object Object\]|Output<T>|toJSON/, `${f} contains an unresolved value`);
             assert.doesNotThrow(() => validate(YAML.parse(text)), f);
         }
         const secret = YAML.parse(fs.readFileSync(path.join(out, files[1]), "utf8"));
-        assert.equal(secret.stringData.password, "rendered-password-for-test-0123");
+        assert.equal(secret.metadata.name, "redis-users");
+        assert.equal(secret.stringData.admin, "rendered-password-for-test-0123");
+        assert.match(secret.stringData.client, /^[A-Za-z0-9_-]{32}$/);
+        const own = YAML.parse(fs.readFileSync(path.join(out, files[3]), "utf8"));
+        assert.deepEqual(own.stringData, { username: "client", password: secret.stringData.client });
         assert.ok(
             fs
                 .readFileSync(path.join(out, "FORMING.txt"), "utf8")
                 .includes(". /scripts/rediscli.sh; rcli --cluster create --cluster-replicas 1"),
         );
         // Real certificates: the server's, for the pods' names, signed by the CA that clients get.
-        const tlsSecret = YAML.parse(fs.readFileSync(path.join(out, files[2]), "utf8"));
-        const ca = YAML.parse(fs.readFileSync(path.join(out, files[4]), "utf8")).data["ca.crt"];
+        const tlsSecret = YAML.parse(fs.readFileSync(path.join(out, files[5]), "utf8"));
+        const ca = YAML.parse(fs.readFileSync(path.join(out, files[7]), "utf8")).data["ca.crt"];
         assert.equal(tlsSecret.type, "kubernetes.io/tls");
         assert.equal(tlsSecret.stringData["ca.crt"], ca);
         const cert = new crypto.X509Certificate(tlsSecret.stringData["tls.crt"]);
@@ -86,30 +94,31 @@ describe("render: YAML for kubectl and Rancher", function () {
         assert.ok(cert.checkPrivateKey(crypto.createPrivateKey(tlsSecret.stringData["tls.key"])));
         assert.ok(cert.checkHost("redis-4.redis-headless.redis.svc.cluster.local"));
         assert.match(
-            fs.readFileSync(path.join(out, files[2]), "utf8"),
+            fs.readFileSync(path.join(out, files[5]), "utf8"),
             /^# Certificates in the TLS Secret: a new CA .* issued by this run, valid 365 days\.$/m,
         );
     });
 
-    it("generates a password when none is given, and says so in every file", () => {
-        const a = renderPassword({});
-        const b = renderPassword({});
-        assert.match(a.password, /^[A-Za-z0-9_-]{32}$/);
-        assert.notEqual(a.password, b.password);
-        assert.match(a.source, /generated randomly/);
-        const dir = path.join(out, "generated");
+    it("generates the passwords when none is given, and says so in every file", () => {
         const settings = parseWorkloadSettings(parseSetFlags(["--set", "redis:masters=4"]));
+        const a = renderPasswords(settings);
+        const b = renderPasswords(settings);
+        assert.match(a.passwords.admin, /^[A-Za-z0-9_-]{32}$/);
+        assert.notEqual(a.passwords.admin, b.passwords.admin);
+        assert.equal(new Set(Object.values(a.passwords)).size, 5);
+        assert.match(a.source, /^generated randomly/);
+        const dir = path.join(out, "generated");
         writeRendered(dir, {
             settings,
-            password: a.password,
+            passwords: a.passwords,
             passwordSource: a.source,
             serverSource: serverSource(),
             tls: renderCertificates(settings),
         });
-        const secretFile = fs.readdirSync(dir).find((f) => f.includes("-secret-"))!;
+        const secretFile = fs.readdirSync(dir).find((f) => f.includes("-secret-redis-users"))!;
         const text = fs.readFileSync(path.join(dir, secretFile), "utf8");
-        assert.match(text, /Password in the Secret: generated randomly by this run/);
-        assert.equal(YAML.parse(text).stringData.password, a.password);
+        assert.match(text, /Passwords in the users Secret: generated randomly by this run/);
+        assert.deepEqual(YAML.parse(text).stringData, a.passwords);
         const sts = YAML.parse(
             fs.readFileSync(
                 path.join(
@@ -131,7 +140,7 @@ describe("render: YAML for kubectl and Rancher", function () {
         const plain = parseWorkloadSettings({ "redis:tls": "false" });
         const kinds = renderObjects({
             settings: plain,
-            password: "x".repeat(32),
+            passwords: TEST_PASSWORDS,
             passwordSource: "test",
             serverSource: serverSource(),
         }).map((o) => o.file);
@@ -151,7 +160,7 @@ describe("render: YAML for kubectl and Rancher", function () {
             "app:serviceType": "ClusterIP",
             "app:image": "ghcr.io/acme/hit-counter:1.0.0",
         });
-        const objects = renderObjects({ settings, password: "x".repeat(32), passwordSource: "test", tls: renderCertificates(settings) });
+        const objects = renderObjects({ settings, passwords: TEST_PASSWORDS, passwordSource: "test", tls: renderCertificates(settings) });
         assert.ok(!objects.some((o) => o.file.includes("hit-counter-server")), "no server ConfigMap with a ready-made image");
         for (const { file, object } of objects) assert.doesNotThrow(() => validate(object), file);
     });
@@ -160,7 +169,7 @@ describe("render: YAML for kubectl and Rancher", function () {
         const settings = parseWorkloadSettings({});
         const cm = renderObjects({
             settings,
-            password: "x".repeat(32),
+            passwords: TEST_PASSWORDS,
             passwordSource: "test",
             serverSource: serverSource(),
             tls: renderCertificates(settings),

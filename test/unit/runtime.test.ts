@@ -94,7 +94,7 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
             emptyDir: (v: string) => `/D/pods/redis-2/${v}`,
             claim: (c: string) => `/D/pvc/${c}-redis-2`,
         },
-        secrets: { "redis-auth": { password: "s3cret-password-x" } },
+        secrets: { "redis-users": { admin: "s3cret-password-x" } },
         configMaps: { [cm.metadata.name]: cm.data },
         runnableImages: [settings.redis.image],
         baseEnv: { PATH: "/usr/bin" },
@@ -126,7 +126,8 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
         assert.strictEqual(env.POD_NAME, "redis-2");
         assert.strictEqual(env.POD_IP, "127.0.3.13");
         assert.strictEqual(env.POD_HOSTNAME, "redis-2.redis-headless.redis.svc.cluster.local");
-        assert.strictEqual(env.REDIS_PASSWORD, "s3cret-password-x");
+        assert.strictEqual(env.REDIS_USERS_DIR, "/D/volumes/users", "the users Secret's volume");
+        assert.strictEqual(env.REDIS_ACL_TEMPLATE, "/D/volumes/config/users.acl");
         assert.strictEqual(env.REDIS_DATA_DIR, "/D/pvc/data-redis-2");
         assert.strictEqual(env.REDIS_SHARED_CONF, "/D/volumes/config/redis.conf");
         assert.strictEqual(env.REDIS_RUNTIME_CONF, "/D/pods/redis-2/run/redis.conf");
@@ -174,12 +175,14 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
     });
 
     it("refuses what it cannot run, naming it: a missing Secret key, an unknown fieldRef, a tcpSocket probe, no command", () => {
-        assert.throws(
-            () => localPodSpec(input({ secrets: {} })),
-            /container redis env REDIS_PASSWORD: Secret redis-auth has no key password/,
-        );
         const spec = sts.spec.template.spec;
         const withEnv = (env: EnvVarJson[]) => ({ ...sts.spec.template, spec: { ...spec, containers: [{ ...spec.containers[0], env }] } });
+        const fromSecret = (key: string) => withEnv([{ name: "ADMIN", valueFrom: { secretKeyRef: { name: "redis-users", key } } }]);
+        assert.strictEqual(localPodSpec(input({ template: fromSecret("admin") })).containers[0].env.ADMIN, "s3cret-password-x");
+        assert.throws(
+            () => localPodSpec(input({ template: fromSecret("nobody") })),
+            /container redis env ADMIN: Secret redis-users has no key nobody/,
+        );
         assert.throws(
             () =>
                 localPodSpec(
