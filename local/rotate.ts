@@ -11,7 +11,7 @@
  * At the end every rotated user's old password is refused on every pod (checked, not assumed).
  */
 import * as fs from "fs";
-import { ACL_USERS, AclUserName, UserHashes, passwordHash, planRotation } from "../components/redis/acl";
+import { ACL_USERS, APP_USER, AclUserName, UserHashes, passwordHash, planRotation } from "../components/redis/acl";
 import { NodeTarget, DirectTransport, NodeAccess, ioredisAccessOptions, splitAddress } from "../components/formation/transport";
 import { rotatePasswords } from "../components/formation/rotate";
 import { passwordFingerprint } from "../app/credentials";
@@ -27,6 +27,8 @@ export interface RotateOptions {
     /** Users to rotate (default: every user). */
     readonly users?: readonly AclUserName[];
     readonly log: (line: string) => void;
+    /** Called when a phase is done on every pod (components/formation/rotate.ts RotationRun.afterPhase). */
+    readonly afterPhase?: (phase: 1 | 2 | 3) => Promise<void>;
 }
 
 export interface RotateResult {
@@ -61,17 +63,15 @@ export async function rotateLocalPasswords(layout: Layout, o: RotateOptions): Pr
             nodes,
             transport,
             log: o.log,
+            afterPhase: o.afterPhase,
+            // The users Secret changes once every pod accepts both passwords; then the clients' copies follow.
             moveClients: async (moving) => {
                 updateUsersSecret(layout, config, after);
                 await call(layout, { verb: "sync-secrets" });
                 o.log(`users Secret updated; the pods' and the app's copies hold the new passwords`);
-                if (moving.includes("hitcounter") && status.app) await appReloaded(layout, after.hitcounter);
+                if (moving.includes(APP_USER) && status.app) await appReloaded(layout, after[APP_USER]);
             },
         });
-        if (plan.clients.length === 0) {
-            updateUsersSecret(layout, config, after);
-            await call(layout, { verb: "sync-secrets" });
-        }
     } finally {
         await transport.close();
     }

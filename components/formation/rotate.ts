@@ -35,6 +35,8 @@ export interface RotationRun {
     /** Phase 2: resolves once the clients of `users` use their new password. */
     readonly moveClients: (users: readonly AclUserName[]) => Promise<void>;
     readonly timeoutMs?: number;
+    /** Called when a phase is done on every node, before the next starts (progress; tests restart a pod here). */
+    readonly afterPhase?: (phase: 1 | 2 | 3) => Promise<void>;
 }
 
 /** The phases of one plan, one after another; see RotationPlan. */
@@ -44,10 +46,13 @@ export async function rotatePasswords(run: RotationRun): Promise<void> {
     if (plan.users.length === 0) return;
     await addPhase(run);
     log(`phase 1 done on ${nodes.length} nodes: old and new passwords both work`);
-    if (plan.clients.length) await run.moveClients(plan.clients);
+    await run.afterPhase?.(1);
+    await run.moveClients(plan.clients);
     log(`phase 2 done: ${plan.clients.length ? `the clients of ${plan.clients.join(", ")} use the new password` : "no client to move"}`);
+    await run.afterPhase?.(2);
     await prunePhase(run);
     log(`phase 3 done on ${nodes.length} nodes: only the new passwords work`);
+    await run.afterPhase?.(3);
 }
 
 /** Phase 1 alone (the stack runs it before the app rolls). */

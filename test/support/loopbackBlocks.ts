@@ -14,6 +14,7 @@
 import * as path from "path";
 
 export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
+    "acl.test.ts": [240],
     "appBundle.test.ts": [36],
     "appLimits.test.ts": [140, 141],
     "badinput.test.ts": [34],
