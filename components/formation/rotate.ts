@@ -20,6 +20,8 @@ import { waitFor } from "./wait";
 
 /** How long a pod may take to see a rotated Secret (the kubelet's sync period plus its cache), and how often to look. */
 export const SECRET_PROPAGATION = { timeoutMs: 180_000, pollMs: 2000 } as const;
+/** How long a node that does not answer (a pod restarting) is asked again before the rotation stops. */
+export const NODE_RETRY = { timeoutMs: 60_000, pollMs: 500 } as const;
 
 /** A transport that can tell what a pod's own copy of a user's password is (Kubernetes: the mounted Secret). */
 export interface CredentialDigests {
@@ -74,11 +76,14 @@ async function onEveryNode(run: RotationRun, commands: readonly RotationCommand[
     if (commands.length === 0) return;
     const args = commands.map((c) => rotationCommandArgs(c, REPLICATION_PASSWORD_ARG));
     const failures: string[] = [];
-    await Promise.all(
-        run.nodes.map((n) =>
-            run.transport.callEach(n.target, args).catch((e: Error) => failures.push(`${n.address}: ${e.message.split("\n")[0]}`)),
-        ),
-    );
+    // Every command is idempotent: a node that restarts meanwhile (a closed connection) is asked again.
+    const onNode = (n: NodeTarget) =>
+        waitFor(
+            `${n.address} to take ${commands.map((c) => c.kind).join(", ")}`,
+            () => run.transport.callEach(n.target, args).then(() => undefined),
+            { timeoutMs: run.timeoutMs ?? NODE_RETRY.timeoutMs, pollMs: NODE_RETRY.pollMs },
+        );
+    await Promise.all(run.nodes.map((n) => onNode(n).catch((e: Error) => failures.push(`${n.address}: ${e.message.split("\n")[0]}`))));
     if (failures.length) {
         throw new Error(
             `password rotation stopped: ${failures.length} of ${run.nodes.length} nodes did not take ${commands.map((c) => c.kind).join(", ")} (${failures.join("; ")}); ` +

@@ -104,6 +104,11 @@ export class DirectTransport implements Transport {
         // A closed transport stays closed: a late call must not reconnect (a new node may have the address now).
         if (this.closed) throw new Error(`transport closed: ${target} was not called`);
         let c = this.clients.get(target);
+        // A client that gave up reconnecting (its node restarted) stays closed: a later call dials anew.
+        if (c?.status === "end") {
+            this.clients.delete(target);
+            c = undefined;
+        }
         if (!c) {
             const { Redis } = require("ioredis") as typeof import("ioredis");
             const [host, port] = splitAddress(target);

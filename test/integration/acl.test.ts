@@ -118,13 +118,7 @@ describe("ACL users on the local pod runtime (real redis-server, the pods' own s
         } finally {
             client.disconnect();
         }
-        for (const denied of [
-            ["FLUSHALL"],
-            ["CONFIG", "SET", "appendonly", "no"],
-            ["KEYS", "*"],
-            ["CLUSTER", "RESET"],
-            ["ACL", "LIST"],
-        ]) {
+        for (const denied of [["FLUSHALL"], ["CONFIG", "SET", "appendonly", "no"], ["KEYS", "*"], ["CLUSTER", "RESET"], ["ACL", "LIST"]]) {
             assert.match(cliAs(host(), "client", users.client, ...denied), /NOPERM/, denied.join(" "));
         }
         assert.match(dryRun("client", "DEBUG", "SEGFAULT"), /no permissions to run the 'debug' command/);
@@ -163,11 +157,17 @@ describe("ACL users on the local pod runtime (real redis-server, the pods' own s
         const before = { ...users };
         const load = new HitLoad({ url: `${s.app?.url}/`, clients: 8 });
         let restartedAccepts: { old: string; hashes: string } | undefined;
+        const oldStillWorks: boolean[] = [];
+        let appMoved = false;
         try {
             await new Promise((r) => setTimeout(r, 1000));
             const result = await rotateLocalPasswords(cluster.layout, {
                 log: () => undefined,
                 afterPhase: async (phase) => {
+                    // Until the prune, a client still on the old password connects anywhere (new connections too).
+                    if (phase < 3)
+                        oldStillWorks.push(s.pods.every((p) => cliAs(p.address, "hitcounter", before.hitcounter, "PING") === "PONG"));
+                    if (phase === 2) appMoved = usersOf(cluster.layout, config()).hitcounter !== before.hitcounter;
                     if (phase !== 1) return;
                     await call(cluster.layout, { verb: "kill", pod: victim.name });
                     await waitUntil(
@@ -197,6 +197,8 @@ describe("ACL users on the local pod runtime (real redis-server, the pods' own s
         } finally {
             await load.stop();
         }
+        assert.deepStrictEqual(oldStillWorks, [true, true], "the old password works on every pod until the clients have moved");
+        assert.ok(appMoved, "phase 2 gave the app its new password before the prune");
         assert.deepStrictEqual(
             restartedAccepts,
             { old: "PONG", hashes: "2" },
