@@ -180,13 +180,15 @@ export const redisProtectedMode: ResourceValidationPolicy = {
     description: "redis.conf never turns protected mode off unless a password is configured.",
     enforcementLevel: "mandatory",
     severity: "critical",
-    remediationSteps: "Keep `protected-mode yes` and set requirepass (from a Secret, via the start script).",
+    remediationSteps: "Keep `protected-mode yes` and set requirepass or an ACL file (from a Secret, via the start script).",
     validateResource: forType<IConfigMap>(TYPES.configMap, (cm, args, report) => {
         const shipped = redisConfigOf(cm) ?? args.notApplicable("no cluster redis.conf in this ConfigMap");
         for (const conf of shipped.confs) {
-            const passwordSet = conf.has("requirepass") || scriptSetsDirective(shipped.scripts, "requirepass");
+            const passwordSet = ["requirepass", "aclfile"].some((d) => conf.has(d) || scriptSetsDirective(shipped.scripts, d));
             if (conf.get("protected-mode") === "no" && !passwordSet) {
-                report("redis.conf has `protected-mode no` and no requirepass: the node accepts any client without a password.");
+                report(
+                    "redis.conf has `protected-mode no` and no requirepass or ACL file: the node accepts any client without a password.",
+                );
             }
         }
     }),
@@ -195,22 +197,69 @@ export const redisProtectedMode: ResourceValidationPolicy = {
 export const redisMasterauth: ResourceValidationPolicy = {
     name: "redis-masterauth",
     description:
-        "Nodes authenticate to their master (masterauth) and require a password (requirepass), in redis.conf or written by the start script.",
+        "Nodes authenticate to their master (masterauth) and require a password (requirepass or an ACL file), in redis.conf or written by the start script.",
     enforcementLevel: "mandatory",
     severity: "high",
-    remediationSteps: "Have the node start script write both `requirepass` and `masterauth` from the Secret into the runtime config.",
+    remediationSteps:
+        "Have the node start script write `masterauth` and `requirepass` (or `aclfile`, with ACL users) from the Secret into the runtime config.",
     validateResource: forType<IConfigMap>(TYPES.configMap, (cm, args, report) => {
         const shipped = redisConfigOf(cm) ?? args.notApplicable("no cluster redis.conf in this ConfigMap");
-        for (const directive of ["requirepass", "masterauth"]) {
-            const set = shipped.confs.some((c) => c.has(directive)) || scriptSetsDirective(shipped.scripts, directive);
-            if (!set) {
+        const sets = (directive: string) => shipped.confs.some((c) => c.has(directive)) || scriptSetsDirective(shipped.scripts, directive);
+        if (!sets("requirepass") && !sets("aclfile")) {
+            report(
+                "Neither redis.conf nor a start script in this ConfigMap sets 'requirepass' or 'aclfile': nodes run without a password.",
+            );
+        }
+        if (!sets("masterauth")) {
+            report(
+                "Neither redis.conf nor a start script in this ConfigMap sets 'masterauth': replicas of a password-protected master can never sync.",
+            );
+        }
+    }),
+};
+
+/** The rules of every `user default …` line a ConfigMap ships (redis.conf `user` directives, ACL files). */
+function defaultUserLines(cm: IConfigMap): string[][] {
+    const lines = Object.values(cm.data ?? {}).flatMap((text) => text.split("\n"));
+    return lines
+        .map((l) => /^\s*user\s+default\s+(.*)$/.exec(l)?.[1])
+        .filter((r): r is string => r !== undefined)
+        .map((r) => r.trim().split(/\s+/));
+}
+
+/** Whether ACL rules leave a user on (the last of `on`/`off` wins; a user is created off) or password-free (`nopass`). */
+function userOpen(rules: readonly string[]): string | undefined {
+    const state = rules.filter((r) => r === "on" || r === "off").pop() ?? "off";
+    if (state === "on") return "`on`";
+    if (rules.includes("nopass")) return "`nopass`";
+    return undefined;
+}
+
+export const redisDefaultUserOff: ResourceValidationPolicy = {
+    name: "redis-default-user-off",
+    description:
+        "Redis's `default` user is off: every client authenticates as its own ACL user with only the commands and keys it needs (`user default off` in redis.conf or the ACL file the start script loads).",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps:
+        "Keep the stack's ACL users (components/redis/acl.ts): the ACL template says `user default off`, and each client has its own user and password. " +
+        'Clients that only know a single password (`AUTH <password>`, the default user): set this policy advisory for the stack (`{"redis-default-user-off": {"enforcementLevel": "advisory"}}`), knowing each of them can then run FLUSHALL, CONFIG, DEBUG and read every key.',
+    validateResource: forType<IConfigMap>(TYPES.configMap, (cm, args, report) => {
+        const shipped = redisConfigOf(cm) ?? args.notApplicable("no cluster redis.conf in this ConfigMap");
+        const lines = defaultUserLines(cm);
+        const aclFileLoaded = shipped.confs.some((c) => c.has("aclfile")) || scriptSetsDirective(shipped.scripts, "aclfile");
+        if (lines.length === 0 || (!aclFileLoaded && !shipped.confs.some((c) => c.has("user")))) {
+            report(
+                "Nothing turns the `default` user off (no `user default off` in redis.conf or a loaded ACL file): every client that knows the one password runs every command, FLUSHALL and CONFIG included.",
+            );
+            return;
+        }
+        for (const rules of lines) {
+            const open = userOpen(rules);
+            if (open)
                 report(
-                    `Neither redis.conf nor a start script in this ConfigMap sets '${directive}'` +
-                        (directive === "masterauth"
-                            ? ": replicas of a password-protected master can never sync."
-                            : ": nodes run without a password."),
+                    `The \`default\` user is left ${open} (\`user default ${rules.join(" ")}\`): turn it \`off\` and give each client its own user.`,
                 );
-            }
         }
     }),
 };
@@ -1007,6 +1056,7 @@ export const resourcePolicies: readonly ResourceValidationPolicy[] = [
     redisPasswordFromSecret,
     redisProtectedMode,
     redisMasterauth,
+    redisDefaultUserOff,
     redisTls,
     redisPersistence,
     redisClusterSize,

@@ -88,10 +88,11 @@ export function redisConfigMap(): IConfigMap {
                 "protected-mode yes",
                 "",
             ].join("\n"),
+            "users.acl": ["user default off resetpass resetkeys resetchannels -@all", "user admin on resetpass ~* &* +@all", ""].join("\n"),
             "node-start.sh": [
                 "#!/bin/sh",
-                "# requirepass and masterauth come from the Secret, never from this ConfigMap",
-                '{ echo "include $REDIS_SHARED_CONF"; echo "requirepass \\"$REDIS_PASSWORD\\""; echo "masterauth \\"$REDIS_PASSWORD\\""; } > "$REDIS_RUNTIME_CONF"',
+                "# the ACL file and masterauth come from the users Secret, never from this ConfigMap",
+                '{ echo "include $REDIS_SHARED_CONF"; echo "aclfile $REDIS_DATA_DIR/users.acl"; echo "masteruser replication"; echo "masterauth \\"$(cat $REDIS_USERS_DIR/replication)\\""; } > "$REDIS_RUNTIME_CONF"',
                 '{ echo "tls-cert-file $REDIS_TLS_DIR/tls.crt"; echo "tls-key-file $REDIS_TLS_DIR/tls.key"; echo "tls-ca-cert-file $REDIS_TLS_DIR/ca.crt"; } >> "$REDIS_RUNTIME_CONF"',
                 'exec "$@"',
             ].join("\n"),

@@ -104,6 +104,38 @@ const cases: Record<string, BadCase[]> = {
             says: /'masterauth'.*never sync/,
         },
     ],
+    "redis-default-user-off": [
+        {
+            why: "one shared password (requirepass: the default user, every command)",
+            stack: () =>
+                withChange<IConfigMap>("configMap", (cm) => {
+                    delete cm.data!["users.acl"];
+                    cm.data!["node-start.sh"] =
+                        'echo "requirepass $REDIS_PASSWORD" > /run/redis/redis.conf\necho "masterauth $REDIS_PASSWORD" >> /run/redis/redis.conf\nexec "$@"';
+                }),
+            says: /^Nothing turns the `default` user off .*FLUSHALL and CONFIG included\.$/,
+        },
+        {
+            why: "an ACL file that leaves default on without a password",
+            stack: () => withChange<IConfigMap>("configMap", (cm) => void (cm.data!["users.acl"] = "user default on nopass ~* &* +@all\n")),
+            says: /^The `default` user is left `on` \(`user default on nopass ~\* &\* \+@all`\)/,
+        },
+        {
+            why: "off, then on again later in the same line (the last one wins)",
+            stack: () =>
+                withChange<IConfigMap>("configMap", (cm) => void (cm.data!["users.acl"] = "user default off resetpass on >x -@all\n")),
+            says: /left `on`/,
+        },
+        {
+            why: "an ACL template that no start script or redis.conf loads",
+            stack: () =>
+                withChange<IConfigMap>(
+                    "configMap",
+                    (cm) => void (cm.data!["node-start.sh"] = cm.data!["node-start.sh"].replace(/echo "aclfile [^;]*; /, "")),
+                ),
+            says: /^Nothing turns the `default` user off/,
+        },
+    ],
     "redis-tls": [
         {
             why: "the tutorial's plain port, no TLS at all",

@@ -52,6 +52,7 @@ describe("policy pack: the tutorial's original manifests", () => {
             "app-network-policy", // the app's pods take and send anything
             "image-digest", // tags only: whoever can push them decides what runs
             "pod-service-account-token", // every pod mounts an API token
+            "redis-default-user-off", // requirepass alone: the default user runs every command
             "redis-masterauth", // neither redis.conf nor update-node.sh sets it
             "redis-network-policy", // none
             "redis-password-from-secret", // no password anywhere
