@@ -91,7 +91,11 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["redis:cpuLimit", "2 cores", /use a CPU quantity/],
     ["redis:memoryLimit", "lots", /use a Kubernetes quantity/],
     ["redis:memoryLimit", "200Mi", /below 256Mi/],
-    ["redis:adminPassword", "hunter2hunter2", /too short \(14 characters\); use 16 to 128 characters: letters, digits .*\(the value is not shown\)/],
+    [
+        "redis:adminPassword",
+        "hunter2hunter2",
+        /too short \(14 characters\); use 16 to 128 characters: letters, digits .*\(the value is not shown\)/,
+    ],
     [
         "redis:hitcounterPassword",
         "has spaces in it but long enough",
@@ -307,7 +311,10 @@ describe("bad input: the formation provider's check (components/formation/provid
 
 describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
     const cases: ReadonlyArray<readonly [argv: string[], says: RegExp]> = [
-        [[], /^command: expected one of demo, up, down, status, kill, delete, freeze, thaw, roll, logs, drill, rotate-password, got nothing$/],
+        [
+            [],
+            /^command: expected one of demo, up, down, status, kill, delete, freeze, thaw, roll, logs, drill, rotate-password, got nothing$/,
+        ],
         [["start"], /^command: expected one of demo, up, down, status, .*, got "start"$/],
         [["up", "--master", "3"], /^unknown flag "--master"; allowed: --dir, --masters, --replicas, /],
         [["up", "--masters"], /^--masters: a value is required \(masters, integer >= 3/],
@@ -328,7 +335,10 @@ describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
         [["kill", "redis-0", "--json"], /^--json: not a flag of kill \(it applies to status\)$/],
         [["status", "--json=yes"], /^--json: takes no value$/],
         [["drill", "--delete", "--freeze"], /^--delete, --freeze: choose one disruption$/],
-        [["rotate-password", "--user", "default"], /^--user: expected one of admin, replication, hitcounter, client, exporter, got "default"$/],
+        [
+            ["rotate-password", "--user", "default"],
+            /^--user: expected one of admin, replication, hitcounter, client, exporter, got "default"$/,
+        ],
         [["up", "--user", "admin"], /^--user: not a flag of up \(it applies to rotate-password\)$/],
     ];
     for (const [argv, says] of cases) {

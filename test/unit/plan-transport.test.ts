@@ -55,7 +55,20 @@ describe("formation transports (components/formation/transport.ts, kubernetesTra
         });
 
         it("USER_ARG, PASSWORD_ARG and REPLICATION_PASSWORD_ARG become the pod's own values in the script, never an argument", () => {
-            const cmd = buildExecCommand(["MIGRATE", "10.0.0.3", "6379", "", "0", "5000", "AUTH2", USER_ARG, PASSWORD_ARG, "KEYS", "a b", "c"]);
+            const cmd = buildExecCommand([
+                "MIGRATE",
+                "10.0.0.3",
+                "6379",
+                "",
+                "0",
+                "5000",
+                "AUTH2",
+                USER_ARG,
+                PASSWORD_ARG,
+                "KEYS",
+                "a b",
+                "c",
+            ]);
             assert.ok(!cmd.includes(PASSWORD_ARG) && !cmd.includes(USER_ARG));
             assert.match(cmd[2], /"\$\{7\}" "\$\{REDIS_CLI_USER:-default\}" "\$REDISCLI_AUTH" "\$\{8\}"/);
             const masterauth = buildExecCommand(["CONFIG", "SET", "masterauth", REPLICATION_PASSWORD_ARG]);
