@@ -15,7 +15,7 @@ import * as path from "path";
 import { renderRedisConf } from "../../components/redis/redisConf";
 import { LocalCluster, startLocalCluster } from "../../local/cluster";
 import { LocalRedisNode } from "../../local/redisNode";
-import { NODE_START_SCRIPT, POSIX_SHELLS } from "./startscriptSupport";
+import { NODE_START_SCRIPT, POSIX_SHELLS, writeUsers } from "./startscriptSupport";
 import { setTimeout as sleep } from "timers/promises";
 
 const PROBE_SCRIPT = path.resolve(__dirname, "../../components/redis/probe.sh");
@@ -26,16 +26,20 @@ interface ProbeResult {
     output: string;
 }
 
-function probe(mode: string, host: string, password: string): ProbeResult {
+/** A bare node's password (the default user), or the mounted users Secret of a pod (the admin user, as in the StatefulSet). */
+type ProbeAuth = string | { readonly usersDir: string };
+
+function probe(mode: string, host: string, auth: ProbeAuth): ProbeResult {
+    const credentials = typeof auth === "string" ? { REDIS_PASSWORD: auth } : { REDIS_USERS_DIR: auth.usersDir };
     const r = spawnSync(POSIX_SHELLS[0][0], [...POSIX_SHELLS[0].slice(1), PROBE_SCRIPT, mode], {
         encoding: "utf8",
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", REDIS_PASSWORD: password, PROBE_HOST: host, PROBE_CLIENT_PORT: "6379" },
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...credentials, PROBE_HOST: host, PROBE_CLIENT_PORT: "6379" },
         timeout: 10_000,
     });
     return { status: r.status, output: (r.stdout + r.stderr).trim() };
 }
 
-async function probeUntil(mode: string, host: string, password: string, status: number, timeoutMs: number): Promise<ProbeResult> {
+async function probeUntil(mode: string, host: string, password: ProbeAuth, status: number, timeoutMs: number): Promise<ProbeResult> {
     const deadline = Date.now() + timeoutMs;
     let last = probe(mode, host, password);
     while (last.status !== status && Date.now() < deadline) {
@@ -72,7 +76,9 @@ describe("probe.sh against real redis-server", function () {
 
     describe("a node started through the container entry (node-start.sh execs redis-server)", () => {
         const host = "127.0.31.21";
-        const password = `pr"obe\\ 'pw' $x`;
+        // What redis.conf quoting must escape (no spaces: the ACL file splits on them).
+        const password = `pr"obe\\'pw'$x-0123456789`;
+        let users: { usersDir: string };
 
         before(async () => {
             const dir = tempDir("entry");
@@ -91,6 +97,8 @@ describe("probe.sh against real redis-server", function () {
                 ].join("\n");
             fs.writeFileSync(path.join(dir, "redis.conf"), shared);
             const runtimeConf = path.join(dir, "run", "redis.conf");
+            const usersEnv = writeUsers(dir, { admin: password, replication: password });
+            users = { usersDir: usersEnv.REDIS_USERS_DIR };
             const child = spawn(POSIX_SHELLS[0][0], [...POSIX_SHELLS[0].slice(1), NODE_START_SCRIPT, "redis-server", runtimeConf], {
                 detached: true,
                 stdio: "ignore",
@@ -99,7 +107,7 @@ describe("probe.sh against real redis-server", function () {
                     POD_NAME: "redis-0",
                     POD_IP: host,
                     POD_HOSTNAME: "redis-0.local",
-                    REDIS_PASSWORD: password,
+                    ...usersEnv,
                     REDIS_DATA_DIR: dataDir,
                     REDIS_SHARED_CONF: path.join(dir, "redis.conf"),
                     REDIS_RUNTIME_CONF: runtimeConf,
@@ -108,7 +116,7 @@ describe("probe.sh against real redis-server", function () {
             child.unref();
             assert.ok(child.pid);
             pids.push(child.pid);
-            const up = await probeUntil("live", host, password, 0, 10_000);
+            const up = await probeUntil("live", host, users, 0, 10_000);
             assert.strictEqual(
                 up.status,
                 0,
@@ -116,10 +124,10 @@ describe("probe.sh against real redis-server", function () {
             );
         });
 
-        it("redis-server accepts the runtime conf: the password with quotes, backslash and spaces authenticates, and the node announces its hostname", () => {
+        it("redis-server accepts the runtime conf and the ACL file: admin's password with quotes and backslash authenticates, and the node announces its hostname", () => {
             const r = spawnSync(
                 "redis-cli",
-                ["--no-auth-warning", "-h", host, "-p", "6379", "CONFIG", "GET", "cluster-announce-hostname"],
+                ["--no-auth-warning", "-h", host, "-p", "6379", "--user", "admin", "CONFIG", "GET", "cluster-announce-hostname"],
                 {
                     encoding: "utf8",
                     env: { ...process.env, REDISCLI_AUTH: password },
@@ -129,22 +137,24 @@ describe("probe.sh against real redis-server", function () {
         });
 
         it("an unformed node is live and ready (formation needs every pod ready first)", () => {
-            assert.deepStrictEqual(probe("live", host, password), { status: 0, output: "" });
-            assert.deepStrictEqual(probe("ready", host, password), {
+            assert.deepStrictEqual(probe("live", host, users), { status: 0, output: "" });
+            assert.deepStrictEqual(probe("ready", host, users), {
                 status: 0,
                 output: "ready: not part of a cluster yet (waiting to be formed)",
             });
         });
 
-        it("a wrong password is neither live nor ready, and says why", () => {
-            const ready = probe("ready", host, "wrong");
+        it("a wrong password is neither live nor ready, and says why; so is the default user, which is off", () => {
+            const wrong = { usersDir: writeUsers(tempDir("wrong"), { admin: "not-the-admin-password" }).REDIS_USERS_DIR };
+            const ready = probe("ready", host, wrong);
             assert.strictEqual(ready.status, 1);
             assert.match(ready.output, /^not ready: PING answered 'AUTH failed: WRONGPASS/);
-            assert.strictEqual(probe("live", host, "wrong").status, 1);
+            assert.strictEqual(probe("live", host, wrong).status, 1);
+            assert.match(probe("live", host, password).output, /WRONGPASS/, "the default user with the admin password");
         });
 
         it("an unknown mode is a usage error", () => {
-            const r = probe("healthy", host, password);
+            const r = probe("healthy", host, users);
             assert.strictEqual(r.status, 2);
             assert.match(r.output, /usage: probe\.sh live\|ready/);
         });
