@@ -9,14 +9,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { Settings } from "./config";
 import { GkeCluster, nodeAccountId } from "./gke";
 import { ExistingCluster } from "./kubernetes";
-import { RedisCluster } from "./redis/redisCluster";
+import { RedisCluster, userPasswords } from "./redis/redisCluster";
 import { HitCounterApp, hitCounterPodLabels } from "./app/hitCounter";
 import { renderAppNetworkPolicy } from "./app/networkPolicy";
 import { RedisClusterFormation, ShardOutput } from "./formation/provider";
 import { RedisScaleGuard } from "./formation/scaleGuard";
 import { tlsDigest } from "./redis/tls";
 import { ADMIN_USER, APP_USER, CLIENT_USER, passwordHash } from "./redis/acl";
-import { PASSWORD_KEY, USERNAME_KEY, redisPodLabels } from "./redis/manifests";
+import { PASSWORD_KEY, REDIS_CONTAINER, USERNAME_KEY, redisObjectNames, redisPodLabels } from "./redis/manifests";
 import { RedisAclRotation, RotationPhase } from "./formation/aclProvider";
 
 /** Base names of the Kubernetes objects (the namespace keeps stacks on one cluster apart). */
@@ -102,9 +102,31 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         replicasPerMaster: settings.redis.replicasPerMaster,
     });
 
+    // A password rotation, around the users Secret and the app's rollout (components/redis/acl.ts): the
+    // new passwords next to the old on every node while the pods' copies still hold the old admin
+    // password; then the Secret changes and the app rolls onto its new password; then, once every pod's
+    // copy is new, only the new passwords are left.
+    const passwords = userPasswords(REDIS_NAME, settings.redis);
+    const aclStep = (phase: RotationPhase, dependsOn: pulumi.Input<pulumi.Resource>[]) =>
+        new RedisAclRotation(
+            `${REDIS_NAME}-acl-${phase}`,
+            {
+                kubeconfig,
+                namespace: settings.namespace,
+                statefulSetName: redisObjectNames(REDIS_NAME).statefulSet,
+                containerName: REDIS_CONTAINER,
+                phase,
+                passwords,
+            },
+            { dependsOn },
+        );
+    const aclAdd = aclStep("add", [scaleGuard]);
+
     const redis = new RedisCluster(
         REDIS_NAME,
         {
+            passwords,
+            usersSecretAfter: [aclAdd],
             namespace: settings.namespace,
             redis: settings.redis,
             provider,
@@ -131,23 +153,6 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         { dependsOn: [redis.statefulSet, redis.headlessService] },
     );
 
-    // A password rotation, around the app's rollout: new passwords next to the old on every node,
-    // then the app rolls onto its new one, then only the new ones are left (components/redis/acl.ts).
-    const aclStep = (phase: RotationPhase, dependsOn: pulumi.Input<pulumi.Resource>[]) =>
-        new RedisAclRotation(
-            `${REDIS_NAME}-acl-${phase}`,
-            {
-                kubeconfig,
-                namespace: redis.namespace,
-                statefulSetName: redis.statefulSet.metadata.name,
-                containerName: redis.redisContainerName,
-                phase,
-                passwords: redis.passwords,
-            },
-            { dependsOn },
-        );
-    const aclAdd = aclStep("add", [formation, redis.usersSecret]);
-
     const appSecret = redis.userSecrets[APP_USER];
     if (!appSecret) throw new Error(`the ${APP_USER} user's Secret is missing`);
     // The app starts against a formed cluster: its seeds come from the formation.
@@ -167,7 +172,7 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
             },
             provider,
         },
-        { dependsOn: [formation, aclAdd] },
+        { dependsOn: [formation] },
     );
     aclStep("prune", [app]);
     new k8s.networking.v1.NetworkPolicy(

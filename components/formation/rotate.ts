@@ -57,18 +57,19 @@ export async function rotatePasswords(run: RotationRun): Promise<void> {
     await run.afterPhase?.(3);
 }
 
-/** Phase 1 alone (the stack runs it before the app rolls). */
+/** Phase 1 alone (the stack runs it before the users Secret changes, so in-pod scripts still hold the old admin password). */
 export async function addPhase(run: RotationRun): Promise<void> {
-    const masterauth = run.plan.add.filter((c) => c.kind === "masterauth");
-    const hash = run.plan.add.find((c) => c.kind === "add" && c.user === REPLICATION_USER);
-    if (masterauth.length && hash?.kind === "add") await waitForOwnCopies(run, REPLICATION_USER, hash.hash);
     await onEveryNode(run, run.plan.add);
 }
 
-/** Phase 3 alone (the stack runs it once the app has rolled): the admin user's old password goes once each pod holds the new one. */
+/**
+ * Phase 3 alone (the stack runs it once the app has rolled): masterauth is read from, and the admin
+ * user's old password goes only once, every pod's own copy of the users Secret holds the new ones.
+ */
 export async function prunePhase(run: RotationRun): Promise<void> {
-    const admin = run.plan.prune.find((c) => c.kind === "prune" && c.user === ADMIN_USER);
-    if (admin?.kind === "prune") await waitForOwnCopies(run, ADMIN_USER, admin.hash);
+    for (const c of run.plan.prune) {
+        if (c.kind === "prune" && (c.user === ADMIN_USER || c.user === REPLICATION_USER)) await waitForOwnCopies(run, c.user, c.hash);
+    }
     await onEveryNode(run, run.plan.prune);
 }
 

@@ -159,11 +159,13 @@ export type RotationCommand =
 /**
  * A password rotation, in phases, each carried out on every node before the next starts:
  *  1. add      the new password next to the old one (`ACL SETUSER <u> #<new>`), saved to each node's
- *              aclfile (ACL SAVE), so a pod that restarts mid-rotation accepts both;
- *     masterauth  (replication user) every node authenticates its replication link with the new one;
- *  2. clients  the clients move to the new password (the app rolls; the local app re-reads its file);
- *  3. prune    only the new password is left (`ACL SETUSER <u> resetpass #<new>`), saved; the
- *              admin user last, once the node's own copy of its Secret holds the new password.
+ *              aclfile (ACL SAVE), so a pod that restarts mid-rotation accepts both. It runs before the
+ *              users Secret changes: in-pod scripts still authenticate with the old admin password;
+ *  2. clients  the users Secret changes and the clients move to the new password (the app rolls; the
+ *              local app re-reads its file; in-pod scripts read the updated Secret file);
+ *  3. prune    once every node's own copy of the Secret holds the new passwords: masterauth (replication
+ *              user) from that copy, then only the new password is left (`ACL SETUSER <u> resetpass
+ *              #<new>`), the admin user last; saved.
  */
 export interface RotationPlan {
     /** Users whose password changes. */
@@ -178,11 +180,14 @@ export interface RotationPlan {
 export function planRotation(before: UserHashes, after: UserHashes): RotationPlan {
     const users = ACL_USERS.filter((u) => before[u] !== undefined && after[u] !== undefined && before[u] !== after[u]);
     const add: RotationCommand[] = users.map((user) => ({ kind: "add", user, hash: after[user] }));
-    if (users.includes(REPLICATION_USER)) add.push({ kind: "masterauth" });
     if (users.length > 0) add.push({ kind: "save" });
-    // The admin user is the one the commands themselves run as: its old password goes last.
+    // Replicas re-authenticate with the new replication password before the old one goes; the admin
+    // user is the one the commands themselves run as: its old password goes last.
     const byAdminLast = [...users.filter((u) => u !== ADMIN_USER), ...users.filter((u) => u === ADMIN_USER)];
-    const prune: RotationCommand[] = byAdminLast.map((user) => ({ kind: "prune", user, hash: after[user] }));
+    const prune: RotationCommand[] = [
+        ...(users.includes(REPLICATION_USER) ? [{ kind: "masterauth" } as const] : []),
+        ...byAdminLast.map((user) => ({ kind: "prune", user, hash: after[user] }) as const),
+    ];
     if (users.length > 0) prune.push({ kind: "save" });
     return { users, add, clients: users.filter((u) => u !== ADMIN_USER && u !== REPLICATION_USER), prune };
 }
@@ -220,8 +225,8 @@ export function renderRotationPlan(p: RotationPlan, nodes: number): string[] {
         `password rotation of ${p.users.join(", ")} on ${nodes} nodes:`,
         "  phase 1, on every node:",
         ...p.add.map((c) => `    ${step(c)}`),
-        `  phase 2: ${p.clients.length ? `the clients of ${p.clients.join(", ")} move to the new password` : "no client to move"}`,
-        "  phase 3, on every node:",
+        `  phase 2: the users Secret gets the new passwords; ${p.clients.length ? `the clients of ${p.clients.join(", ")} move to them` : "no client to move"}`,
+        "  phase 3, on every node, once its copy of the users Secret holds the new passwords:",
         ...p.prune.map((c) => `    ${step(c)}`),
     ];
 }

@@ -32,7 +32,7 @@ export const PASSWORD_SPECIALS = "-_.~";
  * Each user's password: the one given in config, else a generated one whose `keepers` hold the
  * rotation trigger (`redis:passwordRotation`), so a new trigger gives it a new value.
  */
-function userPasswords(name: string, redis: RedisSettings, parent: pulumi.Resource): Record<AclUserName, pulumi.Output<string>> {
+export function userPasswords(name: string, redis: RedisSettings, parent?: pulumi.Resource): Record<AclUserName, pulumi.Output<string>> {
     const keepers = redis.passwordRotation !== undefined ? { rotation: redis.passwordRotation } : undefined;
     const entries = ACL_USERS.map((user) => {
         const given = redis.passwords[user];
@@ -57,7 +57,13 @@ export interface RedisClusterArgs {
     readonly provider: k8s.Provider;
     /** Labels of the pods that may connect as clients (the app). */
     readonly clientPodLabels: LabelSelectorMatch;
-
+    /** Every ACL user's password (userPasswords). */
+    readonly passwords: Readonly<Record<AclUserName, pulumi.Output<string>>>;
+    /**
+     * What must happen before the users Secret changes: a rotation's phase 1, which adds the new
+     * passwords while in-pod scripts still authenticate with the old admin password.
+     */
+    readonly usersSecretAfter?: pulumi.Input<pulumi.Resource>[];
     /**
      * Keep the Namespace, and with it the PVCs and the data, when the stack deletes it (`pulumi
      * destroy`, or a new namespace name that replaces it): Pulumi then only forgets it.
@@ -97,7 +103,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         const manifestOptions = { name, namespace: args.namespace, redis: args.redis, clientPodLabels: args.clientPodLabels };
         this.names = redisObjectNames(name);
 
-        this.passwords = userPasswords(name, args.redis, this);
+        this.passwords = args.passwords;
 
         const k8sOpts: pulumi.CustomResourceOptions = { parent: this, provider: args.provider };
         // Every other object depends on the Namespace, so the component's dependsOn (the scale guard) holds them all.
@@ -127,7 +133,10 @@ export class RedisCluster extends pulumi.ComponentResource {
             : undefined;
         const m = renderRedisManifests(manifestOptions, this.passwords, certificates?.material);
 
-        this.usersSecret = new k8s.core.v1.Secret(`${name}-users-secret`, m.usersSecret, inNamespace);
+        this.usersSecret = new k8s.core.v1.Secret(`${name}-users-secret`, m.usersSecret, {
+            ...inNamespace,
+            dependsOn: [namespace, ...(args.usersSecretAfter ?? [])],
+        });
         this.userSecrets = Object.fromEntries(
             Object.entries(m.userSecrets).map(([user, secret]) => [
                 user,

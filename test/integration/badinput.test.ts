@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import { Layout } from "../../local/layout";
 import { ProgramFailure, runProgram } from "../support/mocks";
-import { ROOT, lastJson, redisCli, removeTempDirs, runCli, status, tempDir } from "../support/runtime";
+import { ROOT, admin, lastJson, redisCli, removeTempDirs, runCli, status, tempDir } from "../support/runtime";
 
 function runTs(script: string, args: readonly string[], env: Record<string, string> = {}) {
     const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", script, ...args], {
@@ -77,14 +77,14 @@ describe("bad input with real processes: nothing created, nothing lost", functio
             layout = new Layout(dir);
             password = lastJson<{ password: string }>(up).password;
             const seed = lastJson<{ nodes: string[] }>(up).nodes[0].split(":")[0];
-            for (let i = 0; i < 20; i++) assert.strictEqual(redisCli(seed, password, "-c", "SET", `keep:{${i}}`, String(i)), "OK");
+            for (let i = 0; i < 20; i++) assert.strictEqual(redisCli(seed, admin(password), "-c", "SET", `keep:{${i}}`, String(i)), "OK");
             initial = await snapshot();
         });
         after(() => runCli(["down", "--dir", dir]));
         afterEach(async () => {
             assert.deepStrictEqual(await snapshot(), initial, "a refused verb changed a pod");
             const seed = (await status(layout)).pods[0].address;
-            for (let i = 0; i < 20; i++) assert.strictEqual(redisCli(seed, password, "-c", "GET", `keep:{${i}}`), String(i));
+            for (let i = 0; i < 20; i++) assert.strictEqual(redisCli(seed, admin(password), "-c", "GET", `keep:{${i}}`), String(i));
         });
 
         it("an unknown pod name: refused, naming the pods there are", () => {

@@ -21,7 +21,7 @@ import { LocalCluster, startLocalCluster, stopLocalCluster } from "../../local/c
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { tagForSlot } from "../support/keySlots";
 import { loopbackBlocks } from "../support/loopbackBlocks";
-import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver } from "./startscriptSupport";
+import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver, writeUsers } from "./startscriptSupport";
 import { setTimeout as sleep } from "timers/promises";
 
 const [BLOCK] = loopbackBlocks(__filename);
@@ -192,7 +192,8 @@ describe("self-healing when pods restart on new addresses (real redis-server)", 
                 POD_NAME: `redis-${i}`,
                 POD_IP: newHost,
                 POD_HOSTNAME: spec.announceHostname!,
-                REDIS_PASSWORD: spec.password,
+                // The pod's users Secret and ACL template (this bare node keeps its own password; only nodes.conf matters here).
+                ...writeUsers(path.join(path.dirname(spec.dir), `secret-${i}`)),
                 REDIS_DATA_DIR: spec.dir,
                 REDIS_SHARED_CONF: path.join(spec.dir, "redis.conf"),
                 REDIS_RUNTIME_CONF: path.join(spec.dir, "runtime.conf"),

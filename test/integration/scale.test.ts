@@ -35,7 +35,7 @@ const existingTarget = (masters: number) => ({
     config: { "redis-cluster-gke:target": "existing", "redis:masters": String(masters), "redis:replicasPerMaster": "1" },
     secrets: {
         "redis-cluster-gke:kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
-        "redis:password": "a-configured-password-0123456789",
+        "redis:adminPassword": "a-configured-password-0123456789",
     },
 });
 

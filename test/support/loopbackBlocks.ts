@@ -15,6 +15,7 @@ import * as path from "path";
 
 export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "acl.test.ts": [240],
+    "aclExec.test.ts": [241],
     "appBundle.test.ts": [36],
     "appLimits.test.ts": [140, 141],
     "badinput.test.ts": [34],

@@ -155,20 +155,32 @@ function mockedTlsStateKept(args: pulumi.runtime.MockResourceArgs): Record<strin
     return state;
 }
 
+/** States of resources whose provider keeps them while their inputs do not change (random passwords), by type, name and inputs. */
+const keptStates = new Map<string, Record<string, any>>();
+
+function keptWhileInputsUnchanged(args: pulumi.runtime.MockResourceArgs, issue: () => Record<string, any>): Record<string, any> {
+    const key = `${args.type}\0${args.name}\0${JSON.stringify(unwrapSecrets(args.inputs))}`;
+    const state = keptStates.get(key) ?? issue();
+    keptStates.set(key, state);
+    return state;
+}
+
 /** Mocked provider outputs that the real providers would compute, keyed by type token. */
 function mockedState(args: pulumi.runtime.MockResourceArgs): Record<string, any> {
     const inputs = args.inputs as Record<string, any>;
     const tls = mockedTlsStateKept(args);
     if (tls) return tls;
     switch (args.type) {
-        case "random:index/randomPassword:RandomPassword": {
-            const alphabet =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" +
-                (inputs.special ? (inputs.overrideSpecial ?? "!@#$%&*") : "");
-            const length = Number(inputs.length ?? 16);
-            const result = Array.from(crypto.randomBytes(length), (b) => alphabet[b % alphabet.length]).join("");
-            return { ...inputs, result, bcryptHash: "mock-bcrypt" };
-        }
+        case "random:index/randomPassword:RandomPassword":
+            // The real provider keeps a password in the state while its inputs (keepers) do not change.
+            return keptWhileInputsUnchanged(args, () => {
+                const alphabet =
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" +
+                    (inputs.special ? (inputs.overrideSpecial ?? "!@#$%&*") : "");
+                const length = Number(inputs.length ?? 16);
+                const result = Array.from(crypto.randomBytes(length), (b) => alphabet[b % alphabet.length]).join("");
+                return { ...inputs, result, bcryptHash: "mock-bcrypt" };
+            });
         case "gcp:container/cluster:Cluster":
             return {
                 ...inputs,

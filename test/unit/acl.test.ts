@@ -104,16 +104,16 @@ describe("rotation plan (components/redis/acl.ts planRotation)", () => {
         });
     });
 
-    it("every user: masterauth before the save of phase 1; admin pruned last; admin and replication have no client to wait for", () => {
+    it("every user: masterauth first in phase 3 (from the new Secret), admin pruned last; admin and replication have no client to wait for", () => {
         const after = Object.fromEntries(ACL_USERS.map((u) => [u, sha(`${u}-new`)]));
         const p = planRotation(HASHES, after);
         assert.deepStrictEqual(
             p.add.map((c) => (c.kind === "add" ? c.user : c.kind)),
-            [...ACL_USERS, "masterauth", "save"],
+            [...ACL_USERS, "save"],
         );
         assert.deepStrictEqual(
             p.prune.map((c) => (c.kind === "prune" ? c.user : c.kind)),
-            ["replication", "hitcounter", "client", "exporter", "admin", "save"],
+            ["masterauth", "replication", "hitcounter", "client", "exporter", "admin", "save"],
         );
         assert.deepStrictEqual(p.clients, ["hitcounter", "client", "exporter"]);
         const text = renderRotationPlan(p, 6).join("\n");
