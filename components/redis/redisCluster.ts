@@ -133,14 +133,14 @@ export class RedisCluster extends pulumi.ComponentResource {
             : undefined;
         const m = renderRedisManifests(manifestOptions, this.passwords, certificates?.material);
 
-        this.usersSecret = new k8s.core.v1.Secret(`${name}-users-secret`, m.usersSecret, {
-            ...inNamespace,
-            dependsOn: [namespace, ...(args.usersSecretAfter ?? [])],
-        });
+        // Running pods see a changed Secret (the kubelet updates mounted files, the app re-reads its own):
+        // every password Secret changes only after a rotation's phase 1 accepts the new passwords.
+        const passwordSecretOpts = { ...inNamespace, dependsOn: [namespace, ...(args.usersSecretAfter ?? [])] };
+        this.usersSecret = new k8s.core.v1.Secret(`${name}-users-secret`, m.usersSecret, passwordSecretOpts);
         this.userSecrets = Object.fromEntries(
             Object.entries(m.userSecrets).map(([user, secret]) => [
                 user,
-                new k8s.core.v1.Secret(`${name}-user-${user}`, secret, inNamespace),
+                new k8s.core.v1.Secret(`${name}-user-${user}`, secret, passwordSecretOpts),
             ]),
         );
         const configMap = new k8s.core.v1.ConfigMap(`${name}-config`, m.configMap, inNamespace);

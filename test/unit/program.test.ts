@@ -208,7 +208,9 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         const prune = run.one(T.aclRotation, "redis-acl-prune");
         assert.deepEqual([add.inputs.phase, prune.inputs.phase], ["add", "prune"]);
         assert.deepEqual(add.dependsOnUrns, [run.one("pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard").urn]);
-        assert.ok(run.one(T.secret, "redis-users-secret").dependsOnUrns.includes(add.urn), "the users Secret changes after phase 1");
+        for (const name of ["redis-users-secret", "redis-user-hitcounter", "redis-user-client", "redis-user-exporter"]) {
+            assert.ok(run.one(T.secret, name).dependsOnUrns.includes(add.urn), `${name} changes only after phase 1`);
+        }
         assert.deepEqual(prune.dependsOnUrns, [run.one(T.appComponent).urn]);
         assert.deepEqual([add.inputs.statefulSetName, add.inputs.containerName], ["redis", "redis"]);
         const users = run.one(T.secret, "redis-users-secret").inputs.stringData as Record<string, string>;
@@ -479,6 +481,24 @@ describe("program under mocks: index.ts, the Pulumi entry point", function () {
         );
         assert.equal(viaIndex.outputs.redisAdminPassword.secret, true);
         assert.equal(viaIndex.outputs.kubeconfig.secret, true);
+    });
+});
+
+describe("program under mocks: password rotation trigger", function () {
+    it("an unchanged stack keeps every password; a new redis:passwordRotation gives each generated one a new value, which the rotation steps and the app's roll follow", async () => {
+        const hashes = (run: ProgramRun) => run.one(T.aclRotation, "redis-acl-add").inputs.hashes as Record<string, string>;
+        const appDigest = (run: ProgramRun) =>
+            run.one(T.deployment).inputs.spec.template.metadata.annotations["redis-cluster-gke/password-sha256"];
+        const first = await runProgram(GKE_CONFIG);
+        const again = await runProgram(GKE_CONFIG);
+        assert.deepEqual(hashes(again), hashes(first), "nothing rotates without a change");
+        const rotated = await runProgram({ config: { ...GKE_CONFIG.config, "redis:passwordRotation": "2026-12-01" } });
+        for (const r of rotated.ofType(T.password)) assert.deepEqual(r.inputs.keepers, { rotation: "2026-12-01" });
+        for (const user of ["admin", "replication", "hitcounter", "client", "exporter"]) {
+            assert.notEqual(hashes(rotated)[user], hashes(first)[user], user);
+        }
+        assert.deepEqual(hashes(rotated), rotated.one(T.aclRotation, "redis-acl-prune").inputs.hashes);
+        assert.notEqual(appDigest(rotated), appDigest(first), "the app rolls onto its new password");
     });
 });
 
