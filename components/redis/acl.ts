@@ -39,7 +39,9 @@ export interface AclUser {
 }
 
 /**
- * What each user may run. The hit counter's is exactly what app/ sends: INCRBY on `hits` and WAIT
+ * What each user may run. The exporter's are redis_exporter's documented ACL without its key commands
+ * (GET, SCAN, TYPE, … serve --check-keys and key-value export, both off here) and without the
+ * subcommands that change server state (SLOWLOG RESET, LATENCY RESET, CLIENT KILL). The hit counter's is exactly what app/ sends: INCRBY on `hits` and WAIT
  * (app/hits.ts), CLUSTER INFO (readiness), and what ioredis' Cluster sends on every connection
  * (CLUSTER SLOTS, INFO for its ready check, ASKING during a slot migration, PING, READONLY).
  */
@@ -88,9 +90,13 @@ export const ACL_RULES: Readonly<Record<AclUserName, AclUser>> = {
             "+info",
             "+config|get",
             "+client|list",
+            "+client|info",
+            "+client|setname",
             "+slowlog|get",
             "+slowlog|len",
             "+latency|latest",
+            "+latency|histogram",
+            "+memory|stats",
             "+select",
             "+cluster|info",
             "+cluster|nodes",
