@@ -28,6 +28,7 @@ import {
     KubeconfigEndpoint,
 } from "./configKeys";
 import { shapeProblems } from "./shape";
+import { MaintenanceExclusion, MaintenanceWindow } from "./maintenance";
 import { VOLUME_TO_MAXMEMORY, memoryPlan } from "./redis/redisConf";
 import { keyMatchesCertificate } from "./redis/tls";
 import { ACL_USERS, AclUserName } from "./redis/acl";
@@ -75,6 +76,11 @@ export interface GkeSettings {
     readonly authorizedNetworks: readonly string[];
     /** Which endpoint the stack's kubeconfig names. */
     readonly kubeconfigEndpoint: KubeconfigEndpoint;
+    /** The node pool's surge upgrade: nodes added, and nodes down at once, while it upgrades. */
+    readonly upgrade: { readonly maxSurge: number; readonly maxUnavailable: number };
+    /** When GKE may maintain the cluster (none: any time), and when never. */
+    readonly maintenanceWindow?: MaintenanceWindow;
+    readonly maintenanceExclusions: readonly MaintenanceExclusion[];
 }
 
 export interface RedisSettings {
@@ -90,6 +96,10 @@ export interface RedisSettings {
     /** A GKE Managed Prometheus PodMonitoring for the exporter. */
     readonly podMonitoring: boolean;
     readonly nodeTimeoutMs: number;
+    /** A stopping master hands its slots to an in-sync replica first (preStop handover.sh). */
+    readonly handover: boolean;
+    /** A failover-agent container per pod: an in-sync replica takes over a crashed master at once. */
+    readonly takeover: boolean;
     /** PVC size per pod (Kubernetes quantity, e.g. 1Gi); at least VOLUME_TO_MAXMEMORY x maxmemory. */
     readonly storageSize: string;
     /** StorageClass of the PVCs; the cluster's default class when absent. */
@@ -303,6 +313,8 @@ function readRedis(r: Reader, target: Target | undefined): RedisSettings {
         exporterImage: r.get(KEYS.exporterImage),
         ...readMetrics(r, exporter, target === "gke"),
         nodeTimeoutMs: r.get(KEYS.nodeTimeoutMs),
+        handover: r.get(KEYS.handover),
+        takeover: r.get(KEYS.takeover),
         storageSize,
         storageClass: r.get(KEYS.storageClass) ?? (target === "gke" ? GKE_RETAIN_STORAGE_CLASS : undefined),
         resources,
@@ -381,7 +393,26 @@ function readGke(r: Reader): GkeSettings {
         privateNodes: r.get(KEYS.privateNodes),
         authorizedNetworks: r.get(KEYS.authorizedNetworks),
         kubeconfigEndpoint: readKubeconfigEndpoint(r),
+        ...readMaintenance(r),
     };
+}
+
+/** GKE refuses a surge upgrade that adds no node and takes none down, and exclusions without a window. */
+function readMaintenance(r: Reader): Pick<GkeSettings, "upgrade" | "maintenanceWindow" | "maintenanceExclusions"> {
+    const upgrade = { maxSurge: r.get(KEYS.upgradeMaxSurge), maxUnavailable: r.get(KEYS.upgradeMaxUnavailable) };
+    if (upgrade.maxSurge === 0 && upgrade.maxUnavailable === 0) {
+        r.errors.push(
+            `${KEYS.upgradeMaxSurge.key}: 0 with ${KEYS.upgradeMaxUnavailable.key} 0 (both 0) would upgrade no node; set ${KEYS.upgradeMaxSurge.key} to 1 (a new node first) or more`,
+        );
+    }
+    const maintenanceWindow = r.get(KEYS.maintenanceWindow);
+    const maintenanceExclusions = r.get(KEYS.maintenanceExclusions);
+    if (maintenanceExclusions.length > 0 && !maintenanceWindow) {
+        r.errors.push(
+            `${KEYS.maintenanceExclusions.key}: GKE takes exclusions only with a maintenance window; set ${KEYS.maintenanceWindow.key} too (e.g. "SA,SU 01:00-07:00")`,
+        );
+    }
+    return { upgrade, maintenanceWindow, maintenanceExclusions };
 }
 
 /** The IP endpoint is reachable only from the authorized networks, so it needs some. */

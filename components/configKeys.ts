@@ -11,6 +11,14 @@ import { VOLUME_TO_MAXMEMORY } from "./redis/redisConf";
 import { caCertificateProblem, caKeyProblem } from "./redis/tls";
 import { ACL_RULES, AclUserName, PASSWORD_RULE, passwordProblem } from "./redis/acl";
 import { ALLOWED_CLIENTS_HELP, AllowedClient, parseAllowedClients } from "./redis/allowedClients";
+import {
+    EXCLUSIONS_HELP,
+    MaintenanceExclusion,
+    MaintenanceWindow,
+    WINDOW_HELP,
+    parseMaintenanceExclusions,
+    parseMaintenanceWindow,
+} from "./maintenance";
 
 /** Project name from Pulumi.yaml: the namespace of the top-level keys. */
 export const PROJECT = "redis-cluster-gke";
@@ -310,6 +318,36 @@ export const KEYS = {
         oneOf(KUBECONFIG_ENDPOINTS, "dns"),
         "endpoint of the stack's kubeconfig: `dns` (IAM-checked, reachable from anywhere) or `ip` (needs the network Pulumi runs from in `gke:authorizedNetworks`; for stacks created before the DNS endpoint, see Upgrading)",
     ),
+    upgradeMaxSurge: key(
+        "gke:upgradeMaxSurge",
+        wholeNumber(1, 0, 100),
+        "nodes a node-pool upgrade may add beyond the pool's size (surge): each old node is drained once a new one is up, so its pods, a master's after its handover, have somewhere to start at once",
+    ),
+    upgradeMaxUnavailable: key(
+        "gke:upgradeMaxUnavailable",
+        wholeNumber(0, 0, 100),
+        "nodes of the pool an upgrade may take down at once without a replacement; above 0 a drained Redis pod may wait for a node, its shard without a replica meanwhile (with upgradeMaxSurge, at least one of the two above 0)",
+    ),
+    maintenanceWindow: key(
+        "gke:maintenanceWindow",
+        {
+            fallback: undefined as MaintenanceWindow | undefined,
+            defaultText: "none (GKE maintains at any time)",
+            allowed: WINDOW_HELP,
+            parse: parseMaintenanceWindow,
+        },
+        "when GKE may upgrade the control plane and drain nodes (UTC); a recurring window of the cluster's maintenancePolicy",
+    ),
+    maintenanceExclusions: key(
+        "gke:maintenanceExclusions",
+        {
+            fallback: [] as readonly MaintenanceExclusion[],
+            defaultText: "none",
+            allowed: EXCLUSIONS_HELP,
+            parse: parseMaintenanceExclusions,
+        },
+        "periods in which GKE upgrades nothing (a sale, a freeze); needs `gke:maintenanceWindow`",
+    ),
     masters: key(
         "redis:masters",
         wholeNumber(3, MIN_MASTERS, MAX_NODES),
@@ -360,6 +398,16 @@ export const KEYS = {
         "redis:nodeTimeoutMs",
         wholeNumber(DEFAULT_NODE_TIMEOUT_MS, 500, 120000),
         '`cluster-node-timeout` in ms (see "Failover" for the trade-off)',
+    ),
+    handover: key(
+        "redis:handover",
+        flag(true),
+        "a master being stopped (drain, eviction, deletion, rolling update) first hands its slots to its in-sync replica (preStop `handover.sh`); `false`: Redis stops at once and its replica takes over after a failover",
+    ),
+    takeover: key(
+        "redis:takeover",
+        flag(true),
+        "a failover-agent container in each Redis pod makes an in-sync replica take over at once when its master crashed (its address refuses connections, or it restarted) instead of waiting for `nodeTimeoutMs`; `false`: Redis's own failure detection only",
     ),
     storageSize: key(
         "redis:storageSize",

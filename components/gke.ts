@@ -12,6 +12,7 @@ import * as gcp from "@pulumi/gcp";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GkeSettings } from "./config";
+import { recurringWindow } from "./maintenance";
 
 /**
  * What the nodes' service account is granted: Google's role for GKE node service accounts (logs,
@@ -106,6 +107,28 @@ export function controlPlaneAccess(
             gcpPublicCidrsAccessEnabled: false,
         },
         controlPlaneEndpointsConfig: { dnsEndpointConfig: { allowExternalTraffic: true } },
+    };
+}
+
+/**
+ * The node pool's upgrade: surge (a new node up before an old one is drained), so every drained
+ * Redis pod, a master only after its preStop handover, starts again at once on the new node.
+ */
+export function nodePoolUpgradeSettings(gke: GkeSettings): gcp.types.input.container.NodePoolUpgradeSettings {
+    return { strategy: "SURGE", maxSurge: gke.upgrade.maxSurge, maxUnavailable: gke.upgrade.maxUnavailable };
+}
+
+/** The cluster's maintenancePolicy from `gke:maintenanceWindow` and `gke:maintenanceExclusions`; none without a window. */
+export function maintenancePolicy(gke: GkeSettings): gcp.types.input.container.ClusterMaintenancePolicy | undefined {
+    if (!gke.maintenanceWindow) return undefined;
+    return {
+        recurringWindow: recurringWindow(gke.maintenanceWindow),
+        maintenanceExclusions: gke.maintenanceExclusions.map((e) => ({
+            exclusionName: e.name,
+            startTime: e.start,
+            endTime: e.end,
+            exclusionOptions: { scope: e.scope },
+        })),
     };
 }
 
@@ -204,6 +227,8 @@ export class GkeCluster extends pulumi.ComponentResource {
                 ...controlPlaneAccess(args.gke.authorizedNetworks),
                 // GKE Managed Prometheus: the collectors (gmp-system) and the PodMonitoring CRD.
                 monitoringConfig: { managedPrometheus: { enabled: true } },
+                // When GKE may upgrade the control plane and drain nodes (gke:maintenanceWindow, …).
+                maintenancePolicy: maintenancePolicy(args.gke),
             },
             {
                 parent: this,
@@ -222,6 +247,7 @@ export class GkeCluster extends pulumi.ComponentResource {
                 cluster: cluster.name,
                 nodeCount: args.gke.nodesPerZone, // per zone of the region
                 management: { autoRepair: true, autoUpgrade: true },
+                upgradeSettings: nodePoolUpgradeSettings(args.gke),
                 nodeConfig: nodeConfig(args.gke, nodeAccount.email),
                 // Changeable in place on the pool (unlike the cluster's privateClusterConfig).
                 networkConfig: { enablePrivateNodes: args.gke.privateNodes },

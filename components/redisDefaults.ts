@@ -4,12 +4,27 @@
  */
 
 /**
- * Default `cluster-node-timeout`. A lost master's slots stay unwritable for about this long plus
- * ~1.3 s (FAIL agreement, election delay of 0.5-1 s, vote). Measured with `npm run bench:failover`
- * (durable writes under load): 1000 ms -> 2.4 s window, 1500 -> 3.1 s, 2000 -> 4.0 s, the tutorial's
- * 15000 -> 19.3 s; 1000 is the largest that meets the <= 3 s goal. The price: a node that cannot
- * answer its peers for 1 s (a long fork, a stalled disk, a VM live migration on a busy GKE node) is
- * failed over although alive. With WAIT that costs a ~2.5 s write pause, never an acknowledged hit;
- * raise `redis:nodeTimeoutMs` for large datasets.
+ * Default `cluster-node-timeout`. Since the failover agent takes over a crashed master at once and
+ * a stopping master hands its slots over first (README "Failover"), only a master that stops
+ * answering without refusing connections (a frozen VM, a partition) waits for this timeout: its
+ * slots are unwritable for about 1.5 x this + 1.5 s. The price of a short timeout is failing over
+ * a master that is alive but stalls (a fork of a large dataset, a stalled disk, CPU throttling, a
+ * live migration); 3000 ms rides out stalls of up to 3 s, where the former 1000 ms did not.
+ * Measured with `npm run bench:failover` (README "Benchmarks").
  */
-export const DEFAULT_NODE_TIMEOUT_MS = 1000;
+export const DEFAULT_NODE_TIMEOUT_MS = 3000;
+
+/**
+ * Longest time a stopping master's preStop hook (handover.sh) may spend handing its slots over:
+ * two attempts of Redis's 5 s manual failover (CLUSTER_MF_TIMEOUT) plus the announcement.
+ */
+export const HANDOVER_TIMEOUT_SECONDS = 12;
+
+/**
+ * Redis's `shutdown-timeout` default: at SIGTERM a master that still holds slots (its handover
+ * failed, or there was none) waits up to this long for its replicas to catch up.
+ */
+export const REDIS_SHUTDOWN_TIMEOUT_SECONDS = 10;
+
+/** The Redis pods' terminationGracePeriodSeconds: the handover, then Redis's own shutdown, then a margin for the AOF. */
+export const REDIS_TERMINATION_GRACE_SECONDS = HANDOVER_TIMEOUT_SECONDS + REDIS_SHUTDOWN_TIMEOUT_SECONDS + 8;

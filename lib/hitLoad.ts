@@ -25,9 +25,11 @@ export interface LoadOptions {
     readonly clients: number;
     /** Pause after a failed request, so a failover is not hammered. */
     readonly retryPauseMs?: number;
-    /** Hard cap on requests, whatever happens. */
+    /** Hard cap on requests, whatever happens (default DEFAULT_MAX_REQUESTS); `capped` says when it was reached. */
     readonly maxRequests?: number;
 }
+
+export const DEFAULT_MAX_REQUESTS = 200_000;
 
 const COUNT = /I have been hit (\d+) times since deployment\./;
 
@@ -41,6 +43,18 @@ export class HitLoad {
     constructor(private readonly o: LoadOptions) {
         this.agent = new http.Agent({ keepAlive: true, maxSockets: o.clients });
         this.done = Promise.all(Array.from({ length: o.clients }, (_, i) => this.client(i))).then(() => undefined);
+    }
+
+    get maxRequests(): number {
+        return this.o.maxRequests ?? DEFAULT_MAX_REQUESTS;
+    }
+
+    /**
+     * Whether the load stopped at its cap: nothing after that was measured, so a measurement that
+     * spans beyond it would miss its gaps (the drill and the chaos run refuse such a result).
+     */
+    get capped(): boolean {
+        return this.answers.length >= this.maxRequests;
     }
 
     /** ms since the load started. */
@@ -63,7 +77,7 @@ export class HitLoad {
     }
 
     private async client(id: number): Promise<void> {
-        const max = this.o.maxRequests ?? 200_000;
+        const max = this.maxRequests;
         while (!this.stopped && this.answers.length < max) {
             const start = this.now();
             const { status, body } = await this.request();
@@ -144,18 +158,44 @@ export function analyseAnswers(answers: readonly HitAnswer[]): FailoverFindings 
  */
 export function writeWindowMs(answers: readonly HitAnswer[], since: number): number | undefined {
     const ends = answers.filter((a) => a.status === 200 && a.start >= since).map((a) => a.end);
-    return ends.length === 0 ? undefined : Math.min(...ends) - since;
+    // reduce, not Math.min(...ends): a minute of load is more answers than a call takes arguments.
+    return ends.length === 0 ? undefined : ends.reduce((m, e) => Math.min(m, e), Infinity) - since;
 }
 
 /** The longest time with no acknowledged hit between the first and the last one (ms); 0 with fewer than two. */
 export function longestWriteGapMs(answers: readonly HitAnswer[]): number {
+    return writeGaps(answers, 0).reduce((m, g) => Math.max(m, g.ms), 0);
+}
+
+/** A time without acknowledged hits: from one acknowledged hit's answer to the next (ms on the load's clock). */
+export interface WriteGap {
+    readonly from: number;
+    readonly to: number;
+    readonly ms: number;
+}
+
+/** Every gap between consecutive acknowledged hits of at least `minMs`, in time order. */
+export function writeGaps(answers: readonly HitAnswer[], minMs: number): WriteGap[] {
     const ends = answers
         .filter((a) => a.status === 200)
         .map((a) => a.end)
         .sort((a, b) => a - b);
-    let gap = 0;
-    for (let i = 1; i < ends.length; i++) gap = Math.max(gap, ends[i] - ends[i - 1]);
-    return gap;
+    const gaps: WriteGap[] = [];
+    for (let i = 1; i < ends.length; i++)
+        if (ends[i] - ends[i - 1] >= minMs) gaps.push({ from: ends[i - 1], to: ends[i], ms: ends[i] - ends[i - 1] });
+    return gaps;
+}
+
+/** The time spent in gaps between acknowledged hits of at least `minMs` (ms): how long writes were unavailable in all. */
+export function unavailableMs(answers: readonly HitAnswer[], minMs: number): number {
+    return writeGaps(answers, minMs).reduce((sum, g) => sum + g.ms, 0);
+}
+
+/** The longest gap between acknowledged hits that overlaps [from, to] (ms on the load's clock); 0 when none does. */
+export function longestGapWithin(answers: readonly HitAnswer[], from: number, to: number): number {
+    return writeGaps(answers, 0)
+        .filter((g) => g.to >= from && g.from <= to)
+        .reduce((m, g) => Math.max(m, g.ms), 0);
 }
 
 /**

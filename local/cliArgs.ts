@@ -21,6 +21,7 @@ export const COMMANDS = [
     "logs",
     "drill",
     "rotate-password",
+    "chaos",
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 const POD_COMMANDS: readonly Command[] = ["kill", "delete", "freeze", "thaw", "logs"];
@@ -41,6 +42,8 @@ interface CliValues {
     block?: number;
     appPort?: number;
     nodeTimeoutMs?: number;
+    noHandover?: boolean;
+    noTakeover?: boolean;
     backoffInitialMs?: number;
     backoffMaxMs?: number;
     podStartDelayMs?: number;
@@ -52,6 +55,8 @@ interface CliValues {
     clients?: number;
     tls?: boolean;
     user?: string;
+    duration?: number;
+    seed?: number;
 }
 
 export interface CliOptions extends CliValues {
@@ -88,6 +93,18 @@ const FLAGS: Record<string, FlagSpec> = {
         name: "nodeTimeoutMs",
         help: "cluster-node-timeout in ms (default: the project default)",
         int: [500, 120000],
+        commands: STARTING,
+    },
+    "--no-handover": {
+        name: "noHandover",
+        help: "pods without the preStop handover (redis:handover false): a stopping master stops at once",
+        boolean: true,
+        commands: STARTING,
+    },
+    "--no-takeover": {
+        name: "noTakeover",
+        help: "pods without the failover agent (redis:takeover false): only Redis's own failure detection",
+        boolean: true,
         commands: STARTING,
     },
     "--backoff-initial-ms": {
@@ -134,11 +151,18 @@ const FLAGS: Record<string, FlagSpec> = {
         boolean: true,
         commands: ["drill"],
     },
-    "--clients": { name: "clients", help: "drill: concurrent clients (default 4)", int: [1, 64], commands: ["drill"] },
+    "--clients": { name: "clients", help: "drill, chaos: concurrent clients (default 4)", int: [1, 64], commands: ["drill", "chaos"] },
     "--user": {
         name: "user",
         help: `rotate-password: the ACL user whose password changes, one of ${ACL_USERS.join(", ")} (default: every user)`,
         commands: ["rotate-password"],
+    },
+    "--duration": { name: "duration", help: "chaos: seconds of faults (required)", int: [1, 86400], commands: ["chaos"] },
+    "--seed": {
+        name: "seed",
+        help: "chaos: the seed of the fault schedule (required; the same seed, the same faults)",
+        int: [0, 2147483647],
+        commands: ["chaos"],
     },
 };
 
@@ -148,6 +172,7 @@ export function usage(): string {
     return [
         "usage: npm run demo",
         "       npm run local -- up|down|status|roll|drill|rotate-password [flags]",
+        "       npm run local -- chaos --duration S --seed N [flags]",
         "       npm run local -- kill|delete|freeze|thaw|logs POD [flags]",
         "flags:",
         ...Object.entries(FLAGS).map(([flag, f]) => `  ${flag.padEnd(22)} ${f.help}`),
@@ -214,6 +239,10 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     if (v.user !== undefined && !(ACL_USERS as readonly string[]).includes(v.user)) {
         throw new UsageError(`--user: expected one of ${ACL_USERS.join(", ")}, got ${JSON.stringify(v.user)}`);
     }
+    if (cmd === "chaos" && (v.duration === undefined || v.seed === undefined))
+        throw new UsageError(
+            `chaos: --duration and --seed are required (e.g. --duration 60 --seed 1); missing ${v.duration === undefined ? "--duration" : "--seed"}`,
+        );
     const temporaryDir = cmd === "demo" && v.dir === undefined;
     return {
         ...v,

@@ -4,8 +4,10 @@ import { httpStatus } from "../lib/http";
 import { signalGroup } from "../lib/process";
 import { LocalProbe } from "./podTemplate";
 
-/** Output kept of a probe or hook, for the pod's log and `status`. */
-const OUTPUT_LIMIT = 400;
+/** Output kept of a probe, for the pod's log and `status`. */
+const PROBE_OUTPUT_LIMIT = 400;
+/** Output kept of a hook, for the pod's log: a preStop handover says what it did in a few lines. */
+export const HOOK_OUTPUT_LIMIT = 4000;
 
 export interface ContainerContext {
     /** The container's environment: what its exec probes and hooks see. */
@@ -18,6 +20,7 @@ export function execInContainer(
     argv: readonly string[],
     ctx: ContainerContext,
     timeoutMs: number,
+    outputLimit = PROBE_OUTPUT_LIMIT,
 ): Promise<{ code: number | null; output: string }> {
     return new Promise((resolve) => {
         const child = spawn(argv[0], argv.slice(1), {
@@ -28,7 +31,7 @@ export function execInContainer(
         });
         let output = "";
         const collect = (d: Buffer) => {
-            if (output.length < OUTPUT_LIMIT) output += d.toString();
+            if (output.length < outputLimit) output += d.toString();
         };
         child.stdout?.on("data", collect);
         child.stderr?.on("data", collect);
@@ -42,7 +45,7 @@ export function execInContainer(
         });
         child.on("close", (code) => {
             clearTimeout(timer);
-            resolve({ code, output: output.slice(0, OUTPUT_LIMIT).trim() });
+            resolve({ code, output: output.slice(0, outputLimit).trim() });
         });
     });
 }

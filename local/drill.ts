@@ -1,8 +1,9 @@
 /**
  * `npm run local -- drill --dir DIR [--delete|--freeze]`: the tutorial's failover demo, scripted
  * and measured. Roles before; clients keep hitting the app while the master that owns `hits` is
- * SIGKILLed (a crash: the kubelet restarts it in place), deleted (it comes back at a new address)
- * or frozen until a replica took over (a machine lost, then back); roles after; the
+ * SIGKILLed (a crash: the kubelet restarts it in place), deleted (it comes back at a new address),
+ * frozen until a replica took over (a machine lost, then back), or every pod is rolled (as an image
+ * change does: the benchmark's rolling-restart rows); roles after; the
  * write-unavailability window, acknowledged hits, hits lost. The failover test and benchmark run
  * this same drill.
  */
@@ -10,10 +11,10 @@ import { setTimeout as sleep } from "timers/promises";
 import { HITS_KEY } from "../app/hits";
 import { ownsSlot, parseClusterNodes } from "../components/formation/clusterState";
 import { DirectTransport, NodeAccess } from "../components/formation/transport";
-import { HitAnswer, HitLoad, acknowledgedHitsLost, analyseAnswers, longestWriteGapMs, writeWindowMs } from "../lib/hitLoad";
+import { HitAnswer, HitLoad, acknowledgedHitsLost, analyseAnswers, longestWriteGapMs, unavailableMs, writeWindowMs } from "../lib/hitLoad";
 import { waitUntil } from "../lib/poll";
 import { Layout } from "./layout";
-import { DeleteResult, FreezeResult, KillResult, PodView, StatusView, call } from "./protocol";
+import { DeleteResult, FreezeResult, KillResult, PodView, RollResult, StatusView, call } from "./protocol";
 import { renderRoles } from "./statusView";
 import { redisEndpoint } from "./rules";
 import { ClusterConfig, accessOf, readConfig } from "./state";
@@ -22,11 +23,16 @@ export interface DrillFindings {
     /** From the SIGKILL (or the start of the deletion) to the first acknowledged hit of a request sent after it (undefined: never). */
     readonly windowMs?: number;
     readonly longestGapMs: number;
+    /** Time spent in write gaps of at least UNAVAILABLE_GAP_MS, summed (a rolling restart has several). */
+    readonly unavailableMs: number;
     readonly acknowledged: number;
     readonly refused: number;
     /** Acknowledged hits missing from Redis, repeated or lower than one returned before (must be 0). */
     readonly lost: number;
 }
+
+/** Gaps shorter than this are the load's ordinary rhythm under CPU contention, not unavailability. */
+export const UNAVAILABLE_GAP_MS = 100;
 
 /** Pure: what the answers of the load say about a disruption at `since`. */
 export function drillFindings(answers: readonly HitAnswer[], since: number, finalCounter: number): DrillFindings {
@@ -34,13 +40,14 @@ export function drillFindings(answers: readonly HitAnswer[], since: number, fina
     return {
         windowMs: writeWindowMs(answers, since),
         longestGapMs: longestWriteGapMs(answers),
+        unavailableMs: unavailableMs(answers, UNAVAILABLE_GAP_MS),
         acknowledged: f.acknowledged,
         refused: f.failed,
         lost: acknowledgedHitsLost(f, finalCounter),
     };
 }
 
-export type DrillMode = "kill" | "delete" | "freeze";
+export type DrillMode = "kill" | "delete" | "freeze" | "roll";
 
 export interface DrillReport extends DrillFindings {
     readonly mode: DrillMode;
@@ -66,6 +73,8 @@ export interface DrillOptions {
     readonly clients?: number;
     /** Load before the disruption (ms, default 1000). */
     readonly warmupMs?: number;
+    /** The load's cap on requests (a whole rolling restart under 12 clients needs more than the default). */
+    readonly maxRequests?: number;
     readonly say: (line: string) => void;
 }
 
@@ -94,6 +103,11 @@ async function withTransport<T>(access: NodeAccess, f: (t: DirectTransport) => P
     }
 }
 
+/** The value of `hits`, read from the master that owns it. */
+export function hitsCounter(access: NodeAccess, pods: readonly PodView[]): Promise<number> {
+    return withTransport(access, async (t) => Number(await t.call(redisEndpoint((await ownerOfHits(t, pods)).address), ["GET", HITS_KEY])));
+}
+
 /** The pod of the master that owns `hits` right now. */
 export async function masterOfHits(layout: Layout): Promise<PodView> {
     const config = readConfig(layout);
@@ -102,7 +116,8 @@ export async function masterOfHits(layout: Layout): Promise<PodView> {
     return withTransport(accessOf(layout, config), (t) => ownerOfHits(t, pods));
 }
 
-function settled(s: StatusView): string | undefined {
+/** Why the cluster has not settled yet (a pod not Ready, cluster_state not ok, the app not ready), or undefined once it has. */
+export function settled(s: StatusView): string | undefined {
     const notReady = s.pods.filter((p) => !p.ready).map((p) => p.name);
     if (notReady.length) return `not Ready: ${notReady.join(", ")}`;
     if (s.clusterState !== "ok") return `cluster_state ${s.clusterState}`;
@@ -139,6 +154,12 @@ async function disrupt(
         );
         return r.at;
     }
+    if (mode === "roll") {
+        const at = Date.now();
+        const r = await call<RollResult>(layout, { verb: "roll" });
+        say(`  rolled ${r.steps.map((s) => s.pod).join(", ")} in ${Date.now() - at} ms, each Ready before the next`);
+        return at;
+    }
     if (mode === "delete") {
         const r = await call<DeleteResult>(layout, { verb: "delete", pod: victim.name });
         say(`  terminated after ${r.terminatedAfterMs} ms; recreated at ${r.newAddress} with its data after ${r.recreatedAfterMs} ms`);
@@ -169,17 +190,18 @@ export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillRe
     const before = current.pods;
     const victim = await withTransport(access, (t) => ownerOfHits(t, before));
     o.say(`Roles before:\n${renderRoles(before)}\n`);
-    const load = new HitLoad({ url, clients: o.clients ?? 4 });
+    const load = new HitLoad({ url, clients: o.clients ?? 4, maxRequests: o.maxRequests });
     const promotion = watchPromotion(
         access,
         before.filter((p) => p.role === "replica" && p.master === victim.name),
     );
     try {
         await sleep(o.warmupMs ?? 1000);
-        const verb = { kill: "SIGKILL", delete: "delete", freeze: "freeze" }[o.mode];
-        o.say(
-            `${verb} ${victim.name} (${victim.address}), the master of "${HITS_KEY}", while ${o.clients ?? 4} clients keep hitting ${url}`,
-        );
+        const what =
+            o.mode === "roll"
+                ? `rolling restart of every pod (${victim.name}, ${victim.address}, is the master of "${HITS_KEY}")`
+                : `${{ kill: "SIGKILL", delete: "delete", freeze: "freeze" }[o.mode]} ${victim.name} (${victim.address}), the master of "${HITS_KEY}"`;
+        o.say(`${what}, while ${o.clients ?? 4} clients keep hitting ${url}`);
         const at = await disrupt(layout, victim, o.mode, promotion.promotedAt, o.say);
         // The load's clock at the moment the supervisor acted (same machine, same wall clock).
         const since = load.now() - (Date.now() - at);
@@ -190,12 +212,14 @@ export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillRe
         const settledMs = Date.now() - at;
         await sleep(500); // a little load after recovery: the counter keeps going up
         await load.stop();
+        if (load.capped)
+            throw new Error(
+                `drill: the load stopped at its cap of ${load.maxRequests} requests before the cluster settled; its gaps would be unseen (fewer clients, or a higher maxRequests)`,
+            );
         promotion.stop();
         const promotedAt = await promotion.promotedAt;
         const after = (await status()).pods;
-        const finalCounter = await withTransport(access, async (t) =>
-            Number(await t.call(redisEndpoint((await ownerOfHits(t, after)).address), ["GET", HITS_KEY])),
-        );
+        const finalCounter = await hitsCounter(access, after);
         const back = after.find((p) => p.name === victim.name) as PodView;
         const acked = load.answers.filter((a) => a.status === 200);
         return {

@@ -12,7 +12,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { setTimeout as sleep } from "timers/promises";
 import { ProcessRecord, isAlive, processStartTicks, signalGroup } from "../lib/process";
-import { execInContainer, runProbe } from "./containerExec";
+import { HOOK_OUTPUT_LIMIT, execInContainer, runProbe } from "./containerExec";
 import { mkdirPrivate } from "./layout";
 import { LocalContainer, LocalHook, LocalPodSpec, LocalProbe } from "./podTemplate";
 import { Backoff, KubeletTimings, NO_BACKOFF, restartDelay } from "./rules";
@@ -335,8 +335,10 @@ export class LocalPod {
 
     private async runHook(spec: LocalContainer, hook: LocalHook, timeoutMs: number): Promise<void> {
         if ("sleepMs" in hook) return sleep(hook.sleepMs).then(() => undefined);
-        const { code, output } = await execInContainer(hook.exec, { env: spec.env, cwd: this.host.cwd }, timeoutMs);
-        if (code !== 0) this.event(`preStop of ${spec.name} exited with ${code}: ${output}`);
+        const started = Date.now();
+        const { code, output } = await execInContainer(hook.exec, { env: spec.env, cwd: this.host.cwd }, timeoutMs, HOOK_OUTPUT_LIMIT);
+        // Kept in the pod's log whatever the outcome: what a handover did is part of the pod's story.
+        this.event(`preStop of ${spec.name} exited with ${code} after ${Date.now() - started} ms${output ? `:\n${output}` : ""}`);
     }
 
     private containerNamed(name: string | undefined): Container {

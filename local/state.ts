@@ -3,7 +3,9 @@
  * the choices `up` made (cluster.json), the Secrets (secrets.json), the rendered objects, and the
  * pods with their addresses and processes (pods.json, kept current by the supervisor).
  */
+import * as path from "path";
 import { NodeAccess } from "../components/formation/transport";
+import { TLS_VOLUME } from "../components/redis/paths";
 import { TLS_FILES } from "../components/redis/tls";
 import { ACL_USERS, ADMIN_USER, AclUserName, REPLICATION_USER } from "../components/redis/acl";
 import { Layout, readJson, writeJson } from "./layout";
@@ -16,6 +18,9 @@ export interface ClusterConfig {
     readonly masters: number;
     readonly replicasPerMaster: number;
     readonly nodeTimeoutMs: number;
+    /** The pod template's preStop handover and failover agent (redis:handover, redis:takeover). */
+    readonly handover: boolean;
+    readonly takeover: boolean;
     /** Pods live on 127.0.<block>.11-254. */
     readonly block: number;
     /** Namespace of the rendered objects (pod DNS names and POD_NAMESPACE). */
@@ -86,6 +91,11 @@ export function accessOf(layout: Layout, config: ClusterConfig, user: AclUserNam
     const ca = readSecrets(layout)[config.tls.secret]?.[TLS_FILES.ca];
     if (!ca) throw new Error(`${layout.secrets} holds no CA (Secret ${config.tls.secret}); is ${layout.dir} a local cluster's directory?`);
     return { ...access, tls: { ca } };
+}
+
+/** With TLS, the CA's file as the pods mount it (for redis-cli and the app); undefined without TLS. */
+export function caFileOf(layout: Layout, config: ClusterConfig): string | undefined {
+    return config.tls ? path.join(layout.volume(TLS_VOLUME), TLS_FILES.ca) : undefined;
 }
 
 export function readObjects(layout: Layout): { statefulSet: StatefulSetJson; configMap: ConfigMapJson } {

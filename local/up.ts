@@ -21,11 +21,21 @@ import { waitUntil } from "../lib/poll";
 import { Layout, claimStateDir, mkdirPrivate, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
 import { NoSupervisorError, StatusView, call } from "./protocol";
 import { FIRST_HOST, KUBELET_DEFAULTS, KubeletTimings, PODS_PER_BLOCK, addressIn, initialAddress, redisEndpoint } from "./rules";
-import { ClusterConfig, accessOf, readConfig, readPods, readSecrets, refuseLeftovers, usersOf, writeConfig, writeSecrets } from "./state";
+import {
+    ClusterConfig,
+    accessOf,
+    caFileOf,
+    readConfig,
+    readPods,
+    readSecrets,
+    refuseLeftovers,
+    usersOf,
+    writeConfig,
+    writeSecrets,
+} from "./state";
 import { ACL_USERS } from "../components/redis/acl";
 import { TlsSecretData, newLocalTlsSecret, tlsSecretUsable } from "./certificates";
-import { TLS_FILES, serverCertificateNames } from "../components/redis/tls";
-import { TLS_VOLUME } from "../components/redis/paths";
+import { serverCertificateNames } from "../components/redis/tls";
 import { refuseIfLocked } from "./lock";
 import { Supervisor } from "./supervisor";
 import { stopCluster } from "./down";
@@ -36,6 +46,9 @@ export interface UpOptions {
     readonly replicas?: number;
     readonly block?: number;
     readonly nodeTimeoutMs?: number;
+    /** The preStop handover and the failover agent in the pod template (default: on, as shipped). */
+    readonly handover?: boolean;
+    readonly takeover?: boolean;
     readonly appPort?: number;
     /** TLS on every link, as on Kubernetes (a DIR keeps the choice it was created with). */
     readonly tls?: boolean;
@@ -108,6 +121,8 @@ async function prepare(o: UpOptions): Promise<{ layout: Layout; createdState: bo
         "redis:replicasPerMaster": String(config.replicasPerMaster),
         "redis:nodeTimeoutMs": String(config.nodeTimeoutMs),
         "redis:tls": String(config.tls !== undefined),
+        "redis:handover": String(config.handover),
+        "redis:takeover": String(config.takeover),
     });
     const manifestOptions: RedisManifestOptions = {
         name: REDIS_NAME,
@@ -172,6 +187,8 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
         masters: asked.masters ?? previous?.masters ?? defaults.redis.masters,
         replicasPerMaster,
         nodeTimeoutMs: o.nodeTimeoutMs ?? previous?.nodeTimeoutMs ?? defaults.redis.nodeTimeoutMs,
+        handover: o.handover ?? previous?.handover ?? defaults.redis.handover,
+        takeover: o.takeover ?? previous?.takeover ?? defaults.redis.takeover,
         block: asked.block ?? previous?.block ?? DEFAULT_BLOCK,
         namespace: defaults.namespace,
         clusterDomain: DEFAULT_CLUSTER_DOMAIN,
@@ -284,7 +301,7 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
         nodes: [...formation.seeds],
         password: access.password,
         users: ACL_USERS.map((name) => ({ name, password: users[name] })),
-        ...(config.tls ? { ca: path.join(layout.volume(TLS_VOLUME), TLS_FILES.ca) } : {}),
+        ...(config.tls ? { ca: caFileOf(layout, config) } : {}),
         app: url,
         dir: layout.dir,
         shards: formation.shards,

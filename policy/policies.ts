@@ -938,6 +938,30 @@ export const gkeNodeAutoRepairUpgrade: ResourceValidationPolicy = {
     }),
 };
 
+/** GKE's own defaults for a node pool's surge upgrade. */
+const GKE_DEFAULT_MAX_SURGE = 1;
+const GKE_DEFAULT_MAX_UNAVAILABLE = 0;
+
+export const gkeNodeUpgradeSurge: ResourceValidationPolicy = {
+    name: "gke-node-upgrade-surge",
+    description:
+        "Node-pool upgrades bring a new node up before draining an old one (surge, no node unavailable), so drained Redis pods start again at once.",
+    enforcementLevel: "advisory",
+    severity: "medium",
+    validateResource: forType<GkeNodePoolProps>(TYPES.gkeNodePool, (p, _args, report) => {
+        const u = p.upgradeSettings;
+        // Blue-green keeps the old nodes until the new ones run the pods.
+        if (u?.strategy === "BLUE_GREEN") return;
+        const unavailable = u?.maxUnavailable ?? GKE_DEFAULT_MAX_UNAVAILABLE;
+        if (unavailable > 0)
+            report(
+                `Node pool upgrades take ${unavailable} node(s) down without a replacement (upgradeSettings.maxUnavailable): a drained Redis pod may wait for a node, its shard without a replica meanwhile.`,
+            );
+        if ((u?.maxSurge ?? GKE_DEFAULT_MAX_SURGE) < 1 && unavailable > 0)
+            report("Node pool upgrades add no node first (upgradeSettings.maxSurge 0): every drain shrinks the pool.");
+    }),
+};
+
 export const gkeWorkloadIdentity: ResourceValidationPolicy = {
     name: "gke-workload-identity",
     description: "Workload Identity is on, so pods never see the node's credentials.",
@@ -1070,6 +1094,7 @@ export const resourcePolicies: readonly ResourceValidationPolicy[] = [
     redisNodeTimeout,
     gkeRegional,
     gkeNodeAutoRepairUpgrade,
+    gkeNodeUpgradeSurge,
     gkeWorkloadIdentity,
     gkeNoLegacyAbac,
     gkeReleaseChannel,

@@ -129,11 +129,17 @@ export function imageMajorVersion(image: string): number | undefined {
 
 // ---------------------------------------------------------------- Redis workloads
 
-/** The Redis server container: the official image (or Valkey) or whatever listens on 6379. */
+/**
+ * The Redis server container: whatever declares the client port 6379, or the official image (or
+ * Valkey) running the server: its own entrypoint, or a command that names redis-server. A helper
+ * on the same image (the failover agent: a script, no ports) is not a server.
+ */
 export function isRedisContainer(c: IContainer): boolean {
+    if ((c.ports ?? []).some((p) => p.containerPort === REDIS_CLIENT_PORT)) return true;
     const base = c.image ? (parseImage(c.image).repository.split("/").pop() ?? "") : "";
-    if (base === "redis" || base === "valkey") return true;
-    return (c.ports ?? []).some((p) => p.containerPort === REDIS_CLIENT_PORT);
+    if (base !== "redis" && base !== "valkey") return false;
+    const argv = [...(c.command ?? []), ...(c.args ?? [])];
+    return argv.length === 0 || argv.some((a) => /(^|\/)(redis|valkey)-server\b/.test(a));
 }
 
 export function allContainers(spec: IPodSpec | undefined): IContainer[] {
@@ -348,6 +354,7 @@ export interface GkeNodePoolProps {
     readonly nodeLocations?: readonly string[];
     readonly management?: { readonly autoRepair?: boolean; readonly autoUpgrade?: boolean };
     readonly nodeConfig?: GkeNodeConfig;
+    readonly upgradeSettings?: { readonly strategy?: string; readonly maxSurge?: number; readonly maxUnavailable?: number };
 }
 
 export interface GkeNodeConfig {

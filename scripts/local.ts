@@ -8,12 +8,14 @@
  *   npm run local -- status [--json]           pods, roles, restarts, readiness, cluster_state, the app
  *   npm run local -- kill|delete|freeze|thaw POD, roll, logs POD, drill [--delete|--freeze]
  *   npm run local -- rotate-password [--user NAME]   new passwords without a refused hit (new next to old, clients move, old removed)
+ *   npm run local -- chaos --duration S --seed N   random faults under load, then a verdict
  *   npm run local -- down                      stop the supervisor and everything under it (data stays)
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { stopCluster } from "../local/down";
+import { runChaos } from "../local/chaos";
 import { runDrill } from "../local/drill";
 import { Layout, removeState } from "../local/layout";
 import { DeleteResult, FreezeResult, KillResult, RollResult, StatusView, call } from "../local/protocol";
@@ -62,6 +64,8 @@ async function start(o: CliOptions, foreground: boolean): Promise<Started> {
             replicas: o.replicas,
             block: o.block,
             nodeTimeoutMs: o.nodeTimeoutMs,
+            handover: o.noHandover ? false : undefined,
+            takeover: o.noTakeover ? false : undefined,
             appPort: o.appPort,
             tls: o.tls,
             timings: kubeletTimings(o),
@@ -229,6 +233,28 @@ async function rotatePassword(o: CliOptions): Promise<void> {
     if (Object.values(r.oldRefused).some((ok) => !ok)) throw new Error("an old password is still accepted");
 }
 
+async function chaos(o: CliOptions): Promise<void> {
+    const r = await runChaos(layoutOf(o), {
+        durationMs: (o.duration as number) * 1000,
+        seed: o.seed as number,
+        clients: o.clients,
+        say: out,
+    });
+    const applied = r.faults.filter((f) => !f.skipped).length;
+    out(
+        `\n${applied} faults (${r.faults.length - applied} skipped); write gaps: longest ${r.longestGapMs.toFixed(0)} ms, median of the faults' longest ${Number.isFinite(r.medianFaultGapMs) ? r.medianFaultGapMs.toFixed(0) : "-"} ms`,
+    );
+    out(
+        `acknowledged hits: ${r.acknowledged}, refused (503, retried): ${r.refused}, counter now ${r.finalCounter}, acknowledged hits lost: ${r.lost} (returned twice ${r.repeated}, went backwards ${r.wentBackwards})`,
+    );
+    out(
+        `redis-cli --cluster check: ${r.clusterCheckProblems.length ? r.clusterCheckProblems.join("; ") : "clean"}; replica links: ${r.linksDown.length ? `down: ${r.linksDown.join(", ")}` : "all up"}`,
+    );
+    out(`verdict: ${r.verdict.toUpperCase()}${r.problems.length ? `\n  ${r.problems.join("\n  ")}` : ""}`);
+    out(JSON.stringify(r));
+    if (r.verdict !== "pass") throw new Error(`chaos (seed ${r.seed}) failed: ${r.problems.join("; ")}`);
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
     const o = parseArgs(argv);
     process.umask(0o077);
@@ -248,6 +274,8 @@ export async function main(argv: readonly string[]): Promise<void> {
             return drill(o);
         case "rotate-password":
             return rotatePassword(o);
+        case "chaos":
+            return chaos(o);
         default:
             return podVerb(o);
     }

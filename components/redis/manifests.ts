@@ -16,6 +16,7 @@ import { ACL_TEMPLATE_PATH, CA_MOUNT, SCRIPTS_MOUNT, TLS_MOUNT, TLS_VOLUME, USER
 import { TLS_FILES } from "./tls";
 import { mapInput } from "../input";
 import { ACL_USERS, APP_USER, AclUserName, CLIENT_USER, EXPORTER_USER, passwordHash, renderAclTemplate } from "./acl";
+import { HANDOVER_TIMEOUT_SECONDS, REDIS_TERMINATION_GRACE_SECONDS } from "../redisDefaults";
 
 export type NamespaceManifest = k8s.types.input.core.v1.Namespace;
 export type SecretManifest = k8s.types.input.core.v1.Secret;
@@ -45,6 +46,8 @@ export const REDIS_CONTAINER = "redis";
 export const EXPORTER_CONTAINER = "exporter";
 /** Keys of a user's own Secret (`<name>-user-<user>`): what a client mounts or references. */
 export const USERNAME_KEY = "username";
+/** The takeover agent (failover-agent.sh), on the Redis image. */
+export const FAILOVER_AGENT_CONTAINER = "failover-agent";
 export const PASSWORD_KEY = "password";
 /** The users whose own Secret exists: the clients that are not Redis itself. */
 export const CLIENT_SECRET_USERS: readonly AclUserName[] = [APP_USER, CLIENT_USER, EXPORTER_USER];
@@ -196,8 +199,19 @@ export function redisMemoryPlan(redis: RedisSettings): MemoryPlan {
     return memoryPlan(quantityBytes(redis.resources.limits.memory), redis.replicasPerMaster);
 }
 
-/** The container scripts of the ConfigMap: the start script, the probes, and the redis-cli helper both source. */
-export const CONTAINER_SCRIPTS = ["node-start.sh", "probe.sh", "rediscli.sh"] as const;
+/**
+ * The container scripts shipped in the ConfigMap and mounted at SCRIPTS_MOUNT: the entry, the probes,
+ * the preStop handover, the failover agent, the decisions they share and the one redis-cli helper
+ * every one of them sources.
+ */
+export const CONTAINER_SCRIPTS = [
+    "node-start.sh",
+    "probe.sh",
+    "handover.sh",
+    "failover-agent.sh",
+    "failover-decisions.sh",
+    "rediscli.sh",
+] as const;
 export type ContainerScript = (typeof CONTAINER_SCRIPTS)[number];
 
 /** Reads a container script shipped next to this file (components/redis/*.sh). */
@@ -287,6 +301,12 @@ const restrictedContainerSecurity: k8s.types.input.core.v1.SecurityContext = {
 };
 
 function redisContainer(o: RedisManifestOptions): Container {
+    const handover = o.redis.handover
+        ? {
+              // A master hands its slots to an in-sync replica before Redis stops (handover.sh).
+              lifecycle: { preStop: { exec: { command: ["sh", `${SCRIPTS_MOUNT}/handover.sh`] } } },
+          }
+        : {};
     return {
         name: REDIS_CONTAINER,
         image: o.redis.image,
@@ -295,8 +315,12 @@ function redisContainer(o: RedisManifestOptions): Container {
             { name: "client", containerPort: CLIENT_PORT },
             { name: "bus", containerPort: busPort() },
         ],
-        env: redisContainerEnv(o),
+        env: [
+            ...redisContainerEnv(o),
+            ...(o.redis.handover ? [{ name: "HANDOVER_TIMEOUT_SECONDS", value: String(HANDOVER_TIMEOUT_SECONDS) }] : []),
+        ],
         resources: o.redis.resources,
+        ...handover,
         // Loading a large AOF may take a while: liveness starts only once the server answers.
         startupProbe: probe("live", 2, 150),
         livenessProbe: probe("live", 10, 3),
@@ -309,6 +333,35 @@ function redisContainer(o: RedisManifestOptions): Container {
             { name: "run", mountPath: "/run/redis" },
             { name: USERS_VOLUME, mountPath: USERS_MOUNT, readOnly: true },
             ...(o.redis.tls ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT, readOnly: true }] : []),
+        ],
+    };
+}
+
+/**
+/**
+ * The takeover agent: while its node is a replica it watches the master and, when the master's
+ * death is confirmed and this replica was in sync, makes it take over at once (failover-agent.sh).
+ * Its own CPU limit is generous on purpose: throttled, it would notice a crash late. Over TLS it
+ * dials its own node and its master's pod with the CA alone mounted (rediscli.sh), never the key.
+ */
+function failoverAgentContainer(o: RedisManifestOptions): Container {
+    return {
+        name: FAILOVER_AGENT_CONTAINER,
+        image: o.redis.image,
+        command: ["sh", `${SCRIPTS_MOUNT}/failover-agent.sh`],
+        env: [
+            fieldEnv("POD_NAME", "metadata.name"),
+            fieldEnv("POD_IP", "status.podIP"),
+            // As admin (rediscli.sh), from the users Secret the kubelet keeps current through a rotation.
+            { name: "REDIS_USERS_DIR", value: USERS_MOUNT },
+            ...(o.redis.tls ? [{ name: "REDIS_TLS_DIR", value: CA_MOUNT }] : []),
+        ],
+        resources: { requests: { cpu: "20m", memory: "16Mi" }, limits: { cpu: "200m", memory: "32Mi" } },
+        securityContext: restrictedContainerSecurity,
+        volumeMounts: [
+            { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true },
+            { name: USERS_VOLUME, mountPath: USERS_MOUNT, readOnly: true },
+            ...(o.redis.tls ? [{ name: "tls-ca", mountPath: CA_MOUNT, readOnly: true }] : []),
         ],
     };
 }
@@ -382,7 +435,8 @@ function podVolumes(o: RedisManifestOptions): k8s.types.input.core.v1.Volume[] {
         ? [
               // Group-readable: fsGroup is Redis' gid, so Redis reads its key and nobody else in the pod needs it.
               { name: TLS_VOLUME, secret: { secretName: names.tlsSecret, defaultMode: 0o440 } },
-              ...(o.redis.exporter
+              // The CA alone, for the containers that dial Redis but must not read its key.
+              ...(o.redis.exporter || o.redis.takeover
                   ? [
                         {
                             name: "tls-ca",
@@ -423,7 +477,11 @@ export function renderStatefulSet(
 ): StatefulSetManifest {
     const names = redisObjectNames(o.name);
     const labels = redisPodLabels(o.name);
-    const containers = [redisContainer(o), ...(o.redis.exporter ? [exporterContainer(o)] : [])];
+    const containers = [
+        redisContainer(o),
+        ...(o.redis.takeover ? [failoverAgentContainer(o)] : []),
+        ...(o.redis.exporter ? [exporterContainer(o)] : []),
+    ];
     return {
         apiVersion: "apps/v1",
         kind: "StatefulSet",
@@ -468,7 +526,8 @@ export function renderStatefulSet(
                         fsGroup: REDIS_UID,
                         seccompProfile: { type: "RuntimeDefault" },
                     },
-                    terminationGracePeriodSeconds: 30,
+                    // The preStop handover, then Redis's own shutdown (redisDefaults.ts).
+                    terminationGracePeriodSeconds: REDIS_TERMINATION_GRACE_SECONDS,
                     enableServiceLinks: false,
                     // Redis never calls the Kubernetes API: no token in the pods for an attacker to use.
                     automountServiceAccountToken: false,

@@ -8,7 +8,9 @@
 #          because formation needs every pod up and reachable first, and
 #        - once it has joined one (formed-once, read from Redis itself: more than
 #          one known node or any assigned slot): only while cluster_state:ok,
-#          i.e. while it serves its slots.
+#          i.e. while it serves its slots; and a replica only once its link to
+#          its master is up and its initial sync is done, so a rolling update never
+#          stops a master whose replica could not take over in sync.
 # The StatefulSet uses podManagementPolicy Parallel, so a full restart never
 # deadlocks: every pod starts at once, none waits for another to become ready,
 # and a formed node turns ready as soon as enough masters are back for
@@ -22,7 +24,7 @@ mode=${1:-}
 . "$(dirname "$0")/rediscli.sh"
 
 cli() {
-    rcli "$@" 2>&1 | tr -d '\r'
+    self_cli 5 "$@" | tr -d '\r'
 }
 
 ping_answer=$(cli PING)
@@ -52,11 +54,21 @@ case "$mode" in
             echo "ready: not part of a cluster yet (waiting to be formed)"
             exit 0
         fi
-        if [ "$state" = "ok" ]; then
-            exit 0
+        if [ "$state" != "ok" ]; then
+            echo "not ready: cluster_state:$state ($known known nodes, $assigned slots assigned)"
+            exit 1
         fi
-        echo "not ready: cluster_state:$state ($known known nodes, $assigned slots assigned)"
-        exit 1
+        replication=$(cli INFO replication)
+        role=$(echo "$replication" | awk -F: '$1 == "role" { print $2 }')
+        if [ "$role" = "slave" ]; then
+            link=$(echo "$replication" | awk -F: '$1 == "master_link_status" { print $2 }')
+            syncing=$(echo "$replication" | awk -F: '$1 == "master_sync_in_progress" { print $2 }')
+            if [ "$link" != "up" ] || [ "$syncing" != "0" ]; then
+                echo "not ready: a replica whose link to its master is ${link:-unknown} (initial sync in progress: ${syncing:-unknown})"
+                exit 1
+            fi
+        fi
+        exit 0
         ;;
     *)
         echo "usage: probe.sh live|ready" >&2

@@ -73,7 +73,11 @@ describe("npm run demo: cleanup and privacy (real processes)", function () {
         const demo = await startDemo(FLAGS);
         assert.match(path.basename(demo.dir), /^redis-demo-[A-Za-z0-9]{6}$/, "mkdtemp's unguessable name");
         assert.strictEqual(fs.statSync(demo.dir).mode & 0o777, 0o700);
-        assert.strictEqual(demo.processes.length, 7, "six Redis pods and the app");
+        assert.deepStrictEqual(
+            demo.processes.map((p) => p.container).sort(),
+            [...Array(6).fill("failover-agent"), "hit-counter", ...Array(6).fill("redis")].sort(),
+            "six Redis pods (redis and failover-agent each) and the app",
+        );
         // The reader goes away (as `npm run demo | head` does): every later write of the demo fails with EPIPE.
         demo.child.stdout.destroy();
         demo.child.stderr.destroy();

@@ -196,5 +196,47 @@ describe("probe.sh against real redis-server", function () {
             const up = await probeUntil("ready", survivor.host, c.password, 0, 15_000);
             assert.strictEqual(up.status, 0, up.output);
         });
+
+        it("a replica is Ready only once its link is up and its initial sync is done (a roll never stops its master before)", async () => {
+            const c = cluster!;
+            const master = c.nodes[0];
+            const cli = (host: string, ...args: string[]) =>
+                spawnSync("redis-cli", ["--no-auth-warning", "-h", host, "-p", "6379", ...args], {
+                    encoding: "utf8",
+                    env: { ...process.env, REDISCLI_AUTH: c.password },
+                }).stdout.trim();
+            // The master holds every initial sync back (diskless, with a delay far beyond the test).
+            assert.strictEqual(cli(master.host, "CONFIG", "SET", "repl-diskless-sync", "yes", "repl-diskless-sync-delay", "3600"), "OK");
+            const replica = await LocalRedisNode.start({
+                host: "127.0.31.31",
+                dir: tempDir("replica"),
+                password: c.password,
+                nodeTimeoutMs: NODE_TIMEOUT_MS,
+            });
+            pids.push(replica.pid);
+            try {
+                assert.strictEqual(cli(replica.host, "CLUSTER", "MEET", master.host, "6379"), "OK");
+                const masterId = cli(master.host, "CLUSTER", "MYID");
+                const deadline = Date.now() + 15_000;
+                while (cli(replica.host, "CLUSTER", "REPLICATE", masterId) !== "OK" && Date.now() < deadline) await sleep(100);
+                // Until gossip has told it the whole cluster, its cluster_state is not ok yet: wait for that to pass.
+                let held = probe("ready", replica.host, c.password);
+                const joinedBy = Date.now() + 15_000;
+                while (/cluster_state/.test(held.output) && Date.now() < joinedBy) {
+                    await sleep(100);
+                    held = probe("ready", replica.host, c.password);
+                }
+                assert.strictEqual(held.status, 1, `a replica whose initial sync is held back is Ready: ${held.output}`);
+                assert.match(held.output, /^not ready: a replica whose link to its master is down \(initial sync in progress: [01]\)$/);
+                assert.strictEqual(probe("live", replica.host, c.password).status, 0);
+                assert.strictEqual(cli(master.host, "CONFIG", "SET", "repl-diskless-sync-delay", "0"), "OK");
+                const synced = await probeUntil("ready", replica.host, c.password, 0, 15_000);
+                assert.strictEqual(synced.status, 0, synced.output);
+                assert.match(cli(replica.host, "INFO", "replication"), /master_link_status:up/);
+            } finally {
+                cli(master.host, "CONFIG", "SET", "repl-diskless-sync-delay", "5");
+                await replica.stop();
+            }
+        });
     });
 });

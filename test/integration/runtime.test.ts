@@ -166,6 +166,27 @@ describe("local pod runtime (real processes, 3x1)", function () {
             const nextDeletedAt = kubeletEventTime(r.steps[i + 1].pod, `created at ${r.steps[i + 1].oldAddress}`, "terminating");
             assert.ok(readyAt <= nextDeletedAt, `${r.steps[i + 1].pod} was deleted before ${r.steps[i].pod} was Ready`);
         }
+        // Each pod's preStop ran before it stopped: a master handed its slots over, a replica stopped at once.
+        const handovers = r.steps.map((s) => {
+            const log = fs.readFileSync(cluster.layout.log(s.pod), "utf8");
+            const life = log.slice(
+                log.indexOf(`pod ${s.pod}: created at ${s.oldAddress}`),
+                log.indexOf(`pod ${s.pod}: created at ${s.newAddress}`),
+            );
+            // The hook's last line says how it ended (the ones before say what it asked).
+            const line = life
+                .split("\n")
+                .filter((l) => l.startsWith(`handover[${s.pod}]`))
+                .pop();
+            assert.ok(line, `no preStop handover line in ${s.pod}'s log before it stopped`);
+            assert.match(line, /handed over to \S+ after \d+ ms; every master agrees|this node is slave: stopping at once/);
+            return line;
+        });
+        console.log(`      ${handovers.join("\n      ")}`);
+        assert.ok(
+            handovers.filter((l) => l.includes("handed over")).length >= 3,
+            "every shard's master was rolled, so each handed over once at least",
+        );
         const after = await waitHealthy(cluster.layout);
         for (const p of after.pods) assert.notStrictEqual(p.address, podOf(before, p.name).address, `${p.name} kept its address`);
         const findings = analyseAnswers(load.answers);

@@ -141,7 +141,7 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
     it("SIGKILL of the supervisor: its pods run on, verbs say no supervisor runs, `up` refuses, `down` stops every process it left", async () => {
         const lock = readJson<{ pid: number }>(layout.lock) as { pid: number };
         const pods = runningProcesses(layout);
-        assert.strictEqual(pods.length, 7, "six Redis pods and the app");
+        assert.strictEqual(pods.length, 13, "six Redis pods (redis and failover-agent each) and the app");
         process.kill(lock.pid, "SIGKILL");
         await new Promise((r) => setTimeout(r, 300));
         assert.ok(
@@ -167,7 +167,7 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
         assert.strictEqual(down.status, 0, down.stderr);
         assert.match(
             down.stdout,
-            /no supervisor was running; stopped 7 processes it left \(redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, app\)/,
+            /no supervisor was running; stopped 13 processes it left \(redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, app\)/,
         );
         assert.deepStrictEqual(
             pods.filter((p) => isAlive(p.pid)).map((p) => `${p.pod} ${p.pid}`),

@@ -212,6 +212,7 @@ export function gkeNodePool(): GkeNodePoolProps {
         location: "europe-west4",
         management: { autoRepair: true, autoUpgrade: true },
         nodeConfig: { serviceAccount: "redis-nodes@my-project.iam.gserviceaccount.com", workloadMetadataConfig: { mode: "GKE_METADATA" } },
+        upgradeSettings: { strategy: "SURGE", maxSurge: 1, maxUnavailable: 0 },
     };
 }
 

@@ -612,6 +612,27 @@ const cases: Record<string, BadCase[]> = {
             says: /fewer than 2 zones/,
         },
     ],
+    "gke-node-upgrade-surge": [
+        {
+            why: "upgrades take a node down without a replacement",
+            stack: () =>
+                withChange<GkeNodePoolProps>(
+                    "nodePool",
+                    (p) =>
+                        void ((p as { upgradeSettings: object }).upgradeSettings = { strategy: "SURGE", maxSurge: 1, maxUnavailable: 1 }),
+                ),
+            says: /take 1 node\(s\) down without a replacement/,
+        },
+        {
+            why: "no surge node at all",
+            stack: () =>
+                withChange<GkeNodePoolProps>(
+                    "nodePool",
+                    (p) => void ((p as { upgradeSettings: object }).upgradeSettings = { maxSurge: 0, maxUnavailable: 2 }),
+                ),
+            says: /add no node first/,
+        },
+    ],
     "gke-node-auto-repair-upgrade": [
         {
             why: "auto-repair off",
@@ -827,6 +848,33 @@ describe("policy pack: policies", () => {
                 };
             });
             assert.deepEqual(await violationsOf("redis-spread", stack), []);
+        });
+
+        it("a helper on the Redis image (the failover agent: a script, no ports) is not a Redis server; the image's own entrypoint is", async () => {
+            const helper = {
+                name: "failover-agent",
+                image: redisContainer(goodStack().statefulSet.props as unknown as IStatefulSet).image,
+            };
+            const withHelper = (extra: object) =>
+                withChange<IStatefulSet>("statefulSet", (s) => void s.spec!.template.spec!.containers.push({ ...helper, ...extra }));
+            const agent = withHelper({ command: ["sh", "/scripts/failover-agent.sh"] });
+            for (const policy of ["redis-probes", "redis-persistence", "redis-password-from-secret"])
+                assert.deepEqual(await violationsOf(policy, agent), [], policy);
+            const server = withHelper({});
+            assert.ok((await violationsOf("redis-probes", server)).some((v) => /'failover-agent' has no readinessProbe/.test(v.message)));
+        });
+
+        it("node-pool upgrades left to GKE's defaults (surge 1, none unavailable) or blue-green pass", async () => {
+            const defaults = withChange<GkeNodePoolProps>(
+                "nodePool",
+                (p) => void delete (p as { upgradeSettings?: object }).upgradeSettings,
+            );
+            assert.deepEqual(await violationsOf("gke-node-upgrade-surge", defaults), []);
+            const blueGreen = withChange<GkeNodePoolProps>(
+                "nodePool",
+                (p) => void ((p as { upgradeSettings: object }).upgradeSettings = { strategy: "BLUE_GREEN", maxUnavailable: 3 }),
+            );
+            assert.deepEqual(await violationsOf("gke-node-upgrade-surge", blueGreen), []);
         });
 
         it("protected-mode no is tolerated when a password is set", async () => {

@@ -7,7 +7,7 @@ import { waitUntil } from "../../lib/poll";
 import { Layout } from "../../local/layout";
 import { PodView, StatusView, call } from "../../local/protocol";
 import { KubeletTimings } from "../../local/rules";
-import { Started, upCluster } from "../../local/up";
+import { Started, UpOptions, upCluster } from "../../local/up";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -48,10 +48,18 @@ export function removeTempDirs(): void {
 /** Timings that keep tests short: probes 5x as often, a short pod-start delay. */
 export const FAST_TIMINGS: Partial<KubeletTimings> = { probePeriodScale: 0.2, podStartDelayMs: 1000 };
 
-/** A 3x1 cluster whose supervisor runs in the test process (its pods are real processes all the same). */
-export function startInProcess(block: number, timings: Partial<KubeletTimings>, label: string): Promise<Started> {
+/** A cluster (3x1, plain, unless `shape` says otherwise) whose supervisor runs in the test process (its pods are real processes all the same). */
+export function startInProcess(
+    block: number,
+    timings: Partial<KubeletTimings>,
+    label: string,
+    shape: Pick<UpOptions, "replicas" | "nodeTimeoutMs" | "handover" | "takeover" | "tls"> = {},
+): Promise<Started> {
     const quiet = () => undefined;
-    return upCluster({ dir: path.join(tempDir(label), "cluster"), block, timings, log: quiet }, { kind: "in-process", log: quiet });
+    return upCluster(
+        { dir: path.join(tempDir(label), "cluster"), block, timings, log: quiet, ...shape },
+        { kind: "in-process", log: quiet },
+    );
 }
 
 export function status(layout: Layout): Promise<StatusView> {

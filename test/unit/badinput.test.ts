@@ -70,6 +70,21 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["gke:authorizedNetworks", "203.0.113.5/24", /no host bits set/],
     ["gke:kubeconfigEndpoint", "public", /use one of dns, ip/],
     ["gke:kubeconfigEndpoint", "ip", /ip needs gke:authorizedNetworks .*list the network Pulumi runs from, or use dns/],
+    ["gke:upgradeMaxSurge", "-1", /use a whole number from 0 to 100/],
+    ["gke:upgradeMaxUnavailable", "all", /use a whole number from 0 to 100/],
+    ["gke:upgradeMaxSurge", "0", /\(both 0\) would upgrade no node; set gke:upgradeMaxSurge to 1/],
+    ["gke:maintenanceWindow", "Sundays", /use `daily` or weekdays/],
+    [
+        "gke:maintenanceExclusions",
+        "sale",
+        /use exclusions separated by commas, each NAME=START\/END/,
+        { ...GKE, "gke:maintenanceWindow": "daily 01:00-05:00" },
+    ],
+    [
+        "gke:maintenanceExclusions",
+        "sale=2026-11-26T00:00:00Z/2026-11-28T00:00:00Z",
+        /GKE takes exclusions only with a maintenance window; set gke:maintenanceWindow/,
+    ],
     ["redis:masters", "2", /use a whole number from 3 to 1000/],
     ["redis:masters", "three", /use a whole number from 3 to 1000/],
     ["redis:masters", "3.5", /use a whole number from 3 to 1000/],
@@ -84,6 +99,8 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["redis:zoneSpread", "hard", /use one of required, preferred/],
     ["redis:minZones", "0", /use a whole number from 1 to 10/],
     ["redis:nodeTimeoutMs", "100", /use a whole number from 500 to 120000/],
+    ["redis:handover", "always", /use true or false/],
+    ["redis:takeover", "on", /use true or false/],
     ["redis:storageSize", "10 gigs", /use a Kubernetes quantity/],
     ["redis:storageSize", "900Mi", /below 4 x maxmemory \(1Gi for redis:memoryLimit 512Mi\).*use at least 1Gi/],
     ["redis:storageClass", "Premium RWO", /use the name of a StorageClass/],
@@ -313,7 +330,7 @@ describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
     const cases: ReadonlyArray<readonly [argv: string[], says: RegExp]> = [
         [
             [],
-            /^command: expected one of demo, up, down, status, kill, delete, freeze, thaw, roll, logs, drill, rotate-password, got nothing$/,
+            /^command: expected one of demo, up, down, status, kill, delete, freeze, thaw, roll, logs, drill, rotate-password, chaos, got nothing$/,
         ],
         [["start"], /^command: expected one of demo, up, down, status, .*, got "start"$/],
         [["up", "--master", "3"], /^unknown flag "--master"; allowed: --dir, --masters, --replicas, /],
@@ -340,6 +357,11 @@ describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
             /^--user: expected one of admin, replication, hitcounter, client, exporter, got "default"$/,
         ],
         [["up", "--user", "admin"], /^--user: not a flag of up \(it applies to rotate-password\)$/],
+        [["chaos", "--seed", "1"], /^chaos: --duration and --seed are required \(e\.g\. --duration 60 --seed 1\); missing --duration$/],
+        [["chaos", "--duration", "60"], /^chaos: --duration and --seed are required .*; missing --seed$/],
+        [["chaos", "--duration", "0", "--seed", "1"], /^--duration: expected an integer from 1 to 86400, got "0"$/],
+        [["chaos", "--duration", "10", "--seed", "-1"], /^--seed: expected an integer from 0 to 2147483647, got "-1"$/],
+        [["drill", "--seed", "1"], /^--seed: not a flag of drill \(it applies to chaos\)$/],
     ];
     for (const [argv, says] of cases) {
         it(`${JSON.stringify(argv)} is refused, naming the flag and what is allowed`, () => {

@@ -55,6 +55,9 @@ describe("config: parseSettings", () => {
             privateNodes: true,
             authorizedNetworks: [],
             kubeconfigEndpoint: "dns",
+            upgrade: { maxSurge: 1, maxUnavailable: 0 },
+            maintenanceWindow: undefined,
+            maintenanceExclusions: [],
         });
         assert.ok(!("kubeconfig" in s), "a gke target carries no kubeconfig");
         assert.equal(s.retainOnDestroy, true);
@@ -102,6 +105,8 @@ describe("config: parseSettings", () => {
                 "redis:exporter": "false",
                 "redis:exporterImage": "oliver006/redis_exporter:v1.65.0",
                 "redis:nodeTimeoutMs": "5000",
+                "redis:handover": "false",
+                "redis:takeover": "false",
                 "redis:storageSize": "10Gi",
                 "redis:storageClass": "premium-rwo",
                 "redis:cpuRequest": "250m",
@@ -130,6 +135,7 @@ describe("config: parseSettings", () => {
         assert.equal(podCount(s.redis), 15);
         assert.equal(s.redis.exporter, false);
         assert.equal(s.redis.nodeTimeoutMs, 5000);
+        assert.deepEqual([s.redis.handover, s.redis.takeover], [false, false]);
         assert.equal(s.redis.storageClass, "premium-rwo");
         assert.deepEqual(s.redis.resources, { requests: { cpu: "250m", memory: "2Gi" }, limits: { cpu: "2", memory: "2Gi" } });
         assert.deepEqual(s.redis.passwords, { admin: "correct-horse-battery-staple" });
@@ -169,6 +175,66 @@ describe("config: parseSettings", () => {
         assert.equal(s.gke.kubeconfigEndpoint, "ip");
         assert.equal(s.createRetainStorageClass, false, "a configured class replaces the one the stack would create");
         assert.equal(s.redis.storageClass, "premium-rwo");
+    });
+
+    it("reads the node pool's upgrade and the maintenance window and exclusions; by default surge one node, no window", () => {
+        const plain = parseSettings(GKE, SECRET_CONFIG_KEYS);
+        assert.ok(plain.target === "gke");
+        assert.deepEqual(plain.gke.upgrade, { maxSurge: 1, maxUnavailable: 0 });
+        assert.deepEqual([plain.gke.maintenanceWindow, plain.gke.maintenanceExclusions], [undefined, []]);
+        const s = parseSettings(
+            {
+                ...GKE,
+                "gke:upgradeMaxSurge": "0",
+                "gke:upgradeMaxUnavailable": "1",
+                "gke:maintenanceWindow": "MO,TU,WE 23:30-04:00",
+                "gke:maintenanceExclusions": "sale=2026-11-26T00:00:00Z/2026-11-30T00:00:00Z",
+            },
+            SECRET_CONFIG_KEYS,
+        );
+        assert.ok(s.target === "gke");
+        assert.deepEqual(s.gke.upgrade, { maxSurge: 0, maxUnavailable: 1 });
+        assert.deepEqual(s.gke.maintenanceWindow, { days: ["MO", "TU", "WE"], start: "23:30", minutes: 270 });
+        assert.deepEqual(s.gke.maintenanceExclusions, [
+            { name: "sale", start: "2026-11-26T00:00:00Z", end: "2026-11-30T00:00:00Z", scope: "NO_UPGRADES" },
+        ]);
+    });
+
+    it("refuses maintenance settings GKE would refuse, naming the rule", () => {
+        const window = { ...GKE, "gke:maintenanceWindow": "daily 02:00-06:00" };
+        refuses(
+            { ...GKE, "gke:maintenanceWindow": "SU 02:00-06:00" },
+            "gke:maintenanceWindow",
+            "16 hours in some 32 days; GKE wants at least 48",
+        );
+        refuses({ ...GKE, "gke:maintenanceWindow": "daily 02:00-05:00" }, "gke:maintenanceWindow", "4 hours or more");
+        refuses({ ...GKE, "gke:maintenanceWindow": "SA,SA 00:00-12:00" }, "gke:maintenanceWindow", "listed twice");
+        refuses({ ...GKE, "gke:maintenanceWindow": "weekends 01:00-07:00" }, "gke:maintenanceWindow", "MO,TU,WE,TH,FR,SA,SU");
+        refuses(
+            { ...window, "gke:maintenanceExclusions": "x=2026-11-01T00:00:00Z/2026-12-15T00:00:00Z" },
+            "gke:maintenanceExclusions",
+            "at most 30 days",
+        );
+        refuses(
+            { ...window, "gke:maintenanceExclusions": "x=2026-12-01T00:00:00Z/2026-11-01T00:00:00Z" },
+            "gke:maintenanceExclusions",
+            "ends at or before it starts",
+        );
+        refuses({ ...window, "gke:maintenanceExclusions": "x=2026-11-01/2026-11-02" }, "gke:maintenanceExclusions", "RFC 3339 in UTC");
+        refuses(
+            { ...window, "gke:maintenanceExclusions": "x=2026-11-01T00:00:00Z/2026-11-02T00:00:00Z/NO_PATCHES" },
+            "gke:maintenanceExclusions",
+            "not one of NO_UPGRADES, NO_MINOR_UPGRADES, NO_MINOR_OR_NODE_UPGRADES",
+        );
+        const four = ["a", "b", "c", "d"].map((n, i) => `${n}=2026-0${i + 1}-01T00:00:00Z/2026-0${i + 1}-02T00:00:00Z`).join(",");
+        refuses({ ...window, "gke:maintenanceExclusions": four }, "gke:maintenanceExclusions", "at most 3 NO_UPGRADES");
+        // A long NO_MINOR_UPGRADES exclusion is fine.
+        assert.doesNotThrow(() =>
+            parseSettings(
+                { ...window, "gke:maintenanceExclusions": "q=2026-11-01T00:00:00Z/2027-03-01T00:00:00Z/NO_MINOR_UPGRADES" },
+                SECRET_CONFIG_KEYS,
+            ),
+        );
     });
 
     it("refuses authorized networks that are most of the internet or not networks", () => {

@@ -1,5 +1,14 @@
 import * as assert from "assert";
-import { HitAnswer, acknowledgedHitsLost, analyseAnswers, longestWriteGapMs, writeWindowMs } from "../../lib/hitLoad";
+import {
+    HitAnswer,
+    acknowledgedHitsLost,
+    analyseAnswers,
+    longestGapWithin,
+    longestWriteGapMs,
+    unavailableMs,
+    writeGaps,
+    writeWindowMs,
+} from "../../lib/hitLoad";
 import { drillFindings } from "../../local/drill";
 
 const ok = (client: number, start: number, end: number, count: number): HitAnswer => ({ client, start, end, status: 200, count });
@@ -36,6 +45,19 @@ describe("failover answer analysis (lib/hitLoad.ts)", () => {
         assert.strictEqual(longestWriteGapMs([ok(0, 0, 5, 1)]), 0);
     });
 
+    it("write gaps: each gap of at least the floor, the longest overlapping a span, and their sum", () => {
+        const answers = [ok(0, 0, 5, 1), ok(0, 5, 7, 2), refused(7, 8), ok(0, 8, 30, 3), ok(1, 30, 31, 4), ok(0, 31, 131, 5)];
+        assert.deepStrictEqual(writeGaps(answers, 20), [
+            { from: 7, to: 30, ms: 23 },
+            { from: 31, to: 131, ms: 100 },
+        ]);
+        assert.strictEqual(unavailableMs(answers, 20), 123);
+        assert.strictEqual(unavailableMs(answers, 101), 0);
+        assert.strictEqual(longestGapWithin(answers, 0, 20), 23);
+        assert.strictEqual(longestGapWithin(answers, 40, 50), 100);
+        assert.strictEqual(longestGapWithin(answers, 200, 300), 0);
+    });
+
     it("acknowledged hits lost: counts above the final counter, repeated ones and ones that went backwards", () => {
         const f = analyseAnswers([ok(0, 0, 1, 1), ok(1, 0, 2, 2), ok(0, 3, 4, 3)]);
         assert.strictEqual(acknowledgedHitsLost(f, 3), 0);
@@ -45,6 +67,13 @@ describe("failover answer analysis (lib/hitLoad.ts)", () => {
 
     it("a drill's findings in one place", () => {
         const answers = [ok(0, 0, 4, 1), refused(5, 6), ok(0, 10, 12, 2)];
-        assert.deepStrictEqual(drillFindings(answers, 5, 2), { windowMs: 7, longestGapMs: 8, acknowledged: 2, refused: 1, lost: 0 });
+        assert.deepStrictEqual(drillFindings(answers, 5, 2), {
+            windowMs: 7,
+            longestGapMs: 8,
+            unavailableMs: 0,
+            acknowledged: 2,
+            refused: 1,
+            lost: 0,
+        });
     });
 });

@@ -74,9 +74,9 @@ describe("manifests: redis.conf and scripts (ConfigMap)", () => {
         assert.doesNotMatch(data["redis.conf"], /requirepass|masterauth|protected-mode no/);
     });
 
-    it("ships the start and probe scripts and their redis-cli helper exactly as they are in components/redis", () => {
+    it("ships the container scripts exactly as they are in components/redis", () => {
         const data = render().configMap.data;
-        for (const file of ["node-start.sh", "probe.sh", "rediscli.sh"]) {
+        for (const file of ["node-start.sh", "probe.sh", "handover.sh", "failover-agent.sh", "failover-decisions.sh", "rediscli.sh"]) {
             assert.equal(data[file], fs.readFileSync(path.join(__dirname, "..", "..", "components", "redis", file), "utf8"));
         }
     });
@@ -190,7 +190,44 @@ describe("manifests: StatefulSet", () => {
         const without = render({ "redis:exporter": "false" }).statefulSet.spec.template.spec.containers;
         assert.deepEqual(
             without.map((c: Plain) => c.name),
-            ["redis"],
+            ["redis", "failover-agent"],
+        );
+    });
+
+    it("a stopping master hands over first (preStop handover.sh), within a grace period that fits the handover and Redis's shutdown", () => {
+        assert.deepEqual(redis.lifecycle.preStop.exec.command, ["sh", "/scripts/handover.sh"]);
+        const budget = Number(redis.env.find((e: Plain) => e.name === "HANDOVER_TIMEOUT_SECONDS").value);
+        assert.ok(budget >= 10, "two attempts of Redis's 5 s manual failover");
+        assert.ok(pod.terminationGracePeriodSeconds >= budget + 10, "the handover, then up to 10 s of Redis's own shutdown-timeout");
+        const off = render({ "redis:handover": "false" }).statefulSet.spec.template.spec.containers[0];
+        assert.equal(off.lifecycle, undefined);
+        assert.ok(!off.env.some((e: Plain) => e.name === "HANDOVER_TIMEOUT_SECONDS"));
+    });
+
+    it("runs the failover agent on the Redis image with its own resources and the scripts only, or none when switched off", () => {
+        const agent = pod.containers.find((c: Plain) => c.name === "failover-agent");
+        assert.equal(agent.image, redis.image);
+        assert.deepEqual(agent.command, ["sh", "/scripts/failover-agent.sh"]);
+        assert.deepEqual(
+            agent.env.map((e: Plain) => [e.name, e.valueFrom?.fieldRef?.fieldPath ?? e.valueFrom?.secretKeyRef?.name]),
+            [
+                ["POD_NAME", "metadata.name"],
+                ["POD_IP", "status.podIP"],
+                ["REDIS_PASSWORD", "redis-auth"],
+                ["REDIS_TLS_DIR", undefined],
+            ],
+        );
+        assert.ok(agent.resources.requests.cpu && agent.resources.requests.memory && agent.resources.limits.memory);
+        assert.deepEqual(agent.volumeMounts, [
+            { name: "scripts", mountPath: "/scripts", readOnly: true },
+            { name: "tls-ca", mountPath: "/tls-ca", readOnly: true },
+        ]);
+        assert.equal(agent.ports, undefined, "not a Redis server: it listens on nothing");
+        assert.equal(agent.securityContext.readOnlyRootFilesystem, true);
+        const off = render({ "redis:takeover": "false" }).statefulSet.spec.template.spec.containers;
+        assert.deepEqual(
+            off.map((c: Plain) => c.name),
+            ["redis", "exporter"],
         );
     });
 
@@ -369,12 +406,25 @@ describe("manifests: TLS (on by default)", () => {
         assert.deepEqual(exporter.volumeMounts, [{ name: "tls-ca", mountPath: "/tls-ca", readOnly: true }]);
         assert.deepEqual(volume(tls, "tls-ca").secret.items, [{ key: "ca.crt", path: "ca.crt" }]);
         assert.equal(envOf(containers(plain).exporter).REDIS_ADDR, "redis://localhost:6379");
-        assert.equal(volume(render({ "redis:exporter": "false" }), "tls-ca"), undefined);
+        assert.equal(volume(render({ "redis:exporter": "false", "redis:takeover": "false" }), "tls-ca"), undefined);
     });
 
-    it("the probes and the start script get the redis-cli helper from the scripts volume", () => {
+    it("the failover agent dials its node and its master over TLS with the CA alone, never the key", () => {
+        const agent = containers(tls)["failover-agent"];
+        assert.equal(envOf(agent).REDIS_TLS_DIR, "/tls-ca");
+        assert.deepEqual(agent.volumeMounts, [
+            { name: "scripts", mountPath: "/scripts", readOnly: true },
+            { name: "tls-ca", mountPath: "/tls-ca", readOnly: true },
+        ]);
+        assert.deepEqual(volume(render({ "redis:exporter": "false" }), "tls-ca").secret.items, [{ key: "ca.crt", path: "ca.crt" }]);
+        assert.equal(envOf(containers(plain)["failover-agent"]).REDIS_TLS_DIR, undefined);
+        // The preStop handover runs in the Redis container, whose REDIS_TLS_DIR is the full Secret's mount.
+        assert.equal(envOf(containers(tls).redis).REDIS_TLS_DIR, "/tls");
+    });
+
+    it("the probes, the hooks, the agent and the start script get the one redis-cli helper from the scripts volume", () => {
         const items = volume(tls, "scripts").configMap.items.map((i: Plain) => i.path);
-        assert.deepEqual(items, ["node-start.sh", "probe.sh", "rediscli.sh"]);
+        assert.deepEqual(items, ["node-start.sh", "probe.sh", "handover.sh", "failover-agent.sh", "failover-decisions.sh", "rediscli.sh"]);
     });
 });
 

@@ -405,6 +405,56 @@ describe("program under mocks: target gke", function () {
         assert.equal(other.one(T.storageClass).inputs.reclaimPolicy, "Delete");
     });
 
+    it("node-pool upgrades surge (a new node before an old one drains); no maintenance policy unless configured", () => {
+        assert.deepEqual(run.one("gcp:container/nodePool:NodePool").inputs.upgradeSettings, {
+            strategy: "SURGE",
+            maxSurge: 1,
+            maxUnavailable: 0,
+        });
+        assert.equal(run.one("gcp:container/cluster:Cluster").inputs.maintenancePolicy, undefined);
+    });
+
+    it("upgrade settings, a maintenance window and exclusions from config, on the pool and the cluster", async () => {
+        const other = await runProgram({
+            config: {
+                ...GKE_CONFIG.config,
+                "gke:upgradeMaxSurge": "2",
+                "gke:upgradeMaxUnavailable": "1",
+                "gke:maintenanceWindow": "SA,SU 22:00-04:00",
+                "gke:maintenanceExclusions":
+                    "black-friday=2026-11-26T00:00:00Z/2026-12-01T00:00:00Z, freeze=2026-12-15T00:00:00Z/2027-02-01T00:00:00Z/NO_MINOR_UPGRADES",
+            },
+        });
+        assert.deepEqual(other.one("gcp:container/nodePool:NodePool").inputs.upgradeSettings, {
+            strategy: "SURGE",
+            maxSurge: 2,
+            maxUnavailable: 1,
+        });
+        assert.deepEqual(other.one("gcp:container/cluster:Cluster").inputs.maintenancePolicy, {
+            // First occurrence on its first weekday (Saturday 2025-01-11), 6 hours, across midnight.
+            recurringWindow: { startTime: "2025-01-11T22:00:00Z", endTime: "2025-01-12T04:00:00Z", recurrence: "FREQ=WEEKLY;BYDAY=SA,SU" },
+            maintenanceExclusions: [
+                {
+                    exclusionName: "black-friday",
+                    startTime: "2026-11-26T00:00:00Z",
+                    endTime: "2026-12-01T00:00:00Z",
+                    exclusionOptions: { scope: "NO_UPGRADES" },
+                },
+                {
+                    exclusionName: "freeze",
+                    startTime: "2026-12-15T00:00:00Z",
+                    endTime: "2027-02-01T00:00:00Z",
+                    exclusionOptions: { scope: "NO_MINOR_UPGRADES" },
+                },
+            ],
+        });
+        const daily = await runProgram({ config: { ...GKE_CONFIG.config, "gke:maintenanceWindow": "daily 02:00-06:00" } });
+        assert.deepEqual(daily.one("gcp:container/cluster:Cluster").inputs.maintenancePolicy, {
+            recurringWindow: { startTime: "2025-01-06T02:00:00Z", endTime: "2025-01-06T06:00:00Z", recurrence: "FREQ=DAILY" },
+            maintenanceExclusions: [],
+        });
+    });
+
     it("generates each user's password with @pulumi/random (URL- and redis.conf-safe characters)", () => {
         const randoms = run.ofType(T.password);
         assert.deepEqual(
@@ -516,7 +566,7 @@ describe("program under mocks: settings switches", function () {
         const containers = run.one(T.statefulSet).inputs.spec.template.spec.containers;
         assert.deepEqual(
             containers.map((c: { name: string }) => c.name),
-            ["redis"],
+            ["redis", "failover-agent"],
         );
         assert.equal(run.one(T.networkPolicy, "redis-network-policy").inputs.spec.ingress.length, 2);
         assert.deepEqual(

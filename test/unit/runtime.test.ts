@@ -151,8 +151,9 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
         assert.strictEqual(pod.terminationGracePeriodMs, 30_000);
         assert.deepStrictEqual(
             pod.containers.map((c) => c.name),
-            ["redis"],
+            ["redis", "failover-agent"],
         );
+        assert.deepStrictEqual(redis.preStop, { exec: ["sh", "/D/volumes/scripts/handover.sh"] });
         assert.match(pod.skipped.join(), /^exporter \(oliver006\/redis_exporter:[^)]+: not the Redis image, not run locally\)$/);
     });
 
@@ -221,7 +222,14 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
     it("ConfigMap volumes hold exactly the listed items of the object's data", () => {
         const scripts = sts.spec.template.spec.volumes?.find((v) => v.name === "scripts");
         const files = volumeFiles(scripts as NonNullable<typeof scripts>, { [cm.metadata.name]: cm.data }, {});
-        assert.deepStrictEqual(Object.keys(files).sort(), ["node-start.sh", "probe.sh", "rediscli.sh"]);
+        assert.deepStrictEqual(Object.keys(files).sort(), [
+            "failover-agent.sh",
+            "failover-decisions.sh",
+            "handover.sh",
+            "node-start.sh",
+            "probe.sh",
+            "rediscli.sh",
+        ]);
         assert.strictEqual(files["probe.sh"], cm.data["probe.sh"]);
         assert.throws(
             () => volumeFiles({ name: "x", configMap: { name: "cm", items: [{ key: "a", path: "../a" }] } }, { cm: { a: "" } }, {}),
