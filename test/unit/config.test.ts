@@ -153,7 +153,7 @@ describe("config: parseSettings", () => {
             nodeImage: "node:24.20.0-alpine3.24",
         });
         // The documented key list is the parser's key list.
-        assert.equal(Object.keys(CONFIG_KEYS).length, 43);
+        assert.equal(Object.keys(CONFIG_KEYS).length, 49);
     });
 
     it("reads the GKE keys: deletion protection, private nodes, authorized networks", () => {

@@ -263,6 +263,27 @@ describe("rediscli.sh: the one helper the hook, the agent and the probes reach R
                 assert.strictEqual(run(shell, "rcli -e PING", env), `[pw][--no-auth-warning][-h][127.0.0.1][-p][6379]${tls}[-e][PING]`);
             });
 
+            it("with REDIS_USERS_DIR every form logs in as admin with the mounted password (the kubelet's current file)", () => {
+                fs.mkdirSync(path.join(dir, "users"), { recursive: true });
+                fs.writeFileSync(path.join(dir, "users", "admin"), "adminpw");
+                const env = { REDIS_USERS_DIR: path.join(dir, "users"), REDIS_TLS_DIR: "/tls" };
+                const tls = "[--tls][--cacert][/tls/ca.crt]";
+                assert.strictEqual(
+                    run(shell, "redis_cli 2 10.0.0.5 6379 ROLE", env),
+                    `[adminpw][--no-auth-warning][-h][10.0.0.5][-p][6379][--user][admin]${tls}[ROLE]`,
+                );
+                assert.strictEqual(
+                    run(shell, "rcli PING", env),
+                    `[adminpw][--no-auth-warning][-h][127.0.0.1][-p][6379][--user][admin]${tls}[PING]`,
+                );
+                // Sourced again (the agent does before each round): a rotated password is picked up.
+                assert.strictEqual(
+                    run(shell, `self_cli 1 ROLE; echo; printf new > "${dir}/users/admin"; . "${HELPER}"; self_cli 1 ROLE`, env),
+                    `[adminpw][--no-auth-warning][-h][127.0.0.1][-p][6379][--user][admin]${tls}[ROLE]\n[new][--no-auth-warning][-h][127.0.0.1][-p][6379][--user][admin]${tls}[ROLE]`,
+                );
+                fs.writeFileSync(path.join(dir, "users", "admin"), "adminpw");
+            });
+
             it("self_cli and rcli read PROBE_HOST and PROBE_CLIENT_PORT when called, not when sourced", () => {
                 const out = run(shell, "PROBE_HOST=127.0.5.11; PROBE_CLIENT_PORT=7000; self_cli 2 ROLE; rcli PING", {
                     REDISCLI_AUTH: "given",

@@ -213,13 +213,15 @@ describe("manifests: StatefulSet", () => {
             [
                 ["POD_NAME", "metadata.name"],
                 ["POD_IP", "status.podIP"],
-                ["REDIS_PASSWORD", "redis-auth"],
+                ["REDIS_USERS_DIR", undefined],
                 ["REDIS_TLS_DIR", undefined],
             ],
         );
+        assert.equal(agent.env.find((e: Plain) => e.name === "REDIS_USERS_DIR").value, "/users");
         assert.ok(agent.resources.requests.cpu && agent.resources.requests.memory && agent.resources.limits.memory);
         assert.deepEqual(agent.volumeMounts, [
             { name: "scripts", mountPath: "/scripts", readOnly: true },
+            { name: "users", mountPath: "/users", readOnly: true },
             { name: "tls-ca", mountPath: "/tls-ca", readOnly: true },
         ]);
         assert.equal(agent.ports, undefined, "not a Redis server: it listens on nothing");
@@ -414,6 +416,7 @@ describe("manifests: TLS (on by default)", () => {
         assert.equal(envOf(agent).REDIS_TLS_DIR, "/tls-ca");
         assert.deepEqual(agent.volumeMounts, [
             { name: "scripts", mountPath: "/scripts", readOnly: true },
+            { name: "users", mountPath: "/users", readOnly: true },
             { name: "tls-ca", mountPath: "/tls-ca", readOnly: true },
         ]);
         assert.deepEqual(volume(render({ "redis:exporter": "false" }), "tls-ca").secret.items, [{ key: "ca.crt", path: "ca.crt" }]);
