@@ -17,6 +17,11 @@ export const FORMATION_DEFAULTS = {
     pollMsPerNode: 2,
     /** Interval while a replica waits to know its master: its view is one node, so asking often is cheap (the caller's pollMs wins, e.g. over exec). */
     pairingPollMs: 10,
+    /**
+     * A long wait or operation reports what it waits for, and for how long, at least this often: `pulumi up`
+     * shows nothing else while a formation waits, and a minute of silence reads as a hang.
+     */
+    progressEveryMs: 15_000,
 
     // ── Fresh formation (plan.ts) ─────────────────────────────────────────────────────────────
     /**

@@ -43,6 +43,8 @@ export interface FormOptions {
     readonly waitForClusterOk?: boolean;
     /** Above this many nodes a fresh formation takes its large-cluster steps (default FORMATION_DEFAULTS.largeClusterNodes). */
     readonly largeClusterNodes?: number;
+    /** A long wait logs what it waits for at least this often (default FORMATION_DEFAULTS.progressEveryMs). */
+    readonly progressEveryMs?: number;
 }
 
 export interface FormResult {
@@ -85,9 +87,10 @@ export async function form(o: FormOptions): Promise<FormResult> {
 
 function actContext(o: FormOptions): ActContext {
     const byAddress = new Map(o.nodes.map((n) => [n.address, n]));
+    const log = o.log ?? (() => undefined);
     return {
         transport: o.transport,
-        log: o.log ?? (() => undefined),
+        log,
         nodeOf: (address) => {
             const node = byAddress.get(address);
             if (!node) throw new Error(`nodes: ${address} is not among the nodes given`);
@@ -98,6 +101,9 @@ function actContext(o: FormOptions): ActContext {
             // Every poll asks every node for CLUSTER NODES; on big clusters that load slows the very
             // gossip being waited for, so the interval grows with the node count.
             pollMs: Math.max(o.pollMs ?? FORMATION_DEFAULTS.pollMs, FORMATION_DEFAULTS.pollMsPerNode * o.nodes.length),
+            // Every wait says what it still waits for at least every progressEveryMs.
+            progress: log,
+            progressEveryMs: o.progressEveryMs,
         },
         pairingPollMs: o.pollMs ?? FORMATION_DEFAULTS.pairingPollMs,
         migrationConcurrency: o.migrationConcurrency ?? FORMATION_DEFAULTS.migrationConcurrency,

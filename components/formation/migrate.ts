@@ -10,7 +10,7 @@ import { FORMATION_DEFAULTS } from "./defaults";
 import { waitUntilFormed } from "./observe";
 import { Step } from "./steps";
 import { NodeTarget, Transport } from "./transport";
-import { WaitOptions } from "./wait";
+import { WaitOptions, reportWhileRunning } from "./wait";
 
 /** What slot moves need from the run. */
 export interface MoveContext {
@@ -73,7 +73,11 @@ async function migrateMoves(ctx: MoveContext, moves: readonly MoveSlots[]): Prom
             if (Math.floor(moved / every) > Math.floor(before / every)) ctx.log(`rebalancing: ${moved}/${total} slots moved`);
         }
     };
-    await Promise.all(Array.from({ length: Math.max(1, ctx.migrationConcurrency) }, worker));
+    await reportWhileRunning(
+        `slot moves (${total} slots)`,
+        Promise.all(Array.from({ length: Math.max(1, ctx.migrationConcurrency) }, worker)),
+        { progress: ctx.wait.progress, everyMs: ctx.wait.progressEveryMs, status: () => `${moved}/${total} slots moved` },
+    );
     if (failure) throw failure.error;
 }
 
@@ -104,8 +108,13 @@ async function reshardMoves(ctx: MoveContext, moves: readonly MoveSlots[]): Prom
     for (const m of moves) {
         await waitUntilFormed({ nodes: ctx.members, transport: ctx.transport, ...ctx.wait });
         const from = ctx.nodeOf(m.from);
-        ctx.log(`rebalancing: redis-cli --cluster reshard in ${from.target}: ${m.slots.length} slots from ${m.from} to ${m.to}`);
-        await ctx.transport.reshard!(from.target, { entry: from.address, fromId: m.fromId, toId: m.toId, slots: m.slots.length });
+        const what = `redis-cli --cluster reshard in ${from.target}: ${m.slots.length} slots from ${m.from} to ${m.to}`;
+        ctx.log(`rebalancing: ${what}`);
+        await reportWhileRunning(
+            what,
+            ctx.transport.reshard!(from.target, { entry: from.address, fromId: m.fromId, toId: m.toId, slots: m.slots.length }),
+            { progress: ctx.wait.progress, everyMs: ctx.wait.progressEveryMs },
+        );
     }
 }
 
