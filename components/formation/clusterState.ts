@@ -109,6 +109,44 @@ export interface NodeView {
     readonly nodeTimeoutMs: number;
     /** Keys held in slots this node imports from a node that is not migrating them (COUNTKEYSINSLOT). */
     readonly strayImportKeys: ReadonlyMap<number, number>;
+    /** INFO memory, read only when a plan needs it (a scale-in checks the keys fit the masters that stay). */
+    readonly memory?: MemoryInfo;
+}
+
+/** What INFO memory says about room for more keys. */
+export interface MemoryInfo {
+    readonly usedBytes: number;
+    /** The keys' share of usedBytes (used_memory_dataset). */
+    readonly datasetBytes: number;
+    /** maxmemory; 0 = no limit. */
+    readonly maxBytes: number;
+}
+
+/** A numeric field of an INFO section (`name:value` lines), or undefined. */
+export function infoNumber(info: string, field: string): number | undefined {
+    const m = new RegExp(`^${field}:(\\d+)\\r?$`, "m").exec(info);
+    return m ? Number(m[1]) : undefined;
+}
+
+/** INFO memory parsed; a reply without the fields is an error naming them. */
+export function memoryInfoOf(info: string): MemoryInfo {
+    const [usedBytes, datasetBytes, maxBytes] = ["used_memory", "used_memory_dataset", "maxmemory"].map((f) => infoNumber(info, f));
+    if (usedBytes === undefined || datasetBytes === undefined || maxBytes === undefined)
+        throw new Error(`INFO memory: no used_memory, used_memory_dataset or maxmemory in ${JSON.stringify(info.slice(0, 200))}`);
+    return { usedBytes, datasetBytes, maxBytes };
+}
+
+/**
+ * Whether a replica is ready to take over from its master without losing a write: its link is up and its
+ * offset has reached the master's offset read just before (INFO replication of each, master first). What
+ * is missing, or undefined when in sync.
+ */
+export function syncPending(replica: string, replicaInfo: string, masterOffsetBefore: number): string | undefined {
+    const link = linkStatusOf(replicaInfo);
+    if (link !== "up") return `${replica} master_link_status:${link ?? "unknown (not a replica)"}`;
+    const offset = infoNumber(replicaInfo, "slave_repl_offset");
+    if (offset === undefined) return `${replica} reports no slave_repl_offset`;
+    return offset >= masterOffsetBefore ? undefined : `${replica} is at offset ${offset}, its master at ${masterOffsetBefore}`;
 }
 
 /** Slots each node imports from a node that is not migrating them to it: a move that never started. */

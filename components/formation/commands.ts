@@ -36,6 +36,14 @@ export function meet(address: string): Command {
     const [host, port] = splitAddress(address);
     return ["CLUSTER", "MEET", host, String(port)];
 }
+/** INFO memory: used_memory, used_memory_dataset, maxmemory. */
+export const infoMemory = (): Command => ["INFO", "memory"];
+/** CLUSTER FORGET: drop a node from this node's table (and ban it for 60 s). */
+export const forget = (nodeId: string): Command => ["CLUSTER", "FORGET", nodeId];
+/** CLUSTER FAILOVER without FORCE or TAKEOVER: the coordinated manual failover (the master hands over its last writes). */
+export const failover = (): Command => ["CLUSTER", "FAILOVER"];
+/** CONFIG SET cluster-replica-no-failover yes: this replica never takes over by itself. */
+export const setReplicaNoFailover = (): Command => ["CONFIG", "SET", "cluster-replica-no-failover", "yes"];
 /** CLUSTER REPLICATE: become a replica of the master with this id. */
 export const replicate = (masterId: string): Command => ["CLUSTER", "REPLICATE", masterId];
 /** CLUSTER SETSLOT slot IMPORTING: the receiver's side of a move. */

@@ -1,11 +1,13 @@
 /**
  * Carries out a plan's phases, one after another. Within a phase everything runs at once: the plain
  * commands of each node go out as one batch (one exec over Kubernetes), in plan order; replicas wait
- * for their masters concurrently; slot moves share one pool; interrupted moves are closed one by one.
+ * for their masters concurrently; slot moves share one pool; interrupted moves are closed, and shards
+ * handed over, one by one.
  * A phase that fails returns only once every operation it started has ended.
  */
 import { configNumberOf } from "./clusterState";
 import * as cmd from "./commands";
+import { handOver } from "./handover";
 import { MoveContext, cancelMove, finishMove, moveSlots } from "./migrate";
 import { waitAllKnown, waitKnowsMaster, waitUntilUsable } from "./observe";
 import { Phase, Step, StepKind } from "./steps";
@@ -32,6 +34,8 @@ const RUNS_AS = {
     "set-config-epoch": "batch",
     "add-slots": "batch",
     meet: "batch",
+    forget: "batch",
+    "no-failover": "batch",
     "restore-node-timeout": "each",
     replicate: "each",
     pair: "each",
@@ -40,6 +44,8 @@ const RUNS_AS = {
     "move-slots": "pool",
     "finish-move": "in-order",
     "cancel-move": "in-order",
+    // One failover at a time: each takes a new config epoch, and concurrent ones would collide.
+    handover: "in-order",
 } as const satisfies Record<StepKind, "batch" | "each" | "pool" | "in-order">;
 
 type RunsAs<M extends string> = { [K in StepKind]: (typeof RUNS_AS)[K] extends M ? K : never }[StepKind];
@@ -65,7 +71,7 @@ export async function runSteps(ctx: ActContext, steps: readonly Step[]): Promise
         ...perNodeBatches(ctx, steps.filter(runsAs("batch"))),
         ...steps.filter(runsAs("each")).map((s) => runOne(ctx, s)),
         ...(moves.length ? [moveSlots(ctx, moves)] : []),
-        ...(inOrder.length ? [closeMoves(ctx, inOrder)] : []),
+        ...(inOrder.length ? [runInOrder(ctx, inOrder)] : []),
     ]);
 }
 
@@ -89,6 +95,10 @@ function commandsOf(s: StepOf<RunsAs<"batch">>): cmd.Command[] {
             return [cmd.addSlotsRange(s.ranges)];
         case "meet":
             return s.to.map(cmd.meet);
+        case "forget":
+            return s.departed.map((d) => cmd.forget(d.id));
+        case "no-failover":
+            return [cmd.setReplicaNoFailover()];
     }
 }
 
@@ -136,7 +146,19 @@ function waitStep(ctx: ActContext, s: StepOf<"wait-known" | "wait-usable">): Pro
     return s.kind === "wait-known" ? waitAllKnown(observed, s.ids) : waitUntilUsable(observed);
 }
 
-/** Interrupted moves are closed one after another, in plan order. */
-async function closeMoves(ctx: ActContext, steps: readonly StepOf<RunsAs<"in-order">>[]): Promise<void> {
-    for (const s of steps) await (s.kind === "finish-move" ? finishMove(ctx, s) : cancelMove(ctx, s));
+/** Steps that run one after another, in plan order: closing interrupted moves, handovers. */
+async function runInOrder(ctx: ActContext, steps: readonly StepOf<RunsAs<"in-order">>[]): Promise<void> {
+    for (const s of steps) {
+        switch (s.kind) {
+            case "finish-move":
+                await finishMove(ctx, s);
+                break;
+            case "cancel-move":
+                await cancelMove(ctx, s);
+                break;
+            case "handover":
+                await handOver(ctx, s);
+                break;
+        }
+    }
 }

@@ -49,7 +49,7 @@ export interface FormOptions {
 
 export interface FormResult {
     /** What this run did. */
-    readonly action: "created" | "unchanged" | "completed" | "scaled-out";
+    readonly action: NonNullable<Plan["outcome"]>;
     readonly shards: readonly ShardInfo[];
     readonly placementOk: boolean;
     readonly placementWarnings: readonly string[];

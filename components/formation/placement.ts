@@ -83,6 +83,11 @@ function interleave<T>(lists: readonly (readonly T[])[]): T[] {
 type Separation = "zone-and-node" | "node" | "none";
 const SEPARATION_RANK: Record<Separation, number> = { "zone-and-node": 0, node: 1, none: 2 };
 
+/** 0 when a replica is on another k8s node and zone than its master, 1 on another node in the same zone, 2 on the same node. */
+export function separationRank(master: PlanNode, replica: PlanNode, zonesVary: boolean): number {
+    return SEPARATION_RANK[separation(master, replica, zonesVary)];
+}
+
 function separation(master: PlanNode, replica: PlanNode, zonesVary: boolean): Separation {
     const sameNode = master.k8sNode !== undefined && master.k8sNode === replica.k8sNode;
     if (sameNode) return "none";

@@ -12,22 +12,24 @@
  *  - fewer masters, data on a new node, a node of another cluster -> FormationRefused, nothing sent
  */
 import { SLOT_COUNT } from "../shape";
-import { NodeView } from "./clusterState";
-import { PlanNode, validateShape } from "./placement";
-import { planConverge, planOpenSlots } from "./planExisting";
+import { NodeView, inHandshake } from "./clusterState";
+import { validateShape } from "./placement";
+import { planConverge } from "./planConverge";
+import { planOpenSlots } from "./planExisting";
 import { planCreate, planResume } from "./planFresh";
 import { FormationRefused, Plan, PlanRequest, membership, refuseData } from "./steps";
 
 export { validateShape } from "./placement";
 export { planCreate, planResume } from "./planFresh";
-export { planConverge, planOpenSlots, planRebalance } from "./planExisting";
+export { planOpenSlots, planRebalance } from "./planExisting";
+export { planConverge } from "./planConverge";
 export type { SlotMove } from "./planExisting";
 export * from "./steps";
 
 /** Decides what this run does. Throws FormationRefused (nothing sent yet) when it must not act. */
 export function planRun(views: readonly NodeView[], req: PlanRequest): Plan {
     validateShape(req.nodes.length, req.masters, req.replicasPerMaster);
-    refuseForeign(views, req.nodes);
+    refuseForeign(views);
     if (!views.some((v) => v.self.slotCount > 0)) return planCreate(views, req);
     const { members, outsiders } = membership(views);
     refuseData(outsiders);
@@ -48,16 +50,29 @@ export function ownersMet(views: readonly NodeView[]): boolean {
     );
 }
 
-/** Nodes that know peers outside the given set belong to another cluster. */
-function refuseForeign(views: readonly NodeView[], nodes: readonly PlanNode[]): void {
-    const given = new Set(nodes.map((n) => n.address));
+/**
+ * Nodes that know peers outside the given set belong to another cluster, with one exception: a
+ * cluster member may still know nodes whose pods are gone (a scale-in); those own no slots, and the
+ * converge plan forgets them. Peers are told apart by node id, as an address may have moved.
+ */
+function refuseForeign(views: readonly NodeView[]): void {
+    const given = new Set(views.map((v) => v.self.id));
+    const members = new Set(membership(views).members.map((v) => v.self.id));
     for (const v of views) {
-        const foreign = v.peers.filter((p) => !given.has(p.address) && !p.flags.includes("handshake"));
-        if (foreign.length > 0) {
+        const unknown = v.peers.filter((p) => !given.has(p.id) && !inHandshake(p));
+        if (!members.has(v.self.id) && unknown.length > 0) {
             throw new FormationRefused(
-                `node ${v.address} belongs to another cluster: it knows ${foreign.map((p) => p.address).join(", ")}, which ` +
-                    `${foreign.length === 1 ? "is" : "are"} not among the nodes given. Nothing was changed; ` +
+                `node ${v.address} belongs to another cluster: it knows ${unknown.map((p) => p.address).join(", ")}, which ` +
+                    `${unknown.length === 1 ? "is" : "are"} not among the nodes given. Nothing was changed; ` +
                     `remove it from that cluster (CLUSTER FORGET / CLUSTER RESET on an empty node) or use a fresh node.`,
+            );
+        }
+        const owner = unknown.find((p) => p.slotCount > 0);
+        if (owner) {
+            throw new FormationRefused(
+                `node ${v.address} knows ${owner.address} (${owner.id}), which owns ${owner.slotCount} slots but is not among the nodes given: ` +
+                    `either its pod is gone with those slots (bring it back; a scale-in drains pods before it removes them) or ${v.address} ` +
+                    `belongs to another cluster. Nothing was changed.`,
             );
         }
     }

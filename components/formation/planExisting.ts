@@ -1,9 +1,7 @@
-/** Planners for clusters that hold all their slots, pure: open slot moves, rebalancing, and growing to the requested shape. */
+/** Parts of the plans for clusters that hold all their slots, pure: open slot moves, even shares (rebalance), joins and moves. */
 import { SLOT_COUNT } from "../shape";
 import { NodeView, ownsSlot } from "./clusterState";
-import { PlanNode, pairReplicas, spreadOrder, zonesVary } from "./placement";
-import { expandSlots } from "./slots";
-import { FormationRefused, Phase, Plan, PlanRequest, Step, announce, lookup, membership, planLeftoverRestores, waitKnown } from "./steps";
+import { FormationRefused, Phase, Plan, PlanRequest, Step, announce, lookup, waitKnown } from "./steps";
 
 /**
  * Closes slot moves left open by an interrupted run, or undefined when none is open.
@@ -64,31 +62,43 @@ export interface SlotMove {
     readonly slots: readonly number[];
 }
 
+/** Slots in all moves. */
+export const slotsMoved = (moves: readonly SlotMove[]) => moves.reduce((k, m) => k + m.slots.length, 0);
+
 /**
- * Plans slot moves so that every master, old and new, ends with an even share of the slots (sizes
- * differ by at most one). It covers a scale-out (new masters start empty) and a cluster left uneven
- * by an interrupted one; an even cluster yields no moves. The larger shares stay with the masters
- * that own the most already, so the fewest slots move; donors give their highest slots.
+ * Plans slot moves so that every master that stays, old and new, ends with an even share of the slots
+ * (sizes differ by at most one), and the `emptied` masters with none. It covers a scale-out (new
+ * masters start empty), a scale-in or an extra master (emptied masters give all their slots, evenly
+ * over the others) and a cluster left uneven by an interrupted run; an even cluster yields no moves.
+ * The larger shares stay with the masters that own the most already, so the fewest slots move;
+ * donors give their highest slots.
  */
-export function planRebalance(current: ReadonlyMap<string, readonly number[]>, newMasters: readonly string[] = []): SlotMove[] {
+export function planRebalance(
+    current: ReadonlyMap<string, readonly number[]>,
+    newMasters: readonly string[] = [],
+    emptied: readonly string[] = [],
+): SlotMove[] {
     const total = [...current.values()].reduce((sum, s) => sum + s.length, 0);
     if (total !== SLOT_COUNT)
         throw new Error(`cluster: only ${total} of ${SLOT_COUNT} slots are assigned; fix coverage before moving slots`);
     for (const m of newMasters) if (current.has(m)) throw new Error(`newMasters: ${m} already owns slots`);
+    for (const m of emptied) if (!current.has(m)) throw new Error(`emptied: ${m} owns no slots`);
     const owned = new Map<string, readonly number[]>([
         ...[...current.keys()].sort().map((m) => [m, current.get(m)!] as const),
         ...newMasters.map((m) => [m, []] as const),
     ]);
     const masters = [...owned.keys()];
-    const base = Math.floor(SLOT_COUNT / masters.length);
-    const extra = SLOT_COUNT % masters.length;
-    const bySize = [...masters].sort((a, b) => owned.get(b)!.length - owned.get(a)!.length || masters.indexOf(a) - masters.indexOf(b));
-    const target = new Map(bySize.map((m, i) => [m, base + (i < extra ? 1 : 0)]));
+    const staying = masters.filter((m) => !emptied.includes(m));
+    if (staying.length === 0) throw new Error("emptied: no master would keep any slot");
+    const base = Math.floor(SLOT_COUNT / staying.length);
+    const extra = SLOT_COUNT % staying.length;
+    const bySize = [...staying].sort((a, b) => owned.get(b)!.length - owned.get(a)!.length || masters.indexOf(a) - masters.indexOf(b));
+    const target = new Map([...bySize.map((m, i) => [m, base + (i < extra ? 1 : 0)] as const), ...emptied.map((m) => [m, 0] as const)]);
     const donors = masters
         .map((m) => ({ master: m, give: [...owned.get(m)!].sort((a, b) => a - b).slice(target.get(m)!) }))
         .filter((d) => d.give.length > 0);
     const moves: SlotMove[] = [];
-    for (const receiver of masters) {
+    for (const receiver of staying) {
         let need = target.get(receiver)! - owned.get(receiver)!.length;
         for (const donor of donors) {
             if (need <= 0) break;
@@ -101,98 +111,9 @@ export function planRebalance(current: ReadonlyMap<string, readonly number[]>, n
     return moves;
 }
 
-/** A formed cluster: keep it, add missing replicas and new masters with their share of the slots, or refuse. */
-export function planConverge(views: readonly NodeView[], req: PlanRequest): Plan {
-    const { members, outsiders } = membership(views);
-    const current = new Map(members.filter((v) => v.self.slotCount > 0).map((v) => [v.address, expandSlots(v.self.slotRanges)]));
-    if (current.size > req.masters) {
-        throw new FormationRefused(
-            `masters: the cluster has ${current.size} masters and ${req.masters} were requested; scaling in (removing masters) is not supported. ` +
-                `Set masters to ${current.size} or more. Nothing was changed.`,
-        );
-    }
-    const growth = planGrowth(members, outsiders, current, req);
-    const moves = planRebalance(current, growth.newMasters);
-    const leftovers = planLeftoverRestores(views, req.formationNodeTimeoutMs);
-    const memberAddresses = members.map((v) => v.address);
-    const all = [...memberAddresses, ...growth.joining.filter((a) => !memberAddresses.includes(a))];
-    const idOf = new Map(views.map((v) => [v.address, v.self.id]));
-    const phases = [
-        ...(leftovers.length
-            ? [{ title: `restoring cluster-node-timeout on ${leftovers.length} nodes an interrupted run had lowered`, steps: leftovers }]
-            : []),
-        ...joinPhases(growth, members, all, idOf, req),
-        ...movePhases(moves, growth.newMasters.length > 0, all, idOf, req),
-        ...(growth.replicas.length ? [{ title: `replicating: ${growth.replicas.length} replicas`, steps: growth.replicas }] : []),
-    ];
-    const outcome = growth.newMasters.length > 0 ? "scaled-out" : phases.length > 0 ? "completed" : "unchanged";
-    return {
-        kind: "converge",
-        summary:
-            outcome === "unchanged"
-                ? "cluster already has the requested shape; checking that it is formed"
-                : `converge to ${req.masters} masters x ${req.replicasPerMaster} replicas: ${growth.newMasters.length} new masters, ${growth.replicas.length} new replicas, ${moves.reduce((k, m) => k + m.slots.length, 0)} slots to move`,
-        phases,
-        cleanup: [],
-        members: all,
-        outcome,
-    };
-}
-
-interface Growth {
-    readonly newMasters: readonly string[];
-    /** New masters and new replicas: the nodes that join. */
-    readonly joining: readonly string[];
-    readonly replicas: readonly Step[];
-}
-
-/** New masters from the free nodes (spread over zones and k8s nodes), and a replica for every empty seat. */
-function planGrowth(
-    members: readonly NodeView[],
-    outsiders: readonly NodeView[],
-    current: ReadonlyMap<string, readonly number[]>,
-    req: PlanRequest,
-): Growth {
-    const placeOf = new Map(req.nodes.map((n) => [n.address, n]));
-    const idOf = new Map([...members, ...outsiders].map((v) => [v.address, v.self.id]));
-    const masterIds = new Map(members.map((v) => [v.self.id, v.address]));
-    const replicaCount = new Map<string, number>([...current.keys()].map((a) => [a, 0]));
-    for (const v of members) {
-        const master = v.self.masterId && masterIds.get(v.self.masterId);
-        if (master && replicaCount.has(master)) replicaCount.set(master, lookup(replicaCount, master, "replica count") + 1);
-    }
-    const free = [...members.filter((v) => v.self.slotCount === 0 && !v.self.masterId), ...outsiders].map((v) =>
-        lookup(placeOf, v.address, "node"),
-    );
-    const newMasters = spreadOrder(free).slice(0, req.masters - current.size);
-    const candidates = free.filter((n) => !newMasters.includes(n));
-    const seats = [...current.keys(), ...newMasters.map((n) => n.address)].flatMap((m) =>
-        new Array<PlanNode>(Math.max(0, req.replicasPerMaster - (replicaCount.get(m) ?? 0))).fill(lookup(placeOf, m, "node")),
-    );
-    if (candidates.length < seats.length) {
-        throw new FormationRefused(
-            `nodes: ${newMasters.length} new masters and ${seats.length} new replicas are needed but only ${free.length} free nodes are available. Nothing was changed.`,
-        );
-    }
-    if (newMasters.length === 0 && seats.length === 0) return { newMasters: [], joining: [], replicas: [] };
-    const pairing = pairReplicas(seats, candidates, 1, zonesVary(req.nodes));
-    const replicas: Step[] = pairing.byMaster.flatMap((rs, seat) =>
-        rs.map((r) => ({
-            kind: "replicate" as const,
-            replica: r,
-            master: seats[seat].address,
-            masterId: lookup(idOf, seats[seat].address, "node id"),
-        })),
-    );
-    return {
-        newMasters: newMasters.map((n) => n.address),
-        joining: [...newMasters.map((n) => n.address), ...pairing.byMaster.flat()],
-        replicas,
-    };
-}
-
-function joinPhases(
-    growth: Growth,
+/** The new nodes meet the cluster through a member, then all wait until they know each other (and announce). */
+export function joinPhases(
+    growth: { readonly joining: readonly string[]; readonly newMasters: readonly string[] },
     members: readonly NodeView[],
     all: readonly string[],
     idOf: ReadonlyMap<string, string>,
@@ -213,16 +134,15 @@ function joinPhases(
     ];
 }
 
-function movePhases(
+/** Slot moves with their keys, once every node serves (and an announce round after them). */
+export function movePhases(
     moves: readonly SlotMove[],
-    toNewMasters: boolean,
+    title: string,
     all: readonly string[],
     idOf: ReadonlyMap<string, string>,
-    req: PlanRequest,
+    req: Pick<PlanRequest, "largeClusterNodes">,
 ): Phase[] {
     if (moves.length === 0) return [];
-    const total = moves.reduce((k, m) => k + m.slots.length, 0);
-    const receivers = new Set(moves.map((m) => m.to)).size;
     return [
         // A node answers CLUSTERDOWN (also to MIGRATE's RESTORE) until it sees every slot covered.
         {
@@ -230,7 +150,7 @@ function movePhases(
             steps: [{ kind: "wait-usable", nodes: all }],
         },
         {
-            title: `rebalancing: moving ${total} slots to ${receivers} ${toNewMasters ? "new " : ""}masters with their keys`,
+            title,
             steps: moves.map((m) => ({
                 kind: "move-slots",
                 from: m.from,

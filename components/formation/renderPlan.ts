@@ -70,7 +70,9 @@ function renderGroup(group: readonly Step[]): string[] {
         case "meet":
             return of(kind).map((s) => `${s.from} meets ${s.to.length === 1 ? s.to[0] : `${s.to.length} nodes: ${s.to.join(", ")}`}`);
         case "replicate":
-            return of(kind).map((s) => `${s.replica} replicates ${s.master} (${s.masterId})`);
+            return of(kind).map(
+                (s) => `${s.replica} replicates ${s.master} (${s.masterId})${s.previousMaster ? `, instead of ${s.previousMaster}` : ""}`,
+            );
         case "pair":
             return of(kind).map((s) => `${s.replica} meets and replicates ${s.master} (${s.masterId})`);
         case "wait-known":
@@ -87,6 +89,18 @@ function renderGroup(group: readonly Step[]): string[] {
             );
         case "cancel-move":
             return of(kind).map((s) => `slot ${s.slot}: SETSLOT STABLE on ${s.node} (never migrated by ${s.fromId})`);
+        case "handover":
+            return of(kind).map((s) => `${s.replica} takes over from ${s.master} once in sync; ${s.master} then replicates it`);
+        case "no-failover":
+            return [
+                `cluster-replica-no-failover yes (never promoted while they leave): ${of(kind)
+                    .map((s) => s.node)
+                    .join(", ")}`,
+            ];
+        case "forget": {
+            const departed = [...new Map(of(kind).flatMap((s) => s.departed.map((d) => [d.id, d] as const))).values()];
+            return [`CLUSTER FORGET on ${of(kind).length} nodes: ${departed.map((d) => `${d.address} (${d.id})`).join(", ")}`];
+        }
         default:
             return unreachable(kind);
     }

@@ -28,8 +28,14 @@ export type Step =
     | { readonly kind: "add-slots"; readonly node: string; readonly ranges: readonly SlotRange[] }
     /** `from` sends CLUSTER MEET to each of `to` (one batch). */
     | { readonly kind: "meet"; readonly from: string; readonly to: readonly string[] }
-    /** CLUSTER REPLICATE as soon as the replica knows its master as a master. */
-    | { readonly kind: "replicate"; readonly replica: string; readonly master: string; readonly masterId: string }
+    /** CLUSTER REPLICATE as soon as the replica knows its master as a master; `previousMaster` when it moves from another one. */
+    | {
+          readonly kind: "replicate";
+          readonly replica: string;
+          readonly master: string;
+          readonly masterId: string;
+          readonly previousMaster?: string;
+      }
     /** The replica meets its master, then replicates it (before the mesh, large clusters). */
     | { readonly kind: "pair"; readonly replica: string; readonly master: string; readonly masterId: string }
     | { readonly kind: "wait-known"; readonly nodes: readonly string[]; readonly ids: readonly string[] }
@@ -56,7 +62,27 @@ export type Step =
           readonly openOnReceiver: boolean;
       }
     /** A move only the receiver knew of (IMPORTING): no key moved, so SETSLOT STABLE. */
-    | { readonly kind: "cancel-move"; readonly slot: number; readonly node: string; readonly fromId: string };
+    | { readonly kind: "cancel-move"; readonly slot: number; readonly node: string; readonly fromId: string }
+    /**
+     * A coordinated CLUSTER FAILOVER: once the replica's link is up and its offset has reached its master's
+     * (a manual failover skips Redis's own data-age check, so this is checked first), the replica takes
+     * over and its master becomes its replica. Writes pause only while the master hands over its last writes.
+     */
+    | {
+          readonly kind: "handover";
+          readonly replica: string;
+          readonly master: string;
+          readonly replicaId: string;
+          readonly masterId: string;
+      }
+    /** cluster-replica-no-failover yes: a node about to be removed must never be promoted meanwhile. */
+    | { readonly kind: "no-failover"; readonly node: string }
+    /**
+     * CLUSTER FORGET of nodes whose pods are gone, on one node. Every node's batch goes out at once: a
+     * forgotten node is banned for 60 s only, and would come back through the gossip of any node that
+     * still knows it; once all have forgotten it, none can tell the others about it again.
+     */
+    | { readonly kind: "forget"; readonly node: string; readonly departed: readonly { readonly id: string; readonly address: string }[] };
 
 export type StepKind = Step["kind"];
 
@@ -70,7 +96,7 @@ export interface Phase {
 }
 
 export interface Plan {
-    readonly kind: "create" | "resume" | "converge" | "close-open-slots";
+    readonly kind: "create" | "resume" | "converge" | "close-open-slots" | "drain";
     /** One line: what this run does and why. */
     readonly summary: string;
     readonly phases: readonly Phase[];
@@ -79,7 +105,7 @@ export interface Plan {
     /** The cluster's nodes once done: the "formed" and "usable" checks run over them. */
     readonly members: readonly string[];
     /** FormResult.action of the run; none for close-open-slots, after which the run plans again. */
-    readonly outcome?: "created" | "unchanged" | "completed" | "scaled-out";
+    readonly outcome?: "created" | "unchanged" | "completed" | "scaled-out" | "scaled-in" | "drained";
     /** Placement warnings of a planned layout; absent when they are read off the final shard map. */
     readonly placementWarnings?: readonly string[];
 }

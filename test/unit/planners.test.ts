@@ -281,18 +281,31 @@ describe("formation planners (components/formation/plan*.ts, pure)", () => {
             );
             assert.strictEqual(plan.members.length, 8);
         });
-        it("refuses fewer masters, saying what is allowed", () => {
+        it("a master beyond the requested number is emptied: its slots go to the others with their keys, evening them out", () => {
             const four = [...formed3x1(), { n: 7, slots: "16000-16383" }, { n: 8, replicaOf: 7 }].map((f) =>
                 f.n === 3 ? { ...f, slots: "10922-15999" } : f,
             );
-            assert.throws(
-                () => planRun(clusterViews(four, true), request(four, 3, 1)),
-                refused(
-                    /^masters: the cluster has 4 masters and 3 were requested; scaling in \(removing masters\) is not supported\. Set masters to 4 or more\. Nothing was changed\.$/,
-                ),
+            const plan = planRun(clusterViews(four, true), request(four, 3, 1));
+            assert.strictEqual(plan.outcome, "completed");
+            assert.strictEqual(
+                plan.summary,
+                "converge to 3 masters x 1 replicas: 0 new masters, 0 new replicas, 384 slots to move, 1 masters emptied",
             );
+            assert.deepStrictEqual(
+                stepsOf(plan, "move-slots").map((m) => [m.from, m.to, m.slots.length]),
+                [
+                    [addressOf(7), addressOf(1), 1],
+                    [addressOf(7), addressOf(3), 383],
+                ],
+            );
+            assert.deepStrictEqual(titles(plan), [
+                "waiting for cluster_state:ok on all 8 nodes before moving slots",
+                "emptying 1 masters: moving 384 slots to 2 masters with their keys",
+                "announcing slots and roles: 56 handshakes",
+            ]);
         });
-        it("a lost replica is replaced by a free node, away from its master's k8s node; no slot moves", () => {
+        it("a lost replica is replaced by a free node away from its master's k8s node, and a replica on its master's node swaps masters with one elsewhere; no slot moves", () => {
+            // k8s nodes: 1, 4 on k1; 2, 5 on k2; 3 on k3. Replica 5 shares k2 with its master 2; replica 6 of master 1 is gone.
             const nodes = formed3x1((f) => ({ ...f, k8sNode: `k${((f.n - 1) % 3) + 1}` })).filter((f) => f.n !== 6);
             const free = { n: 9, k8sNode: "k1" };
             const spare = { n: 10, k8sNode: "k2" };
@@ -301,17 +314,33 @@ describe("formation planners (components/formation/plan*.ts, pure)", () => {
             assert.strictEqual(plan.outcome, "completed");
             assert.deepStrictEqual(stepsOf(plan, "move-slots"), []);
             assert.deepStrictEqual(
-                stepsOf(plan, "replicate").map((s) => [s.replica, s.master]),
-                [[addressOf(10), addressOf(1)]],
+                stepsOf(plan, "replicate").map((s) => [s.replica, s.master, s.previousMaster]),
+                [
+                    [addressOf(5), addressOf(3), addressOf(2)],
+                    [addressOf(10), addressOf(1), undefined],
+                    [addressOf(4), addressOf(2), addressOf(3)],
+                ],
             );
+            assert.ok(titles(plan).includes("replicating: 3 replicas, 2 of them moving to another master"), titles(plan).join("; "));
         });
-        it("refuses when too few free nodes remain for the new masters' replicas (some pods already serve as replicas)", () => {
-            // Eight pods, but one of them already serves as a second replica of master 1.
+        it("a surplus replica (a second replica of one master) fills the new master's seat", () => {
+            // Eight pods, but one of them serves as a second replica of master 1: it moves to the new master.
             const nodes = [...formed3x1(), { n: 7 }, { n: 8, replicaOf: 1 }];
             const views = [...clusterViews([...formed3x1(), { n: 8, replicaOf: 1 }], true), ...clusterViews([{ n: 7 }], false)];
+            const plan = planRun(views, request(nodes, 4, 1));
+            assert.strictEqual(plan.outcome, "scaled-out");
+            assert.deepStrictEqual(
+                stepsOf(plan, "replicate").map((s) => [s.replica, s.master, s.previousMaster]),
+                [[addressOf(8), addressOf(7), addressOf(1)]],
+            );
+        });
+        it("refuses new masters when no free node is left to become one (a replica holds its master's data)", () => {
+            const nodes = [...formed3x1(), { n: 7, replicaOf: 1 }, { n: 8, replicaOf: 2 }];
             assert.throws(
-                () => planRun(views, request(nodes, 4, 1)),
-                refused(/^nodes: 1 new masters and 1 new replicas are needed but only 1 free nodes are available/),
+                () => planRun(clusterViews(nodes, true), request(nodes, 4, 1)),
+                refused(
+                    /^nodes: 1 new masters are needed but only 0 nodes are free to become one \(a replica cannot: it holds its master's data\)\. Nothing was changed\.$/,
+                ),
             );
         });
         it("a cluster left uneven by an interrupted scale-out is evened out without anyone joining", () => {
