@@ -54,6 +54,12 @@ export const FORMATION_DEFAULTS = {
     progressEverySlots: 1024,
     /** Rounds of finishing interrupted slot moves before giving up: one is normal, more means something else keeps opening slots. */
     openSlotRounds: 3,
+    /**
+     * A scale-in moves slots only while every receiving master stays below this share of its maxmemory: a
+     * RESTORE into a node at maxmemory fails with OOM (noeviction) and would stop the drain half-way; the
+     * rest absorbs the estimate's error (keys spread unevenly over slots) and the writes during the drain.
+     */
+    drainMemoryHeadroom: 0.9,
 
     // ── Provider (provider.ts) ────────────────────────────────────────────────────────────────
     /** How long the provider waits for the pods to be Ready: a new GKE node pool can take minutes to schedule and pull. */
