@@ -91,6 +91,12 @@ export function linkStatusOf(replicationInfo: string): string | undefined {
     return /master_link_status:(\w+)/.exec(replicationInfo)?.[1];
 }
 
+/** A CONFIG GET reply (`name\nvalue` pairs) as a map. */
+export function configOf(reply: string): Map<string, string> {
+    const lines = reply.split("\n");
+    return new Map(Array.from({ length: Math.floor(lines.length / 2) }, (_, i) => [lines[2 * i], lines[2 * i + 1]] as const));
+}
+
 /** The value of a CONFIG GET reply of one parameter (`name\nvalue`), as a number. */
 export function configNumberOf(reply: string, name: string): number {
     const [key, value] = reply.split("\n");
@@ -107,6 +113,8 @@ export interface NodeView {
     readonly keys: number;
     /** cluster-node-timeout the node runs with now (CONFIG GET). */
     readonly nodeTimeoutMs: number;
+    /** cluster-replica-no-failover is yes: a drain marked it, and it was never removed (a scale-in undone). */
+    readonly noFailover: boolean;
     /** Keys held in slots this node imports from a node that is not migrating them (COUNTKEYSINSLOT). */
     readonly strayImportKeys: ReadonlyMap<number, number>;
     /** INFO memory, read only when a plan needs it (a scale-in checks the keys fit the masters that stay). */

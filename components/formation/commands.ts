@@ -42,8 +42,10 @@ export const infoMemory = (): Command => ["INFO", "memory"];
 export const forget = (nodeId: string): Command => ["CLUSTER", "FORGET", nodeId];
 /** CLUSTER FAILOVER without FORCE or TAKEOVER: the coordinated manual failover (the master hands over its last writes). */
 export const failover = (): Command => ["CLUSTER", "FAILOVER"];
-/** CONFIG SET cluster-replica-no-failover yes: this replica never takes over by itself. */
-export const setReplicaNoFailover = (): Command => ["CONFIG", "SET", "cluster-replica-no-failover", "yes"];
+/** CONFIG SET cluster-replica-no-failover: with `allowed` false this replica never takes over by itself. */
+export const setReplicaFailover = (allowed: boolean): Command => ["CONFIG", "SET", "cluster-replica-no-failover", allowed ? "no" : "yes"];
+/** CONFIG GET of the settings a plan looks at (Redis 7 takes several names): the node timeout, whether it may be promoted. */
+export const getPlanConfig = (): Command => ["CONFIG", "GET", "cluster-node-timeout", "cluster-replica-no-failover"];
 /** CLUSTER REPLICATE: become a replica of the master with this id. */
 export const replicate = (masterId: string): Command => ["CLUSTER", "REPLICATE", masterId];
 /** CLUSTER SETSLOT slot IMPORTING: the receiver's side of a move. */

@@ -61,6 +61,9 @@ export const FORMATION_DEFAULTS = {
      */
     drainMemoryHeadroom: 0.9,
 
+    /** A manual failover not done after this long is requested again: Redis abandons one after 5 s (CLUSTER_MF_TIMEOUT). */
+    manualFailoverRetryMs: 6000,
+
     // ── Provider (provider.ts) ────────────────────────────────────────────────────────────────
     /** How long the provider waits for the pods to be Ready: a new GKE node pool can take minutes to schedule and pull. */
     providerTimeoutMs: 600_000,

@@ -35,7 +35,7 @@ const RUNS_AS = {
     "add-slots": "batch",
     meet: "batch",
     forget: "batch",
-    "no-failover": "batch",
+    "replica-failover": "batch",
     "restore-node-timeout": "each",
     replicate: "each",
     pair: "each",
@@ -97,8 +97,8 @@ function commandsOf(s: StepOf<RunsAs<"batch">>): cmd.Command[] {
             return s.to.map(cmd.meet);
         case "forget":
             return s.departed.map((d) => cmd.forget(d.id));
-        case "no-failover":
-            return [cmd.setReplicaNoFailover()];
+        case "replica-failover":
+            return [cmd.setReplicaFailover(s.allowed)];
     }
 }
 

@@ -63,13 +63,7 @@ export interface FormResult {
 export async function form(o: FormOptions): Promise<FormResult> {
     validateShape(o.nodes.length, o.masters, o.replicasPerMaster);
     const ctx = actContext(o);
-    const request: PlanRequest = {
-        nodes: o.nodes,
-        masters: o.masters,
-        replicasPerMaster: o.replicasPerMaster,
-        largeClusterNodes: o.largeClusterNodes ?? FORMATION_DEFAULTS.largeClusterNodes,
-        formationNodeTimeoutMs: FORMATION_DEFAULTS.formationNodeTimeoutMs,
-    };
+    const request = planRequest(o);
     for (let round = 1; ; round++) {
         ctx.log(`inspecting ${o.nodes.length} nodes`);
         const plan = planRun(await inspect(o.transport, o.nodes), request);
@@ -85,7 +79,19 @@ export async function form(o: FormOptions): Promise<FormResult> {
     }
 }
 
-function actContext(o: FormOptions): ActContext {
+/** What the planners are asked, from the run's options. */
+export function planRequest(o: FormOptions): PlanRequest {
+    return {
+        nodes: o.nodes,
+        masters: o.masters,
+        replicasPerMaster: o.replicasPerMaster,
+        largeClusterNodes: o.largeClusterNodes ?? FORMATION_DEFAULTS.largeClusterNodes,
+        formationNodeTimeoutMs: FORMATION_DEFAULTS.formationNodeTimeoutMs,
+    };
+}
+
+/** How a run acts: its transport, log, waits and limits (members are set once a plan names them). */
+export function actContext(o: FormOptions): ActContext {
     const byAddress = new Map(o.nodes.map((n) => [n.address, n]));
     const log = o.log ?? (() => undefined);
     return {

@@ -5,6 +5,7 @@
  * finishing and cancelling of moves an interrupted run left open. What to move is decided by the
  * planners; this only carries it out.
  */
+import { parseClusterNodes, selfEntry } from "./clusterState";
 import * as cmd from "./commands";
 import { FORMATION_DEFAULTS } from "./defaults";
 import { waitUntilFormed } from "./observe";
@@ -160,11 +161,22 @@ async function moveKeys(ctx: MoveContext, from: NodeTarget, to: NodeTarget, slot
     }
 }
 
-/** Ends moves of `slots` to `to`: SETSLOT NODE on the receiver first, then on the donor. */
+/**
+ * Ends moves of `slots` to `to`: SETSLOT NODE on the receiver first, then on the donor. A donor being
+ * emptied may have heard of its last slot's new owner from the receiver before our SETSLOT reaches it:
+ * Redis 7 then turns it into that owner's replica at once (cluster-allow-replica-migration), and a
+ * replica refuses SETSLOT; having no slots left, it needs none.
+ */
 async function assignSlots(ctx: MoveContext, to: NodeTarget, from: NodeTarget, slots: readonly number[], toId: string): Promise<void> {
     const commands = slots.map((slot) => cmd.setSlotNode(slot, toId));
     await cmd.sendEach(ctx.transport, to, commands);
-    await cmd.sendEach(ctx.transport, from, commands);
+    try {
+        await cmd.sendEach(ctx.transport, from, commands);
+    } catch (e) {
+        if (!/SETSLOT only with masters/.test((e as Error).message)) throw e;
+        const self = selfEntry(parseClusterNodes(await cmd.send(ctx.transport, from, cmd.clusterNodes())), from.address);
+        if (self.masterId === undefined || self.slotCount > 0) throw e;
+    }
 }
 
 /** Finishes a move the donor had started: its keys go where it was heading. */

@@ -8,9 +8,11 @@ import {
     NodeView,
     clusterStateOf,
     configNumberOf,
+    configOf,
     formedPending,
     inHandshake,
     linkStatusOf,
+    memoryInfoOf,
     parseClusterNodes,
     selfEntry,
     strayImports,
@@ -26,28 +28,56 @@ export interface Observed extends WaitOptions {
     readonly transport: Transport;
 }
 
-/** What every node reports about itself and its peers, its keys and its node timeout (and keys of stray imports). */
-export async function inspect(transport: Transport, nodes: readonly NodeTarget[]): Promise<NodeView[]> {
-    const views = await Promise.all(
-        nodes.map(async (node) => {
-            const [nodesText, keys, timeout] = await Promise.all([
-                cmd.send(transport, node, cmd.clusterNodes()),
-                cmd.send(transport, node, cmd.dbSize()),
-                cmd.send(transport, node, cmd.getNodeTimeout()),
-            ]);
-            const entries = parseClusterNodes(nodesText);
-            const self = selfEntry(entries, node.address);
-            return {
-                address: node.address,
-                self,
-                peers: entries.filter((e) => e !== self),
-                keys: Number(keys),
-                nodeTimeoutMs: configNumberOf(timeout, "cluster-node-timeout"),
-                strayImportKeys: new Map<number, number>(),
-            };
-        }),
+/** What else an inspection reads. */
+export interface InspectOptions {
+    /** INFO memory of every node (a scale-in checks that the keys fit). */
+    readonly memory?: boolean;
+}
+
+/** What one node reports about itself and its peers, its keys and settings (and INFO memory when asked). */
+export async function inspectNode(transport: Transport, node: NodeTarget, o: InspectOptions = {}): Promise<NodeView> {
+    const [nodesText, keys, config, memory] = await Promise.all([
+        cmd.send(transport, node, cmd.clusterNodes()),
+        cmd.send(transport, node, cmd.dbSize()),
+        cmd.send(transport, node, cmd.getPlanConfig()),
+        o.memory ? cmd.send(transport, node, cmd.infoMemory()) : undefined,
+    ]);
+    const entries = parseClusterNodes(nodesText);
+    const self = selfEntry(entries, node.address);
+    const settings = configOf(config);
+    return {
+        address: node.address,
+        self,
+        peers: entries.filter((e) => e !== self),
+        keys: Number(keys),
+        nodeTimeoutMs: configNumberOf(`cluster-node-timeout\n${settings.get("cluster-node-timeout") ?? ""}`, "cluster-node-timeout"),
+        noFailover: settings.get("cluster-replica-no-failover") === "yes",
+        strayImportKeys: new Map<number, number>(),
+        ...(memory !== undefined ? { memory: memoryInfoOf(memory) } : {}),
+    };
+}
+
+/** What every node reports (see inspectNode), plus the keys of stray imports. Any node that cannot be read fails it. */
+export async function inspect(transport: Transport, nodes: readonly NodeTarget[], o: InspectOptions = {}): Promise<NodeView[]> {
+    return withStrayKeys(transport, nodes, await Promise.all(nodes.map((node) => inspectNode(transport, node, o))));
+}
+
+/** Like inspect, but a node that cannot be read is reported with its error instead of failing the rest (read-only). */
+export async function inspectReachable(
+    transport: Transport,
+    nodes: readonly NodeTarget[],
+): Promise<{ views: NodeView[]; unreachable: { address: string; error: string }[] }> {
+    const results = await Promise.allSettled(nodes.map((node) => inspectNode(transport, node)));
+    const reached = nodes.filter((_, i) => results[i].status === "fulfilled");
+    const views = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    const unreachable = results.flatMap((r, i) =>
+        r.status === "rejected" ? [{ address: nodes[i].address, error: (r.reason as Error).message.split("\n")[0] }] : [],
     );
-    // Only a move that never started needs its keys counted (rare: an interrupted scale-out).
+    return { views: await withStrayKeys(transport, reached, views), unreachable };
+}
+
+/** Only a move that never started needs its keys counted (rare: an interrupted scale-out). */
+async function withStrayKeys(transport: Transport, nodes: readonly NodeTarget[], views: readonly NodeView[]): Promise<NodeView[]> {
     const stray = strayImports(views);
     return Promise.all(
         views.map(async (v, i) => {

@@ -55,7 +55,7 @@ export function ownersMet(views: readonly NodeView[]): boolean {
  * cluster member may still know nodes whose pods are gone (a scale-in); those own no slots, and the
  * converge plan forgets them. Peers are told apart by node id, as an address may have moved.
  */
-function refuseForeign(views: readonly NodeView[]): void {
+export function refuseForeign(views: readonly NodeView[]): void {
     const given = new Set(views.map((v) => v.self.id));
     const members = new Set(membership(views).members.map((v) => v.self.id));
     for (const v of views) {

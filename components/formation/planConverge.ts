@@ -65,6 +65,7 @@ export function planConverge(views: readonly NodeView[], req: PlanRequest): Plan
         ...(leftovers.length
             ? [{ title: `restoring cluster-node-timeout on ${leftovers.length} nodes an interrupted run had lowered`, steps: leftovers }]
             : []),
+        ...failoverPhases(views),
         ...forgetPhases(members, topo.departed),
         ...handoverPhases(repair.handovers, idOf),
         ...joinPhases(layout, members, all, idOf, req),
@@ -186,6 +187,18 @@ function replicateSteps(
             ];
         }),
     );
+}
+
+/** Nodes a drain marked never to be promoted, and which stay after all (the scale-in was undone or failed). */
+function failoverPhases(views: readonly NodeView[]): Phase[] {
+    const marked = views.filter((v) => v.noFailover);
+    if (marked.length === 0) return [];
+    return [
+        {
+            title: `allowing failover again on ${marked.length} nodes a scale-in drain had marked (they stay)`,
+            steps: marked.map((v) => ({ kind: "replica-failover", node: v.address, allowed: true })),
+        },
+    ];
 }
 
 function forgetPhases(members: readonly NodeView[], departed: readonly Departed[]): Phase[] {

@@ -85,7 +85,9 @@ export function planDrain(views: readonly NodeView[], req: DrainRequest): Plan {
         [
             {
                 title: `marking ${leaving.size} leaving nodes never to be promoted`,
-                steps: views.filter((v) => leaving.has(v.address)).map((v): Step => ({ kind: "no-failover", node: v.address })),
+                steps: views
+                    .filter((v) => leaving.has(v.address))
+                    .map((v): Step => ({ kind: "replica-failover", node: v.address, allowed: false })),
             },
             {
                 title: `handing over ${layout.handovers.length} shards whose master leaves to a replica that stays`,
@@ -114,7 +116,7 @@ export function planDrain(views: readonly NodeView[], req: DrainRequest): Plan {
             { title: `replicating: ${replicates.length} staying nodes follow a staying master`, steps: replicates },
         ] satisfies Phase[]
     ).filter((p) => p.steps.length > 0);
-    const nothingOnThem = phases.every((p) => p.steps.every((s) => s.kind === "no-failover"));
+    const nothingOnThem = phases.every((p) => p.steps.every((s) => s.kind === "replica-failover"));
     return {
         kind: "drain",
         summary: nothingOnThem
@@ -275,4 +277,29 @@ export function refuseUnfitKeys(
             );
         }
     }
+}
+
+/**
+ * What still keeps the leaving nodes from going, read off fresh views, or undefined when drained:
+ * slots on them, staying nodes that replicate them, staying masters short of masters or replicas, and
+ * leaving nodes that could still be promoted.
+ */
+export function drainPending(views: readonly NodeView[], req: DrainRequest): string | undefined {
+    const leaving = new Set(req.leaving);
+    const topo = topology(membership(views).members);
+    const pending: string[] = [];
+    for (const s of topo.shards.filter((x) => leaving.has(x.master))) pending.push(`${s.master} leaves with ${s.slots} slots`);
+    const stayingShards = topo.shards.filter((s) => !leaving.has(s.master));
+    for (const s of topo.shards) {
+        for (const r of s.replicas) if (!leaving.has(r) && leaving.has(s.master)) pending.push(`${r} replicates ${s.master}, which leaves`);
+    }
+    if (topo.shards.length > 0 && stayingShards.length !== req.masters)
+        pending.push(`${stayingShards.length} staying masters own slots; ${req.masters} are requested`);
+    for (const s of stayingShards) {
+        const staying = s.replicas.filter((r) => !leaving.has(r)).length;
+        if (staying < req.replicasPerMaster)
+            pending.push(`${s.master} has ${staying} staying replicas; ${req.replicasPerMaster} are requested`);
+    }
+    for (const v of views) if (leaving.has(v.address) && !v.noFailover) pending.push(`${v.address} may still be promoted`);
+    return pending.length ? pending.slice(0, 8).join("; ") + (pending.length > 8 ? ` (+${pending.length - 8} more)` : "") : undefined;
 }

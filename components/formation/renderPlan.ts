@@ -91,12 +91,17 @@ function renderGroup(group: readonly Step[]): string[] {
             return of(kind).map((s) => `slot ${s.slot}: SETSLOT STABLE on ${s.node} (never migrated by ${s.fromId})`);
         case "handover":
             return of(kind).map((s) => `${s.replica} takes over from ${s.master} once in sync; ${s.master} then replicates it`);
-        case "no-failover":
+        case "replica-failover": {
+            const [off, on] = [false, true].map((allowed) =>
+                of(kind)
+                    .filter((s) => s.allowed === allowed)
+                    .map((s) => s.node),
+            );
             return [
-                `cluster-replica-no-failover yes (never promoted while they leave): ${of(kind)
-                    .map((s) => s.node)
-                    .join(", ")}`,
+                ...(off.length ? [`cluster-replica-no-failover yes (never promoted while they leave): ${off.join(", ")}`] : []),
+                ...(on.length ? [`cluster-replica-no-failover no again (a drain had marked them; they stay): ${on.join(", ")}`] : []),
             ];
+        }
         case "forget": {
             const departed = [...new Map(of(kind).flatMap((s) => s.departed.map((d) => [d.id, d] as const))).values()];
             return [`CLUSTER FORGET on ${of(kind).length} nodes: ${departed.map((d) => `${d.address} (${d.id})`).join(", ")}`];

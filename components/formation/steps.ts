@@ -75,8 +75,11 @@ export type Step =
           readonly replicaId: string;
           readonly masterId: string;
       }
-    /** cluster-replica-no-failover yes: a node about to be removed must never be promoted meanwhile. */
-    | { readonly kind: "no-failover"; readonly node: string }
+    /**
+     * cluster-replica-no-failover: `allowed` false on a node about to be removed (it must never be promoted
+     * meanwhile); true again on a node a drain had marked that stays after all (a scale-in undone).
+     */
+    | { readonly kind: "replica-failover"; readonly node: string; readonly allowed: boolean }
     /**
      * CLUSTER FORGET of nodes whose pods are gone, on one node. Every node's batch goes out at once: a
      * forgotten node is banned for 60 s only, and would come back through the gossip of any node that

@@ -6,6 +6,7 @@
  * the converge planner and the scale-in drain all start from this.
  */
 import { NodeView, inHandshake } from "./clusterState";
+import { SLOT_COUNT } from "../shape";
 import { SlotRange } from "./slots";
 
 /** A master that owns slots, with its replicas (addresses, in address order). */
@@ -61,6 +62,12 @@ export function topology(views: readonly NodeView[]): Topology {
             replicas: (replicasOf.get(v.self.id) ?? []).sort(),
         }))
         .sort((a, b) => a.master.localeCompare(b.master));
+    const claimed = shards.reduce((k, s) => k + s.slots, 0);
+    if (claimed > SLOT_COUNT) {
+        throw new Error(
+            `cluster: the nodes claim ${claimed} slots in all, more than ${SLOT_COUNT}: they disagree on who owns some (a failover still spreading?); run again once they agree`,
+        );
+    }
     return {
         shards,
         empty: masters

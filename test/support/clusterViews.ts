@@ -19,6 +19,8 @@ export interface FixtureNode {
     readonly importing?: readonly (readonly [slot: number, fromN: number])[];
     readonly keys?: number;
     readonly nodeTimeoutMs?: number;
+    /** cluster-replica-no-failover yes (a drain marked it). */
+    readonly noFailover?: boolean;
     readonly configEpoch?: number;
     /** Nodes this one knows besides itself (default: every node that is a member, see `members`). */
     readonly knows?: readonly number[];
@@ -68,6 +70,7 @@ export function clusterViews(nodes: readonly FixtureNode[], meshed: boolean): No
             peers: entries.slice(1),
             keys: f.keys ?? 0,
             nodeTimeoutMs: f.nodeTimeoutMs ?? 1000,
+            noFailover: f.noFailover ?? false,
             strayImportKeys: new Map(f.strayImportKeys ?? []),
         };
     });

@@ -36,8 +36,11 @@ describe("scale-in drain planner (components/formation/planDrain.ts, pure)", () 
         assert.strictEqual(plan.outcome, "drained");
         assert.strictEqual(plan.summary, "drain 2 leaving nodes: 0 handovers, 4096 slots to move off 1 shards, 0 replicas to re-pair");
         assert.deepStrictEqual(
-            stepsOf(plan, "no-failover").map((s) => s.node),
-            [addressOf(7), addressOf(8)],
+            stepsOf(plan, "replica-failover").map((s) => [s.node, s.allowed]),
+            [
+                [addressOf(7), false],
+                [addressOf(8), false],
+            ],
         );
         assert.deepStrictEqual(
             stepsOf(plan, "move-slots").map((m) => [m.from, m.to, m.slots.length, m.slots[0], m.slots[m.slots.length - 1]]),
