@@ -13,7 +13,7 @@ import { RedisCluster, userPasswords } from "./redis/redisCluster";
 import { HitCounterApp, hitCounterPodLabels } from "./app/hitCounter";
 import { renderAppNetworkPolicy } from "./app/networkPolicy";
 import { RedisClusterFormation, ShardOutput } from "./formation/provider";
-import { RedisScaleGuard } from "./formation/scaleGuard";
+import { RedisScaleInDrain } from "./formation/drain";
 import { tlsDigest } from "./redis/tls";
 import { ADMIN_USER, APP_USER, CLIENT_USER, passwordHash } from "./redis/acl";
 import { PASSWORD_KEY, REDIS_CONTAINER, USERNAME_KEY, redisObjectNames, redisPodLabels } from "./redis/manifests";
@@ -95,12 +95,23 @@ function targetCluster(settings: Settings, stack: string): { kubeconfig: pulumi.
 export function composeStack(settings: Settings, inputs: StackInputs): StackOutputs {
     const { kubeconfig, provider } = targetCluster(settings, inputs.stack);
 
-    // Refuses a smaller shape before any Redis object changes: the formation's own check runs after
-    // the StatefulSet, which would already have deleted its highest pods (possibly masters).
-    const scaleGuard = new RedisScaleGuard(`${REDIS_NAME}-scale-guard`, {
-        masters: settings.redis.masters,
-        replicasPerMaster: settings.redis.replicasPerMaster,
-    });
+    // A smaller shape makes the StatefulSet delete its highest pods, which may hold masters, slots and
+    // a shard's only replica: every Redis object (the StatefulSet among them) waits for this drain,
+    // whose update empties those pods first. The formation runs after the StatefulSet and forgets them.
+    const redisNames = redisObjectNames(REDIS_NAME);
+    const drain = new RedisScaleInDrain(
+        `${REDIS_NAME}-scale-in-drain`,
+        {
+            kubeconfig,
+            namespace: settings.namespace,
+            statefulSetName: redisNames.statefulSet,
+            containerName: REDIS_CONTAINER,
+            masters: settings.redis.masters,
+            replicasPerMaster: settings.redis.replicasPerMaster,
+        },
+        // It was the scale guard, which only refused scale-in: same place in the graph, same state.
+        { aliases: [{ name: `${REDIS_NAME}-scale-guard`, type: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard" }] },
+    );
 
     // A password rotation, around the users Secret and the app's rollout (components/redis/acl.ts): the
     // new passwords next to the old on every node while the pods' copies still hold the old admin
@@ -120,7 +131,7 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
             },
             { dependsOn },
         );
-    const aclAdd = aclStep("add", [scaleGuard]);
+    const aclAdd = aclStep("add", [drain]);
 
     const redis = new RedisCluster(
         REDIS_NAME,
@@ -134,7 +145,7 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
             retainOnDestroy: settings.retainOnDestroy,
             createRetainStorageClass: settings.createRetainStorageClass,
         },
-        { dependsOn: [scaleGuard] },
+        { dependsOn: [drain] },
     );
 
     // Forms the cluster once the StatefulSet's pods are Ready (Pulumi waits for the rollout) and their

@@ -29,7 +29,11 @@ export function sourceClosure(entries: readonly string[]): string[] {
         const file = pending.pop()!;
         if (seen.has(file)) continue;
         seen.add(file);
-        const text = fs.readFileSync(file, "utf8");
+        // Comments may quote an import (this file's do); only code counts.
+        const text = fs
+            .readFileSync(file, "utf8")
+            .replace(/\/\*[\s\S]*?\*\//g, "")
+            .replace(/^\s*\/\/.*$/gm, "");
         for (const m of text.matchAll(RELATIVE_IMPORT)) pending.push(resolveSource(file, m[1]));
     }
     return [...seen].sort();

@@ -279,6 +279,14 @@ export class KubernetesTransport implements Transport {
         return podsWithPlacement(owned, nodes);
     }
 
+    /** Names of every pod of the StatefulSet, terminating ones included (a removed pod is gone once it is not listed). */
+    async podNames(statefulSetName: string): Promise<string[]> {
+        const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
+        const pods = await this.kc.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: this.namespace });
+        const own = new RegExp(`^${escapeRegExp(statefulSetName)}-\\d+$`);
+        return pods.items.map((p) => p.metadata?.name ?? "").filter((n) => own.test(n));
+    }
+
     async close(): Promise<void> {
         // Each exec opens and closes its own web socket; nothing is pooled.
     }

@@ -1,13 +1,17 @@
 /**
  * RedisClusterFormation: a Pulumi dynamic resource that forms the Redis Cluster of a
- * StatefulSet by exec'ing redis-cli in its pods (components/formation/transport.ts),
+ * StatefulSet by exec'ing redis-cli in its pods (components/formation/kubernetesTransport.ts),
  * with the same engine the local embedded cluster uses (form.ts).
  *
- *  - check:  validates inputs (field names and allowed values in every message);
- *            refuses scale-in against the previous inputs.
- *  - diff:   masters/replicas/providerVersion/kubeconfig changes are updates;
- *            a changed namespace, StatefulSet or container name is a replace.
- *  - create/update: list pods (IP, k8s node, zone), form / verify / scale out.
+ *  - check:  validates inputs (field names and allowed values in every message).
+ *  - diff:   masters/replicas/providerVersion/kubeconfig changes are updates, and so is drift the
+ *            last refresh found and the next update can converge; a changed namespace, StatefulSet
+ *            or container name is a replace. When there is an update, its plan is printed — at
+ *            `pulumi preview` too — from the recorded state alone (preview.ts): no cluster contact.
+ *  - create/update: list pods (IP, k8s node, zone), wait for pods a scale-in removed to be gone,
+ *            form / converge / scale out / forget removed nodes, then read the live cluster.
+ *  - read:   `pulumi refresh` and `RedisClusterFormation.get`: the live shards (roles as they are
+ *            after failovers), placement re-evaluated, cluster state, drift and the converge plan.
  *  - delete: leaves Redis and its data alone (the StatefulSet's own deletion and PVC
  *            retention policy decide that); forgetting the formation is all it does.
  *
@@ -15,15 +19,13 @@
  * inside methods, and the kubeconfig arrives as an input on each call.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as formEngine from "./form";
-import * as podTransport from "./kubernetesTransport";
-import { FORMATION_DEFAULTS } from "./defaults";
-import { scaleInFailures } from "./scaleGuard";
+import { formationProviderVersion } from "./codeVersion";
+import { LiveOutputs, MemberOutput, ShardOutput, formInPods, readInPods } from "./podCluster";
+import { previewPlan } from "./preview";
 import * as shape from "../shape";
-import { waitFor } from "./wait";
 
-/** Bump when the provider's behaviour changes, so existing stacks run the new code (Pulumi does not diff code). */
-export const FORMATION_PROVIDER_VERSION = "1.2.0";
+export type { MemberOutput, ShardOutput } from "./podCluster";
+export { formationSeeds, podsPending } from "./podCluster";
 
 /** Resolved inputs as the provider receives them. */
 export interface FormationInputs {
@@ -41,35 +43,12 @@ export interface FormationInputs {
     readonly timeoutMs?: number;
 }
 
-/** A shard in the output map: the master and its replicas, with where they run. */
-export interface ShardOutput {
-    readonly master: MemberOutput;
-    readonly slots: readonly (readonly [number, number])[];
-    readonly replicas: readonly MemberOutput[];
-}
-
-export interface MemberOutput {
-    readonly pod: string;
-    readonly address: string;
-    readonly k8sNode?: string;
-    readonly zone?: string;
-}
-
-export interface FormationOutputs extends FormationInputs {
-    readonly seeds: string[];
-    readonly shards: ShardOutput[];
-    readonly placementOk: boolean;
-    readonly placementWarnings: string[];
-    readonly clusterState: string;
-}
+export interface FormationOutputs extends FormationInputs, LiveOutputs {}
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Every problem with the inputs, each naming the field and what is allowed. Pure. */
-export function checkFormationInputs(
-    olds: Partial<FormationInputs> | undefined,
-    news: Partial<FormationInputs>,
-): pulumi.dynamic.CheckFailure[] {
+export function checkFormationInputs(news: Partial<FormationInputs>): pulumi.dynamic.CheckFailure[] {
     const failures: pulumi.dynamic.CheckFailure[] = [];
     const fail = (property: string, reason: string) => failures.push({ property, reason });
     const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
@@ -104,20 +83,20 @@ export function checkFormationInputs(
     });
     for (const p of problems) fail(p.field, `${p.field}: ${p.reason}`);
     if (typeof news.providerVersion !== "string" || news.providerVersion === "")
-        fail("providerVersion", "providerVersion: required (e.g. FORMATION_PROVIDER_VERSION)");
+        fail("providerVersion", "providerVersion: required (formationProviderVersion(), a hash of the provider's code)");
     if (news.port !== undefined && (!isInt(news.port) || news.port < 1 || news.port > 65535))
         fail("port", `port: expected 1-65535, got ${JSON.stringify(news.port)}`);
     if (news.timeoutMs !== undefined && (!isInt(news.timeoutMs) || news.timeoutMs < 1000))
         fail("timeoutMs", `timeoutMs: expected an integer >= 1000, got ${JSON.stringify(news.timeoutMs)}`);
-    // Scale-in is refused here too (defence in depth); RedisScaleGuard refuses it before the StatefulSet shrinks.
-    if (olds && olds.statefulSetName === news.statefulSetName && olds.namespace === news.namespace) {
-        for (const f of scaleInFailures(olds, news)) fail(f.property, f.reason);
-    }
     return failures;
 }
 
-/** Shape changes are in-place updates; a different target is a new formation. Pure. */
-export function diffFormation(olds: Partial<FormationInputs>, news: Partial<FormationInputs>): pulumi.dynamic.DiffResult {
+/**
+ * Shape changes are in-place updates; a different target is a new formation. Drift that the last
+ * refresh found and an update can converge (its recorded `converge` plan) is an update too, so
+ * `pulumi refresh` shows it and the next `pulumi up` runs it. Pure.
+ */
+export function diffFormation(olds: Partial<FormationOutputs>, news: Partial<FormationInputs>): pulumi.dynamic.DiffResult {
     const replaceKeys = ["namespace", "statefulSetName", "containerName"] as const;
     const updateKeys = [
         "masters",
@@ -130,121 +109,85 @@ export function diffFormation(olds: Partial<FormationInputs>, news: Partial<Form
     ] as const;
     const replaces = replaceKeys.filter((k) => olds[k] !== news[k]);
     const changed = [...replaces, ...updateKeys.filter((k) => olds[k] !== news[k])];
-    return { changes: changed.length > 0, replaces, deleteBeforeReplace: false };
+    const drifted = Array.isArray(olds.converge) && olds.converge.length > 0;
+    return { changes: changed.length > 0 || drifted, replaces, deleteBeforeReplace: false };
 }
 
-/** Seed endpoints: stable pod DNS names when the headless Service is known, else pod IPs. Pure. */
-export function formationSeeds(
-    pods: readonly string[],
-    inputs: Pick<FormationInputs, "namespace" | "statefulSetName" | "headlessServiceName" | "port">,
-    ipOf: (pod: string) => string,
-): string[] {
-    const port = inputs.port ?? shape.CLIENT_PORT;
-    if (!inputs.headlessServiceName) return pods.map((pod) => `${ipOf(pod)}:${port}`);
-    const naming = { statefulSet: inputs.statefulSetName, headlessService: inputs.headlessServiceName, namespace: inputs.namespace };
-    return shape.podEndpoints(naming, pods, port);
+/** `<namespace>/<statefulSet>?container=…&headless=…&port=…`: everything but the kubeconfig a read needs. Pure. */
+export function formationId(
+    inputs: Pick<FormationInputs, "namespace" | "statefulSetName" | "containerName" | "headlessServiceName" | "port">,
+): string {
+    const query = new URLSearchParams({ container: inputs.containerName });
+    if (inputs.headlessServiceName) query.set("headless", inputs.headlessServiceName);
+    if (inputs.port !== undefined) query.set("port", String(inputs.port));
+    return `${inputs.namespace}/${inputs.statefulSetName}?${query.toString()}`;
 }
 
-/** Reports which expected pods are not usable yet, or undefined when all are. Pure. */
-export function podsPending(pods: readonly podTransport.RedisPod[], statefulSetName: string, expected: number): string | undefined {
-    const byName = new Map(pods.map((p) => [p.name, p]));
-    const missing: string[] = [];
-    for (let i = 0; i < expected; i++) {
-        const name = shape.podName(statefulSetName, i);
-        const p = byName.get(name);
-        if (!p) missing.push(`${name} does not exist`);
-        else if (!p.ip) missing.push(`${name} has no IP`);
-        else if (!p.ready) missing.push(`${name} is not Ready`);
-    }
-    return missing.length ? missing.join("; ") : undefined;
-}
-
-/** The create/update body: wait for the pods, form, shape the outputs. */
-async function formInPods(inputs: FormationInputs): Promise<FormationOutputs> {
-    const port = inputs.port ?? shape.CLIENT_PORT;
-    const timeoutMs = inputs.timeoutMs ?? FORMATION_DEFAULTS.providerTimeoutMs;
-    const expected = shape.podCount(inputs);
-    const transport = new podTransport.KubernetesTransport({
-        kubeconfig: inputs.kubeconfig,
-        namespace: inputs.namespace,
-        container: inputs.containerName,
-        port,
-    });
-    try {
-        let pods: podTransport.RedisPod[] = [];
-        await waitFor(
-            `${expected} Ready pods of StatefulSet ${inputs.namespace}/${inputs.statefulSetName}`,
-            async () => podsPending((pods = await transport.listPods(inputs.statefulSetName)), inputs.statefulSetName, expected),
-            { timeoutMs, pollMs: FORMATION_DEFAULTS.podPollMs },
+/** The fields of an id (also the older `<namespace>/<statefulSet>`); a malformed id is an error saying the format. Pure. */
+export function parseFormationId(id: string): Partial<FormationInputs> & Pick<FormationInputs, "namespace" | "statefulSetName"> {
+    const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\?(.*))?$/.exec(id);
+    if (!m)
+        throw new Error(
+            `id: expected <namespace>/<statefulSet>[?container=<name>&headless=<service>&port=<port>], got ${JSON.stringify(id)}`,
         );
-        const used = pods.filter((p) => (shape.podOrdinal(inputs.statefulSetName, p.name) ?? Infinity) < expected);
-        const result = await formEngine.form({
-            nodes: used.map((p) => ({ address: `${p.ip}:${port}`, target: p.name, k8sNode: p.k8sNode, zone: p.zone })),
-            masters: inputs.masters,
-            replicasPerMaster: inputs.replicasPerMaster,
-            transport,
-            log: (line: string) => pulumi.log.info(`redis formation: ${line}`),
-            timeoutMs: Math.min(timeoutMs, FORMATION_DEFAULTS.providerStepTimeoutMs),
-            pollMs: FORMATION_DEFAULTS.execPollMs,
-        });
-        return formationOutputs(inputs, result, used);
-    } finally {
-        await transport.close();
-    }
+    const query = new URLSearchParams(m[6] ?? "");
+    const port = query.get("port");
+    return {
+        namespace: m[1],
+        statefulSetName: m[3],
+        ...(query.get("container") ? { containerName: query.get("container")! } : {}),
+        ...(query.get("headless") ? { headlessServiceName: query.get("headless")! } : {}),
+        ...(port ? { port: Number(port) } : {}),
+    };
 }
 
-/** The provider's outputs from a formation result: shards named by pod, seeds as stable DNS names. Pure. */
-export function formationOutputs(
-    inputs: FormationInputs,
-    result: formEngine.FormResult,
-    pods: readonly podTransport.RedisPod[],
-): FormationOutputs {
-    const port = inputs.port ?? shape.CLIENT_PORT;
-    const podOf = new Map(pods.map((p) => [`${p.ip}:${port}`, p]));
-    const member = (m: formEngine.ShardMember): MemberOutput => ({
-        pod: podOf.get(m.address)?.name ?? m.address,
-        address: m.address,
-        ...(m.k8sNode ? { k8sNode: m.k8sNode } : {}),
-        ...(m.zone ? { zone: m.zone } : {}),
-    });
-    const shards = result.shards.map((s) => ({
-        master: member(s.master),
-        slots: s.slots.map(([a, b]) => [a, b] as const),
-        replicas: s.replicas.map(member),
-    }));
-    const ipOf = (pod: string) => pods.find((p) => p.name === pod)?.ip ?? pod;
-    return {
-        ...inputs,
-        seeds: formationSeeds(
-            shards.flatMap((s) => [s.master.pod, ...s.replicas.map((r) => r.pod)]),
-            inputs,
-            ipOf,
-        ),
-        shards,
-        placementOk: result.placementOk,
-        placementWarnings: [...result.placementWarnings],
-        clusterState: result.clusterState,
-    };
+/**
+ * What a read works with: the id's fields, then the recorded state or the props a `get` passes (the
+ * kubeconfig, which an id must never carry, comes only from there). Without a shape the live cluster's
+ * is taken. Pure.
+ */
+export function readInputs(id: string, props: Partial<FormationOutputs>): FormationInputs {
+    const fromId = parseFormationId(id);
+    const given = Object.fromEntries(Object.entries(props).filter(([, v]) => v !== undefined && v !== null));
+    const merged = { containerName: "redis", ...fromId, ...given } as Partial<FormationOutputs>;
+    if (typeof merged.kubeconfig !== "string" || merged.kubeconfig.trim() === "") {
+        throw new Error(
+            `read ${id}: no kubeconfig; RedisClusterFormation.get(name, id, { kubeconfig }) passes it (an id never carries it, as it is a secret)`,
+        );
+    }
+    return { providerVersion: formationProviderVersion(), ...merged } as FormationInputs;
+}
+
+/** Where the providers' lines go: `pulumi preview` and `up` show them (the engine, else the plugin's stdout). */
+function log(line: string): void {
+    void pulumi.log.info(`redis formation: ${line}`);
 }
 
 /** The dynamic provider. A plain object of functions: Pulumi serializes it with its captured module functions. */
 export const formationProvider: pulumi.dynamic.ResourceProvider<FormationInputs, FormationOutputs> = {
-    async check(olds, news) {
-        const failures = checkFormationInputs(olds, news);
+    async check(_olds, news) {
+        const failures = checkFormationInputs(news);
         return failures.length ? { failures } : { inputs: news };
     },
     async diff(_id, olds, news) {
-        return diffFormation(olds, news);
+        const result = diffFormation(olds, news);
+        // Runs at `pulumi preview` (and before an update): the plan from the recorded state, nothing sent.
+        const plan = result.changes && !result.replaces?.length ? previewPlan(olds, news) : [];
+        if (plan.length) for (const line of ["the update would run this plan (from the last recorded state):", ...plan]) log(line);
+        return result;
     },
     async create(inputs) {
-        const outs = await formInPods(inputs);
-        return { id: `${inputs.namespace}/${inputs.statefulSetName}`, outs };
+        const outs = await formInPods(inputs, log);
+        return { id: formationId(inputs), outs: { ...inputs, ...outs } };
     },
-    async update(_id, olds, news) {
-        // check() already refused scale-in; the engine refuses it again against the live cluster.
-        const scaleIn = scaleInFailures(olds, news);
-        if (scaleIn.length) throw new Error(scaleIn.map((f) => f.reason).join("; "));
-        return { outs: await formInPods(news) };
+    async update(_id, _olds, news) {
+        return { outs: { ...news, ...(await formInPods(news, log)) } };
+    },
+    async read(id, props) {
+        const inputs = readInputs(id, props ?? {});
+        const outs = await readInPods(inputs);
+        for (const d of outs.drift) log(`drift: ${d.message}`);
+        return { id: formationId(inputs), props: { ...inputs, ...outs } };
     },
     async delete() {
         // Deliberately nothing: removing the formation must never touch Redis data.
@@ -260,7 +203,7 @@ export interface RedisClusterFormationArgs {
     readonly statefulSetName: pulumi.Input<string>;
     /** Container in each pod that has redis-cli and REDIS_PASSWORD in its env. */
     readonly containerName: pulumi.Input<string>;
-    /** Masters, at least 3; growing it scales out, shrinking it is refused. */
+    /** Masters, at least 3; growing it scales out, shrinking it scales in (the drain resource empties the pods that go first). */
     readonly masters: pulumi.Input<number>;
     readonly replicasPerMaster: pulumi.Input<number>;
     /** Headless Service name: seeds become stable pod DNS names. */
@@ -268,20 +211,32 @@ export interface RedisClusterFormationArgs {
     readonly port?: pulumi.Input<number>;
     /** Upper bound for waiting on pods and on each formation step, ms (default FORMATION_DEFAULTS.providerTimeoutMs). */
     readonly timeoutMs?: pulumi.Input<number>;
-    /** Defaults to FORMATION_PROVIDER_VERSION; a new value makes existing stacks run the new provider code. */
+    /** Defaults to formationProviderVersion(), a hash of the provider's code: changed code makes existing stacks run it. */
     readonly providerVersion?: pulumi.Input<string>;
+}
+
+/** What `RedisClusterFormation.get` needs besides the id: the kubeconfig (secret), and the shape if known. */
+export interface RedisClusterFormationGetArgs {
+    readonly kubeconfig: pulumi.Input<string>;
+    /** The requested shape drift is judged by; without it the live cluster's own. */
+    readonly masters?: pulumi.Input<number>;
+    readonly replicasPerMaster?: pulumi.Input<number>;
 }
 
 /** The formed Redis Cluster of a StatefulSet. */
 export class RedisClusterFormation extends pulumi.dynamic.Resource {
     /** host:port seeds for clients (pod DNS names with a headless Service). */
     declare public readonly seeds: pulumi.Output<string[]>;
-    /** master -> replicas, with pod, k8s node and zone of each. */
+    /** master -> replicas, with pod, node id, k8s node and zone of each, as the nodes say now. */
     declare public readonly shards: pulumi.Output<ShardOutput[]>;
     /** False when some replica shares a k8s node (or zone) with its master; see placementWarnings. */
     declare public readonly placementOk: pulumi.Output<boolean>;
     declare public readonly placementWarnings: pulumi.Output<string[]>;
     declare public readonly clusterState: pulumi.Output<string>;
+    /** What differs from the requested shape or a healthy cluster, as of the last update or refresh. */
+    declare public readonly drift: pulumi.Output<LiveOutputs["drift"]>;
+    /** The plan the next update would run to converge that drift (empty: nothing to do). */
+    declare public readonly converge: pulumi.Output<string[]>;
 
     constructor(name: string, args: RedisClusterFormationArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -289,16 +244,33 @@ export class RedisClusterFormation extends pulumi.dynamic.Resource {
             name,
             {
                 ...args,
-                providerVersion: args.providerVersion ?? FORMATION_PROVIDER_VERSION,
+                providerVersion: args.providerVersion ?? formationProviderVersion(),
                 seeds: undefined,
                 shards: undefined,
                 placementOk: undefined,
                 placementWarnings: undefined,
                 clusterState: undefined,
+                drift: undefined,
+                converge: undefined,
             },
             pulumi.mergeOptions(opts, { additionalSecretOutputs: ["kubeconfig"] }),
             "redis-cluster-gke",
             "RedisClusterFormation",
         );
+    }
+
+    /**
+     * Reads an existing cluster by id (`formationId`: namespace, StatefulSet, container, headless Service
+     * and port) without managing it: the engine calls the provider's read with these props, which carry
+     * the kubeconfig. (`pulumi import` cannot reach a dynamic provider's read: the engine sends it no
+     * props, so it cannot even load the provider; see README, "Refresh, drift and adoption".)
+     */
+    static get(
+        name: string,
+        id: pulumi.Input<pulumi.ID>,
+        args: RedisClusterFormationGetArgs,
+        opts?: pulumi.CustomResourceOptions,
+    ): RedisClusterFormation {
+        return new RedisClusterFormation(name, args as RedisClusterFormationArgs, { ...opts, id });
     }
 }

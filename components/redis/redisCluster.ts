@@ -106,7 +106,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         this.passwords = args.passwords;
 
         const k8sOpts: pulumi.CustomResourceOptions = { parent: this, provider: args.provider };
-        // Every other object depends on the Namespace, so the component's dependsOn (the scale guard) holds them all.
+        // Every other object depends on the Namespace, so the component's dependsOn (the scale-in drain) holds them all.
         const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, renderNamespace(args.namespace), {
             ...k8sOpts,
             dependsOn: opts?.dependsOn,
@@ -154,9 +154,10 @@ export class RedisCluster extends pulumi.ComponentResource {
         this.headlessService = new k8s.core.v1.Service(`${name}-headless`, m.headlessService, inNamespace);
         const client = new k8s.core.v1.Service(`${name}-client`, m.clientService, inNamespace);
         // Pods need their Secret and ConfigMap before they start.
+        // The scale-in drain directly too: its update empties the pods a smaller StatefulSet removes.
         this.statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, m.statefulSet, {
             ...inNamespace,
-            dependsOn: [namespace, this.usersSecret, ...Object.values(this.userSecrets), configMap, ...tlsSecret, ...storageClass],
+            dependsOn: [namespace, this.usersSecret, ...Object.values(this.userSecrets), configMap, ...tlsSecret, ...storageClass, ...dependencies(opts?.dependsOn)],
         });
         const pdb = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, m.podDisruptionBudget, inNamespace);
         const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, m.networkPolicy, inNamespace);
@@ -194,4 +195,11 @@ export class RedisCluster extends pulumi.ComponentResource {
             dependsOn: [account, clusterRole],
         });
     }
+}
+
+/** The resources a dependsOn option names (plain resources only; an Input of them is not expected here). */
+function dependencies(dependsOn: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Resource[] {
+    if (dependsOn === undefined) return [];
+    if (Array.isArray(dependsOn)) return dependsOn.filter((d): d is pulumi.Resource => pulumi.Resource.isInstance(d));
+    return pulumi.Resource.isInstance(dependsOn) ? [dependsOn] : [];
 }

@@ -3,7 +3,8 @@
  * `pulumi up` would change), then the formation's update path on real redis-server
  * processes (loopback block 127.0.32-33.x): the StatefulSet's two new pods join, one
  * as a new master that receives a quarter of the slots with their keys, one as its
- * replica, while a client keeps writing. Scale-in is refused and changes nothing.
+ * replica, while a client keeps writing. The scale-in drain runs before the StatefulSet
+ * (the graph under mocks; the drain itself: scaleIn.test.ts, scaleInExec.test.ts).
  * The engine never sends FLUSHALL / FLUSHDB / CLUSTER RESET: checked on the servers
  * themselves (INFO commandstats), and a node holding keys is refused with its keys intact.
  */
@@ -16,7 +17,7 @@ import { Cluster } from "ioredis";
 import { parseClusterNodes } from "../../components/formation/clusterState";
 import { FormNode, FormationRefused, form } from "../../components/formation/form";
 import { checkFormationInputs, diffFormation, FormationInputs } from "../../components/formation/provider";
-import { ScaleShape, scaleGuardProvider } from "../../components/formation/scaleGuard";
+import { drainProvider, diffDrain } from "../../components/formation/drain";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalCluster, localHostname, startLocalCluster } from "../../local/cluster";
 import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
@@ -25,9 +26,7 @@ import { setTimeout as sleep } from "timers/promises";
 
 const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 const FORMATION = "pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation";
-const SCALE_GUARD = "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard";
-const diffGuard = (olds: Record<string, unknown>, news: Record<string, unknown>) =>
-    scaleGuardProvider.diff!("id", olds as never, news as never);
+const DRAIN = "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleInDrain";
 const NODE_TIMEOUT_MS = 2000;
 const KEYS = 2000;
 
@@ -79,7 +78,7 @@ describe("scale-out through the program (mocks): masters 3 -> 4", function () {
         assert.strictEqual(four.one(FORMATION).urn, three.one(FORMATION).urn);
         assert.strictEqual(olds.masters, 3);
         assert.strictEqual(news.masters, 4);
-        assert.deepStrictEqual(checkFormationInputs(olds, news), []);
+        assert.deepStrictEqual(checkFormationInputs(news), []);
         assert.deepStrictEqual(diffFormation(olds, news), { changes: true, replaces: [], deleteBeforeReplace: false });
         const changed = Object.keys({ ...olds, ...news }).filter(
             (k) => JSON.stringify(olds[k as keyof FormationInputs]) !== JSON.stringify(news[k as keyof FormationInputs]),
@@ -93,67 +92,63 @@ describe("scale-out through the program (mocks): masters 3 -> 4", function () {
         assert.ok(four.one("kubernetes:apps/v1:Deployment") !== undefined);
     });
 
-    it("the scale guard holds every Redis object: registered with the shape, the Namespace depends on it, the StatefulSet on the Namespace", async () => {
-        const guard = four.one(SCALE_GUARD);
+    it("ordering: the scale-in drain runs before the StatefulSet (it depends on the drain directly and through the Namespace), the formation after it", async () => {
+        const drain = four.one(DRAIN);
         assert.deepStrictEqual(
-            { masters: guard.inputs.masters, replicasPerMaster: guard.inputs.replicasPerMaster },
-            { masters: 4, replicasPerMaster: 1 },
+            {
+                masters: drain.inputs.masters,
+                replicasPerMaster: drain.inputs.replicasPerMaster,
+                statefulSetName: drain.inputs.statefulSetName,
+            },
+            { masters: 4, replicasPerMaster: 1, statefulSetName: "redis" },
         );
-        const namespace = four.one("kubernetes:core/v1:Namespace");
-        assert.ok(namespace.dependsOnUrns.includes(guard.urn), "the Namespace does not wait for the scale guard");
-        assert.ok(four.one(STATEFUL_SET).dependsOnUrns.includes(namespace.urn));
-        assert.deepStrictEqual(await diffGuard(three.one(SCALE_GUARD).inputs, guard.inputs), {
+        const sts = four.one(STATEFUL_SET);
+        assert.ok(sts.dependsOnUrns.includes(drain.urn), "the StatefulSet does not wait for the drain");
+        assert.ok(four.one("kubernetes:core/v1:Namespace").dependsOnUrns.includes(drain.urn), "the Namespace does not wait for the drain");
+        assert.ok(four.one(FORMATION).dependsOnUrns.includes(sts.urn), "the formation does not wait for the StatefulSet");
+        assert.ok(!drain.dependsOnUrns.some((u) => four.byUrn(u).type.startsWith("kubernetes:")), "the drain waits for a Redis object");
+        // The drain's kubeconfig is secret, and scale-in (4 -> 3) is an update of it, which drains.
+        assert.ok(drain.secretPaths.includes("kubeconfig"));
+        assert.deepStrictEqual(diffDrain(drain.inputs, three.one(DRAIN).inputs), {
             changes: true,
             replaces: [],
             deleteBeforeReplace: false,
         });
+        assert.deepStrictEqual(diffDrain(drain.inputs, { ...drain.inputs }), { changes: false, replaces: [], deleteBeforeReplace: false });
     });
 
-    it("scale-in is refused by the scale guard, before the StatefulSet could shrink: masters 4 -> 3 and replicas 1 -> 0", async () => {
-        const four_ = four.one(SCALE_GUARD).inputs as ScaleShape;
-        const three_ = three.one(SCALE_GUARD).inputs as ScaleShape;
-        const fewerMasters = await scaleGuardProvider.check!(four_, three_);
-        assert.strictEqual(fewerMasters.inputs, undefined);
+    it("scale-in passes every check (masters 4 -> 3, replicas 1 -> 0); below 3 masters is refused", async () => {
+        const olds = four.one(FORMATION).inputs as FormationInputs;
+        const news = three.one(FORMATION).inputs as FormationInputs;
+        assert.deepStrictEqual(checkFormationInputs(news), []);
+        assert.deepStrictEqual(diffFormation(olds, news), { changes: true, replaces: [], deleteBeforeReplace: false });
         assert.deepStrictEqual(
-            fewerMasters.failures?.map((f) => f.property),
+            (await drainProvider.check!(four.one(DRAIN).inputs as never, { ...three.one(DRAIN).inputs, replicasPerMaster: 0 } as never))
+                .failures,
+            undefined,
+        );
+        const refused = await drainProvider.check!(four.one(DRAIN).inputs as never, { ...three.one(DRAIN).inputs, masters: 2 } as never);
+        assert.deepStrictEqual(
+            refused.failures?.map((f) => f.property),
             ["masters"],
         );
-        assert.match(
-            fewerMasters.failures![0].reason,
-            /^masters: scaling in from 4 to 3 masters is not supported .*keep masters at 4 or more$/,
-        );
-        const fewerReplicas = await scaleGuardProvider.check!(four_, { ...four_, replicasPerMaster: 0 });
-        assert.deepStrictEqual(
-            fewerReplicas.failures?.map((f) => f.property),
-            ["replicasPerMaster"],
-        );
-        assert.deepStrictEqual((await scaleGuardProvider.check!(three_, four_)).inputs, four_);
-        await assert.rejects(scaleGuardProvider.update!("id", four_, three_), /masters: scaling in from 4 to 3/);
     });
 
-    it("the scale guard's provider survives Pulumi's serialization and works on its own", async () => {
-        const serialized = await pulumi.runtime.serializeFunction(() => scaleGuardProvider, { allowSecrets: false });
+    it("the drain's provider survives Pulumi's serialization and works on its own", async () => {
+        const serialized = await pulumi.runtime.serializeFunction(() => drainProvider, { allowSecrets: false });
         assert.strictEqual(serialized.containsSecrets, false);
-        const file = path.join(__dirname, "..", "..", "node_modules", ".cache", `scale-guard-${process.pid}.js`);
+        const file = path.join(__dirname, "..", "..", "node_modules", ".cache", `scale-in-drain-${process.pid}.js`);
         fs.mkdirSync(path.dirname(file), { recursive: true });
         fs.writeFileSync(file, serialized.text);
         try {
             // eslint-disable-next-line @typescript-eslint/no-require-imports
             const loaded = require(file)[serialized.exportName]() as pulumi.dynamic.ResourceProvider;
-            const refused = await loaded.check!({ masters: 4, replicasPerMaster: 1 }, { masters: 3, replicasPerMaster: 1 });
-            assert.match(refused.failures![0].reason, /masters: scaling in from 4 to 3/);
+            const refused = await loaded.check!({}, { ...four.one(DRAIN).inputs, masters: 2 });
+            assert.match(refused.failures![0].reason, /^masters: expected a whole number from 3 to 1000/);
+            assert.strictEqual((await loaded.diff!("id", four.one(DRAIN).inputs, three.one(DRAIN).inputs)).changes, true);
         } finally {
             fs.rmSync(file, { force: true });
         }
-    });
-
-    it("scale-in (4 -> 3) is refused by the provider's check, naming the field and what is allowed", () => {
-        const olds = four.one(FORMATION).inputs as FormationInputs;
-        const news = three.one(FORMATION).inputs as FormationInputs;
-        const failures = checkFormationInputs(olds, news);
-        assert.strictEqual(failures.length, 1);
-        assert.strictEqual(failures[0].property, "masters");
-        assert.match(failures[0].reason, /masters: scaling in from 4 to 3 masters is not supported .*keep masters at 4 or more/);
     });
 });
 
@@ -267,29 +262,6 @@ describe("scale-out on real redis-server: the formation update path", function (
     it("running the update again with the same inputs changes nothing", async () => {
         const result = await form({ nodes: pods, masters: 4, replicasPerMaster: 1, transport: t });
         assert.strictEqual(result.action, "unchanged");
-    });
-
-    it("scale-in (4 -> 3) is refused and nothing changes, whether the 8 pods are still there or only the first 6 are given", async () => {
-        const slotsOf = (text: string) =>
-            parseClusterNodes(text)
-                .map((e) => `${e.id}:${e.slotCount}:${e.masterId ?? "-"}`)
-                .sort();
-        const nodesBefore = slotsOf(await t.call(pods[0].address, ["CLUSTER", "NODES"]));
-        await assert.rejects(form({ nodes: pods, masters: 3, replicasPerMaster: 1, transport: t }), (e: Error) => {
-            assert.ok(e instanceof FormationRefused, e.message);
-            assert.match(
-                e.message,
-                /^masters: the cluster has 4 masters and 3 were requested; scaling in \(removing masters\) is not supported\. Set masters to 4 or more\. Nothing was changed\.$/,
-            );
-            return true;
-        });
-        // What the provider's update would pass after the StatefulSet shrank: pods 0-5 only.
-        await assert.rejects(form({ nodes: pods.slice(0, 6), masters: 3, replicasPerMaster: 1, transport: t }), (e: Error) => {
-            assert.ok(e instanceof FormationRefused, e.message);
-            assert.match(e.message, /Nothing was changed/);
-            return true;
-        });
-        assert.deepStrictEqual(slotsOf(await t.call(pods[0].address, ["CLUSTER", "NODES"])), nodesBefore);
     });
 
     it("a node holding keys is refused (fresh formation and scale-out alike) and keeps its keys; no node ever received FLUSHALL, FLUSHDB or CLUSTER RESET", async () => {

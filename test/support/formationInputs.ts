@@ -1,5 +1,6 @@
 /** Valid inputs of the formation provider, for tests that change one field at a time. */
-import { FORMATION_PROVIDER_VERSION, FormationInputs } from "../../components/formation/provider";
+import { formationProviderVersion } from "../../components/formation/codeVersion";
+import { FormationInputs } from "../../components/formation/provider";
 
 export function validFormationInputs(kubeconfig: string): FormationInputs {
     return {
@@ -9,6 +10,6 @@ export function validFormationInputs(kubeconfig: string): FormationInputs {
         containerName: "redis",
         masters: 3,
         replicasPerMaster: 1,
-        providerVersion: FORMATION_PROVIDER_VERSION,
+        providerVersion: formationProviderVersion(),
     };
 }

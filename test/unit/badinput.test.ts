@@ -298,30 +298,21 @@ describe("bad input: the formation provider's check (components/formation/provid
         });
     }
 
-    it("fewer replicas per master (1 -> 0) is refused like fewer masters: the StatefulSet would delete pods that may be masters", async () => {
-        const result = await formationProvider.check!(
-            { ...VALID_FORMATION, replicasPerMaster: 1 },
-            { ...VALID_FORMATION, replicasPerMaster: 0 },
+    it("a smaller shape is accepted (the drain empties the pods that go), but never below 3 masters", async () => {
+        const fewer = await formationProvider.check!(
+            { ...VALID_FORMATION, masters: 4 },
+            { ...VALID_FORMATION, masters: 3, replicasPerMaster: 0 },
         );
-        assert.deepStrictEqual(
-            result.failures?.map((f) => f.property),
-            ["replicasPerMaster"],
-        );
+        assert.deepStrictEqual(fewer.failures, undefined);
+        const tooFew = await formationProvider.check!({ ...VALID_FORMATION, masters: 4 }, { ...VALID_FORMATION, masters: 2 });
         assert.match(
-            result.failures![0].reason,
-            /replicasPerMaster: reducing replicas from 1 to 0 per master is not supported .*keep replicasPerMaster at 1 or more/,
-        );
-        await assert.rejects(
-            formationProvider.update!("id", { ...VALID_FORMATION, replicasPerMaster: 1 } as never, {
-                ...VALID_FORMATION,
-                replicasPerMaster: 0,
-            }),
-            /replicasPerMaster: reducing replicas from 1 to 0/,
+            tooFew.failures![0].reason,
+            /^masters: expected a whole number from 3 to 1000 \(a majority of masters must survive a failure\), got 2$/,
         );
     });
 
     it("every problem is reported at once", () => {
-        const failures = checkFormationInputs(undefined, { ...VALID_FORMATION, masters: 1, namespace: "", kubeconfig: "" });
+        const failures = checkFormationInputs({ ...VALID_FORMATION, masters: 1, namespace: "", kubeconfig: "" });
         assert.deepStrictEqual(failures.map((f) => f.property).sort(), ["kubeconfig", "masters", "namespace"]);
     });
 });

@@ -17,7 +17,7 @@ const valid = validFormationInputs("apiVersion: v1\nkind: Config\n");
 describe("RedisClusterFormation provider (components/formation/provider.ts)", () => {
     describe("check", () => {
         it("accepts valid inputs", () => {
-            assert.deepStrictEqual(checkFormationInputs(undefined, valid), []);
+            assert.deepStrictEqual(checkFormationInputs(valid), []);
         });
 
         it("at preview, accepts inputs that are not known yet (a new cluster's kubeconfig, its namespace)", () => {
@@ -30,10 +30,10 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
                 headlessServiceName: unknown,
                 masters: unknown,
             };
-            assert.deepStrictEqual(checkFormationInputs(undefined, preview), []);
+            assert.deepStrictEqual(checkFormationInputs(preview), []);
             // Known values are still checked next to unknown ones.
             assert.deepStrictEqual(
-                checkFormationInputs(undefined, { ...preview, replicasPerMaster: 9 }).map((f) => f.property),
+                checkFormationInputs({ ...preview, replicasPerMaster: 9 }).map((f) => f.property),
                 ["replicasPerMaster"],
             );
         });
@@ -50,25 +50,16 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
         ];
         for (const [field, change, message] of bad) {
             it(`refuses bad ${field} with a message naming it: ${JSON.stringify(change)}`, () => {
-                const failures = checkFormationInputs(undefined, { ...valid, ...change });
+                const failures = checkFormationInputs({ ...valid, ...change });
                 assert.strictEqual(failures.length, 1, JSON.stringify(failures));
                 assert.strictEqual(failures[0].property, field);
                 assert.match(failures[0].reason, message);
             });
         }
 
-        it("refuses scale-in against the previous inputs", async () => {
+        it("accepts a smaller shape: scale-in is drained, not refused", async () => {
             const result = await formationProvider.check!({ ...valid, masters: 4 }, { ...valid, masters: 3 });
-            assert.strictEqual(result.failures?.length, 1);
-            assert.strictEqual(result.failures![0].property, "masters");
-            assert.match(result.failures![0].reason, /scaling in from 4 to 3 masters is not supported/);
-        });
-
-        it("update refuses scale-in too (defence in depth)", async () => {
-            await assert.rejects(
-                formationProvider.update!("id", { ...valid, masters: 4 } as never, { ...valid, masters: 3 }),
-                /scaling in from 4 to 3/,
-            );
+            assert.deepStrictEqual(result.failures, undefined);
         });
     });
 
@@ -80,6 +71,10 @@ describe("RedisClusterFormation provider (components/formation/provider.ts)", ()
             assert.deepStrictEqual(diffFormation(valid, { ...valid, masters: 4 }).replaces, []);
             assert.strictEqual(diffFormation(valid, { ...valid, masters: 4 }).changes, true);
             assert.strictEqual(diffFormation(valid, { ...valid, providerVersion: "9.9.9" }).changes, true);
+        });
+        it("drift the last refresh found and an update can converge is an update, so refresh shows it and up runs it", () => {
+            assert.strictEqual(diffFormation({ ...valid, converge: [] }, valid).changes, false);
+            assert.strictEqual(diffFormation({ ...valid, converge: ["plan: converge to 3 masters x 1 replicas: …"] }, valid).changes, true);
         });
         it("a different namespace or StatefulSet is a replace", () => {
             assert.deepStrictEqual(diffFormation(valid, { ...valid, namespace: "other" }).replaces, ["namespace"]);
