@@ -394,5 +394,7 @@ export function isDynamicResource(type: string): boolean {
 }
 
 export function isFormation(type: string, props: Record<string, unknown>): boolean {
-    return isDynamicResource(type) && "statefulSetName" in props && "masters" in props;
+    // A named dynamic type says what it is (the scale-in drain has the same inputs); an unnamed one is judged by its props.
+    if (type.startsWith("pulumi-nodejs:dynamic/")) return type.endsWith(":RedisClusterFormation");
+    return type === TYPES.dynamicResource && "statefulSetName" in props && "masters" in props && !("drained" in props);
 }

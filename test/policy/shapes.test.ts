@@ -16,6 +16,7 @@ import {
     imageMajorVersion,
     isDefaultComputeServiceAccount,
     isDynamicResource,
+    isFormation,
     isGcpRegion,
     isPinnedImage,
     parseImage,
@@ -147,5 +148,13 @@ describe("policy pack: shapes", () => {
         assert.equal(isDynamicResource("pulumi-nodejs:dynamic:Resource"), true);
         assert.equal(isDynamicResource("pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation"), true);
         assert.equal(isDynamicResource("kubernetes:apps/v1:StatefulSet"), false);
+    });
+
+    it("tells the formation from the scale-in drain, whose inputs are alike", () => {
+        const props = { statefulSetName: "redis", masters: 3 };
+        assert.equal(isFormation("pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation", props), true);
+        assert.equal(isFormation("pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleInDrain", props), false);
+        assert.equal(isFormation("pulumi-nodejs:dynamic:Resource", props), true);
+        assert.equal(isFormation("pulumi-nodejs:dynamic:Resource", { ...props, drained: [] }), false);
     });
 });
