@@ -23,15 +23,7 @@ import { LocalRedisNode, loopbackAddresses } from "../../local/redisNode";
 import { assertRedisCliCheckClean } from "../support/clusterChecks";
 import { FakeKubeApi, FakePod } from "../support/fakeKubeApi";
 import { validFormationInputs } from "../support/formationInputs";
-import { RbacRule, RbacRules } from "../support/fakeKubeApi";
-import { renderFormationRbac } from "../../components/redis/formationRbac";
-import { redisPodLabels } from "../../components/redis/manifests";
-
-/** The rules of the Role and ClusterRole the stack creates for the formation in namespace `redis`. */
-function shippedRbac(): RbacRules {
-    const rbac = renderFormationRbac({ name: "redis", namespace: "redis", labels: redisPodLabels("redis") });
-    return { namespaced: rbac.role.rules as RbacRule[], clusterWide: rbac.clusterRole.rules as RbacRule[] };
-}
+import { shippedRbac } from "../support/podRig";
 
 const PASSWORD = "exec-only-secret";
 const NODE_TIMEOUT_MS = 1000;
