@@ -13,6 +13,7 @@ export const COMMANDS = [
     "up",
     "down",
     "status",
+    "scale",
     "kill",
     "delete",
     "freeze",
@@ -72,15 +73,15 @@ const FLAGS: Record<string, FlagSpec> = {
     "--dir": { name: "dir", help: "state directory (default .local/cluster; demo: a new private temporary one)", commands: COMMANDS },
     "--masters": {
         name: "masters",
-        help: `masters, integer >= ${MIN_MASTERS} (default 3)`,
+        help: `masters, integer >= ${MIN_MASTERS} (default 3; scale: the new number)`,
         int: [MIN_MASTERS, PODS_PER_BLOCK],
-        commands: STARTING,
+        commands: [...STARTING, "scale"],
     },
     "--replicas": {
         name: "replicas",
-        help: `replicas per master, integer 0-${MAX_REPLICAS_PER_MASTER} (default 1)`,
+        help: `replicas per master, integer 0-${MAX_REPLICAS_PER_MASTER} (default 1; scale: the new number)`,
         int: [0, MAX_REPLICAS_PER_MASTER],
-        commands: STARTING,
+        commands: [...STARTING, "scale"],
     },
     "--block": { name: "block", help: "loopback block: pods on 127.0.<block>.11+ (default 1)", int: [0, 255], commands: STARTING },
     "--app-port": {
@@ -173,6 +174,7 @@ export function usage(): string {
         "usage: npm run demo",
         "       npm run local -- up|down|status|roll|drill|rotate-password [flags]",
         "       npm run local -- chaos --duration S --seed N [flags]",
+        "       npm run local -- scale --masters N --replicas R [--dir DIR]",
         "       npm run local -- kill|delete|freeze|thaw|logs POD [flags]",
         "flags:",
         ...Object.entries(FLAGS).map(([flag, f]) => `  ${flag.padEnd(22)} ${f.help}`),
@@ -243,6 +245,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         throw new UsageError(
             `chaos: --duration and --seed are required (e.g. --duration 60 --seed 1); missing ${v.duration === undefined ? "--duration" : "--seed"}`,
         );
+    if (cmd === "scale" && v.masters === undefined && v.replicas === undefined)
+        throw new UsageError("scale: give --masters, --replicas or both (the new shape)");
     const temporaryDir = cmd === "demo" && v.dir === undefined;
     return {
         ...v,

@@ -14,6 +14,8 @@ export type Request =
     | { readonly verb: "freeze"; readonly pod: string }
     | { readonly verb: "thaw"; readonly pod: string }
     | { readonly verb: "roll" }
+    /** The StatefulSet's replicas: pods beyond them are removed (their claims kept), missing ones started. */
+    | { readonly verb: "scale"; readonly replicas: number }
     | { readonly verb: "start-app" }
     | { readonly verb: "sync-secrets" }
     | { readonly verb: "restarts"; readonly pod: string }
@@ -74,6 +76,12 @@ export interface FreezeResult {
     readonly at: number;
     readonly pod: string;
     readonly address: string;
+}
+
+/** What `scale` changed: the pods removed and started, each with its address. */
+export interface ScaleResult {
+    readonly removed: readonly { readonly pod: string; readonly address: string }[];
+    readonly added: readonly { readonly pod: string; readonly address: string }[];
 }
 
 export interface RollResult {

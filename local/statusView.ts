@@ -1,4 +1,5 @@
 /** Pure: how `status` and the drill show pods (like `kubectl get pods -o wide` plus each node's Redis role). */
+import type { LiveReport } from "../components/formation/live";
 import { PodView, StatusView } from "./protocol";
 
 function roleOf(p: PodView): string {
@@ -56,4 +57,14 @@ export function renderRoles(pods: readonly PodView[]): string {
             return `  ${p.name}  ${p.address.padEnd(15)} ${p.role === "replica" ? `replica  of ${p.master}` : roleOf(p)}`;
         })
         .join("\n");
+}
+
+/** The formation's read as `status` shows it: the drift, then what the next formation run would do. */
+export function renderDrift(r: Pick<LiveReport, "drift" | "converge">): string {
+    if (r.drift.length === 0 && r.converge.length === 0) return "drift: none";
+    return [
+        `drift: ${r.drift.length === 0 ? "none" : ""}`.trimEnd(),
+        ...r.drift.map((d) => `  ${d.kind}: ${d.message}`),
+        ...(r.converge.length ? ["the next formation run would:", ...r.converge.map((l) => `  ${l}`)] : []),
+    ].join("\n");
 }

@@ -16,12 +16,12 @@ import { DirectTransport, NodeAccess } from "../components/formation/transport";
 import { waitUntil } from "../lib/poll";
 import { recordProcess } from "../lib/process";
 import { anyFreePort, appPodSpec, pickAppPort } from "./appPod";
-import { Layout, mkdirPrivate, writePrivate } from "./layout";
+import { Layout, mkdirPrivate, writeJson, writePrivate } from "./layout";
 import { LocalPod } from "./pod";
 import { acquireLock, releaseLock } from "./lock";
 import { notReadyBecause, redisView, replacingView } from "./podViews";
 import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles } from "./podTemplate";
-import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, StatusView, serve } from "./protocol";
+import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, ScaleResult, StatusView, serve } from "./protocol";
 import { podDnsName, podName } from "../components/shape";
 import { TLS_FILES } from "../components/redis/tls";
 import { TLS_VOLUME, USERS_VOLUME } from "../components/redis/paths";
@@ -75,7 +75,7 @@ export class Supervisor {
     private rolling = false;
     private stopped?: Promise<void>;
     private access: NodeAccess;
-    private readonly podNames: string[];
+    private podNames: string[];
 
     private constructor(
         readonly layout: Layout,
@@ -235,6 +235,8 @@ export class Supervisor {
                 return this.serialized(r.pod, async () => this.freezeOrThaw(r.verb, r.pod));
             case "roll":
                 return this.roll();
+            case "scale":
+                return this.scale(r.replicas);
             case "start-app":
                 return this.startApp();
             case "sync-secrets":
@@ -359,6 +361,48 @@ export class Supervisor {
         } finally {
             this.rolling = false;
         }
+    }
+
+    /**
+     * What the StatefulSet controller does when its replicas change (podManagementPolicy Parallel): the
+     * pods beyond the new count are terminated together (their claims stay, persistentVolumeClaimRetentionPolicy
+     * whenScaled Retain), missing ones are created at new addresses and started together.
+     */
+    private async scale(replicas: number): Promise<ScaleResult> {
+        if (this.rolling) throw new Error("scale: a roll is in progress");
+        if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`scale: replicas must be a whole number >= 1, got ${replicas}`);
+        const name = this.statefulSet.metadata.name;
+        const removed = this.podNames
+            .slice(replicas)
+            .map((pod) => ({ pod, address: this.pods.get(pod)?.address ?? (this.addresses.get(pod) as string) }));
+        await Promise.all(
+            removed.map(({ pod }) =>
+                this.serialized(pod, async () => {
+                    await this.pods.get(pod)?.terminate();
+                    this.pods.delete(pod);
+                    this.addresses.delete(pod);
+                    fs.rmSync(this.layout.podDir(pod), { recursive: true, force: true });
+                }),
+            ),
+        );
+        const added: { pod: string; address: string }[] = [];
+        for (let i = this.podNames.length; i < replicas; i++) {
+            const inUse = new Set([...this.pods.values()].map((p) => p.address));
+            const address = nextAddress(this.config.block, this.lastAddress ?? initialAddress(this.config.block, 0), inUse);
+            this.lastAddress = address;
+            const pod = podName(name, i);
+            this.pods.set(pod, this.createPod(pod, address));
+            added.push({ pod, address });
+        }
+        this.podNames = Array.from({ length: replicas }, (_, i) => podName(name, i));
+        this.writeHosts();
+        writeJson(this.layout.objectFile("statefulset"), { ...this.statefulSet, spec: { ...this.statefulSet.spec, replicas } });
+        await Promise.all(added.map(({ pod }) => (this.pods.get(pod) as LocalPod).start()));
+        this.persist();
+        this.log(
+            `scale: ${replicas} pods (removed ${removed.map((r) => r.pod).join(", ") || "none"}; added ${added.map((a) => a.pod).join(", ") || "none"})`,
+        );
+        return { removed, added };
     }
 
     private waitReady(names: readonly string[], what: string): Promise<void> {

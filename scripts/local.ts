@@ -5,7 +5,8 @@
  *
  *   npm run demo                               3x1 in the foreground; Ctrl-C stops everything
  *   npm run local -- up [--dir DIR]            start the supervisor, form, serve; returns (last stdout line: JSON)
- *   npm run local -- status [--json]           pods, roles, restarts, readiness, cluster_state, the app
+ *   npm run local -- status [--json]           pods, roles, restarts, readiness, cluster_state, the app, drift
+ *   npm run local -- scale --masters N --replicas R   drain the pods that go, resize, join or forget
  *   npm run local -- kill|delete|freeze|thaw POD, roll, logs POD, drill [--delete|--freeze]
  *   npm run local -- rotate-password [--user NAME]   new passwords without a refused hit (new next to old, clients move, old removed)
  *   npm run local -- chaos --duration S --seed N   random faults under load, then a verdict
@@ -19,7 +20,7 @@ import { runChaos } from "../local/chaos";
 import { runDrill } from "../local/drill";
 import { Layout, removeState } from "../local/layout";
 import { DeleteResult, FreezeResult, KillResult, RollResult, StatusView, call } from "../local/protocol";
-import { renderPods, renderRoles, renderStatus } from "../local/statusView";
+import { renderDrift, renderPods, renderRoles, renderStatus } from "../local/statusView";
 import { readConfig } from "../local/state";
 import { CliOptions, UsageError, kubeletTimings, parseArgs, usage } from "../local/cliArgs";
 import type { Started, UpSummary } from "../local/up";
@@ -140,7 +141,19 @@ async function down(o: CliOptions): Promise<void> {
 
 async function status(o: CliOptions): Promise<void> {
     const s = await call<StatusView>(layoutOf(o), { verb: "status" });
-    out(o.json ? JSON.stringify(s) : renderStatus(s));
+    const { liveStatus } = await import("../local/scale");
+    const live = await liveStatus(layoutOf(o), s.pods);
+    out(o.json ? JSON.stringify({ ...s, drift: live.drift, converge: live.converge }) : `${renderStatus(s)}\n${renderDrift(live)}`);
+}
+
+async function scale(o: CliOptions): Promise<void> {
+    const { scaleCluster } = await import("../local/scale");
+    const r = await scaleCluster(layoutOf(o), { masters: o.masters, replicasPerMaster: o.replicas }, err);
+    const shape = (s: { masters: number; replicasPerMaster: number }) => `${s.masters}x${s.replicasPerMaster}`;
+    out(
+        `scaled ${shape(r.from)} -> ${shape(r.to)}: drained ${r.drained.join(", ") || "none"}; removed ${r.removed.map((p) => p.pod).join(", ") || "none"}; added ${r.added.map((p) => p.pod).join(", ") || "none"}`,
+    );
+    out(renderDrift(r.report));
 }
 
 async function podVerb(o: CliOptions): Promise<void> {
@@ -268,6 +281,8 @@ export async function main(argv: readonly string[]): Promise<void> {
             return down(o);
         case "status":
             return status(o);
+        case "scale":
+            return scale(o);
         case "roll":
             return roll(o);
         case "drill":

@@ -17,7 +17,7 @@ import { validateShape } from "./placement";
 import { planConverge } from "./planConverge";
 import { planOpenSlots } from "./planExisting";
 import { planCreate, planResume } from "./planFresh";
-import { FormationRefused, Plan, PlanRequest, membership, refuseData } from "./steps";
+import { FormationRefused, Plan, PlanRequest, isStaleReplica, membership, refuseData } from "./steps";
 
 export { validateShape } from "./placement";
 export { planCreate, planResume } from "./planFresh";
@@ -32,7 +32,7 @@ export function planRun(views: readonly NodeView[], req: PlanRequest): Plan {
     refuseForeign(views);
     if (!views.some((v) => v.self.slotCount > 0)) return planCreate(views, req);
     const { members, outsiders } = membership(views);
-    refuseData(outsiders);
+    refuseData(outsiders.filter((v) => !isStaleReplica(v)));
     const open = planOpenSlots(members);
     if (open) return open;
     const covered = members.reduce((k, v) => k + v.self.slotCount, 0);
@@ -60,7 +60,9 @@ export function refuseForeign(views: readonly NodeView[]): void {
     const members = new Set(membership(views).members.map((v) => v.self.id));
     for (const v of views) {
         const unknown = v.peers.filter((p) => !given.has(p.id) && !inHandshake(p));
-        if (!members.has(v.self.id) && unknown.length > 0) {
+        // A stale replica coming back knows the cluster's departed nodes too, as its members do.
+        const departedOk = members.has(v.self.id) || (isStaleReplica(v) && v.peers.some((p) => members.has(p.id)));
+        if (!departedOk && unknown.length > 0) {
             throw new FormationRefused(
                 `node ${v.address} belongs to another cluster: it knows ${unknown.map((p) => p.address).join(", ")}, which ` +
                     `${unknown.length === 1 ? "is" : "are"} not among the nodes given. Nothing was changed; ` +

@@ -14,7 +14,7 @@ import { PlanNode, pairReplicas, separationRank, spreadOrder, zonesVary } from "
 import { SlotMove, joinPhases, movePhases, planRebalance, slotsMoved } from "./planExisting";
 import { Pairing, improvePlacement } from "./repair";
 import { expandSlots } from "./slots";
-import { FormationRefused, Phase, Plan, PlanRequest, Step, lookup, membership, planLeftoverRestores } from "./steps";
+import { FormationRefused, Phase, Plan, PlanRequest, Step, isStaleReplica, lookup, membership, planLeftoverRestores } from "./steps";
 import { Departed, Topology, topology } from "./topology";
 
 /** Where a node runs, for any address the request names; an unnamed one is placed nowhere in particular. */
@@ -33,6 +33,8 @@ export interface Layout {
     readonly newMasters: readonly string[];
     /** Nodes outside the cluster that join it (new masters and new replicas). */
     readonly joining: readonly string[];
+    /** Those of them that come back on a claim a scale-in kept (stale replicas the others may still ban). */
+    readonly returning: readonly string[];
     /** Every master afterwards with its replicas (kept masters named before any handover). */
     readonly shards: readonly Pairing[];
     readonly warnings: readonly string[];
@@ -106,7 +108,9 @@ export function targetLayout(topo: Topology, outsiders: readonly NodeView[], req
     const keptShards = ranked.slice(0, req.masters);
     const emptiedShards = ranked.slice(req.masters);
     const free = [...topo.empty, ...outsiders.map((v) => v.address)];
-    const newMasters = spreadOrder(free.map(placeOf))
+    // A stale replica's keys would shadow the slots it received: only a node without keys becomes a master.
+    const keyless = new Set([...topo.empty, ...outsiders.filter((v) => v.keys === 0).map((v) => v.address)]);
+    const newMasters = spreadOrder(free.filter((a) => keyless.has(a)).map(placeOf))
         .slice(0, Math.max(0, req.masters - keptShards.length))
         .map((n) => n.address);
     const vary = zonesVary(req.nodes);
@@ -122,9 +126,15 @@ export function targetLayout(topo: Topology, outsiders: readonly NodeView[], req
     const masters = [...keptShards.map((s) => s.master), ...newMasters];
     const seats = masters.flatMap((m) => new Array<PlanNode>(req.replicasPerMaster - (keptReplicas.get(m)?.length ?? 0)).fill(placeOf(m)));
     if (masters.length < req.masters) {
+        const stale = outsiders.filter((v) => v.keys > 0).map((v) => v.address);
         throw new FormationRefused(
             `nodes: ${req.masters - keptShards.length} new masters are needed but only ${newMasters.length} nodes are free to become one ` +
-                `(a replica cannot: it holds its master's data). Nothing was changed.`,
+                `(a replica cannot: it holds its master's data)` +
+                (stale.length
+                    ? `; ${stale.join(", ")} hold${stale.length === 1 ? "s" : ""} the keys of an old copy (a claim kept after a scale-in): ` +
+                      `delete ${stale.length === 1 ? "its" : "their"} PersistentVolumeClaim so the pod starts empty`
+                    : "") +
+                `. Nothing was changed.`,
         );
     }
     if (candidates.length < seats.length) {
@@ -142,6 +152,7 @@ export function targetLayout(topo: Topology, outsiders: readonly NodeView[], req
         emptied: emptiedShards.map((s) => s.master),
         newMasters,
         joining,
+        returning: outsiders.filter((v) => isStaleReplica(v) && joining.includes(v.address)).map((v) => v.address),
         shards: masters.map((m) => ({ master: m, replicas: assigned.get(m)!.sort() })),
         warnings: pairing.warnings,
     };

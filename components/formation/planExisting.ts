@@ -113,7 +113,7 @@ export function planRebalance(
 
 /** The new nodes meet the cluster through a member, then all wait until they know each other (and announce). */
 export function joinPhases(
-    growth: { readonly joining: readonly string[]; readonly newMasters: readonly string[] },
+    growth: { readonly joining: readonly string[]; readonly newMasters: readonly string[]; readonly returning?: readonly string[] },
     members: readonly NodeView[],
     all: readonly string[],
     idOf: ReadonlyMap<string, string>,
@@ -121,10 +121,18 @@ export function joinPhases(
 ): Phase[] {
     if (growth.joining.length === 0) return [];
     const anchor = members.find((v) => v.self.slotCount > 0)?.address ?? members[0].address;
+    // A node forgotten less than 60 s ago is still banned on the others, which drop gossip about it;
+    // a MEET is not subject to the ban, so every member meets returning nodes itself.
+    const returning = growth.returning ?? [];
+    const meets: Step[] = returning.length
+        ? members.map((m) => ({ kind: "meet", from: m.address, to: growth.joining }))
+        : [{ kind: "meet", from: anchor, to: growth.joining }];
     return [
         {
-            title: `joining ${growth.joining.length} nodes (${growth.newMasters.length} new masters) through ${anchor}`,
-            steps: [{ kind: "meet", from: anchor, to: growth.joining }],
+            title: returning.length
+                ? `joining ${growth.joining.length} nodes (${growth.newMasters.length} new masters, ${returning.length} back on a kept claim) through every member`
+                : `joining ${growth.joining.length} nodes (${growth.newMasters.length} new masters) through ${anchor}`,
+            steps: meets,
         },
         waitKnown(
             all,

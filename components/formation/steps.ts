@@ -131,6 +131,13 @@ export function lookup<K, V>(map: ReadonlyMap<K, V>, key: K, what: string): V {
     return value;
 }
 
+/**
+ * A replica that owns no slots, outside the cluster: a pod a scale-in removed and a scale-out brings
+ * back on its retained claim (the others forgot it). Its keys are a copy of its old master's, which the
+ * full sync replaces when it replicates its new master; it may join as a replica, never as a master.
+ */
+export const isStaleReplica = (v: NodeView) => v.self.masterId !== undefined && v.self.slotCount === 0;
+
 /** A node with keys that is not part of the cluster would lose them or shadow the cluster's. */
 export function refuseData(views: readonly NodeView[]): void {
     const withKeys = views.find((v) => v.keys > 0);

@@ -334,6 +334,33 @@ describe("formation planners (components/formation/plan*.ts, pure)", () => {
                 [[addressOf(8), addressOf(7), addressOf(1)]],
             );
         });
+        it("a pod back on the claim a scale-in kept (a replica copy with keys, forgotten by the others) joins as a replica, never as a master", () => {
+            const stale = { n: 8, replicaOf: 1, keys: 50, knows: [1, 2, 3, 4, 5, 6, 9] };
+            const nodes = [...formed3x1(), { n: 7 }, stale];
+            const views = [...clusterViews(formed3x1(), true), ...clusterViews([{ n: 7 }, stale], false)];
+            const plan = planRun(views, request(nodes, 4, 1));
+            assert.strictEqual(plan.outcome, "scaled-out");
+            assert.deepStrictEqual(
+                stepsOf(plan, "replicate").map((s) => [s.replica, s.master]),
+                [[addressOf(8), addressOf(7)]],
+            );
+            // The others forgot it less than 60 s ago maybe, and drop gossip about it: every member meets it.
+            assert.deepStrictEqual(
+                stepsOf(plan, "meet")
+                    .filter((m) => m.to.includes(addressOf(8)))
+                    .map((m) => m.from)
+                    .slice(0, 6),
+                [1, 2, 3, 4, 5, 6].map(addressOf),
+            );
+            const onlyStale = [...formed3x1(), stale, { ...stale, n: 10 }];
+            const staleViews = [...clusterViews(formed3x1(), true), ...clusterViews([stale, { ...stale, n: 10 }], false)];
+            assert.throws(
+                () => planRun(staleViews, request(onlyStale, 4, 1)),
+                refused(
+                    /only 0 nodes are free to become one .*; 10\.0\.0\.8:6379, 10\.0\.0\.10:6379 hold the keys of an old copy \(a claim kept after a scale-in\): delete their PersistentVolumeClaim so the pod starts empty\. Nothing was changed\.$/,
+                ),
+            );
+        });
         it("refuses new masters when no free node is left to become one (a replica holds its master's data)", () => {
             const nodes = [...formed3x1(), { n: 7, replicaOf: 1 }, { n: 8, replicaOf: 2 }];
             assert.throws(
