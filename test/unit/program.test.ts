@@ -11,6 +11,7 @@ import { FORMATION_CLUSTER_ROLE_RULES, FORMATION_ROLE_RULES } from "../../compon
 import * as crypto from "crypto";
 import { tlsDigest } from "../../components/redis/tls";
 import { newCertificateAuthority, newSignedCertificate } from "../../lib/x509";
+import { formationProviderVersion } from "../../components/formation/codeVersion";
 
 const GKE_CONFIG = { config: { "redis-cluster-gke:target": "gke", "gcp:project": "acme-redis", "gcp:region": "europe-west1" } };
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n";
@@ -46,6 +47,7 @@ const T = {
     podMonitoring: "kubernetes:monitoring.googleapis.com/v1:PodMonitoring",
     formation: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisClusterFormation",
     aclRotation: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisAclRotation",
+    drain: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleInDrain",
     redisComponent: "redis-cluster-gke:redis:RedisCluster",
     appComponent: "redis-cluster-gke:app:HitCounterApp",
     password: "random:index/randomPassword:RandomPassword",
@@ -237,6 +239,12 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
             key: "password",
         });
         assert.match(sts.metadata.annotations["redis-cluster-gke/exporter-password-sha256"], /^[0-9a-f]{64}$/);
+    });
+
+    it("the formation and the scale-in drain carry the hash of their providers' code as providerVersion", () => {
+        const run = getRun();
+        assert.equal(run.one(T.formation).inputs.providerVersion, formationProviderVersion());
+        assert.equal(run.one(T.drain).inputs.providerVersion, formationProviderVersion());
     });
 
     it("the kubeconfig is secret: in the provider, in the formation's inputs and as an output", () => {
