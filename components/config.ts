@@ -143,6 +143,8 @@ export interface WorkloadSettings {
     readonly retainOnDestroy: boolean;
     /** The stack creates GKE_RETAIN_STORAGE_CLASS (target gke, no `redis:storageClass` given) and the PVCs use it. */
     readonly createRetainStorageClass: boolean;
+    /** Run the post-deploy check (components/postDeployCheck.ts) after the formation and the app. */
+    readonly postDeployCheck: boolean;
     readonly redis: RedisSettings;
     readonly app: AppSettings;
 }
@@ -369,6 +371,7 @@ function readWorkload(r: Reader, target: Target | undefined): WorkloadSettings {
         namespace: r.get(KEYS.namespace),
         retainOnDestroy: r.get(KEYS.retainOnDestroy),
         createRetainStorageClass: target === "gke" && !r.has(KEYS.storageClass),
+        postDeployCheck: r.get(KEYS.postDeployCheck),
         redis: readRedis(r, target),
         app: {
             replicas: r.get(KEYS.appReplicas),

@@ -274,6 +274,11 @@ export const KEYS = {
         flag(true),
         "`true` keeps the namespace (PVCs, Secret, data) and the Retain StorageClass in the cluster when `pulumi destroy` runs or the namespace changes; `false` lets Pulumi delete them (see Operations)",
     ),
+    postDeployCheck: key(
+        `${PROJECT}:postDeployCheck`,
+        flag(true),
+        "after an update that changes the shape, an image or the app, `redis-cli --cluster check` in a Redis pod and two GET / of the app, through kubectl on the machine running Pulumi; a failure fails the update (see Day 2); `false` skips it",
+    ),
     project: key(
         "gcp:project",
         matching(GCP_PROJECT, "a GCP project ID: 6-30 lowercase letters, digits or '-', starting with a letter", undefined, "—"),
@@ -351,12 +356,12 @@ export const KEYS = {
     masters: key(
         "redis:masters",
         wholeNumber(3, MIN_MASTERS, MAX_NODES),
-        `shards; at most ${MAX_NODES} nodes in all; growing it scales out, shrinking it is refused`,
+        `shards; at most ${MAX_NODES} nodes in all; growing it scales out, shrinking it drains the shards that go first (see Day 2)`,
     ),
     replicasPerMaster: key(
         "redis:replicasPerMaster",
         wholeNumber(1, 0, MAX_REPLICAS_PER_MASTER),
-        "replicas of each master; shrinking it is refused",
+        "replicas of each master; shrinking it removes the highest pods after any master among them has handed over (see Day 2)",
     ),
     image: key(
         "redis:image",

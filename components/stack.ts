@@ -18,6 +18,8 @@ import { tlsDigest } from "./redis/tls";
 import { ADMIN_USER, APP_USER, CLIENT_USER, passwordHash } from "./redis/acl";
 import { PASSWORD_KEY, REDIS_CONTAINER, USERNAME_KEY, redisObjectNames, redisPodLabels } from "./redis/manifests";
 import { RedisAclRotation, RotationPhase } from "./formation/aclProvider";
+import { APP_HTTP_PORT_NAME } from "./app/networkPolicy";
+import { postDeployCheck } from "./postDeployCheckCommand";
 
 /** Base names of the Kubernetes objects (the namespace keeps stacks on one cluster apart). */
 export const REDIS_NAME = "redis";
@@ -197,6 +199,27 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         }),
         { parent: app, provider },
     );
+
+    // Checks what was deployed, from the machine running Pulumi, once the formation and the app are up.
+    if (settings.postDeployCheck) {
+        postDeployCheck(
+            "post-deploy-check",
+            {
+                kubeconfig,
+                namespace: redis.namespace,
+                redisPod: pulumi.interpolate`${redis.statefulSet.metadata.name}-0`,
+                redisContainer: REDIS_CONTAINER,
+                masters: settings.redis.masters,
+                replicasPerMaster: settings.redis.replicasPerMaster,
+                redisImage: settings.redis.image,
+                app: settings.app,
+                appService: app.service.metadata.name,
+                appPort: APP_HTTP_PORT_NAME,
+                appServerSource: inputs.appServerSource,
+            },
+            { dependsOn: [formation, app] },
+        );
+    }
 
     return {
         kubeconfig,

@@ -9,6 +9,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_METRICS_PORT } from "../../app/config";
 import { AppSettings } from "../config";
+import { APP_HTTP_PORT_NAME } from "./networkPolicy";
 import { PASSWORD_KEY } from "../redis/manifests";
 import { CA_MOUNT, USER_SECRET_MOUNT } from "../redis/paths";
 import { APP_USER } from "../redis/acl";
@@ -191,7 +192,11 @@ export function renderAppService(o: HitCounterManifestOptions): k8s.types.input.
         apiVersion: "v1",
         kind: "Service",
         metadata: { name: o.name, namespace: o.namespace, labels: hitCounterPodLabels(o.name) },
-        spec: { type: o.app.serviceType, selector: hitCounterPodLabels(o.name), ports: [{ name: "http", port: 80, targetPort: "http" }] },
+        spec: {
+            type: o.app.serviceType,
+            selector: hitCounterPodLabels(o.name),
+            ports: [{ name: APP_HTTP_PORT_NAME, port: 80, targetPort: APP_HTTP_PORT_NAME }],
+        },
     };
 }
 

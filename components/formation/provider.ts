@@ -20,7 +20,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { formationProviderVersion } from "./codeVersion";
-import { LiveOutputs, MemberOutput, ShardOutput, formInPods, readInPods } from "./podCluster";
+import { LiveOutputs, ShardOutput, formInPods, readInPods } from "./podCluster";
 import { previewPlan } from "./preview";
 import * as shape from "../shape";
 

@@ -6,11 +6,11 @@
  * so the in-pod script, redis-cli and Redis are all real.
  *
  * Inside a pod, 127.0.0.1 is the pod's own Redis. Here every "pod" is a redis-server on its
- * own loopback address, so a `redis-cli` shim first on PATH turns `-h 127.0.0.1` into the
- * pod's address: the one stand-in for the pod's network namespace. Its mount namespace is
- * played as the local runtime plays it (local/podTemplate.ts mapMountedPath): an argument or env
- * value under a mount path becomes the local directory; every pod has the ConfigMap's scripts at
- * /scripts (this repository's components/redis).
+ * own loopback address, so a `redis-cli` shim first on PATH turns `-h 127.0.0.1` (and
+ * `127.0.0.1:<port>`, as `--cluster` commands take it) into the pod's address: the one stand-in for
+ * the pod's network namespace. Its mount namespace is played as the local runtime plays it
+ * (local/podTemplate.ts mapMountedPath): an argument or env value under a mount path becomes the
+ * local directory; every pod has the ConfigMap's scripts at /scripts (this repository's components/redis).
  *
  * Given RBAC rules, it authorizes every request the way an API server does for a user bound to
  * a Role in its namespace and a ClusterRole: anything the rules do not grant is refused with 403
@@ -80,7 +80,8 @@ const VERB_OF_METHOD: Readonly<Record<string, string>> = { POST: "create", PUT: 
 /** Request attributes of a core-group (/api/v1) path; the WebSocket exec GET counts as both `get` and `create`. */
 export function requestAttributes(method: string, rawUrl: string): RequestAttributes[] {
     const url = new URL(rawUrl, "http://api");
-    const m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(url.pathname);
+    // A subresource may be followed by a path: services/<name>/proxy/<path>.
+    const m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?([^/]+)(?:\/([^/]+)(?:\/([^/]+)(?:\/.*)?)?)?$/.exec(url.pathname);
     if (!m) return [{ verb: method.toLowerCase(), resource: url.pathname }];
     const [, namespace, plural, name, sub] = m;
     const resource = sub ? `${plural}/${sub}` : plural;
@@ -133,11 +134,13 @@ function writeRedisCliShim(dir: string): void {
     if (!real) throw new Error("redis-cli was not found on PATH (apt-get install -y redis-tools)");
     const shim = [
         "#!/bin/sh",
-        "# -h 127.0.0.1 (the pod's own Redis) becomes the pod's address; everything else passes through.",
+        "# -h 127.0.0.1 and 127.0.0.1:<port> (--cluster's form), the pod's own Redis, become the pod's address;",
+        "# everything else passes through.",
         "n=$#; i=0; prev=",
         'while [ "$i" -lt "$n" ]; do',
         "  a=$1; shift",
         '  if [ "$prev" = "-h" ] && [ "$a" = "127.0.0.1" ]; then a=$POD_ADDRESS; fi',
+        "  case $a in 127.0.0.1:[0-9]*) a=$POD_ADDRESS:${a#127.0.0.1:} ;; esac",
         '  set -- "$@" "$a"; prev=$a; i=$((i + 1))',
         "done",
         `exec ${real} "$@"`,
@@ -163,6 +166,11 @@ export function fakeKubeconfig(port: number): string {
 
 export class FakeKubeApi {
     readonly execs: RecordedExec[] = [];
+    /**
+     * What the Service proxy (`services/[http:]<name>[:<port>]/proxy/<path>`) reaches: `<name>:<port>`
+     * (the port's name or number, as the path gives it) -> the base URL of the backend, `http://host:port`.
+     */
+    readonly services = new Map<string, string>();
     readonly requests: string[] = [];
     /** Requests refused by the RBAC rules, `METHOD url`. */
     readonly denied: string[] = [];
@@ -177,8 +185,8 @@ export class FakeKubeApi {
         private readonly namespace: string,
         public pods: FakePod[],
         private readonly nodes: readonly FakeNode[],
-        /** Enforced when given; without it every request is allowed. */
-        private readonly rbac?: RbacRules,
+        /** Enforced when given; without it every request is allowed. Set it to act as another user. */
+        public rbac?: RbacRules,
     ) {
         writeRedisCliShim(this.shimDir);
         this.server = http.createServer((req, res) => {
@@ -264,10 +272,40 @@ export class FakeKubeApi {
                 metadata: { name: n.name, labels: n.zone ? { "topology.kubernetes.io/zone": n.zone } : {} },
             }));
             res.end(JSON.stringify({ kind: "NodeList", apiVersion: "v1", metadata: {}, items }));
+        } else if (req.method === "GET" && this.serviceProxy(req, res, url)) {
+            return;
         } else {
             res.statusCode = 404;
             res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404 }));
         }
+    }
+
+    /** Forwards a Service proxy GET to the backend registered in `services`, as the API server does; false if it names none. */
+    private serviceProxy(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean {
+        const m = new RegExp(`^/api/v1/namespaces/${this.namespace}/services/(?:http:)?([^/:]+):([^/]+)/proxy(/.*)?$`).exec(url.pathname);
+        const backend = m && this.services.get(`${m[1]}:${m[2]}`);
+        if (!m || !backend) return false;
+        const forwarded = http.get(
+            `${backend}${m[3] ?? "/"}${url.search}`,
+            { headers: { accept: req.headers.accept ?? "*/*" } },
+            (answer) => {
+                res.writeHead(answer.statusCode ?? 502, { "content-type": answer.headers["content-type"] ?? "text/plain" });
+                answer.pipe(res);
+            },
+        );
+        forwarded.on("error", (e) => {
+            res.statusCode = 503;
+            res.end(
+                JSON.stringify({
+                    kind: "Status",
+                    apiVersion: "v1",
+                    status: "Failure",
+                    message: `error trying to reach service: ${e.message}`,
+                    code: 503,
+                }),
+            );
+        });
+        return true;
     }
 
     private parseExec(rawUrl: string): RecordedExec | undefined {

@@ -31,6 +31,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "kubernetesExec.test.ts": [18],
     "localScale.test.ts": [214],
     "pod.test.ts": [],
+    "postDeployCheck.test.ts": [215],
     "probe.test.ts": [31],
     "rebalance.test.ts": [16, 17],
     "redisNode.test.ts": [9],

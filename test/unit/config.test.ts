@@ -117,6 +117,7 @@ describe("config: parseSettings", () => {
                 "redis:metricsNamespaces": "monitoring, gmp-system",
                 "redis:podMonitoring": "false",
                 "redis-cluster-gke:retainOnDestroy": "false",
+                "redis-cluster-gke:postDeployCheck": "false",
                 "redis:adminPassword": "correct-horse-battery-staple",
                 "redis:tls": "true",
                 "redis:tlsCaCertificate": USER_CA.certPem,
@@ -145,6 +146,7 @@ describe("config: parseSettings", () => {
         assert.equal(s.redis.podMonitoring, false);
         assert.deepEqual(s.redis.tlsCa, { certificatePem: USER_CA.certPem, keyPem: USER_CA.keyPem });
         assert.equal(s.retainOnDestroy, false);
+        assert.equal(s.postDeployCheck, false);
         assert.equal(s.createRetainStorageClass, false, "an existing cluster gets no GKE StorageClass");
         assert.deepEqual(s.app, {
             replicas: 3,
@@ -153,7 +155,7 @@ describe("config: parseSettings", () => {
             nodeImage: "node:24.20.0-alpine3.24",
         });
         // The documented key list is the parser's key list.
-        assert.equal(Object.keys(CONFIG_KEYS).length, 49);
+        assert.equal(Object.keys(CONFIG_KEYS).length, 50);
     });
 
     it("reads the GKE keys: deletion protection, private nodes, authorized networks", () => {
