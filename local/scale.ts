@@ -15,7 +15,7 @@ import { waitUntil } from "../lib/poll";
 import { Layout } from "./layout";
 import { ScaleResult, StatusView, call } from "./protocol";
 import { redisEndpoint } from "./rules";
-import { ClusterConfig, passwordOf, readConfig, writeConfig } from "./state";
+import { ClusterConfig, accessOf, readConfig, writeConfig } from "./state";
 import { waitReplicasFor } from "../components/app/hitCounter";
 
 export interface ScaleSummary extends ScaleResult {
@@ -42,7 +42,7 @@ export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, 
     const problems = shapeProblems(to);
     if (problems.length)
         throw new Error(problems.map((p) => `--${p.field === "masters" ? "masters" : "replicas"}: ${p.reason}`).join("; "));
-    const transport = new DirectTransport(passwordOf(layout, config));
+    const transport = new DirectTransport(accessOf(layout, config));
     try {
         const before = (await call<StatusView>(layout, { verb: "status" })).pods;
         const count = podCount(to);
@@ -78,7 +78,7 @@ export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, 
 
 /** The formation's read of the local cluster (drift and the converge plan), for `status`. */
 export async function liveStatus(layout: Layout, pods: StatusView["pods"]): Promise<LiveReport> {
-    const transport = new DirectTransport(passwordOf(layout, configOf(layout)), 1000);
+    const transport = new DirectTransport(accessOf(layout, configOf(layout)), 1000);
     try {
         return await readReport(layout, transport, pods);
     } finally {

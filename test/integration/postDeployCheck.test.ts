@@ -2,7 +2,7 @@
  * The post-deploy check's script (components/postDeployCheck.ts), the exact text the command resource
  * runs, run for real: sh, a kubectl (test/support/fakeKubectl.ts: exec and get --raw against the
  * stand-in API server, as the user of POST_DEPLOY_CHECK_RULES only), redis-cli --cluster check in a
- * real redis-server "pod" formed by the formation (loopback block 127.0.215.x), and the real
+ * real redis-server "pod" speaking TLS only, formed by the formation (loopback block 127.0.215.x), and the real
  * hit-counter server behind the Service proxy. It passes on a healthy deployment and fails, saying
  * why, on an open slot, a shape other than the configured one, and an app that does not count.
  */
@@ -56,7 +56,8 @@ describe("post-deploy check: the command resource's script against real Redis an
         });
 
     before(async () => {
-        rig = await startPodRig({ label: "post-deploy", block: 215, count: 6, password: PASSWORD, nodeTimeoutMs: 1000 });
+        // TLS on every link, the stack's default: the exec'd redis-cli --cluster check must speak it.
+        rig = await startPodRig({ label: "post-deploy", block: 215, count: 6, password: PASSWORD, nodeTimeoutMs: 1000, tls: true });
         assert.ok(formationProvider.create);
         await formationProvider.create({ ...validFormationInputs(rig.api.kubeconfig()), timeoutMs: 60_000 });
         // From here on, requests are the check's: its user may do what the README lists, nothing else.
@@ -67,6 +68,8 @@ describe("post-deploy check: the command resource's script against real Redis an
             serverConfig({
                 redisNodes: rig.nodes.slice(0, 2).map((n) => ({ host: n.host, port: 6379 })),
                 redisPassword: PASSWORD,
+                redisTls: true,
+                redisCaFile: rig.tls?.caFile,
                 host: "127.0.0.1",
                 port: 0,
                 metricsPort: 0,

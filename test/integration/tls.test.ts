@@ -119,6 +119,14 @@ describe("TLS on every link: npm run local -- up --tls (real processes, 3x1)", f
         }
     });
 
+    it("status reads the formation's drift over TLS, as pulumi refresh does: none, nothing to converge", async () => {
+        await waitHealthy(layout);
+        const r = runCli(["status", "--json", "--dir", dir]);
+        assert.strictEqual(r.status, 0, r.stderr);
+        const s = lastJson<StatusView & { drift: unknown[]; converge: string[] }>(r);
+        assert.deepStrictEqual([s.drift, s.converge], [[], []]);
+    });
+
     it("a client with the CA writes and reads across the cluster; the app counts hits over TLS", async () => {
         const cluster = new Cluster(
             summary.pods.map((p) => ({ host: p.address, port: 6379 })),

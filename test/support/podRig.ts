@@ -10,6 +10,9 @@ import { redisPodLabels } from "../../components/redis/manifests";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalRedisNode, LocalNodeSpec, loopbackAddresses } from "../../local/redisNode";
 import { FakeKubeApi, FakePod, RbacRule, RbacRules } from "./fakeKubeApi";
+import { TLS_MOUNT } from "../../components/redis/paths";
+import { TlsFiles } from "../../components/redis/redisConf";
+import { caOf, testTlsFiles } from "./tls";
 
 /** The rules of the Role and ClusterRole the stack creates for the formation in namespace `redis`. */
 export function shippedRbac(): RbacRules {
@@ -23,6 +26,8 @@ export interface PodRig {
     readonly specs: LocalNodeSpec[];
     readonly api: FakeKubeApi;
     readonly direct: DirectTransport;
+    /** The certificate files, when the pods speak TLS. */
+    readonly tls?: TlsFiles;
     /** Three k8s nodes in three zones: pod i runs on node-(i mod 3). */
     pod(i: number): FakePod;
     /** Kills and removes the pods with ordinals >= `count`, as a smaller StatefulSet does. */
@@ -36,13 +41,17 @@ export async function startPodRig(o: {
     count: number;
     password: string;
     nodeTimeoutMs: number;
+    /** TLS on every link, the certificates mounted at /tls in every pod, as the stack ships them. */
+    tls?: boolean;
 }): Promise<PodRig> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${o.label}-`));
+    const tls = o.tls ? testTlsFiles(dir, loopbackAddresses(o.block, o.count)) : undefined;
     const specs: LocalNodeSpec[] = loopbackAddresses(o.block, o.count).map((host, i) => ({
         host,
         dir: path.join(dir, `redis-${i}`),
         password: o.password,
         nodeTimeoutMs: o.nodeTimeoutMs,
+        ...(tls ? { tls } : {}),
     }));
     const nodes = await LocalRedisNode.startAll(specs);
     const pod = (i: number): FakePod => ({
@@ -50,7 +59,12 @@ export async function startPodRig(o: {
         ip: nodes[i].host,
         nodeName: `node-${i % 3}`,
         ready: true,
-        env: { REDIS_PASSWORD: o.password },
+        ...(tls
+            ? {
+                  env: { REDIS_PASSWORD: o.password, REDIS_TLS_DIR: TLS_MOUNT },
+                  mounts: [{ mountPath: TLS_MOUNT, local: path.dirname(tls.caFile) }],
+              }
+            : { env: { REDIS_PASSWORD: o.password } }),
     });
     const api = await FakeKubeApi.start(
         "redis",
@@ -58,8 +72,9 @@ export async function startPodRig(o: {
         ["a", "b", "c"].map((z, i) => ({ name: `node-${i}`, zone: `europe-west1-${z}` })),
         shippedRbac(),
     );
-    const direct = new DirectTransport(o.password);
+    const direct = new DirectTransport(tls ? { password: o.password, tls: { ca: caOf(tls) } } : o.password);
     return {
+        tls,
         nodes,
         specs,
         api,
