@@ -806,23 +806,72 @@ export const appNetworkPolicy: StackValidationPolicy = {
     },
 };
 
-export const redisNoExternalService: StackValidationPolicy = {
+const EXTERNAL_SERVICE_TYPES = ["LoadBalancer", "NodePort"];
+/** Port names the Redis pods give their client and bus ports (this program's and common charts'). */
+const REDIS_PORT_NAMES = new Set(["client", "bus", "redis", "gossip", "tcp-redis", "tcp-redis-bus"]);
+/** Selector values that name Redis itself (`app: redis`, `app.kubernetes.io/name: redis-cluster`, ...). */
+const REDIS_SELECTOR_VALUE = /^(redis|valkey)(-cluster)?$/i;
+
+/**
+ * What a Service alone shows of Redis behind it: a Redis port (client or bus, by number or by the
+ * pods' port name) or a selector that names Redis. Undefined when the Service itself shows none.
+ */
+export function redisSignOfService(svc: IService): string | undefined {
+    for (const p of svc.spec?.ports ?? []) {
+        for (const port of [p.port, p.targetPort]) {
+            if (port === REDIS_CLIENT_PORT || port === REDIS_BUS_PORT) return `port ${port}`;
+            if (typeof port === "string" && REDIS_PORT_NAMES.has(port)) return `target port '${port}'`;
+        }
+    }
+    const named = Object.entries(svc.spec?.selector ?? {}).find(([, v]) => REDIS_SELECTOR_VALUE.test(v));
+    return named ? `selector ${named[0]}=${named[1]}` : undefined;
+}
+
+function isExternal(svc: IService): boolean {
+    return EXTERNAL_SERVICE_TYPES.includes(svc.spec?.type ?? "ClusterIP");
+}
+
+/**
+ * A resource policy: the engine asks it about each Service before creating or updating it, at
+ * preview and at every step of `pulumi up` (also with --skip-preview), so a Redis Service never
+ * becomes reachable from outside, even for a moment.
+ */
+export const redisNoExternalService: ResourceValidationPolicy = {
     name: "redis-no-external-service",
-    description: "No LoadBalancer or NodePort Service selects the Redis pods.",
+    description: "No LoadBalancer or NodePort Service exposes Redis (checked on each Service before it is created or updated).",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    remediationSteps:
+        "Keep Redis Services ClusterIP (or headless); clients outside the cluster reach Redis through an app, a VPN or kubectl port-forward.",
+    validateResource: forType<IService>(TYPES.service, (svc, _args, report) => {
+        if (!isExternal(svc)) return;
+        const sign = redisSignOfService(svc);
+        if (sign) report(`Service ${svc.metadata?.name ?? "(unnamed)"} (${svc.spec?.type}) exposes Redis outside the cluster (${sign}).`);
+    }),
+};
+
+/**
+ * The backstop, after the steps (stack policies see the final state only): an external Service that
+ * shows nothing of Redis by itself but selects the pods of a Redis StatefulSet of the stack.
+ */
+export const redisNoExternalServiceSelector: StackValidationPolicy = {
+    name: "redis-no-external-service-selector",
+    description: "No LoadBalancer or NodePort Service selects the pods of a Redis StatefulSet (checked on the whole stack).",
     enforcementLevel: "mandatory",
     severity: "critical",
     validateStack: (args, report) => {
         const services = resourcesOfType<IService>(args, TYPES.service);
         for (const w of requireRedisWorkloads(args)) {
             for (const s of services) {
-                const type = s.props.spec?.type ?? "ClusterIP";
                 if (
-                    (type === "LoadBalancer" || type === "NodePort") &&
+                    isExternal(s.props) &&
+                    // The resource policy already refused these, before they existed.
+                    redisSignOfService(s.props) === undefined &&
                     sameNamespace(s.props.metadata?.namespace, w.namespace) &&
                     serviceSelects(s.props.spec?.selector, w.podLabels)
                 ) {
                     report(
-                        `Service ${displayName(s.resource)} (${type}) exposes the pods of ${w.label} outside the cluster.`,
+                        `Service ${displayName(s.resource)} (${s.props.spec?.type}) exposes the pods of ${w.label} outside the cluster.`,
                         s.resource.urn,
                     );
                 }
@@ -1092,6 +1141,7 @@ export const resourcePolicies: readonly ResourceValidationPolicy[] = [
     redisProbes,
     redisSpread,
     redisNodeTimeout,
+    redisNoExternalService,
     gkeRegional,
     gkeNodeAutoRepairUpgrade,
     gkeNodeUpgradeSurge,
@@ -1107,7 +1157,7 @@ export const stackPolicies: readonly StackValidationPolicy[] = [
     redisNetworkPolicy,
     redisMetricsExposure,
     appNetworkPolicy,
-    redisNoExternalService,
+    redisNoExternalServiceSelector,
     redisFormationMatchesStatefulSet,
     redisFormationPlacement,
 ];

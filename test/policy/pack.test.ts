@@ -121,4 +121,29 @@ describe("policy pack: policy/index.ts served as the CLI runs it", function () {
             "redis-probes",
         ]);
     });
+
+    it("refuses a LoadBalancer Service on Redis in analyze, the call the engine makes for each resource before its step", async () => {
+        const analyze = async (type: string) => {
+            const request = new analyzerProto.AnalyzeRequest();
+            request.setType(TYPES.service);
+            request.setName("redis-public");
+            request.setUrn(`urn:pulumi:test::redis-cluster-gke::${TYPES.service}::redis-public`);
+            const service = {
+                apiVersion: "v1",
+                kind: "Service",
+                metadata: { name: "redis-public" },
+                spec: { type, ports: [{ port: 6379 }] },
+            };
+            request.setProperties(Struct.fromJavaScript(service));
+            request.setOptions(new analyzerProto.AnalyzerResourceOptions());
+            const reply = await unary<{ getDiagnosticsList(): { getPolicyname(): string; getEnforcementlevel(): number }[] }>(
+                client,
+                "analyze",
+                request,
+            );
+            return reply.getDiagnosticsList().map((d) => [d.getPolicyname(), d.getEnforcementlevel()]);
+        };
+        assert.deepEqual(await analyze("LoadBalancer"), [["redis-no-external-service", analyzerProto.EnforcementLevel.MANDATORY]]);
+        assert.deepEqual(await analyze("ClusterIP"), []);
+    });
 });

@@ -560,7 +560,30 @@ const cases: Record<string, BadCase[]> = {
         {
             why: "LoadBalancer on Redis",
             stack: () => withChange<IService>("appService", (s) => void (s.spec!.selector = { app: "redis" })),
-            says: /\(LoadBalancer\) exposes/,
+            says: /\(LoadBalancer\) exposes Redis outside the cluster \(selector app=redis\)/,
+        },
+        {
+            why: "LoadBalancer on port 6379, whatever it selects",
+            stack: () => withChange<IService>("appService", (s) => void (s.spec!.ports = [{ port: 6379, targetPort: 6379 }])),
+            says: /\(port 6379\)/,
+        },
+    ],
+    "redis-no-external-service-selector": [
+        {
+            why: "LoadBalancer with a custom selector that matches the Redis pods' labels",
+            stack: () => {
+                const stack = withChange<IStatefulSet>("statefulSet", (s) => {
+                    const meta = s.spec!.template.metadata!;
+                    meta.labels = { ...meta.labels, tier: "cache" };
+                });
+                const app = stack.appService;
+                stack.appService = {
+                    ...app,
+                    props: variant(app.props, (p) => void ((p as unknown as IService).spec!.selector = { tier: "cache" })),
+                };
+                return stack;
+            },
+            says: /\(LoadBalancer\) exposes the pods of/,
         },
     ],
     "redis-formation-matches-statefulset": [

@@ -70,11 +70,19 @@ describe("policy pack: the tutorial's original manifests", () => {
         // the Redis Service stays ClusterIP (its LoadBalancer selects only the app).
         const statefulSetUrn = urnOf(manifests.find((m) => m.type === "kubernetes:apps/v1:StatefulSet")!);
         const passed = policies.map((p) => p.name).filter((n) => !violated(out).includes(n));
-        for (const n of ["redis-cluster-size", "redis-persistence", "redis-image-pinned", "redis-no-external-service"]) {
+        for (const n of ["redis-cluster-size", "redis-persistence", "redis-image-pinned", "redis-no-external-service-selector"]) {
             assert.ok(passed.includes(n), `${n} should pass the tutorial`);
             assert.ok(
                 !out.notApplicable.some((x) => x.policy === n && x.subject === statefulSetUrn),
                 `${n} must have looked at the StatefulSet`,
+            );
+        }
+        // The resource policy looks at each Service (the LoadBalancer among them) by itself.
+        assert.ok(passed.includes("redis-no-external-service"));
+        for (const service of manifests.filter((m) => m.type === "kubernetes:core/v1:Service")) {
+            assert.ok(
+                !out.notApplicable.some((x) => x.policy === "redis-no-external-service" && x.subject === urnOf(service)),
+                `redis-no-external-service must have looked at ${service.name}`,
             );
         }
     });
