@@ -16,8 +16,11 @@ import { drainLeaving } from "../../components/formation/scaleIn";
 import { DirectTransport } from "../../components/formation/transport";
 import { LocalCluster, startLocalCluster } from "../../local/cluster";
 import { assertRedisCliCheckClean } from "../support/clusterChecks";
+import { RecordingTransport } from "../support/recordingTransport";
 
 const NODE_TIMEOUT_MS = 2000;
+/** Commands that change the cluster (the drain's slot moves, handovers, re-pairings). */
+const CHANGES_CLUSTER = /^(MIGRATE|CLUSTER (SETSLOT|REPLICATE|FAILOVER|FORGET|ADDSLOTS|ADDSLOTSRANGE|DELSLOTS|MEET))\b/i;
 const KEYS = 3000;
 
 const asPod = (address: string): FormNode => ({ address, target: address });
@@ -117,20 +120,29 @@ describe("scale-in on real redis-server: drain, remove the pods, forget them", f
                 }
             })();
             const lines: string[] = [];
+            // Where the log stood when the first command that changes the cluster went out.
+            let linesAtFirstWrite: number | undefined;
+            const observed = new RecordingTransport(t, (_target, args) => {
+                if (linesAtFirstWrite === undefined && CHANGES_CLUSTER.test(args.slice(0, 2).join(" "))) linesAtFirstWrite = lines.length;
+                return false;
+            });
             const result = await drainLeaving({
                 nodes: pods,
                 leaving,
                 masters: 3,
                 replicasPerMaster: 1,
-                transport: t,
+                transport: observed,
                 log: (l) => lines.push(l),
             });
             writing = false;
             await writer;
             console.log(`      drain 4x1 -> 3x1: ${result.rounds} round(s), ${written} writes during it, ${failures.length} failed`);
+            const planAt = lines.findIndex((l) => l.startsWith("plan: drain 2 leaving nodes"));
+            assert.ok(planAt >= 0, lines.join("\n"));
+            // The plan is logged before anything changes (every action is a plan value first).
             assert.ok(
-                lines.some((l) => l.startsWith("plan: drain 2 leaving nodes")),
-                lines.join("\n"),
+                linesAtFirstWrite !== undefined && planAt < linesAtFirstWrite,
+                `plan at line ${planAt}, first write after ${linesAtFirstWrite}`,
             );
             assert.deepStrictEqual(failures, []);
 
