@@ -28,6 +28,8 @@ export const PLANNERS = [
     "components/formation/planFresh.ts",
     "components/formation/planExisting.ts",
     "components/formation/slots.ts",
+    "components/formation/planConverge.ts",
+    "components/formation/planDrain.ts",
 ];
 export const CONFIG = ["components/config.ts", "components/configKeys.ts", "components/shape.ts"];
 export const MANIFESTS = "components/redis/manifests.ts";
@@ -36,7 +38,6 @@ export const FORMATION_CHECKS = [
     fn("components/formation/clusterState.ts", "formedPending"),
     fn("components/formation/provider.ts", "checkFormationInputs"),
     fn("components/formation/provider.ts", "diffFormation"),
-    fn("components/formation/scaleGuard.ts", "scaleInFailures"),
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

@@ -241,6 +241,19 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         assert.match(sts.metadata.annotations["redis-cluster-gke/exporter-password-sha256"], /^[0-9a-f]{64}$/);
     });
 
+    it("scale-in order: the drain before the StatefulSet (which depends on it), the formation after the StatefulSet", () => {
+        const run = getRun();
+        const drain = run.one(T.drain);
+        const statefulSet = run.one(T.statefulSet);
+        assert.ok(statefulSet.dependsOnUrns.includes(drain.urn), "the StatefulSet would shrink before its pods are drained");
+        assert.ok(run.one(T.formation).dependsOnUrns.includes(statefulSet.urn), "the formation would forget pods still running");
+        assert.ok(!drain.dependsOnUrns.includes(statefulSet.urn));
+        assert.deepEqual(
+            [drain.inputs.masters, drain.inputs.replicasPerMaster],
+            [run.one(T.formation).inputs.masters, run.one(T.formation).inputs.replicasPerMaster],
+        );
+    });
+
     it("the formation and the scale-in drain carry the hash of their providers' code as providerVersion", () => {
         const run = getRun();
         assert.equal(run.one(T.formation).inputs.providerVersion, formationProviderVersion());
