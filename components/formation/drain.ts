@@ -14,20 +14,13 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { formationProviderVersion } from "./codeVersion";
-import { drainInPods } from "./podCluster";
+import { PodClusterInputs, drainInPods } from "./podCluster";
 import { checkFormationInputs } from "./provider";
 
 /** Inputs of the drain: where the pods are and the shape they shrink to. */
-export interface DrainInputs {
-    readonly kubeconfig: string;
-    readonly namespace: string;
-    readonly statefulSetName: string;
-    readonly containerName: string;
-    readonly masters: number;
-    readonly replicasPerMaster: number;
+export interface DrainInputs extends Omit<PodClusterInputs, "headlessServiceName"> {
+    /** A hash of the providers' code (codeVersion.ts): new code is an update. */
     readonly providerVersion: string;
-    readonly port?: number;
-    readonly timeoutMs?: number;
 }
 
 export interface DrainOutputs extends DrainInputs {

@@ -20,6 +20,7 @@ export interface PodClusterInputs {
     readonly containerName: string;
     readonly masters: number;
     readonly replicasPerMaster: number;
+    /** Headless Service of the StatefulSet: seeds become stable pod DNS names instead of pod IPs. */
     readonly headlessServiceName?: string;
     readonly port?: number;
     /** How long to wait for the pods to be Ready, and for each formation step (ms). */

@@ -20,7 +20,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { formationProviderVersion } from "./codeVersion";
-import { LiveOutputs, ShardOutput, formInPods, readInPods } from "./podCluster";
+import { LiveOutputs, PodClusterInputs, ShardOutput, formInPods, readInPods } from "./podCluster";
 import { previewPlan } from "./preview";
 import * as shape from "../shape";
 
@@ -28,19 +28,9 @@ export type { MemberOutput, ShardOutput } from "./podCluster";
 export { formationSeeds, podsPending } from "./podCluster";
 
 /** Resolved inputs as the provider receives them. */
-export interface FormationInputs {
-    readonly kubeconfig: string;
-    readonly namespace: string;
-    readonly statefulSetName: string;
-    readonly containerName: string;
-    readonly masters: number;
-    readonly replicasPerMaster: number;
+export interface FormationInputs extends PodClusterInputs {
+    /** A hash of the providers' code (codeVersion.ts): new code is an update. */
     readonly providerVersion: string;
-    /** Headless Service of the StatefulSet: seeds become stable pod DNS names instead of pod IPs. */
-    readonly headlessServiceName?: string;
-    readonly port?: number;
-    /** How long to wait for the pods to be Ready, and for each formation step (ms). */
-    readonly timeoutMs?: number;
 }
 
 export interface FormationOutputs extends FormationInputs, LiveOutputs {}
