@@ -57,6 +57,7 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     [`${PROJECT}:kubeconfig`, "{{{ not yaml", /not a kubeconfig/, EXISTING],
     [`${PROJECT}:namespace`, "Redis_Prod", /use a DNS label/],
     [`${PROJECT}:retainOnDestroy`, "keep", /use true or false/],
+    [`${PROJECT}:postDeployCheck`, "yes", /use true or false/],
     ["gcp:project", "Acme Redis", /use a GCP project ID/],
     ["gcp:region", "europe-west1-b", /use a GCP region such as europe-west1 .*not a zone/],
     ["gke:nodesPerZone", "0", /use a whole number from 1 to 100/],
@@ -321,7 +322,7 @@ describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
     const cases: ReadonlyArray<readonly [argv: string[], says: RegExp]> = [
         [
             [],
-            /^command: expected one of demo, up, down, status, kill, delete, freeze, thaw, roll, logs, drill, rotate-password, chaos, got nothing$/,
+            /^command: expected one of demo, up, down, status, scale, kill, delete, freeze, thaw, roll, logs, drill, rotate-password, chaos, got nothing$/,
         ],
         [["start"], /^command: expected one of demo, up, down, status, .*, got "start"$/],
         [["up", "--master", "3"], /^unknown flag "--master"; allowed: --dir, --masters, --replicas, /],
@@ -339,7 +340,7 @@ describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
         [["kill"], /^kill: expected one POD name \(e\.g\. redis-0\), got none$/],
         [["kill", "redis-0", "redis-1"], /^kill: expected one POD name \(e\.g\. redis-0\), got redis-0 redis-1$/],
         [["status", "redis-0"], /^status: takes no POD argument, got redis-0$/],
-        [["status", "--masters", "3"], /^--masters: not a flag of status \(it applies to demo, up\)$/],
+        [["status", "--masters", "3"], /^--masters: not a flag of status \(it applies to demo, up, scale\)$/],
         [["kill", "redis-0", "--json"], /^--json: not a flag of kill \(it applies to status\)$/],
         [["status", "--json=yes"], /^--json: takes no value$/],
         [["drill", "--delete", "--freeze"], /^--delete, --freeze: choose one disruption$/],
