@@ -11,6 +11,7 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import type { V1Status } from "@kubernetes/client-node";
+import { parse as parseYaml } from "yaml";
 
 /** A directory holding `kubectl` (this file run by the current Node with ts-node); remove it when done. */
 export function installFakeKubectl(): string {
@@ -32,35 +33,47 @@ export function parseKubectlArgs(
     return undefined;
 }
 
+/** `get --raw`: the server and bearer token of the kubeconfig's current context, one GET. */
+function getRaw(kubeconfigFile: string, rawPath: string): Promise<number> {
+    const kc = parseYaml(fs.readFileSync(kubeconfigFile, "utf8")) as {
+        "current-context"?: string;
+        contexts?: { name: string; context: { cluster: string; user: string } }[];
+        clusters?: { name: string; cluster: { server: string } }[];
+        users?: { name: string; user: { token?: string } }[];
+    };
+    const context = kc.contexts?.find((c) => c.name === kc["current-context"])?.context ?? kc.contexts?.[0]?.context;
+    const server = kc.clusters?.find((c) => c.name === context?.cluster)?.cluster.server ?? "";
+    const token = kc.users?.find((u) => u.name === context?.user)?.user.token ?? "";
+    return new Promise<number>((resolve) => {
+        const headers = { accept: "application/json, */*", authorization: `Bearer ${token}` };
+        http.get(`${server}${rawPath}`, { headers }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => {
+                const body = Buffer.concat(chunks).toString();
+                const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
+                (ok ? process.stdout : process.stderr).write(ok ? body : `Error from server: ${body}\n`);
+                resolve(ok ? 0 : 1);
+            });
+        }).on("error", (e) => {
+            process.stderr.write(`Unable to connect to the server: ${e.message}\n`);
+            resolve(1);
+        });
+    });
+}
+
 async function main(argv: readonly string[]): Promise<number> {
     const parsed = parseKubectlArgs(argv);
     if (!parsed) {
         process.stderr.write(`fake kubectl: unsupported arguments: ${argv.join(" ")}\n`);
         return 2;
     }
+    const kubeconfigFile = process.env.KUBECONFIG ?? path.join(os.homedir(), ".kube", "config");
+    if (parsed.kind === "raw") return getRaw(kubeconfigFile, parsed.path);
+    // client-node is slow to load: only the exec needs it.
     const k8s = await import("@kubernetes/client-node");
     const kc = new k8s.KubeConfig();
-    kc.loadFromFile(process.env.KUBECONFIG ?? path.join(os.homedir(), ".kube", "config"));
-    if (parsed.kind === "raw") {
-        const server = kc.getCurrentCluster()?.server ?? "";
-        const token = kc.getCurrentUser()?.token ?? "";
-        return new Promise<number>((resolve) => {
-            const headers = { accept: "application/json, */*", authorization: `Bearer ${token}` };
-            http.get(`${server}${parsed.path}`, { headers }, (res) => {
-                const chunks: Buffer[] = [];
-                res.on("data", (c: Buffer) => chunks.push(c));
-                res.on("end", () => {
-                    const body = Buffer.concat(chunks).toString();
-                    const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
-                    (ok ? process.stdout : process.stderr).write(ok ? body : `Error from server: ${body}\n`);
-                    resolve(ok ? 0 : 1);
-                });
-            }).on("error", (e) => {
-                process.stderr.write(`Unable to connect to the server: ${e.message}\n`);
-                resolve(1);
-            });
-        });
-    }
+    kc.loadFromFile(kubeconfigFile);
     return new Promise<number>((resolve) => {
         const exec = new k8s.Exec(kc);
         const done = (status: V1Status) => {
