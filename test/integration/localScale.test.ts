@@ -11,9 +11,9 @@ import { parseClusterNodes } from "../../components/formation/clusterState";
 import { DriftItem } from "../../components/formation/drift";
 import { Layout } from "../../local/layout";
 import { StatusView } from "../../local/protocol";
-import { passwordOf, readConfig } from "../../local/state";
+import { usersOf, readConfig } from "../../local/state";
 import { assertRedisCliCheckClean } from "../support/clusterChecks";
-import { lastJson, redisCli, removeTempDirs, runCli, tempDir } from "../support/runtime";
+import { Credentials, admin, lastJson, redisCli, removeTempDirs, runCli, tempDir } from "../support/runtime";
 
 const KEYS = 1000;
 type StatusJson = StatusView & { drift: DriftItem[]; converge: string[] };
@@ -21,7 +21,8 @@ type StatusJson = StatusView & { drift: DriftItem[]; converge: string[] };
 describe("local parity: npm run local -- scale, and drift in status", function () {
     this.timeout(300_000);
     let dir: string;
-    let password: string;
+    let password: Credentials;
+    let adminPassword: string;
     let client: Cluster | undefined;
 
     const cli = (...args: string[]) => {
@@ -53,7 +54,11 @@ describe("local parity: npm run local -- scale, and drift in status", function (
     before(() => {
         dir = path.join(tempDir("scale"), "cluster");
         cli("up", "--masters", "3", "--replicas", "1", "--block", "214", "--pod-start-delay-ms", "500", "--probe-period-scale", "0.2");
-        password = passwordOf(new Layout(dir), readConfig(new Layout(dir))!);
+        const layout = new Layout(dir);
+        const config = readConfig(layout);
+        assert.ok(config, `no local cluster in ${dir}`);
+        adminPassword = usersOf(layout, config).admin;
+        password = admin(adminPassword);
     });
 
     after(async () => {
@@ -63,7 +68,7 @@ describe("local parity: npm run local -- scale, and drift in status", function (
     });
 
     it("scale-out 3 -> 4 masters: the new pods join, a quarter of the slots moves with its keys; status shows no drift", async () => {
-        client = new Cluster([{ host: status().pods[0].address, port: 6379 }], { redisOptions: { password } });
+        client = new Cluster([{ host: status().pods[0].address, port: 6379 }], { redisOptions: { username: "admin", password: adminPassword } });
         await Promise.all(Array.from({ length: KEYS }, (_, i) => client!.set(`before:${i}`, `v${i}`)));
         const out = cli("scale", "--masters", "4").stdout;
         assert.match(out, /^scaled 3x1 -> 4x1: drained none; removed none; added redis-6, redis-7$/m);
