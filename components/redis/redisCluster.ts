@@ -157,7 +157,15 @@ export class RedisCluster extends pulumi.ComponentResource {
         // The scale-in drain directly too: its update empties the pods a smaller StatefulSet removes.
         this.statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, m.statefulSet, {
             ...inNamespace,
-            dependsOn: [namespace, this.usersSecret, ...Object.values(this.userSecrets), configMap, ...tlsSecret, ...storageClass, ...dependencies(opts?.dependsOn)],
+            dependsOn: [
+                namespace,
+                this.usersSecret,
+                ...Object.values(this.userSecrets),
+                configMap,
+                ...tlsSecret,
+                ...storageClass,
+                ...dependencies(opts?.dependsOn),
+            ],
         });
         const pdb = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, m.podDisruptionBudget, inNamespace);
         const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, m.networkPolicy, inNamespace);

@@ -68,7 +68,9 @@ describe("local parity: npm run local -- scale, and drift in status", function (
     });
 
     it("scale-out 3 -> 4 masters: the new pods join, a quarter of the slots moves with its keys; status shows no drift", async () => {
-        client = new Cluster([{ host: status().pods[0].address, port: 6379 }], { redisOptions: { username: "admin", password: adminPassword } });
+        client = new Cluster([{ host: status().pods[0].address, port: 6379 }], {
+            redisOptions: { username: "admin", password: adminPassword },
+        });
         await Promise.all(Array.from({ length: KEYS }, (_, i) => client!.set(`before:${i}`, `v${i}`)));
         const out = cli("scale", "--masters", "4").stdout;
         assert.match(out, /^scaled 3x1 -> 4x1: drained none; removed none; added redis-6, redis-7$/m);

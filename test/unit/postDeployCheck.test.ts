@@ -21,7 +21,7 @@ const T = {
 function stack(config: Record<string, string> = {}): Promise<ProgramRun> {
     return runProgram({
         config: { "redis-cluster-gke:target": "existing", "redis-cluster-gke:namespace": "cache", ...config },
-        secrets: { "redis-cluster-gke:kubeconfig": KUBECONFIG, "redis:password": "a-configured-password-0123456789" },
+        secrets: { "redis-cluster-gke:kubeconfig": KUBECONFIG, "redis:adminPassword": "a-configured-password-0123456789" },
     });
 }
 

@@ -209,7 +209,11 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         const add = run.one(T.aclRotation, "redis-acl-add");
         const prune = run.one(T.aclRotation, "redis-acl-prune");
         assert.deepEqual([add.inputs.phase, prune.inputs.phase], ["add", "prune"]);
-        assert.deepEqual(add.dependsOnUrns, [run.one("pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard").urn]);
+        assert.deepEqual(
+            add.dependsOnUrns,
+            [run.one(T.drain).urn],
+            "phase 1 runs after the scale-in drain, before any Redis object changes",
+        );
         for (const name of ["redis-users-secret", "redis-user-hitcounter", "redis-user-client", "redis-user-exporter"]) {
             assert.ok(run.one(T.secret, name).dependsOnUrns.includes(add.urn), `${name} changes only after phase 1`);
         }
