@@ -164,7 +164,7 @@ describe("config: parseSettings", () => {
                 ...GKE,
                 "gke:deletionProtection": "false",
                 "gke:privateNodes": "false",
-                "gke:authorizedNetworks": "203.0.113.0/24, 198.51.100.7/32",
+                "gke:authorizedNetworks": "203.0.113.0/24, 198.51.100.7/32, 255.255.255.0/24",
                 "gke:kubeconfigEndpoint": "ip",
                 "redis:storageClass": "premium-rwo",
             },
@@ -173,7 +173,7 @@ describe("config: parseSettings", () => {
         assert.ok(s.target === "gke");
         assert.equal(s.gke.deletionProtection, false);
         assert.equal(s.gke.privateNodes, false);
-        assert.deepEqual(s.gke.authorizedNetworks, ["203.0.113.0/24", "198.51.100.7/32"]);
+        assert.deepEqual(s.gke.authorizedNetworks, ["203.0.113.0/24", "198.51.100.7/32", "255.255.255.0/24"]);
         assert.equal(s.gke.kubeconfigEndpoint, "ip");
         assert.equal(s.createRetainStorageClass, false, "a configured class replaces the one the stack would create");
         assert.equal(s.redis.storageClass, "premium-rwo");
@@ -240,7 +240,17 @@ describe("config: parseSettings", () => {
     });
 
     it("refuses authorized networks that are most of the internet or not networks", () => {
-        for (const bad of ["0.0.0.0/0", "0.0.0.0/1,128.0.0.0/1", "10.0.0.1/8", "203.0.113.0/33", "example.com", "203.0.113.0/24,"]) {
+        // 256.0.0.0/8 and 10.300.0.0/16: an octet past 255 (mutation testing found no case of it).
+        for (const bad of [
+            "0.0.0.0/0",
+            "0.0.0.0/1,128.0.0.0/1",
+            "10.0.0.1/8",
+            "203.0.113.0/33",
+            "example.com",
+            "203.0.113.0/24,",
+            "256.0.0.0/8",
+            "10.300.0.0/16",
+        ]) {
             refuses({ ...GKE, "gke:authorizedNetworks": bad }, "gke:authorizedNetworks", "/8 or longer");
         }
     });
