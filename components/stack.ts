@@ -96,24 +96,7 @@ function targetCluster(settings: Settings, stack: string): { kubeconfig: pulumi.
 
 export function composeStack(settings: Settings, inputs: StackInputs): StackOutputs {
     const { kubeconfig, provider } = targetCluster(settings, inputs.stack);
-
-    // A smaller shape makes the StatefulSet delete its highest pods, which may hold masters, slots and
-    // a shard's only replica: every Redis object (the StatefulSet among them) waits for this drain,
-    // whose update empties those pods first. The formation runs after the StatefulSet and forgets them.
-    const redisNames = redisObjectNames(REDIS_NAME);
-    const drain = new RedisScaleInDrain(
-        `${REDIS_NAME}-scale-in-drain`,
-        {
-            kubeconfig,
-            namespace: settings.namespace,
-            statefulSetName: redisNames.statefulSet,
-            containerName: REDIS_CONTAINER,
-            masters: settings.redis.masters,
-            replicasPerMaster: settings.redis.replicasPerMaster,
-        },
-        // It was the scale guard, which only refused scale-in: same place in the graph, same state.
-        { aliases: [{ name: `${REDIS_NAME}-scale-guard`, type: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard" }] },
-    );
+    const drain = scaleInDrain(settings, kubeconfig);
 
     // A password rotation, around the users Secret and the app's rollout (components/redis/acl.ts): the
     // new passwords next to the old on every node while the pods' copies still hold the old admin
@@ -149,10 +132,55 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         },
         { dependsOn: [drain] },
     );
+    const formation = formRedis(settings, kubeconfig, redis);
+    const app = hitCounter(settings, inputs, redis, formation, provider);
+    aclStep("prune", [app]);
+    if (settings.postDeployCheck) checkDeployment(settings, inputs, kubeconfig, redis, formation, app);
 
-    // Forms the cluster once the StatefulSet's pods are Ready (Pulumi waits for the rollout) and their
-    // DNS names exist, and scales it out when `redis:masters` grows.
-    const formation = new RedisClusterFormation(
+    return {
+        kubeconfig,
+        namespace: redis.namespace,
+        redisSeeds: formation.seeds,
+        redisShards: formation.shards,
+        redisPlacementOk: formation.placementOk,
+        redisPlacementWarnings: formation.placementWarnings,
+        redisClientService: redis.names.clientService,
+        redisClientEndpoint: redis.clientEndpoint,
+        appUrl: app.url,
+        redisAdminPassword: redis.passwords[ADMIN_USER],
+        redisClientAccess: clientAccess(redis, settings),
+        redisCaCertificate: redis.tls?.caPem,
+        redisTlsNotAfter: redis.tls?.notAfter,
+    };
+}
+
+/**
+ * A smaller shape makes the StatefulSet delete its highest pods, which may hold masters, slots and a
+ * shard's only replica: every Redis object (the StatefulSet among them) waits for this drain, whose
+ * update empties those pods first. The formation runs after the StatefulSet and forgets them.
+ */
+function scaleInDrain(settings: Settings, kubeconfig: pulumi.Output<string>): RedisScaleInDrain {
+    return new RedisScaleInDrain(
+        `${REDIS_NAME}-scale-in-drain`,
+        {
+            kubeconfig,
+            namespace: settings.namespace,
+            statefulSetName: redisObjectNames(REDIS_NAME).statefulSet,
+            containerName: REDIS_CONTAINER,
+            masters: settings.redis.masters,
+            replicasPerMaster: settings.redis.replicasPerMaster,
+        },
+        // It was the scale guard, which only refused scale-in: same place in the graph, same state.
+        { aliases: [{ name: `${REDIS_NAME}-scale-guard`, type: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard" }] },
+    );
+}
+
+/**
+ * Forms the cluster once the StatefulSet's pods are Ready (Pulumi waits for the rollout) and their DNS
+ * names exist, and scales it out when `redis:masters` grows.
+ */
+function formRedis(settings: Settings, kubeconfig: pulumi.Output<string>, redis: RedisCluster): RedisClusterFormation {
+    return new RedisClusterFormation(
         `${REDIS_NAME}-formation`,
         {
             kubeconfig,
@@ -165,10 +193,18 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         },
         { dependsOn: [redis.statefulSet, redis.headlessService] },
     );
+}
 
+/** The app, started against a formed cluster (its seeds come from the formation), and its NetworkPolicy. */
+function hitCounter(
+    settings: Settings,
+    inputs: StackInputs,
+    redis: RedisCluster,
+    formation: RedisClusterFormation,
+    provider: k8s.Provider,
+): HitCounterApp {
     const appSecret = redis.userSecrets[APP_USER];
     if (!appSecret) throw new Error(`the ${APP_USER} user's Secret is missing`);
-    // The app starts against a formed cluster: its seeds come from the formation.
     const app = new HitCounterApp(
         APP_NAME,
         {
@@ -187,7 +223,6 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         },
         { dependsOn: [formation] },
     );
-    aclStep("prune", [app]);
     new k8s.networking.v1.NetworkPolicy(
         `${APP_NAME}-network-policy`,
         renderAppNetworkPolicy({
@@ -199,41 +234,33 @@ export function composeStack(settings: Settings, inputs: StackInputs): StackOutp
         }),
         { parent: app, provider },
     );
+    return app;
+}
 
-    // Checks what was deployed, from the machine running Pulumi, once the formation and the app are up.
-    if (settings.postDeployCheck) {
-        postDeployCheck(
-            "post-deploy-check",
-            {
-                kubeconfig,
-                namespace: redis.namespace,
-                redisPod: pulumi.interpolate`${redis.statefulSet.metadata.name}-0`,
-                redisContainer: REDIS_CONTAINER,
-                masters: settings.redis.masters,
-                replicasPerMaster: settings.redis.replicasPerMaster,
-                redisImage: settings.redis.image,
-                app: settings.app,
-                appService: app.service.metadata.name,
-                appPort: APP_HTTP_PORT_NAME,
-                appServerSource: inputs.appServerSource,
-            },
-            { dependsOn: [formation, app] },
-        );
-    }
-
-    return {
-        kubeconfig,
-        namespace: redis.namespace,
-        redisSeeds: formation.seeds,
-        redisShards: formation.shards,
-        redisPlacementOk: formation.placementOk,
-        redisPlacementWarnings: formation.placementWarnings,
-        redisClientService: redis.names.clientService,
-        redisClientEndpoint: redis.clientEndpoint,
-        appUrl: app.url,
-        redisAdminPassword: redis.passwords[ADMIN_USER],
-        redisClientAccess: clientAccess(redis, settings),
-        redisCaCertificate: redis.tls?.caPem,
-        redisTlsNotAfter: redis.tls?.notAfter,
-    };
+/** Checks what was deployed, from the machine running Pulumi, once the formation and the app are up. */
+function checkDeployment(
+    settings: Settings,
+    inputs: StackInputs,
+    kubeconfig: pulumi.Output<string>,
+    redis: RedisCluster,
+    formation: RedisClusterFormation,
+    app: HitCounterApp,
+): void {
+    postDeployCheck(
+        "post-deploy-check",
+        {
+            kubeconfig,
+            namespace: redis.namespace,
+            redisPod: pulumi.interpolate`${redis.statefulSet.metadata.name}-0`,
+            redisContainer: REDIS_CONTAINER,
+            masters: settings.redis.masters,
+            replicasPerMaster: settings.redis.replicasPerMaster,
+            redisImage: settings.redis.image,
+            app: settings.app,
+            appService: app.service.metadata.name,
+            appPort: APP_HTTP_PORT_NAME,
+            appServerSource: inputs.appServerSource,
+        },
+        { dependsOn: [formation, app] },
+    );
 }
