@@ -93,6 +93,8 @@ export class LocalPod {
     private readonly containers: Container[];
     private phase: PodStatus["phase"] = "Pending";
     private frozen = false;
+    /** How many times the pod was frozen: a probe that was in flight across a freeze has no result. */
+    private freezes = 0;
     private initProcess?: number;
     readonly createdAt = Date.now();
     readonly restartsLog: RestartRecord[] = [];
@@ -244,8 +246,10 @@ export class LocalPod {
             await sleep(startup.initialDelayMs);
             while (live() && !c.started) {
                 if (!this.frozen) {
-                    if (await this.probe(c, startup, "startup")) c.started = true;
-                    else if (++failures >= startup.failureThreshold) return this.failLiveness(c, generation, "startup probe failed");
+                    const ok = await this.probe(c, startup, "startup");
+                    if (ok) c.started = true;
+                    else if (ok === false && ++failures >= startup.failureThreshold)
+                        return this.failLiveness(c, generation, "startup probe failed");
                 }
                 if (!c.started) await sleep(startup.periodMs * scale);
             }
@@ -267,7 +271,9 @@ export class LocalPod {
             if (!this.frozen) {
                 const ok = await this.probe(c, p, "readiness");
                 if (!live()) return;
-                if (ok) {
+                if (ok === undefined) {
+                    // Frozen meanwhile: no result.
+                } else if (ok) {
                     failures = 0;
                     if (++successes >= p.successThreshold && !c.ready) {
                         c.ready = true;
@@ -291,8 +297,9 @@ export class LocalPod {
         while (live()) {
             await sleep(p.periodMs * this.host.timings.probePeriodScale);
             if (!live() || this.frozen) continue;
-            if (await this.probe(c, p, "liveness")) failures = 0;
-            else if (++failures >= p.failureThreshold) return this.failLiveness(c, generation, "liveness probe failed");
+            const ok = await this.probe(c, p, "liveness");
+            if (ok) failures = 0;
+            else if (ok === false && ++failures >= p.failureThreshold) return this.failLiveness(c, generation, "liveness probe failed");
         }
     }
 
@@ -303,9 +310,16 @@ export class LocalPod {
         await this.stopContainer(c, this.spec.terminationGracePeriodMs);
     }
 
-    /** Runs one probe; true when it passed. Its output goes to the pod's log only when it fails. */
-    private async probe(c: Container, p: LocalProbe, kind: string): Promise<boolean> {
+    /**
+     * Runs one probe; true when it passed, undefined when the pod was frozen while it ran: the kubelet is
+     * frozen with its pod (a lost machine), so it never sees the end of a probe it had in flight, whereas
+     * here the probe's process runs on and would time out against the stopped redis-server. Its output
+     * goes to the pod's log only when it fails.
+     */
+    private async probe(c: Container, p: LocalProbe, kind: string): Promise<boolean | undefined> {
+        const freezesBefore = this.freezes;
         const { passed, output } = await runProbe(p, { address: this.address, env: c.spec.env, cwd: this.host.cwd });
+        if (this.frozen || this.freezes !== freezesBefore) return undefined;
         if (!passed) {
             c.lastProbeFailure = `${kind}: ${output}`;
             if (kind !== "startup") this.event(`${kind} probe of ${c.spec.name} failed: ${c.lastProbeFailure}`);
@@ -370,6 +384,7 @@ export class LocalPod {
     freeze(): void {
         if (this.frozen) throw new Error(`pod ${this.name} is already frozen`);
         this.frozen = true;
+        this.freezes++;
         for (const c of this.containers) if (c.record) signalGroup(c.record.pid, "SIGSTOP");
         this.event("frozen (SIGSTOP): its processes and its kubelet stop, as on a lost machine");
     }

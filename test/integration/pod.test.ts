@@ -9,7 +9,7 @@ import * as path from "path";
 import { isAlive } from "../../lib/process";
 import { eventually } from "../../lib/poll";
 import { LocalPod } from "../../local/pod";
-import { LocalContainer, LocalPodSpec } from "../../local/podTemplate";
+import { LocalContainer, LocalPodSpec, LocalProbe } from "../../local/podTemplate";
 import { KUBELET_DEFAULTS } from "../../local/rules";
 import { removeTempDirs, tempDir } from "../support/runtime";
 
@@ -106,6 +106,32 @@ describe("a local pod's kubelet (real processes)", function () {
         assert.ok(await eventually(() => p.status().restarts === 1, { timeoutMs: 10_000 }), "the container was not restarted");
         fs.rmSync(file("sick"));
         assert.match(fs.readFileSync(file("p-0.log"), "utf8"), /container worker: liveness probe failed; restarting it/);
+    });
+
+    it("a probe in flight when the pod froze has no result: the frozen kubelet neither logs its failure nor restarts the container", async () => {
+        // Each probe marks itself in flight for 0.6 s, then fails; the probe's process is not the pod's, so
+        // the freeze does not stop it, and it ends while the pod is frozen.
+        const failing: LocalProbe = {
+            action: { exec: sh(`touch ${file("inflight")}; sleep 0.6; rm -f ${file("inflight")}; exit 1`) },
+            initialDelayMs: 0,
+            periodMs: 100,
+            timeoutMs: 5000,
+            failureThreshold: 1,
+            successThreshold: 1,
+        };
+        const p = started(
+            pod(dir, [container("worker", sh("while :; do sleep 0.05; done"), { livenessProbe: failing, readinessProbe: failing })]),
+        );
+        await p.start();
+        assert.ok(await eventually(() => fs.existsSync(file("inflight")), { timeoutMs: 5000, intervalMs: 5 }), "no probe ran");
+        p.freeze();
+        const restartsAtFreeze = p.status().restarts;
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.ok(!fs.existsSync(file("inflight")), "the probe in flight has ended while the pod was frozen");
+        const log = fs.readFileSync(file("p-0.log"), "utf8");
+        assert.doesNotMatch(log.slice(log.lastIndexOf("frozen (SIGSTOP)")), /probe of worker failed|restarting it/);
+        assert.strictEqual(p.status().restarts, restartsAtFreeze);
+        p.thaw();
     });
 
     it("a container that exits by itself is restarted, and what it forked dies with it (as with its cgroup)", async () => {
