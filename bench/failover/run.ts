@@ -66,6 +66,14 @@ const SETUPS: readonly Setup[] = [
         takeover: false,
     },
     { label: "3x1 rolling restart, handover (shipped)", mode: "roll", replicasPerMaster: 1, ...shipped },
+    {
+        label: "3x1 rolling restart, plain (no handover, no agent)",
+        mode: "roll",
+        replicasPerMaster: 1,
+        ...shipped,
+        handover: false,
+        takeover: false,
+    },
     { label: `3x2 crash, takeover (shipped), ${DEFAULT_NODE_TIMEOUT_MS} ms`, mode: "kill", replicasPerMaster: 2, ...shipped },
     { label: `3x2 freeze, node timeout ${DEFAULT_NODE_TIMEOUT_MS} ms`, mode: "freeze", replicasPerMaster: 2, ...shipped },
 ];
