@@ -25,6 +25,18 @@ export interface LiveValues {
     pendingHits(): number;
 }
 
+/** A gauge whose value is read at each scrape. */
+function liveGauge(registry: Registry, name: string, help: string, read: () => number): void {
+    new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+            this.set(read());
+        },
+    });
+}
+
 export function createMetrics(live: LiveValues, defaultMetrics = true): ServerMetrics {
     const registry = new Registry();
     if (defaultMetrics) collectDefaultMetrics({ register: registry });
@@ -68,22 +80,10 @@ export function createMetrics(live: LiveValues, defaultMetrics = true): ServerMe
         help: "Connections closed for having more than MAX_PIPELINED_REQUESTS requests unanswered",
         registers: [registry],
     });
-    new Gauge({
-        name: "hitcounter_http_open_connections",
-        help: "Open connections of the public listener",
-        registers: [registry],
-        collect() {
-            this.set(live.openConnections());
-        },
-    });
-    new Gauge({
-        name: "hitcounter_pending_hits",
-        help: "Hits queued or in flight to Redis (at most MAX_PENDING_HITS)",
-        registers: [registry],
-        collect() {
-            this.set(live.pendingHits());
-        },
-    });
+    liveGauge(registry, "hitcounter_http_open_connections", "Open connections of the public listener", () => live.openConnections());
+    liveGauge(registry, "hitcounter_pending_hits", "Hits queued or in flight to Redis (at most MAX_PENDING_HITS)", () =>
+        live.pendingHits(),
+    );
     return {
         registry,
         requests,

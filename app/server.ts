@@ -8,6 +8,7 @@
  * per connection, timeouts, pending hits) and error bodies that say nothing internal.
  * The operators' one (METRICS_PORT, not in the Service) serves /metrics, /healthz and
  * /readyz with its reason; the details of a refused hit go to the log and the metrics.
+ * The routes of both are in routes.ts; this file builds the client, the listeners and the stop.
  *
  * Runs in-process (`startServer`, used by tests, the local demo and the benchmarks)
  * or as a program (`node server.js` / `ts-node app/server.ts`) configured by env.
@@ -15,10 +16,11 @@
 import * as http from "http";
 import { Cluster } from "ioredis";
 import { ConfigError, DEFAULT_METRICS_PORT, ServerConfig, parseServerConfig } from "./config";
-import { HitFailureReason, HitNotRecordedError, HitRecorder } from "./hits";
-import { boundedServer, listen, perConnectionLimits, reply, urlOf, wantsJson } from "./http";
+import { HitRecorder } from "./hits";
+import { boundedServer, listen, perConnectionLimits, urlOf } from "./http";
 import { createMetrics, ServerMetrics } from "./metrics";
 import { CLIENT_FAILOVER_SETTINGS, createClusterClient } from "./redisClient";
+import { adminRoutes, publicRoutes, RouteContext } from "./routes";
 import { watchPasswordFile } from "./credentials";
 
 export interface RunningServer {
@@ -90,14 +92,52 @@ function cachedReadiness(check: () => Promise<string | undefined>): () => Promis
     };
 }
 
-export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
-    const log = options.log ?? ((line: string) => console.log(line));
-    const logLimited = rateLimitedLog(log);
-    const redis = createClusterClient(config);
-    // Failovers produce bursts of identical errors; one line a second is enough.
-    redis.on("error", (err: Error) => logLimited("redis", `redis: ${err.message}`));
-    const stopWatchingPassword = config.redisPasswordFile ? watchPasswordFile(config.redisPasswordFile, redis, log) : () => undefined;
-    const hits = new HitRecorder(redis, {
+/** The two listeners, built but not yet listening. */
+interface Listeners {
+    /** PORT, behind the Service: hits and a bare readiness answer. */
+    readonly publicListener: http.Server;
+    /** METRICS_PORT, not in the Service: /metrics, /healthz, /readyz with its reason. */
+    readonly adminListener: http.Server;
+    /** Open connections of the public listener. */
+    openConnections(): number;
+}
+
+/** The listeners with their limits: connections, requests per connection (pipelined ones too) and timeouts. */
+function createListeners(config: ServerConfig, routes: RouteContext): Listeners {
+    const { metrics, logLimited } = routes;
+    const withinConnectionLimits = perConnectionLimits(config, {
+        requestDropped: () => metrics.requestsRefused.inc(),
+        connectionClosed: () => {
+            metrics.pipeliningClosed.inc();
+            logLimited("pipelining", `closed a connection with more than ${config.maxPipelinedRequests} unanswered requests`);
+        },
+    });
+    const servePublic = publicRoutes(routes);
+    const publicListener = boundedServer(config, (req, res) => {
+        if (withinConnectionLimits(req, res)) servePublic(req, res);
+    });
+    let openConnections = 0;
+    publicListener.on("connection", (socket) => {
+        openConnections++;
+        socket.once("close", () => openConnections--);
+    });
+    publicListener.on("drop", () => metrics.connectionsRefused.inc());
+    const adminListener = boundedServer({ ...config, maxConnections: METRICS_LISTENER_CONNECTIONS }, adminRoutes(routes));
+    return { publicListener, adminListener, openConnections: () => openConnections };
+}
+
+/** Listens on METRICS_PORT; resolves with the port bound. */
+function listenMetrics(adminListener: http.Server, config: ServerConfig): Promise<number> {
+    return listen(adminListener, config.metricsPort ?? DEFAULT_METRICS_PORT, config.host).catch((err: NodeJS.ErrnoException) => {
+        // Unset METRICS_PORT and its default taken (say, by a second local cluster's app): any free port, printed at start.
+        if (config.metricsPort === undefined && err.code === "EADDRINUSE") return listen(adminListener, 0, config.host);
+        throw err;
+    });
+}
+
+/** Hits recorded as configured, each Redis round trip timed into the metrics. */
+function createHitRecorder(config: ServerConfig, redis: Cluster, metrics: ServerMetrics): HitRecorder {
+    return new HitRecorder(redis, {
         waitReplicas: config.waitReplicas,
         waitTimeoutMs: config.waitTimeoutMs,
         timeoutMs: config.requestTimeoutMs,
@@ -108,128 +148,65 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             metrics.batchSize.observe(size);
         },
     });
-    let openConnections = 0;
-    const live = { openConnections: () => openConnections, pendingHits: () => hits.pending };
+}
+
+/**
+ * Graceful stop, once the routes see shuttingDown: the public listener drains first, then the
+ * operators' one closes, then the password watch stops and Redis quits.
+ */
+async function closeGracefully(
+    listeners: Listeners,
+    redis: Cluster,
+    stopWatchingPassword: () => void,
+    requestTimeoutMs: number,
+): Promise<void> {
+    const { publicListener, adminListener } = listeners;
+    const drained = new Promise<void>((resolve) => publicListener.close(() => resolve()));
+    publicListener.closeIdleConnections();
+    // In-flight hits finish within the request timeout; then whatever is left is cut.
+    const deadline = setTimeout(() => publicListener.closeAllConnections(), requestTimeoutMs + 1000);
+    await drained;
+    clearTimeout(deadline);
+    // The operators' listener answers (/readyz: shutting down) until the public one has drained.
+    const adminClosed = new Promise<void>((resolve) => adminListener.close(() => resolve()));
+    adminListener.closeAllConnections();
+    await adminClosed;
+    stopWatchingPassword();
+    const ended = new Promise<void>((resolve) => (redis.status === "end" ? resolve() : redis.once("end", () => resolve())));
+    await redis.quit().catch(() => redis.disconnect());
+    await withTimeout(ended, 2000, "Redis QUIT").catch(() => redis.disconnect());
+}
+
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+    const log = options.log ?? ((line: string) => console.log(line));
+    const logLimited = rateLimitedLog(log);
+    const redis = createClusterClient(config);
+    // Failovers produce bursts of identical errors; one line a second is enough.
+    redis.on("error", (err: Error) => logLimited("redis", `redis: ${err.message}`));
+    const stopWatchingPassword = config.redisPasswordFile ? watchPasswordFile(config.redisPasswordFile, redis, log) : () => undefined;
+    // Read at each scrape, which the operators' listener serves: the recorder and the listeners exist by then.
+    const live = { openConnections: () => listeners.openConnections(), pendingHits: () => hits.pending };
     const metrics = createMetrics(live, options.defaultMetrics ?? true);
+    const hits = createHitRecorder(config, redis, metrics);
 
     let shuttingDown = false;
-    const readinessProblem = cachedReadiness(() => checkCluster(redis));
-    const hitOk = metrics.requests.labels("/", "200");
-    const hitUnavailable = metrics.requests.labels("/", "503");
-
-    function countHit(req: http.IncomingMessage, res: http.ServerResponse): void {
-        const json = wantsJson(req);
-        hits.record().then(
-            (count) => {
-                hitOk.inc();
-                reply(res, 200, json, { hits: count }, `I have been hit ${count} times since deployment.\n`);
-            },
-            (err: unknown) => {
-                const reason: HitFailureReason | "internal" = err instanceof HitNotRecordedError ? err.reason : "internal";
-                hitUnavailable.inc();
-                metrics.error(reason);
-                // The why is for operators (log, hitcounter_errors_total); the client learns only to retry.
-                logLimited(`hit:${reason}`, `hit not recorded (${reason}): ${err instanceof Error ? err.message : String(err)}`);
-                const retry = { "retry-after": "1" };
-                reply(res, 503, json, { error: "hit not recorded; please retry" }, "Hit not recorded. Please retry.\n", retry);
-            },
-        );
-    }
-
-    /** /readyz: the public answer is bare; the operators' one says why. */
-    async function readiness(req: http.IncomingMessage, res: http.ServerResponse, detailed: boolean): Promise<void> {
-        const json = wantsJson(req);
-        const problem = shuttingDown ? "shutting down" : await readinessProblem();
-        const code = problem ? 503 : 200;
-        metrics.requests.inc({ route: "/readyz", code: String(code) });
-        const shown = detailed ? problem : undefined;
-        const body = problem ? { ready: false, ...(shown ? { reason: shown } : {}) } : { ready: true };
-        reply(res, code, json, body, problem ? (shown ? `not ready: ${shown}\n` : "not ready\n") : "ready\n");
-    }
-
-    async function metricsPage(res: http.ServerResponse): Promise<void> {
-        metrics.requests.inc({ route: "/metrics", code: "200" });
-        const body = await metrics.registry.metrics();
-        res.writeHead(200, { "content-type": metrics.registry.contentType });
-        res.end(body);
-    }
-
-    /** Method check shared by both listeners: only `GET /` counts, so `/` takes GET only, the rest GET and HEAD. */
-    function methodAllowed(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean {
-        if (req.method === "GET" || (req.method === "HEAD" && path !== "/")) return true;
-        metrics.requests.inc({ route: "other", code: "405" });
-        // The body of a refused request is not read: close rather than wait for it.
-        const headers = { allow: path === "/" ? "GET" : "GET, HEAD", connection: "close" };
-        reply(res, 405, wantsJson(req), { error: "method not allowed" }, "Method not allowed; use GET.\n", headers);
-        return false;
-    }
-
-    function notFound(req: http.IncomingMessage, res: http.ServerResponse): void {
-        metrics.requests.inc({ route: "other", code: "404" });
-        reply(res, 404, wantsJson(req), { error: "not found" }, "Not found.\n");
-    }
-
-    const pathOf = (req: http.IncomingMessage) => (req.url === undefined ? "/" : req.url.split("?", 1)[0]);
-
-    const withinConnectionLimits = perConnectionLimits(config, {
-        requestDropped: () => metrics.requestsRefused.inc(),
-        connectionClosed: () => {
-            metrics.pipeliningClosed.inc();
-            logLimited("pipelining", `closed a connection with more than ${config.maxPipelinedRequests} unanswered requests`);
-        },
-    });
-
-    const server = boundedServer(config, (req, res) => {
-        if (!withinConnectionLimits(req, res)) return;
-        // Keep-alive clients are told to reconnect elsewhere once we are draining.
-        if (shuttingDown) res.setHeader("connection", "close");
-        const path = pathOf(req);
-        if (!methodAllowed(req, res, path)) return;
-        if (path === "/") return countHit(req, res);
-        // Kubelet's readiness probe comes here: a pod whose public listener is full must leave the endpoints.
-        if (path === "/readyz") return void readiness(req, res, false);
-        // Notably /favicon.ico: a browser's second request must not count as a hit.
-        return notFound(req, res);
-    });
-    server.on("connection", (socket) => {
-        openConnections++;
-        socket.once("close", () => openConnections--);
-    });
-    server.on("drop", () => metrics.connectionsRefused.inc());
-
-    const admin = boundedServer({ ...config, maxConnections: METRICS_LISTENER_CONNECTIONS }, (req, res) => {
-        const path = pathOf(req);
-        if (!methodAllowed(req, res, path)) return;
-        switch (path) {
-            case "/metrics":
-                return void metricsPage(res).catch((err: Error) => {
-                    log(`metrics failed: ${err.message}`);
-                    reply(res, 500, false, {}, "metrics unavailable\n");
-                });
-            case "/healthz":
-                metrics.requests.inc({ route: "/healthz", code: "200" });
-                return reply(res, 200, wantsJson(req), { status: "ok" }, "ok\n");
-            case "/readyz":
-                return void readiness(req, res, true);
-            default:
-                return notFound(req, res);
-        }
-    });
-
-    const listenMetrics = () =>
-        listen(admin, config.metricsPort ?? DEFAULT_METRICS_PORT, config.host).catch((err: NodeJS.ErrnoException) => {
-            // Unset METRICS_PORT and its default taken (say, by a second local cluster's app): any free port, printed at start.
-            if (config.metricsPort === undefined && err.code === "EADDRINUSE") return listen(admin, 0, config.host);
-            throw err;
-        });
+    const routes: RouteContext = {
+        metrics,
+        hits,
+        readinessProblem: cachedReadiness(() => checkCluster(redis)),
+        log,
+        logLimited,
+        shuttingDown: () => shuttingDown,
+    };
+    const listeners = createListeners(config, routes);
     let port: number;
     let metricsPort: number;
     try {
-        port = await listen(server, config.port, config.host);
-        metricsPort = await listenMetrics();
+        port = await listen(listeners.publicListener, config.port, config.host);
+        metricsPort = await listenMetrics(listeners.adminListener, config);
     } catch (err) {
         // Nothing is left behind by a failed start: no listener, no Redis connection.
-        server.close();
+        listeners.publicListener.close();
         stopWatchingPassword();
         redis.disconnect();
         throw err;
@@ -237,23 +214,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {
-        closing ??= (async () => {
-            shuttingDown = true;
-            const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-            server.closeIdleConnections();
-            // In-flight hits finish within the request timeout; then whatever is left is cut.
-            const deadline = setTimeout(() => server.closeAllConnections(), config.requestTimeoutMs + 1000);
-            await drained;
-            clearTimeout(deadline);
-            // The operators' listener answers (/readyz: shutting down) until the public one has drained.
-            const adminClosed = new Promise<void>((resolve) => admin.close(() => resolve()));
-            admin.closeAllConnections();
-            await adminClosed;
-            stopWatchingPassword();
-            const ended = new Promise<void>((resolve) => (redis.status === "end" ? resolve() : redis.once("end", () => resolve())));
-            await redis.quit().catch(() => redis.disconnect());
-            await withTimeout(ended, 2000, "Redis QUIT").catch(() => redis.disconnect());
-        })();
+        // Before anything closes: /readyz answers "shutting down" and keep-alive clients are told to reconnect elsewhere.
+        shuttingDown = true;
+        closing ??= closeGracefully(listeners, redis, stopWatchingPassword, config.requestTimeoutMs);
         return closing;
     };
 
