@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from "timers/promises";
 import { DirectTransport, NodeAccess } from "../components/formation/transport";
 import { clusterCheckProblems, redisCliCheck } from "../lib/clusterCheck";
-import { HitLoad, acknowledgedHitsLost, analyseAnswers, longestGapWithin, longestWriteGapMs } from "../lib/hitLoad";
+import { HitAnswer, HitLoad, acknowledgedHitsLost, analyseAnswers, longestGapWithin, longestWriteGapMs } from "../lib/hitLoad";
 import { waitUntil } from "../lib/poll";
 import { median } from "../lib/stats";
 import { Fault, chaosSchedule, describeFault } from "./chaosSchedule";
@@ -16,7 +16,7 @@ import { hitsCounter, masterOfHits, settled } from "./drill";
 import { Layout } from "./layout";
 import { PodView, StatusView, call } from "./protocol";
 import { redisEndpoint } from "./rules";
-import { accessOf, caFileOf, readConfig } from "./state";
+import { ClusterConfig, accessOf, caFileOf, readConfig } from "./state";
 
 export interface ChaosOptions {
     readonly durationMs: number;
@@ -132,6 +132,10 @@ async function replicaLinksDown(access: NodeAccess, pods: readonly PodView[]): P
     }
 }
 
+/**
+ * The chaos run (see the module comment): faults from the seed's schedule, one at a time under load,
+ * until the duration is spent, the load is capped or the cluster does not settle; then the verdict.
+ */
 export async function runChaos(layout: Layout, o: ChaosOptions): Promise<ChaosReport> {
     const config = readConfig(layout);
     if (!config) throw new Error(`--dir: ${layout.dir} holds no local cluster`);
@@ -151,33 +155,12 @@ export async function runChaos(layout: Layout, o: ChaosOptions): Promise<ChaosRe
         for (const [i, f] of schedule.entries()) {
             await sleep(f.pauseMs);
             if (load.now() >= o.durationMs || load.capped) break;
-            const pod = await podToHit(f, status, layout);
-            const what = describeFault(f, pod);
-            const at = load.now();
-            let skipped: string | undefined;
-            try {
-                await apply(layout, f, pod);
-            } catch (e) {
-                skipped = (e as Error).message;
-            }
-            try {
-                status = await waitSettled(layout, settleTimeoutMs);
-            } catch (e) {
-                unsettled = `fault ${i + 1} (${what}): ${(e as Error).message}`;
-            }
-            const settledAt = unsettled ? undefined : load.now();
-            const applied = {
-                n: i + 1,
-                what,
-                at,
-                settledAt,
-                longestGapMs: longestGapWithin(load.answers, at, settledAt ?? load.now()),
-                skipped,
-            };
-            faults.push(applied);
-            o.say(
-                `  ${(at / 1000).toFixed(1).padStart(6)} s  ${what.padEnd(44)} ${skipped ? `skipped: ${skipped}` : settledAt ? `settled after ${((settledAt - at) / 1000).toFixed(1)} s, longest write gap ${applied.longestGapMs.toFixed(0)} ms` : "did not settle"}`,
-            );
+            const step = await applyAndSettle(layout, f, i + 1, status, load, settleTimeoutMs);
+            status = step.status;
+            unsettled = step.unsettled;
+            faults.push(step.applied);
+            o.say(faultLine(step.applied));
+            // An unsettled cluster already fails the run; more faults on it would blur which one broke it.
             if (unsettled) break;
         }
         await sleep(500);
@@ -185,22 +168,90 @@ export async function runChaos(layout: Layout, o: ChaosOptions): Promise<ChaosRe
         await load.stop();
     }
     if (!unsettled) status = await waitSettled(layout, settleTimeoutMs).catch(() => status);
+    const findings = await chaosFindings(layout, config, access, status.pods, load, unsettled);
+    return chaosReport(o, faults, findings, load.answers);
+}
+
+/**
+ * Fault number `n`: applied through the supervisor (a refusal is recorded as skipped, not fatal: the
+ * run goes on), then a wait until the cluster settled; resolves with the fault's record and the
+ * latest status (the one before it when the cluster did not settle, with why).
+ */
+async function applyAndSettle(
+    layout: Layout,
+    f: Fault,
+    n: number,
+    before: StatusView,
+    load: HitLoad,
+    settleTimeoutMs: number,
+): Promise<{ applied: AppliedFault; status: StatusView; unsettled?: string }> {
+    const pod = await podToHit(f, before, layout);
+    const what = describeFault(f, pod);
+    const at = load.now();
+    let skipped: string | undefined;
+    try {
+        await apply(layout, f, pod);
+    } catch (e) {
+        skipped = (e as Error).message;
+    }
+    let status = before;
+    let unsettled: string | undefined;
+    try {
+        status = await waitSettled(layout, settleTimeoutMs);
+    } catch (e) {
+        unsettled = `fault ${n} (${what}): ${(e as Error).message}`;
+    }
+    const settledAt = unsettled ? undefined : load.now();
+    const applied = {
+        n,
+        what,
+        at,
+        settledAt,
+        longestGapMs: longestGapWithin(load.answers, at, settledAt ?? load.now()),
+        skipped,
+    };
+    return { applied, status, unsettled };
+}
+
+/** Pure: the progress line of one fault (when, what, and how it ended). */
+function faultLine(f: AppliedFault): string {
+    return `  ${(f.at / 1000).toFixed(1).padStart(6)} s  ${f.what.padEnd(44)} ${f.skipped ? `skipped: ${f.skipped}` : f.settledAt ? `settled after ${((f.settledAt - f.at) / 1000).toFixed(1)} s, longest write gap ${f.longestGapMs.toFixed(0)} ms` : "did not settle"}`;
+}
+
+/** What the cluster and the load show after the faults: the counter, the load's answers, redis-cli's check, the replica links. */
+async function chaosFindings(
+    layout: Layout,
+    config: ClusterConfig,
+    access: NodeAccess,
+    pods: readonly PodView[],
+    load: HitLoad,
+    unsettled: string | undefined,
+): Promise<ChaosFindings> {
     const analysis = analyseAnswers(load.answers);
-    const finalCounter = await hitsCounter(access, status.pods);
-    const findings: ChaosFindings = {
+    const finalCounter = await hitsCounter(access, pods);
+    return {
         acknowledged: analysis.acknowledged,
         refused: analysis.failed,
         finalCounter,
         lost: acknowledgedHitsLost(analysis, finalCounter),
         repeated: analysis.repeated.length,
         wentBackwards: analysis.wentBackwards.length,
-        clusterCheckProblems: clusterCheckProblems(redisCliCheck(redisEndpoint(status.pods[0].address), access, caFileOf(layout, config))),
-        linksDown: await replicaLinksDown(access, status.pods),
+        clusterCheckProblems: clusterCheckProblems(redisCliCheck(redisEndpoint(pods[0].address), access, caFileOf(layout, config))),
+        linksDown: await replicaLinksDown(access, pods),
         unsettled,
         loadCapped: load.capped
             ? `the load stopped at its cap of ${load.maxRequests} requests after ${(load.answers[load.answers.length - 1].end / 1000).toFixed(0)} s: a shorter --duration or fewer --clients`
             : undefined,
     };
+}
+
+/** Pure: the report and its verdict, from the findings and the faults applied. */
+function chaosReport(
+    o: ChaosOptions,
+    faults: readonly AppliedFault[],
+    findings: ChaosFindings,
+    answers: readonly HitAnswer[],
+): ChaosReport {
     const problems = chaosProblems(findings);
     const applied = faults.filter((f) => !f.skipped);
     return {
@@ -208,7 +259,7 @@ export async function runChaos(layout: Layout, o: ChaosOptions): Promise<ChaosRe
         seed: o.seed,
         durationMs: o.durationMs,
         faults,
-        longestGapMs: longestWriteGapMs(load.answers),
+        longestGapMs: longestWriteGapMs(answers),
         medianFaultGapMs: median(applied.map((f) => f.longestGapMs)),
         problems,
         verdict: problems.length === 0 ? "pass" : "fail",

@@ -82,32 +82,10 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     validateShape(o.masters * (1 + o.replicasPerMaster), o.masters, o.replicasPerMaster);
     redisServerBinary();
     const dir = path.resolve(o.dir);
-    const running = attachLocalNodes(dir);
-    if (running.length > 0) {
-        throw new Error(
-            `dir: ${dir} already has ${running.length} running nodes (${running.map((n) => n.address).join(", ")}); stop them first (\`npm run local -- down --dir ${o.dir}\`)`,
-        );
-    }
+    refuseRunningNodes(dir, o.dir);
     const log = o.log ?? (() => undefined);
-    // A DIR started before keeps its password: its data and clients' settings stay valid.
-    const password = o.password ?? readLocalClusterState(dir)?.password ?? randomBytes(18).toString("base64url");
-    const count = o.masters * (1 + o.replicasPerMaster);
-    const hosts = loopbackAddresses(o.block ?? 1, count);
-    fs.mkdirSync(dir, { recursive: true });
-    const tls: TlsFiles | undefined = o.tls ? writeTlsFiles(path.join(dir, "tls"), newLocalTlsSecret(["localhost"], hosts)) : undefined;
-    const access: NodeAccess = { password, ...(tls ? { tls: { ca: fs.readFileSync(tls.caFile, "utf8") } } : {}) };
-    const specs: LocalNodeSpec[] = hosts.map((host, i) => ({
-        host,
-        port: REDIS_PORT,
-        dir: path.join(dir, `node-${i}`),
-        password,
-        nodeTimeoutMs: o.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS,
-        announceHostname: localHostname(i),
-        extraConfig: o.extraConfig,
-        tls,
-    }));
-    const state: LocalClusterState = { masters: o.masters, replicasPerMaster: o.replicasPerMaster, password, nodes: specs };
-    fs.writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
+    const { password, tls, access, specs } = writeLocalNodeFiles(o, dir);
+    const count = specs.length;
 
     log(`starting ${count} redis-server processes on ${specs[0].host}…${specs[count - 1].host}`);
     // Nodes are polled for PING one after another (synchronously), so many nodes on a busy
@@ -144,6 +122,46 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     } finally {
         await transport.close();
     }
+}
+
+/** Refuses a DIR whose nodes still run: a second cluster would share their files, and cluster.json would lose track of them. */
+function refuseRunningNodes(dir: string, given: string): void {
+    const running = attachLocalNodes(dir);
+    if (running.length > 0) {
+        throw new Error(
+            `dir: ${dir} already has ${running.length} running nodes (${running.map((n) => n.address).join(", ")}); stop them first (\`npm run local -- down --dir ${given}\`)`,
+        );
+    }
+}
+
+/**
+ * Everything the nodes need before they start: their password, TLS files (with TLS), each node's spec,
+ * and DIR/cluster.json: written before any process starts, so stopLocalCluster and the next start's
+ * running-nodes check find them even if this process dies half-way.
+ */
+function writeLocalNodeFiles(
+    o: LocalClusterOptions,
+    dir: string,
+): { password: string; tls: TlsFiles | undefined; access: NodeAccess; specs: LocalNodeSpec[] } {
+    // A DIR started before keeps its password: its data and clients' settings stay valid.
+    const password = o.password ?? readLocalClusterState(dir)?.password ?? randomBytes(18).toString("base64url");
+    const hosts = loopbackAddresses(o.block ?? 1, o.masters * (1 + o.replicasPerMaster));
+    fs.mkdirSync(dir, { recursive: true });
+    const tls: TlsFiles | undefined = o.tls ? writeTlsFiles(path.join(dir, "tls"), newLocalTlsSecret(["localhost"], hosts)) : undefined;
+    const access: NodeAccess = { password, ...(tls ? { tls: { ca: fs.readFileSync(tls.caFile, "utf8") } } : {}) };
+    const specs: LocalNodeSpec[] = hosts.map((host, i) => ({
+        host,
+        port: REDIS_PORT,
+        dir: path.join(dir, `node-${i}`),
+        password,
+        nodeTimeoutMs: o.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS,
+        announceHostname: localHostname(i),
+        extraConfig: o.extraConfig,
+        tls,
+    }));
+    const state: LocalClusterState = { masters: o.masters, replicasPerMaster: o.replicasPerMaster, password, nodes: specs };
+    fs.writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
+    return { password, tls, access, specs };
 }
 
 /** Stops every node recorded in DIR (clean shutdown, data stays on disk). */

@@ -172,20 +172,15 @@ async function disrupt(
     return at;
 }
 
+/**
+ * The drill (see the module comment): waits until the cluster is healthy, loads it, disrupts the master
+ * of `hits` as `o.mode` says, waits until it settled again and reports what the clients saw.
+ */
 export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillReport> {
     const status = () => call<StatusView>(layout, { verb: "status" });
-    let current = await status();
+    const first = await status();
     const access = accessOf(layout, readConfig(layout) as ClusterConfig);
-    if (!current.app)
-        throw new Error(
-            `drill: the app is not running in ${layout.dir}; start the cluster with \`npm run local -- up --dir ${layout.dir}\``,
-        );
-    // Right after `up` or a previous drill, readiness probes may still be catching up.
-    await waitUntil(
-        `drill: every pod Ready and the app serving before the drill (see \`npm run local -- status --dir ${layout.dir}\`)`,
-        async () => settled((current = await status())),
-        { timeoutMs: HEALTHY_TIMEOUT_MS, intervalMs: 200 },
-    );
+    const current = await readyForDrill(layout, first, status);
     const url = `${current.app?.url}/`;
     const before = current.pods;
     const victim = await withTransport(access, (t) => ownerOfHits(t, before));
@@ -197,48 +192,99 @@ export async function runDrill(layout: Layout, o: DrillOptions): Promise<DrillRe
     );
     try {
         await sleep(o.warmupMs ?? 1000);
-        const what =
-            o.mode === "roll"
-                ? `rolling restart of every pod (${victim.name}, ${victim.address}, is the master of "${HITS_KEY}")`
-                : `${{ kill: "SIGKILL", delete: "delete", freeze: "freeze" }[o.mode]} ${victim.name} (${victim.address}), the master of "${HITS_KEY}"`;
-        o.say(`${what}, while ${o.clients ?? 4} clients keep hitting ${url}`);
+        o.say(`${disruptionTitle(o.mode, victim)}, while ${o.clients ?? 4} clients keep hitting ${url}`);
         const at = await disrupt(layout, victim, o.mode, promotion.promotedAt, o.say);
         // The load's clock at the moment the supervisor acted (same machine, same wall clock).
         const since = load.now() - (Date.now() - at);
-        await waitUntil("drill: the cluster settles", async () => settled(await status()), {
-            timeoutMs: SETTLE_TIMEOUT_MS,
-            intervalMs: 200,
-        });
-        const settledMs = Date.now() - at;
-        await sleep(500); // a little load after recovery: the counter keeps going up
-        await load.stop();
-        if (load.capped)
-            throw new Error(
-                `drill: the load stopped at its cap of ${load.maxRequests} requests before the cluster settled; its gaps would be unseen (fewer clients, or a higher maxRequests)`,
-            );
+        const settledMs = await settleThenStopLoad(load, status, at);
         promotion.stop();
         const promotedAt = await promotion.promotedAt;
         const after = (await status()).pods;
         const finalCounter = await hitsCounter(access, after);
-        const back = after.find((p) => p.name === victim.name) as PodView;
-        const acked = load.answers.filter((a) => a.status === 200);
-        return {
-            mode: o.mode,
-            pod: victim.name,
-            addressBefore: victim.address,
-            addressAfter: back.address,
-            roleAfter: back.role,
-            finalCounter,
-            before,
-            after,
-            promotedMs: promotedAt === undefined ? undefined : promotedAt - at,
-            settledMs,
-            acknowledgedBefore: acked.filter((a) => a.end < since).length,
-            acknowledgedAfter: acked.filter((a) => a.start >= since).length,
-            ...drillFindings(load.answers, since, finalCounter),
-        };
+        return drillReport({ mode: o.mode, victim, before, after, at, since, settledMs, promotedAt, answers: load.answers, finalCounter });
     } finally {
         promotion.stop();
         await load.stop();
     }
+}
+
+/**
+ * The status once the drill may start: the app runs and every pod is Ready. Right after `up` or a
+ * previous drill, readiness probes may still be catching up, so it waits rather than refuses.
+ */
+async function readyForDrill(layout: Layout, first: StatusView, status: () => Promise<StatusView>): Promise<StatusView> {
+    let current = first;
+    if (!current.app)
+        throw new Error(
+            `drill: the app is not running in ${layout.dir}; start the cluster with \`npm run local -- up --dir ${layout.dir}\``,
+        );
+    await waitUntil(
+        `drill: every pod Ready and the app serving before the drill (see \`npm run local -- status --dir ${layout.dir}\`)`,
+        async () => settled((current = await status())),
+        { timeoutMs: HEALTHY_TIMEOUT_MS, intervalMs: 200 },
+    );
+    return current;
+}
+
+/** Pure: the line that says what the drill does to whom. */
+function disruptionTitle(mode: DrillMode, victim: PodView): string {
+    return mode === "roll"
+        ? `rolling restart of every pod (${victim.name}, ${victim.address}, is the master of "${HITS_KEY}")`
+        : `${{ kill: "SIGKILL", delete: "delete", freeze: "freeze" }[mode]} ${victim.name} (${victim.address}), the master of "${HITS_KEY}"`;
+}
+
+/**
+ * Waits until the cluster settled after the disruption at `at` and resolves how long that took; then
+ * stops the load. A load that hit its request cap is refused: the gaps after the cap would be unseen.
+ */
+async function settleThenStopLoad(load: HitLoad, status: () => Promise<StatusView>, at: number): Promise<number> {
+    await waitUntil("drill: the cluster settles", async () => settled(await status()), {
+        timeoutMs: SETTLE_TIMEOUT_MS,
+        intervalMs: 200,
+    });
+    const settledMs = Date.now() - at;
+    await sleep(500); // a little load after recovery: the counter keeps going up
+    await load.stop();
+    if (load.capped)
+        throw new Error(
+            `drill: the load stopped at its cap of ${load.maxRequests} requests before the cluster settled; its gaps would be unseen (fewer clients, or a higher maxRequests)`,
+        );
+    return settledMs;
+}
+
+/** What the drill observed, before the report is drawn from it. */
+interface DrillObservations {
+    readonly mode: DrillMode;
+    readonly victim: PodView;
+    readonly before: readonly PodView[];
+    readonly after: readonly PodView[];
+    /** When the supervisor acted (epoch ms). */
+    readonly at: number;
+    /** The same moment on the load's clock. */
+    readonly since: number;
+    readonly settledMs: number;
+    readonly promotedAt: number | undefined;
+    readonly answers: readonly HitAnswer[];
+    readonly finalCounter: number;
+}
+
+/** Pure: the drill's report from what it observed. */
+function drillReport(d: DrillObservations): DrillReport {
+    const back = d.after.find((p) => p.name === d.victim.name) as PodView;
+    const acked = d.answers.filter((a) => a.status === 200);
+    return {
+        mode: d.mode,
+        pod: d.victim.name,
+        addressBefore: d.victim.address,
+        addressAfter: back.address,
+        roleAfter: back.role,
+        finalCounter: d.finalCounter,
+        before: d.before,
+        after: d.after,
+        promotedMs: d.promotedAt === undefined ? undefined : d.promotedAt - d.at,
+        settledMs: d.settledMs,
+        acknowledgedBefore: acked.filter((a) => a.end < d.since).length,
+        acknowledgedAfter: acked.filter((a) => a.start >= d.since).length,
+        ...drillFindings(d.answers, d.since, d.finalCounter),
+    };
 }

@@ -83,21 +83,13 @@ function httpProbe(path: string, port: string, periodSeconds: number): k8s.types
     return { httpGet: { path, port }, periodSeconds, timeoutSeconds: 3, failureThreshold: 3 };
 }
 
+/**
+ * The app's Deployment: rolls with a surge pod and never below its replicas, spread over k8s nodes, and
+ * rolls again when the bundle, the CA or the app user's password changes.
+ */
 export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.apps.v1.Deployment {
     const labels = hitCounterPodLabels(o.name);
     const bundled = runsBundledServer(o.app);
-    const env: k8s.types.input.core.v1.EnvVar[] = [
-        { name: "REDIS_NODES", value: mapInput(o.redisSeeds, (seeds) => seeds.join(",")) },
-        { name: "REDIS_USERNAME", value: APP_USER },
-        // A file, not env: the server re-reads it when the kubelet updates the Secret (app/credentials.ts).
-        { name: "REDIS_PASSWORD_FILE", value: `${USER_SECRET_MOUNT}/${PASSWORD_KEY}` },
-        { name: "REDIS_TLS", value: String(o.redisTls !== undefined) },
-        ...(o.redisTls ? [{ name: "REDIS_CA_FILE", value: `${CA_MOUNT}/${TLS_FILES.ca}` }] : []),
-        { name: "PORT", value: String(APP_PORT) },
-        { name: "METRICS_PORT", value: String(APP_METRICS_PORT) },
-        { name: "HOST", value: "0.0.0.0" },
-        { name: "WAIT_REPLICAS", value: String(waitReplicasFor(o.replicasPerMaster)) },
-    ];
     return {
         apiVersion: "apps/v1",
         kind: "Deployment",
@@ -139,51 +131,76 @@ export function renderDeployment(o: HitCounterManifestOptions): k8s.types.input.
                             labelSelector: { matchLabels: labels },
                         },
                     ],
-                    containers: [
-                        {
-                            name: APP_CONTAINER,
-                            image: o.app.image ?? o.app.nodeImage,
-                            ...(bundled ? { command: ["node", "/app/server.js"] } : {}),
-                            ports: [
-                                { name: "http", containerPort: APP_PORT },
-                                { name: "metrics", containerPort: APP_METRICS_PORT },
-                            ],
-                            env,
-                            resources: {
-                                requests: { cpu: "50m", memory: "64Mi" },
-                                limits: { cpu: "500m", memory: APP_MEMORY_LIMIT },
-                            },
-                            lifecycle: { preStop: { exec: { command: ["sleep", String(PRE_STOP_PAUSE_SECONDS)] } } },
-                            // Liveness on the operators' port: clients filling the public port's connection cap
-                            // must not get the pod restarted (and every in-flight hit cut).
-                            livenessProbe: httpProbe("/healthz", "metrics", 10),
-                            // Readiness on the public port: a pod whose public listener is full or whose cluster
-                            // is down leaves the Service's endpoints.
-                            readinessProbe: httpProbe("/readyz", "http", 5),
-                            securityContext: {
-                                allowPrivilegeEscalation: false,
-                                readOnlyRootFilesystem: true,
-                                capabilities: { drop: ["ALL"] },
-                            },
-                            volumeMounts: [
-                                ...(bundled ? [{ name: "server", mountPath: "/app", readOnly: true }] : []),
-                                { name: "redis-user", mountPath: USER_SECRET_MOUNT, readOnly: true },
-                                ...(o.redisTls ? [{ name: "redis-ca", mountPath: CA_MOUNT, readOnly: true }] : []),
-                            ],
-                        },
-                    ],
-                    volumes: [
-                        ...(bundled ? [{ name: "server", configMap: { name: serverConfigMapName(o.name) } }] : []),
-                        {
-                            name: "redis-user",
-                            secret: { secretName: o.userSecretName, items: [{ key: PASSWORD_KEY, path: PASSWORD_KEY }] },
-                        },
-                        ...(o.redisTls ? [{ name: "redis-ca", configMap: { name: o.redisTls.caConfigMapName } }] : []),
-                    ],
+                    containers: [appContainer(o)],
+                    volumes: appVolumes(o),
                 },
             },
         },
     };
+}
+
+/** The server's environment (app/config.ts reads it): where Redis is, how to log in, and which ports to serve. */
+function serverEnvironment(o: HitCounterManifestOptions): k8s.types.input.core.v1.EnvVar[] {
+    return [
+        { name: "REDIS_NODES", value: mapInput(o.redisSeeds, (seeds) => seeds.join(",")) },
+        { name: "REDIS_USERNAME", value: APP_USER },
+        // A file, not env: the server re-reads it when the kubelet updates the Secret (app/credentials.ts).
+        { name: "REDIS_PASSWORD_FILE", value: `${USER_SECRET_MOUNT}/${PASSWORD_KEY}` },
+        { name: "REDIS_TLS", value: String(o.redisTls !== undefined) },
+        ...(o.redisTls ? [{ name: "REDIS_CA_FILE", value: `${CA_MOUNT}/${TLS_FILES.ca}` }] : []),
+        { name: "PORT", value: String(APP_PORT) },
+        { name: "METRICS_PORT", value: String(APP_METRICS_PORT) },
+        { name: "HOST", value: "0.0.0.0" },
+        { name: "WAIT_REPLICAS", value: String(waitReplicasFor(o.replicasPerMaster)) },
+    ];
+}
+
+/** The server's container; it mounts the volumes of appVolumes by their names. */
+function appContainer(o: HitCounterManifestOptions): k8s.types.input.core.v1.Container {
+    const bundled = runsBundledServer(o.app);
+    return {
+        name: APP_CONTAINER,
+        image: o.app.image ?? o.app.nodeImage,
+        ...(bundled ? { command: ["node", "/app/server.js"] } : {}),
+        ports: [
+            { name: "http", containerPort: APP_PORT },
+            { name: "metrics", containerPort: APP_METRICS_PORT },
+        ],
+        env: serverEnvironment(o),
+        resources: {
+            requests: { cpu: "50m", memory: "64Mi" },
+            limits: { cpu: "500m", memory: APP_MEMORY_LIMIT },
+        },
+        lifecycle: { preStop: { exec: { command: ["sleep", String(PRE_STOP_PAUSE_SECONDS)] } } },
+        // Liveness on the operators' port: clients filling the public port's connection cap
+        // must not get the pod restarted (and every in-flight hit cut).
+        livenessProbe: httpProbe("/healthz", "metrics", 10),
+        // Readiness on the public port: a pod whose public listener is full or whose cluster
+        // is down leaves the Service's endpoints.
+        readinessProbe: httpProbe("/readyz", "http", 5),
+        securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ["ALL"] },
+        },
+        volumeMounts: [
+            ...(bundled ? [{ name: "server", mountPath: "/app", readOnly: true }] : []),
+            { name: "redis-user", mountPath: USER_SECRET_MOUNT, readOnly: true },
+            ...(o.redisTls ? [{ name: "redis-ca", mountPath: CA_MOUNT, readOnly: true }] : []),
+        ],
+    };
+}
+
+/** The pod's volumes, named as appContainer mounts them: the bundled server, the app user's password and, with TLS, the CA. */
+function appVolumes(o: HitCounterManifestOptions): k8s.types.input.core.v1.Volume[] {
+    return [
+        ...(runsBundledServer(o.app) ? [{ name: "server", configMap: { name: serverConfigMapName(o.name) } }] : []),
+        {
+            name: "redis-user",
+            secret: { secretName: o.userSecretName, items: [{ key: PASSWORD_KEY, path: PASSWORD_KEY }] },
+        },
+        ...(o.redisTls ? [{ name: "redis-ca", configMap: { name: o.redisTls.caConfigMapName } }] : []),
+    ];
 }
 
 /** The public port only: metrics, health and readiness reasons stay inside the cluster. */

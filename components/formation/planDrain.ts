@@ -48,15 +48,48 @@ export function planDrain(views: readonly NodeView[], req: DrainRequest): Plan {
     const topo = topology(members);
     const leaving = new Set(req.leaving);
     const stays = (a: string) => !leaving.has(a);
+    const covered = drainableCoverage(topo);
+    const placeOf = placeGetter(req.nodes);
+    const sc = { placeOf, zonesVary: zonesVary(req.nodes) };
+    const layout = drainLayout(topo, req.masters, stays, sc);
+    const { moves, current } = emptyingMoves(topo, layout, covered);
+    refuseUnfitKeys(views, moves, current);
+    const shards = replicaLayout(topo, layout, req, stays, sc);
+    const idOf = new Map(views.map((v) => [v.address, v.self.id]));
+    const replicates = replicateSteps(topo, layout, shards, idOf);
+    const phases = drainPhases({ views, leaving, layout, moves, replicates, idOf, req });
+    const nothingOnThem = phases.every((p) => p.steps.every((s) => s.kind === "replica-failover"));
+    return {
+        kind: "drain",
+        summary: nothingOnThem
+            ? `drain ${leaving.size} leaving nodes: nothing the cluster needs is on them`
+            : `drain ${leaving.size} leaving nodes: ${layout.handovers.length + layout.recruits.length} handovers, ${slotsMoved(moves)} slots to move off ${layout.dropped.length} shards, ${replicates.length} replicas to re-pair`,
+        phases,
+        cleanup: [],
+        members: views.map((v) => v.address),
+        outcome: "drained",
+    };
+}
+
+/**
+ * The slots the shards cover: all of them, or none (a cluster never formed). A partly covered cluster
+ * is refused, since the slot moves that empty the leaving shards need the whole map to be sound.
+ */
+function drainableCoverage(topo: Topology): number {
     const covered = topo.shards.reduce((k, s) => k + s.slots, 0);
     if (covered > 0 && covered < SLOT_COUNT) {
         throw new FormationRefused(
             `cluster: only ${covered} of ${SLOT_COUNT} slots are covered, so it cannot be drained safely; let the formation complete it first (pulumi up with the current shape). Nothing was changed.`,
         );
     }
-    const placeOf = placeGetter(req.nodes);
-    const sc = { placeOf, zonesVary: zonesVary(req.nodes) };
-    const layout = drainLayout(topo, req.masters, stays, sc);
+    return covered;
+}
+
+/**
+ * The slot moves that empty the dropped shards onto the kept ones, and the slot map they start from
+ * (which the key-fit check reads the donors' shares off).
+ */
+function emptyingMoves(topo: Topology, layout: DrainLayout, covered: number): { moves: SlotMove[]; current: Map<string, number[]> } {
     // Slots move after the handovers, so to the shards' new masters.
     const handedTo = new Map(layout.handovers.map((h) => [h.master, h.replica]));
     const current = new Map(topo.shards.map((s) => [handedTo.get(s.master) ?? s.master, expandSlots(s.slotRanges)]));
@@ -69,24 +102,34 @@ export function planDrain(views: readonly NodeView[], req: DrainRequest): Plan {
                   [],
                   layout.dropped.map((s) => s.master),
               );
-    refuseUnfitKeys(views, moves, current);
-    const shards = replicaLayout(topo, layout, req, stays, sc);
-    const idOf = new Map(views.map((v) => [v.address, v.self.id]));
-    const all = views.map((v) => v.address);
-    const handover = (master: string, replica: string): Step => ({
-        kind: "handover",
-        master,
-        replica,
-        masterId: lookup(idOf, master, "node id"),
-        replicaId: lookup(idOf, replica, "node id"),
-    });
-    const replicates = replicateSteps(topo, layout, shards, idOf);
-    const phases = (
+    return { moves, current };
+}
+
+/** What the phases of a drain are built from: the layout decided and the steps already computed. */
+interface DrainPhaseInputs {
+    readonly views: readonly NodeView[];
+    readonly leaving: ReadonlySet<string>;
+    readonly layout: DrainLayout;
+    readonly moves: readonly SlotMove[];
+    readonly replicates: readonly Step[];
+    readonly idOf: ReadonlyMap<string, string>;
+    readonly req: DrainRequest;
+}
+
+/**
+ * The drain's phases in the order they must run, empty ones left out: the leaving nodes are marked
+ * first so no failover during the drain promotes one; handovers precede the slot moves so the slots go
+ * to the shards' new masters; recruits replicate before they take over, so they hold the data first.
+ */
+function drainPhases(d: DrainPhaseInputs): Phase[] {
+    const { layout, moves, replicates, idOf } = d;
+    const handover = (master: string, replica: string) => handoverStep(idOf, master, replica);
+    return (
         [
             {
-                title: `marking ${leaving.size} leaving nodes never to be promoted`,
-                steps: views
-                    .filter((v) => leaving.has(v.address))
+                title: `marking ${d.leaving.size} leaving nodes never to be promoted`,
+                steps: d.views
+                    .filter((v) => d.leaving.has(v.address))
                     .map((v): Step => ({ kind: "replica-failover", node: v.address, allowed: false })),
             },
             {
@@ -96,9 +139,9 @@ export function planDrain(views: readonly NodeView[], req: DrainRequest): Plan {
             ...movePhases(
                 moves,
                 `emptying ${layout.dropped.length} shards: moving ${slotsMoved(moves)} slots to ${new Set(moves.map((m) => m.to)).size} masters that stay, with their keys`,
-                all,
+                d.views.map((v) => v.address),
                 idOf,
-                req,
+                d.req,
             ),
             {
                 title: `recruiting: ${layout.recruits.length} staying nodes replicate a shard none of whose members stays`,
@@ -116,16 +159,16 @@ export function planDrain(views: readonly NodeView[], req: DrainRequest): Plan {
             { title: `replicating: ${replicates.length} staying nodes follow a staying master`, steps: replicates },
         ] satisfies Phase[]
     ).filter((p) => p.steps.length > 0);
-    const nothingOnThem = phases.every((p) => p.steps.every((s) => s.kind === "replica-failover"));
+}
+
+/** A coordinated handover of `master`'s shard to `replica`, with both node ids the step needs. */
+function handoverStep(idOf: ReadonlyMap<string, string>, master: string, replica: string): Step {
     return {
-        kind: "drain",
-        summary: nothingOnThem
-            ? `drain ${leaving.size} leaving nodes: nothing the cluster needs is on them`
-            : `drain ${leaving.size} leaving nodes: ${layout.handovers.length + layout.recruits.length} handovers, ${slotsMoved(moves)} slots to move off ${layout.dropped.length} shards, ${replicates.length} replicas to re-pair`,
-        phases,
-        cleanup: [],
-        members: all,
-        outcome: "drained",
+        kind: "handover",
+        master,
+        replica,
+        masterId: lookup(idOf, master, "node id"),
+        replicaId: lookup(idOf, replica, "node id"),
     };
 }
 

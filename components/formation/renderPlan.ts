@@ -54,8 +54,6 @@ function renderGroup(group: readonly Step[]): string[] {
                     .map((s) => s.node)
                     .join(", ")}`,
             ];
-        case "restore-node-timeout":
-            return of(kind).map((s) => `cluster-node-timeout back to ${s.ms} ms on ${s.node} (checked)`);
         case "set-config-epoch":
             return [
                 `config epochs: ${of(kind)
@@ -67,14 +65,6 @@ function renderGroup(group: readonly Step[]): string[] {
                 ["master", "slots", "count"],
                 of(kind).map((s) => [s.node, formatRanges(s.ranges), String(countSlots(s.ranges))]),
             );
-        case "meet":
-            return of(kind).map((s) => `${s.from} meets ${s.to.length === 1 ? s.to[0] : `${s.to.length} nodes: ${s.to.join(", ")}`}`);
-        case "replicate":
-            return of(kind).map(
-                (s) => `${s.replica} replicates ${s.master} (${s.masterId})${s.previousMaster ? `, instead of ${s.previousMaster}` : ""}`,
-            );
-        case "pair":
-            return of(kind).map((s) => `${s.replica} meets and replicates ${s.master} (${s.masterId})`);
         case "wait-known":
         case "wait-usable":
             return [];
@@ -83,32 +73,59 @@ function renderGroup(group: readonly Step[]): string[] {
                 ["from", "to", "slots", "ranges"],
                 of(kind).map((s) => [s.from, s.to, String(s.slots.length), formatRanges(toRanges(s.slots))]),
             );
+        case "replica-failover":
+            return failoverMarkLines(of(kind));
+        case "forget":
+            return [forgetLine(of(kind))];
+        default:
+            // Every other kind reads one line per step; `kind` is narrowed to those kinds here, so a new
+            // kind that is not handled above fails to compile until stepLine says how it reads.
+            return of(kind).map(stepLine);
+    }
+}
+
+/** Kinds whose group reads one line per step, each whole on its own (the others summarise the group). */
+type PerStepKind = "restore-node-timeout" | "meet" | "replicate" | "pair" | "finish-move" | "cancel-move" | "handover";
+
+/** The one line of a step whose kind reads step by step (an exhaustive switch over those kinds). */
+function stepLine(step: StepOf<PerStepKind>): string {
+    const kind = step.kind;
+    switch (kind) {
+        case "restore-node-timeout":
+            return `cluster-node-timeout back to ${step.ms} ms on ${step.node} (checked)`;
+        case "meet":
+            return `${step.from} meets ${step.to.length === 1 ? step.to[0] : `${step.to.length} nodes: ${step.to.join(", ")}`}`;
+        case "replicate":
+            return `${step.replica} replicates ${step.master} (${step.masterId})${step.previousMaster ? `, instead of ${step.previousMaster}` : ""}`;
+        case "pair":
+            return `${step.replica} meets and replicates ${step.master} (${step.masterId})`;
         case "finish-move":
-            return of(kind).map(
-                (s) => `slot ${s.slot}: ${s.from} -> ${s.to}${s.openOnReceiver ? " (the receiver's IMPORTING first)" : ""}`,
-            );
+            return `slot ${step.slot}: ${step.from} -> ${step.to}${step.openOnReceiver ? " (the receiver's IMPORTING first)" : ""}`;
         case "cancel-move":
-            return of(kind).map((s) => `slot ${s.slot}: SETSLOT STABLE on ${s.node} (never migrated by ${s.fromId})`);
+            return `slot ${step.slot}: SETSLOT STABLE on ${step.node} (never migrated by ${step.fromId})`;
         case "handover":
-            return of(kind).map((s) => `${s.replica} takes over from ${s.master} once in sync; ${s.master} then replicates it`);
-        case "replica-failover": {
-            const [off, on] = [false, true].map((allowed) =>
-                of(kind)
-                    .filter((s) => s.allowed === allowed)
-                    .map((s) => s.node),
-            );
-            return [
-                ...(off.length ? [`cluster-replica-no-failover yes (never promoted while they leave): ${off.join(", ")}`] : []),
-                ...(on.length ? [`cluster-replica-no-failover no again (a drain had marked them; they stay): ${on.join(", ")}`] : []),
-            ];
-        }
-        case "forget": {
-            const departed = [...new Map(of(kind).flatMap((s) => s.departed.map((d) => [d.id, d] as const))).values()];
-            return [`CLUSTER FORGET on ${of(kind).length} nodes: ${departed.map((d) => `${d.address} (${d.id})`).join(", ")}`];
-        }
+            return `${step.replica} takes over from ${step.master} once in sync; ${step.master} then replicates it`;
         default:
             return unreachable(kind);
     }
+}
+
+/**
+ * The drain's no-failover marks: one line for the nodes marked (the drain's leaving nodes) and one for
+ * the nodes released (a converge plan unmarks nodes that stayed after all), since the two mean opposite things.
+ */
+function failoverMarkLines(steps: readonly StepOf<"replica-failover">[]): string[] {
+    const [off, on] = [false, true].map((allowed) => steps.filter((s) => s.allowed === allowed).map((s) => s.node));
+    return [
+        ...(off.length ? [`cluster-replica-no-failover yes (never promoted while they leave): ${off.join(", ")}`] : []),
+        ...(on.length ? [`cluster-replica-no-failover no again (a drain had marked them; they stay): ${on.join(", ")}`] : []),
+    ];
+}
+
+/** One line for the whole group: the nodes count, and each departed node is named once, however many steps forget it. */
+function forgetLine(steps: readonly StepOf<"forget">[]): string {
+    const departed = [...new Map(steps.flatMap((s) => s.departed.map((d) => [d.id, d] as const))).values()];
+    return `CLUSTER FORGET on ${steps.length} nodes: ${departed.map((d) => `${d.address} (${d.id})`).join(", ")}`;
 }
 
 function unreachable(kind: never): never {
