@@ -24,6 +24,11 @@ export const CLIENT_FAILOVER_SETTINGS = {
     // Background refresh also catches topology changes that caused no error (e.g. a scale-out).
     slotsRefreshInterval: 5000,
     connectTimeout: 1000,
+    // A crashed master restarts at once and, still loading its AOF, is asked INFO by ioredis's
+    // ready check; ioredis waits max(loading_eta_seconds, 1) s before asking again, and holds the
+    // hits queued on that connection meanwhile. Ask every 100 ms: the load of a small dataset ends
+    // in a fraction of a second, and the hits then learn (MOVED) that a replica took over.
+    maxLoadingRetryTime: 100,
 } as const;
 
 export function clusterOptions(config: ServerConfig): ClusterOptions {
@@ -52,6 +57,7 @@ export function clusterOptions(config: ServerConfig): ClusterOptions {
             disableClientInfo: true,
             tls: redisTlsOptions(config),
             connectTimeout: s.connectTimeout,
+            maxLoadingRetryTime: s.maxLoadingRetryTime,
             // TCP keep-alive probes after 10 s idle: a vanished node (no RST) is noticed.
             keepAlive: 10_000,
         },

@@ -29,6 +29,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "heal.test.ts": [30],
     "heavySlots.test.ts": [153, 154],
     "kubernetesExec.test.ts": [18],
+    "loadingNode.test.ts": [155],
     "localScale.test.ts": [214],
     "pod.test.ts": [],
     "postDeployCheck.test.ts": [215],
