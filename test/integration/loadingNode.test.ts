@@ -15,7 +15,7 @@ import Redis from "ioredis";
 import { setTimeout as sleep } from "timers/promises";
 import { parseServerConfig } from "../../app/config";
 import { CLIENT_FAILOVER_SETTINGS, clusterOptions } from "../../app/redisClient";
-import { loopbackAddresses } from "../../local/redisNode";
+import { loopbackAddresses, redisServerBinary } from "../../local/redisNode";
 import { loopbackBlocks } from "../support/loopbackBlocks";
 
 const [BLOCK] = loopbackBlocks(__filename);
@@ -27,7 +27,7 @@ const KEY_LOAD_DELAY_US = 1000;
 
 function startRedis(dir: string, extra: string[]): ChildProcess {
     const args = ["--bind", HOST, "--port", String(PORT), "--dir", dir, "--save", "", "--appendonly", "no", ...extra];
-    return spawn("redis-server", args, { stdio: "ignore" });
+    return spawn(redisServerBinary(), args, { stdio: "ignore" });
 }
 
 async function stopped(p: ChildProcess): Promise<void> {
