@@ -13,8 +13,9 @@
  *          replicas; a replica over its hard limit is disconnected and resyncs);
  *  - 1/8   allocator fragmentation, client buffers, Lua and the process itself.
  * The volume holds the AOF base (about the dataset) plus its increments (up to the base again before
- * the next rewrite), the new base written during a rewrite, and a replica's temporary sync file:
- * at least 4 x `maxmemory`.
+ * the next rewrite), the `dump.rdb` of the last full sync (a master writes it for its replica, a
+ * replica receives it; Redis keeps it since the AOF is on), and the output of the one fork Redis runs
+ * at a time: a new AOF base or a new sync file beside the old one. At least 4 x `maxmemory`.
  */
 export interface MemoryPlan {
     /** `maxmemory`: half the container's memory limit. */
@@ -23,7 +24,7 @@ export interface MemoryPlan {
     readonly replicaBufferHardBytes: number;
     /** Soft limit: a replica above it for REPLICA_BUFFER_SOFT_SECONDS is disconnected. */
     readonly replicaBufferSoftBytes: number;
-    /** Smallest volume that holds the AOF, its rewrite and a sync file: 4 x maxmemory. */
+    /** Smallest volume that holds the AOF, a sync file and one fork's output: 4 x maxmemory. */
     readonly minVolumeBytes: number;
 }
 
@@ -105,15 +106,18 @@ export function renderRedisConf(o: RedisConfOptions): string {
         "cluster-migration-barrier 1",
         "cluster-allow-replica-migration yes",
         `cluster-preferred-endpoint-type ${o.preferredEndpointType}`,
-        // Stream the initial sync straight to the replica, without the default 5 s wait for more
-        // replicas to batch: with 1-2 replicas per master it only delays the moment the replica
-        // link is up, and until then a lost master cannot be failed over.
-        "repl-diskless-sync yes",
-        "repl-diskless-sync-delay 0",
+        // Full syncs go through an RDB file on the master's volume, not a diskless stream. After a
+        // streamed sync the master sends the replica no writes until the replica's REPLCONF ACK, and
+        // ignores the replica's first ACK when it arrives before the master has reaped the RDB child
+        // (a race measured here in about 1 crash in 13): the next ACK comes a second later, and for
+        // that second WAIT 1 cannot count the replica, so a 3x1 shard refuses durable writes. With a
+        // file the master streams right after sending it. It starts at once (no batching delay), and
+        // the file fits the volume's sizing (memoryPlan).
+        "repl-diskless-sync no",
         "appendonly yes",
         "appendfsync everysec",
         // The AOF is the persistence: RDB snapshots would only add a fork (and its copy-on-write)
-        // every few minutes under load. Replicas still sync from an RDB stream (diskless above).
+        // every few minutes under load. Full syncs still write an RDB (above), only when a replica needs one.
         'save ""',
         // Passwords are always set, so protected mode can stay on.
         "protected-mode yes",

@@ -101,6 +101,12 @@ describe("failover without timeouts: takeover, handover, chaos (local pod runtim
         const after = await waitHealthy(cluster.layout);
         assert.strictEqual(podOf(after, r.pod).master, heir.name);
         assert.match(redisCli(podOf(after, r.pod).address, password, "INFO", "replication"), /master_link_status:up/);
+        // The restarted master came back without its replication ID (it loads the AOF), so the heir gave
+        // it a full sync: through a file, after which the heir streams writes at once. A streamed sync
+        // would wait for the replica's ACK and could miss the first one (Redis's race with reaping the
+        // RDB child), holding WAIT 1 for a second (redisConf.ts).
+        assert.match(newLog(heir.name), /Starting BGSAVE for SYNC with target: disk/, "the rejoining master's full sync did not go through a file");
+        assert.doesNotMatch(newLog(heir.name), /Waiting for REPLCONF ACK from (slave|replica) to enable streaming/);
     });
 
     it("no takeover on freeze before the node timeout: the master, frozen 2 s (timeout 3 s), stays master, the same process", async () => {

@@ -2,8 +2,9 @@
  * "Formed" includes every replica's link: form() must not return while an initial sync is held
  * back, even once everything else (slots, agreement, cluster_state:ok) is done. On loopback an
  * initial sync takes ~40 ms, far less than the wait for cluster_state:ok, so without a hold a
- * formation that forgot the links would still look right. Here every master holds its syncs with
- * `repl-diskless-sync-delay` (as the Redis test suite does to keep a replica in its handshake)
+ * formation that forgot the links would still look right. Here every master streams its syncs
+ * (diskless, unlike the shipped conf) and holds them with `repl-diskless-sync-delay` (as the Redis
+ * test suite does to keep a replica in its handshake)
  * until the test lets them go. Real redis-server processes on this file's loopback block.
  */
 import * as assert from "assert";
@@ -38,7 +39,8 @@ describe("form() returns only once every replica's link is up (initial syncs hel
                 dir: path.join(dir, `n${i}`),
                 password: PASSWORD,
                 nodeTimeoutMs: 1000,
-                extraConfig: [`repl-diskless-sync-delay ${HOLD_SECONDS}`],
+                // The shipped conf syncs through a file (no delay to hold): turn the stream back on here.
+                extraConfig: ["repl-diskless-sync yes", `repl-diskless-sync-delay ${HOLD_SECONDS}`],
             })),
         );
         direct = new DirectTransport(PASSWORD);

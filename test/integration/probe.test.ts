@@ -234,7 +234,8 @@ describe("probe.sh against real redis-server", function () {
                 assert.strictEqual(synced.status, 0, synced.output);
                 assert.match(cli(replica.host, "INFO", "replication"), /master_link_status:up/);
             } finally {
-                cli(master.host, "CONFIG", "SET", "repl-diskless-sync-delay", "5");
+                // Back to the shipped disk-based sync, so later tests see the node as shipped.
+                cli(master.host, "CONFIG", "SET", "repl-diskless-sync", "no", "repl-diskless-sync-delay", "5");
                 await replica.stop();
             }
         });
