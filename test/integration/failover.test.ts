@@ -105,7 +105,11 @@ describe("failover without timeouts: takeover, handover, chaos (local pod runtim
         // it a full sync: through a file, after which the heir streams writes at once. A streamed sync
         // would wait for the replica's ACK and could miss the first one (Redis's race with reaping the
         // RDB child), holding WAIT 1 for a second (redisConf.ts).
-        assert.match(newLog(heir.name), /Starting BGSAVE for SYNC with target: disk/, "the rejoining master's full sync did not go through a file");
+        assert.match(
+            newLog(heir.name),
+            /Starting BGSAVE for SYNC with target: disk/,
+            "the rejoining master's full sync did not go through a file",
+        );
         assert.doesNotMatch(newLog(heir.name), /Waiting for REPLCONF ACK from (slave|replica) to enable streaming/);
     });
 
