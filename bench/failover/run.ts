@@ -31,7 +31,7 @@ const SHORT_NODE_TIMEOUT_MS = 1000;
  */
 const MAX_REQUESTS = 5_000_000;
 /**
- * Setups take blocks 50-57 in turn (bench:formation cycles through 40-49, bench:http has 58); a run
+ * Setups take blocks 50-57 in turn (bench:formation cycles through 40-49, bench:http has 58 and 60, bench:appLimits 59); a run
  * stops every process of its block before the next run starts, so two setups may share one.
  */
 const FIRST_BLOCK = 50;
