@@ -2,7 +2,7 @@
  * `npm run bench:app-limits [-- --slow 12000 --hold 15 --pipelined 30000 --stall 8 --before-bundle FILE]`
  *
  * What the hit counter's limits (app/config.ts SERVER_LIMITS) buy in memory and in what a client
- * feels, against a real local 3x1 cluster (loopback block 59, in the benchmarks' reserved 40-60). The server runs as it ships: the
+ * feels, against a real local 3x1 cluster (its loopback block in bench/blocks.ts). The server runs as it ships: the
  * esbuild bundle under plain node, one fresh process per scenario, so its peak RSS (VmHWM) is the
  * scenario's. Two scenarios, from issue 12:
  *
@@ -32,8 +32,9 @@ import { bundleServer } from "../../components/app/bundle";
 import { quantityBytes } from "../../components/configKeys";
 import { APP_MEMORY_LIMIT } from "../../components/app/hitCounter";
 import { LocalCluster, startLocalCluster } from "../../local/cluster";
+import { BENCH_BLOCKS } from "../blocks";
 
-const BLOCK = 59;
+const [BLOCK] = BENCH_BLOCKS.appLimits;
 const MB = 1024 * 1024;
 
 function arg(name: string, fallback: number): number {

@@ -22,6 +22,7 @@ import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
 import { median, worst } from "../../lib/stats";
 import { DrillMode, DrillReport, UNAVAILABLE_GAP_MS, runDrill } from "../../local/drill";
 import { upCluster } from "../../local/up";
+import { BENCH_BLOCKS } from "../blocks";
 
 const SHORT_NODE_TIMEOUT_MS = 1000;
 /**
@@ -30,12 +31,8 @@ const SHORT_NODE_TIMEOUT_MS = 1000;
  * answers at most (a capped load fails the run rather than hide the gaps after the cap).
  */
 const MAX_REQUESTS = 5_000_000;
-/**
- * Setups take blocks 50-57 in turn (bench:formation cycles through 40-49, bench:http has 58 and 60, bench:appLimits 59); a run
- * stops every process of its block before the next run starts, so two setups may share one.
- */
-const FIRST_BLOCK = 50;
-const BLOCKS = 8;
+/** Setups take these blocks in turn; a run stops every process of its block before the next starts, so two setups may share one. */
+const BLOCKS = BENCH_BLOCKS.failover;
 
 interface Setup {
     readonly label: string;
@@ -156,7 +153,7 @@ async function main(): Promise<void> {
     const results = new Map<Setup, DrillReport[]>();
     for (let run = 1; run <= runs; run++) {
         for (const setup of setups) {
-            const r = await runOnce(setup, FIRST_BLOCK + (SETUPS.indexOf(setup) % BLOCKS), clients);
+            const r = await runOnce(setup, BLOCKS[SETUPS.indexOf(setup) % BLOCKS.length], clients);
             results.set(setup, [...(results.get(setup) ?? []), r]);
             console.log(
                 `  run ${run} ${setup.label.padEnd(64)}: longest gap ${ms(r.longestGapMs)}, unavailable ${ms(r.unavailableMs)}, ` +

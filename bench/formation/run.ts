@@ -20,6 +20,7 @@ import * as os from "os";
 import * as path from "path";
 import type { Cluster } from "ioredis";
 import { DEFAULT_NODE_TIMEOUT_MS } from "../../components/redisDefaults";
+import { BENCH_BLOCKS } from "../blocks";
 import { podCount } from "../../components/shape";
 import { formedPending, linkStatusOf, parseClusterNodes, usablePending } from "../../components/formation/clusterState";
 import * as cmd from "../../components/formation/commands";
@@ -253,14 +254,14 @@ interface Row {
 
 async function measure(flags: Flags): Promise<Row[]> {
     const rows: Row[] = [];
-    let block = 40;
+    const blocks = BENCH_BLOCKS.formation;
+    let next = 0;
     for (const masters of flags.sizes) {
         const row = { size: masters, times: new Map<Engine, Timing[]>(ENGINES.map((e) => [e, []])) };
         for (let r = 0; r < flags.runs; r++) {
             // Alternate which engine goes first, and give each attempt its own fresh addresses.
             for (const engine of r % 2 ? [...ENGINES].reverse() : ENGINES) {
-                const t = await attempt(engine, masters, block, flags);
-                block = block === 49 ? 40 : block + 1;
+                const t = await attempt(engine, masters, blocks[next++ % blocks.length], flags);
                 row.times.get(engine)!.push(t);
                 process.stderr.write(
                     `${masters}x1 run ${r + 1} ${engine}: usable ${t.usable.toFixed(0)} ms, formed ${t.formed.toFixed(0)} ms, returned ${t.returned.toFixed(0)} ms (CPU ${t.cpu.toFixed(0)} ms)\n`,

@@ -27,6 +27,7 @@ import { LocalCluster, startLocalCluster } from "../../local/cluster";
 import { becomesOk } from "../../lib/http";
 import { median } from "../../lib/stats";
 import { setTimeout as sleep } from "timers/promises";
+import { BENCH_BLOCKS } from "../blocks";
 
 const PYTHON = "/usr/bin/python3";
 const FLASK_APP = path.join(__dirname, "flask_app.py");
@@ -34,8 +35,8 @@ const FLOOR_SERVER = path.join(__dirname, "floor_server.js");
 const AUTOCANNON = require.resolve("autocannon/autocannon.js");
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ of /proc on Linux
 /** The plain cluster's loopback block, and the TLS cluster's. */
-const BLOCK = 58;
-const TLS_BLOCK = 60;
+const [BLOCK] = BENCH_BLOCKS.http;
+const [TLS_BLOCK] = BENCH_BLOCKS.httpTls;
 
 interface Measured {
     readonly name: string;

@@ -12,6 +12,7 @@
  *    of its own blocks. test/unit/loopbackBlocks.test.ts checks all of this.
  */
 import * as path from "path";
+import { BENCH_BLOCK_RANGE } from "../../bench/blocks";
 
 export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "acl.test.ts": [240],
@@ -54,7 +55,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
 export const RESERVED_BLOCKS: ReadonlyArray<readonly [first: number, last: number, why: string]> = [
     [0, 0, "127.0.0.x is localhost: servers on ephemeral ports (127.0.0.1:0) share it"],
     [1, 1, "the local cluster's default (`npm run demo`, `npm run local`)"],
-    [40, 60, "the benchmarks (bench/): formation 40-49, failover 50-57, http 58 and 60, appLimits 59"],
+    [BENCH_BLOCK_RANGE.first, BENCH_BLOCK_RANGE.last, "the benchmarks (bench/blocks.ts)"],
     [255, 255, "not a usable block"],
 ];
 

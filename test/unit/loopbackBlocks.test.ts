@@ -6,6 +6,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import { BENCH_BLOCKS, BENCH_BLOCK_RANGE } from "../../bench/blocks";
 import { LOOPBACK_BLOCKS, RESERVED_BLOCKS } from "../support/loopbackBlocks";
 
 const INTEGRATION = path.resolve(__dirname, "../integration");
@@ -100,6 +101,20 @@ describe("loopback blocks: every integration test file on blocks of its own", ()
             }
         }
         assert.deepStrictEqual(problems, []);
+    });
+
+    it("every benchmark's blocks are in the benchmarks' reserved range, and no two benchmarks share one", () => {
+        const owner = new Map<number, string>();
+        for (const [bench, blocks] of Object.entries(BENCH_BLOCKS)) {
+            for (const block of blocks) {
+                assert.ok(
+                    block >= BENCH_BLOCK_RANGE.first && block <= BENCH_BLOCK_RANGE.last,
+                    `bench/blocks.ts: ${bench} has block ${block}, outside ${BENCH_BLOCK_RANGE.first}-${BENCH_BLOCK_RANGE.last}`,
+                );
+                assert.ok(!owner.has(block), `bench/blocks.ts: block ${block} belongs to ${owner.get(block)} and ${bench}`);
+                owner.set(block, bench);
+            }
+        }
     });
 
     it("no file writes down a block that is not its own", () => {
