@@ -41,6 +41,29 @@ export function podCount(shape: ClusterShape): number {
     return shape.masters * (1 + shape.replicasPerMaster);
 }
 
+/**
+ * The surge pod: one pod beyond the shape's, in the same StatefulSet at the next ordinal. It is no member
+ * of the cluster at rest. A planned stop (preStop) that would leave its shard without another in-sync
+ * replica first recruits it as that shard's replica, so WAIT 1 goes on confirming writes while the pod
+ * is away; it leaves the cluster again once the shard has its own replica back. Only a shape with one
+ * replica per master needs it (with two or more, another replica stays; with none, nothing waits). The
+ * highest ordinal, so a rolling update restarts it first, while it is idle, and a PodDisruptionBudget
+ * over every pod never drains it together with a member.
+ */
+export function surgeOrdinal(shape: ClusterShape): number {
+    return podCount(shape);
+}
+
+/** Pods of the StatefulSet: the shape's, and the surge pod when there is one. */
+export function statefulSetReplicas(shape: ClusterShape, surge: boolean): number {
+    return podCount(shape) + (surge ? 1 : 0);
+}
+
+/** Whether a shape can have a surge pod: only one replica per master leaves a shard with a single copy during a stop. */
+export function surgeApplies(shape: Pick<ClusterShape, "replicasPerMaster">): boolean {
+    return shape.replicasPerMaster === 1;
+}
+
 /** Largest number of masters allowed with `replicasPerMaster` replicas each. */
 export function maxMasters(replicasPerMaster: number): number {
     return Math.floor(MAX_NODES / (1 + replicasPerMaster));
