@@ -24,14 +24,18 @@
 #   sibling cannot be asked, Redis decides. Decisions are taken within
 #   AGENT_DECIDE_WINDOW_MS (1000) of the death: after that a restarted master may be
 #   serving writes again, and Redis decides.
+# - On the surge pod (surge.sh), each turn also does the surge node's own duty: it hands back
+#   slots it took over while it stood in, and leaves the cluster once its shard has its own
+#   replica back (or nobody uses it) for SURGE_RETIRE_SECONDS.
 # Decisions: failover-decisions.sh (unit-tested). Connections: rediscli.sh.
 # Env: POD_IP (this node as its master lists it), POD_NAME (logs), REDIS_USERS_DIR (as admin),
-#      PROBE_HOST / PROBE_CLIENT_PORT (this node; 127.0.0.1:6379).
+#      PROBE_HOST / PROBE_CLIENT_PORT (this node; 127.0.0.1:6379); REDIS_SURGE_FILE, POD_HOSTNAME (surge.sh).
 set -u
 
 SCRIPTS_DIR=$(dirname "$0")
 . "$SCRIPTS_DIR/rediscli.sh"
 . "$SCRIPTS_DIR/failover-decisions.sh"
+. "$SCRIPTS_DIR/surge.sh"
 
 INTERVAL=${AGENT_INTERVAL_SECONDS:-0.1}
 STREAM_SECONDS=${AGENT_STREAM_SECONDS:-2}
@@ -173,6 +177,7 @@ decided=""
 while :; do
     # The admin password as the kubelet keeps it now (a rotation changes the mounted file).
     . "$SCRIPTS_DIR/rediscli.sh"
+    surge_turn
     # shellcheck disable=SC2046
     set -- $(self_cli 2 ROLE | tr -d '\r')
     case "${1:-}" in

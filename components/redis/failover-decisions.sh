@@ -13,6 +13,8 @@
 #                                       which replica takes over: this one, a sibling, or Redis
 #   handover_candidates                 a master's online replicas, best first (stdin: its INFO replication)
 #   siblings_of                         the other replicas of this node's master (stdin: CLUSTER NODES)
+#   surge_recruit_step MASTER_ID STATE  where recruiting the surge node for a master stands (stdin: its CLUSTER NODES)
+#   surge_duty OTHERS                   what the surge node does with itself (stdin: its CLUSTER NODES)
 
 # One probe of the master (`INFO replication`, bounded): refused | timeout | loading |
 # master:<replid> | replica | error. EXIT is the probe's exit status (124: killed by timeout).
@@ -239,5 +241,52 @@ siblings_of() {
                 addr = f[2]; sub(/@.*/, "", addr)
                 print addr
             }
+        }'
+}
+
+# Where recruiting the surge node as a replica of MASTER_ID stands, one step at a time:
+#   surge_recruit_step MASTER_ID STATE     (stdin: the surge node's CLUSTER NODES; STATE: replica_state
+#                                           of its INFO replication)
+# prints
+#   serving         it owns slots (it took a shard over): never recruited, it hands them back itself;
+#   meet            it does not know MASTER_ID yet (a lone node, or the MEET is still in handshake);
+#   replicate       it knows MASTER_ID and replicates nobody (an idle node that met the cluster);
+#   move OTHER_ID   it replicates another master: take it only if that shard keeps another copy;
+#   syncing         it replicates MASTER_ID; its link is not up or its initial sync not done;
+#   ready           it replicates MASTER_ID, link up, sync done: WAIT counts it.
+surge_recruit_step() {
+    awk -v want="$1" -v state="$2" '
+        $3 ~ /(^|,)myself(,|$)/ { mine = $4; slots = NF - 8; next }
+        $1 == want && $3 ~ /(^|,)master(,|$)/ && $3 !~ /(^|,)(handshake|noaddr)(,|$)/ { known = 1 }
+        END {
+            split(state, s, " ")
+            if (slots > 0) print "serving"
+            else if (!known) print "meet"
+            else if (mine == "-" || mine == "") print "replicate"
+            else if (mine != want) print "move", mine
+            else if (s[1] == "up" && s[2] == "0") print "ready"
+            else print "syncing"
+        }'
+}
+
+# What the surge node does with itself, each turn of its agent:
+#   surge_duty OTHERS     (stdin: its CLUSTER NODES; OTHERS: online replicas of its master besides it,
+#                          "-" when it replicates nobody)
+# prints
+#   serving   it owns slots (it took a shard over while it was the only copy): hand them back;
+#   needed    it replicates a master that has no other online replica: stay;
+#   spare     it replicates a master that has another online replica: leave once that lasts;
+#   stray     a master without slots that knows other nodes (forgotten, or met and never used):
+#             leave once that lasts;
+#   idle      alone: nothing to do.
+surge_duty() {
+    awk -v others="$1" '
+        $3 ~ /(^|,)myself(,|$)/ { role = ($3 ~ /(^|,)master(,|$)/) ? "master" : "replica"; slots = NF - 8; next }
+        NF > 0 { peers++ }
+        END {
+            if (slots > 0) print "serving"
+            else if (role == "replica") print ((others != "-" && others + 0 > 0) ? "spare" : "needed")
+            else if (peers > 0) print "stray"
+            else print "idle"
         }'
 }

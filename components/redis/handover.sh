@@ -16,19 +16,30 @@
 #   which terminationGracePeriodSeconds leaves room for (manifests.ts).
 # - Without an in-sync replica it stops anyway: the failover agent (once Redis is gone)
 #   or Redis's own failure detection takes over from there.
+# - With a surge pod (surge.sh; one replica per master), a stop that would leave a shard
+#   with a single copy first recruits the surge node as that shard's replica and waits until
+#   it is in sync: a replica that is its master's only online replica, and a master whose
+#   replica would be left alone as the new master (the surge node replicates this master
+#   first and follows the new one by a partial resync). So WAIT 1 goes on confirming writes
+#   while the pod is away. If the surge node cannot be had in time, the stop goes on as
+#   without one.
 # Logs go to stdout and, on Kubernetes, to the Redis container's own log (PID 1 is
 # redis-server there), so `kubectl logs` shows what the hook did.
 # Env: HANDOVER_TIMEOUT_SECONDS (12), REDIS_USERS_DIR (as admin), PROBE_HOST / PROBE_CLIENT_PORT, POD_NAME,
-#      POD_IP (this node as its new master lists it; default PROBE_HOST), REDIS_TLS_DIR.
+#      POD_IP (this node as its new master lists it; default PROBE_HOST), REDIS_TLS_DIR,
+#      REDIS_SURGE_FILE and POD_HOSTNAME (surge.sh).
 set -u
 
 SCRIPTS_DIR=$(dirname "$0")
 . "$SCRIPTS_DIR/rediscli.sh"
 . "$SCRIPTS_DIR/failover-decisions.sh"
+. "$SCRIPTS_DIR/surge.sh"
 
 BUDGET_SECONDS=${HANDOVER_TIMEOUT_SECONDS:-12}
 # Redis's CLUSTER_MF_TIMEOUT is 5000 ms; a little more for the new master's announcement.
 ATTEMPT_MS=5500
+# A master recruits the surge node within this much of the budget, leaving the rest for the handover.
+MASTER_RECRUIT_MS=$((BUDGET_SECONDS * 1000 - ATTEMPT_MS - 500))
 
 now_ms() {
     date +%s%3N
@@ -46,8 +57,31 @@ log() {
 started=$(now_ms)
 deadline=$((started + BUDGET_SECONDS * 1000))
 
-role=$(self_cli 2 ROLE | head -n 1 | tr -d '\r')
-if [ "$role" != master ]; then
+ME_IP=${POD_IP:-${PROBE_HOST:-127.0.0.1}}
+ME_PORT=${PROBE_CLIENT_PORT:-6379}
+
+# A replica stops at once, unless it is its master's only online replica and a surge node can stand in.
+stop_replica() {
+    _sr_others=$(online_replicas_besides "$1" "$2" "$ME_IP")
+    if [ -z "$(surge_pod)" ] || [ "$_sr_others" -gt 0 ]; then
+        log "this node is slave: stopping at once"
+        return
+    fi
+    _sr_id=$(redis_cli 2 "$1" "$2" CLUSTER MYID | tr -d '\r')
+    if recruit_surge "$1" "$2" "$_sr_id" "$deadline"; then
+        log "this node is slave; the surge node stands in for it with $1:$2 after $(($(now_ms) - started)) ms: stopping"
+    else
+        log "this node is slave, its master's only online replica, and no surge node stands in: stopping"
+    fi
+}
+
+# shellcheck disable=SC2046
+set -- $(self_cli 2 ROLE | tr -d '\r')
+role=${1:-}
+if [ "$role" = slave ]; then
+    stop_replica "$2" "$3"
+    exit 0
+elif [ "$role" != master ]; then
     log "this node is ${role:-not answering}: stopping at once"
     exit 0
 fi
@@ -70,13 +104,20 @@ disagreeing() {
 }
 
 candidates=$(self_cli 2 INFO replication | handover_candidates)
+# One replica: once it has taken over and this node stops, it would be alone. The surge node
+# replicates this master first, follows the new one, and is handed the slots only as a last resort.
+if [ "$(printf '%s\n' "$candidates" | grep -c .)" -eq 1 ] && [ -n "$(surge_pod)" ]; then
+    if recruit_surge "$ME_IP" "$ME_PORT" "$myid" $((started + MASTER_RECRUIT_MS)); then
+        surge=$(surge_ip)
+        candidates=$(self_cli 2 INFO replication | handover_candidates | awk -v s="$surge" '$1 != s { print; next } { last = $0 } END { if (last != "") print last }')
+    fi
+fi
 if [ -z "$candidates" ]; then
     log "a master with no online replica: stopping without handover (its slots wait for a failover)"
     exit 0
 fi
-# The replicas besides the one that takes over, and this node as the new master will list it.
+# The replicas besides the one that takes over.
 others=$(($(printf '%s\n' "$candidates" | grep -c .) - 1))
-ME_IP=${POD_IP:-${PROBE_HOST:-127.0.0.1}}
 printf '%s\n' "$candidates" | {
     while read -r ip port offset; do
         [ "$(now_ms)" -lt "$deadline" ] || break

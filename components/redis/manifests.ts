@@ -211,6 +211,8 @@ export const CONTAINER_SCRIPTS = [
     "failover-agent.sh",
     "failover-decisions.sh",
     "rediscli.sh",
+    "dns.sh",
+    "surge.sh",
 ] as const;
 export type ContainerScript = (typeof CONTAINER_SCRIPTS)[number];
 

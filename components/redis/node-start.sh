@@ -181,27 +181,8 @@ for bound in "$RESOLVE_TIMEOUT_SECONDS" "$REPAIR_BUDGET_SECONDS"; do
     esac
 done
 
-# Runs "$@", killed after RESOLVE_TIMEOUT_SECONDS (coreutils timeout; where it is
-# missing, the resolver options below still bound a getent lookup).
-bounded() {
-    if command -v timeout >/dev/null 2>&1; then
-        timeout "$RESOLVE_TIMEOUT_SECONDS" "$@"
-    else
-        "$@"
-    fi
-}
-
-resolve() {
-    if [ -n "${RESOLVE_CMD:-}" ]; then
-        # RESOLVE_CMD may carry arguments: split on purpose.
-        # shellcheck disable=SC2086
-        bounded $RESOLVE_CMD "$1" 2>/dev/null | awk 'NR == 1 { print $1 }' || true
-    else
-        # "$1." is absolute: one query, not one per search domain. Options given later win.
-        bounded env "RES_OPTIONS=${RES_OPTIONS:-} timeout:1 attempts:1" getent ahostsv4 "$1." 2>/dev/null |
-            awk 'NR == 1 { print $1 }' || true
-    fi
-}
+# resolve and bounded: dns.sh, beside this script (shared with the handover's surge recruit).
+. "$(dirname "$0")/dns.sh"
 
 now() {
     date +%s

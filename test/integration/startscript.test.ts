@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { POSIX_SHELLS, runNodeStart, writeHosts, writeResolver, writeUsers } from "./startscriptSupport";
 import { ACL_USERS, passwordHash } from "../../components/redis/acl";
+import { CONTAINER_SCRIPTS } from "../../components/redis/manifests";
 
 // IDs and lines as a Redis 7.0 node writes them (taken from a real 3x1 cluster of this project).
 const ID = {
@@ -411,8 +412,8 @@ for (const shell of POSIX_SHELLS) {
     });
 }
 
-describe("node-start.sh, probe.sh and rediscli.sh are POSIX sh", () => {
-    for (const file of ["node-start.sh", "probe.sh", "rediscli.sh"]) {
+describe("every container script is POSIX sh", () => {
+    for (const file of CONTAINER_SCRIPTS) {
         for (const shell of POSIX_SHELLS) {
             it(`${file} parses under ${shell.join(" ")} -n`, () => {
                 const r = spawnSync(shell[0], [...shell.slice(1), "-n", path.resolve(__dirname, "../../components/redis", file)], {

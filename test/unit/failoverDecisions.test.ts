@@ -218,6 +218,54 @@ for (const shell of POSIX_SHELLS) {
                 assert.strictEqual(run("siblings_of", [], nodes), "10.0.0.6:6379\n10.0.0.8:6379");
             });
         });
+
+        describe("surge_recruit_step: recruiting the surge node for a master, step by step", () => {
+            const m1 = `m1 10.0.0.1:6379@16379,redis-0 master - 0 0 1 connected 0-5460`;
+            const m2 = `m2 10.0.0.2:6379@16379,redis-1 master - 0 0 2 connected 5461-10922`;
+            const step = (lines: readonly string[], state = "- - - - master -") => run("surge_recruit_step", ["m1", state], lines.join("\n"));
+            it("a lone node, or one that met the master only in handshake, must be met first", () => {
+                assert.strictEqual(step([`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`]), "meet");
+                assert.strictEqual(
+                    step([`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`, `m1 10.0.0.1:6379@16379 handshake - 0 0 0 connected`]),
+                    "meet",
+                );
+            });
+            it("a node that knows the master and replicates nobody is told to replicate it", () => {
+                assert.strictEqual(step([`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`, m1, m2]), "replicate");
+            });
+            it("a node standing in for another master is moved only after asking (move ID)", () => {
+                assert.strictEqual(step([`s 10.0.0.9:6379@16379,redis-6 myself,slave m2 0 0 2 connected`, m1, m2], "up 0 x 10 slave 10.0.0.2:6379"), "move m2");
+            });
+            it("a replica of the master is ready only with its link up and its sync done", () => {
+                const lines = [`s 10.0.0.9:6379@16379,redis-6 myself,slave m1 0 0 1 connected`, m1, m2];
+                assert.strictEqual(step(lines, "up 0 x 10 slave 10.0.0.1:6379"), "ready");
+                assert.strictEqual(step(lines, "down 0 x 0 slave 10.0.0.1:6379"), "syncing");
+                assert.strictEqual(step(lines, "up 1 x 0 slave 10.0.0.1:6379"), "syncing");
+            });
+            it("a node that owns slots (it took a shard over) is never recruited", () => {
+                assert.strictEqual(step([`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 3 connected 0-5460`, m2]), "serving");
+            });
+        });
+
+        describe("surge_duty: what the surge node does with itself", () => {
+            const m1 = `m1 10.0.0.1:6379@16379,redis-0 master - 0 0 1 connected 0-5460`;
+            const duty = (self: string, others: string, peers: readonly string[] = [m1]) => run("surge_duty", [others], [self, ...peers].join("\n"));
+            const replica = `s 10.0.0.9:6379@16379,redis-6 myself,slave m1 0 0 1 connected`;
+            it("a replica stays while its master has no other online replica, and is spare once it has", () => {
+                assert.strictEqual(duty(replica, "0"), "needed");
+                assert.strictEqual(duty(replica, "1"), "spare");
+                assert.strictEqual(duty(replica, "2"), "spare");
+            });
+            it("a replica whose master could not be asked stays", () => {
+                assert.strictEqual(duty(replica, ""), "needed");
+                assert.strictEqual(duty(replica, "-"), "needed");
+            });
+            it("a master that owns slots hands them back; one without slots in a cluster is a stray; alone it is idle", () => {
+                assert.strictEqual(duty(`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 3 connected 0-5460`, "-"), "serving");
+                assert.strictEqual(duty(`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`, "-"), "stray");
+                assert.strictEqual(duty(`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`, "-", []), "idle");
+            });
+        });
     });
 }
 

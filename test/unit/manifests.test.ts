@@ -76,7 +76,7 @@ describe("manifests: redis.conf and scripts (ConfigMap)", () => {
 
     it("ships the container scripts exactly as they are in components/redis", () => {
         const data = render().configMap.data;
-        for (const file of ["node-start.sh", "probe.sh", "handover.sh", "failover-agent.sh", "failover-decisions.sh", "rediscli.sh"]) {
+        for (const file of ["node-start.sh", "probe.sh", "handover.sh", "failover-agent.sh", "failover-decisions.sh", "rediscli.sh", "dns.sh", "surge.sh"]) {
             assert.equal(data[file], fs.readFileSync(path.join(__dirname, "..", "..", "components", "redis", file), "utf8"));
         }
     });
@@ -427,7 +427,16 @@ describe("manifests: TLS (on by default)", () => {
 
     it("the probes, the hooks, the agent and the start script get the one redis-cli helper from the scripts volume", () => {
         const items = volume(tls, "scripts").configMap.items.map((i: Plain) => i.path);
-        assert.deepEqual(items, ["node-start.sh", "probe.sh", "handover.sh", "failover-agent.sh", "failover-decisions.sh", "rediscli.sh"]);
+        assert.deepEqual(items, [
+            "node-start.sh",
+            "probe.sh",
+            "handover.sh",
+            "failover-agent.sh",
+            "failover-decisions.sh",
+            "rediscli.sh",
+            "dns.sh",
+            "surge.sh",
+        ]);
     });
 });
 

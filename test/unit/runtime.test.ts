@@ -223,12 +223,14 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
         const scripts = sts.spec.template.spec.volumes?.find((v) => v.name === "scripts");
         const files = volumeFiles(scripts as NonNullable<typeof scripts>, { [cm.metadata.name]: cm.data }, {});
         assert.deepStrictEqual(Object.keys(files).sort(), [
+            "dns.sh",
             "failover-agent.sh",
             "failover-decisions.sh",
             "handover.sh",
             "node-start.sh",
             "probe.sh",
             "rediscli.sh",
+            "surge.sh",
         ]);
         assert.strictEqual(files["probe.sh"], cm.data["probe.sh"]);
         assert.throws(
