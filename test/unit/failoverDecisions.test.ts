@@ -222,11 +222,15 @@ for (const shell of POSIX_SHELLS) {
         describe("surge_recruit_step: recruiting the surge node for a master, step by step", () => {
             const m1 = `m1 10.0.0.1:6379@16379,redis-0 master - 0 0 1 connected 0-5460`;
             const m2 = `m2 10.0.0.2:6379@16379,redis-1 master - 0 0 2 connected 5461-10922`;
-            const step = (lines: readonly string[], state = "- - - - master -") => run("surge_recruit_step", ["m1", state], lines.join("\n"));
+            const step = (lines: readonly string[], state = "- - - - master -") =>
+                run("surge_recruit_step", ["m1", state], lines.join("\n"));
             it("a lone node, or one that met the master only in handshake, must be met first", () => {
                 assert.strictEqual(step([`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`]), "meet");
                 assert.strictEqual(
-                    step([`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`, `m1 10.0.0.1:6379@16379 handshake - 0 0 0 connected`]),
+                    step([
+                        `s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`,
+                        `m1 10.0.0.1:6379@16379 handshake - 0 0 0 connected`,
+                    ]),
                     "meet",
                 );
             });
@@ -234,7 +238,10 @@ for (const shell of POSIX_SHELLS) {
                 assert.strictEqual(step([`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`, m1, m2]), "replicate");
             });
             it("a node standing in for another master is moved only after asking (move ID)", () => {
-                assert.strictEqual(step([`s 10.0.0.9:6379@16379,redis-6 myself,slave m2 0 0 2 connected`, m1, m2], "up 0 x 10 slave 10.0.0.2:6379"), "move m2");
+                assert.strictEqual(
+                    step([`s 10.0.0.9:6379@16379,redis-6 myself,slave m2 0 0 2 connected`, m1, m2], "up 0 x 10 slave 10.0.0.2:6379"),
+                    "move m2",
+                );
             });
             it("a replica of the master is ready only with its link up and its sync done", () => {
                 const lines = [`s 10.0.0.9:6379@16379,redis-6 myself,slave m1 0 0 1 connected`, m1, m2];
@@ -249,7 +256,8 @@ for (const shell of POSIX_SHELLS) {
 
         describe("surge_duty: what the surge node does with itself", () => {
             const m1 = `m1 10.0.0.1:6379@16379,redis-0 master - 0 0 1 connected 0-5460`;
-            const duty = (self: string, others: string, peers: readonly string[] = [m1]) => run("surge_duty", [others], [self, ...peers].join("\n"));
+            const duty = (self: string, others: string, peers: readonly string[] = [m1]) =>
+                run("surge_duty", [others], [self, ...peers].join("\n"));
             const replica = `s 10.0.0.9:6379@16379,redis-6 myself,slave m1 0 0 1 connected`;
             it("a replica stays while its master has no other online replica, and is spare once it has", () => {
                 assert.strictEqual(duty(replica, "0"), "needed");

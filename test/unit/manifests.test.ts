@@ -76,7 +76,16 @@ describe("manifests: redis.conf and scripts (ConfigMap)", () => {
 
     it("ships the container scripts exactly as they are in components/redis", () => {
         const data = render().configMap.data;
-        for (const file of ["node-start.sh", "probe.sh", "handover.sh", "failover-agent.sh", "failover-decisions.sh", "rediscli.sh", "dns.sh", "surge.sh"]) {
+        for (const file of [
+            "node-start.sh",
+            "probe.sh",
+            "handover.sh",
+            "failover-agent.sh",
+            "failover-decisions.sh",
+            "rediscli.sh",
+            "dns.sh",
+            "surge.sh",
+        ]) {
             assert.equal(data[file], fs.readFileSync(path.join(__dirname, "..", "..", "components", "redis", file), "utf8"));
         }
     });
