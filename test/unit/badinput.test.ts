@@ -102,6 +102,13 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["redis:nodeTimeoutMs", "100", /use a whole number from 500 to 120000/],
     ["redis:handover", "always", /use true or false/],
     ["redis:takeover", "on", /use true or false/],
+    ["redis:surgeReplica", "on", /use true or false/],
+    [
+        "redis:surgeReplica",
+        "true",
+        /true needs redis:replicasPerMaster 1 \(it is 3: .*\); allowed: true, false/,
+        { ...GKE, "redis:replicasPerMaster": "3" },
+    ],
     ["redis:storageSize", "10 gigs", /use a Kubernetes quantity/],
     ["redis:storageSize", "900Mi", /below 4 x maxmemory \(1Gi for redis:memoryLimit 512Mi\).*use at least 1Gi/],
     ["redis:storageClass", "Premium RWO", /use the name of a StorageClass/],
