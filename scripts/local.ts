@@ -67,6 +67,7 @@ async function start(o: CliOptions, foreground: boolean): Promise<Started> {
             nodeTimeoutMs: o.nodeTimeoutMs,
             handover: o.noHandover ? false : undefined,
             takeover: o.noTakeover ? false : undefined,
+            surgeReplica: o.noSurge ? false : undefined,
             appPort: o.appPort,
             tls: o.tls,
             timings: kubeletTimings(o),
