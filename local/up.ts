@@ -82,7 +82,8 @@ export interface UpSummary {
     readonly app: string;
     readonly dir: string;
     readonly shards: FormResult["shards"];
-    readonly pods: { readonly name: string; readonly address: string; readonly role?: string }[];
+    /** Every pod of the StatefulSet; `surge`: the surge pod, in no cluster until a stopping pod recruits it. */
+    readonly pods: { readonly name: string; readonly address: string; readonly role?: string; readonly surge?: boolean }[];
 }
 
 /** Where the supervisor runs: its own detached process (`up`) or inside the caller (`demo`). */
@@ -312,7 +313,7 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
         app: url,
         dir: layout.dir,
         shards: formation.shards,
-        pods: status.pods.map((p) => ({ name: p.name, address: p.address, role: p.role })),
+        pods: status.pods.map((p) => ({ name: p.name, address: p.address, role: p.role, ...(p.surge ? { surge: true } : {}) })),
     };
 }
 

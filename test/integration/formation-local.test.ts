@@ -83,6 +83,7 @@ describe("local CLI (scripts/local.ts)", function () {
                 "replica",
                 undefined,
             ]);
+            assert.match(up.stdout, /^ {2}redis-6 {2}\S+ +\(surge pod\)$/m);
             assert.match(up.stdout, /npm run local -- drill --dir /);
 
             const first = await get(`${summary.app}/`);
