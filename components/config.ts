@@ -27,7 +27,7 @@ import {
     ZoneSpread,
     KubeconfigEndpoint,
 } from "./configKeys";
-import { shapeProblems } from "./shape";
+import { shapeProblems, surgeApplies } from "./shape";
 import { MaintenanceExclusion, MaintenanceWindow } from "./maintenance";
 import { VOLUME_TO_MAXMEMORY, memoryPlan } from "./redis/redisConf";
 import { keyMatchesCertificate } from "./redis/tls";
@@ -100,6 +100,11 @@ export interface RedisSettings {
     readonly handover: boolean;
     /** A failover-agent container per pod: an in-sync replica takes over a crashed master at once. */
     readonly takeover: boolean;
+    /**
+     * One pod beyond the shape's in the StatefulSet, recruited as a shard's replica while one of that
+     * shard's pods is stopped (components/shape.ts surgeOrdinal). Only with one replica per master.
+     */
+    readonly surgeReplica: boolean;
     /** PVC size per pod (Kubernetes quantity, e.g. 1Gi); at least VOLUME_TO_MAXMEMORY x maxmemory. */
     readonly storageSize: string;
     /** StorageClass of the PVCs; the cluster's default class when absent. */
@@ -317,6 +322,7 @@ function readRedis(r: Reader, target: Target | undefined): RedisSettings {
         nodeTimeoutMs: r.get(KEYS.nodeTimeoutMs),
         handover: r.get(KEYS.handover),
         takeover: r.get(KEYS.takeover),
+        surgeReplica: readSurgeReplica(r, replicasPerMaster),
         storageSize,
         storageClass: r.get(KEYS.storageClass) ?? (target === "gke" ? GKE_RETAIN_STORAGE_CLASS : undefined),
         resources,
@@ -328,6 +334,26 @@ function readRedis(r: Reader, target: Target | undefined): RedisSettings {
         tls,
         tlsCa: readUserCa(r, tls),
     };
+}
+
+/**
+ * `redis:surgeReplica`: absent, on exactly when the shape can use it (surgeApplies); on with another
+ * replica count is refused rather than ignored, since the operator asked for something that would not happen.
+ */
+function readSurgeReplica(r: Reader, replicasPerMaster: number): boolean {
+    const asked = r.get(KEYS.surgeReplica);
+    const applies = surgeApplies({ replicasPerMaster });
+    if (asked === true && !applies) {
+        const why =
+            replicasPerMaster > 1
+                ? "with two or more replicas a stop leaves another in-sync replica"
+                : "with none no write waits for a replica";
+        r.errors.push(
+            `${KEYS.surgeReplica.key}: true needs ${KEYS.replicasPerMaster.key} 1 (it is ${replicasPerMaster}: ${why}); allowed: true, false; or leave it unset`,
+        );
+        return false;
+    }
+    return asked ?? applies;
 }
 
 /** The passwords given in config, by user (a user without one gets a generated password). */

@@ -414,6 +414,16 @@ export const KEYS = {
         flag(true),
         "a failover-agent container in each Redis pod makes an in-sync replica take over at once when its master crashed (its address refuses connections, or it restarted) instead of waiting for `nodeTimeoutMs`; `false`: Redis's own failure detection only",
     ),
+    surgeReplica: key(
+        "redis:surgeReplica",
+        {
+            fallback: undefined as boolean | undefined,
+            defaultText: "`true` with `redis:replicasPerMaster` 1, else `false`",
+            allowed: "true or false (true only with redis:replicasPerMaster 1)",
+            parse: (t) => (t === "true" || t === "false" ? { value: t === "true" } : { problem: "use true or false" }),
+        },
+        "one more pod in the StatefulSet (the surge pod, the highest ordinal), no cluster member at rest: a pod being stopped whose shard would be left with one copy first recruits it as that shard's replica, so `WAIT 1` goes on confirming writes through a rolling restart or a drain; `false`: no extra pod, and a shard has one copy while either of its pods is away",
+    ),
     storageSize: key(
         "redis:storageSize",
         matching(

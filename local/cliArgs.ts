@@ -4,7 +4,7 @@
  * what is allowed.
  */
 import * as path from "path";
-import { MAX_REPLICAS_PER_MASTER, MIN_MASTERS, podCount } from "../components/shape";
+import { MAX_REPLICAS_PER_MASTER, MIN_MASTERS, statefulSetReplicas, surgeApplies } from "../components/shape";
 import { KubeletTimings, PODS_PER_BLOCK } from "./rules";
 import { ACL_USERS } from "../components/redis/acl";
 
@@ -45,6 +45,7 @@ interface CliValues {
     nodeTimeoutMs?: number;
     noHandover?: boolean;
     noTakeover?: boolean;
+    noSurge?: boolean;
     backoffInitialMs?: number;
     backoffMaxMs?: number;
     podStartDelayMs?: number;
@@ -105,6 +106,12 @@ const FLAGS: Record<string, FlagSpec> = {
     "--no-takeover": {
         name: "noTakeover",
         help: "pods without the failover agent (redis:takeover false): only Redis's own failure detection",
+        boolean: true,
+        commands: STARTING,
+    },
+    "--no-surge": {
+        name: "noSurge",
+        help: "no surge pod (redis:surgeReplica false; default: one more pod with 1 replica per master, kept by a DIR)",
         boolean: true,
         commands: STARTING,
     },
@@ -233,7 +240,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         );
     if (!needsPod && positional.length > 0) throw new UsageError(`${cmd}: takes no POD argument, got ${positional.join(" ")}`);
     const v = values as CliValues;
-    const pods = podCount({ masters: v.masters ?? MIN_MASTERS, replicasPerMaster: v.replicas ?? 1 });
+    const shape = { masters: v.masters ?? MIN_MASTERS, replicasPerMaster: v.replicas ?? 1 };
+    // Every pod of the StatefulSet needs an address, the surge pod too (scale: a DIR's --no-surge is not known here).
+    const pods = statefulSetReplicas(shape, surgeApplies(shape) && !v.noSurge);
     if (pods > PODS_PER_BLOCK) {
         throw new UsageError(`--masters/--replicas: ${pods} pods do not fit in one loopback block (at most ${PODS_PER_BLOCK})`);
     }

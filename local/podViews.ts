@@ -26,7 +26,14 @@ export function replacingView(name: string, address: string): PodView {
     };
 }
 
-/** Role, master and cluster_state as the pod's redis-server reports them. */
+/** Pure: whether CLUSTER INFO shows a node that joined a cluster (knows another node or has slots), as probe.sh tells them apart. */
+export function joinedCluster(clusterInfo: string): boolean {
+    const known = Number(/cluster_known_nodes:(\d+)/.exec(clusterInfo)?.[1] ?? 0);
+    const assigned = Number(/cluster_slots_assigned:(\d+)/.exec(clusterInfo)?.[1] ?? 0);
+    return known > 1 || assigned > 0;
+}
+
+/** Role (none for a node in no cluster), master and cluster_state as the pod's redis-server reports them. */
 export async function redisView(
     pod: LocalPod,
     transport: DirectTransport,
@@ -40,10 +47,13 @@ export async function redisView(
             transport.call(address, ["INFO", "replication"]),
             transport.call(address, ["CLUSTER", "INFO"]),
         ]);
+        const clusterState = /cluster_state:(\w+)/.exec(info)?.[1];
+        // A node of no cluster yet (an idle surge pod, a pod before formation) is nobody's master.
+        if (!joinedCluster(info)) return { clusterState };
         const role = /role:(\w+)/.exec(replication)?.[1] === "master" ? "master" : "replica";
         const masterHost = /master_host:([^\r\n]+)/.exec(replication)?.[1];
         const master = masterHost ? ([...addresses].find(([, a]) => a === masterHost)?.[0] ?? masterHost) : undefined;
-        return { role, master: role === "replica" ? master : undefined, clusterState: /cluster_state:(\w+)/.exec(info)?.[1] };
+        return { role, master: role === "replica" ? master : undefined, clusterState };
     } catch (e) {
         return { redisError: (e as Error).message };
     }

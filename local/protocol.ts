@@ -29,6 +29,8 @@ export interface PodView extends PodStatus {
     readonly clusterState?: string;
     /** Why Redis could not be asked (frozen, not running, no answer). */
     readonly redisError?: string;
+    /** The surge pod (the ConfigMap's surge-pod): no cluster member at rest, so left out of `clusterState`. */
+    readonly surge?: boolean;
 }
 
 export interface AppView {
@@ -42,7 +44,7 @@ export interface StatusView {
     readonly dir: string;
     readonly supervisorPid: number;
     readonly pods: readonly PodView[];
-    /** "ok" when every pod that answered says ok, else the first other state (or "unknown"). */
+    /** "ok" when every pod that answered says ok, else the first other state (or "unknown"); the surge pod's own state is left out. */
     readonly clusterState: string;
     readonly app?: AppView;
 }

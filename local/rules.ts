@@ -3,7 +3,7 @@
  * the kubelet's restart back-off, the StatefulSet controller's rolling-update order, and the
  * address a new pod gets (host-local IPAM hands out the next free address).
  */
-import { CLIENT_PORT, podOrdinal } from "../components/shape";
+import { CLIENT_PORT, ClusterShape, podCount, podOrdinal } from "../components/shape";
 
 /** The kubelet's timings, all configurable for tests and drills. */
 export interface KubeletTimings {
@@ -53,6 +53,16 @@ export function restartDelay(state: Backoff, ranMs: number, t: KubeletTimings): 
 /** The StatefulSet controller's RollingUpdate order: the highest ordinal first. */
 export function rollOrder(statefulSet: string, pods: readonly string[]): string[] {
     return [...pods].sort((a, b) => (podOrdinal(statefulSet, b) ?? -1) - (podOrdinal(statefulSet, a) ?? -1));
+}
+
+/**
+ * The pods that are members of a cluster of `shape`: the ordinals below its pod count. The StatefulSet
+ * may run one more, the surge pod (components/shape.ts surgeOrdinal), which is no member at rest: the
+ * formation, the drain, the drift and the app's seeds take the members only, as on Kubernetes.
+ */
+export function memberPods<P extends { readonly name: string }>(statefulSet: string, pods: readonly P[], shape: ClusterShape): P[] {
+    const count = podCount(shape);
+    return pods.filter((p) => (podOrdinal(statefulSet, p.name) ?? count) < count);
 }
 
 /** `address:port` of a pod's Redis: every pod listens on the same client port, as in the StatefulSet. */

@@ -3,18 +3,22 @@
  * transport, in the same order as `pulumi up` — the pods a smaller shape removes are drained first
  * (components/formation/scaleIn.ts), then the supervisor (the StatefulSet controller) removes or adds
  * pods, then the formation joins the new ones or makes every node forget the removed ones; and the
- * drift `status` reports is the formation's read (components/formation/live.ts).
+ * drift `status` reports is the formation's read (components/formation/live.ts). The members are the
+ * pods of the shape; the StatefulSet may run the surge pod beyond them (components/shape.ts), which the
+ * drain, the formation and the drift leave out, and whose name the ConfigMap says again for the new shape.
  */
 import { FormNode, form } from "../components/formation/form";
 import { LiveReport, liveReport, liveRequest, readLiveCluster } from "../components/formation/live";
 import { drainLeaving } from "../components/formation/scaleIn";
 import { DirectTransport } from "../components/formation/transport";
-import { shapeProblems, podCount, podOrdinal, ClusterShape } from "../components/shape";
+import { shapeProblems, statefulSetReplicas, ClusterShape } from "../components/shape";
+import { renderConfigMap } from "../components/redis/manifests";
 import { REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
-import { Layout } from "./layout";
+import { Layout, writeJson } from "./layout";
 import { ScaleResult, StatusView, call } from "./protocol";
-import { redisEndpoint } from "./rules";
+import { memberPods, redisEndpoint } from "./rules";
+import { localManifestOptions, localSettings } from "./objects";
 import { ClusterConfig, accessOf, readConfig, writeConfig } from "./state";
 import { waitReplicasFor } from "../components/app/hitCounter";
 
@@ -32,7 +36,6 @@ function configOf(layout: Layout): ClusterConfig {
 }
 
 const nodeOf = (address: string): FormNode => ({ address: redisEndpoint(address), target: redisEndpoint(address) });
-const ordinal = (pod: string) => podOrdinal(REDIS_NAME, pod) ?? Number.MAX_SAFE_INTEGER;
 
 /** Drain, resize, form: see the module comment. The new shape is recorded in DIR once formed. */
 export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, log: (line: string) => void): Promise<ScaleSummary> {
@@ -42,14 +45,18 @@ export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, 
     const problems = shapeProblems(to);
     if (problems.length)
         throw new Error(problems.map((p) => `--${p.field === "masters" ? "masters" : "replicas"}: ${p.reason}`).join("; "));
+    const next: ClusterConfig = { ...config, ...to, app: { ...config.app, waitReplicas: waitReplicasFor(to.replicasPerMaster) } };
+    // The new shape's settings, checked before anything changes (a recorded surge choice may not fit it).
+    const settings = localSettings(next);
     const transport = new DirectTransport(accessOf(layout, config));
     try {
-        const before = (await call<StatusView>(layout, { verb: "status" })).pods;
-        const count = podCount(to);
-        const leaving = before.filter((p) => ordinal(p.name) >= count);
+        const before = memberPods(REDIS_NAME, (await call<StatusView>(layout, { verb: "status" })).pods, from);
+        // Members of the old shape beyond the new one leave the cluster (a pod may stay on as the new surge pod).
+        const staying = new Set(memberPods(REDIS_NAME, before, to).map((p) => p.name));
+        const leaving = before.filter((p) => !staying.has(p.name));
         const common = { masters: to.masters, replicasPerMaster: to.replicasPerMaster, transport };
         if (leaving.length) {
-            log(`[scale-in] draining ${leaving.map((p) => p.name).join(", ")} before they are removed`);
+            log(`[scale-in] draining ${leaving.map((p) => p.name).join(", ")} before they leave`);
             await drainLeaving({
                 ...common,
                 nodes: before.map((p) => nodeOf(p.address)),
@@ -57,6 +64,9 @@ export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, 
                 log: (l) => log(`[scale-in] ${l}`),
             });
         }
+        // As `pulumi up` applies the ConfigMap (the surge pod's name) before the StatefulSet's new replicas.
+        writeJson(layout.objectFile("configmap"), renderConfigMap(localManifestOptions(settings)));
+        const count = statefulSetReplicas(to, settings.redis.surgeReplica);
         const changed = await call<ScaleResult>(layout, { verb: "scale", replicas: count });
         let pods: StatusView["pods"] = [];
         await waitUntil(
@@ -68,8 +78,9 @@ export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, 
             },
             { timeoutMs: 60_000 + 1000 * count, intervalMs: 200 },
         );
-        await form({ ...common, nodes: pods.map((p) => nodeOf(p.address)), log: (l) => log(`[formation] ${l}`) });
-        writeConfig(layout, { ...config, ...to, app: { ...config.app, waitReplicas: waitReplicasFor(to.replicasPerMaster) } });
+        const members = memberPods(REDIS_NAME, pods, to);
+        await form({ ...common, nodes: members.map((p) => nodeOf(p.address)), log: (l) => log(`[formation] ${l}`) });
+        writeConfig(layout, next);
         return { ...changed, from, to, drained: leaving.map((p) => p.name), report: await readReport(layout, transport, pods) };
     } finally {
         await transport.close();
@@ -86,9 +97,10 @@ export async function liveStatus(layout: Layout, pods: StatusView["pods"]): Prom
     }
 }
 
+/** The members' drift, as on Kubernetes, where the formation reads the pods of the shape only. */
 async function readReport(layout: Layout, transport: DirectTransport, pods: StatusView["pods"]): Promise<LiveReport> {
     const config = configOf(layout);
-    const nodes = pods.map((p) => nodeOf(p.address));
+    const nodes = memberPods(REDIS_NAME, pods, config).map((p) => nodeOf(p.address));
     const live = await readLiveCluster(transport, nodes);
     const label = (address: string) => {
         const pod = pods.find((p) => redisEndpoint(p.address) === address);

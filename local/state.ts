@@ -21,6 +21,11 @@ export interface ClusterConfig {
     /** The pod template's preStop handover and failover agent (redis:handover, redis:takeover). */
     readonly handover: boolean;
     readonly takeover: boolean;
+    /**
+     * `redis:surgeReplica` as given (`up --no-surge`: false); absent, the default for the shape, as an
+     * unset stack config key: the surge pod with one replica per master (components/shape.ts surgeApplies).
+     */
+    readonly surgeReplica?: boolean;
     /** Pods live on 127.0.<block>.11-254. */
     readonly block: number;
     /** Namespace of the rendered objects (pod DNS names and POD_NAMESPACE). */

@@ -3,9 +3,11 @@ import type { LiveReport } from "../components/formation/live";
 import { PodView, StatusView } from "./protocol";
 
 function roleOf(p: PodView): string {
-    if (p.role === "master") return "master";
-    if (p.role === "replica") return `replica of ${p.master ?? "?"}`;
-    return p.redisError ? `(${p.redisError})` : "-";
+    const surge = p.surge ? " (surge)" : "";
+    if (p.role === "master") return `master${surge}`;
+    if (p.role === "replica") return `replica of ${p.master ?? "?"}${surge}`;
+    if (p.redisError) return `(${p.redisError})${surge}`;
+    return p.surge ? "surge, idle" : "-";
 }
 
 function stateOf(p: PodView): string {

@@ -24,7 +24,7 @@ import { ConfigMapJson, LocalPodSpec, StatefulSetJson, localPodSpec, volumeFiles
 import { AppView, DeleteResult, FreezeResult, KillResult, PodView, Request, RollResult, ScaleResult, StatusView, serve } from "./protocol";
 import { podDnsName, podName } from "../components/shape";
 import { TLS_FILES } from "../components/redis/tls";
-import { TLS_VOLUME, USERS_VOLUME } from "../components/redis/paths";
+import { SURGE_POD_KEY, TLS_VOLUME, USERS_VOLUME } from "../components/redis/paths";
 import { APP_USER } from "../components/redis/acl";
 import { initialAddress, nextAddress, redisEndpoint, rollOrder } from "./rules";
 import {
@@ -81,7 +81,7 @@ export class Supervisor {
         readonly layout: Layout,
         private readonly config: ClusterConfig,
         private readonly statefulSet: StatefulSetJson,
-        private readonly configMap: ConfigMapJson,
+        private configMap: ConfigMapJson,
         private secrets: Secrets,
         private readonly log: (line: string) => void,
     ) {
@@ -142,6 +142,14 @@ export class Supervisor {
             for (const [file, content] of Object.entries(files)) writePrivate(path.join(root, file), content);
             for (const left of fs.readdirSync(root).filter((f) => !(f in files))) fs.rmSync(path.join(root, left), { recursive: true });
         }
+    }
+
+    /**
+     * The surge pod the ConfigMap names (what the pods read as /conf/surge-pod), if any: no member at
+     * rest, so the app's seeds and the cluster state leave it out.
+     */
+    private surgePod(): string | undefined {
+        return this.configMap.data[SURGE_POD_KEY] || undefined;
     }
 
     /** The kubelet's update of mounted Secrets: DIR's secrets.json changed (a password rotation), the pods' files follow. */
@@ -366,11 +374,15 @@ export class Supervisor {
     /**
      * What the StatefulSet controller does when its replicas change (podManagementPolicy Parallel): the
      * pods beyond the new count are terminated together (their claims stay, persistentVolumeClaimRetentionPolicy
-     * whenScaled Retain), missing ones are created at new addresses and started together.
+     * whenScaled Retain), missing ones are created at new addresses and started together. The kubelet's
+     * part first: the ConfigMap DIR holds now (`scale` rendered it for the new shape: the surge pod's
+     * name) replaces the mounted files of every pod, running or about to start.
      */
     private async scale(replicas: number): Promise<ScaleResult> {
         if (this.rolling) throw new Error("scale: a roll is in progress");
         if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`scale: replicas must be a whole number >= 1, got ${replicas}`);
+        this.configMap = readObjects(this.layout).configMap;
+        this.materializeVolumes();
         const name = this.statefulSet.metadata.name;
         const removed = this.podNames
             .slice(replicas)
@@ -439,8 +451,13 @@ export class Supervisor {
                 logFile: this.layout.log(spec.name),
                 cwd: this.layout.dir,
                 changed: () => this.persist(),
-                // The seeds are the pods' current addresses at each start, as DNS names would resolve.
-                envAtStart: () => ({ REDIS_NODES: [...this.pods.values()].map((p) => redisEndpoint(p.address)).join(",") }),
+                // The seeds are the members' current addresses at each start, as their DNS names would resolve.
+                envAtStart: () => ({
+                    REDIS_NODES: [...this.pods.values()]
+                        .filter((p) => p.name !== this.surgePod())
+                        .map((p) => redisEndpoint(p.address))
+                        .join(","),
+                }),
             });
             this.appUrl = `http://127.0.0.1:${port}`;
             await this.app.start();
@@ -461,11 +478,16 @@ export class Supervisor {
             const views = await Promise.all(
                 this.podNames.map(async (name): Promise<PodView> => {
                     const pod = this.pods.get(name);
-                    if (!pod) return replacingView(name, this.addresses.get(name) as string);
-                    return { ...pod.status(), ...(await redisView(pod, transport, this.addresses)) };
+                    const surge = name === this.surgePod() ? { surge: true } : {};
+                    if (!pod) return { ...replacingView(name, this.addresses.get(name) as string), ...surge };
+                    return { ...pod.status(), ...(await redisView(pod, transport, this.addresses)), ...surge };
                 }),
             );
-            const states = views.map((v) => v.clusterState).filter((s): s is string => s !== undefined);
+            // The cluster's state is its members': an idle surge pod is a node of no cluster (cluster_state fail).
+            const states = views
+                .filter((v) => !v.surge)
+                .map((v) => v.clusterState)
+                .filter((s): s is string => s !== undefined);
             const app = this.app?.status();
             return {
                 dir: this.layout.dir,

@@ -10,22 +10,33 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { bundleServer } from "../components/app/bundle";
-import { hitCounterPodLabels, waitReplicasFor } from "../components/app/hitCounter";
+import { waitReplicasFor } from "../components/app/hitCounter";
 import { parseWorkloadSettings } from "../components/config";
 import { FormResult, form } from "../components/formation/form";
 import { DirectTransport } from "../components/formation/transport";
-import { REDIS_CONTAINER, RedisManifestOptions, redisObjectNames, renderConfigMap, renderStatefulSet } from "../components/redis/manifests";
-import { CLIENT_PORT, DEFAULT_CLUSTER_DOMAIN, podCount, podName } from "../components/shape";
-import { APP_NAME, REDIS_NAME } from "../components/stack";
+import { REDIS_CONTAINER, redisObjectNames, renderConfigMap, renderStatefulSet } from "../components/redis/manifests";
+import { CLIENT_PORT, DEFAULT_CLUSTER_DOMAIN, podName, statefulSetReplicas } from "../components/shape";
+import { REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
 import { Layout, claimStateDir, mkdirPrivate, removeState, stateDirProblem, writeJson, writePrivate } from "./layout";
 import { NoSupervisorError, StatusView, call } from "./protocol";
-import { FIRST_HOST, KUBELET_DEFAULTS, KubeletTimings, PODS_PER_BLOCK, addressIn, initialAddress, redisEndpoint } from "./rules";
+import {
+    FIRST_HOST,
+    KUBELET_DEFAULTS,
+    KubeletTimings,
+    PODS_PER_BLOCK,
+    addressIn,
+    initialAddress,
+    memberPods,
+    redisEndpoint,
+} from "./rules";
+import { localManifestOptions, localSettings } from "./objects";
 import {
     ClusterConfig,
     accessOf,
     caFileOf,
     readConfig,
+    readObjects,
     readPods,
     readSecrets,
     refuseLeftovers,
@@ -49,6 +60,8 @@ export interface UpOptions {
     /** The preStop handover and the failover agent in the pod template (default: on, as shipped). */
     readonly handover?: boolean;
     readonly takeover?: boolean;
+    /** `redis:surgeReplica`: false runs no surge pod (default: the shape's, on with one replica per master; a DIR keeps its choice). */
+    readonly surgeReplica?: boolean;
     readonly appPort?: number;
     /** TLS on every link, as on Kubernetes (a DIR keeps the choice it was created with). */
     readonly tls?: boolean;
@@ -69,7 +82,8 @@ export interface UpSummary {
     readonly app: string;
     readonly dir: string;
     readonly shards: FormResult["shards"];
-    readonly pods: { readonly name: string; readonly address: string; readonly role?: string }[];
+    /** Every pod of the StatefulSet; `surge`: the surge pod, in no cluster until a stopping pod recruits it. */
+    readonly pods: { readonly name: string; readonly address: string; readonly role?: string; readonly surge?: boolean }[];
 }
 
 /** Where the supervisor runs: its own detached process (`up`) or inside the caller (`demo`). */
@@ -113,23 +127,12 @@ async function prepare(o: UpOptions): Promise<{ layout: Layout; createdState: bo
     if (problem) throw new Error(`--dir: ${problem}`);
     const previous = readConfig(layout);
     const config = clusterConfig(o, previous, layout);
+    // Before anything is written: a surge pod asked for with another replica count is refused here.
+    const settings = localSettings(config);
     refuseRunning(layout);
-    await refuseTakenAddresses(layout, config);
+    await refuseTakenAddresses(layout, config.block, statefulSetReplicas(settings.redis, settings.redis.surgeReplica));
     claimStateDir(layout.dir);
-    const settings = parseWorkloadSettings({
-        "redis:masters": String(config.masters),
-        "redis:replicasPerMaster": String(config.replicasPerMaster),
-        "redis:nodeTimeoutMs": String(config.nodeTimeoutMs),
-        "redis:tls": String(config.tls !== undefined),
-        "redis:handover": String(config.handover),
-        "redis:takeover": String(config.takeover),
-    });
-    const manifestOptions: RedisManifestOptions = {
-        name: REDIS_NAME,
-        namespace: settings.namespace,
-        redis: settings.redis,
-        clientPodLabels: hitCounterPodLabels(APP_NAME),
-    };
+    const manifestOptions = localManifestOptions(settings);
     const secrets = readSecrets(layout);
     // A DIR started before keeps its passwords: its data and clients' settings stay valid.
     const kept = secrets[config.usersSecret] ?? {};
@@ -183,12 +186,14 @@ function clusterConfig(o: UpOptions, previous: ClusterConfig | undefined, layout
     const defaults = parseWorkloadSettings({});
     const names = redisObjectNames(REDIS_NAME);
     const replicasPerMaster = asked.replicas ?? previous?.replicasPerMaster ?? defaults.redis.replicasPerMaster;
+    const surgeReplica = o.surgeReplica ?? previous?.surgeReplica;
     return {
         masters: asked.masters ?? previous?.masters ?? defaults.redis.masters,
         replicasPerMaster,
         nodeTimeoutMs: o.nodeTimeoutMs ?? previous?.nodeTimeoutMs ?? defaults.redis.nodeTimeoutMs,
         handover: o.handover ?? previous?.handover ?? defaults.redis.handover,
         takeover: o.takeover ?? previous?.takeover ?? defaults.redis.takeover,
+        ...(surgeReplica !== undefined ? { surgeReplica } : {}),
         block: asked.block ?? previous?.block ?? DEFAULT_BLOCK,
         namespace: defaults.namespace,
         clusterDomain: DEFAULT_CLUSTER_DOMAIN,
@@ -211,17 +216,16 @@ function refuseRunning(layout: Layout): void {
     refuseLeftovers(layout);
 }
 
-/** Every pod's address must be free: another cluster (or anything) answering there would be joined by mistake. */
-async function refuseTakenAddresses(layout: Layout, config: ClusterConfig): Promise<void> {
+/** Every pod's address (the StatefulSet's `count` pods) must be free: another cluster (or anything) answering there would be joined by mistake. */
+async function refuseTakenAddresses(layout: Layout, block: number, count: number): Promise<void> {
     const recorded = new Map(readPods(layout).pods.map((p) => [p.name, p.address]));
-    const count = podCount(config);
-    const addresses = Array.from({ length: count }, (_, i) => recorded.get(podName(REDIS_NAME, i)) ?? initialAddress(config.block, i));
+    const addresses = Array.from({ length: count }, (_, i) => recorded.get(podName(REDIS_NAME, i)) ?? initialAddress(block, i));
     const taken = (await Promise.all(addresses.map(async (a) => ((await answers(a, CLIENT_PORT)) ? a : undefined)))).filter(
         (a) => a !== undefined,
     );
     if (taken.length > 0) {
         throw new Error(
-            `--block: ${taken.map((a) => redisEndpoint(a)).join(", ")} already answer${taken.length === 1 ? "s" : ""} (another local cluster on block ${config.block}?); stop it or choose another --block`,
+            `--block: ${taken.map((a) => redisEndpoint(a)).join(", ")} already answer${taken.length === 1 ? "s" : ""} (another local cluster on block ${block}?); stop it or choose another --block`,
         );
     }
 }
@@ -263,7 +267,7 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
         "exit",
         (code, signal) => (exited = `the supervisor exited (${signal ?? `code ${code}`}):\n${logTail(layout.supervisorLog)}`),
     );
-    const count = podCount(config);
+    const count = readObjects(layout).statefulSet.spec.replicas;
     log(`[runtime] starting ${count} Redis pods (node-start.sh, probes as in the StatefulSet); state in ${layout.dir}`);
     let pods: StatusView["pods"] = [];
     await waitUntil(
@@ -285,7 +289,11 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
     let formation: FormResult;
     try {
         formation = await form({
-            nodes: pods.map((p) => ({ address: redisEndpoint(p.address), target: redisEndpoint(p.address) })),
+            // The members: the surge pod stays out of the cluster until a stopping pod recruits it.
+            nodes: memberPods(REDIS_NAME, pods, config).map((p) => ({
+                address: redisEndpoint(p.address),
+                target: redisEndpoint(p.address),
+            })),
             masters: config.masters,
             replicasPerMaster: config.replicasPerMaster,
             transport,
@@ -305,7 +313,7 @@ async function formAndServe(layout: Layout, log: (line: string) => void, child: 
         app: url,
         dir: layout.dir,
         shards: formation.shards,
-        pods: status.pods.map((p) => ({ name: p.name, address: p.address, role: p.role })),
+        pods: status.pods.map((p) => ({ name: p.name, address: p.address, role: p.role, ...(p.surge ? { surge: true } : {}) })),
     };
 }
 

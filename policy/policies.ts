@@ -890,7 +890,9 @@ function formations(args: StackValidationArgs): { resource: PolicyResource; prop
 
 export const redisFormationMatchesStatefulSet: StackValidationPolicy = {
     name: "redis-formation-matches-statefulset",
-    description: "The formation resource forms exactly the pods the Redis StatefulSet runs (masters × (1 + replicas per master)).",
+    description:
+        "The formation resource forms exactly the pods the Redis StatefulSet runs (masters × (1 + replicas per master)), " +
+        "beside at most one surge pod with one replica per master.",
     enforcementLevel: "mandatory",
     severity: "high",
     validateStack: (args, report) => {
@@ -907,9 +909,13 @@ export const redisFormationMatchesStatefulSet: StackValidationPolicy = {
                 continue;
             }
             const expected = (f.masters ?? 0) * (1 + (f.replicasPerMaster ?? 0));
-            if (sts.replicas !== expected) {
+            // The surge pod (issue 15): one pod beyond the members, at the highest ordinal, recruited
+            // while a shard's pod is stopped. Only a shape with one replica per master has one.
+            const surge = f.replicasPerMaster === 1 ? 1 : 0;
+            if (sts.replicas !== expected && sts.replicas !== expected + surge) {
                 report(
-                    `Formation wants ${f.masters} masters × (1 + ${f.replicasPerMaster}) = ${expected} nodes but ${sts.label} runs ${sts.replicas} pods.`,
+                    `Formation wants ${f.masters} masters × (1 + ${f.replicasPerMaster}) = ${expected} nodes but ${sts.label} runs ${sts.replicas} pods` +
+                        (surge ? ` (allowed: ${expected}, or ${expected + 1} with the surge pod).` : "."),
                     resource.urn,
                 );
             }

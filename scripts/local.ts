@@ -43,7 +43,7 @@ function printSummary(s: UpSummary, seconds: number, foreground: boolean): void 
     out(`redis-cli:    REDISCLI_AUTH='${s.password}' redis-cli --user admin -c -h ${s.nodes[0].split(":")[0]}${tls}`);
     if (s.ca) out(`TLS:          every link; clients verify the server with the CA ${s.ca}`);
     out("Pods:");
-    for (const p of s.pods) out(`  ${p.name}  ${p.address.padEnd(15)} ${p.role ?? ""}`);
+    for (const p of s.pods) out(`  ${p.name}  ${p.address.padEnd(15)} ${p.role ?? ""}${p.surge ? `${p.role ? " " : ""}(surge pod)` : ""}`);
     out(
         `Try:          npm run local -- drill --dir ${s.dir}     (the tutorial's failover demo: SIGKILL the master of "hits" under load; --delete: new address)`,
     );
@@ -67,6 +67,7 @@ async function start(o: CliOptions, foreground: boolean): Promise<Started> {
             nodeTimeoutMs: o.nodeTimeoutMs,
             handover: o.noHandover ? false : undefined,
             takeover: o.noTakeover ? false : undefined,
+            surgeReplica: o.noSurge ? false : undefined,
             appPort: o.appPort,
             tls: o.tls,
             timings: kubeletTimings(o),

@@ -23,6 +23,7 @@ import {
     redisPodLabels,
     renderNamespace,
     renderRedisManifests,
+    surgePodName,
     userSecretName,
 } from "../components/redis/manifests";
 import { renderAppNetworkPolicy } from "../components/app/networkPolicy";
@@ -124,6 +125,12 @@ export function renderObjects(o: RenderOptions): RenderedFile[] {
     });
 }
 
+/** Why the surge pod is not among the pods formed, if there is one. */
+function surgeNote(settings: WorkloadSettings): string {
+    const surge = surgePodName({ name: REDIS_NAME, redis: settings.redis });
+    return surge ? `, not ${surge}: the surge pod stays out of the cluster until a stopping pod recruits it` : "";
+}
+
 /** Formation instructions for kubectl users: Pulumi does this step itself. */
 export function formationNote(settings: WorkloadSettings): string {
     const names = redisObjectNames(REDIS_NAME);
@@ -140,7 +147,7 @@ export function formationNote(settings: WorkloadSettings): string {
         `    '. ${REDIS_CLI_HELPER}; rcli --cluster create --cluster-replicas ${settings.redis.replicasPerMaster} --cluster-yes \\`,
         `     $(for h in ${hosts.join(" ")}; do echo "$(getent hosts $h | cut -d" " -f1):${CLIENT_PORT}"; done)'`,
         "",
-        `(${podCount(settings.redis)} pods; redis-cli does not check which k8s node each pod runs on. ${REDIS_CLI_HELPER}`,
+        `(${podCount(settings.redis)} pods${surgeNote(settings)}; redis-cli does not check which k8s node each pod runs on. ${REDIS_CLI_HELPER}`,
         "connects as the probes do: to the pod's own Redis, with TLS when it is on, as the admin user with its password from the pod's users Secret.)",
         "",
     ].join("\n");

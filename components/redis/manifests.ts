@@ -9,10 +9,22 @@ import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GKE_RETAIN_STORAGE_CLASS, RedisSettings, quantityBytes } from "../config";
-import { CLIENT_PORT, PodNaming, busPort, podCount, podDnsName } from "../shape";
+import { CLIENT_PORT, PodNaming, busPort, podDnsName, podName, statefulSetReplicas, surgeOrdinal } from "../shape";
 import { FormationRbacManifests, renderFormationRbac } from "./formationRbac";
 import { MemoryPlan, memoryPlan, renderRedisConf } from "./redisConf";
-import { ACL_TEMPLATE_PATH, CA_MOUNT, SCRIPTS_MOUNT, TLS_MOUNT, TLS_VOLUME, USERS_MOUNT, USERS_VOLUME } from "./paths";
+import {
+    ACL_TEMPLATE_PATH,
+    CA_MOUNT,
+    CONF_MOUNT,
+    SCRIPTS_MOUNT,
+    SURGE_FILE_ENV,
+    SURGE_POD_FILE,
+    SURGE_POD_KEY,
+    TLS_MOUNT,
+    TLS_VOLUME,
+    USERS_MOUNT,
+    USERS_VOLUME,
+} from "./paths";
 import { TLS_FILES } from "./tls";
 import { mapInput } from "../input";
 import { ACL_USERS, APP_USER, AclUserName, CLIENT_USER, EXPORTER_USER, passwordHash, renderAclTemplate } from "./acl";
@@ -223,7 +235,12 @@ export function readScript(file: ContainerScript): string {
     return fs.readFileSync(p, "utf8");
 }
 
-/** Shared redis.conf plus the start and probe scripts. Secret-free by construction. */
+/** The surge pod's name (`redis-6` for 3x1), or "" when the StatefulSet has none: the ConfigMap's SURGE_POD_KEY. */
+export function surgePodName(o: Pick<RedisManifestOptions, "name" | "redis">): string {
+    return o.redis.surgeReplica ? podName(redisObjectNames(o.name).statefulSet, surgeOrdinal(o.redis)) : "";
+}
+
+/** Shared redis.conf, the ACL template, the surge pod's name, and the container scripts. Secret-free by construction. */
 export function renderConfigMap(o: RedisManifestOptions): ConfigMapManifest {
     return {
         apiVersion: "v1",
@@ -239,6 +256,7 @@ export function renderConfigMap(o: RedisManifestOptions): ConfigMapManifest {
                 tls: o.redis.tls,
             }),
             ...Object.fromEntries(CONTAINER_SCRIPTS.map((script) => [script, readScript(script)])),
+            [SURGE_POD_KEY]: surgePodName(o),
         },
     };
 }
@@ -286,11 +304,15 @@ export function redisContainerEnv(o: RedisManifestOptions): EnvVar[] {
         { name: "REDIS_USERS_DIR", value: USERS_MOUNT },
         { name: "REDIS_ACL_TEMPLATE", value: ACL_TEMPLATE_PATH },
         { name: "REDIS_DATA_DIR", value: "/data" },
-        { name: "REDIS_SHARED_CONF", value: "/conf/redis.conf" },
+        { name: "REDIS_SHARED_CONF", value: `${CONF_MOUNT}/redis.conf` },
         { name: "REDIS_RUNTIME_CONF", value: "/run/redis/redis.conf" },
+        surgeFileEnv,
         ...(o.redis.tls ? [{ name: "REDIS_TLS_DIR", value: TLS_MOUNT }] : []),
     ];
 }
+
+/** Where every container running in-pod scripts reads the surge pod's name (empty file: no surge pod). */
+const surgeFileEnv: EnvVar = { name: SURGE_FILE_ENV, value: SURGE_POD_FILE };
 
 function probe(mode: "ready" | "live", periodSeconds: number, failureThreshold: number): Probe {
     return { exec: { command: ["sh", `${SCRIPTS_MOUNT}/probe.sh`, mode] }, periodSeconds, timeoutSeconds: 5, failureThreshold };
@@ -301,6 +323,9 @@ const restrictedContainerSecurity: k8s.types.input.core.v1.SecurityContext = {
     readOnlyRootFilesystem: true,
     capabilities: { drop: ["ALL"] },
 };
+
+/** The ConfigMap's configuration files (config volume), read-only. */
+const confMount = { name: "config", mountPath: CONF_MOUNT, readOnly: true };
 
 function redisContainer(o: RedisManifestOptions): Container {
     const handover = o.redis.handover
@@ -330,7 +355,7 @@ function redisContainer(o: RedisManifestOptions): Container {
         securityContext: restrictedContainerSecurity,
         volumeMounts: [
             { name: "data", mountPath: "/data" },
-            { name: "config", mountPath: "/conf", readOnly: true },
+            confMount,
             { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true },
             { name: "run", mountPath: "/run/redis" },
             { name: USERS_VOLUME, mountPath: USERS_MOUNT, readOnly: true },
@@ -356,11 +381,14 @@ function failoverAgentContainer(o: RedisManifestOptions): Container {
             fieldEnv("POD_IP", "status.podIP"),
             // As admin (rediscli.sh), from the users Secret the kubelet keeps current through a rotation.
             { name: "REDIS_USERS_DIR", value: USERS_MOUNT },
+            // The agent retires the surge pod once its shard has its own replica back.
+            surgeFileEnv,
             ...(o.redis.tls ? [{ name: "REDIS_TLS_DIR", value: CA_MOUNT }] : []),
         ],
         resources: { requests: { cpu: "20m", memory: "16Mi" }, limits: { cpu: "200m", memory: "32Mi" } },
         securityContext: restrictedContainerSecurity,
         volumeMounts: [
+            confMount,
             { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true },
             { name: USERS_VOLUME, mountPath: USERS_MOUNT, readOnly: true },
             ...(o.redis.tls ? [{ name: "tls-ca", mountPath: CA_MOUNT, readOnly: true }] : []),
@@ -422,11 +450,15 @@ function topologySpread(o: RedisManifestOptions): k8s.types.input.core.v1.Topolo
     return [zone, { topologyKey: HOSTNAME_KEY, whenUnsatisfiable: "ScheduleAnyway", ...common }];
 }
 
-/** Digest of the ConfigMap's data: the pod template changes exactly when the config does. */
+/**
+ * Digest of the ConfigMap's data: the pod template changes exactly when the config does. All but the
+ * surge pod's name (paths.ts SURGE_POD_KEY): that changes with the shape, and the pods read it afresh
+ * from the mounted file, so a new shape must not roll them.
+ */
 export function configDigest(o: RedisManifestOptions): string {
     const data = renderConfigMap(o).data as Record<string, string>;
     const hash = crypto.createHash("sha256");
-    for (const key of Object.keys(data).sort()) hash.update(`${key}\0${data[key]}\0`);
+    for (const key of Object.keys(data).sort()) if (key !== SURGE_POD_KEY) hash.update(`${key}\0${data[key]}\0`);
     return hash.digest("hex");
 }
 
@@ -453,7 +485,7 @@ function podVolumes(o: RedisManifestOptions): k8s.types.input.core.v1.Volume[] {
             name: "config",
             configMap: {
                 name: names.configMap,
-                items: ["redis.conf", "users.acl"].map((key) => ({ key, path: key })),
+                items: ["redis.conf", "users.acl", SURGE_POD_KEY].map((key) => ({ key, path: key })),
             },
         },
         {
@@ -468,7 +500,8 @@ function podVolumes(o: RedisManifestOptions): k8s.types.input.core.v1.Volume[] {
 }
 
 /**
- * masters × (1 + replicas) pods started in parallel; formation (not the pod order) decides roles.
+ * masters × (1 + replicas) pods, and the surge pod when there is one, started in parallel; formation
+ * (not the pod order) decides roles.
  * `tlsDigest` (TlsMaterial.digest) rolls the pods when a certificate is renewed: Redis reads its
  * certificate files when it starts.
  */
@@ -490,7 +523,7 @@ export function renderStatefulSet(
         metadata: metadata(o, names.statefulSet),
         spec: {
             serviceName: names.headlessService,
-            replicas: podCount(o.redis),
+            replicas: statefulSetReplicas(o.redis, o.redis.surgeReplica),
             podManagementPolicy: "Parallel",
             selector: { matchLabels: labels },
             updateStrategy: { type: "RollingUpdate" },

@@ -92,7 +92,7 @@ describe("bad input with real processes: nothing created, nothing lost", functio
             assert.strictEqual(r.status, 1, r.stderr);
             assert.match(
                 r.stderr,
-                /^error: pod: no pod named "redis-9" in .*; its pods: redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, app$/m,
+                /^error: pod: no pod named "redis-9" in .*; its pods: redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, redis-6, app$/m,
             );
             assert.match(runCli(["logs", "redis-9", "--dir", dir]).stderr, /error: logs: no log of a pod named "redis-9"/);
         });

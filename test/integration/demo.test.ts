@@ -62,7 +62,8 @@ async function assertNothingLeft(demo: RunningDemo): Promise<void> {
         await eventually(() => demo.processes.every((p) => !isAlive(p.pid)), { timeoutMs: 5000 }),
         "a process of the demo is still running",
     );
-    for (let i = 0; i < 6; i++) assert.ok(await refused(`127.0.103.${11 + i}`), `127.0.103.${11 + i} still answers`);
+    // Six members and the surge pod (issue 15).
+    for (let i = 0; i < 7; i++) assert.ok(await refused(`127.0.103.${11 + i}`), `127.0.103.${11 + i} still answers`);
 }
 
 describe("npm run demo: cleanup and privacy (real processes)", function () {
@@ -75,8 +76,8 @@ describe("npm run demo: cleanup and privacy (real processes)", function () {
         assert.strictEqual(fs.statSync(demo.dir).mode & 0o777, 0o700);
         assert.deepStrictEqual(
             demo.processes.map((p) => p.container).sort(),
-            [...Array(6).fill("failover-agent"), "hit-counter", ...Array(6).fill("redis")].sort(),
-            "six Redis pods (redis and failover-agent each) and the app",
+            [...Array(7).fill("failover-agent"), "hit-counter", ...Array(7).fill("redis")].sort(),
+            "six Redis pods and the surge pod (redis and failover-agent each) and the app",
         );
         // The reader goes away (as `npm run demo | head` does): every later write of the demo fails with EPIPE.
         demo.child.stdout.destroy();

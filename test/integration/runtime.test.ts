@@ -145,7 +145,7 @@ describe("local pod runtime (real processes, 3x1)", function () {
         await assertKeysIntact();
     });
 
-    it("roll under durable load: highest ordinal first, every pod at a new address, no acknowledged hit lost, redis-cli --cluster check clean", async () => {
+    it("roll under durable load: highest ordinal first (the idle surge pod first), every pod at a new address, no acknowledged hit lost, redis-cli --cluster check clean", async () => {
         const before = await waitHealthy(cluster.layout);
         const load = new HitLoad({ url: `${cluster.summary.app}/`, clients: 4 });
         let r: RollResult;
@@ -158,7 +158,7 @@ describe("local pod runtime (real processes, 3x1)", function () {
         console.log(`      roll: ${r.steps.map((s) => `${s.pod} ${s.readyAfterMs} ms`).join(", ")}`);
         assert.deepStrictEqual(
             r.steps.map((s) => s.pod),
-            ["redis-5", "redis-4", "redis-3", "redis-2", "redis-1", "redis-0"],
+            ["redis-6", "redis-5", "redis-4", "redis-3", "redis-2", "redis-1", "redis-0"],
         );
         // Each replaced pod was Ready (its kubelet's readiness probe, from its log) before the next one was deleted.
         for (let i = 0; i + 1 < r.steps.length; i++) {
@@ -179,7 +179,11 @@ describe("local pod runtime (real processes, 3x1)", function () {
                 .filter((l) => l.startsWith(`handover[${s.pod}]`))
                 .pop();
             assert.ok(line, `no preStop handover line in ${s.pod}'s log before it stopped`);
-            assert.match(line, /handed over to \S+ after \d+ ms; every master agrees|this node is slave: stopping at once/);
+            // The surge pod, idle when the roll reaches it first, is a master of nothing (issue 15's scripts may recruit it later).
+            assert.match(
+                line,
+                /handed over to \S+ after \d+ ms; every master agrees|this node is slave: stopping at once|a master without slots/,
+            );
             return line;
         });
         console.log(`      ${handovers.join("\n      ")}`);

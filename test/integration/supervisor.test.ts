@@ -115,8 +115,8 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
 
     it("no process shows the password on its command line: start scripts, redis-server, probes, app, supervisor, restarts", async () => {
         // A crashed pod restarts at once: its start script runs again meanwhile.
-        const replica = up.pods[up.pods.length - 1].name;
-        const kill = await runCliSampling(["kill", replica, "--dir", dir], commandLines);
+        const crashed = up.pods[up.pods.length - 2].name;
+        const kill = await runCliSampling(["kill", crashed, "--dir", dir], commandLines);
         assert.strictEqual(kill.status, 0, kill.stderr);
         const deadline = Date.now() + 3000;
         while (Date.now() < deadline) {
@@ -141,7 +141,7 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
     it("SIGKILL of the supervisor: its pods run on, verbs say no supervisor runs, `up` refuses, `down` stops every process it left", async () => {
         const lock = readJson<{ pid: number }>(layout.lock) as { pid: number };
         const pods = runningProcesses(layout);
-        assert.strictEqual(pods.length, 13, "six Redis pods (redis and failover-agent each) and the app");
+        assert.strictEqual(pods.length, 15, "six Redis pods and the surge pod (redis and failover-agent each) and the app");
         process.kill(lock.pid, "SIGKILL");
         await new Promise((r) => setTimeout(r, 300));
         assert.ok(
@@ -167,7 +167,7 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
         assert.strictEqual(down.status, 0, down.stderr);
         assert.match(
             down.stdout,
-            /no supervisor was running; stopped 13 processes it left \(redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, app\)/,
+            /no supervisor was running; stopped 15 processes it left \(redis-0, redis-1, redis-2, redis-3, redis-4, redis-5, redis-6, app\)/,
         );
         assert.deepStrictEqual(
             pods.filter((p) => isAlive(p.pid)).map((p) => `${p.pod} ${p.pid}`),
@@ -186,7 +186,7 @@ describe("the supervisor process, and local mode's privacy (real processes)", fu
             back.pods.map((p) => [p.name, p.address]),
             up.pods.map((p) => [p.name, p.address]),
         );
-        assert.strictEqual(readPods(layout).pods.length, 7);
+        assert.strictEqual(readPods(layout).pods.length, 8, "seven Redis pods (the surge pod among them) and the app");
         for (let i = 0; i < KEYS; i++)
             assert.strictEqual(redisCli(back.pods[0].address, admin(back.password), "-c", "GET", `kept:{${i}}`), `v${i}`);
     });

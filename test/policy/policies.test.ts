@@ -590,7 +590,17 @@ const cases: Record<string, BadCase[]> = {
         {
             why: "8 pods for 6 nodes",
             stack: () => withChange<IStatefulSet>("statefulSet", (s) => void (s.spec!.replicas = 8)),
-            says: /= 6 nodes but .* runs 8 pods/,
+            says: /= 6 nodes but .* runs 8 pods \(allowed: 6, or 7 with the surge pod\)/,
+        },
+        {
+            why: "a surge pod with two replicas per master (10 pods for 9 nodes)",
+            stack: () => {
+                const stack = withChange<IStatefulSet>("statefulSet", (s) => void (s.spec!.replicas = 10));
+                const f = stack.formation;
+                stack.formation = { ...f, props: variant(f.props, (p) => void (p.replicasPerMaster = 2)) };
+                return stack;
+            },
+            says: /= 9 nodes but .* runs 10 pods\.$/,
         },
         {
             why: "unknown StatefulSet",
@@ -850,6 +860,12 @@ describe("policy pack: policies", () => {
         it("config widens a threshold: node timeout 15000 passes with maxMs 20000", async () => {
             const stack = withChange<IConfigMap>("configMap", setConf(/cluster-node-timeout \d+/, "cluster-node-timeout 15000"));
             assert.deepEqual(await violationsOf("redis-node-timeout", stack, { "redis-node-timeout": { maxMs: 20000 } }), []);
+        });
+
+        it("the surge pod: a 3x1 StatefulSet of 7 pods matches its formation, and passes every policy", async () => {
+            const stack = withChange<IStatefulSet>("statefulSet", (s) => void (s.spec!.replicas = 7));
+            assert.deepEqual(await violationsOf("redis-formation-matches-statefulset", stack), []);
+            assert.deepEqual((await runPack(Object.values(stack))).violations, []);
         });
 
         it("pod anti-affinity on the hostname counts as spread", async () => {

@@ -53,7 +53,7 @@ export function startInProcess(
     block: number,
     timings: Partial<KubeletTimings>,
     label: string,
-    shape: Pick<UpOptions, "replicas" | "nodeTimeoutMs" | "handover" | "takeover" | "tls"> = {},
+    shape: Pick<UpOptions, "replicas" | "nodeTimeoutMs" | "handover" | "takeover" | "tls" | "surgeReplica"> = {},
 ): Promise<Started> {
     const quiet = () => undefined;
     return upCluster(

@@ -102,6 +102,13 @@ const BAD_CONFIG: ReadonlyArray<readonly [key: string, value: string, says: RegE
     ["redis:nodeTimeoutMs", "100", /use a whole number from 500 to 120000/],
     ["redis:handover", "always", /use true or false/],
     ["redis:takeover", "on", /use true or false/],
+    ["redis:surgeReplica", "on", /use true or false/],
+    [
+        "redis:surgeReplica",
+        "true",
+        /true needs redis:replicasPerMaster 1 \(it is 3: .*\); allowed: true, false/,
+        { ...GKE, "redis:replicasPerMaster": "3" },
+    ],
     ["redis:storageSize", "10 gigs", /use a Kubernetes quantity/],
     ["redis:storageSize", "900Mi", /below 4 x maxmemory \(1Gi for redis:memoryLimit 512Mi\).*use at least 1Gi/],
     ["redis:storageClass", "Premium RWO", /use the name of a StorageClass/],
@@ -335,6 +342,13 @@ describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
         [["up", "--node-timeout-ms", "100"], /^--node-timeout-ms: expected an integer from 500 to 120000, got "100"$/],
         [["up", "--dir", ""], /^--dir: a value is required/],
         [["up", "--masters", "100", "--replicas", "5"], /^--masters\/--replicas: 600 pods do not fit in one loopback block/],
+        // 122 x 2 = 244 members fill a block; the surge pod (default with one replica per master) needs one more address.
+        [
+            ["up", "--masters", "122", "--replicas", "1"],
+            /^--masters\/--replicas: 245 pods do not fit in one loopback block \(at most 244\)$/,
+        ],
+        [["up", "--no-surge=yes"], /^--no-surge: takes no value$/],
+        [["status", "--no-surge"], /^--no-surge: not a flag of status \(it applies to demo, up\)$/],
         [["up", "--probe-period-scale", "0"], /^--probe-period-scale: expected a number from 0.01 to 10, got "0"$/],
         [["up", "--backoff-initial-ms", "-5"], /^--backoff-initial-ms: expected an integer from 0 to 3600000, got "-5"$/],
         [["kill"], /^kill: expected one POD name \(e\.g\. redis-0\), got none$/],
@@ -367,6 +381,14 @@ describe("bad input: local CLI flags (local/cliArgs.ts parseArgs)", () => {
             );
         });
     }
+
+    it("--no-surge: the block holds the members alone, and the choice reaches the options", () => {
+        const o = parseArgs(["up", "--masters", "122", "--replicas", "1", "--no-surge"]);
+        assert.strictEqual(o.noSurge, true);
+        assert.strictEqual(parseArgs(["up"]).noSurge, undefined);
+        // Two replicas per master have no surge pod: 81 x 3 = 243 pods fit.
+        assert.doesNotThrow(() => parseArgs(["up", "--masters", "81", "--replicas", "2"]));
+    });
 });
 
 describe("bad input: the app's environment (app/config.ts parseServerConfig)", () => {

@@ -107,6 +107,7 @@ describe("config: parseSettings", () => {
                 "redis:nodeTimeoutMs": "5000",
                 "redis:handover": "false",
                 "redis:takeover": "false",
+                "redis:surgeReplica": "false",
                 "redis:storageSize": "10Gi",
                 "redis:storageClass": "premium-rwo",
                 "redis:cpuRequest": "250m",
@@ -136,7 +137,7 @@ describe("config: parseSettings", () => {
         assert.equal(podCount(s.redis), 15);
         assert.equal(s.redis.exporter, false);
         assert.equal(s.redis.nodeTimeoutMs, 5000);
-        assert.deepEqual([s.redis.handover, s.redis.takeover], [false, false]);
+        assert.deepEqual([s.redis.handover, s.redis.takeover, s.redis.surgeReplica], [false, false, false]);
         assert.equal(s.redis.storageClass, "premium-rwo");
         assert.deepEqual(s.redis.resources, { requests: { cpu: "250m", memory: "2Gi" }, limits: { cpu: "2", memory: "2Gi" } });
         assert.deepEqual(s.redis.passwords, { admin: "correct-horse-battery-staple" });
@@ -155,7 +156,7 @@ describe("config: parseSettings", () => {
             nodeImage: "node:24.20.0-alpine3.24",
         });
         // The documented key list is the parser's key list.
-        assert.equal(Object.keys(CONFIG_KEYS).length, 50);
+        assert.equal(Object.keys(CONFIG_KEYS).length, 51);
     });
 
     it("reads the GKE keys: deletion protection, private nodes, authorized networks", () => {
@@ -284,6 +285,24 @@ describe("config: parseSettings", () => {
         refuses(
             { ...GKE, "redis:exporter": "false", "redis:podMonitoring": "true" },
             "redis:podMonitoring: true needs redis:exporter true",
+        );
+    });
+
+    it("a surge pod by default exactly with one replica per master; asked for with another count it is refused, naming the key, the value and the allowed values", () => {
+        const surge = (extra: RawConfig) => parseSettings({ ...GKE, ...extra }, SECRET_CONFIG_KEYS).redis.surgeReplica;
+        assert.equal(surge({}), true, "the default shape (3x1) gets the surge pod");
+        assert.equal(surge({ "redis:replicasPerMaster": "1", "redis:surgeReplica": "false" }), false);
+        assert.equal(surge({ "redis:replicasPerMaster": "1", "redis:surgeReplica": "true" }), true);
+        assert.equal(surge({ "redis:replicasPerMaster": "2" }), false, "two replicas: a stop leaves another");
+        assert.equal(surge({ "redis:replicasPerMaster": "0" }), false, "no replicas: nothing waits for one");
+        assert.equal(surge({ "redis:replicasPerMaster": "2", "redis:surgeReplica": "false" }), false);
+        refuses(
+            { ...GKE, "redis:replicasPerMaster": "2", "redis:surgeReplica": "true" },
+            "redis:surgeReplica: true needs redis:replicasPerMaster 1 (it is 2: with two or more replicas a stop leaves another in-sync replica); allowed: true, false",
+        );
+        refuses(
+            { ...GKE, "redis:replicasPerMaster": "0", "redis:surgeReplica": "true" },
+            "redis:surgeReplica: true needs redis:replicasPerMaster 1 (it is 0: with none no write waits for a replica); allowed: true, false",
         );
     });
 

@@ -213,7 +213,7 @@ describe("manifests: StatefulSet", () => {
         assert.ok(!off.env.some((e: Plain) => e.name === "HANDOVER_TIMEOUT_SECONDS"));
     });
 
-    it("runs the failover agent on the Redis image with its own resources and the scripts only, or none when switched off", () => {
+    it("runs the failover agent on the Redis image with its own resources, the scripts and the conf, or none when switched off", () => {
         const agent = pod.containers.find((c: Plain) => c.name === "failover-agent");
         assert.equal(agent.image, redis.image);
         assert.deepEqual(agent.command, ["sh", "/scripts/failover-agent.sh"]);
@@ -223,12 +223,14 @@ describe("manifests: StatefulSet", () => {
                 ["POD_NAME", "metadata.name"],
                 ["POD_IP", "status.podIP"],
                 ["REDIS_USERS_DIR", undefined],
+                ["REDIS_SURGE_FILE", undefined],
                 ["REDIS_TLS_DIR", undefined],
             ],
         );
         assert.equal(agent.env.find((e: Plain) => e.name === "REDIS_USERS_DIR").value, "/users");
         assert.ok(agent.resources.requests.cpu && agent.resources.requests.memory && agent.resources.limits.memory);
         assert.deepEqual(agent.volumeMounts, [
+            { name: "config", mountPath: "/conf", readOnly: true },
             { name: "scripts", mountPath: "/scripts", readOnly: true },
             { name: "users", mountPath: "/users", readOnly: true },
             { name: "tls-ca", mountPath: "/tls-ca", readOnly: true },
@@ -360,6 +362,70 @@ describe("manifests: Services, PDB, NetworkPolicy", () => {
     });
 });
 
+describe("manifests: the surge pod (issue 15)", () => {
+    const sts = (raw: RawConfig = {}) => render(raw).statefulSet;
+    const surgeKey = (raw: RawConfig = {}) => render(raw).configMap.data["surge-pod"];
+
+    it("the StatefulSet runs the shape's pods and the surge pod, by default exactly with one replica per master", () => {
+        assert.equal(sts().spec.replicas, 7, "3x1: six members and redis-6");
+        assert.equal(sts({ "redis:masters": "4" }).spec.replicas, 9);
+        assert.equal(sts({ "redis:surgeReplica": "false" }).spec.replicas, 6);
+        assert.equal(sts({ "redis:replicasPerMaster": "2" }).spec.replicas, 9, "3x2: no surge pod");
+        assert.equal(sts({ "redis:replicasPerMaster": "0" }).spec.replicas, 3, "3x0: no surge pod");
+    });
+
+    it("the ConfigMap names the surge pod (the highest ordinal), or holds an empty name when there is none", () => {
+        assert.equal(surgeKey(), "redis-6");
+        assert.equal(surgeKey({ "redis:masters": "5" }), "redis-10");
+        assert.equal(surgeKey({ "redis:surgeReplica": "false" }), "");
+        assert.equal(surgeKey({ "redis:replicasPerMaster": "2" }), "");
+    });
+
+    it("the pods read it as /conf/surge-pod: the config volume projects the key and every script container has REDIS_SURGE_FILE and /conf", () => {
+        const spec = sts().spec.template.spec;
+        const config = spec.volumes.find((v: Plain) => v.name === "config").configMap;
+        assert.ok(
+            config.items.some((i: Plain) => i.key === "surge-pod" && i.path === "surge-pod"),
+            JSON.stringify(config.items),
+        );
+        const scriptContainers = spec.containers.filter((c: Plain) => c.name !== "exporter");
+        assert.deepEqual(
+            scriptContainers.map((c: Plain) => c.name),
+            ["redis", "failover-agent"],
+        );
+        for (const c of scriptContainers) {
+            assert.equal(c.env.find((e: Plain) => e.name === "REDIS_SURGE_FILE")?.value, "/conf/surge-pod", c.name);
+            assert.ok(
+                c.volumeMounts.some((m: Plain) => m.name === "config" && m.mountPath === "/conf"),
+                `${c.name} does not mount /conf`,
+            );
+        }
+        // Without a surge pod the file is there and empty: the scripts need no second case for a missing file.
+        const none = sts({ "redis:surgeReplica": "false" }).spec.template.spec;
+        assert.equal(none.containers[0].env.find((e: Plain) => e.name === "REDIS_SURGE_FILE")?.value, "/conf/surge-pod");
+    });
+
+    it("a new shape changes the surge pod's name but not the pod template: no roll (the kubelet updates the mounted file)", () => {
+        const digest = (raw: RawConfig) => configDigest(options(raw));
+        assert.notEqual(surgeKey(), surgeKey({ "redis:masters": "4" }));
+        assert.equal(digest({}), digest({ "redis:masters": "4" }));
+        assert.equal(digest({}), digest({ "redis:surgeReplica": "false" }));
+        assert.deepEqual(sts().spec.template, sts({ "redis:surgeReplica": "false" }).spec.template);
+        // The key is left out of the digest, not every key: a script change still rolls.
+        assert.notEqual(digest({}), digest({ "redis:nodeTimeoutMs": "5000" }));
+    });
+
+    it("the PDB covers the surge pod too (one pod of the StatefulSet away at a time); the app's seeds are the members only", () => {
+        const m = render();
+        assert.deepEqual(m.podDisruptionBudget.spec.selector.matchLabels, m.statefulSet.spec.template.metadata.labels);
+        assert.equal(m.podDisruptionBudget.spec.maxUnavailable, 1);
+        const o = options();
+        const seeds = seedEndpoints(podNaming(o), o.redis);
+        assert.equal(seeds.length, 6);
+        assert.ok(!seeds.some((s) => s.startsWith("redis-6.")), seeds.join(" "));
+    });
+});
+
 describe("manifests: TLS (on by default)", () => {
     const tls = render();
     const plain = render({ "redis:tls": "false" });
@@ -424,6 +490,7 @@ describe("manifests: TLS (on by default)", () => {
         const agent = containers(tls)["failover-agent"];
         assert.equal(envOf(agent).REDIS_TLS_DIR, "/tls-ca");
         assert.deepEqual(agent.volumeMounts, [
+            { name: "config", mountPath: "/conf", readOnly: true },
             { name: "scripts", mountPath: "/scripts", readOnly: true },
             { name: "users", mountPath: "/users", readOnly: true },
             { name: "tls-ca", mountPath: "/tls-ca", readOnly: true },

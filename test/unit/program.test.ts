@@ -68,7 +68,8 @@ function redisContainer(run: ProgramRun) {
 }
 
 /** Assertions that hold for both targets. */
-function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: string; pods: number; gke: boolean }) {
+/** `pods`: the cluster's members (formation, seeds); `statefulSetPods`: those and the surge pod when there is one (issue 15). */
+function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: string; pods: number; statefulSetPods: number; gke: boolean }) {
     it("registers one of each Redis object and the app, all through the one Kubernetes provider", () => {
         const run = getRun();
         const provider = run.one(T.provider);
@@ -152,12 +153,12 @@ function sharedGraphChecks(getRun: () => ProgramRun, expected: { namespace: stri
         }
     });
 
-    it("the StatefulSet: Parallel, masters x (1 + replicas) pods, client and bus ports, PVCs, probes through probe.sh", () => {
+    it("the StatefulSet: Parallel, masters x (1 + replicas) pods and the surge pod with one replica each, client and bus ports, PVCs, probes through probe.sh", () => {
         const run = getRun();
         const sts = run.one(T.statefulSet).inputs;
         assert.equal(sts.metadata.namespace, expected.namespace);
         assert.equal(sts.spec.podManagementPolicy, "Parallel");
-        assert.equal(sts.spec.replicas, expected.pods);
+        assert.equal(sts.spec.replicas, expected.statefulSetPods);
         const c = redisContainer(run);
         assert.deepEqual(
             c.ports.map((p: { containerPort: number }) => p.containerPort),
@@ -337,7 +338,7 @@ describe("program under mocks: target gke", function () {
         run = await runProgram(GKE_CONFIG);
     });
 
-    sharedGraphChecks(() => run, { namespace: "redis", pods: 6, gke: true });
+    sharedGraphChecks(() => run, { namespace: "redis", pods: 6, statefulSetPods: 7, gke: true });
 
     it("creates a regional VPC-native cluster without the default pool, with workload identity and a release channel", () => {
         const cluster = run.one("gcp:container/cluster:Cluster").inputs;
@@ -519,7 +520,7 @@ describe("program under mocks: target existing", function () {
         run = await runProgram(EXISTING_CONFIG);
     });
 
-    sharedGraphChecks(() => run, { namespace: "cache", pods: 12, gke: false });
+    sharedGraphChecks(() => run, { namespace: "cache", pods: 12, statefulSetPods: 12, gke: false });
 
     it("creates no cloud resources; the provider uses the configured kubeconfig", () => {
         assert.deepEqual(

@@ -128,7 +128,7 @@ describe("render: YAML for kubectl and Rancher", function () {
                 "utf8",
             ),
         );
-        assert.equal(sts.spec.replicas, 8);
+        assert.equal(sts.spec.replicas, 9, "4x1: 8 members and the surge pod");
     });
 
     it("with redis:tlsCaCertificate the server certificate is that CA's; without TLS, no certificates at all", () => {

@@ -13,7 +13,8 @@ import {
     volumeFiles,
 } from "../../local/podTemplate";
 import { PodView } from "../../local/protocol";
-import { KUBELET_DEFAULTS, NO_BACKOFF, initialAddress, nextAddress, restartDelay, rollOrder } from "../../local/rules";
+import { KUBELET_DEFAULTS, NO_BACKOFF, initialAddress, memberPods, nextAddress, restartDelay, rollOrder } from "../../local/rules";
+import { joinedCluster } from "../../local/podViews";
 import { renderPods, renderRoles } from "../../local/statusView";
 import { redisLocalArgs } from "../../local/supervisor";
 
@@ -59,6 +60,24 @@ describe("runtime rules: StatefulSet names, roll order, addresses", () => {
             "redis-0",
             "app",
         ]);
+    });
+
+    it("the members are the shape's ordinals; the surge pod beyond them is not one, and rolls first", () => {
+        const names = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `redis-${i}` }));
+        const members = memberPods("redis", names(7), { masters: 3, replicasPerMaster: 1 });
+        assert.deepStrictEqual(
+            members.map((p) => p.name),
+            ["redis-0", "redis-1", "redis-2", "redis-3", "redis-4", "redis-5"],
+        );
+        assert.strictEqual(memberPods("redis", names(9), { masters: 3, replicasPerMaster: 2 }).length, 9, "3x2: no surge pod");
+        assert.deepStrictEqual(memberPods("redis", [{ name: "app" }], { masters: 3, replicasPerMaster: 1 }), [], "not a pod of the set");
+        assert.strictEqual(
+            rollOrder(
+                "redis",
+                names(7).map((p) => p.name),
+            )[0],
+            "redis-6",
+        );
     });
 
     it("first addresses are .11 + ordinal; a block holds 244 pods", () => {
@@ -219,6 +238,18 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
         assert.strictEqual(mapMountedPath("redis-server", mounts), "redis-server");
     });
 
+    it("the surge pod's name: /conf/surge-pod in the config volume, REDIS_SURGE_FILE in the Redis container and the agent", () => {
+        const config = sts.spec.template.spec.volumes?.find((v) => v.name === "config");
+        const files = volumeFiles(config as NonNullable<typeof config>, { [cm.metadata.name]: cm.data }, {});
+        assert.strictEqual(files["surge-pod"], "redis-6");
+        const pod = localPodSpec(input());
+        for (const c of pod.containers) assert.strictEqual(c.env.REDIS_SURGE_FILE, "/D/volumes/config/surge-pod", c.name);
+        assert.deepStrictEqual(
+            pod.containers.map((c) => c.name),
+            ["redis", "failover-agent"],
+        );
+    });
+
     it("ConfigMap volumes hold exactly the listed items of the object's data", () => {
         const scripts = sts.spec.template.spec.volumes?.find((v) => v.name === "scripts");
         const files = volumeFiles(scripts as NonNullable<typeof scripts>, { [cm.metadata.name]: cm.data }, {});
@@ -265,6 +296,23 @@ describe("runtime status rendering", () => {
         assert.match(rows[1], /^redis-0\s+127\.0\.1\.11\s+Running\s+1\/1\s+0\s+master\s+ok$/);
         assert.match(rows[2], /^redis-1\s+127\.0\.1\.12\s+Running\s+1\/1\s+2\s+replica of redis-0\s+ok$/);
         assert.match(rows[3], /^redis-2\s+127\.0\.1\.13\s+Frozen\s+0\/1\s+0\s+\(frozen\)\s+-$/);
+    });
+
+    it("the surge pod: idle (in no cluster) or recruited, it says so", () => {
+        const rows = renderPods([
+            pod("redis-6", "127.0.1.17", { surge: true, clusterState: "fail" }),
+            pod("redis-6", "127.0.1.17", { surge: true, role: "replica", master: "redis-0", clusterState: "ok" }),
+        ]).split("\n");
+        assert.match(rows[1], /^redis-6\s+127\.0\.1\.17\s+Running\s+1\/1\s+0\s+surge, idle\s+fail$/);
+        assert.match(rows[2], /\s+replica of redis-0 \(surge\)\s+ok$/);
+    });
+
+    it("a node that knows only itself and holds no slot joined no cluster (no role); one that knows others or has slots did", () => {
+        const info = (known: number, assigned: number) =>
+            `cluster_state:fail\r\ncluster_slots_assigned:${assigned}\r\ncluster_known_nodes:${known}\r\n`;
+        assert.strictEqual(joinedCluster(info(1, 0)), false);
+        assert.strictEqual(joinedCluster(info(7, 0)), true);
+        assert.strictEqual(joinedCluster(info(1, 16384)), true);
     });
 
     it("roles as the tutorial lists them: each master with its replicas", () => {
