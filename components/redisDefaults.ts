@@ -28,3 +28,11 @@ export const REDIS_SHUTDOWN_TIMEOUT_SECONDS = 10;
 
 /** The Redis pods' terminationGracePeriodSeconds: the handover, then Redis's own shutdown, then a margin for the AOF. */
 export const REDIS_TERMINATION_GRACE_SECONDS = HANDOVER_TIMEOUT_SECONDS + REDIS_SHUTDOWN_TIMEOUT_SECONDS + 8;
+
+/**
+ * How long the surge node stays in a shard once the shard has its own replica back (surge.sh): the
+ * next stop of a rolling update usually comes within a probe period or two and then finds it attached
+ * (no second MEET, no second full sync when it is the same shard); after that it leaves, so at rest it
+ * holds no data and is nobody's replica.
+ */
+export const SURGE_RETIRE_SECONDS = 15;

@@ -107,10 +107,14 @@ candidates=$(self_cli 2 INFO replication | handover_candidates)
 # One replica: once it has taken over and this node stops, it would be alone. The surge node
 # replicates this master first, follows the new one, and is handed the slots only as a last resort.
 if [ "$(printf '%s\n' "$candidates" | grep -c .)" -eq 1 ] && [ -n "$(surge_pod)" ]; then
-    if recruit_surge "$ME_IP" "$ME_PORT" "$myid" $((started + MASTER_RECRUIT_MS)); then
-        surge=$(surge_ip)
-        candidates=$(self_cli 2 INFO replication | handover_candidates | awk -v s="$surge" '$1 != s { print; next } { last = $0 } END { if (last != "") print last }')
-    fi
+    recruit_surge "$ME_IP" "$ME_PORT" "$myid" $((started + MASTER_RECRUIT_MS)) &&
+        candidates=$(self_cli 2 INFO replication | handover_candidates)
+fi
+# The surge node only stands in: a member takes the slots whenever one is in sync (a coordinated
+# failover brings any in-sync replica to the master's exact offset first).
+if [ -n "$(surge_pod)" ]; then
+    surge=$(surge_ip)
+    candidates=$(printf '%s\n' "$candidates" | awk -v s="$surge" 'NF == 0 { next } $1 != s { print; next } { last = $0 } END { if (last != "") print last }')
 fi
 if [ -z "$candidates" ]; then
     log "a master with no online replica: stopping without handover (its slots wait for a failover)"

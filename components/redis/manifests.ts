@@ -28,7 +28,7 @@ import {
 import { TLS_FILES } from "./tls";
 import { mapInput } from "../input";
 import { ACL_USERS, APP_USER, AclUserName, CLIENT_USER, EXPORTER_USER, passwordHash, renderAclTemplate } from "./acl";
-import { HANDOVER_TIMEOUT_SECONDS, REDIS_TERMINATION_GRACE_SECONDS } from "../redisDefaults";
+import { HANDOVER_TIMEOUT_SECONDS, REDIS_TERMINATION_GRACE_SECONDS, SURGE_RETIRE_SECONDS } from "../redisDefaults";
 
 export type NamespaceManifest = k8s.types.input.core.v1.Namespace;
 export type SecretManifest = k8s.types.input.core.v1.Secret;
@@ -383,6 +383,7 @@ function failoverAgentContainer(o: RedisManifestOptions): Container {
             { name: "REDIS_USERS_DIR", value: USERS_MOUNT },
             // The agent retires the surge pod once its shard has its own replica back.
             surgeFileEnv,
+            { name: "SURGE_RETIRE_SECONDS", value: String(SURGE_RETIRE_SECONDS) },
             ...(o.redis.tls ? [{ name: "REDIS_TLS_DIR", value: CA_MOUNT }] : []),
         ],
         resources: { requests: { cpu: "20m", memory: "16Mi" }, limits: { cpu: "200m", memory: "32Mi" } },

@@ -9,7 +9,7 @@
 #                                   hand back slots it took over, leave the cluster when not needed
 # The callers define log, now_ms and source rediscli.sh and failover-decisions.sh first.
 # Env: REDIS_SURGE_FILE, POD_NAME, POD_HOSTNAME (this pod's DNS name; the surge's is beside it),
-#      PROBE_CLIENT_PORT (every pod's client port), SURGE_RETIRE_SECONDS (30): how long the surge
+#      PROBE_CLIENT_PORT (every pod's client port), SURGE_RETIRE_SECONDS (15, redisDefaults.ts): how long the surge
 #      node stays after its shard has its own replica back (the next stop of a roll comes sooner
 #      and finds it attached), or after it was left in a cluster that does not use it.
 . "$(dirname "$0")/dns.sh"
@@ -130,8 +130,8 @@ surge_turn() {
             ;;
         spare | stray)
             [ -n "$surge_since" ] || surge_since=$(now_ms)
-            if [ $(($(now_ms) - surge_since)) -ge $((${SURGE_RETIRE_SECONDS:-30} * 1000)) ]; then
-                log "the surge node is $_st_duty for ${SURGE_RETIRE_SECONDS:-30} s: leaving the cluster"
+            if [ $(($(now_ms) - surge_since)) -ge $((${SURGE_RETIRE_SECONDS:-15} * 1000)) ]; then
+                log "the surge node is $_st_duty for ${SURGE_RETIRE_SECONDS:-15} s: leaving the cluster"
                 retire_surge
                 surge_since=""
             fi
