@@ -9,8 +9,8 @@
  * - freeze (SIGSTOP of the whole pod, its kubelet too: a lost VM or a partition) until a replica
  *   took over, then thawed: at the shipped node timeout vs 1000 ms;
  * - rolling restart of every pod (an image change; each pod back after the runtime's 5 s pod-start
- *   delay, Ready before the next): with the preStop handover vs a plain rolling restart (neither
- *   handover nor agent, as the Bitnami chart does);
+ *   delay, Ready before the next): with the preStop handover (and at 3x1 the surge pod, and without
+ *   it) vs a plain rolling restart (neither handover nor agent nor surge pod, as the Bitnami chart does);
  * - 3x2: crash and freeze.
  * Goals (issue 15): crash <= 1 s (worst run); rolling restart <= 0.5 s max gap and < 1/5 of the plain
  * restart's total unavailability; freeze <= 1.5 x node timeout + 1.5 s; 0 acknowledged hits lost.
@@ -42,6 +42,8 @@ interface Setup {
     /** The preStop handover and the failover agent (both on, as shipped, unless said otherwise). */
     readonly handover: boolean;
     readonly takeover: boolean;
+    /** The surge pod (shipped with one replica per master unless said otherwise). */
+    readonly surgeReplica?: boolean;
     /**
      * A rolling restart under load first (its report set aside), as after an image change: the AOFs
      * have grown and every pod is at a new address. A crash on a fresh cluster hides what depends on
@@ -84,14 +86,16 @@ const SETUPS: readonly Setup[] = [
         handover: false,
         takeover: false,
     },
-    { label: "3x1 rolling restart, handover (shipped)", mode: "roll", replicasPerMaster: 1, ...shipped },
+    { label: "3x1 rolling restart, handover and surge pod (shipped)", mode: "roll", replicasPerMaster: 1, ...shipped },
+    { label: "3x1 rolling restart, handover without surge pod", mode: "roll", replicasPerMaster: 1, ...shipped, surgeReplica: false },
     {
-        label: "3x1 rolling restart, plain (no handover, no agent)",
+        label: "3x1 rolling restart, plain (no handover, no agent, no surge pod)",
         mode: "roll",
         replicasPerMaster: 1,
         ...shipped,
         handover: false,
         takeover: false,
+        surgeReplica: false,
     },
     { label: `3x2 crash, takeover (shipped), ${DEFAULT_NODE_TIMEOUT_MS} ms`, mode: "kill", replicasPerMaster: 2, ...shipped },
     { label: `3x2 freeze, node timeout ${DEFAULT_NODE_TIMEOUT_MS} ms`, mode: "freeze", replicasPerMaster: 2, ...shipped },
@@ -118,6 +122,7 @@ async function runOnce(setup: Setup, block: number, clients: number): Promise<Dr
                 nodeTimeoutMs: setup.nodeTimeoutMs,
                 handover: setup.handover,
                 takeover: setup.takeover,
+                ...(setup.surgeReplica !== undefined ? { surgeReplica: setup.surgeReplica } : {}),
                 log: quiet,
             },
             { kind: "in-process", log: quiet },

@@ -47,7 +47,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "startscript.test.ts": [],
     "startscriptDns.test.ts": [130],
     "supervisor.test.ts": [102],
-    "surge.test.ts": [195],
+    "surgeRoll.test.ts": [195],
     "surgeRuntime.test.ts": [216, 217],
     "takeoverOffset.test.ts": [190],
     "tls.test.ts": [230],
