@@ -27,7 +27,7 @@ import {
     ZoneSpread,
     KubeconfigEndpoint,
 } from "./configKeys";
-import { shapeProblems } from "./shape";
+import { shapeProblems, surgeApplies } from "./shape";
 import { MaintenanceExclusion, MaintenanceWindow } from "./maintenance";
 import { VOLUME_TO_MAXMEMORY, memoryPlan } from "./redis/redisConf";
 import { keyMatchesCertificate } from "./redis/tls";
@@ -100,6 +100,8 @@ export interface RedisSettings {
     readonly handover: boolean;
     /** A failover-agent container per pod: an in-sync replica takes over a crashed master at once. */
     readonly takeover: boolean;
+    /** The surge pod (shape.ts surgeOrdinal): one pod beyond the shape that keeps a stopping pod's shard at two copies. */
+    readonly surgeReplica: boolean;
     /** PVC size per pod (Kubernetes quantity, e.g. 1Gi); at least VOLUME_TO_MAXMEMORY x maxmemory. */
     readonly storageSize: string;
     /** StorageClass of the PVCs; the cluster's default class when absent. */
@@ -317,6 +319,7 @@ function readRedis(r: Reader, target: Target | undefined): RedisSettings {
         nodeTimeoutMs: r.get(KEYS.nodeTimeoutMs),
         handover: r.get(KEYS.handover),
         takeover: r.get(KEYS.takeover),
+        surgeReplica: surgeApplies({ replicasPerMaster }),
         storageSize,
         storageClass: r.get(KEYS.storageClass) ?? (target === "gke" ? GKE_RETAIN_STORAGE_CLASS : undefined),
         resources,

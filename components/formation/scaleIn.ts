@@ -17,6 +17,7 @@ import { inspect, waitUntilFormed } from "./observe";
 import { planOpenSlots } from "./planExisting";
 import { drainPending, planDrain } from "./planDrain";
 import { membership, refuseForeign } from "./plan";
+import { planRelease } from "./planRelease";
 import { renderPlan } from "./renderPlan";
 
 export interface DrainOptions extends FormOptions {
@@ -24,6 +25,11 @@ export interface DrainOptions extends FormOptions {
     readonly nodes: readonly FormNode[];
     /** Addresses of the nodes whose pods are about to be removed. */
     readonly leaving: readonly string[];
+    /**
+     * The one of `leaving` whose pod stays: the new surge pod of a smaller shape (shape.ts surgeOrdinal).
+     * Drained like the others, then released from the cluster (planRelease.ts).
+     */
+    readonly release?: string;
 }
 
 export interface DrainResult {
@@ -35,6 +41,7 @@ export interface DrainResult {
 
 /** Drains `o.leaving` (see the module comment); throws FormationRefused, before acting, where it cannot be safe. */
 export async function drainLeaving(o: DrainOptions): Promise<DrainResult> {
+    if (o.release !== undefined && !o.leaving.includes(o.release)) throw new Error(`release: ${o.release} is not among the leaving nodes`);
     const unknown = o.leaving.filter((a) => !o.nodes.some((n) => n.address === a));
     if (unknown.length) throw new Error(`leaving: ${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not among the nodes given`);
     const staying = o.nodes.length - o.leaving.length;
@@ -56,6 +63,11 @@ export async function drainLeaving(o: DrainOptions): Promise<DrainResult> {
         const pending = open ? "slot moves left open" : drainPending(views, req);
         if (round > 1 && pending === undefined) {
             ctx.log(`drained: ${o.leaving.length} nodes hold nothing the cluster needs and can no longer be promoted`);
+            if (o.release !== undefined) {
+                const release = planRelease(views, { release: o.release, leaving: o.leaving });
+                for (const line of renderPlan(release).split("\n")) ctx.log(line);
+                await runPhases(ctx, release.phases);
+            }
             return { drained: o.leaving, rounds: round - 1 };
         }
         if (round > FORMATION_DEFAULTS.openSlotRounds) {
