@@ -47,6 +47,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "startscript.test.ts": [],
     "startscriptDns.test.ts": [130],
     "supervisor.test.ts": [102],
+    "surge.test.ts": [220],
     "takeoverOffset.test.ts": [190],
     "tls.test.ts": [230],
 };
