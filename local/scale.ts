@@ -7,9 +7,10 @@
  */
 import { FormNode, form } from "../components/formation/form";
 import { LiveReport, liveReport, liveRequest, readLiveCluster } from "../components/formation/live";
+import { leavingPods } from "../components/formation/podCluster";
 import { drainLeaving } from "../components/formation/scaleIn";
 import { DirectTransport } from "../components/formation/transport";
-import { shapeProblems, podCount, podOrdinal, ClusterShape } from "../components/shape";
+import { shapeProblems, podCount, podOrdinal, ClusterShape, statefulSetReplicas, surgeOrdinal } from "../components/shape";
 import { REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
 import { Layout } from "./layout";
@@ -45,8 +46,9 @@ export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, 
     const transport = new DirectTransport(accessOf(layout, config));
     try {
         const before = (await call<StatusView>(layout, { verb: "status" })).pods;
-        const count = podCount(to);
-        const leaving = before.filter((p) => ordinal(p.name) >= count);
+        const surge = config.surgeReplica ?? false;
+        // The same rule as the drain resource: the new surge ordinal's pod is drained, then released, and stays.
+        const { leaving, release } = leavingPods({ statefulSetName: REDIS_NAME, surgeReplica: surge, ...to }, before, from);
         const common = { masters: to.masters, replicasPerMaster: to.replicasPerMaster, transport };
         if (leaving.length) {
             log(`[scale-in] draining ${leaving.map((p) => p.name).join(", ")} before they are removed`);
@@ -54,21 +56,29 @@ export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, 
                 ...common,
                 nodes: before.map((p) => nodeOf(p.address)),
                 leaving: leaving.map((p) => redisEndpoint(p.address)),
+                ...(release ? { release: redisEndpoint(release.address) } : {}),
                 log: (l) => log(`[scale-in] ${l}`),
             });
         }
-        const changed = await call<ScaleResult>(layout, { verb: "scale", replicas: count });
+        const replicas = statefulSetReplicas(to, surge);
+        const changed = await call<ScaleResult>(layout, { verb: "scale", replicas });
         let pods: StatusView["pods"] = [];
         await waitUntil(
-            `${count} Redis pods started`,
+            `${replicas} Redis pods started`,
             async () => {
                 pods = (await call<StatusView>(layout, { verb: "status" })).pods;
                 const waiting = pods.filter((p) => !p.started).map((p) => p.name);
-                return pods.length === count && waiting.length === 0 ? undefined : `not started: ${waiting.join(", ") || "(none yet)"}`;
+                return pods.length === replicas && waiting.length === 0 ? undefined : `not started: ${waiting.join(", ") || "(none yet)"}`;
             },
-            { timeoutMs: 60_000 + 1000 * count, intervalMs: 200 },
+            { timeoutMs: 60_000 + 1000 * replicas, intervalMs: 200 },
         );
-        await form({ ...common, nodes: pods.map((p) => nodeOf(p.address)), log: (l) => log(`[formation] ${l}`) });
+        const { members, surgePod } = splitSurge(pods, to, surge);
+        await form({
+            ...common,
+            nodes: members.map((p) => nodeOf(p.address)),
+            ...(surgePod ? { surge: nodeOf(surgePod.address) } : {}),
+            log: (l) => log(`[formation] ${l}`),
+        });
         writeConfig(layout, { ...config, ...to, app: { ...config.app, waitReplicas: waitReplicasFor(to.replicasPerMaster) } });
         return { ...changed, from, to, drained: leaving.map((p) => p.name), report: await readReport(layout, transport, pods) };
     } finally {
@@ -86,10 +96,23 @@ export async function liveStatus(layout: Layout, pods: StatusView["pods"]): Prom
     }
 }
 
+/** The shape's pods, and the surge pod (never a member) when the cluster runs one. */
+function splitSurge(
+    pods: StatusView["pods"],
+    shape: ClusterShape,
+    surge: boolean,
+): { members: StatusView["pods"]; surgePod?: StatusView["pods"][number] } {
+    // Without the surge every pod counts, as before it existed (a pod beyond the shape shows as drift).
+    if (!surge) return { members: [...pods] };
+    const surgePod = pods.find((p) => ordinal(p.name) === surgeOrdinal(shape));
+    return { members: pods.filter((p) => ordinal(p.name) < podCount(shape)), ...(surgePod ? { surgePod } : {}) };
+}
+
 async function readReport(layout: Layout, transport: DirectTransport, pods: StatusView["pods"]): Promise<LiveReport> {
     const config = configOf(layout);
-    const nodes = pods.map((p) => nodeOf(p.address));
-    const live = await readLiveCluster(transport, nodes);
+    const { members, surgePod } = splitSurge(pods, config, config.surgeReplica ?? false);
+    const nodes = members.map((p) => nodeOf(p.address));
+    const live = await readLiveCluster(transport, nodes, surgePod ? nodeOf(surgePod.address) : undefined);
     const label = (address: string) => {
         const pod = pods.find((p) => redisEndpoint(p.address) === address);
         return pod ? `${pod.name} (${address})` : address;

@@ -21,6 +21,8 @@ export interface ClusterConfig {
     /** The pod template's preStop handover and failover agent (redis:handover, redis:takeover). */
     readonly handover: boolean;
     readonly takeover: boolean;
+    /** The StatefulSet runs the surge pod (components/shape.ts surgeOrdinal) beyond the shape; absent: false. */
+    readonly surgeReplica?: boolean;
     /** Pods live on 127.0.<block>.11-254. */
     readonly block: number;
     /** Namespace of the rendered objects (pod DNS names and POD_NAMESPACE). */

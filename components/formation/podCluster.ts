@@ -125,13 +125,13 @@ export type PreviousShape = shape.ClusterShape & Pick<PodClusterInputs, "surgeRe
  * it, to be taken out of the cluster once drained. Otherwise the pod at the surge ordinal is the idle
  * (or recruited) surge, and never leaves. Pure.
  */
-export function leavingPods(
+export function leavingPods<P extends { readonly name: string }>(
     inputs: Pick<PodClusterInputs, "statefulSetName" | "surgeReplica"> & shape.ClusterShape,
-    pods: readonly RedisPod[],
+    pods: readonly P[],
     previous?: PreviousShape,
-): { leaving: RedisPod[]; release?: RedisPod } {
+): { leaving: P[]; release?: P } {
     const expected = shape.podCount(inputs);
-    const ordinal = (p: RedisPod) => ordinalOf(inputs, p.name);
+    const ordinal = (p: P) => ordinalOf(inputs, p.name);
     const atSurge = inputs.surgeReplica ? pods.find((p) => ordinal(p) === shape.surgeOrdinal(inputs)) : undefined;
     const shrinks = pods.some((p) => ordinal(p) >= shape.statefulSetReplicas(inputs, inputs.surgeReplica ?? false));
     const wasMember = atSurge !== undefined && previous !== undefined && ordinal(atSurge) < shape.podCount(previous);
