@@ -48,6 +48,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "startscriptDns.test.ts": [130],
     "supervisor.test.ts": [102],
     "surge.test.ts": [220],
+    "surgeExec.test.ts": [221],
     "takeoverOffset.test.ts": [190],
     "tls.test.ts": [230],
 };

@@ -8,6 +8,7 @@ import { NodeView, formedPending, parseClusterNodes } from "../../components/for
 import { liveReport, liveShape } from "../../components/formation/live";
 import { FormationRefused, Plan, Step, planRun, refuseForeign } from "../../components/formation/plan";
 import { planRelease } from "../../components/formation/planRelease";
+import { clusterNodes } from "../../components/formation/scaleIn";
 import { Surge, surgeFree, withoutSurge, withoutSurgeEntries } from "../../components/formation/surge";
 import { FixtureNode, addressOf, clusterViews, formed3x1, idOf, request } from "../support/clusterViews";
 
@@ -188,5 +189,21 @@ describe("surge pod: the release of a scale-in's new surge ordinal (components/f
     it("a staying node that still replicates it is refused, nothing sent", () => {
         const views = clusterViews([...formed3x1(), { n: 7 }, { n: 8, replicaOf: 7 }], true);
         assert.throws(() => planRelease(views, { release: addressOf(7), leaving: [addressOf(7)] }), FormationRefused);
+    });
+});
+
+describe("surge pod: the drain's formed checks wait on members only (components/formation/scaleIn.ts clusterNodes)", () => {
+    it("an idle surge pod of the shape before (a lone node among the leaving) is left out; a cluster never formed is waited on whole", () => {
+        const nodes: FixtureNode[] = [
+            ...formed3x1((f) => ({ ...f, knows: [1, 2, 3, 4, 5, 6].filter((n) => n !== f.n) })),
+            { n: 7, knows: [] },
+        ];
+        const targets = nodes.map((f) => ({ address: addressOf(f.n), target: `redis-${f.n - 1}` }));
+        assert.deepStrictEqual(
+            clusterNodes(targets, clusterViews(nodes, true)).map((n) => n.target),
+            ["redis-0", "redis-1", "redis-2", "redis-3", "redis-4", "redis-5"],
+        );
+        const fresh: FixtureNode[] = [1, 2, 3].map((n) => ({ n }));
+        assert.strictEqual(clusterNodes(targets.slice(0, 3), clusterViews(fresh, false)).length, 3);
     });
 });
