@@ -9,6 +9,7 @@ import { liveReport, liveShape } from "../../components/formation/live";
 import { FormationRefused, Plan, Step, planRun, refuseForeign } from "../../components/formation/plan";
 import { planRelease } from "../../components/formation/planRelease";
 import { clusterNodes } from "../../components/formation/scaleIn";
+import { planDrain } from "../../components/formation/planDrain";
 import { Surge, surgeFree, withoutSurge, withoutSurgeEntries } from "../../components/formation/surge";
 import { FixtureNode, addressOf, clusterViews, formed3x1, idOf, request } from "../support/clusterViews";
 
@@ -205,5 +206,37 @@ describe("surge pod: the drain's formed checks wait on members only (components/
         );
         const fresh: FixtureNode[] = [1, 2, 3].map((n) => ({ n }));
         assert.strictEqual(clusterNodes(targets.slice(0, 3), clusterViews(fresh, false)).length, 3);
+    });
+});
+
+describe("surge pod: a drain with the idle surge of the shape before among the leaving (components/formation/planDrain.ts)", () => {
+    it("4x1 -> 3x1 with redis-8 idle: it is only marked; the slot moves neither wait for it nor announce the cluster to it", () => {
+        const cluster = [1, 2, 3, 4, 5, 6, 7, 8];
+        const member = (f: FixtureNode): FixtureNode => ({ ...f, knows: cluster.filter((n) => n !== f.n) });
+        const nodes: FixtureNode[] = [
+            ...[
+                { n: 1, slots: "0-4095" },
+                { n: 2, slots: "4096-8191" },
+                { n: 3, slots: "8192-12287" },
+                { n: 4, replicaOf: 3 },
+                { n: 5, replicaOf: 2 },
+                { n: 6, replicaOf: 1 },
+                { n: 7, slots: "12288-16383" },
+                { n: 8, replicaOf: 7 },
+            ].map(member),
+            { n: 9, knows: [] },
+        ];
+        const plan = planDrain(clusterViews(nodes, true), { ...request(nodes, 3, 1), leaving: [7, 8, 9].map(addressOf) });
+        assert.deepStrictEqual(
+            stepsOf(plan, "replica-failover").map((s) => s.node),
+            [7, 8, 9].map(addressOf),
+        );
+        const usable = stepsOf(plan, "wait-usable");
+        assert.strictEqual(usable.length, 1);
+        assert.ok(!usable[0].nodes.includes(addressOf(9)), "waits for the lone node's cluster_state");
+        assert.ok(
+            stepsOf(plan, "meet").every((m) => m.from !== addressOf(9) && !m.to.includes(addressOf(9))),
+            "announces the cluster to the lone node",
+        );
     });
 });
