@@ -169,6 +169,7 @@ function scaleInDrain(settings: Settings, kubeconfig: pulumi.Output<string>): Re
             containerName: REDIS_CONTAINER,
             masters: settings.redis.masters,
             replicasPerMaster: settings.redis.replicasPerMaster,
+            surgeReplica: settings.redis.surgeReplica,
         },
         // It was the scale guard, which only refused scale-in: same place in the graph, same state.
         { aliases: [{ name: `${REDIS_NAME}-scale-guard`, type: "pulumi-nodejs:dynamic/redis-cluster-gke:RedisScaleGuard" }] },
@@ -190,6 +191,7 @@ function formRedis(settings: Settings, kubeconfig: pulumi.Output<string>, redis:
             headlessServiceName: redis.names.headlessService,
             masters: settings.redis.masters,
             replicasPerMaster: settings.redis.replicasPerMaster,
+            surgeReplica: settings.redis.surgeReplica,
         },
         { dependsOn: [redis.statefulSet, redis.headlessService] },
     );

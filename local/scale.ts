@@ -9,9 +9,10 @@
  */
 import { FormNode, form } from "../components/formation/form";
 import { LiveReport, liveReport, liveRequest, readLiveCluster } from "../components/formation/live";
+import { leavingPods } from "../components/formation/podCluster";
 import { drainLeaving } from "../components/formation/scaleIn";
 import { DirectTransport } from "../components/formation/transport";
-import { shapeProblems, statefulSetReplicas, ClusterShape } from "../components/shape";
+import { shapeProblems, ClusterShape, statefulSetReplicas, surgeOrdinal, podOrdinal } from "../components/shape";
 import { renderConfigMap } from "../components/redis/manifests";
 import { REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
@@ -36,6 +37,7 @@ function configOf(layout: Layout): ClusterConfig {
 }
 
 const nodeOf = (address: string): FormNode => ({ address: redisEndpoint(address), target: redisEndpoint(address) });
+const ordinal = (pod: string) => podOrdinal(REDIS_NAME, pod) ?? Number.MAX_SAFE_INTEGER;
 
 /** Drain, resize, form: see the module comment. The new shape is recorded in DIR once formed. */
 export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, log: (line: string) => void): Promise<ScaleSummary> {
@@ -48,38 +50,44 @@ export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, 
     const next: ClusterConfig = { ...config, ...to, app: { ...config.app, waitReplicas: waitReplicasFor(to.replicasPerMaster) } };
     // The new shape's settings, checked before anything changes (a recorded surge choice may not fit it).
     const settings = localSettings(next);
+    const surge = settings.redis.surgeReplica;
     const transport = new DirectTransport(accessOf(layout, config));
     try {
-        const before = memberPods(REDIS_NAME, (await call<StatusView>(layout, { verb: "status" })).pods, from);
-        // Members of the old shape beyond the new one leave the cluster (a pod may stay on as the new surge pod).
-        const staying = new Set(memberPods(REDIS_NAME, before, to).map((p) => p.name));
-        const leaving = before.filter((p) => !staying.has(p.name));
+        const before = (await call<StatusView>(layout, { verb: "status" })).pods;
+        // The same rule as the drain resource: the new surge ordinal's pod is drained, then released, and stays.
+        const { leaving, release } = leavingPods({ statefulSetName: REDIS_NAME, surgeReplica: surge, ...to }, before, from);
         const common = { masters: to.masters, replicasPerMaster: to.replicasPerMaster, transport };
         if (leaving.length) {
-            log(`[scale-in] draining ${leaving.map((p) => p.name).join(", ")} before they leave`);
+            log(`[scale-in] draining ${leaving.map((p) => p.name).join(", ")} before they are removed`);
             await drainLeaving({
                 ...common,
                 nodes: before.map((p) => nodeOf(p.address)),
                 leaving: leaving.map((p) => redisEndpoint(p.address)),
+                ...(release ? { release: redisEndpoint(release.address) } : {}),
                 log: (l) => log(`[scale-in] ${l}`),
             });
         }
         // As `pulumi up` applies the ConfigMap (the surge pod's name) before the StatefulSet's new replicas.
         writeJson(layout.objectFile("configmap"), renderConfigMap(localManifestOptions(settings)));
-        const count = statefulSetReplicas(to, settings.redis.surgeReplica);
-        const changed = await call<ScaleResult>(layout, { verb: "scale", replicas: count });
+        const replicas = statefulSetReplicas(to, surge);
+        const changed = await call<ScaleResult>(layout, { verb: "scale", replicas });
         let pods: StatusView["pods"] = [];
         await waitUntil(
-            `${count} Redis pods started`,
+            `${replicas} Redis pods started`,
             async () => {
                 pods = (await call<StatusView>(layout, { verb: "status" })).pods;
                 const waiting = pods.filter((p) => !p.started).map((p) => p.name);
-                return pods.length === count && waiting.length === 0 ? undefined : `not started: ${waiting.join(", ") || "(none yet)"}`;
+                return pods.length === replicas && waiting.length === 0 ? undefined : `not started: ${waiting.join(", ") || "(none yet)"}`;
             },
-            { timeoutMs: 60_000 + 1000 * count, intervalMs: 200 },
+            { timeoutMs: 60_000 + 1000 * replicas, intervalMs: 200 },
         );
-        const members = memberPods(REDIS_NAME, pods, to);
-        await form({ ...common, nodes: members.map((p) => nodeOf(p.address)), log: (l) => log(`[formation] ${l}`) });
+        const { members, surgePod } = splitSurge(pods, to, surge);
+        await form({
+            ...common,
+            nodes: members.map((p) => nodeOf(p.address)),
+            ...(surgePod ? { surge: nodeOf(surgePod.address) } : {}),
+            log: (l) => log(`[formation] ${l}`),
+        });
         writeConfig(layout, next);
         return { ...changed, from, to, drained: leaving.map((p) => p.name), report: await readReport(layout, transport, pods) };
     } finally {
@@ -97,11 +105,22 @@ export async function liveStatus(layout: Layout, pods: StatusView["pods"]): Prom
     }
 }
 
-/** The members' drift, as on Kubernetes, where the formation reads the pods of the shape only. */
+/** The shape's pods, and the surge pod (never a member) when the cluster runs one. */
+function splitSurge(
+    pods: StatusView["pods"],
+    shape: ClusterShape,
+    surge: boolean,
+): { members: StatusView["pods"]; surgePod?: StatusView["pods"][number] } {
+    const members = memberPods(REDIS_NAME, pods, shape);
+    const surgePod = surge ? pods.find((p) => ordinal(p.name) === surgeOrdinal(shape)) : undefined;
+    return { members, ...(surgePod ? { surgePod } : {}) };
+}
+
 async function readReport(layout: Layout, transport: DirectTransport, pods: StatusView["pods"]): Promise<LiveReport> {
     const config = configOf(layout);
-    const nodes = memberPods(REDIS_NAME, pods, config).map((p) => nodeOf(p.address));
-    const live = await readLiveCluster(transport, nodes);
+    const { members, surgePod } = splitSurge(pods, config, localSettings(config).redis.surgeReplica);
+    const nodes = members.map((p) => nodeOf(p.address));
+    const live = await readLiveCluster(transport, nodes, surgePod ? nodeOf(surgePod.address) : undefined);
     const label = (address: string) => {
         const pod = pods.find((p) => redisEndpoint(p.address) === address);
         return pod ? `${pod.name} (${address})` : address;

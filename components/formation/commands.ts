@@ -40,6 +40,8 @@ export function meet(address: string): Command {
 export const infoMemory = (): Command => ["INFO", "memory"];
 /** CLUSTER FORGET: drop a node from this node's table (and ban it for 60 s). */
 export const forget = (nodeId: string): Command => ["CLUSTER", "FORGET", nodeId];
+/** CLUSTER RESET (soft: the node keeps its id): forget every node and every slot; a replica flushes its copy. */
+export const clusterReset = (): Command => ["CLUSTER", "RESET"];
 /** CLUSTER FAILOVER without FORCE or TAKEOVER: the coordinated manual failover (the master hands over its last writes). */
 export const failover = (): Command => ["CLUSTER", "FAILOVER"];
 /** CONFIG SET cluster-replica-no-failover: with `allowed` false this replica never takes over by itself. */

@@ -15,7 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { formationProviderVersion } from "./codeVersion";
 import { PodClusterInputs, drainInPods } from "./podCluster";
-import { checkFormationInputs } from "./provider";
+import { checkFormationInputs, surgeChanged } from "./provider";
 
 /** Inputs of the drain: where the pods are and the shape they shrink to. */
 export interface DrainInputs extends Omit<PodClusterInputs, "headlessServiceName"> {
@@ -41,7 +41,7 @@ export function diffDrain(olds: Partial<DrainInputs>, news: Partial<DrainInputs>
         "port",
         "timeoutMs",
     ] as const;
-    return { changes: keys.some((k) => olds[k] !== news[k]), replaces: [], deleteBeforeReplace: false };
+    return { changes: keys.some((k) => olds[k] !== news[k]) || surgeChanged(olds, news), replaces: [], deleteBeforeReplace: false };
 }
 
 function log(line: string): void {
@@ -60,8 +60,9 @@ export const drainProvider: pulumi.dynamic.ResourceProvider<DrainInputs, DrainOu
     async create(inputs) {
         return { id: `${inputs.namespace}/${inputs.statefulSetName}`, outs: { ...inputs, drained: await drainInPods(inputs, log) } };
     },
-    async update(_id, _olds, news) {
-        return { outs: { ...news, drained: await drainInPods(news, log) } };
+    async update(_id, olds, news) {
+        // The previous shape tells whether the pod at the new surge ordinal was a member (3x2 -> 4x1).
+        return { outs: { ...news, drained: await drainInPods(news, log, olds) } };
     },
     async delete() {
         // Nothing: the drain holds no state outside Pulumi's.
@@ -78,6 +79,8 @@ export interface RedisScaleInDrainArgs {
     /** `redis:masters` and `redis:replicasPerMaster` as validated stack config. */
     readonly masters: pulumi.Input<number>;
     readonly replicasPerMaster: pulumi.Input<number>;
+    /** The StatefulSet keeps the surge pod (shape.ts surgeOrdinal) beyond the shape: it is drained out of the cluster, never removed. */
+    readonly surgeReplica?: pulumi.Input<boolean>;
     readonly port?: pulumi.Input<number>;
     readonly timeoutMs?: pulumi.Input<number>;
 }

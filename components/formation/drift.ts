@@ -14,6 +14,7 @@ import { Topology, topology } from "./topology";
 export const DRIFT_KINDS = [
     "unreachable",
     "cluster-state",
+    "surge-serving",
     "slot-conflict",
     "slots-uncovered",
     "open-slots",
@@ -51,6 +52,8 @@ export interface DriftInput {
     readonly nodes: readonly PlanNode[];
     /** How a node is named in messages (a pod name); default its address. */
     readonly label?: (address: string) => string;
+    /** The surge pod's node while it serves slots after a takeover (surge.ts surgeServing); `views` never include it. */
+    readonly surgeServing?: { readonly address: string; readonly message: string };
 }
 
 /** Every difference found, in DRIFT_KINDS order; empty for a healthy cluster of the requested shape. */
@@ -66,6 +69,7 @@ export function driftOf(d: DriftInput): DriftItem[] {
             notOk.map(([a]) => a),
             `cluster_state is not ok on ${notOk.map(([a, st]) => `${label(a)} (${st})`).join(", ")}`,
         );
+    if (d.surgeServing) add("surge-serving", [d.surgeServing.address], d.surgeServing.message);
     let topo: Topology;
     try {
         topo = topology(d.views);

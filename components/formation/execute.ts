@@ -36,6 +36,7 @@ const RUNS_AS = {
     meet: "batch",
     forget: "batch",
     "replica-failover": "batch",
+    reset: "batch",
     "restore-node-timeout": "each",
     replicate: "each",
     pair: "each",
@@ -99,6 +100,8 @@ function commandsOf(s: StepOf<RunsAs<"batch">>): cmd.Command[] {
             return s.departed.map((d) => cmd.forget(d.id));
         case "replica-failover":
             return [cmd.setReplicaFailover(s.allowed)];
+        case "reset":
+            return [cmd.clusterReset()];
     }
 }
 

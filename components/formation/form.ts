@@ -14,10 +14,11 @@ import { SLOT_COUNT } from "../shape";
 import { ShardInfo, placementWarnings, shardMap } from "./clusterState";
 import { FORMATION_DEFAULTS } from "./defaults";
 import { ActContext, runPhases, runSteps } from "./execute";
-import { inspect, readClusterStates, waitUntilFormed, waitUntilUsable } from "./observe";
+import { inspect, readClusterStates, readSurge, waitUntilFormed, waitUntilUsable } from "./observe";
 import { PlanNode, validateShape, zonesVary } from "./placement";
 import { Plan, PlanRequest, planRun } from "./plan";
 import { renderPlan } from "./renderPlan";
+import { Surge, surgeFree } from "./surge";
 import { NodeTarget, Transport } from "./transport";
 
 export { FormationRefused } from "./steps";
@@ -28,6 +29,11 @@ export interface FormNode extends PlanNode, NodeTarget {}
 
 export interface FormOptions {
     readonly nodes: readonly FormNode[];
+    /**
+     * The surge pod (shape.ts surgeOrdinal), never among `nodes`: a node a stopping pod recruits and
+     * that leaves by itself, so the run neither forgets nor counts it, and refuses while it serves slots.
+     */
+    readonly surge?: NodeTarget;
     readonly masters: number;
     readonly replicasPerMaster: number;
     readonly transport: Transport;
@@ -66,9 +72,10 @@ export async function form(o: FormOptions): Promise<FormResult> {
     const request = planRequest(o);
     for (let round = 1; ; round++) {
         ctx.log(`inspecting ${o.nodes.length} nodes`);
-        const plan = planRun(await inspect(o.transport, o.nodes), request);
+        const surge = o.surge && (await readSurge(o.transport, o.surge));
+        const plan = planRun(surgeFree(await inspect(o.transport, o.nodes), surge), request);
         for (const line of renderPlan(plan).split("\n")) ctx.log(line);
-        if (plan.outcome) return carryOut(o, ctx, plan);
+        if (plan.outcome) return carryOut(o, ctx, plan, surge);
         // Moves left open by an interrupted run are closed first, then the cluster is looked at afresh.
         if (round > FORMATION_DEFAULTS.openSlotRounds) {
             throw new Error(
@@ -118,8 +125,8 @@ export function actContext(o: FormOptions): ActContext {
 }
 
 /** Acts, verifies, then runs the plan's cleanup, which also runs (and is reported) when acting or verifying failed. */
-async function carryOut(o: FormOptions, base: ActContext, plan: Plan): Promise<FormResult> {
-    const ctx = { ...base, members: plan.members.map(base.nodeOf) };
+async function carryOut(o: FormOptions, base: ActContext, plan: Plan, surge: Surge | undefined): Promise<FormResult> {
+    const ctx = { ...base, members: plan.members.map(base.nodeOf), surge };
     let result: FormResult;
     try {
         await runPhases(ctx, plan.phases);
@@ -144,7 +151,7 @@ async function carryOut(o: FormOptions, base: ActContext, plan: Plan): Promise<F
 
 /** Waits until formed (and usable, by default) and reads the final shard map. */
 async function verify(o: FormOptions, ctx: ActContext, plan: Plan): Promise<FormResult> {
-    const observed = { nodes: ctx.members, transport: o.transport, ...ctx.wait };
+    const observed = { nodes: ctx.members, transport: o.transport, surge: ctx.surge, ...ctx.wait };
     const snapshot = await waitUntilFormed(observed);
     const placeOf = new Map(o.nodes.map((n) => [n.address, n]));
     const shards = shardMap(snapshot, (a) => placeOf.get(a));

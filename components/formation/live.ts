@@ -9,10 +9,11 @@ import { NodeView, ShardInfo, clusterStateOf, placementWarnings, shardMap } from
 import * as cmd from "./commands";
 import { FORMATION_DEFAULTS } from "./defaults";
 import { DriftItem, driftOf } from "./drift";
-import { inspectReachable } from "./observe";
+import { inspectReachable, readSurge } from "./observe";
 import { PlanNode, zonesVary } from "./placement";
 import { FormationRefused, PlanRequest, planRun } from "./plan";
 import { renderPlan } from "./renderPlan";
+import { Surge, surgeFree, surgeServing, withoutSurge } from "./surge";
 import { NodeTarget, Transport } from "./transport";
 
 /** One read of every node. */
@@ -21,10 +22,12 @@ export interface LiveCluster {
     readonly unreachable: readonly { readonly address: string; readonly error: string }[];
     /** cluster_state by address (`unknown` where CLUSTER INFO failed). */
     readonly states: readonly (readonly [string, string])[];
+    /** The surge pod's node (never among the nodes read): views still show it; the report leaves it out (surge.ts). */
+    readonly surge?: Surge;
 }
 
-/** Reads every node once (CLUSTER NODES, DBSIZE, CONFIG GET, CLUSTER INFO); sends nothing that changes anything. */
-export async function readLiveCluster(transport: Transport, nodes: readonly NodeTarget[]): Promise<LiveCluster> {
+/** Reads every node once (CLUSTER NODES, DBSIZE, CONFIG GET, CLUSTER INFO), and the surge pod's own line; sends nothing that changes anything. */
+export async function readLiveCluster(transport: Transport, nodes: readonly NodeTarget[], surge?: NodeTarget): Promise<LiveCluster> {
     const { views, unreachable } = await inspectReachable(transport, nodes);
     const byAddress = new Map(nodes.map((n) => [n.address, n]));
     const states = await Promise.all(
@@ -33,7 +36,7 @@ export async function readLiveCluster(transport: Transport, nodes: readonly Node
             return [v.address, clusterStateOf(info)] as const;
         }),
     );
-    return { views, unreachable, states };
+    return { views, unreachable, states, ...(surge ? { surge: await readSurge(transport, surge) } : {}) };
 }
 
 /** What a live read says, by address. */
@@ -51,8 +54,11 @@ export interface LiveReport {
 /** The report of a live read against the requested shape. Pure. */
 export function liveReport(live: LiveCluster, req: PlanRequest, label?: (address: string) => string): LiveReport {
     const placeOf = new Map(req.nodes.map((n) => [n.address, n]));
+    // A surge serving slots is reported, not fatal: a read must show the cluster whatever it is doing.
+    const serving = surgeServing(live.views, live.surge);
+    const views = withoutSurge(live.views, live.surge);
     const shards = shardMap(
-        live.views.map((v) => v.self),
+        views.map((v) => v.self),
         (a) => placeOf.get(a),
     );
     const notOk = live.states.find(([, st]) => st !== "ok");
@@ -60,7 +66,15 @@ export function liveReport(live: LiveCluster, req: PlanRequest, label?: (address
         shards,
         placementWarnings: placementWarnings(shards, zonesVary(req.nodes)),
         clusterState: notOk ? notOk[1] : live.unreachable.length ? "unreachable" : "ok",
-        drift: driftOf({ ...live, masters: req.masters, replicasPerMaster: req.replicasPerMaster, nodes: req.nodes, label }),
+        drift: driftOf({
+            ...live,
+            views,
+            masters: req.masters,
+            replicasPerMaster: req.replicasPerMaster,
+            nodes: req.nodes,
+            label,
+            ...(serving && live.surge ? { surgeServing: { address: live.surge.address, message: serving } } : {}),
+        }),
         converge: convergeOutlook(live, req),
     };
 }
@@ -74,7 +88,7 @@ export function convergeOutlook(live: LiveCluster, req: PlanRequest): string[] {
         return [`wait until ${live.unreachable.map((u) => u.address).join(", ")} can be read again, then plan`];
     }
     try {
-        const plan = planRun(live.views, req);
+        const plan = planRun(surgeFree(live.views, live.surge), req);
         return plan.outcome === "unchanged" ? [] : renderPlan(plan).split("\n");
     } catch (e) {
         return [`${e instanceof FormationRefused ? "refused" : "cannot plan"}: ${(e as Error).message}`];
@@ -92,7 +106,7 @@ export function liveRequest(nodes: readonly PlanNode[], masters: number, replica
     };
 }
 
-/** The shape a cluster has now: its slot-owning masters, and the replicas its nodes leave each of them. Pure. */
+/** The shape a cluster has now: its slot-owning masters, and the replicas its nodes leave each of them (views without the surge). Pure. */
 export function liveShape(views: readonly NodeView[]): { masters: number; replicasPerMaster: number } {
     const masters = views.filter((v) => v.self.slotCount > 0 && v.self.masterId === undefined).length;
     return { masters, replicasPerMaster: masters ? Math.floor((views.length - masters) / masters) : 0 };

@@ -10,6 +10,7 @@ import * as cmd from "./commands";
 import { FORMATION_DEFAULTS } from "./defaults";
 import { waitUntilFormed } from "./observe";
 import { Step } from "./steps";
+import type { Surge } from "./surge";
 import { NodeTarget, Transport } from "./transport";
 import { WaitOptions, reportWhileRunning } from "./wait";
 
@@ -23,6 +24,8 @@ export interface MoveContext {
     readonly migrationConcurrency: number;
     /** The cluster's nodes: redis-cli's reshard starts only once they all agree on the slots. */
     readonly members: readonly NodeTarget[];
+    /** The surge pod's node, whose line the "formed" check before each reshard ignores (surge.ts). */
+    readonly surge?: Surge;
 }
 
 type MoveSlots = Extract<Step, { kind: "move-slots" }>;
@@ -107,7 +110,7 @@ async function migrateBatch(ctx: MoveContext, { move, slots }: Batch): Promise<v
  */
 async function reshardMoves(ctx: MoveContext, moves: readonly MoveSlots[]): Promise<void> {
     for (const m of moves) {
-        await waitUntilFormed({ nodes: ctx.members, transport: ctx.transport, ...ctx.wait });
+        await waitUntilFormed({ nodes: ctx.members, transport: ctx.transport, surge: ctx.surge, ...ctx.wait });
         const from = ctx.nodeOf(m.from);
         const what = `redis-cli --cluster reshard in ${from.target}: ${m.slots.length} slots from ${m.from} to ${m.to}`;
         ctx.log(`rebalancing: ${what}`);

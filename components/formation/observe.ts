@@ -19,6 +19,7 @@ import {
     usablePending,
 } from "./clusterState";
 import * as cmd from "./commands";
+import { Surge, withoutSurgeEntries } from "./surge";
 import { NodeTarget, Transport } from "./transport";
 import { WaitOptions, waitFor } from "./wait";
 
@@ -26,6 +27,8 @@ import { WaitOptions, waitFor } from "./wait";
 export interface Observed extends WaitOptions {
     readonly nodes: readonly NodeTarget[];
     readonly transport: Transport;
+    /** The surge pod's node: never one of the nodes, its line ignored wherever it shows (surge.ts). */
+    readonly surge?: Surge;
 }
 
 /** What else an inspection reads. */
@@ -89,6 +92,23 @@ async function withStrayKeys(transport: Transport, nodes: readonly NodeTarget[],
     );
 }
 
+/**
+ * The surge pod's node as it says itself, to tell its line apart by node id; a pod that cannot be read
+ * (restarting, not started) is named by its address alone, which is all a run then needs.
+ */
+export async function readSurge(transport: Transport, pod: NodeTarget): Promise<Surge> {
+    const name = pod.target === pod.address ? pod.address : `${pod.target} (${pod.address})`;
+    try {
+        return {
+            address: pod.address,
+            name,
+            self: selfEntry(parseClusterNodes(await cmd.send(transport, pod, cmd.clusterNodes())), pod.address),
+        };
+    } catch {
+        return { address: pod.address, name };
+    }
+}
+
 /** Waits until every node knows every node of `ids` (handshakes done). */
 export async function waitAllKnown(o: Observed, ids: readonly string[]): Promise<void> {
     // A node that knows everyone stays so: only the others are asked again (less load on a busy mesh).
@@ -141,7 +161,7 @@ export async function waitUntilFormed(o: Observed): Promise<ClusterNodeEntry[]> 
         async () => {
             const reports = await Promise.all(
                 o.nodes.map(async (n) => {
-                    const entries = parseClusterNodes(await cmd.send(o.transport, n, cmd.clusterNodes()));
+                    const entries = withoutSurgeEntries(parseClusterNodes(await cmd.send(o.transport, n, cmd.clusterNodes())), o.surge);
                     const replica = entries.find((e) => e.flags.includes("myself"))?.masterId;
                     const link = replica ? linkStatusOf(await cmd.send(o.transport, n, cmd.infoReplication())) : "n/a";
                     return { n, entries, link };

@@ -139,7 +139,8 @@ function drainPhases(d: DrainPhaseInputs): Phase[] {
             ...movePhases(
                 moves,
                 `emptying ${layout.dropped.length} shards: moving ${slotsMoved(moves)} slots to ${new Set(moves.map((m) => m.to)).size} masters that stay, with their keys`,
-                d.views.map((v) => v.address),
+                // Members only: a lone node among the leaving (an idle surge pod) is never ok, and must not be announced to the cluster.
+                membership(d.views).members.map((v) => v.address),
                 idOf,
                 d.req,
             ),

@@ -10,6 +10,7 @@ import { FormNode, form } from "./form";
 import { LiveReport, liveReport, liveRequest, liveShape, readLiveCluster } from "./live";
 import { KubernetesTransport, RedisPod } from "./kubernetesTransport";
 import { drainLeaving } from "./scaleIn";
+import { withoutSurge } from "./surge";
 import { WaitOptions, waitFor } from "./wait";
 
 /** What the providers know of the pods: where they are, how to reach Redis in them, the shape. */
@@ -25,6 +26,11 @@ export interface PodClusterInputs {
     readonly port?: number;
     /** How long to wait for the pods to be Ready, and for each formation step (ms). */
     readonly timeoutMs?: number;
+    /**
+     * The StatefulSet runs the surge pod (shape.ts surgeOrdinal) besides the shape's: never a member, never
+     * forgotten, never drained out of existence. Absent: false, every pod beyond the shape is leaving.
+     */
+    readonly surgeReplica?: boolean;
 }
 
 /** A member of the shard map in the outputs: the pod, its Redis node id and address, where it runs. */
@@ -96,6 +102,43 @@ export function podsPending(pods: readonly RedisPod[], statefulSetName: string, 
 const ordinalOf = (inputs: Pick<PodClusterInputs, "statefulSetName">, pod: string) =>
     shape.podOrdinal(inputs.statefulSetName, pod) ?? Number.MAX_SAFE_INTEGER;
 
+/**
+ * The surge pod as the engine reaches it, when the inputs have one and its pod has an IP (a pod without
+ * one is in no cluster). Pure.
+ */
+export function surgeTarget(
+    inputs: Pick<PodClusterInputs, "statefulSetName" | "surgeReplica" | "port"> & shape.ClusterShape,
+    pods: readonly RedisPod[],
+): FormNode | undefined {
+    if (!inputs.surgeReplica) return undefined;
+    const pod = pods.find((p) => p.name === shape.podName(inputs.statefulSetName, shape.surgeOrdinal(inputs)));
+    return pod?.ip ? formNodeOf(pod, clientPort(inputs)) : undefined;
+}
+
+/** The shape (and surge) the pods had before this update, when the drain knows it. */
+export type PreviousShape = shape.ClusterShape & Pick<PodClusterInputs, "surgeReplica">;
+
+/**
+ * The pods a scale-in drains: every pod beyond the new shape when some pod is beyond the new surge
+ * ordinal too; and the pod at the new surge ordinal whenever it was a member of the previous shape
+ * (3x2 -> 4x1: redis-8 leaves no other pod beyond it). That pod stays as the surge pod: `release` names
+ * it, to be taken out of the cluster once drained. Otherwise the pod at the surge ordinal is the idle
+ * (or recruited) surge, and never leaves. Pure.
+ */
+export function leavingPods<P extends { readonly name: string }>(
+    inputs: Pick<PodClusterInputs, "statefulSetName" | "surgeReplica"> & shape.ClusterShape,
+    pods: readonly P[],
+    previous?: PreviousShape,
+): { leaving: P[]; release?: P } {
+    const expected = shape.podCount(inputs);
+    const ordinal = (p: P) => ordinalOf(inputs, p.name);
+    const atSurge = inputs.surgeReplica ? pods.find((p) => ordinal(p) === shape.surgeOrdinal(inputs)) : undefined;
+    const shrinks = pods.some((p) => ordinal(p) >= shape.statefulSetReplicas(inputs, inputs.surgeReplica ?? false));
+    const wasMember = atSurge !== undefined && previous !== undefined && ordinal(atSurge) < shape.podCount(previous);
+    if (!shrinks && !wasMember) return { leaving: [] };
+    return { leaving: pods.filter((p) => ordinal(p) >= expected), ...(atSurge ? { release: atSurge } : {}) };
+}
+
 /** A pod as the engine takes it. */
 export const formNodeOf = (p: RedisPod, port: number): FormNode => ({
     address: `${p.ip}:${port}`,
@@ -146,15 +189,22 @@ export async function formInPods(inputs: PodClusterInputs, log: (line: string) =
     const t = openPods(inputs);
     try {
         const pods = await readyPods(t, inputs, expected, log);
+        // The surge pod stays: the StatefulSet keeps one pod beyond the shape.
+        const kept = shape.statefulSetReplicas(inputs, inputs.surgeReplica ?? false);
         await waitFor(
             `the pods a scale-in removed to be gone`,
             async () => {
-                const left = (await t.podNames(inputs.statefulSetName)).filter((n) => ordinalOf(inputs, n) >= expected);
+                const left = (await t.podNames(inputs.statefulSetName)).filter((n) => ordinalOf(inputs, n) >= kept);
                 return left.length ? `${left.join(", ")} still exist` : undefined;
             },
             waitOptions(inputs, log),
         );
-        await form({ ...engineOptions(inputs, t, log), nodes: pods.map((p) => formNodeOf(p, clientPort(inputs))) });
+        const surge = surgeTarget(inputs, await t.listPods(inputs.statefulSetName));
+        await form({
+            ...engineOptions(inputs, t, log),
+            nodes: pods.map((p) => formNodeOf(p, clientPort(inputs))),
+            ...(surge ? { surge } : {}),
+        });
         return await readInPods(inputs, t);
     } finally {
         await t.close();
@@ -165,12 +215,12 @@ export async function formInPods(inputs: PodClusterInputs, log: (line: string) =
  * The scale-in drain's body: the pods beyond the new shape, if any, are drained before the StatefulSet
  * removes them. Every current pod must be Ready first. Returns the drained pods (none: nothing leaves).
  */
-export async function drainInPods(inputs: PodClusterInputs, log: (line: string) => void): Promise<string[]> {
+export async function drainInPods(inputs: PodClusterInputs, log: (line: string) => void, previous?: PreviousShape): Promise<string[]> {
     const expected = shape.podCount(inputs);
     const t = openPods(inputs);
     try {
         const current = await t.listPods(inputs.statefulSetName);
-        const leaving = current.filter((p) => ordinalOf(inputs, p.name) >= expected);
+        const { leaving, release } = leavingPods(inputs, current, previous);
         if (leaving.length === 0) {
             log(
                 `scale-in drain: no pod of ${inputs.namespace}/${inputs.statefulSetName} leaves (${current.length} pods, ${expected} wanted)`,
@@ -184,6 +234,7 @@ export async function drainInPods(inputs: PodClusterInputs, log: (line: string) 
             ...engineOptions(inputs, t, log),
             nodes: pods.map((p) => formNodeOf(p, port)),
             leaving: pods.filter((p) => ordinalOf(inputs, p.name) >= expected).map((p) => `${p.ip}:${port}`),
+            ...(release ? { release: formNodeOf(pods.find((p) => p.name === release.name) ?? release, port).address } : {}),
         });
         return leaving.map((p) => p.name);
     } finally {
@@ -203,14 +254,17 @@ export async function readInPods(
     const known = Number.isInteger(inputs.masters) && Number.isInteger(inputs.replicasPerMaster);
     const listed = await t.listPods(inputs.statefulSetName);
     // Without a requested shape (a `get` by id) every pod counts, and the live cluster's shape is taken.
-    const expected = known ? shape.podCount(inputs as shape.ClusterShape) : listed.length;
+    // The surge pod is the highest then.
+    const expected = known ? shape.podCount(inputs as shape.ClusterShape) : listed.length - (inputs.surgeReplica && listed.length ? 1 : 0);
     const pods = listed.filter((p) => ordinalOf(inputs, p.name) < expected);
     const usable = pods.filter((p) => p.ip);
+    const surge = inputs.surgeReplica ? listed.find((p) => p.name === shape.podName(inputs.statefulSetName, expected)) : undefined;
     const live = await readLiveCluster(
         t,
         usable.map((p) => formNodeOf(p, port)),
+        surge?.ip ? formNodeOf(surge, port) : undefined,
     );
-    const { masters, replicasPerMaster } = known ? (inputs as shape.ClusterShape) : liveShape(live.views);
+    const { masters, replicasPerMaster } = known ? (inputs as shape.ClusterShape) : liveShape(withoutSurge(live.views, live.surge));
     const missing = Array.from({ length: expected }, (_, i) => shape.podName(inputs.statefulSetName, i))
         .filter((name) => !usable.some((p) => p.name === name))
         .map((name) => ({ address: name, error: pods.some((p) => p.name === name) ? "the pod has no IP" : "the pod does not exist" }));

@@ -88,9 +88,18 @@ export function previewPlan(olds: Partial<PodClusterInputs & LiveOutputs>, news:
         if (wanted < views.length) {
             const leaving = views.filter((v) => ordinal(v) >= wanted).map((v) => v.address);
             const drain = planDrain(views, { ...request(views), leaving });
+            const pods = leaving.map((a) => a.split(":")[0]);
+            // The new surge ordinal's pod is drained too, but the StatefulSet keeps it (one pod beyond the shape).
+            const surge = news.surgeReplica ? shape.podName(statefulSetName, wanted) : undefined;
+            const removed = pods.filter((p) => p !== surge);
             return [
                 ...renderPlan(drain).split("\n"),
-                `then the StatefulSet removes ${leaving.map((a) => a.split(":")[0]).join(", ")}, and every remaining node forgets them at once (CLUSTER FORGET)`,
+                ...(surge && pods.includes(surge)
+                    ? [`then ${surge} leaves the cluster (every node forgets it at once, CLUSTER RESET on it) and stays as the surge pod`]
+                    : []),
+                ...(removed.length
+                    ? [`then the StatefulSet removes ${removed.join(", ")}, and every remaining node forgets them at once (CLUSTER FORGET)`]
+                    : []),
             ];
         }
         const fresh = Array.from({ length: wanted - views.length }, (_, i) =>

@@ -78,6 +78,8 @@ export function checkFormationInputs(news: Partial<FormationInputs>): pulumi.dyn
         fail("port", `port: expected 1-65535, got ${JSON.stringify(news.port)}`);
     if (news.timeoutMs !== undefined && (!isInt(news.timeoutMs) || news.timeoutMs < 1000))
         fail("timeoutMs", `timeoutMs: expected an integer >= 1000, got ${JSON.stringify(news.timeoutMs)}`);
+    if (news.surgeReplica !== undefined && known("surgeReplica") && typeof news.surgeReplica !== "boolean")
+        fail("surgeReplica", `surgeReplica: expected true, false or nothing (false), got ${JSON.stringify(news.surgeReplica)}`);
     return failures;
 }
 
@@ -98,9 +100,14 @@ export function diffFormation(olds: Partial<FormationOutputs>, news: Partial<For
         "timeoutMs",
     ] as const;
     const replaces = replaceKeys.filter((k) => olds[k] !== news[k]);
-    const changed = [...replaces, ...updateKeys.filter((k) => olds[k] !== news[k])];
+    const changed = [...replaces, ...updateKeys.filter((k) => olds[k] !== news[k]), ...(surgeChanged(olds, news) ? ["surgeReplica"] : [])];
     const drifted = Array.isArray(olds.converge) && olds.converge.length > 0;
     return { changes: changed.length > 0 || drifted, replaces, deleteBeforeReplace: false };
+}
+
+/** Whether the surge pod comes or goes; absent is false, so a stack from before the surge sees no change. Pure. */
+export function surgeChanged(olds: Pick<PodClusterInputs, "surgeReplica">, news: Pick<PodClusterInputs, "surgeReplica">): boolean {
+    return (olds.surgeReplica ?? false) !== (news.surgeReplica ?? false);
 }
 
 /** `<namespace>/<statefulSet>?container=…&headless=…&port=…`: everything but the kubeconfig a read needs. Pure. */
@@ -201,6 +208,8 @@ export interface RedisClusterFormationArgs {
     readonly port?: pulumi.Input<number>;
     /** Upper bound for waiting on pods and on each formation step, ms (default FORMATION_DEFAULTS.providerTimeoutMs). */
     readonly timeoutMs?: pulumi.Input<number>;
+    /** The StatefulSet runs the surge pod (shape.ts surgeOrdinal): the formation leaves it out (default false). */
+    readonly surgeReplica?: pulumi.Input<boolean>;
     /** Defaults to formationProviderVersion(), a hash of the provider's code: changed code makes existing stacks run it. */
     readonly providerVersion?: pulumi.Input<string>;
 }
@@ -211,6 +220,8 @@ export interface RedisClusterFormationGetArgs {
     /** The requested shape drift is judged by; without it the live cluster's own. */
     readonly masters?: pulumi.Input<number>;
     readonly replicasPerMaster?: pulumi.Input<number>;
+    /** Whether the StatefulSet runs the surge pod, whose node the read leaves out (default false). */
+    readonly surgeReplica?: pulumi.Input<boolean>;
 }
 
 /** The formed Redis Cluster of a StatefulSet. */

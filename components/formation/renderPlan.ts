@@ -85,7 +85,7 @@ function renderGroup(group: readonly Step[]): string[] {
 }
 
 /** Kinds whose group reads one line per step, each whole on its own (the others summarise the group). */
-type PerStepKind = "restore-node-timeout" | "meet" | "replicate" | "pair" | "finish-move" | "cancel-move" | "handover";
+type PerStepKind = "restore-node-timeout" | "meet" | "replicate" | "pair" | "finish-move" | "cancel-move" | "handover" | "reset";
 
 /** The one line of a step whose kind reads step by step (an exhaustive switch over those kinds). */
 function stepLine(step: StepOf<PerStepKind>): string {
@@ -105,6 +105,8 @@ function stepLine(step: StepOf<PerStepKind>): string {
             return `slot ${step.slot}: SETSLOT STABLE on ${step.node} (never migrated by ${step.fromId})`;
         case "handover":
             return `${step.replica} takes over from ${step.master} once in sync; ${step.master} then replicates it`;
+        case "reset":
+            return `CLUSTER RESET on ${step.node}: it forgets every node and leaves the cluster`;
         default:
             return unreachable(kind);
     }

@@ -10,6 +10,7 @@
  * gone, the formation (form.ts) makes every node forget them.
  */
 import { podCount } from "../shape";
+import { NodeView } from "./clusterState";
 import { FORMATION_DEFAULTS } from "./defaults";
 import { runPhases } from "./execute";
 import { FormNode, FormOptions, actContext, planRequest } from "./form";
@@ -17,6 +18,7 @@ import { inspect, waitUntilFormed } from "./observe";
 import { planOpenSlots } from "./planExisting";
 import { drainPending, planDrain } from "./planDrain";
 import { membership, refuseForeign } from "./plan";
+import { planRelease } from "./planRelease";
 import { renderPlan } from "./renderPlan";
 
 export interface DrainOptions extends FormOptions {
@@ -24,6 +26,11 @@ export interface DrainOptions extends FormOptions {
     readonly nodes: readonly FormNode[];
     /** Addresses of the nodes whose pods are about to be removed. */
     readonly leaving: readonly string[];
+    /**
+     * The one of `leaving` whose pod stays: the new surge pod of a smaller shape (shape.ts surgeOrdinal).
+     * Drained like the others, then released from the cluster (planRelease.ts).
+     */
+    readonly release?: string;
 }
 
 export interface DrainResult {
@@ -35,6 +42,7 @@ export interface DrainResult {
 
 /** Drains `o.leaving` (see the module comment); throws FormationRefused, before acting, where it cannot be safe. */
 export async function drainLeaving(o: DrainOptions): Promise<DrainResult> {
+    if (o.release !== undefined && !o.leaving.includes(o.release)) throw new Error(`release: ${o.release} is not among the leaving nodes`);
     const unknown = o.leaving.filter((a) => !o.nodes.some((n) => n.address === a));
     if (unknown.length) throw new Error(`leaving: ${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not among the nodes given`);
     const staying = o.nodes.length - o.leaving.length;
@@ -43,19 +51,26 @@ export async function drainLeaving(o: DrainOptions): Promise<DrainResult> {
             `nodes: ${o.masters} masters x (1 + ${o.replicasPerMaster} replicas) need ${podCount(o)} nodes, but only ${staying} stay`,
         );
     }
-    const ctx = { ...actContext(o), members: o.nodes };
+    const ctx = actContext(o);
     const req = { ...planRequest(o), leaving: o.leaving };
     for (let round = 1; ; round++) {
         ctx.log(`inspecting ${o.nodes.length} nodes before the scale-in (${o.leaving.length} leave: ${o.leaving.join(", ")})`);
+        const first = await inspect(o.transport, o.nodes);
+        const members = clusterNodes(o.nodes, first);
+        const formed = () => waitUntilFormed({ nodes: members, transport: o.transport, ...ctx.wait });
         // A drain plans from a settled cluster: right after a failover the old master may still claim its slots.
-        if ((await inspect(o.transport, o.nodes)).some((v) => v.self.slotCount > 0))
-            await waitUntilFormed({ nodes: o.nodes, transport: o.transport, ...ctx.wait });
+        if (first.some((v) => v.self.slotCount > 0)) await formed();
         const views = await inspect(o.transport, o.nodes, { memory: true });
         refuseForeign(views);
         const open = planOpenSlots(membership(views).members);
         const pending = open ? "slot moves left open" : drainPending(views, req);
         if (round > 1 && pending === undefined) {
             ctx.log(`drained: ${o.leaving.length} nodes hold nothing the cluster needs and can no longer be promoted`);
+            if (o.release !== undefined) {
+                const release = planRelease(views, { release: o.release, leaving: o.leaving });
+                for (const line of renderPlan(release).split("\n")) ctx.log(line);
+                await runPhases({ ...ctx, members }, release.phases);
+            }
             return { drained: o.leaving, rounds: round - 1 };
         }
         if (round > FORMATION_DEFAULTS.openSlotRounds) {
@@ -63,7 +78,17 @@ export async function drainLeaving(o: DrainOptions): Promise<DrainResult> {
         }
         const plan = open ?? planDrain(views, req);
         for (const line of renderPlan(plan).split("\n")) ctx.log(line);
-        await runPhases(ctx, plan.phases);
-        await waitUntilFormed({ nodes: o.nodes, transport: o.transport, ...ctx.wait });
+        await runPhases({ ...ctx, members }, plan.phases);
+        await formed();
     }
+}
+
+/**
+ * The nodes the "formed" checks wait on: the cluster's members. A lone node among the leaving ones (an
+ * idle surge pod of the shape before) knows no one and never will, so a check over it would never pass;
+ * the drain only marks it. A cluster with no members yet (never formed) is waited on whole, as before.
+ */
+export function clusterNodes(nodes: readonly FormNode[], views: readonly NodeView[]): readonly FormNode[] {
+    const members = new Set(membership(views).members.map((v) => v.address));
+    return members.size ? nodes.filter((n) => members.has(n.address)) : nodes;
 }

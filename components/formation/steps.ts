@@ -85,7 +85,13 @@ export type Step =
      * forgotten node is banned for 60 s only, and would come back through the gossip of any node that
      * still knows it; once all have forgotten it, none can tell the others about it again.
      */
-    | { readonly kind: "forget"; readonly node: string; readonly departed: readonly { readonly id: string; readonly address: string }[] };
+    | { readonly kind: "forget"; readonly node: string; readonly departed: readonly { readonly id: string; readonly address: string }[] }
+    /**
+     * CLUSTER RESET (soft) on a node that leaves the cluster while its pod stays (a scale-in's new surge
+     * pod, and the leaving replicas of it, which could not forget their own master): it forgets every
+     * node, so it can no longer gossip the cluster back to itself or itself back to the cluster.
+     */
+    | { readonly kind: "reset"; readonly node: string };
 
 export type StepKind = Step["kind"];
 
@@ -99,7 +105,7 @@ export interface Phase {
 }
 
 export interface Plan {
-    readonly kind: "create" | "resume" | "converge" | "close-open-slots" | "drain";
+    readonly kind: "create" | "resume" | "converge" | "close-open-slots" | "drain" | "release";
     /** One line: what this run does and why. */
     readonly summary: string;
     readonly phases: readonly Phase[];
@@ -108,7 +114,7 @@ export interface Plan {
     /** The cluster's nodes once done: the "formed" and "usable" checks run over them. */
     readonly members: readonly string[];
     /** FormResult.action of the run; none for close-open-slots, after which the run plans again. */
-    readonly outcome?: "created" | "unchanged" | "completed" | "scaled-out" | "scaled-in" | "drained";
+    readonly outcome?: "created" | "unchanged" | "completed" | "scaled-out" | "scaled-in" | "drained" | "released";
     /** Placement warnings of a planned layout; absent when they are read off the final shard map. */
     readonly placementWarnings?: readonly string[];
 }

@@ -49,6 +49,8 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, readonly number[]>> = {
     "supervisor.test.ts": [102],
     "surgeRoll.test.ts": [195],
     "surgeRuntime.test.ts": [216, 217],
+    "surge.test.ts": [220],
+    "surgeExec.test.ts": [221],
     "takeoverOffset.test.ts": [190],
     "tls.test.ts": [230],
 };
