@@ -892,7 +892,7 @@ export const redisFormationMatchesStatefulSet: StackValidationPolicy = {
     name: "redis-formation-matches-statefulset",
     description:
         "The formation resource forms exactly the pods the Redis StatefulSet runs (masters × (1 + replicas per master)), " +
-        "beside at most one surge pod with one replica per master.",
+        "beside the surge pod when the formation says the StatefulSet runs one.",
     enforcementLevel: "mandatory",
     severity: "high",
     validateStack: (args, report) => {
@@ -910,12 +910,13 @@ export const redisFormationMatchesStatefulSet: StackValidationPolicy = {
             }
             const expected = (f.masters ?? 0) * (1 + (f.replicasPerMaster ?? 0));
             // The surge pod (issue 15): one pod beyond the members, at the highest ordinal, recruited
-            // while a shard's pod is stopped. Only a shape with one replica per master has one.
-            const surge = f.replicasPerMaster === 1 ? 1 : 0;
-            if (sts.replicas !== expected && sts.replicas !== expected + surge) {
+            // while a shard's pod is stopped; the formation says whether the StatefulSet runs it.
+            const pods = expected + (f.surgeReplica === true ? 1 : 0);
+            if (sts.replicas !== pods) {
                 report(
-                    `Formation wants ${f.masters} masters × (1 + ${f.replicasPerMaster}) = ${expected} nodes but ${sts.label} runs ${sts.replicas} pods` +
-                        (surge ? ` (allowed: ${expected}, or ${expected + 1} with the surge pod).` : "."),
+                    `Formation wants ${f.masters} masters × (1 + ${f.replicasPerMaster}) = ${expected} nodes` +
+                        (f.surgeReplica === true ? ` and the surge pod (${pods} pods)` : "") +
+                        ` but ${sts.label} runs ${sts.replicas} pods.`,
                     resource.urn,
                 );
             }

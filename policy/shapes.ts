@@ -384,6 +384,8 @@ export interface FormationProps {
     readonly statefulSetName?: string;
     readonly masters?: number;
     readonly replicasPerMaster?: number;
+    /** The StatefulSet runs the surge pod beyond the members (issue 15); absent: it does not. */
+    readonly surgeReplica?: boolean;
     readonly placementOk?: boolean;
     readonly placementWarnings?: readonly string[];
 }

@@ -254,6 +254,7 @@ export function renderConfigMap(o: RedisManifestOptions): ConfigMapManifest {
                 preferredEndpointType: "hostname",
                 memory: redisMemoryPlan(o.redis),
                 tls: o.redis.tls,
+                migrationBarrier: o.redis.surgeReplica ? 2 : 1,
             }),
             ...Object.fromEntries(CONTAINER_SCRIPTS.map((script) => [script, readScript(script)])),
             [SURGE_POD_KEY]: surgePodName(o),

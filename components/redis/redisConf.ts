@@ -67,6 +67,8 @@ export interface RedisConfOptions {
      * replication over TLS. The certificate files are per node (renderNodeConf, node-start.sh).
      */
     readonly tls?: boolean;
+    /** cluster-migration-barrier (default 1): 2 with the surge pod (see renderRedisConf). */
+    readonly migrationBarrier?: number;
 }
 
 /** A node's certificate, key and CA files (TLS). */
@@ -103,7 +105,10 @@ export function renderRedisConf(o: RedisConfOptions): string {
         `cluster-node-timeout ${o.nodeTimeoutMs}`,
         // A shard that lost its master and replicas must not take the other shards down.
         "cluster-require-full-coverage no",
-        "cluster-migration-barrier 1",
+        // A replica migrates to an orphaned master only if its own master keeps this many. With one
+        // replica per master a master has a second one only while the surge pod stands in (surge.sh);
+        // migrating the member then would strand the surge node as that shard's only replica, so 2.
+        `cluster-migration-barrier ${o.migrationBarrier ?? 1}`,
         "cluster-allow-replica-migration yes",
         `cluster-preferred-endpoint-type ${o.preferredEndpointType}`,
         // Full syncs go through an RDB file on the master's volume, not a diskless stream. After a

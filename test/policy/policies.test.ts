@@ -590,7 +590,17 @@ const cases: Record<string, BadCase[]> = {
         {
             why: "8 pods for 6 nodes",
             stack: () => withChange<IStatefulSet>("statefulSet", (s) => void (s.spec!.replicas = 8)),
-            says: /= 6 nodes but .* runs 8 pods \(allowed: 6, or 7 with the surge pod\)/,
+            says: /= 6 nodes but .* runs 8 pods\.$/,
+        },
+        {
+            why: "the formation counts on a surge pod the StatefulSet does not run (6 pods)",
+            stack: () => {
+                const stack = withChange<IStatefulSet>("statefulSet", (s) => void (s.spec!.replicas = 6));
+                const f = stack.formation;
+                stack.formation = { ...f, props: variant(f.props, (p) => void (p.surgeReplica = true)) };
+                return stack;
+            },
+            says: /= 6 nodes and the surge pod \(7 pods\) but .* runs 6 pods\.$/,
         },
         {
             why: "a surge pod with two replicas per master (10 pods for 9 nodes)",
@@ -864,6 +874,8 @@ describe("policy pack: policies", () => {
 
         it("the surge pod: a 3x1 StatefulSet of 7 pods matches its formation, and passes every policy", async () => {
             const stack = withChange<IStatefulSet>("statefulSet", (s) => void (s.spec!.replicas = 7));
+            const f = stack.formation;
+            stack.formation = { ...f, props: variant(f.props, (p) => void (p.surgeReplica = true)) };
             assert.deepEqual(await violationsOf("redis-formation-matches-statefulset", stack), []);
             assert.deepEqual((await runPack(Object.values(stack))).violations, []);
         });

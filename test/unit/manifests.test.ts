@@ -12,6 +12,7 @@ import {
     renderRetainStorageClass,
     podNaming,
 } from "../../components/redis/manifests";
+import { SURGE_RETIRE_SECONDS } from "../../components/redisDefaults";
 import { MEMORY_SHARES, memoryPlan } from "../../components/redis/redisConf";
 import { DEFAULT_EXPORTER_IMAGE } from "../../components/config";
 import { FORMATION_CLUSTER_ROLE_RULES, FORMATION_ROLE_RULES } from "../../components/redis/formationRbac";
@@ -224,10 +225,12 @@ describe("manifests: StatefulSet", () => {
                 ["POD_IP", "status.podIP"],
                 ["REDIS_USERS_DIR", undefined],
                 ["REDIS_SURGE_FILE", undefined],
+                ["SURGE_RETIRE_SECONDS", undefined],
                 ["REDIS_TLS_DIR", undefined],
             ],
         );
         assert.equal(agent.env.find((e: Plain) => e.name === "REDIS_USERS_DIR").value, "/users");
+        assert.equal(agent.env.find((e: Plain) => e.name === "SURGE_RETIRE_SECONDS").value, String(SURGE_RETIRE_SECONDS));
         assert.ok(agent.resources.requests.cpu && agent.resources.requests.memory && agent.resources.limits.memory);
         assert.deepEqual(agent.volumeMounts, [
             { name: "config", mountPath: "/conf", readOnly: true },
@@ -374,6 +377,13 @@ describe("manifests: the surge pod (issue 15)", () => {
         assert.equal(sts({ "redis:replicasPerMaster": "0" }).spec.replicas, 3, "3x0: no surge pod");
     });
 
+    it("with the surge pod no replica migrates to an orphaned master from a shard the surge node stands in for (it would strand it there)", () => {
+        const conf = (raw: RawConfig = {}) => render(raw).configMap.data["redis.conf"] as string;
+        assert.match(conf(), /^cluster-migration-barrier 2$/m);
+        assert.match(conf({ "redis:surgeReplica": "false" }), /^cluster-migration-barrier 1$/m);
+        assert.match(conf({ "redis:replicasPerMaster": "2" }), /^cluster-migration-barrier 1$/m);
+    });
+
     it("the ConfigMap names the surge pod (the highest ordinal), or holds an empty name when there is none", () => {
         assert.equal(surgeKey(), "redis-6");
         assert.equal(surgeKey({ "redis:masters": "5" }), "redis-10");
@@ -409,8 +419,9 @@ describe("manifests: the surge pod (issue 15)", () => {
         const digest = (raw: RawConfig) => configDigest(options(raw));
         assert.notEqual(surgeKey(), surgeKey({ "redis:masters": "4" }));
         assert.equal(digest({}), digest({ "redis:masters": "4" }));
-        assert.equal(digest({}), digest({ "redis:surgeReplica": "false" }));
-        assert.deepEqual(sts().spec.template, sts({ "redis:surgeReplica": "false" }).spec.template);
+        assert.deepEqual(sts().spec.template, sts({ "redis:masters": "4" }).spec.template);
+        // Switching the surge pod on or off does roll once: redis.conf's migration barrier follows it.
+        assert.notEqual(digest({}), digest({ "redis:surgeReplica": "false" }));
         // The key is left out of the digest, not every key: a script change still rolls.
         assert.notEqual(digest({}), digest({ "redis:nodeTimeoutMs": "5000" }));
     });
