@@ -68,6 +68,12 @@ stop_replica() {
         return
     fi
     _sr_id=$(redis_cli 2 "$1" "$2" CLUSTER MYID | tr -d '\r')
+    case "$_sr_id" in
+        *[!0-9a-f]* | "")
+            log "this node is slave; its master $1:$2 does not answer (${_sr_id:-no reply}): stopping at once"
+            return
+            ;;
+    esac
     if recruit_surge "$1" "$2" "$_sr_id" "$deadline"; then
         log "this node is slave; the surge node stands in for it with $1:$2 after $(($(now_ms) - started)) ms: stopping"
     else

@@ -113,6 +113,7 @@ retire_surge() {
 }
 
 surge_since=""
+surge_waiting=""
 surge_turn() {
     [ "$(surge_pod)" = "${POD_NAME:-}" ] || return 0
     # shellcheck disable=SC2046
@@ -125,8 +126,14 @@ surge_turn() {
     case "$_st_duty" in
         serving)
             surge_since=""
-            log "the surge node serves slots (it took its shard over): handing them back"
-            HANDOVER_TIMEOUT_SECONDS=${HANDOVER_TIMEOUT_SECONDS:-12} sh "$(dirname "$0")/handover.sh"
+            if [ -n "$(self_cli 2 INFO replication | handover_candidates)" ]; then
+                log "the surge node serves slots (it took its shard over): handing them back"
+                sh "$(dirname "$0")/handover.sh"
+            elif [ "$surge_waiting" != 1 ]; then
+                log "the surge node serves slots (it took its shard over); no replica is in sync yet to hand them to"
+            fi
+            surge_waiting=1
+            return 0
             ;;
         spare | stray)
             [ -n "$surge_since" ] || surge_since=$(now_ms)
@@ -138,4 +145,5 @@ surge_turn() {
             ;;
         *) surge_since="" ;;
     esac
+    surge_waiting=""
 }

@@ -5,8 +5,6 @@
  *   first makes the surge node (redis-6) that shard's replica, in sync, so WAIT 1 goes on
  *   confirming writes while the pod is away;
  * - once its shard has its own replica back it leaves the cluster again (an idle node);
- * - a master that crashes while the surge node is its only in-sync replica is taken over by it, and
- *   the surge node hands the slots back to a member once one is in sync.
  * What each pod did is read from its log; times are printed, never asserted.
  */
 import * as assert from "assert";
