@@ -172,9 +172,16 @@ printf '%s\n' "$candidates" | {
         following=""
         if [ "$others" -gt 0 ]; then
             following=0
+            nudged=$flipped
             while [ "$(now_ms)" -lt "$deadline" ]; do
                 following=$(redis_cli 2 "$ip" "$port" INFO replication | handover_candidates | awk -v me="$ME_IP" '$1 != me' | grep -c .)
                 [ "${following:-0}" -gt 0 ] && break
+                # A surge node recruited moments before may not know the new master yet, and then Redis
+                # does not move it over (seen once in a chaos run): each second, tell it to.
+                if [ -n "${surge:-}" ] && [ $(($(now_ms) - nudged)) -ge 1000 ]; then
+                    nudged=$(now_ms)
+                    log "the surge node $surge does not follow $ip:$port yet: CLUSTER REPLICATE -> $(redis_cli 2 "$surge" "$ME_PORT" CLUSTER REPLICATE "$newid" | tr -d '\r')"
+                fi
                 sleep 0.02
             done
         fi

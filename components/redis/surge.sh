@@ -114,6 +114,7 @@ retire_surge() {
 
 surge_since=""
 surge_waiting=""
+serving_since=""
 surge_turn() {
     [ "$(surge_pod)" = "${POD_NAME:-}" ] || return 0
     # shellcheck disable=SC2046
@@ -126,9 +127,20 @@ surge_turn() {
     case "$_st_duty" in
         serving)
             surge_since=""
+            [ -n "$serving_since" ] || serving_since=$(now_ms)
+            # Not right after the takeover: the other replicas are still switching to this node, and one
+            # that has just re-attached did not complete a manual failover, while the writes it pauses
+            # waited its whole 5 s (seen in a chaos run: 6.8 s gaps). 2 x node timeout lets it settle.
+            _st_timeout=$(self_cli 2 CONFIG GET cluster-node-timeout | tr -d '\r' | tail -n 1)
+            case "$_st_timeout" in "" | *[!0-9]*) _st_timeout=15000 ;; esac
+            if [ $(($(now_ms) - serving_since)) -lt $((2 * _st_timeout + 1000)) ]; then
+                return 0
+            fi
             if [ -n "$(self_cli 2 INFO replication | handover_candidates)" ]; then
                 log "the surge node serves slots (it took its shard over): handing them back"
                 sh "$(dirname "$0")/handover.sh"
+                # A later takeover (it stands in again) waits its own settling time.
+                serving_since=""
             elif [ "$surge_waiting" != 1 ]; then
                 log "the surge node serves slots (it took its shard over); no replica is in sync yet to hand them to"
             fi
@@ -146,4 +158,5 @@ surge_turn() {
         *) surge_since="" ;;
     esac
     surge_waiting=""
+    serving_since=""
 }
