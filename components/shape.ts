@@ -59,6 +59,16 @@ export function statefulSetReplicas(shape: ClusterShape, surge: boolean): number
     return podCount(shape) + (surge ? 1 : 0);
 }
 
+/** The surge pod among a StatefulSet's pods, by name; undefined without one (surge off, or its pod not listed). */
+export function surgePodOf<P extends { readonly name: string }>(
+    statefulSet: string,
+    pods: readonly P[],
+    shape: ClusterShape,
+    surge: boolean,
+): P | undefined {
+    return surge ? pods.find((p) => p.name === podName(statefulSet, surgeOrdinal(shape))) : undefined;
+}
+
 /** Whether a shape can have a surge pod: only one replica per master leaves a shard with a single copy during a stop. */
 export function surgeApplies(shape: Pick<ClusterShape, "replicasPerMaster">): boolean {
     return shape.replicasPerMaster === 1;

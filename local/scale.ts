@@ -12,7 +12,7 @@ import { LiveReport, liveReport, liveRequest, readLiveCluster } from "../compone
 import { leavingPods } from "../components/formation/podCluster";
 import { drainLeaving } from "../components/formation/scaleIn";
 import { DirectTransport } from "../components/formation/transport";
-import { shapeProblems, ClusterShape, statefulSetReplicas, surgeOrdinal, podOrdinal } from "../components/shape";
+import { shapeProblems, ClusterShape, statefulSetReplicas, surgePodOf } from "../components/shape";
 import { renderConfigMap } from "../components/redis/manifests";
 import { REDIS_NAME } from "../components/stack";
 import { waitUntil } from "../lib/poll";
@@ -37,7 +37,6 @@ function configOf(layout: Layout): ClusterConfig {
 }
 
 const nodeOf = (address: string): FormNode => ({ address: redisEndpoint(address), target: redisEndpoint(address) });
-const ordinal = (pod: string) => podOrdinal(REDIS_NAME, pod) ?? Number.MAX_SAFE_INTEGER;
 
 /** Drain, resize, form: see the module comment. The new shape is recorded in DIR once formed. */
 export async function scaleCluster(layout: Layout, want: Partial<ClusterShape>, log: (line: string) => void): Promise<ScaleSummary> {
@@ -112,7 +111,7 @@ function splitSurge(
     surge: boolean,
 ): { members: StatusView["pods"]; surgePod?: StatusView["pods"][number] } {
     const members = memberPods(REDIS_NAME, pods, shape);
-    const surgePod = surge ? pods.find((p) => ordinal(p.name) === surgeOrdinal(shape)) : undefined;
+    const surgePod = surgePodOf(REDIS_NAME, pods, shape, surge);
     return { members, ...(surgePod ? { surgePod } : {}) };
 }
 

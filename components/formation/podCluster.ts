@@ -110,8 +110,7 @@ export function surgeTarget(
     inputs: Pick<PodClusterInputs, "statefulSetName" | "surgeReplica" | "port"> & shape.ClusterShape,
     pods: readonly RedisPod[],
 ): FormNode | undefined {
-    if (!inputs.surgeReplica) return undefined;
-    const pod = pods.find((p) => p.name === shape.podName(inputs.statefulSetName, shape.surgeOrdinal(inputs)));
+    const pod = shape.surgePodOf(inputs.statefulSetName, pods, inputs, inputs.surgeReplica ?? false);
     return pod?.ip ? formNodeOf(pod, clientPort(inputs)) : undefined;
 }
 
@@ -132,7 +131,7 @@ export function leavingPods<P extends { readonly name: string }>(
 ): { leaving: P[]; release?: P } {
     const expected = shape.podCount(inputs);
     const ordinal = (p: P) => ordinalOf(inputs, p.name);
-    const atSurge = inputs.surgeReplica ? pods.find((p) => ordinal(p) === shape.surgeOrdinal(inputs)) : undefined;
+    const atSurge = shape.surgePodOf(inputs.statefulSetName, pods, inputs, inputs.surgeReplica ?? false);
     const shrinks = pods.some((p) => ordinal(p) >= shape.statefulSetReplicas(inputs, inputs.surgeReplica ?? false));
     const wasMember = atSurge !== undefined && previous !== undefined && ordinal(atSurge) < shape.podCount(previous);
     if (!shrinks && !wasMember) return { leaving: [] };

@@ -174,7 +174,7 @@ printf '%s\n' "$candidates" | {
             following=0
             nudged=$flipped
             while [ "$(now_ms)" -lt "$deadline" ]; do
-                following=$(redis_cli 2 "$ip" "$port" INFO replication | handover_candidates | awk -v me="$ME_IP" '$1 != me' | grep -c .)
+                following=$(online_replicas_besides "$ip" "$port" "$ME_IP")
                 [ "${following:-0}" -gt 0 ] && break
                 # A surge node recruited moments before may not know the new master yet, and then Redis
                 # does not move it over (seen once in a chaos run): each second, tell it to.

@@ -44,6 +44,18 @@ const render = (raw: RawConfig = {}): Record<string, Plain> => {
     return renderRedisManifests(o, TEST_PASSWORDS, o.redis.tls ? testTlsMaterial() : undefined) as Plain;
 };
 
+/** The container scripts the ConfigMap must ship, written out here (not CONTAINER_SCRIPTS): a script dropped from the list fails. */
+const SHIPPED_SCRIPTS = [
+    "node-start.sh",
+    "probe.sh",
+    "handover.sh",
+    "failover-agent.sh",
+    "failover-decisions.sh",
+    "rediscli.sh",
+    "dns.sh",
+    "surge.sh",
+];
+
 describe("manifests: redis.conf and scripts (ConfigMap)", () => {
     it("redis.conf: cluster mode, nodes.conf on the volume, AOF only, node timeout, hostnames, memory from the limit", () => {
         const conf: string = render({ "redis:nodeTimeoutMs": "3000" }).configMap.data["redis.conf"];
@@ -77,16 +89,7 @@ describe("manifests: redis.conf and scripts (ConfigMap)", () => {
 
     it("ships the container scripts exactly as they are in components/redis", () => {
         const data = render().configMap.data;
-        for (const file of [
-            "node-start.sh",
-            "probe.sh",
-            "handover.sh",
-            "failover-agent.sh",
-            "failover-decisions.sh",
-            "rediscli.sh",
-            "dns.sh",
-            "surge.sh",
-        ]) {
+        for (const file of SHIPPED_SCRIPTS) {
             assert.equal(data[file], fs.readFileSync(path.join(__dirname, "..", "..", "components", "redis", file), "utf8"));
         }
     });
@@ -514,16 +517,7 @@ describe("manifests: TLS (on by default)", () => {
 
     it("the probes, the hooks, the agent and the start script get the one redis-cli helper from the scripts volume", () => {
         const items = volume(tls, "scripts").configMap.items.map((i: Plain) => i.path);
-        assert.deepEqual(items, [
-            "node-start.sh",
-            "probe.sh",
-            "handover.sh",
-            "failover-agent.sh",
-            "failover-decisions.sh",
-            "rediscli.sh",
-            "dns.sh",
-            "surge.sh",
-        ]);
+        assert.deepEqual(items, SHIPPED_SCRIPTS);
     });
 });
 
