@@ -7,11 +7,12 @@
  * - crash (SIGKILL; the kubelet restarts it at once): the failover agent's takeover vs Redis alone,
  *   at the same node timeout; and the takeover once more right after a rolling restart;
  * - freeze (SIGSTOP of the whole pod, its kubelet too: a lost VM or a partition) until a replica
- *   took over, then thawed: at the shipped node timeout vs 1000 ms;
+ *   took over, then thawed: the agent's held election (Redis's FAIL, then the election at once) vs
+ *   Redis alone at the shipped node timeout, and at 1000 ms;
  * - rolling restart of every pod (an image change; each pod back after the runtime's 5 s pod-start
  *   delay, Ready before the next): with the preStop handover (and at 3x1 the surge pod, and without
  *   it) vs a plain rolling restart (neither handover nor agent nor surge pod, as the Bitnami chart does);
- * - 3x2: crash and freeze.
+ * - 3x2: crash and freeze (held election vs Redis alone).
  * Goals (issue 15): crash <= 1 s (worst run); rolling restart <= 0.5 s max gap and < 1/5 of the plain
  * restart's total unavailability; freeze <= 1.5 x node timeout + 1.5 s; 0 acknowledged hits lost.
  */
@@ -69,7 +70,19 @@ const SETUPS: readonly Setup[] = [
         ...shipped,
         afterRoll: true,
     },
-    { label: `3x1 freeze, node timeout ${DEFAULT_NODE_TIMEOUT_MS} ms (shipped)`, mode: "freeze", replicasPerMaster: 1, ...shipped },
+    {
+        label: `3x1 freeze, held election (shipped), node timeout ${DEFAULT_NODE_TIMEOUT_MS} ms`,
+        mode: "freeze",
+        replicasPerMaster: 1,
+        ...shipped,
+    },
+    {
+        label: `3x1 freeze, Redis alone (no agent), node timeout ${DEFAULT_NODE_TIMEOUT_MS} ms`,
+        mode: "freeze",
+        replicasPerMaster: 1,
+        ...shipped,
+        takeover: false,
+    },
     {
         label: `3x1 freeze, node timeout ${SHORT_NODE_TIMEOUT_MS} ms`,
         mode: "freeze",
@@ -98,7 +111,19 @@ const SETUPS: readonly Setup[] = [
         surgeReplica: false,
     },
     { label: `3x2 crash, takeover (shipped), ${DEFAULT_NODE_TIMEOUT_MS} ms`, mode: "kill", replicasPerMaster: 2, ...shipped },
-    { label: `3x2 freeze, node timeout ${DEFAULT_NODE_TIMEOUT_MS} ms`, mode: "freeze", replicasPerMaster: 2, ...shipped },
+    {
+        label: `3x2 freeze, held election (shipped), node timeout ${DEFAULT_NODE_TIMEOUT_MS} ms`,
+        mode: "freeze",
+        replicasPerMaster: 2,
+        ...shipped,
+    },
+    {
+        label: `3x2 freeze, Redis alone (no agent), node timeout ${DEFAULT_NODE_TIMEOUT_MS} ms`,
+        mode: "freeze",
+        replicasPerMaster: 2,
+        ...shipped,
+        takeover: false,
+    },
 ];
 
 function intArg(name: string, fallback: number): number {

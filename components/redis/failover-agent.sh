@@ -27,15 +27,21 @@
 # - On the surge pod (surge.sh), each turn also does the surge node's own duty: it hands back
 #   slots it took over while it stood in, and leaves the cluster once its shard has its own
 #   replica back (or nobody uses it) for SURGE_RETIRE_SECONDS.
+# - Alongside, in the background (election.sh): a master that stops answering without refusing is
+#   still judged by Redis alone (FAIL), but the agent holds its node's automatic election while the
+#   master is silent and runs the same election, voted by the majority of masters, the moment FAIL
+#   comes, instead of Redis's 0.5-1 s election delay.
 # Decisions: failover-decisions.sh (unit-tested). Connections: rediscli.sh.
 # Env: POD_IP (this node as its master lists it), POD_NAME (logs), REDIS_USERS_DIR (as admin),
-#      PROBE_HOST / PROBE_CLIENT_PORT (this node; 127.0.0.1:6379); REDIS_SURGE_FILE, POD_HOSTNAME (surge.sh).
+#      PROBE_HOST / PROBE_CLIENT_PORT (this node; 127.0.0.1:6379); REDIS_SURGE_FILE, POD_HOSTNAME (surge.sh);
+#      ELECTION_HOLD_FILE (election.sh).
 set -u
 
 SCRIPTS_DIR=$(dirname "$0")
 . "$SCRIPTS_DIR/rediscli.sh"
 . "$SCRIPTS_DIR/failover-decisions.sh"
 . "$SCRIPTS_DIR/surge.sh"
+. "$SCRIPTS_DIR/election.sh"
 
 INTERVAL=${AGENT_INTERVAL_SECONDS:-0.1}
 STREAM_SECONDS=${AGENT_STREAM_SECONDS:-2}
@@ -167,6 +173,13 @@ take_over() {
     done
     log "not master ${PROMOTION_WAIT_MS} ms after CLUSTER FAILOVER FORCE (the masters did not vote for it): left to Redis"
 }
+
+# A hold left by this container's previous run (killed while its master was silent) is lifted first.
+if [ -n "$HOLD_FILE" ] && [ -f "$HOLD_FILE" ]; then
+    release_hold
+    log "election: released the hold a previous run of this agent left"
+fi
+election_watch &
 
 master_host=""
 master_port=""

@@ -15,6 +15,12 @@
 #   siblings_of                         the other replicas of this node's master (stdin: CLUSTER NODES)
 #   surge_recruit_step MASTER_ID STATE  where recruiting the surge node for a master stands (stdin: its CLUSTER NODES)
 #   surge_duty OTHERS                   what the surge node does with itself (stdin: its CLUSTER NODES)
+#   election_digest                     this node's view of its master, a line a stamped CLUSTER NODES (stdin)
+#   election_step HELD SPENT ROLE STATE PENDING TIMEOUT
+#                                       hold, run or release this node's own election
+#   freeze_eligibility TIMEOUT PERIOD FACTOR
+#                                       may this replica stand for the election at FAIL? (stdin: its INFO replication)
+#   hold_is_stale NOW SINCE TIMEOUT     was a held election left by an agent that is gone?
 
 # One probe of the master (`INFO replication`, bounded): refused | timeout | loading |
 # master:<replid> | replica | error. EXIT is the probe's exit status (124: killed by timeout).
@@ -289,4 +295,115 @@ surge_duty() {
             else if (peers > 0) print "stray"
             else print "idle"
         }'
+}
+
+# --- The held election: a master that stops answering without refusing (a frozen VM, a
+# partition) is still judged by Redis alone (its FAIL: a majority of masters agreed); the agent
+# only removes Redis's election delay after it (0.5 s + a random 0-0.5 s + 1 s per rank), by
+# holding its node's automatic election (cluster-replica-no-failover) while the master is
+# silent and running the same election itself, at once, when FAIL comes.
+
+# This node's CLUSTER NODES stamped with its clock (stdin, a stream of "now MS", the nodes, "end")
+# -> one line a reply: "NOW ROLE MASTER STATE PENDING_MS"
+#   ROLE     replica | master | none (no myself line, or in no role yet);
+#   MASTER   the master's address (host:port, "-" when unknown);
+#   STATE    ok | pfail | fail | unknown: what this node thinks of its master;
+#   PENDING  how long this node's cluster-bus ping to its master has gone unanswered (0: none pending).
+election_digest() {
+    # mawk (the Redis image's awk) reads a pipe in blocks: a reply would reach the agent only when
+    # its buffer filled, about half a second late. -W interactive reads line by line.
+    case "$(awk -W version 2>&1 </dev/null | head -n 1)" in mawk*) set -- -W interactive ;; *) set -- ;; esac
+    awk "$@" '
+        function emit(   role, master, state, pending, f, n, i, addr) {
+            role = "none"; master = "-"; state = "unknown"; pending = 0; mine = ""
+            for (i = 1; i <= n_lines; i++) {
+                split(lines[i], f, " ")
+                if (f[3] ~ /(^|,)myself(,|$)/) {
+                    if (f[3] ~ /(^|,)slave(,|$)/) { role = "replica"; mine = f[4] }
+                    else if (f[3] ~ /(^|,)master(,|$)/) role = "master"
+                }
+            }
+            for (i = 1; role == "replica" && i <= n_lines; i++) {
+                split(lines[i], f, " ")
+                if (f[1] != mine) continue
+                addr = f[2]; sub(/@.*/, "", addr); master = addr
+                if (f[3] ~ /(^|,)fail\?(,|$)/) state = "pfail"
+                else if (f[3] ~ /(^|,)fail(,|$)/) state = "fail"
+                else state = "ok"
+                if (f[5] + 0 > 0 && now >= f[5] + 0) pending = now - f[5]
+            }
+            printf "%s %s %s %s %d\n", stamp, role, master, state, pending
+            fflush()
+        }
+        { sub(/\r$/, "") }
+        $1 == "now" { stamp = $2; now = $2 + 0; n_lines = 0; open = 1; next }
+        $1 == "end" { if (open) emit(); open = 0; next }
+        open && NF >= 8 { lines[++n_lines] = $0 }'
+}
+
+# What the agent does next about its node's automatic election:
+#   election_step HELD_MS SPENT ROLE STATE PENDING_MS NODE_TIMEOUT_MS
+# HELD_MS: how long the hold has been set ("-": not set); SPENT: 1 once this silence of the master
+# had its hold (no second one until the master answers again); the rest is election_digest's.
+# prints
+#   hold            the master's ping has gone unanswered for min(0.5 s, node timeout / 4): hold the
+#                   node's own election. FAIL cannot come before one node timeout of silence, and this
+#                   node pings its master at least every half node timeout, so the hold comes first;
+#   elect           the cluster flagged the master FAIL while held: run the election now;
+#   release WHY     let Redis elect again: the master answers, this node is no longer a replica, or the
+#                   hold outlived 2 x node timeout + 2 s without a FAIL;
+#   idle | wait     nothing to do (FAIL came without a hold: Redis's own election is already running).
+election_step() {
+    _es_held=$1 _es_spent=$2 _es_role=$3 _es_state=$4 _es_pending=$5 _es_timeout=$6
+    _es_after=$((_es_timeout / 4))
+    [ "$_es_after" -gt 500 ] && _es_after=500
+    if [ "$_es_role" != replica ]; then
+        if [ "$_es_held" != "-" ]; then echo "release this node is no longer a replica"; else echo idle; fi
+    elif [ "$_es_held" = "-" ]; then
+        if [ "$_es_state" != fail ] && [ "$_es_spent" = 0 ] && [ "$_es_pending" -ge "$_es_after" ]; then
+            echo hold
+        else
+            echo idle
+        fi
+    elif [ "$_es_state" = fail ]; then
+        echo elect
+    elif [ "$_es_held" -gt $((2 * _es_timeout + 2000)) ]; then
+        echo "release the hold outlived 2 x node timeout + 2 s without a FAIL"
+    elif [ "$_es_pending" = 0 ] && [ "$_es_state" = ok ]; then
+        echo "release its master answers again"
+    else
+        echo wait
+    fi
+}
+
+# Whether this replica may stand for the election at FAIL, by Redis's own rule for an automatic
+# election (its data age: seconds since its master last sent anything, less one node timeout, at
+# most repl-ping-replica-period + node timeout x cluster-replica-validity-factor) and ours: its
+# link to the master up and no initial sync under way (a frozen master's link stays up, and it
+# holds everything that master sent):
+#   freeze_eligibility NODE_TIMEOUT_MS PING_PERIOD_S VALIDITY_FACTOR   (stdin: its INFO replication)
+# prints eligible, or "not-eligible <why>".
+freeze_eligibility() {
+    awk -F: -v timeout="$1" -v period="$2" -v factor="$3" '
+        { sub(/\r$/, "") }
+        { v[$1] = $2 }
+        END {
+            if (v["role"] != "slave") { print "not-eligible it is not a replica (" v["role"] ")"; exit }
+            if (v["master_link_status"] != "up") { print "not-eligible its link to the master is " (v["master_link_status"] == "" ? "unknown" : v["master_link_status"]); exit }
+            if (v["master_sync_in_progress"] != "0") { print "not-eligible its initial sync is under way"; exit }
+            age = v["master_last_io_seconds_ago"] * 1000
+            if (age > timeout) age -= timeout
+            limit = period * 1000 + timeout * factor
+            if (factor > 0 && age > limit) { print "not-eligible its data is " age " ms old (Redis allows " limit ")"; exit }
+            print "eligible"
+        }'
+}
+
+# Whether a held election was left by an agent that is gone (probe.sh's liveness check):
+#   hold_is_stale NOW_MS SINCE_MS NODE_TIMEOUT_MS
+# exits 0 when stale: no start recorded, or held longer than an agent ever holds (election_step:
+# 2 x node timeout + 2 s) and 5 s more.
+hold_is_stale() {
+    case "$2" in '' | *[!0-9]*) return 0 ;; esac
+    [ $(($1 - $2)) -gt $((2 * $3 + 7000)) ]
 }

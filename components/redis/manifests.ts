@@ -16,6 +16,11 @@ import {
     ACL_TEMPLATE_PATH,
     CA_MOUNT,
     CONF_MOUNT,
+    ELECTION_HOLD_ENV,
+    ELECTION_HOLD_FILE,
+    RUNTIME_CONF_PATH,
+    RUN_MOUNT,
+    RUN_VOLUME,
     SCRIPTS_MOUNT,
     SURGE_FILE_ENV,
     SURGE_POD_FILE,
@@ -225,6 +230,7 @@ export const CONTAINER_SCRIPTS = [
     "rediscli.sh",
     "dns.sh",
     "surge.sh",
+    "election.sh",
 ] as const;
 export type ContainerScript = (typeof CONTAINER_SCRIPTS)[number];
 
@@ -306,8 +312,9 @@ export function redisContainerEnv(o: RedisManifestOptions): EnvVar[] {
         { name: "REDIS_ACL_TEMPLATE", value: ACL_TEMPLATE_PATH },
         { name: "REDIS_DATA_DIR", value: "/data" },
         { name: "REDIS_SHARED_CONF", value: `${CONF_MOUNT}/redis.conf` },
-        { name: "REDIS_RUNTIME_CONF", value: "/run/redis/redis.conf" },
+        { name: "REDIS_RUNTIME_CONF", value: RUNTIME_CONF_PATH },
         surgeFileEnv,
+        electionHoldEnv,
         ...(o.redis.tls ? [{ name: "REDIS_TLS_DIR", value: TLS_MOUNT }] : []),
     ];
 }
@@ -325,6 +332,10 @@ const restrictedContainerSecurity: k8s.types.input.core.v1.SecurityContext = {
     capabilities: { drop: ["ALL"] },
 };
 
+/** The election hold (election.sh): the agent writes it, the Redis container's liveness probe reads it. */
+const electionHoldEnv: EnvVar = { name: ELECTION_HOLD_ENV, value: ELECTION_HOLD_FILE };
+const runMount = { name: RUN_VOLUME, mountPath: RUN_MOUNT };
+
 /** The ConfigMap's configuration files (config volume), read-only. */
 const confMount = { name: "config", mountPath: CONF_MOUNT, readOnly: true };
 
@@ -338,7 +349,7 @@ function redisContainer(o: RedisManifestOptions): Container {
     return {
         name: REDIS_CONTAINER,
         image: o.redis.image,
-        command: ["sh", `${SCRIPTS_MOUNT}/node-start.sh`, "redis-server", "/run/redis/redis.conf"],
+        command: ["sh", `${SCRIPTS_MOUNT}/node-start.sh`, "redis-server", RUNTIME_CONF_PATH],
         ports: [
             { name: "client", containerPort: CLIENT_PORT },
             { name: "bus", containerPort: busPort() },
@@ -358,7 +369,7 @@ function redisContainer(o: RedisManifestOptions): Container {
             { name: "data", mountPath: "/data" },
             confMount,
             { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true },
-            { name: "run", mountPath: "/run/redis" },
+            runMount,
             { name: USERS_VOLUME, mountPath: USERS_MOUNT, readOnly: true },
             ...(o.redis.tls ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT, readOnly: true }] : []),
         ],
@@ -385,12 +396,15 @@ function failoverAgentContainer(o: RedisManifestOptions): Container {
             // The agent retires the surge pod once its shard has its own replica back.
             surgeFileEnv,
             { name: "SURGE_RETIRE_SECONDS", value: String(SURGE_RETIRE_SECONDS) },
+            // It holds its node's automatic election while the master is silent (election.sh).
+            electionHoldEnv,
             ...(o.redis.tls ? [{ name: "REDIS_TLS_DIR", value: CA_MOUNT }] : []),
         ],
         resources: { requests: { cpu: "20m", memory: "16Mi" }, limits: { cpu: "200m", memory: "32Mi" } },
         securityContext: restrictedContainerSecurity,
         volumeMounts: [
             confMount,
+            runMount,
             { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true },
             { name: USERS_VOLUME, mountPath: USERS_MOUNT, readOnly: true },
             ...(o.redis.tls ? [{ name: "tls-ca", mountPath: CA_MOUNT, readOnly: true }] : []),
@@ -494,7 +508,7 @@ function podVolumes(o: RedisManifestOptions): k8s.types.input.core.v1.Volume[] {
             name: "scripts",
             configMap: { name: names.configMap, items: CONTAINER_SCRIPTS.map((script) => ({ key: script, path: script })) },
         },
-        { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+        { name: RUN_VOLUME, emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
         // Group-readable (fsGroup is Redis' gid), as the TLS key.
         { name: USERS_VOLUME, secret: { secretName: names.usersSecret, defaultMode: 0o440 } },
         ...tls,

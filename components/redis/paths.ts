@@ -15,6 +15,16 @@ export const CA_MOUNT = "/tls-ca";
 /** Every user's password (the users Secret), one file a user, in the Redis container (REDIS_USERS_DIR). */
 export const USERS_MOUNT = "/users";
 export const USERS_VOLUME = "users";
+/** The pod's small in-memory volume (emptyDir `run`): the node's runtime redis.conf, the election hold. */
+export const RUN_MOUNT = "/run/redis";
+export const RUN_VOLUME = "run";
+export const RUNTIME_CONF_PATH = `${RUN_MOUNT}/redis.conf`;
+/**
+ * While the failover agent holds its node's automatic election (election.sh), the hold's start in ms;
+ * the Redis container's liveness probe (probe.sh) releases a hold whose agent is gone.
+ */
+export const ELECTION_HOLD_FILE = `${RUN_MOUNT}/election-hold`;
+export const ELECTION_HOLD_ENV = "ELECTION_HOLD_FILE";
 /** The ConfigMap's configuration files (redis.conf, users.acl, surge-pod), read-only in the pod. */
 export const CONF_MOUNT = "/conf";
 /** The secret-free ACL template (ConfigMap `users.acl`) the start script turns into the node's aclfile. */

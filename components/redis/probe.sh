@@ -2,7 +2,9 @@
 # Kubernetes probes of a Redis Cluster node:  sh /scripts/probe.sh live|ready
 #
 # live:  the server answers PING (a node still loading its AOF answers LOADING and
-#        counts as alive, so a large dataset is not killed mid-load).
+#        counts as alive, so a large dataset is not killed mid-load). It also releases a held
+#        election (cluster-replica-no-failover, election.sh) whose failover agent is gone: no
+#        start in ELECTION_HOLD_FILE, or one older than an agent ever holds it.
 # ready: the server answers PING and
 #        - it has never joined a cluster (knows only itself, owns no slots): ready,
 #          because formation needs every pod up and reachable first, and
@@ -22,6 +24,7 @@ set -u
 
 mode=${1:-}
 . "$(dirname "$0")/rediscli.sh"
+. "$(dirname "$0")/failover-decisions.sh"
 
 cli() {
     self_cli 5 "$@" | tr -d '\r'
@@ -29,10 +32,29 @@ cli() {
 
 ping_answer=$(cli PING)
 
+# Second reply line of CONFIG GET NAME.
+config_value() {
+    cli CONFIG GET "$1" | sed -n 2p
+}
+
+release_stale_hold() {
+    [ "$(config_value cluster-replica-no-failover)" = yes ] || return 0
+    since=$(cat "${ELECTION_HOLD_FILE:-/nonexistent}" 2>/dev/null || true)
+    if hold_is_stale "$(date +%s%3N)" "$since" "$(config_value cluster-node-timeout)"; then
+        cli CONFIG SET cluster-replica-no-failover no >/dev/null
+        rm -f "${ELECTION_HOLD_FILE:-/nonexistent}"
+        echo "released a held election its failover agent left (held since ${since:-an unrecorded time})"
+    fi
+}
+
 case "$mode" in
     live)
         case "$ping_answer" in
-            PONG | LOADING*) exit 0 ;;
+            PONG)
+                release_stale_hold
+                exit 0
+                ;;
+            LOADING*) exit 0 ;;
         esac
         echo "not live: PING answered '$ping_answer'"
         exit 1

@@ -3,6 +3,8 @@
  * StatefulSet's own pods with their preStop handover and failover agent), under durable load:
  * - a killed master's in-sync replica takes over at once (CLUSTER FAILOVER FORCE by its agent);
  * - a master frozen for less than the node timeout is left alone: no takeover, same process;
+ * - a master frozen longer is judged by Redis (FAIL); its replica's agent, holding the node's
+ *   automatic election while the master is silent, runs it the moment FAIL comes;
  * - a stale replica never takes over: its master comes back and stays master, as Redis decides;
  * - a deleted master hands its slots to its replica (a coordinated CLUSTER FAILOVER) before it stops;
  * - a short seeded chaos run ends with every acknowledged hit in Redis and the cluster whole.
@@ -53,6 +55,10 @@ describe("failover without timeouts: takeover, handover, chaos (local pod runtim
     const logOf = (pod: string) => fs.readFileSync(cluster.layout.log(pod), "utf8");
     const markLogs = (s: StatusView) => (marks = new Map(s.pods.map((p) => [p.name, logOf(p.name).length])));
     const newLog = (pod: string) => logOf(pod).slice(marks.get(pod) ?? 0);
+
+    /** A node's cluster-replica-no-failover: "yes" while its agent holds its automatic election. */
+    const noFailover = (pod: PodView) =>
+        redisCli(pod.address, password, "CONFIG", "GET", "cluster-replica-no-failover").trim().split("\n")[1];
 
     /** The status view may miss a role while its node is busy (it asks with a short timeout): wait for it. */
     const waitUntilRole = (pod: string, role: "master" | "replica", otherwise: string) =>
@@ -136,6 +142,36 @@ describe("failover without timeouts: takeover, handover, chaos (local pod runtim
             /FAILOVER FORCE|Forced failover|Failover election won/,
             "the replica took over a frozen master",
         );
+        // Held or not (its ping may have been pending under 0.5 s), its own election is free again.
+        if (/its automatic election held/.test(newLog(replica.name)))
+            assert.match(newLog(replica.name), /election: hold released: its master answers again/);
+        assert.strictEqual(noFailover(replica), "no", "the replica's automatic election stayed held");
+    });
+
+    it("a master frozen past the node timeout is judged by Redis (FAIL); its replica's agent, holding the automatic election meanwhile, runs it at once then", async () => {
+        const before = await waitHealthy(cluster.layout);
+        const heir = shardOf(before, (await masterOfHits(cluster.layout)).name).replica;
+        markLogs(before);
+        const r = await runDrill(cluster.layout, { mode: "freeze", clients: 12, say: () => undefined });
+        console.log(
+            `      freeze ${r.pod}: ${heir.name} took over after ${r.promotedMs} ms; longest write gap ${r.longestGapMs.toFixed(0)} ms; ${r.acknowledged} acknowledged, lost ${r.lost}`,
+        );
+        assertNothingLost(r);
+        const log = newLog(heir.name);
+        const held = log.search(
+            /election: master \S+ has not answered this node's cluster-bus ping for \d+ ms: its automatic election held/,
+        );
+        const failed = log.search(/FAIL message received from \w+ about|Marking node \w+ as failing/);
+        const forced = log.search(/Forced failover user request accepted/);
+        assert.ok(held >= 0, `${heir.name}'s agent never held its election:\n${log}`);
+        assert.ok(failed > held, `the cluster flagged the master FAIL before the hold (or never):\n${log}`);
+        assert.ok(forced > failed, `${heir.name} did not run its election by CLUSTER FAILOVER FORCE after FAIL:\n${log}`);
+        assert.match(log, /election: took over at FAIL: master \d+ ms after the election began/);
+        // Redis's own election, with its 0.5-1 s delay, never ran.
+        assert.match(log, /Start of election delayed for 0 milliseconds/);
+        assert.doesNotMatch(log, /Start of election delayed for [1-9]/);
+        await waitUntilRole(r.pod, "replica", "nobody took over");
+        assert.strictEqual(noFailover(podOf(await waitHealthy(cluster.layout), heir.name)), "no", "the hold outlived the election");
     });
 
     it("a stale replica never takes over: its master, killed, restarts and stays master, keeping what the replica never got", async () => {

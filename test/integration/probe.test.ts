@@ -29,11 +29,11 @@ interface ProbeResult {
 /** A bare node's password (the default user), or the mounted users Secret of a pod (the admin user, as in the StatefulSet). */
 type ProbeAuth = string | { readonly usersDir: string };
 
-function probe(mode: string, host: string, auth: ProbeAuth): ProbeResult {
+function probe(mode: string, host: string, auth: ProbeAuth, env: Record<string, string> = {}): ProbeResult {
     const credentials = typeof auth === "string" ? { REDIS_PASSWORD: auth } : { REDIS_USERS_DIR: auth.usersDir };
     const r = spawnSync(POSIX_SHELLS[0][0], [...POSIX_SHELLS[0].slice(1), PROBE_SCRIPT, mode], {
         encoding: "utf8",
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...credentials, PROBE_HOST: host, PROBE_CLIENT_PORT: "6379" },
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...credentials, PROBE_HOST: host, PROBE_CLIENT_PORT: "6379", ...env },
         timeout: 10_000,
     });
     return { status: r.status, output: (r.stdout + r.stderr).trim() };
@@ -151,6 +151,43 @@ describe("probe.sh against real redis-server", function () {
             assert.match(ready.output, /^not ready: PING answered 'AUTH failed: WRONGPASS/);
             assert.strictEqual(probe("live", host, wrong).status, 1);
             assert.match(probe("live", host, password).output, /WRONGPASS/, "the default user with the admin password");
+        });
+
+        it("live releases a held election its failover agent left (no recorded start, or one older than an agent holds it), and keeps a fresh one", () => {
+            const holdFile = path.join(tempDir("hold"), "election-hold");
+            const cli = (...args: string[]) =>
+                spawnSync("redis-cli", ["--no-auth-warning", "-h", host, "-p", "6379", "--user", "admin", ...args], {
+                    encoding: "utf8",
+                    env: { ...process.env, REDISCLI_AUTH: password },
+                }).stdout.trim();
+            const held = () => cli("CONFIG", "GET", "cluster-replica-no-failover").split("\n")[1];
+            /** A hold as the agent sets it: its start in the file (none: no file), then the setting. */
+            const hold = (since?: number) => {
+                if (since === undefined) fs.rmSync(holdFile, { force: true });
+                else fs.writeFileSync(holdFile, `${since}\n`);
+                assert.strictEqual(cli("CONFIG", "SET", "cluster-replica-no-failover", "yes"), "OK");
+            };
+            const live = () => probe("live", host, users, { ELECTION_HOLD_FILE: holdFile });
+            try {
+                hold(Date.now());
+                assert.deepStrictEqual(live(), { status: 0, output: "" });
+                assert.strictEqual(held(), "yes", "a fresh hold was released");
+                // The agent never holds longer than 2 x node timeout + 2 s; the probe allows 5 s more.
+                hold(Date.now() - (2 * NODE_TIMEOUT_MS + 7000) + 2000);
+                assert.strictEqual(live().status, 0);
+                assert.strictEqual(held(), "yes", "a hold within an agent's longest was released");
+                hold(Date.now() - (2 * NODE_TIMEOUT_MS + 7000) - 1000);
+                const old = live();
+                assert.strictEqual(old.status, 0);
+                assert.match(old.output, /^released a held election its failover agent left \(held since \d+\)$/);
+                assert.strictEqual(held(), "no");
+                assert.ok(!fs.existsSync(holdFile), "the stale hold's file stayed");
+                hold();
+                assert.match(live().output, /^released a held election its failover agent left \(held since an unrecorded time\)$/);
+                assert.strictEqual(held(), "no");
+            } finally {
+                cli("CONFIG", "SET", "cluster-replica-no-failover", "no");
+            }
         });
 
         it("an unknown mode is a usage error", () => {

@@ -274,6 +274,117 @@ for (const shell of POSIX_SHELLS) {
                 assert.strictEqual(duty(`s 10.0.0.9:6379@16379,redis-6 myself,master - 0 0 0 connected`, "-", []), "idle");
             });
         });
+
+        describe("election_digest: this node's view of its master, one line a stamped CLUSTER NODES", () => {
+            const now = 1796130958444;
+            const master = (flags: string, pingSent: number) =>
+                `m1 10.0.0.1:6379@16379,redis-0 ${flags} - ${pingSent} ${now - 900} 1 connected 0-5460`;
+            const other = `m2 10.0.0.2:6379@16379,redis-1 master - 0 ${now - 300} 2 connected 5461-10922`;
+            const me = `r1 10.0.0.4:6379@16379,redis-3 myself,slave m1 0 0 1 connected`;
+            const reply = (...lines: string[]) => [`now ${now}`, ...lines, "end"].join("\r\n");
+            it("a replica whose master answered: ok, nothing pending (the master's line may come before or after its own)", () => {
+                assert.strictEqual(run("election_digest", [], reply(master("master", 0), other, me)), `${now} replica 10.0.0.1:6379 ok 0`);
+                assert.strictEqual(run("election_digest", [], reply(me, other, master("master", 0))), `${now} replica 10.0.0.1:6379 ok 0`);
+            });
+            it("how long the ping to the master has gone unanswered, and what the node flagged", () => {
+                assert.strictEqual(
+                    run("election_digest", [], reply(master("master", now - 620), me)),
+                    `${now} replica 10.0.0.1:6379 ok 620`,
+                );
+                assert.strictEqual(
+                    run("election_digest", [], reply(master("master,fail?", now - 3100), me)),
+                    `${now} replica 10.0.0.1:6379 pfail 3100`,
+                );
+                assert.strictEqual(
+                    run("election_digest", [], reply(master("master,fail", now - 4200), me)),
+                    `${now} replica 10.0.0.1:6379 fail 4200`,
+                );
+            });
+            it("a master, and a node in no cluster, have no master to watch", () => {
+                assert.strictEqual(
+                    run("election_digest", [], reply(`m1 10.0.0.1:6379@16379 myself,master - 0 0 1 connected 0-5460`)),
+                    `${now} master - unknown 0`,
+                );
+                assert.strictEqual(
+                    run("election_digest", [], reply("ERR This instance has cluster support disabled")),
+                    `${now} none - unknown 0`,
+                );
+            });
+            it("one line a reply of the stream; a reply cut short (no end) gives none", () => {
+                const stream = [reply(master("master", 0), me), reply(master("master,fail?", now - 3000), me), `now ${now}`, me].join(
+                    "\r\n",
+                );
+                assert.deepStrictEqual(run("election_digest", [], stream).split("\n"), [
+                    `${now} replica 10.0.0.1:6379 ok 0`,
+                    `${now} replica 10.0.0.1:6379 pfail 3000`,
+                ]);
+            });
+        });
+
+        describe("election_step: hold, run or release the node's own election", () => {
+            const step = (held: string, spent: number, role: string, state: string, pending: number, timeout = 3000) =>
+                run("election_step", [held, String(spent), role, state, String(pending), String(timeout)]);
+            it("holds once the master's ping has gone unanswered for min(0.5 s, node timeout / 4), not before", () => {
+                assert.strictEqual(step("-", 0, "replica", "ok", 499), "idle");
+                assert.strictEqual(step("-", 0, "replica", "ok", 500), "hold");
+                assert.strictEqual(step("-", 0, "replica", "pfail", 3200), "hold");
+                assert.strictEqual(step("-", 0, "replica", "ok", 249, 1000), "idle");
+                assert.strictEqual(step("-", 0, "replica", "ok", 250, 1000), "hold");
+            });
+            it("never holds a second time in one silence, nor on a master or a node in no cluster", () => {
+                assert.strictEqual(step("-", 1, "replica", "pfail", 5000), "idle");
+                assert.strictEqual(step("-", 0, "master", "unknown", 0), "idle");
+                assert.strictEqual(step("-", 0, "none", "unknown", 0), "idle");
+            });
+            it("runs the election when the cluster flags the master FAIL while held; a FAIL without a hold is Redis's", () => {
+                assert.strictEqual(step("2600", 0, "replica", "fail", 4100), "elect");
+                assert.strictEqual(step("-", 0, "replica", "fail", 4100), "idle");
+            });
+            it("waits while the master is only suspected", () => {
+                assert.strictEqual(step("900", 0, "replica", "ok", 1400), "wait");
+                assert.strictEqual(step("2600", 0, "replica", "pfail", 3100), "wait");
+            });
+            it("releases when the master answers, when the node is no longer a replica, and after 2 x node timeout + 2 s", () => {
+                assert.strictEqual(step("1200", 0, "replica", "ok", 0), "release its master answers again");
+                assert.strictEqual(step("1200", 0, "master", "unknown", 0), "release this node is no longer a replica");
+                assert.strictEqual(step("8000", 0, "replica", "pfail", 9000), "wait");
+                assert.strictEqual(
+                    step("8001", 0, "replica", "pfail", 9000),
+                    "release the hold outlived 2 x node timeout + 2 s without a FAIL",
+                );
+            });
+        });
+
+        describe("freeze_eligibility: may this replica stand for the election at FAIL?", () => {
+            const info = (link: string, syncing: number, lastIo: number) =>
+                replicaInfo({ link, syncing, replid: A, offset: 100 }).replace(
+                    "master_last_io_seconds_ago:0",
+                    `master_last_io_seconds_ago:${lastIo}`,
+                );
+            const eligible = (text: string, factor = 10) => run("freeze_eligibility", ["3000", "10", String(factor)], text);
+            it("a replica whose link is up, not syncing, its data within Redis's own age limit", () => {
+                assert.strictEqual(eligible(info("up", 0, 4)), "eligible");
+                assert.strictEqual(eligible(info("up", 0, 43)), "eligible");
+            });
+            it("not with its link down, a sync under way, data older than Redis allows, or as a master", () => {
+                assert.strictEqual(eligible(info("down", 0, 4)), "not-eligible its link to the master is down");
+                assert.strictEqual(eligible(info("up", 1, 4)), "not-eligible its initial sync is under way");
+                assert.strictEqual(eligible(info("up", 0, 44)), "not-eligible its data is 41000 ms old (Redis allows 40000)");
+                assert.strictEqual(eligible(info("up", 0, 400), 0), "eligible");
+                assert.strictEqual(eligible(masterInfo(A, 100, [])), "not-eligible it is not a replica (master)");
+            });
+        });
+
+        describe("hold_is_stale: was a held election left by an agent that is gone?", () => {
+            const stale = (now: number, since: string) =>
+                run('says() { if hold_is_stale "$@"; then echo stale; else echo fresh; fi; }; says', [String(now), since, "3000"]);
+            it("a hold without a recorded start, or older than an agent ever holds it plus 5 s", () => {
+                assert.strictEqual(stale(100000, ""), "stale");
+                assert.strictEqual(stale(100000, "garbage"), "stale");
+                assert.strictEqual(stale(100000, "87000"), "fresh");
+                assert.strictEqual(stale(100000, "86999"), "stale");
+            });
+        });
     });
 }
 

@@ -54,6 +54,7 @@ const SHIPPED_SCRIPTS = [
     "rediscli.sh",
     "dns.sh",
     "surge.sh",
+    "election.sh",
 ];
 
 describe("manifests: redis.conf and scripts (ConfigMap)", () => {
@@ -229,14 +230,24 @@ describe("manifests: StatefulSet", () => {
                 ["REDIS_USERS_DIR", undefined],
                 ["REDIS_SURGE_FILE", undefined],
                 ["SURGE_RETIRE_SECONDS", undefined],
+                ["ELECTION_HOLD_FILE", undefined],
                 ["REDIS_TLS_DIR", undefined],
             ],
+        );
+        // The election hold: written by the agent, read by the Redis container's liveness probe, on the shared run volume.
+        assert.equal(agent.env.find((e: Plain) => e.name === "ELECTION_HOLD_FILE").value, "/run/redis/election-hold");
+        const redisContainer = pod.containers.find((c: Plain) => c.name === "redis");
+        assert.equal(redisContainer.env.find((e: Plain) => e.name === "ELECTION_HOLD_FILE").value, "/run/redis/election-hold");
+        assert.deepEqual(
+            redisContainer.volumeMounts.find((m: Plain) => m.mountPath === "/run/redis"),
+            { name: "run", mountPath: "/run/redis" },
         );
         assert.equal(agent.env.find((e: Plain) => e.name === "REDIS_USERS_DIR").value, "/users");
         assert.equal(agent.env.find((e: Plain) => e.name === "SURGE_RETIRE_SECONDS").value, String(SURGE_RETIRE_SECONDS));
         assert.ok(agent.resources.requests.cpu && agent.resources.requests.memory && agent.resources.limits.memory);
         assert.deepEqual(agent.volumeMounts, [
             { name: "config", mountPath: "/conf", readOnly: true },
+            { name: "run", mountPath: "/run/redis" },
             { name: "scripts", mountPath: "/scripts", readOnly: true },
             { name: "users", mountPath: "/users", readOnly: true },
             { name: "tls-ca", mountPath: "/tls-ca", readOnly: true },
@@ -505,6 +516,7 @@ describe("manifests: TLS (on by default)", () => {
         assert.equal(envOf(agent).REDIS_TLS_DIR, "/tls-ca");
         assert.deepEqual(agent.volumeMounts, [
             { name: "config", mountPath: "/conf", readOnly: true },
+            { name: "run", mountPath: "/run/redis" },
             { name: "scripts", mountPath: "/scripts", readOnly: true },
             { name: "users", mountPath: "/users", readOnly: true },
             { name: "tls-ca", mountPath: "/tls-ca", readOnly: true },

@@ -255,6 +255,7 @@ describe("runtime pod template: the StatefulSet's own pod, run locally", () => {
         const files = volumeFiles(scripts as NonNullable<typeof scripts>, { [cm.metadata.name]: cm.data }, {});
         assert.deepStrictEqual(Object.keys(files).sort(), [
             "dns.sh",
+            "election.sh",
             "failover-agent.sh",
             "failover-decisions.sh",
             "handover.sh",
