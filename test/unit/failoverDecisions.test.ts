@@ -4,7 +4,7 @@
  * texts Redis and redis-cli really print.
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -309,6 +309,25 @@ for (const shell of POSIX_SHELLS) {
                     run("election_digest", [], reply("ERR This instance has cluster support disabled")),
                     `${now} none - unknown 0`,
                 );
+            });
+            it("answers each reply as it comes, while the stream goes on (mawk would read the pipe in blocks, half a second late)", async () => {
+                const child = spawn(shell[0], [...shell.slice(1), "-c", '. "$0"; election_digest', DECISIONS]);
+                const killer = setTimeout(() => child.kill(), 5000);
+                try {
+                    const first = new Promise<string>((resolve, reject) => {
+                        let out = "";
+                        child.stdout.on("data", (d: Buffer) => {
+                            out += d.toString();
+                            if (out.includes("\n")) resolve(out.trim());
+                        });
+                        child.on("exit", () => reject(new Error(`no view before the stream ended: '${out}'`)));
+                    });
+                    child.stdin.write(reply(master("master", 0), me) + "\r\n");
+                    assert.strictEqual(await first, `${now} replica 10.0.0.1:6379 ok 0`);
+                } finally {
+                    clearTimeout(killer);
+                    child.stdin.end();
+                }
             });
             it("one line a reply of the stream; a reply cut short (no end) gives none", () => {
                 const stream = [reply(master("master", 0), me), reply(master("master,fail?", now - 3000), me), `now ${now}`, me].join(
