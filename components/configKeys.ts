@@ -412,7 +412,7 @@ export const KEYS = {
     takeover: key(
         "redis:takeover",
         flag(true),
-        "a failover-agent container in each Redis pod makes an in-sync replica take over at once when its master crashed (its address refuses connections, or it restarted) instead of waiting for `nodeTimeoutMs`; `false`: Redis's own failure detection only",
+        "a failover-agent container in each Redis pod makes an in-sync replica take over at once when its master crashed (its address refuses connections, or it restarted) instead of waiting for `nodeTimeoutMs`, and runs the election the moment Redis flags a frozen or cut-off master FAIL (the held election); `false`: Redis's own failure detection and election only",
     ),
     surgeReplica: key(
         "redis:surgeReplica",
