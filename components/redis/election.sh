@@ -85,14 +85,11 @@ elect_at_fail() {
     _ef_start=$(now_ms)
     _ef_reply=$(self_cli 2 CLUSTER FAILOVER FORCE | tr -d '\r')
     election_log "master $1 FAIL (flagged by a majority of masters); this replica's link is up and it holds the most (offset $5): CLUSTER FAILOVER FORCE -> $_ef_reply"
-    while [ "$_ef_reply" = OK ] && [ $(($(now_ms) - _ef_start)) -le "$PROMOTION_WAIT_MS" ]; do
-        if [ "$(self_cli 2 ROLE | head -n 1 | tr -d '\r')" = master ]; then
-            election_log "took over at FAIL: master $(($(now_ms) - _ef_start)) ms after the election began"
-            release_hold
-            return
-        fi
-        sleep 0.02
-    done
+    if [ "$_ef_reply" = OK ] && await_promotion "$_ef_start"; then
+        election_log "took over at FAIL: master $(($(now_ms) - _ef_start)) ms after the election began"
+        release_hold
+        return
+    fi
     release_hold
     election_log "not master after CLUSTER FAILOVER FORCE: Redis's own election"
 }
@@ -134,7 +131,7 @@ election_turns() {
 # every ELECTION_STREAM_SECONDS (a rotated password, a restarted node).
 election_watch() {
     if [ -z "$HOLD_FILE" ]; then
-        log "election: ELECTION_HOLD_FILE is not set: Redis's own elections only"
+        election_log "ELECTION_HOLD_FILE is not set: Redis's own elections only"
         return
     fi
     while :; do

@@ -159,25 +159,33 @@ decide_and_act() {
     say "master $master_host:$master_port $_da_death; no decision within ${DECIDE_WINDOW_MS} ms of its death: left to Redis"
 }
 
+# After CLUSTER FAILOVER FORCE at START (ms): exits 0 once this node is master, 1 when it is not
+# within PROMOTION_WAIT_MS (the masters did not vote for it). The takeover and the held election
+# (election.sh) both wait so.
+await_promotion() {
+    while [ $(($(now_ms) - $1)) -le "$PROMOTION_WAIT_MS" ]; do
+        if [ "$(self_cli 2 ROLE | head -n 1 | tr -d '\r')" = master ]; then return 0; fi
+        sleep 0.02
+    done
+    return 1
+}
+
 take_over() {
     _to_start=$(now_ms)
     _to_reply=$(self_cli 2 CLUSTER FAILOVER FORCE | tr -d '\r')
     log "master $master_host:$master_port $1 $(($_to_start - dead_since)) ms ago; this replica was in sync (offset $2) and holds the most: CLUSTER FAILOVER FORCE -> $_to_reply"
     [ "$_to_reply" = OK ] || return
-    while [ $(($(now_ms) - _to_start)) -le "$PROMOTION_WAIT_MS" ]; do
-        if [ "$(self_cli 2 ROLE | head -n 1)" = master ]; then
-            log "took over: master $(($(now_ms) - dead_since)) ms after the death was seen"
-            return
-        fi
-        sleep 0.02
-    done
-    log "not master ${PROMOTION_WAIT_MS} ms after CLUSTER FAILOVER FORCE (the masters did not vote for it): left to Redis"
+    if await_promotion "$_to_start"; then
+        log "took over: master $(($(now_ms) - dead_since)) ms after the death was seen"
+    else
+        log "not master ${PROMOTION_WAIT_MS} ms after CLUSTER FAILOVER FORCE (the masters did not vote for it): left to Redis"
+    fi
 }
 
 # A hold left by this container's previous run (killed while its master was silent) is lifted first.
 if [ -n "$HOLD_FILE" ] && [ -f "$HOLD_FILE" ]; then
     release_hold
-    log "election: released the hold a previous run of this agent left"
+    election_log "released the hold a previous run of this agent left"
 fi
 election_watch &
 

@@ -367,7 +367,7 @@ election_step() {
         fi
     elif [ "$_es_state" = fail ]; then
         echo elect
-    elif [ "$_es_held" -gt $((2 * _es_timeout + 2000)) ]; then
+    elif [ "$_es_held" -gt "$(hold_limit_ms "$_es_timeout")" ]; then
         echo "release the hold outlived 2 x node timeout + 2 s without a FAIL"
     elif [ "$_es_pending" = 0 ] && [ "$_es_state" = ok ]; then
         echo "release its master answers again"
@@ -399,11 +399,17 @@ freeze_eligibility() {
         }'
 }
 
+# The longest an agent holds its node's election without a FAIL: 2 x node timeout + 2 s.
+#   hold_limit_ms NODE_TIMEOUT_MS
+hold_limit_ms() {
+    echo $((2 * $1 + 2000))
+}
+
 # Whether a held election was left by an agent that is gone (probe.sh's liveness check):
 #   hold_is_stale NOW_MS SINCE_MS NODE_TIMEOUT_MS
-# exits 0 when stale: no start recorded, or held longer than an agent ever holds (election_step:
-# 2 x node timeout + 2 s) and 5 s more.
+# exits 0 when stale: no start recorded, or held longer than an agent ever holds (hold_limit_ms)
+# and 5 s more.
 hold_is_stale() {
     case "$2" in '' | *[!0-9]*) return 0 ;; esac
-    [ $(($1 - $2)) -gt $((2 * $3 + 7000)) ]
+    [ $(($1 - $2)) -gt $(($(hold_limit_ms "$3") + 5000)) ]
 }
